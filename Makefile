@@ -1,0 +1,35 @@
+# orgscim — the two commands: `make run` and `make test`.
+GO       ?= go
+BIN      := bin/orgscim
+ADDR     ?= 127.0.0.1:8080
+
+.PHONY: run test build vet conformance bench clean
+
+## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
+run: build
+	@mkdir -p data
+	./$(BIN) serve --addr $(ADDR)
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/orgscim
+
+## test: the whole suite; PostgreSQL too when ORGSCIM_TEST_DATABASE_URL is set
+test: vet
+	@if [ -z "$$ORGSCIM_TEST_DATABASE_URL" ]; then \
+	  echo "NOTE: ORGSCIM_TEST_DATABASE_URL is not set: the PostgreSQL runs of the storage and end-to-end suites are SKIPPED (SQLite only)."; \
+	fi
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+## conformance: Microsoft's SCIM collection against a fresh server and connection
+conformance: build
+	./scripts/conformance.sh
+
+## bench: the storage benchmarks on PostgreSQL (needs ORGSCIM_TEST_DATABASE_URL)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sqlstore/
+
+clean:
+	rm -rf bin data

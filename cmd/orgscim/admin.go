@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/orgscim/orgscim/orgs"
+)
+
+func directory(db interface{ Orgs() orgs.Store }) *orgs.Directory {
+	return &orgs.Directory{Store: db.Orgs()}
+}
+
+func orgCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbURL := newFlags("org create", stderr)
+	name := fs.String("name", "", "the org's name (required)")
+	slug := fs.String("slug", "", "URL-safe identifier; derived from the name when empty")
+	parent := fs.String("parent", "", "slug of the parent org; empty for a root")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		fmt.Fprintln(stderr, "org create: --name is required")
+		return errUsage
+	}
+	db, err := open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	o, err := directory(db).CreateOrg(ctx, *name, *slug, *parent)
+	if err != nil {
+		return cliError(err)
+	}
+	if *asJSON {
+		return printJSON(stdout, map[string]any{"id": o.ID, "slug": o.Slug, "name": o.Name, "parent_id": o.ParentID, "status": o.Status})
+	}
+	fmt.Fprintf(stdout, "org %s created (id %s)\n", o.Slug, o.ID)
+	return nil
+}
+
+func connectionCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbURL := newFlags("connection create", stderr)
+	org := fs.String("org", "", "slug of the org the connection provisions into (required)")
+	slug := fs.String("slug", "", "the {connection} URL segment; defaults to the org's slug")
+	idp := fs.String("idp", orgs.IdPGeneric, "IdP kind: entra, okta or generic")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *org == "" {
+		fmt.Fprintln(stderr, "connection create: --org is required")
+		return errUsage
+	}
+	db, err := open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, token, err := directory(db).CreateConnection(ctx, *org, *slug, *idp)
+	if err != nil {
+		return cliError(err)
+	}
+	if *asJSON {
+		return printJSON(stdout, map[string]any{"id": c.ID, "slug": c.Slug, "idp": c.IdP, "token": token,
+			"scim_path": "/scim/v2/" + c.Slug})
+	}
+	fmt.Fprintf(stdout, "connection %s created for org %s (idp %s)\nSCIM base path: /scim/v2/%s\ntoken (shown once): %s\n",
+		c.Slug, *org, c.IdP, c.Slug, token)
+	return nil
+}
+
+func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbURL := newFlags("token create", stderr)
+	conn := fs.String("connection", "", "connection slug (required)")
+	expires := fs.Duration("expires", 0, "lifetime, e.g. 2160h; 0 means no expiry")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *conn == "" {
+		fmt.Fprintln(stderr, "token create: --connection is required")
+		return errUsage
+	}
+	db, err := open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var exp *time.Time
+	if *expires > 0 {
+		t := time.Now().Add(*expires)
+		exp = &t
+	}
+	t, secret, err := directory(db).IssueToken(ctx, *conn, exp)
+	if err != nil {
+		return cliError(err)
+	}
+	if *asJSON {
+		out := map[string]any{"id": t.ID, "token": secret, "connection": *conn}
+		if t.Expires != nil {
+			out["expires_at"] = t.Expires.Format(time.RFC3339)
+		}
+		return printJSON(stdout, out)
+	}
+	fmt.Fprintf(stdout, "token %s issued for connection %s\ntoken (shown once): %s\n", t.ID, *conn, secret)
+	return nil
+}
+
+func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbURL := newFlags("token list", stderr)
+	conn := fs.String("connection", "", "connection slug (required)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *conn == "" {
+		fmt.Fprintln(stderr, "token list: --connection is required")
+		return errUsage
+	}
+	db, err := open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tokens, err := directory(db).Tokens(ctx, *conn)
+	if err != nil {
+		return cliError(err)
+	}
+	now := time.Now()
+	type row struct {
+		ID       string  `json:"id"`
+		Hint     string  `json:"hint"`
+		Created  string  `json:"created_at"`
+		Expires  *string `json:"expires_at"`
+		Revoked  *string `json:"revoked_at"`
+		LastUsed *string `json:"last_used_at"`
+		Usable   bool    `json:"usable"`
+	}
+	fmtp := func(t *time.Time) *string {
+		if t == nil {
+			return nil
+		}
+		s := t.Format(time.RFC3339)
+		return &s
+	}
+	var rows []row
+	for _, t := range tokens {
+		rows = append(rows, row{t.ID, t.Hint + "…", t.Created.Format(time.RFC3339), fmtp(t.Expires), fmtp(t.Revoked), fmtp(t.LastUsed), t.Usable(now)})
+	}
+	if *asJSON {
+		return printJSON(stdout, rows)
+	}
+	for _, r := range rows {
+		state := "usable"
+		if !r.Usable {
+			state = "unusable"
+		}
+		last := "never"
+		if r.LastUsed != nil {
+			last = *r.LastUsed
+		}
+		fmt.Fprintf(stdout, "%s  %s  %s  created %s  last used %s\n", r.ID, r.Hint, state, r.Created, last)
+	}
+	return nil
+}
+
+func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dbURL := newFlags("token revoke", stderr)
+	conn := fs.String("connection", "", "connection slug (required)")
+	id := fs.String("id", "", "token id, as `token list` shows (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *conn == "" || *id == "" {
+		fmt.Fprintln(stderr, "token revoke: --connection and --id are required")
+		return errUsage
+	}
+	db, err := open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := directory(db).RevokeToken(ctx, *conn, *id); err != nil {
+		return cliError(err)
+	}
+	fmt.Fprintf(stdout, "token %s revoked\n", *id)
+	return nil
+}

@@ -1,0 +1,92 @@
+// Command orgscim is the orgscim server and its operator CLI. See `orgscim help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `orgscim — SCIM 2.0 provisioning for B2B partner organisations
+
+Usage:
+  orgscim serve [--addr HOST:PORT]                 run the HTTP server (SCIM, health)
+  orgscim org create --name NAME [--slug SLUG] [--parent SLUG] [--json]
+  orgscim connection create --org SLUG [--slug SLUG] [--idp entra|okta|generic] [--json]
+  orgscim token create --connection SLUG [--expires DURATION] [--json]
+  orgscim token list --connection SLUG [--json]
+  orgscim token revoke --connection SLUG --id TOKEN_ID
+  orgscim migrate                                  apply pending database migrations and exit
+
+Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
+sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
+automatically, under a lock, by every command.
+
+Secrets (tokens) are printed once and stored only as hashes.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orgscim:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
+		sub = rest[0]
+	}
+	switch {
+	case cmd == "help" || cmd == "--help" || cmd == "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case cmd == "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case cmd == "migrate":
+		return migrate(ctx, rest, stdout, stderr)
+	case cmd == "org" && sub == "create":
+		return orgCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "connection" && sub == "create":
+		return connectionCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "token" && sub == "create":
+		return tokenCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "token" && sub == "list":
+		return tokenList(ctx, rest[1:], stdout, stderr)
+	case cmd == "token" && sub == "revoke":
+		return tokenRevoke(ctx, rest[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
+	return errUsage
+}
+
+func joinArgs(args []string) string {
+	if len(args) > 2 {
+		args = args[:2]
+	}
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		s += a
+	}
+	return s
+}

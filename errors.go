@@ -1,0 +1,68 @@
+// Package orgscim holds what every layer shares: the one error type and its codes.
+//
+// Domain packages return *Error with a Code; each adapter (SCIM, admin API, CLI) maps
+// codes to its protocol in exactly one function. Anything that is not an *Error is an
+// internal failure: adapters answer it generically and log it with an error id, so a
+// driver's message never reaches a client.
+package orgscim
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for adapters. The set is small on purpose: a new code is a
+// new row in every adapter's mapping.
+type Code string
+
+const (
+	Invalid        Code = "invalid"         // malformed or semantically wrong input
+	InvalidFilter  Code = "invalid_filter"  // a filter that cannot be parsed or names an unknown attribute
+	InvalidPath    Code = "invalid_path"    // a PATCH path that is malformed or names an unknown attribute
+	InvalidValue   Code = "invalid_value"   // a value of the wrong type, or a required value missing
+	InvalidSyntax  Code = "invalid_syntax"  // a body that is not the JSON the request requires
+	NoTarget       Code = "no_target"       // a PATCH path filter that matched nothing
+	Mutability     Code = "mutability"      // an attempt to change an immutable attribute
+	TooMany        Code = "too_many"        // a query that would return too much, or a body over a count cap
+	Conflict       Code = "conflict"        // a uniqueness violation
+	NotFound       Code = "not_found"       // no such resource in this tenant
+	Unauthorized   Code = "unauthorized"    // missing or wrong credentials
+	Forbidden      Code = "forbidden"       // authenticated, but not allowed
+	Precondition   Code = "precondition"    // If-Match did not match the current version
+	TooLarge       Code = "too_large"       // request body over the limit
+	RateLimited    Code = "rate_limited"    // too many requests
+	NotImplemented Code = "not_implemented" // a feature the server does not offer
+	Internal       Code = "internal"        // everything else; never carries driver text
+)
+
+// Error is the error type of the domain. Message is safe to show to the caller.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the given code and a formatted, client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or Internal when err is not an *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// ErrorMessage returns the client-safe message of err, or a generic one when err is not
+// an *Error.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,154 @@
+package orgs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"hash/crc32"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// TokenPrefix starts every SCIM bearer token, so that secret scanners can find leaked
+// ones; the last six characters are a CRC-32 checksum, so a scanner can tell a real
+// token from a look-alike without asking us.
+const TokenPrefix = "oscim_"
+
+// MaxActiveTokens is how many usable tokens a connection may hold at once: two, so that
+// a rotation issues the new one, the IdP switches over, then the old one is revoked,
+// with no moment without a valid token.
+const MaxActiveTokens = 2
+
+// Token is a SCIM bearer token of one connection. Only its SHA-256 hash is stored: the
+// secret has 256 random bits, so a fast hash is as strong as a slow one, and lookup by
+// hash is an index hit.
+type Token struct {
+	ID           string
+	ConnectionID string
+	Hash         string
+	Hint         string // the first characters of the secret, to tell tokens apart in listings
+	Created      time.Time
+	Expires      *time.Time
+	Revoked      *time.Time
+	LastUsed     *time.Time
+}
+
+// Usable reports whether the token authenticates at time now.
+func (t *Token) Usable(now time.Time) bool {
+	return t.Revoked == nil && (t.Expires == nil || now.Before(*t.Expires))
+}
+
+var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newToken(connectionID string, now time.Time, expires *time.Time) (string, *Token) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	body := strings.ToLower(tokenEncoding.EncodeToString(b[:]))
+	var sum [4]byte
+	c := crc32.ChecksumIEEE([]byte(TokenPrefix + body))
+	sum[0], sum[1], sum[2], sum[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+	secret := TokenPrefix + body + strings.ToLower(tokenEncoding.EncodeToString(sum[:]))
+	return secret, &Token{
+		ID:           provisioning.NewID(),
+		ConnectionID: connectionID,
+		Hash:         HashToken(secret),
+		Hint:         secret[:len(TokenPrefix)+6],
+		Created:      now,
+		Expires:      expires,
+	}
+}
+
+// HashToken is how a token's secret is stored and looked up.
+func HashToken(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// wellFormed checks prefix and checksum before any database lookup, so garbage costs
+// nothing.
+func wellFormed(secret string) bool {
+	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) != len(TokenPrefix)+52+7 {
+		return false
+	}
+	body, sum := secret[:len(secret)-7], secret[len(secret)-7:]
+	c := crc32.ChecksumIEEE([]byte(body))
+	want := strings.ToLower(tokenEncoding.EncodeToString([]byte{byte(c >> 24), byte(c >> 16), byte(c >> 8), byte(c)}))
+	return subtle.ConstantTimeCompare([]byte(sum), []byte(want)) == 1
+}
+
+// IssueToken issues another token for the connection, valid until expires (nil: no
+// expiry). It refuses when the connection already has MaxActiveTokens usable tokens.
+func (d *Directory) IssueToken(ctx context.Context, connSlug string, expires *time.Time) (*Token, string, error) {
+	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
+	if err != nil {
+		return nil, "", err
+	}
+	now := d.now()
+	if expires != nil && !expires.After(now) {
+		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
+	}
+	secret, t := newToken(c.ID, now, expires)
+	if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
+		return nil, "", err
+	}
+	return t, secret, nil
+}
+
+// Tokens lists the connection's tokens, usable or not.
+func (d *Directory) Tokens(ctx context.Context, connSlug string) ([]*Token, error) {
+	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
+	if err != nil {
+		return nil, err
+	}
+	return d.Store.Tokens(ctx, c.ID)
+}
+
+// RevokeToken revokes one token of the connection at once.
+func (d *Directory) RevokeToken(ctx context.Context, connSlug, tokenID string) error {
+	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
+	if err != nil {
+		return err
+	}
+	return d.Store.RevokeToken(ctx, c.ID, tokenID, d.now())
+}
+
+// errUnauthorized is the one answer to every failed authentication: a wrong token, an
+// unknown connection and another connection's token are indistinguishable.
+var errUnauthorized = orgscim.Errorf(orgscim.Unauthorized, "invalid bearer token for this connection")
+
+// touchEvery bounds how often a token's last-used time is written: once a minute is
+// precise enough for audits and keeps hot paths free of writes.
+const touchEvery = time.Minute
+
+// Authenticate returns the connection that connSlug names if secret is one of its usable
+// tokens, and records the token's use.
+func (d *Directory) Authenticate(ctx context.Context, connSlug, secret string) (*Connection, error) {
+	if !wellFormed(secret) {
+		return nil, errUnauthorized
+	}
+	t, c, err := d.Store.TokenByHash(ctx, HashToken(secret))
+	if orgscim.ErrorCode(err) == orgscim.NotFound {
+		return nil, errUnauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := d.now()
+	if c.Slug != connSlug || c.Status != "active" || !t.Usable(now) {
+		return nil, errUnauthorized
+	}
+	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= touchEvery {
+		if err := d.Store.TouchToken(ctx, t.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}

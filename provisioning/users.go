@@ -1,0 +1,177 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// UserStore keeps users. Every method is scoped to one connection; a user of another
+// connection does not exist for it. Implementations run UpdateUser's and
+// RestoreUser's fn inside one transaction with the row locked, so a read-modify-write
+// through them cannot lose a concurrent update.
+type UserStore interface {
+	CreateUser(ctx context.Context, conn string, u *User) error
+	User(ctx context.Context, conn, id string) (*User, error)
+	UpdateUser(ctx context.Context, conn, id string, fn func(*User) error) (*User, error)
+	// RestoreUser runs fn on the tombstone with this externalId, if any, and stores
+	// the result; it returns a NotFound error when there is none.
+	RestoreUser(ctx context.Context, conn, externalID string, fn func(*User) error) (*User, error)
+	Users(ctx context.Context, conn string, q Query) (UserPage, error)
+}
+
+// Users is the provisioning service for users.
+type Users struct {
+	Store UserStore
+	Now   func() time.Time // nil means time.Now
+}
+
+func (s *Users) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Create stores a new user. When the connection deleted a user with the same
+// externalId before, that user is restored under its old id instead: Okta and Entra
+// re-create a user this way after an unassign and reassign, and downstream grants and
+// audit keep referring to one identity.
+func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, password string) (*User, error) {
+	now := s.now()
+	u := &User{ConnectionID: conn, Attributes: attrs}
+	u.Index()
+	if err := validate(u); err != nil {
+		return nil, err
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	if u.ExternalID != "" {
+		restored, err := s.Store.RestoreUser(ctx, conn, u.ExternalID, func(old *User) error {
+			old.Attributes = attrs
+			old.Index()
+			old.PasswordHash = hash
+			old.Deleted = nil
+			old.Version++
+			old.LastModified = now
+			return nil
+		})
+		if err == nil {
+			return restored, nil
+		}
+		if orgscim.ErrorCode(err) != orgscim.NotFound {
+			return nil, err
+		}
+	}
+	u.ID = NewID()
+	u.PasswordHash = hash
+	u.Version = 1
+	u.Created, u.LastModified = now, now
+	if err := s.Store.CreateUser(ctx, conn, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Get returns a live user.
+func (s *Users) Get(ctx context.Context, conn, id string) (*User, error) {
+	return s.Store.User(ctx, conn, id)
+}
+
+// Update changes a user through fn, inside the store's transaction. fn receives the
+// current state and edits Attributes (and may set a new password with SetPassword);
+// Update then re-derives the indexed fields, validates and bumps the version. If fn
+// returns an error nothing is stored.
+func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) error) (*User, error) {
+	now := s.now()
+	return s.Store.UpdateUser(ctx, conn, id, func(u *User) error {
+		if err := fn(u); err != nil {
+			return err
+		}
+		u.Index()
+		if err := validate(u); err != nil {
+			return err
+		}
+		u.Version++
+		u.LastModified = now
+		return nil
+	})
+}
+
+// SetPassword replaces the user's password hash. An empty password leaves it as it is.
+func (u *User) SetPassword(password string) error {
+	if password == "" {
+		return nil
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = h
+	return nil
+}
+
+// Delete removes a user from SCIM, keeping a tombstone. check, if not nil, runs on the
+// current state inside the transaction (for If-Match); its error cancels the delete.
+func (s *Users) Delete(ctx context.Context, conn, id string, check func(*User) error) error {
+	now := s.now()
+	_, err := s.Store.UpdateUser(ctx, conn, id, func(u *User) error {
+		if check != nil {
+			if err := check(u); err != nil {
+				return err
+			}
+		}
+		u.Deleted = &now
+		u.Version++
+		u.LastModified = now
+		return nil
+	})
+	return err
+}
+
+// List returns one page of the users that match q.
+func (s *Users) List(ctx context.Context, conn string, q Query) (UserPage, error) {
+	return s.Store.Users(ctx, conn, q)
+}
+
+func validate(u *User) error {
+	if u.UserName == "" {
+		return orgscim.Errorf(orgscim.InvalidValue, "userName is required")
+	}
+	if len(u.UserName) > 512 {
+		return orgscim.Errorf(orgscim.InvalidValue, "userName is longer than 512 bytes")
+	}
+	return nil
+}
+
+func hashPassword(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	if len(p) > 72 {
+		return "", orgscim.Errorf(orgscim.InvalidValue, "password is longer than 72 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.DefaultCost)
+	if err != nil {
+		return "", err
+	}
+	return string(h), nil
+}
+
+// NewID returns a random RFC 4122 version 4 UUID: ids are opaque and unguessable, so
+// that one tenant cannot probe another's.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,213 @@
+// Package scim is the SCIM 2.0 protocol adapter (RFC 7643/7644): it routes
+// /scim/v2/{connection}/..., authenticates the connection's bearer token, turns requests
+// into calls of the provisioning domain and domain errors into SCIM error documents.
+//
+// Schemas, their validation and the discovery documents come from elimity-com/scim; what
+// that library leaves open — filters into queries, PATCH, sorting, attribute projection,
+// ETags and the dialects of real IdPs — is done here.
+package scim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+
+	"github.com/elimity-com/scim/schema"
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// Authenticator resolves a connection from the {connection} URL segment and a bearer
+// token. It answers one Unauthorized error for every failure.
+type Authenticator interface {
+	Authenticate(ctx context.Context, connSlug, secret string) (*orgs.Connection, error)
+}
+
+// UserService is what the adapter needs of provisioning.
+type UserService interface {
+	Create(ctx context.Context, conn string, attrs map[string]any, password string) (*provisioning.User, error)
+	Get(ctx context.Context, conn, id string) (*provisioning.User, error)
+	Update(ctx context.Context, conn, id string, fn func(*provisioning.User) error) (*provisioning.User, error)
+	Delete(ctx context.Context, conn, id string, check func(*provisioning.User) error) error
+	List(ctx context.Context, conn string, q provisioning.Query) (provisioning.UserPage, error)
+}
+
+// Limits cap what one request may ask for. The zero value means the defaults.
+type Limits struct {
+	MaxResults     int // the largest page; default 1000
+	DefaultCount   int // the page size when count is absent; default 100
+	MaxFilterBytes int // default 4096
+	MaxFilterDepth int // nesting of and/or/not/grouping; default 24
+	MaxOperations  int // PATCH operations per request; default 1000
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxResults <= 0 {
+		l.MaxResults = 1000
+	}
+	if l.DefaultCount <= 0 {
+		l.DefaultCount = 100
+	}
+	if l.DefaultCount > l.MaxResults {
+		l.DefaultCount = l.MaxResults
+	}
+	if l.MaxFilterBytes <= 0 {
+		l.MaxFilterBytes = 4096
+	}
+	if l.MaxFilterDepth <= 0 {
+		l.MaxFilterDepth = 24
+	}
+	if l.MaxOperations <= 0 {
+		l.MaxOperations = 1000
+	}
+	return l
+}
+
+// Server serves SCIM for every connection.
+type Server struct {
+	Auth   Authenticator
+	Users  UserService
+	Logger *slog.Logger
+	Limits Limits
+
+	users *resourceType
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Prefix is where SCIM lives; the connection segment follows it.
+const Prefix = "/scim/v2/"
+
+// Register mounts the SCIM routes on e. Errors of SCIM paths are answered by
+// ErrorHandler, which the caller installs for those paths.
+func (s *Server) Register(e *echo.Echo) {
+	// Entra sends "True"/"False" for booleans; the library accepts them only with this
+	// process-wide switch.
+	schema.SetAllowStringValues(true)
+	s.Limits = s.Limits.withDefaults()
+	s.users = userType()
+
+	g := e.Group(Prefix+":conn", s.authenticate)
+	g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
+	g.GET("/ResourceTypes", s.resourceTypes)
+	g.GET("/ResourceTypes/:id", s.resourceTypeByID)
+	g.GET("/Schemas", s.schemas)
+	g.GET("/Schemas/:id", s.schemaByID)
+
+	g.GET("/Users", s.listUsers)
+	g.POST("/Users/.search", s.searchUsers)
+	g.POST("/Users", s.createUser)
+	g.GET("/Users/:id", s.getUser)
+	g.PUT("/Users/:id", s.replaceUser)
+	g.PATCH("/Users/:id", s.patchUser)
+	g.DELETE("/Users/:id", s.deleteUser)
+}
+
+// ErrorHandler answers any error on a SCIM path as a SCIM error document.
+func (s *Server) ErrorHandler(err error, c echo.Context) { s.handleError(err, c) }
+
+// canonicalEndpoints spells the endpoints as RFC 7644 does; clients send them in any
+// case ("/users" in Microsoft's own tests).
+var canonicalEndpoints = map[string]string{
+	"users": "Users", "groups": "Groups", "serviceproviderconfig": "ServiceProviderConfig",
+	"serviceproviderconfigs": "ServiceProviderConfig", "resourcetypes": "ResourceTypes",
+	"schemas": "Schemas", ".search": ".search", "bulk": "Bulk", "me": "Me",
+}
+
+// CanonicalPath rewrites /scim/v2/{conn}/{endpoint}[/...] so that the endpoint is spelt
+// canonically and a trailing slash is dropped. It is meant as an echo Pre middleware.
+func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		p := r.URL.Path
+		if !strings.HasPrefix(p, Prefix) {
+			return next(c)
+		}
+		rest := strings.TrimSuffix(p[len(Prefix):], "/")
+		parts := strings.Split(rest, "/")
+		if len(parts) >= 2 {
+			if canon, ok := canonicalEndpoints[strings.ToLower(parts[1])]; ok {
+				parts[1] = canon
+			}
+			if len(parts) >= 3 && strings.EqualFold(parts[2], ".search") {
+				parts[2] = ".search"
+			}
+		}
+		r.URL.Path = Prefix + strings.Join(parts, "/")
+		r.URL.RawPath = ""
+		return next(c)
+	}
+}
+
+
+// connection returns the authenticated connection of the request.
+func connection(c echo.Context) *orgs.Connection {
+	return c.Get("scim.connection").(*orgs.Connection)
+}
+
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		scheme, secret, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			secret = ""
+		}
+		conn, err := s.Auth.Authenticate(c.Request().Context(), c.Param("conn"), strings.TrimSpace(secret))
+		if err != nil {
+			return err
+		}
+		c.Set("scim.connection", conn)
+		return next(c)
+	}
+}
+
+func writeJSON(c echo.Context, code int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentType, ContentType)
+	return c.Blob(code, ContentType, buf.Bytes())
+}
+
+// readJSON decodes the request body into a generic JSON object, numbers kept exact.
+func readJSON(c echo.Context) (map[string]any, error) {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !strings.Contains(ct, "json") {
+		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body must be application/scim+json")
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if strings.Contains(err.Error(), "request body too large") {
+			return nil, orgscim.Errorf(orgscim.TooLarge, "request body is larger than the server accepts")
+		}
+		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body is not valid JSON")
+	}
+	if dec.More() {
+		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body holds more than one JSON value")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body must be a JSON object")
+	}
+	return m, nil
+}
+
+// location is the absolute URL of a resource of this connection.
+func location(c echo.Context, endpoint, id string) string {
+	return c.Scheme() + "://" + c.Request().Host + Prefix + connection(c).Slug + endpoint + "/" + id
+}
+

@@ -1,0 +1,203 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"gorm.io/gorm"
+)
+
+// Orgs is the orgs.Store of a DB.
+func (db *DB) Orgs() orgs.Store { return orgStore{db} }
+
+type orgStore struct{ db *DB }
+
+type orgRow struct {
+	ID        string
+	Slug      string
+	Name      string
+	ParentID  *string
+	Status    string
+	CreatedAt int64
+}
+
+type connectionRow struct {
+	ID        string
+	Slug      string
+	OrgID     string
+	IdP       string `gorm:"column:idp"`
+	Status    string
+	CreatedAt int64
+}
+
+type tokenRow struct {
+	ID           string
+	ConnectionID string
+	Hash         string
+	Hint         string
+	CreatedAt    int64
+	ExpiresAt    *int64
+	RevokedAt    *int64
+	LastUsedAt   *int64
+}
+
+func (r orgRow) org() *orgs.Org {
+	o := &orgs.Org{ID: r.ID, Slug: r.Slug, Name: r.Name, Status: r.Status, Created: fromMicros(r.CreatedAt)}
+	if r.ParentID != nil {
+		o.ParentID = *r.ParentID
+	}
+	return o
+}
+
+func (r connectionRow) connection() *orgs.Connection {
+	return &orgs.Connection{ID: r.ID, Slug: r.Slug, OrgID: r.OrgID, IdP: r.IdP, Status: r.Status, Created: fromMicros(r.CreatedAt)}
+}
+
+func (r tokenRow) token() *orgs.Token {
+	return &orgs.Token{
+		ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint,
+		Created: fromMicros(r.CreatedAt), Expires: fromMicrosPtr(r.ExpiresAt),
+		Revoked: fromMicrosPtr(r.RevokedAt), LastUsed: fromMicrosPtr(r.LastUsedAt),
+	}
+}
+
+func (s orgStore) CreateOrg(ctx context.Context, o *orgs.Org) error {
+	var parent *string
+	if o.ParentID != "" {
+		parent = &o.ParentID
+	}
+	err := s.db.gorm.WithContext(ctx).Exec(
+		"INSERT INTO orgs (id, slug, name, parent_id, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+		o.ID, o.Slug, o.Name, parent, o.Status, micros(o.Created)).Error
+	if isUniqueViolation(err) {
+		return orgscim.Errorf(orgscim.Conflict, "an org with slug %q exists", o.Slug)
+	}
+	return err
+}
+
+func (s orgStore) OrgBySlug(ctx context.Context, slug string) (*orgs.Org, error) {
+	var r orgRow
+	err := s.db.gorm.WithContext(ctx).Raw("SELECT * FROM orgs WHERE slug = ?", slug).Take(&r).Error
+	if isNoRows(err) {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no org %q", slug)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.org(), nil
+}
+
+func (s orgStore) CreateConnection(ctx context.Context, c *orgs.Connection, first *orgs.Token) error {
+	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Exec("INSERT INTO connections (id, slug, org_id, idp, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+			c.ID, c.Slug, c.OrgID, c.IdP, c.Status, micros(c.Created)).Error
+		if isUniqueViolation(err) {
+			return orgscim.Errorf(orgscim.Conflict, "a connection with slug %q exists", c.Slug)
+		}
+		if err != nil {
+			return err
+		}
+		return insertToken(tx, first)
+	})
+}
+
+func insertToken(tx *gorm.DB, t *orgs.Token) error {
+	return tx.Exec("INSERT INTO tokens (id, connection_id, hash, hint, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+		t.ID, t.ConnectionID, t.Hash, t.Hint, micros(t.Created), microsPtr(t.Expires)).Error
+}
+
+func (s orgStore) ConnectionBySlug(ctx context.Context, slug string) (*orgs.Connection, error) {
+	var r connectionRow
+	err := s.db.gorm.WithContext(ctx).Raw("SELECT * FROM connections WHERE slug = ?", slug).Take(&r).Error
+	if isNoRows(err) {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no connection %q", slug)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.connection(), nil
+}
+
+func (s orgStore) AddToken(ctx context.Context, t *orgs.Token, max int) error {
+	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Lock the connection row so that two rotations at once cannot both pass the count.
+		var id string
+		if err := tx.Raw("SELECT id FROM connections WHERE id = ?"+s.db.dialect.forUpdate, t.ConnectionID).Take(&id).Error; err != nil {
+			if isNoRows(err) {
+				return orgscim.Errorf(orgscim.NotFound, "no such connection")
+			}
+			return err
+		}
+		now := micros(t.Created)
+		var n int64
+		if err := tx.Raw("SELECT count(*) FROM tokens WHERE connection_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+			t.ConnectionID, now).Scan(&n).Error; err != nil {
+			return err
+		}
+		if int(n) >= max {
+			return orgscim.Errorf(orgscim.Conflict, "the connection already has %d usable tokens; revoke one first", max)
+		}
+		return insertToken(tx, t)
+	})
+}
+
+func (s orgStore) Tokens(ctx context.Context, connectionID string) ([]*orgs.Token, error) {
+	var rows []tokenRow
+	if err := s.db.gorm.WithContext(ctx).Raw("SELECT * FROM tokens WHERE connection_id = ? ORDER BY created_at, id", connectionID).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.Token, len(rows))
+	for i, r := range rows {
+		out[i] = r.token()
+	}
+	return out, nil
+}
+
+func (s orgStore) RevokeToken(ctx context.Context, connectionID, tokenID string, at time.Time) error {
+	res := s.db.gorm.WithContext(ctx).Exec("UPDATE tokens SET revoked_at = ? WHERE connection_id = ? AND id = ? AND revoked_at IS NULL",
+		micros(at), connectionID, tokenID)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return orgscim.Errorf(orgscim.NotFound, "no usable token %q on this connection", tokenID)
+	}
+	return nil
+}
+
+func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *orgs.Connection, error) {
+	var r struct {
+		ID           string
+		ConnectionID string
+		Hash         string
+		Hint         string
+		CreatedAt    int64
+		ExpiresAt    *int64
+		RevokedAt    *int64
+		LastUsedAt   *int64
+		CSlug        string
+		COrgID       string
+		CIdP         string `gorm:"column:c_idp"`
+		CStatus      string
+		CCreatedAt   int64
+	}
+	err := s.db.gorm.WithContext(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
+		c.status AS c_status, c.created_at AS c_created_at
+		FROM tokens t JOIN connections c ON c.id = t.connection_id WHERE t.hash = ?`, hash).Take(&r).Error
+	if isNoRows(err) {
+		return nil, nil, orgscim.Errorf(orgscim.NotFound, "no such token")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c := connectionRow{ID: r.ConnectionID, Slug: r.CSlug, OrgID: r.COrgID, IdP: r.CIdP, Status: r.CStatus, CreatedAt: r.CCreatedAt}
+	t := tokenRow{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint, CreatedAt: r.CreatedAt,
+		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, LastUsedAt: r.LastUsedAt}
+	return t.token(), c.connection(), nil
+}
+
+func (s orgStore) TouchToken(ctx context.Context, tokenID string, at time.Time) error {
+	return s.db.gorm.WithContext(ctx).Exec("UPDATE tokens SET last_used_at = ? WHERE id = ?", micros(at), tokenID).Error
+}

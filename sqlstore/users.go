@@ -1,0 +1,206 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/provisioning"
+	"gorm.io/gorm"
+)
+
+// Users is the provisioning.UserStore of a DB.
+func (db *DB) Users() provisioning.UserStore { return userStore{db} }
+
+type userStore struct{ db *DB }
+
+type userRow struct {
+	ConnectionID string
+	ID           string
+	UserName     string
+	UserNameKey  string
+	ExternalID   *string
+	DisplayName  *string
+	GivenName    *string
+	FamilyName   *string
+	Email        *string
+	Active       bool
+	PasswordHash *string
+	Doc          string
+	Version      int64
+	CreatedAt    int64
+	UpdatedAt    int64
+	DeletedAt    *int64
+}
+
+const userCols = "connection_id, id, user_name, user_name_key, external_id, display_name, given_name, family_name, email, active, password_hash, doc, version, created_at, updated_at, deleted_at"
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (r *userRow) user() (*provisioning.User, error) {
+	u := &provisioning.User{
+		ID: r.ID, ConnectionID: r.ConnectionID,
+		UserName: r.UserName, ExternalID: deref(r.ExternalID), DisplayName: deref(r.DisplayName),
+		GivenName: deref(r.GivenName), FamilyName: deref(r.FamilyName), Email: deref(r.Email),
+		Active: r.Active, PasswordHash: deref(r.PasswordHash), Version: r.Version,
+		Created: fromMicros(r.CreatedAt), LastModified: fromMicros(r.UpdatedAt), Deleted: fromMicrosPtr(r.DeletedAt),
+	}
+	if err := json.Unmarshal([]byte(r.Doc), &u.Attributes); err != nil {
+		return nil, fmt.Errorf("sqlstore: user %s: corrupt document: %w", r.ID, err)
+	}
+	return u, nil
+}
+
+func userArgs(u *provisioning.User) ([]any, error) {
+	doc, err := json.Marshal(u.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: encode user: %w", err)
+	}
+	return []any{u.ConnectionID, u.ID, u.UserName, provisioning.FoldKey(u.UserName), nullable(u.ExternalID),
+		nullable(u.DisplayName), nullable(u.GivenName), nullable(u.FamilyName), nullable(u.Email), u.Active,
+		nullable(u.PasswordHash), string(doc), u.Version, micros(u.Created), micros(u.LastModified), microsPtr(u.Deleted)}, nil
+}
+
+func userNameTaken(u *provisioning.User) error {
+	return orgscim.Errorf(orgscim.Conflict, "userName %q is already in use in this connection", u.UserName)
+}
+
+func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.User) error {
+	u.ConnectionID = conn
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	err = s.db.gorm.WithContext(ctx).Exec("INSERT INTO scim_users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...).Error
+	if isUniqueViolation(err) {
+		return userNameTaken(u)
+	}
+	return err
+}
+
+func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
+	var r userRow
+	err := s.db.gorm.WithContext(ctx).Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
+	if isNoRows(err) {
+		return nil, userNotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.user()
+}
+
+func userNotFound(id string) error {
+	return orgscim.Errorf(orgscim.NotFound, "user %q not found", id)
+}
+
+// update runs fn on the row selected by where (locked on PostgreSQL) and writes the
+// result back in the same transaction.
+func (s userStore) update(ctx context.Context, conn string, notFound error, where string, arg any, fn func(*provisioning.User) error) (*provisioning.User, error) {
+	var out *provisioning.User
+	err := s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r userRow
+		err := tx.Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND "+where+" LIMIT 1"+s.db.dialect.forUpdate, conn, arg).Take(&r).Error
+		if isNoRows(err) {
+			return notFound
+		}
+		if err != nil {
+			return err
+		}
+		u, err := r.user()
+		if err != nil {
+			return err
+		}
+		id := u.ID
+		if err := fn(u); err != nil {
+			return err
+		}
+		u.ID, u.ConnectionID = id, conn
+		args, err := userArgs(u)
+		if err != nil {
+			return err
+		}
+		err = tx.Exec(`UPDATE scim_users SET user_name = ?, user_name_key = ?, external_id = ?, display_name = ?, given_name = ?,
+			family_name = ?, email = ?, active = ?, password_hash = ?, doc = ?, version = ?, created_at = ?, updated_at = ?, deleted_at = ?
+			WHERE connection_id = ? AND id = ?`, append(args[2:], conn, id)...).Error
+		if isUniqueViolation(err) {
+			return userNameTaken(u)
+		}
+		if err != nil {
+			return err
+		}
+		out = u
+		return nil
+	})
+	return out, err
+}
+
+func (s userStore) UpdateUser(ctx context.Context, conn, id string, fn func(*provisioning.User) error) (*provisioning.User, error) {
+	return s.update(ctx, conn, userNotFound(id), "id = ? AND deleted_at IS NULL", id, fn)
+}
+
+func (s userStore) RestoreUser(ctx context.Context, conn, externalID string, fn func(*provisioning.User) error) (*provisioning.User, error) {
+	return s.update(ctx, conn, orgscim.Errorf(orgscim.NotFound, "no deleted user with this externalId"),
+		"external_id = ? AND deleted_at IS NOT NULL ORDER BY deleted_at DESC", externalID, fn)
+}
+
+func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query) (provisioning.UserPage, error) {
+	b := &whereBuilder{d: s.db.dialect, cols: userColumns, doc: "doc"}
+	where := "connection_id = ? AND deleted_at IS NULL"
+	b.args = append(b.args, conn)
+	if q.Filter != nil {
+		cond, err := b.build(q.Filter)
+		if err != nil {
+			return provisioning.UserPage{}, err
+		}
+		where += " AND " + cond
+	}
+	var page provisioning.UserPage
+	g := s.db.gorm.WithContext(ctx)
+	var total int64
+	if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
+		return page, err
+	}
+	page.Total = int(total)
+	if q.Count <= 0 || page.Total == 0 {
+		return page, nil
+	}
+	order := "created_at, id"
+	if q.SortBy != nil {
+		order = b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
+	}
+	offset := q.StartIndex - 1
+	if offset < 0 {
+		offset = 0
+	}
+	if offset >= page.Total {
+		return page, nil
+	}
+	var rows []userRow
+	args := append(b.args, q.Count, offset)
+	if err := g.Raw("SELECT "+userCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
+		return page, err
+	}
+	page.Users = make([]*provisioning.User, 0, len(rows))
+	for i := range rows {
+		u, err := rows[i].user()
+		if err != nil {
+			return page, err
+		}
+		page.Users = append(page.Users, u)
+	}
+	return page, nil
+}
