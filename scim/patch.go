@@ -7,6 +7,7 @@ package scim
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"slices"
@@ -42,7 +43,8 @@ func applyPatch(rt *resourceType, doc map[string]any, ops []patchOp) error {
 	p := patching{rt: rt, doc: doc}
 	for i, op := range ops {
 		if err := p.apply(op); err != nil {
-			if e, ok := err.(*orgscim.Error); ok {
+			var e *orgscim.Error
+			if errors.As(err, &e) {
 				return orgscim.Errorf(e.Code, "Operations[%d]: %s", i, e.Message)
 			}
 			return err
@@ -101,7 +103,7 @@ type patching struct {
 // patchTarget is a path resolved against the resource type.
 type patchTarget struct {
 	urn    string                // the schema of the attribute; for an extension also its key in the document
-	attr   *schema.CoreAttribute // nil when the path names a whole extension
+	attr   *schema.CoreAttribute // nil when the path names a whole schema (its URN)
 	sub    *schema.CoreAttribute // the sub-attribute after ".", with or without a filter
 	filter *valueFilter          // which elements of a multi-valued attribute the path selects
 }
@@ -170,9 +172,6 @@ func (p *patching) target(path, urn string) (t patchTarget, readOnly bool, err e
 		}
 	}
 	if rest == "" {
-		if urn == p.rt.Schema.ID {
-			return t, false, orgscim.Errorf(orgscim.InvalidPath, "%q names no attribute", path)
-		}
 		return patchTarget{urn: urn}, false, nil
 	}
 	parsed, err := parsePatchPath(rest)
@@ -308,7 +307,9 @@ func (p *patching) setObject(kind, urn string, obj map[string]any) error {
 		}
 		if t.attr == nil && v == nil {
 			if kind == opReplace {
-				delete(p.doc, t.urn)
+				if err := p.remove(t, nil); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -431,6 +432,9 @@ func setSelected(kind string, c map[string]any, t patchTarget, raw any) error {
 	}
 	created := false
 	if len(hits) == 0 {
+		if raw == nil {
+			return nil // unassigning what is not there
+		}
 		if t.filter.seed == nil {
 			return orgscim.Errorf(orgscim.NoTarget, "no value of %q matches the filter", a.Name())
 		}
@@ -514,18 +518,20 @@ func setElement(kind string, a schema.CoreAttribute, sub *schema.CoreAttribute, 
 	}
 }
 
-// mergeElements appends elems to list, skipping duplicates. An element with a "value"
-// equal to an existing one's is merged into it, so re-adding a member with a newer
-// display name does not create a second member. Immutable sub-attributes (a member's
+// mergeElements appends elems to list, skipping elements equal to an existing one. An
+// element with a "value" equal to an existing one's is merged into it, so re-adding a
+// member with a newer display name does not create a second member. Immutable sub-attributes (a member's
 // value, type, display) keep their existing value: a re-add is not an update.
 func mergeElements(a schema.CoreAttribute, list, elems []any) ([]any, int) {
 	winner := -1
 	for _, e := range elems {
 		i := slices.IndexFunc(list, func(x any) bool { return sameElement(a, x, e) })
-		if i < 0 {
+		m, ok := e.(map[string]any)
+		switch {
+		case i < 0:
 			list = append(list, e)
 			i = len(list) - 1
-		} else if m, ok := e.(map[string]any); ok {
+		case ok && m["value"] != nil:
 			current := list[i].(map[string]any)
 			for k, v := range m {
 				s, _ := a.SubAttributes().ContainsAttribute(k)
@@ -588,6 +594,9 @@ func describes(a schema.CoreAttribute, g, e any) bool {
 // remove applies a remove at t. Removing what is not there succeeds: IdPs retry, and a
 // retried remove must not fail.
 func (p *patching) remove(t patchTarget, raw any) error {
+	if t.attr == nil && t.urn == p.rt.Schema.ID {
+		return orgscim.Errorf(orgscim.InvalidPath, "the core schema cannot be removed")
+	}
 	if t.attr == nil {
 		ext, _ := p.doc[t.urn].(map[string]any)
 		s, _ := p.rt.schemaFor(t.urn)

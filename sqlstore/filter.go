@@ -31,69 +31,98 @@ var userColumns = columns{
 	"meta.lastModified": {expr: "updated_at", kind: provisioning.TypeDateTime},
 }
 
+// relation is a multi-valued attribute kept in a table of its own (a group's members, a
+// user's groups): a filter over its elements becomes an EXISTS over that table.
+type relation struct {
+	from string  // FROM and join condition, correlated with the outer table
+	cols columns // element sub-attributes, e.g. "value"
+}
+
 // whereBuilder turns a provisioning.Filter into a parameterised SQL condition. Values are
 // always bound as arguments; only identifiers from the schema catalogue reach the text.
 type whereBuilder struct {
-	d       dialect
-	cols    columns
-	doc     string // the JSON document column
-	args    []any
-	aliases int
+	d         dialect
+	cols      columns
+	relations map[string]relation
+	doc       string // the JSON document column
+	args      []any
+	aliases   int
+}
+
+// scope is where a filter's attributes live: columns and a JSON document (the resource's
+// at the top, an element's inside an Any); doc is empty inside a relation.
+type scope struct {
+	doc  string
+	cols columns
+	top  bool
 }
 
 func (b *whereBuilder) build(f provisioning.Filter) (string, error) {
-	return b.node(f, b.doc, true)
+	return b.node(f, scope{doc: b.doc, cols: b.cols, top: true})
 }
 
-// node renders f. In the top scope (top=true) attributes may use their own columns and
-// paths are relative to the document; inside an Any they are relative to the element elem.
-func (b *whereBuilder) node(f provisioning.Filter, elem string, top bool) (string, error) {
+// node renders f with its attributes resolved in sc.
+func (b *whereBuilder) node(f provisioning.Filter, sc scope) (string, error) {
 	switch f := f.(type) {
 	case provisioning.And:
-		l, err := b.node(f.Left, elem, top)
+		l, err := b.node(f.Left, sc)
 		if err != nil {
 			return "", err
 		}
-		r, err := b.node(f.Right, elem, top)
+		r, err := b.node(f.Right, sc)
 		if err != nil {
 			return "", err
 		}
 		return "(" + l + " AND " + r + ")", nil
 	case provisioning.Or:
-		l, err := b.node(f.Left, elem, top)
+		l, err := b.node(f.Left, sc)
 		if err != nil {
 			return "", err
 		}
-		r, err := b.node(f.Right, elem, top)
+		r, err := b.node(f.Right, sc)
 		if err != nil {
 			return "", err
 		}
 		return "(" + l + " OR " + r + ")", nil
 	case provisioning.Not:
-		in, err := b.node(f.Filter, elem, top)
+		in, err := b.node(f.Filter, sc)
 		if err != nil {
 			return "", err
 		}
 		// A NULL inside must count as "does not match", so that not(...) matches it.
 		return "(NOT COALESCE(" + in + ", FALSE))", nil
 	case provisioning.Any:
+		if rel, ok := b.relations[strings.Join(f.Path, ".")]; ok && sc.top {
+			if f.Filter == nil {
+				return "EXISTS (SELECT 1 FROM " + rel.from + ")", nil
+			}
+			in, err := b.node(f.Filter, scope{cols: rel.cols})
+			if err != nil {
+				return "", err
+			}
+			return "EXISTS (SELECT 1 FROM " + rel.from + " AND " + in + ")", nil
+		}
+		if sc.doc == "" {
+			return "", orgscim.Errorf(orgscim.InvalidFilter, "unsupported filter on %s", strings.Join(f.Path, "."))
+		}
 		b.aliases++
-		from, e := b.d.elements(elem, f.Path, fmt.Sprintf("e%d", b.aliases))
+		from, e := b.d.elements(sc.doc, f.Path, fmt.Sprintf("e%d", b.aliases))
 		if f.Filter == nil {
 			return "EXISTS (SELECT 1 FROM " + from + ")", nil
 		}
-		in, err := b.node(f.Filter, e, false)
+		in, err := b.node(f.Filter, scope{doc: e})
 		if err != nil {
 			return "", err
 		}
 		return "EXISTS (SELECT 1 FROM " + from + " WHERE " + in + ")", nil
 	case provisioning.Compare:
-		if top {
-			if c, ok := b.cols[strings.Join(f.Attr.Path, ".")]; ok {
-				return b.compareColumn(c, f)
-			}
+		if c, ok := sc.cols[strings.Join(f.Attr.Path, ".")]; ok {
+			return b.compareColumn(c, f)
 		}
-		return b.compareJSON(elem, f)
+		if sc.doc == "" {
+			return "", orgscim.Errorf(orgscim.InvalidFilter, "%s cannot be filtered here", strings.Join(f.Attr.Path, "."))
+		}
+		return b.compareJSON(sc.doc, f)
 	case nil:
 		return "TRUE", nil
 	}

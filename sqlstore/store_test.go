@@ -212,7 +212,7 @@ func TestUserQueries(t *testing.T) {
 		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		svc := &provisioning.Users{Store: db.Users(), Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
 		newUser(t, svc, a, "anna", map[string]any{"displayName": "Anna Z", "active": true,
-			"emails": []any{map[string]any{"value": "anna@work.example", "type": "work", "primary": true}},
+			"emails":                   []any{map[string]any{"value": "anna@work.example", "type": "work", "primary": true}},
 			provisioning.EnterpriseURN: map[string]any{"department": "Sales"}})
 		newUser(t, svc, a, "Bert", map[string]any{"displayName": "bert y", "active": false,
 			"emails": []any{map[string]any{"value": "bert@home.example", "type": "home"}}})

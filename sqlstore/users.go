@@ -142,6 +142,13 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, wher
 		if err != nil {
 			return err
 		}
+		if u.Deleted != nil && r.DeletedAt == nil {
+			// A deleted user leaves its groups in the same transaction; an IdP that
+			// restores it pushes its memberships again.
+			if err := tx.Exec("DELETE FROM scim_memberships WHERE connection_id = ? AND member_id = ?", conn, id).Error; err != nil {
+				return err
+			}
+		}
 		out = u
 		return nil
 	})
@@ -158,7 +165,7 @@ func (s userStore) RestoreUser(ctx context.Context, conn, externalID string, fn 
 }
 
 func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query) (provisioning.UserPage, error) {
-	b := &whereBuilder{d: s.db.dialect, cols: userColumns, doc: "doc"}
+	b := &whereBuilder{d: s.db.dialect, cols: userColumns, relations: userRelations, doc: "doc"}
 	where := "connection_id = ? AND deleted_at IS NULL"
 	b.args = append(b.args, conn)
 	if q.Filter != nil {

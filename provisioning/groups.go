@@ -1,0 +1,185 @@
+package provisioning
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgscim/orgscim"
+)
+
+// Group is a group of users and groups as the connection's IdP describes it. Attributes
+// holds the resource without id, meta and members: members live apart, one row each, so
+// that a change to a group of 100,000 members touches only the members it changes.
+type Group struct {
+	ID           string
+	ConnectionID string
+	Attributes   map[string]any
+
+	DisplayName string
+	ExternalID  string
+
+	Version      int64
+	Created      time.Time
+	LastModified time.Time
+	Deleted      *time.Time
+}
+
+// Index copies the indexed attributes out of Attributes.
+func (g *Group) Index() {
+	g.DisplayName = str(g.Attributes["displayName"])
+	g.ExternalID = str(g.Attributes["externalId"])
+}
+
+// Member types.
+const (
+	MemberUser  = "User"
+	MemberGroup = "Group"
+)
+
+// Member is one member of a group. Type is resolved by the store from the id; Display is
+// what the IdP sent, if anything.
+type Member struct {
+	Value   string
+	Type    string
+	Display string
+}
+
+// ChangeKind says what a MemberChange does.
+type ChangeKind int
+
+const (
+	AddMembers       ChangeKind = iota + 1 // add these (existing ones are kept, not duplicated)
+	RemoveMembers                          // remove exactly these
+	RemoveAllMembers                       // remove every member
+	ReplaceMembers                         // the members become exactly these
+)
+
+// MemberChange is one change to a group's members. A PATCH becomes a list of them,
+// applied in order inside one transaction.
+type MemberChange struct {
+	Kind    ChangeKind
+	Members []Member
+}
+
+// GroupRef names a group a user belongs to, directly or through nested groups.
+type GroupRef struct {
+	ID          string
+	DisplayName string
+	Direct      bool
+}
+
+// GroupPage is one page of a group query with the total number of matches.
+type GroupPage struct {
+	Total  int
+	Groups []*Group
+}
+
+// GroupStore keeps groups and their memberships, scoped to one connection like
+// UserStore. Members whose id is no live user or group of the connection are ignored,
+// so a connection can never reference another's resources. Adding a group as a member
+// fails with Invalid when it would make a cycle.
+type GroupStore interface {
+	CreateGroup(ctx context.Context, conn string, g *Group, members []Member) error
+	Group(ctx context.Context, conn, id string) (*Group, error)
+	// EachMember streams the group's members in a stable order.
+	EachMember(ctx context.Context, conn, groupID string, fn func(Member) error) error
+	// UpdateGroup runs fn on the locked group and applies the member changes it returns,
+	// in the same transaction.
+	UpdateGroup(ctx context.Context, conn, id string, fn func(*Group) ([]MemberChange, error)) (*Group, error)
+	Groups(ctx context.Context, conn string, q Query) (GroupPage, error)
+	// GroupsOf returns, per user id, the groups the user is in, directly or indirectly.
+	GroupsOf(ctx context.Context, conn string, userIDs []string) (map[string][]GroupRef, error)
+}
+
+// Groups is the provisioning service for groups.
+type Groups struct {
+	Store GroupStore
+	Now   func() time.Time // nil means time.Now
+}
+
+func (s *Groups) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func validateGroup(g *Group) error {
+	if g.DisplayName == "" {
+		return orgscim.Errorf(orgscim.InvalidValue, "displayName is required")
+	}
+	if len(g.DisplayName) > 512 {
+		return orgscim.Errorf(orgscim.InvalidValue, "displayName is longer than 512 bytes")
+	}
+	return nil
+}
+
+// Create stores a new group with its members.
+func (s *Groups) Create(ctx context.Context, conn string, attrs map[string]any, members []Member) (*Group, error) {
+	now := s.now()
+	g := &Group{ID: NewID(), ConnectionID: conn, Attributes: attrs, Version: 1, Created: now, LastModified: now}
+	g.Index()
+	if err := validateGroup(g); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateGroup(ctx, conn, g, members); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Get returns a live group, without its members.
+func (s *Groups) Get(ctx context.Context, conn, id string) (*Group, error) {
+	return s.Store.Group(ctx, conn, id)
+}
+
+// Members streams the members of a group.
+func (s *Groups) Members(ctx context.Context, conn, id string, fn func(Member) error) error {
+	return s.Store.EachMember(ctx, conn, id, fn)
+}
+
+// Update changes a group through fn inside the store's transaction; fn edits Attributes
+// and returns the member changes to apply with it.
+func (s *Groups) Update(ctx context.Context, conn, id string, fn func(*Group) ([]MemberChange, error)) (*Group, error) {
+	now := s.now()
+	return s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
+		changes, err := fn(g)
+		if err != nil {
+			return nil, err
+		}
+		g.Index()
+		if err := validateGroup(g); err != nil {
+			return nil, err
+		}
+		g.Version++
+		g.LastModified = now
+		return changes, nil
+	})
+}
+
+// Delete removes a group and its memberships, keeping a tombstone of the group.
+func (s *Groups) Delete(ctx context.Context, conn, id string, check func(*Group) error) error {
+	now := s.now()
+	_, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
+		if check != nil {
+			if err := check(g); err != nil {
+				return nil, err
+			}
+		}
+		g.Deleted = &now
+		g.Version++
+		g.LastModified = now
+		return []MemberChange{{Kind: RemoveAllMembers}}, nil
+	})
+	return err
+}
+
+// List returns one page of the groups that match q, without members.
+func (s *Groups) List(ctx context.Context, conn string, q Query) (GroupPage, error) {
+	return s.Store.Groups(ctx, conn, q)
+}
+
+// GroupsOf returns the direct and indirect groups of each user.
+func (s *Groups) GroupsOf(ctx context.Context, conn string, userIDs []string) (map[string][]GroupRef, error) {
+	return s.Store.GroupsOf(ctx, conn, userIDs)
+}
