@@ -12,7 +12,7 @@ import (
 // The discovery documents of RFC 7644 §4 say exactly what this server does. The library's
 // own ServiceProviderConfig cannot announce sorting or ETags, so it is written here.
 
-func (s *Server) resourceTypeList() []*resourceType { return []*resourceType{s.users} }
+func (s *Server) resourceTypeList() []*resourceType { return []*resourceType{s.users, s.groups} }
 
 func (s *Server) serviceProviderConfig(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, map[string]any{

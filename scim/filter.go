@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	filter "github.com/scim2/filter-parser/v2"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/provisioning"
+	filter "github.com/scim2/filter-parser/v2"
 )
 
 // parseFilter turns a SCIM filter (RFC 7644 §3.4.2.2) into a domain filter resolved

@@ -11,10 +11,6 @@ import (
 	"github.com/orgscim/orgscim"
 )
 
-func groupType() *resourceType {
-	return &resourceType{Name: "Group", Endpoint: "/Groups", Schema: schema.CoreGroupSchema()}
-}
-
 // widgetType has the attribute kinds the standard schemas lack: numbers and a
 // multi-valued simple attribute.
 func widgetType() *resourceType {

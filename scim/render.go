@@ -19,8 +19,9 @@ func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) 
 
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// renderUser builds the SCIM representation of u.
-func renderUser(c echo.Context, u *provisioning.User) map[string]any {
+// renderUser builds the SCIM representation of u with its groups (direct and through
+// nested groups), which are read-only and derived from memberships.
+func renderUser(c echo.Context, u *provisioning.User, groups []provisioning.GroupRef) map[string]any {
 	out := make(map[string]any, len(u.Attributes)+4)
 	schemas := []string{schema.UserSchema}
 	for k, v := range u.Attributes {
@@ -31,6 +32,18 @@ func renderUser(c echo.Context, u *provisioning.User) map[string]any {
 	}
 	out["schemas"] = schemas
 	out["id"] = u.ID
+	if len(groups) > 0 {
+		base := c.Scheme() + "://" + c.Request().Host + Prefix + connection(c).Slug + "/Groups/"
+		list := make([]any, len(groups))
+		for i, g := range groups {
+			typ := "indirect"
+			if g.Direct {
+				typ = "direct"
+			}
+			list[i] = map[string]any{"value": g.ID, "display": g.DisplayName, "type": typ, "$ref": base + g.ID}
+		}
+		out["groups"] = list
+	}
 	out["meta"] = map[string]any{
 		"resourceType": "User",
 		"created":      timestamp(u.Created),
@@ -111,6 +124,16 @@ func qualified(ref attrRef) []string {
 		return append([]string{ref.URN}, p...)
 	}
 	return p
+}
+
+// wants says whether the projection returns the core attribute name of rt, so that
+// derived attributes that cost a query are computed only when returned.
+func (p projection) wants(rt *resourceType, name string) bool {
+	key := strings.ToLower(rt.Schema.ID + "." + name)
+	if p.exclude[key] {
+		return false
+	}
+	return p.include == nil || p.include[key] || p.anyInclude(key+".")
 }
 
 // apply returns the projected copy of a rendered resource.

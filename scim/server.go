@@ -43,6 +43,7 @@ type Limits struct {
 	MaxFilterBytes int // default 4096
 	MaxFilterDepth int // nesting of and/or/not/grouping; default 24
 	MaxOperations  int // PATCH operations per request; default 1000
+	MaxMembers     int // group members named in one request; default 10000
 }
 
 func (l Limits) withDefaults() Limits {
@@ -64,6 +65,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxOperations <= 0 {
 		l.MaxOperations = 1000
 	}
+	if l.MaxMembers <= 0 {
+		l.MaxMembers = 10000
+	}
 	return l
 }
 
@@ -71,10 +75,12 @@ func (l Limits) withDefaults() Limits {
 type Server struct {
 	Auth   Authenticator
 	Users  UserService
+	Groups GroupService
 	Logger *slog.Logger
 	Limits Limits
 
-	users *resourceType
+	users  *resourceType
+	groups *resourceType
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -95,6 +101,7 @@ func (s *Server) Register(e *echo.Echo) {
 	schema.SetAllowStringValues(true)
 	s.Limits = s.Limits.withDefaults()
 	s.users = userType()
+	s.groups = groupType()
 
 	g := e.Group(Prefix+":conn", s.authenticate)
 	g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
@@ -110,6 +117,14 @@ func (s *Server) Register(e *echo.Echo) {
 	g.PUT("/Users/:id", s.replaceUser)
 	g.PATCH("/Users/:id", s.patchUser)
 	g.DELETE("/Users/:id", s.deleteUser)
+
+	g.GET("/Groups", s.listGroups)
+	g.POST("/Groups/.search", s.searchGroups)
+	g.POST("/Groups", s.createGroup)
+	g.GET("/Groups/:id", s.getGroup)
+	g.PUT("/Groups/:id", s.replaceGroup)
+	g.PATCH("/Groups/:id", s.patchGroup)
+	g.DELETE("/Groups/:id", s.deleteGroup)
 }
 
 // ErrorHandler answers any error on a SCIM path as a SCIM error document.
@@ -147,7 +162,6 @@ func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
-
 
 // connection returns the authenticated connection of the request.
 func connection(c echo.Context) *orgs.Connection {
@@ -210,4 +224,3 @@ func readJSON(c echo.Context) (map[string]any, error) {
 func location(c echo.Context, endpoint, id string) string {
 	return c.Scheme() + "://" + c.Request().Host + Prefix + connection(c).Slug + endpoint + "/" + id
 }
-

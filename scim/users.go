@@ -51,6 +51,7 @@ func (s *Server) userAttributes(body map[string]any) (map[string]any, string, er
 	}
 	password, _ := attrs["password"].(string)
 	delete(attrs, "password")
+	delete(attrs, "groups") // read-only: derived from memberships
 	normalizePrimary(attrs)
 	return attrs, password, nil
 }
@@ -84,11 +85,28 @@ func (s *Server) respondUser(c echo.Context, code int, u *provisioning.User) err
 	if err != nil {
 		return err
 	}
+	groups, err := s.groupsOf(c, p, u)
+	if err != nil {
+		return err
+	}
 	c.Response().Header().Set("ETag", etag(u.Version))
 	if code == http.StatusCreated {
 		c.Response().Header().Set("Location", location(c, "/Users", u.ID))
 	}
-	return writeJSON(c, code, p.apply(s.users, renderUser(c, u)))
+	return writeJSON(c, code, p.apply(s.users, renderUser(c, u, groups[u.ID])))
+}
+
+// groupsOf reads the groups of users in one query, unless the projection leaves the
+// groups attribute out.
+func (s *Server) groupsOf(c echo.Context, p projection, users ...*provisioning.User) (map[string][]provisioning.GroupRef, error) {
+	if s.Groups == nil || len(users) == 0 || !p.wants(s.users, "groups") {
+		return nil, nil
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	return s.Groups.GroupsOf(c.Request().Context(), connection(c).ID, ids)
 }
 
 func (s *Server) createUser(c echo.Context) error {
@@ -195,10 +213,32 @@ func (s *Server) readPatch(c echo.Context) ([]patchOp, error) {
 	if len(list) > s.Limits.MaxOperations {
 		return nil, orgscim.Errorf(orgscim.TooMany, "a PatchOp request may hold at most %d operations", s.Limits.MaxOperations)
 	}
-	raw, _ := json.Marshal(list)
-	var out []patchOp
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "each operation needs an op, an optional path and a value")
+	out := make([]patchOp, 0, len(list))
+	for i, e := range list {
+		obj, ok := e.(map[string]any)
+		if !ok {
+			return nil, orgscim.Errorf(orgscim.InvalidSyntax, "Operations[%d] must be an object", i)
+		}
+		var op patchOp
+		for k, v := range obj {
+			switch strings.ToLower(k) {
+			case "op":
+				op.Op, ok = v.(string)
+			case "path":
+				op.Path, ok = v.(string)
+			case "value":
+				op.Value, ok = v, true
+			default:
+				ok = true
+			}
+			if !ok {
+				return nil, orgscim.Errorf(orgscim.InvalidSyntax, "Operations[%d].%s must be a string", i, k)
+			}
+		}
+		if op.Op == "" {
+			return nil, orgscim.Errorf(orgscim.InvalidSyntax, "Operations[%d] needs an op", i)
+		}
+		out = append(out, op)
 	}
 	return out, nil
 }
@@ -257,6 +297,23 @@ type listParams struct {
 }
 
 func (s *Server) listUsers(c echo.Context) error {
+	p, err := listParamsOf(c)
+	if err != nil {
+		return err
+	}
+	return s.queryUsers(c, p)
+}
+
+func (s *Server) searchUsers(c echo.Context) error {
+	p, err := searchParamsOf(c)
+	if err != nil {
+		return err
+	}
+	return s.queryUsers(c, p)
+}
+
+// listParamsOf reads the query parameters of a list request.
+func listParamsOf(c echo.Context) (listParams, error) {
 	q := c.QueryParams()
 	p := listParams{
 		Filter: q.Get("filter"), SortBy: q.Get("sortBy"), SortOrder: q.Get("sortOrder"),
@@ -265,23 +322,24 @@ func (s *Server) listUsers(c echo.Context) error {
 	var err error
 	if v := q.Get("startIndex"); v != "" {
 		if p.StartIndex, err = strconv.Atoi(v); err != nil {
-			return orgscim.Errorf(orgscim.InvalidValue, "startIndex must be an integer")
+			return p, orgscim.Errorf(orgscim.InvalidValue, "startIndex must be an integer")
 		}
 	}
 	if v := q.Get("count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return orgscim.Errorf(orgscim.InvalidValue, "count must be an integer")
+			return p, orgscim.Errorf(orgscim.InvalidValue, "count must be an integer")
 		}
 		p.Count = &n
 	}
-	return s.queryUsers(c, p)
+	return p, nil
 }
 
-func (s *Server) searchUsers(c echo.Context) error {
+// searchParamsOf reads the body of a POST .search request (RFC 7644 §3.4.3).
+func searchParamsOf(c echo.Context) (listParams, error) {
 	body, err := readJSON(c)
 	if err != nil {
-		return err
+		return listParams{}, err
 	}
 	raw, _ := json.Marshal(body)
 	var req struct {
@@ -294,12 +352,12 @@ func (s *Server) searchUsers(c echo.Context) error {
 		Count              *int     `json:"count"`
 	}
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return orgscim.Errorf(orgscim.InvalidSyntax, "the body is not a SearchRequest")
+		return listParams{}, orgscim.Errorf(orgscim.InvalidSyntax, "the body is not a SearchRequest")
 	}
-	return s.queryUsers(c, listParams{
+	return listParams{
 		Filter: req.Filter, SortBy: req.SortBy, SortOrder: req.SortOrder, StartIndex: req.StartIndex,
 		Count: req.Count, Attributes: req.Attributes, Excluded: req.ExcludedAttributes,
-	})
+	}, nil
 }
 
 func (s *Server) query(rt *resourceType, p listParams) (provisioning.Query, error) {
@@ -371,9 +429,13 @@ func (s *Server) queryUsers(c echo.Context, p listParams) error {
 	if err != nil {
 		return err
 	}
+	groups, err := s.groupsOf(c, proj, page.Users...)
+	if err != nil {
+		return err
+	}
 	resources := make([]map[string]any, 0, len(page.Users))
 	for _, u := range page.Users {
-		resources = append(resources, proj.apply(s.users, renderUser(c, u)))
+		resources = append(resources, proj.apply(s.users, renderUser(c, u, groups[u.ID])))
 	}
 	return writeJSON(c, http.StatusOK, map[string]any{
 		"schemas":      []string{listSchema},

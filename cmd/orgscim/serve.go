@@ -37,7 +37,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	}
 	dir := &orgs.Directory{Store: db.Orgs(), Now: cfg.Now}
 	users := &provisioning.Users{Store: db.Users(), Now: cfg.Now}
-	s := &scim.Server{Auth: dir, Users: users, Logger: logger}
+	groups := &provisioning.Groups{Store: db.Groups(), Now: cfg.Now}
+	s := &scim.Server{Auth: dir, Users: users, Groups: groups, Logger: logger}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
