@@ -137,6 +137,12 @@ func (db *DB) Ready(ctx context.Context) error {
 	return nil
 }
 
+// Analyze refreshes the planner's statistics (after a bulk load, before autovacuum gets
+// to it).
+func (db *DB) Analyze(ctx context.Context) error {
+	return db.gorm.WithContext(ctx).Exec("ANALYZE").Error
+}
+
 // migrationLockKey is the PostgreSQL advisory lock that serialises migrations across
 // replicas: the ASCII of "orgscim" read as an integer.
 const migrationLockKey = 0x6f726773_63696d

@@ -90,3 +90,6 @@ func Each(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
 		})
 	}
 }
+
+// PostgresURL is the PostgreSQL server of the tests, or "" when there is none.
+func PostgresURL() string { return os.Getenv("ORGSCIM_TEST_DATABASE_URL") }
