@@ -291,6 +291,7 @@ func TestTokens(t *testing.T) {
 		if _, err := dir.Authenticate(ctx, c.Slug, first); err != nil {
 			t.Fatalf("first token: %v", err)
 		}
+		now = now.Add(time.Minute) // tokens list in creation order
 		exp := now.Add(time.Hour)
 		tok2, second, err := dir.IssueToken(ctx, c.Slug, &exp)
 		if err != nil {
