@@ -98,10 +98,12 @@ type Groups struct {
 }
 
 func (s *Groups) now() time.Time {
+	// SCIM timestamps carry milliseconds; storing exactly what is shown lets a client
+	// filter with meta.lastModified eq the value it read.
 	if s.Now != nil {
-		return s.Now().UTC()
+		return s.Now().UTC().Truncate(time.Millisecond)
 	}
-	return time.Now().UTC()
+	return time.Now().UTC().Truncate(time.Millisecond)
 }
 
 func validateGroup(g *Group) error {

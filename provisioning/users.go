@@ -31,10 +31,12 @@ type Users struct {
 }
 
 func (s *Users) now() time.Time {
+	// SCIM timestamps carry milliseconds; storing exactly what is shown lets a client
+	// filter with meta.lastModified eq the value it read.
 	if s.Now != nil {
-		return s.Now().UTC()
+		return s.Now().UTC().Truncate(time.Millisecond)
 	}
-	return time.Now().UTC()
+	return time.Now().UTC().Truncate(time.Millisecond)
 }
 
 // Create stores a new user. When the connection deleted a user with the same
