@@ -1,8 +1,11 @@
 package sqlstore
 
 import (
+	"database/sql/driver"
 	"errors"
 	"strings"
+
+	sqlitedriver "github.com/glebarez/go-sqlite"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -108,6 +111,27 @@ func (d dialect) sqlitePath(path []string) string {
 	}
 	b.WriteByte('\'')
 	return b.String()
+}
+
+// lower lower-cases a string expression for case-insensitive comparison. SQLite's own
+// lower() knows only ASCII; unicode_lower, registered below, matches PostgreSQL's.
+func (d dialect) lower(x string) string {
+	if d.name == "sqlite" {
+		return "unicode_lower(" + x + ")"
+	}
+	return "lower(" + x + ")"
+}
+
+func init() {
+	sqlitedriver.MustRegisterDeterministicScalarFunction("unicode_lower", 1, func(_ *sqlitedriver.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		}
+		return args[0], nil
+	})
 }
 
 // isUniqueViolation recognises a unique-constraint error of either engine.

@@ -164,7 +164,7 @@ func (b *whereBuilder) compareString(x string, folded, caseExact bool, op provis
 	case folded:
 		s = provisioning.FoldKey(s)
 	case !caseExact:
-		lhs = "lower(" + x + ")"
+		lhs = b.d.lower(x)
 		s = strings.ToLower(s)
 	}
 	switch op {
@@ -249,7 +249,8 @@ func (b *whereBuilder) compareJSON(elem string, f provisioning.Compare) (string,
 	}
 }
 
-// orderBy renders the sort key of attr, NULLs last on both engines.
+// orderBy renders the sort key of attr the same way on both engines. Resources without
+// a value sort last when ascending and first when descending (RFC 7644 §3.4.2.3).
 func (b *whereBuilder) orderBy(attr *provisioning.Attr, desc bool) string {
 	dir := " ASC"
 	if desc {
@@ -259,13 +260,13 @@ func (b *whereBuilder) orderBy(attr *provisioning.Attr, desc bool) string {
 	if c, ok := b.cols[strings.Join(attr.Path, ".")]; ok {
 		x = c.expr
 		if c.kind == provisioning.TypeString && !c.folded && !attr.CaseExact {
-			x = "lower(" + x + ")"
+			x = b.d.lower(x)
 		}
 	} else {
 		x = b.d.jsonText(b.doc, attr.Path)
 		if !attr.CaseExact {
-			x = "lower(" + x + ")"
+			x = b.d.lower(x)
 		}
 	}
-	return "(" + x + " IS NULL)" + " ASC, " + x + dir
+	return "(" + x + " IS NULL)" + dir + ", " + x + dir
 }

@@ -211,7 +211,7 @@ func TestUserQueries(t *testing.T) {
 		a, b := setup(t, db)
 		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		svc := &provisioning.Users{Store: db.Users(), Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
-		newUser(t, svc, a, "anna", map[string]any{"displayName": "Anna Z", "active": true,
+		newUser(t, svc, a, "anna", map[string]any{"displayName": "Anna Z", "active": true, "name": map[string]any{"familyName": "Çelik"},
 			"emails":                   []any{map[string]any{"value": "anna@work.example", "type": "work", "primary": true}},
 			provisioning.EnterpriseURN: map[string]any{"department": "Sales"}})
 		newUser(t, svc, a, "Bert", map[string]any{"displayName": "bert y", "active": false,
@@ -231,6 +231,7 @@ func TestUserQueries(t *testing.T) {
 			{"eq case-insensitive", provisioning.Compare{Attr: str("userName"), Op: provisioning.OpEq, Value: "BERT"}, []string{"Bert"}},
 			{"sw", provisioning.Compare{Attr: str("userName"), Op: provisioning.OpSw, Value: "a"}, []string{"anna"}},
 			{"co wildcard is literal", provisioning.Compare{Attr: str("userName"), Op: provisioning.OpCo, Value: "%"}, nil},
+			{"unicode case-insensitive", provisioning.Compare{Attr: str("name", "familyName"), Op: provisioning.OpEq, Value: "ÇELIK"}, []string{"anna"}},
 			{"ew", provisioning.Compare{Attr: str("displayName"), Op: provisioning.OpEw, Value: " Y"}, []string{"Bert"}},
 			{"ne includes absent", provisioning.Compare{Attr: str("displayName"), Op: provisioning.OpNe, Value: "anna z"}, []string{"Bert", "carl"}},
 			{"pr", provisioning.Compare{Attr: str("displayName"), Op: provisioning.OpPresent}, []string{"anna", "Bert"}},

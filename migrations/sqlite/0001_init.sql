@@ -56,10 +56,10 @@ CREATE TABLE scim_users (
 );
 CREATE UNIQUE INDEX scim_users_user_name ON scim_users (connection_id, user_name_key) WHERE deleted_at IS NULL;
 CREATE INDEX scim_users_external_id ON scim_users (connection_id, external_id);
-CREATE INDEX scim_users_display_name ON scim_users (connection_id, lower(display_name)) WHERE deleted_at IS NULL;
-CREATE INDEX scim_users_given_name ON scim_users (connection_id, lower(given_name)) WHERE deleted_at IS NULL;
-CREATE INDEX scim_users_family_name ON scim_users (connection_id, lower(family_name)) WHERE deleted_at IS NULL;
-CREATE INDEX scim_users_email ON scim_users (connection_id, lower(email)) WHERE deleted_at IS NULL;
+CREATE INDEX scim_users_display_name ON scim_users (connection_id, unicode_lower(display_name)) WHERE deleted_at IS NULL;
+CREATE INDEX scim_users_given_name ON scim_users (connection_id, unicode_lower(given_name)) WHERE deleted_at IS NULL;
+CREATE INDEX scim_users_family_name ON scim_users (connection_id, unicode_lower(family_name)) WHERE deleted_at IS NULL;
+CREATE INDEX scim_users_email ON scim_users (connection_id, unicode_lower(email)) WHERE deleted_at IS NULL;
 CREATE INDEX scim_users_active ON scim_users (connection_id, active) WHERE deleted_at IS NULL;
 CREATE INDEX scim_users_created ON scim_users (connection_id, created_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX scim_users_updated ON scim_users (connection_id, updated_at) WHERE deleted_at IS NULL;
