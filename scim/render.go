@@ -99,6 +99,9 @@ func projectionSet(rt *resourceType, names []string) (map[string]bool, error) {
 			}
 			n = n[:i] + n[j+1:]
 		}
+		if strings.EqualFold(n, "schemas") { // always returned, like id
+			continue
+		}
 		urn, rest, ok := rt.splitURN(n)
 		if !ok {
 			return nil, orgscim.Errorf(orgscim.InvalidValue, "unknown attribute %q", n)
@@ -158,46 +161,71 @@ func (p projection) apply(rt *resourceType, res map[string]any) map[string]any {
 			}
 			continue
 		}
-		key := core + "." + lk
-		if p.include != nil && !p.include[key] {
-			if sub, ok := v.(map[string]any); ok && p.anyInclude(key+".") {
-				if kept := p.filterObject(key, sub); len(kept) > 0 {
-					out[k] = kept
-				}
-			}
-			continue
+		if kept, ok := p.value(core+"."+lk, v); ok {
+			out[k] = kept
 		}
-		if p.exclude[key] {
-			continue
-		}
-		if sub, ok := v.(map[string]any); ok && p.anyExclude(key+".") {
-			out[k] = p.filterObject(key, sub)
-			continue
-		}
-		out[k] = v
 	}
 	return out
 }
 
+// value projects the value v of the attribute at key; ok is false when the projection
+// leaves the attribute out.
+func (p projection) value(key string, v any) (kept any, ok bool) {
+	if p.include != nil && !p.include[key] {
+		if !p.anyInclude(key + ".") {
+			return nil, false
+		}
+		kept = p.subset(key, v)
+		return kept, kept != nil
+	}
+	if p.exclude[key] {
+		return nil, false
+	}
+	if p.anyExclude(key + ".") {
+		kept = p.subset(key, v)
+		return kept, kept != nil
+	}
+	return v, true
+}
+
+// subset projects the sub-attributes of a complex value, or of each element of a
+// multi-valued complex value (attributes=emails.value); nil when nothing is left.
+func (p projection) subset(key string, v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if kept := p.filterObject(key, v); len(kept) > 0 {
+			return kept
+		}
+	case []any:
+		var out []any
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok {
+				if kept := p.filterObject(key, m); len(kept) > 0 {
+					out = append(out, kept)
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return nil
+}
+
 // filterObject projects the members of one complex attribute or extension at prefix.
 func (p projection) filterObject(prefix string, obj map[string]any) map[string]any {
+	if p.exclude[prefix] {
+		return nil
+	}
 	if p.include != nil && p.include[prefix] {
 		p2 := projection{exclude: p.exclude}
 		return p2.filterObject(prefix, obj)
 	}
 	out := map[string]any{}
 	for k, v := range obj {
-		key := prefix + "." + strings.ToLower(k)
-		if p.include != nil && !p.include[key] && !p.anyInclude(key+".") {
-			continue
+		if kept, ok := p.value(prefix+"."+strings.ToLower(k), v); ok {
+			out[k] = kept
 		}
-		if p.exclude[key] {
-			continue
-		}
-		out[k] = v
-	}
-	if p.exclude[prefix] {
-		return nil
 	}
 	return out
 }

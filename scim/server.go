@@ -11,7 +11,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/elimity-com/scim/schema"
@@ -125,6 +128,34 @@ func (s *Server) Register(e *echo.Echo) {
 	g.PUT("/Groups/:id", s.replaceGroup)
 	g.PATCH("/Groups/:id", s.patchGroup)
 	g.DELETE("/Groups/:id", s.deleteGroup)
+
+	methodNotAllowed(e, g)
+}
+
+// methodNotAllowed makes every SCIM endpoint answer a method it does not support with
+// 405 and an Allow header. Without it the group's catch-all route, which echo adds so
+// that authentication runs for unknown paths too, would answer 404.
+func methodNotAllowed(e *echo.Echo, g *echo.Group) {
+	root := Prefix + ":conn"
+	allowed := map[string][]string{}
+	for _, r := range e.Routes() {
+		if strings.HasPrefix(r.Path, root+"/") && r.Method != echo.RouteNotFound {
+			allowed[r.Path] = append(allowed[r.Path], r.Method)
+		}
+	}
+	for path, methods := range allowed {
+		slices.Sort(methods)
+		allow := strings.Join(methods, ", ")
+		h := func(c echo.Context) error {
+			c.Response().Header().Set(echo.HeaderAllow, allow)
+			return echo.ErrMethodNotAllowed
+		}
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if !slices.Contains(methods, m) {
+				g.Add(m, path[len(root):], h)
+			}
+		}
+	}
 }
 
 // ErrorHandler answers any error on a SCIM path as a SCIM error document.
@@ -139,12 +170,18 @@ var canonicalEndpoints = map[string]string{
 }
 
 // CanonicalPath rewrites /scim/v2/{conn}/{endpoint}[/...] so that the endpoint is spelt
-// canonically and a trailing slash is dropped. It is meant as an echo Pre middleware.
+// canonically and a trailing slash is dropped, and answers other paths under /scim with
+// a SCIM 404. It is meant as an echo Pre middleware.
 func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		p := r.URL.Path
 		if !strings.HasPrefix(p, Prefix) {
+			if p == "/scim" || strings.HasPrefix(p, "/scim/") {
+				// Under /scim but outside /scim/v2/{connection}: still a SCIM path,
+				// so its 404 is a SCIM error document too.
+				return writeError(c, http.StatusNotFound, "", "no such resource or endpoint")
+			}
 			return next(c)
 		}
 		rest := strings.TrimSuffix(p[len(Prefix):], "/")
@@ -205,7 +242,7 @@ func readJSON(c echo.Context) (map[string]any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		if strings.Contains(err.Error(), "request body too large") {
+		if bodyTooLarge(err) {
 			return nil, orgscim.Errorf(orgscim.TooLarge, "request body is larger than the server accepts")
 		}
 		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body is not valid JSON")
@@ -218,6 +255,18 @@ func readJSON(c echo.Context) (map[string]any, error) {
 		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body must be a JSON object")
 	}
 	return m, nil
+}
+
+// bodyTooLarge recognises the error of a body cut off by a size limit: echo's BodyLimit
+// (which checks only a declared Content-Length up front, so a chunked body fails while
+// it is read) or net/http's MaxBytesReader.
+func bodyTooLarge(err error) bool {
+	var he *echo.HTTPError
+	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+		return true
+	}
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
 }
 
 // location is the absolute URL of a resource of this connection.
