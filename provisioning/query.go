@@ -43,6 +43,9 @@ type Attr struct {
 	Path      []string
 	Type      AttrType
 	CaseExact bool
+	// Elements, when set, is the multi-valued attribute whose elements Path is relative
+	// to; sorting by it uses the primary element, else the first (RFC 7644 §3.4.2.3).
+	Elements []string
 }
 
 // And, Or and Not combine filters.

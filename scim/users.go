@@ -410,8 +410,26 @@ func sortAttr(rt *resourceType, sortBy string) (*provisioning.Attr, error) {
 	if !ok || ref.Meta == "meta" || ref.Meta == "location" || ref.Meta == "resourceType" || ref.Meta == "version" {
 		return nil, orgscim.Errorf(orgscim.InvalidValue, "cannot sort by %q", sortBy)
 	}
-	if ref.Meta == "" && (ref.Attr.MultiValued() || (ref.Sub == nil && ref.Attr.HasSubAttributes())) {
-		return nil, orgscim.Errorf(orgscim.InvalidValue, "cannot sort by the multi-valued or complex attribute %q", sortBy)
+	if ref.Meta == "" && ref.Attr.MultiValued() {
+		// By the primary element's value, else the first element's.
+		elem := ref
+		if elem.Sub == nil && ref.Attr.HasSubAttributes() {
+			sa, ok := ref.Attr.SubAttributes().ContainsAttribute("value")
+			if !ok {
+				return nil, orgscim.Errorf(orgscim.InvalidValue, "cannot sort by %q: name a sub-attribute", sortBy)
+			}
+			elem.Sub = &sa
+		}
+		base := ref
+		base.Sub = nil
+		a := &provisioning.Attr{Type: elem.dataType(), CaseExact: elem.caseExact(), Elements: base.path()}
+		if elem.Sub != nil {
+			a.Path = []string{elem.Sub.Name()}
+		}
+		return a, nil
+	}
+	if ref.Meta == "" && ref.Sub == nil && ref.Attr.HasSubAttributes() {
+		return nil, orgscim.Errorf(orgscim.InvalidValue, "cannot sort by the complex attribute %q: name a sub-attribute", sortBy)
 	}
 	return &provisioning.Attr{Path: ref.path(), Type: ref.dataType(), CaseExact: ref.caseExact()}, nil
 }

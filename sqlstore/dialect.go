@@ -86,6 +86,23 @@ func (d dialect) elements(col string, path []string, alias string) (from, elem s
 	return "json_each(" + col + ", " + d.sqlitePath(path) + ") AS " + alias, alias + ".value"
 }
 
+// firstElement is the value at sub of the primary element of the JSON array at path, or
+// of its first element when none is primary.
+func (d dialect) firstElement(col string, path, sub []string) string {
+	if d.name == "postgres" {
+		arr := col + " #> " + d.pgPath(path)
+		return "(SELECT e.v #>> " + d.pgPath(sub) + " FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + arr +
+			") = 'array' THEN " + arr + " ELSE '[]'::jsonb END) WITH ORDINALITY AS e(v, n)" +
+			" ORDER BY (e.v #>> '{primary}') = 'true' DESC NULLS LAST, e.n LIMIT 1)"
+	}
+	val := "e.value"
+	if len(sub) > 0 {
+		val = "json_extract(e.value, " + d.sqlitePath(sub) + ")"
+	}
+	return "(SELECT " + val + " FROM json_each(" + col + ", " + d.sqlitePath(path) + ") AS e" +
+		" ORDER BY (e.type = 'object' AND json_type(e.value, '$.primary') = 'true') DESC, e.key LIMIT 1)"
+}
+
 func (d dialect) pgPath(path []string) string {
 	var b strings.Builder
 	b.WriteString("'{")

@@ -257,7 +257,12 @@ func (b *whereBuilder) orderBy(attr *provisioning.Attr, desc bool) string {
 		dir = " DESC"
 	}
 	var x string
-	if c, ok := b.cols[strings.Join(attr.Path, ".")]; ok {
+	if attr.Elements != nil {
+		x = b.d.firstElement(b.doc, attr.Elements, attr.Path)
+		if !attr.CaseExact {
+			x = b.d.lower(x)
+		}
+	} else if c, ok := b.cols[strings.Join(attr.Path, ".")]; ok {
 		x = c.expr
 		if c.kind == provisioning.TypeString && !c.folded && !attr.CaseExact {
 			x = b.d.lower(x)
