@@ -61,6 +61,15 @@ type MemberChange struct {
 	Members []Member
 }
 
+// MembershipChange is one membership that a change to a group added or removed: what
+// actually changed, not what was asked (re-adding a member changes nothing).
+type MembershipChange struct {
+	GroupID    string
+	MemberID   string
+	MemberType string
+	Added      bool // false: removed
+}
+
 // GroupRef names a group a user belongs to, directly or through nested groups.
 type GroupRef struct {
 	ID          string
@@ -79,22 +88,51 @@ type GroupPage struct {
 // so a connection can never reference another's resources. Adding a group as a member
 // fails with Invalid when it would make a cycle.
 type GroupStore interface {
-	CreateGroup(ctx context.Context, conn string, g *Group, members []Member) error
+	CreateGroup(ctx context.Context, conn string, g *Group, members []Member) ([]MembershipChange, error)
 	Group(ctx context.Context, conn, id string) (*Group, error)
 	// EachMember streams the group's members in a stable order.
 	EachMember(ctx context.Context, conn, groupID string, fn func(Member) error) error
 	// UpdateGroup runs fn on the locked group and applies the member changes it returns,
-	// in the same transaction.
-	UpdateGroup(ctx context.Context, conn, id string, fn func(*Group) ([]MemberChange, error)) (*Group, error)
+	// in the same transaction; it reports the memberships that changed.
+	UpdateGroup(ctx context.Context, conn, id string, fn func(*Group) ([]MemberChange, error)) (*Group, []MembershipChange, error)
 	Groups(ctx context.Context, conn string, q Query) (GroupPage, error)
 	// GroupsOf returns, per user id, the groups the user is in, directly or indirectly.
 	GroupsOf(ctx context.Context, conn string, userIDs []string) (map[string][]GroupRef, error)
 }
 
-// Groups is the provisioning service for groups.
+// Transactor runs fn in one transaction that store calls made with its context join.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// MembershipObserver is told, inside the transaction of the change, which memberships
+// changed; what it does (grants that follow memberships) commits or fails with it.
+type MembershipObserver interface {
+	MembershipsChanged(ctx context.Context, conn string, changes []MembershipChange) error
+}
+
+// Groups is the provisioning service for groups. Tx and Observer are optional: without
+// them membership changes have no consequences beyond the groups themselves.
 type Groups struct {
-	Store GroupStore
-	Now   func() time.Time // nil means time.Now
+	Store    GroupStore
+	Tx       Transactor
+	Observer MembershipObserver
+	Now      func() time.Time // nil means time.Now
+}
+
+// inTx runs fn in a transaction when the service has a Transactor.
+func inTx(ctx context.Context, tx Transactor, fn func(ctx context.Context) error) error {
+	if tx == nil {
+		return fn(ctx)
+	}
+	return tx.InTx(ctx, fn)
+}
+
+func (s *Groups) observe(ctx context.Context, conn string, changes []MembershipChange) error {
+	if s.Observer == nil || len(changes) == 0 {
+		return nil
+	}
+	return s.Observer.MembershipsChanged(ctx, conn, changes)
 }
 
 func (s *Groups) now() time.Time {
@@ -124,7 +162,14 @@ func (s *Groups) Create(ctx context.Context, conn string, attrs map[string]any, 
 	if err := validateGroup(g); err != nil {
 		return nil, err
 	}
-	if err := s.Store.CreateGroup(ctx, conn, g, members); err != nil {
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		changes, err := s.Store.CreateGroup(ctx, conn, g, members)
+		if err != nil {
+			return err
+		}
+		return s.observe(ctx, conn, changes)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -144,36 +189,50 @@ func (s *Groups) Members(ctx context.Context, conn, id string, fn func(Member) e
 // and returns the member changes to apply with it.
 func (s *Groups) Update(ctx context.Context, conn, id string, fn func(*Group) ([]MemberChange, error)) (*Group, error) {
 	now := s.now()
-	return s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
-		changes, err := fn(g)
+	var out *Group
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		g, changed, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
+			changes, err := fn(g)
+			if err != nil {
+				return nil, err
+			}
+			g.Index()
+			if err := validateGroup(g); err != nil {
+				return nil, err
+			}
+			g.Version++
+			g.LastModified = now
+			return changes, nil
+		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		g.Index()
-		if err := validateGroup(g); err != nil {
-			return nil, err
-		}
-		g.Version++
-		g.LastModified = now
-		return changes, nil
+		out = g
+		return s.observe(ctx, conn, changed)
 	})
+	return out, err
 }
 
 // Delete removes a group and its memberships, keeping a tombstone of the group.
 func (s *Groups) Delete(ctx context.Context, conn, id string, check func(*Group) error) error {
 	now := s.now()
-	_, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
-		if check != nil {
-			if err := check(g); err != nil {
-				return nil, err
+	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+		_, changed, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
+			if check != nil {
+				if err := check(g); err != nil {
+					return nil, err
+				}
 			}
+			g.Deleted = &now
+			g.Version++
+			g.LastModified = now
+			return []MemberChange{{Kind: RemoveAllMembers}}, nil
+		})
+		if err != nil {
+			return err
 		}
-		g.Deleted = &now
-		g.Version++
-		g.LastModified = now
-		return []MemberChange{{Kind: RemoveAllMembers}}, nil
+		return s.observe(ctx, conn, changed)
 	})
-	return err
 }
 
 // List returns one page of the groups that match q, without members.

@@ -86,13 +86,14 @@ func groupNotFound(id string) error {
 	return orgscim.Errorf(orgscim.NotFound, "group %q not found", id)
 }
 
-func (s groupStore) CreateGroup(ctx context.Context, conn string, g *provisioning.Group, members []provisioning.Member) error {
+func (s groupStore) CreateGroup(ctx context.Context, conn string, g *provisioning.Group, members []provisioning.Member) ([]provisioning.MembershipChange, error) {
 	g.ConnectionID = conn
 	args, err := groupArgs(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	var changes []provisioning.MembershipChange
+	err = s.db.tx(ctx, func(tx *gorm.DB) error {
 		err := tx.Exec("INSERT INTO scim_groups ("+groupCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...).Error
 		if isUniqueViolation(err) {
 			return displayNameTaken(g)
@@ -100,13 +101,15 @@ func (s groupStore) CreateGroup(ctx context.Context, conn string, g *provisionin
 		if err != nil {
 			return err
 		}
-		return s.addMembers(tx, conn, g.ID, members, micros(g.Created))
+		changes, err = s.addMembers(tx, conn, g.ID, members, micros(g.Created), nil)
+		return err
 	})
+	return changes, err
 }
 
 func (s groupStore) Group(ctx context.Context, conn, id string) (*provisioning.Group, error) {
 	var r groupRow
-	err := s.db.gorm.WithContext(ctx).Raw("SELECT "+groupCols+" FROM scim_groups WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
+	err := s.db.q(ctx).Raw("SELECT "+groupCols+" FROM scim_groups WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
 	if isNoRows(err) {
 		return nil, groupNotFound(id)
 	}
@@ -118,7 +121,7 @@ func (s groupStore) Group(ctx context.Context, conn, id string) (*provisioning.G
 
 func (s groupStore) EachMember(ctx context.Context, conn, groupID string, fn func(provisioning.Member) error) error {
 	// The display shown is what the IdP sent, else the member's current name.
-	rows, err := s.db.gorm.WithContext(ctx).Raw(`SELECT m.member_id, m.member_type,
+	rows, err := s.db.q(ctx).Raw(`SELECT m.member_id, m.member_type,
 		COALESCE(m.display, u.display_name, u.user_name, g.display_name, '')
 		FROM scim_memberships m
 		LEFT JOIN scim_users u ON m.member_type = 'User' AND u.connection_id = m.connection_id AND u.id = m.member_id
@@ -140,9 +143,12 @@ func (s groupStore) EachMember(ctx context.Context, conn, groupID string, fn fun
 	return rows.Err()
 }
 
-func (s groupStore) UpdateGroup(ctx context.Context, conn, id string, fn func(*provisioning.Group) ([]provisioning.MemberChange, error)) (*provisioning.Group, error) {
-	var out *provisioning.Group
-	err := s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+func (s groupStore) UpdateGroup(ctx context.Context, conn, id string, fn func(*provisioning.Group) ([]provisioning.MemberChange, error)) (*provisioning.Group, []provisioning.MembershipChange, error) {
+	var (
+		out     *provisioning.Group
+		changed []provisioning.MembershipChange
+	)
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r groupRow
 		err := tx.Raw("SELECT "+groupCols+" FROM scim_groups WHERE connection_id = ? AND id = ? AND deleted_at IS NULL"+s.db.dialect.forUpdate, conn, id).Take(&r).Error
 		if isNoRows(err) {
@@ -174,46 +180,79 @@ func (s groupStore) UpdateGroup(ctx context.Context, conn, id string, fn func(*p
 		}
 		if g.Deleted != nil {
 			// A deleted group stops being a member of other groups.
-			if err := tx.Exec("DELETE FROM scim_memberships WHERE connection_id = ? AND member_id = ?", conn, id).Error; err != nil {
+			var parents []string
+			if err := tx.Raw("DELETE FROM scim_memberships WHERE connection_id = ? AND member_id = ? RETURNING group_id", conn, id).Scan(&parents).Error; err != nil {
 				return err
+			}
+			for _, p := range parents {
+				changed = append(changed, provisioning.MembershipChange{GroupID: p, MemberID: id, MemberType: provisioning.MemberGroup})
 			}
 		}
 		now := micros(g.LastModified)
 		for _, c := range changes {
-			if err := s.applyChange(tx, conn, id, c, now); err != nil {
+			if changed, err = s.applyChange(tx, conn, id, c, now, changed); err != nil {
 				return err
 			}
 		}
 		out = g
 		return nil
 	})
-	return out, err
+	return out, changed, err
 }
 
-func (s groupStore) applyChange(tx *gorm.DB, conn, groupID string, c provisioning.MemberChange, now int64) error {
+// removed is a row of a DELETE ... RETURNING on scim_memberships.
+type removed struct {
+	MemberID   string
+	MemberType string
+}
+
+func removals(groupID string, rows []removed, into []provisioning.MembershipChange) []provisioning.MembershipChange {
+	for _, r := range rows {
+		into = append(into, provisioning.MembershipChange{GroupID: groupID, MemberID: r.MemberID, MemberType: r.MemberType})
+	}
+	return into
+}
+
+// applyChange applies one member change and appends the memberships it really changed
+// to changed. A replace reports only the difference between the old and new lists.
+func (s groupStore) applyChange(tx *gorm.DB, conn, groupID string, c provisioning.MemberChange, now int64, changed []provisioning.MembershipChange) ([]provisioning.MembershipChange, error) {
 	switch c.Kind {
-	case provisioning.RemoveAllMembers, provisioning.ReplaceMembers:
-		if err := tx.Exec("DELETE FROM scim_memberships WHERE connection_id = ? AND group_id = ?", conn, groupID).Error; err != nil {
-			return err
+	case provisioning.RemoveAllMembers:
+		var rows []removed
+		if err := tx.Raw("DELETE FROM scim_memberships WHERE connection_id = ? AND group_id = ? RETURNING member_id, member_type", conn, groupID).Scan(&rows).Error; err != nil {
+			return nil, err
 		}
-		if c.Kind == provisioning.ReplaceMembers {
-			return s.addMembers(tx, conn, groupID, c.Members, now)
+		return removals(groupID, rows, changed), nil
+	case provisioning.ReplaceMembers:
+		keep := memberIDs(c.Members)
+		var rows []removed
+		q := "DELETE FROM scim_memberships WHERE connection_id = ? AND group_id = ?"
+		args := []any{conn, groupID}
+		if len(keep) > 0 {
+			q += " AND member_id NOT IN ?"
+			args = append(args, keep)
 		}
-		return nil
+		if err := tx.Raw(q+" RETURNING member_id, member_type", args...).Scan(&rows).Error; err != nil {
+			return nil, err
+		}
+		return s.addMembers(tx, conn, groupID, c.Members, now, removals(groupID, rows, changed))
 	case provisioning.RemoveMembers:
 		ids := memberIDs(c.Members)
 		for len(ids) > 0 {
 			n := min(len(ids), batch)
-			if err := tx.Exec("DELETE FROM scim_memberships WHERE connection_id = ? AND group_id = ? AND member_id IN ?", conn, groupID, ids[:n]).Error; err != nil {
-				return err
+			var rows []removed
+			if err := tx.Raw("DELETE FROM scim_memberships WHERE connection_id = ? AND group_id = ? AND member_id IN ? RETURNING member_id, member_type",
+				conn, groupID, ids[:n]).Scan(&rows).Error; err != nil {
+				return nil, err
 			}
+			changed = removals(groupID, rows, changed)
 			ids = ids[n:]
 		}
-		return nil
+		return changed, nil
 	case provisioning.AddMembers:
-		return s.addMembers(tx, conn, groupID, c.Members, now)
+		return s.addMembers(tx, conn, groupID, c.Members, now, changed)
 	}
-	return fmt.Errorf("sqlstore: unknown member change %d", c.Kind)
+	return nil, fmt.Errorf("sqlstore: unknown member change %d", c.Kind)
 }
 
 // batch bounds the parameters of one statement, well under both engines' limits.
@@ -249,25 +288,26 @@ func liveIDs(tx *gorm.DB, table, conn string, ids []string) (map[string]bool, er
 }
 
 // addMembers inserts the members that are live users or groups of the connection,
-// ignoring the others and those already present. Costs O(len(members)).
-func (s groupStore) addMembers(tx *gorm.DB, conn, groupID string, members []provisioning.Member, now int64) error {
+// ignoring the others and those already present, and appends the memberships it added
+// to changed. Costs O(len(members)).
+func (s groupStore) addMembers(tx *gorm.DB, conn, groupID string, members []provisioning.Member, now int64, changed []provisioning.MembershipChange) ([]provisioning.MembershipChange, error) {
 	ids := memberIDs(members)
 	if len(ids) == 0 {
-		return nil
+		return changed, nil
 	}
 	users, err := liveIDs(tx, "scim_users", conn, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var groups map[string]bool
 	if len(users) < len(ids) {
 		if groups, err = liveIDs(tx, "scim_groups", conn, ids); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(groups) > 0 {
 		if err := s.checkCycles(tx, conn, groupID, groups); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	display := map[string]string{}
@@ -284,8 +324,12 @@ func (s groupStore) addMembers(tx *gorm.DB, conn, groupID string, members []prov
 		if len(values) == 0 {
 			return nil
 		}
-		err := tx.Exec("INSERT INTO scim_memberships (connection_id, group_id, member_id, member_type, display, created_at) VALUES "+
-			strings.Join(values, ", ")+" ON CONFLICT (connection_id, group_id, member_id) DO NOTHING", args...).Error
+		var rows []removed // the same shape: the rows this insert really added
+		err := tx.Raw("INSERT INTO scim_memberships (connection_id, group_id, member_id, member_type, display, created_at) VALUES "+
+			strings.Join(values, ", ")+" ON CONFLICT (connection_id, group_id, member_id) DO NOTHING RETURNING member_id, member_type", args...).Scan(&rows).Error
+		for _, r := range rows {
+			changed = append(changed, provisioning.MembershipChange{GroupID: groupID, MemberID: r.MemberID, MemberType: r.MemberType, Added: true})
+		}
 		values, args = values[:0], args[:0]
 		return err
 	}
@@ -303,11 +347,11 @@ func (s groupStore) addMembers(tx *gorm.DB, conn, groupID string, members []prov
 		args = append(args, conn, groupID, id, typ, nullable(display[id]), now)
 		if len(values) == batch {
 			if err := flush(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return flush()
+	return changed, flush()
 }
 
 // checkCycles refuses to add a group that is, or contains, groupID. On PostgreSQL a
@@ -352,7 +396,7 @@ func (s groupStore) Groups(ctx context.Context, conn string, q provisioning.Quer
 		where += " AND " + cond
 	}
 	var page provisioning.GroupPage
-	g := s.db.gorm.WithContext(ctx)
+	g := s.db.q(ctx)
 	var total int64
 	if err := g.Raw("SELECT count(*) FROM scim_groups WHERE "+where, b.args...).Scan(&total).Error; err != nil {
 		return page, err
@@ -393,7 +437,7 @@ func (s groupStore) GroupsOf(ctx context.Context, conn string, userIDs []string)
 		Depth       int
 		DisplayName string
 	}
-	err := s.db.gorm.WithContext(ctx).Raw(`WITH RECURSIVE up(user_id, group_id, depth) AS (
+	err := s.db.q(ctx).Raw(`WITH RECURSIVE up(user_id, group_id, depth) AS (
 			SELECT member_id, group_id, 0 FROM scim_memberships WHERE connection_id = ? AND member_id IN ?
 			UNION
 			SELECT up.user_id, m.group_id, up.depth + 1 FROM scim_memberships m JOIN up ON m.member_id = up.group_id

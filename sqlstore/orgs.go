@@ -68,7 +68,7 @@ func (s orgStore) CreateOrg(ctx context.Context, o *orgs.Org) error {
 	if o.ParentID != "" {
 		parent = &o.ParentID
 	}
-	err := s.db.gorm.WithContext(ctx).Exec(
+	err := s.db.q(ctx).Exec(
 		"INSERT INTO orgs (id, slug, name, parent_id, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
 		o.ID, o.Slug, o.Name, parent, o.Status, micros(o.Created)).Error
 	if isUniqueViolation(err) {
@@ -79,7 +79,7 @@ func (s orgStore) CreateOrg(ctx context.Context, o *orgs.Org) error {
 
 func (s orgStore) OrgBySlug(ctx context.Context, slug string) (*orgs.Org, error) {
 	var r orgRow
-	err := s.db.gorm.WithContext(ctx).Raw("SELECT * FROM orgs WHERE slug = ?", slug).Take(&r).Error
+	err := s.db.q(ctx).Raw("SELECT * FROM orgs WHERE slug = ?", slug).Take(&r).Error
 	if isNoRows(err) {
 		return nil, orgscim.Errorf(orgscim.NotFound, "no org %q", slug)
 	}
@@ -90,7 +90,7 @@ func (s orgStore) OrgBySlug(ctx context.Context, slug string) (*orgs.Org, error)
 }
 
 func (s orgStore) CreateConnection(ctx context.Context, c *orgs.Connection, first *orgs.Token) error {
-	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
 		err := tx.Exec("INSERT INTO connections (id, slug, org_id, idp, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
 			c.ID, c.Slug, c.OrgID, c.IdP, c.Status, micros(c.Created)).Error
 		if isUniqueViolation(err) {
@@ -110,7 +110,7 @@ func insertToken(tx *gorm.DB, t *orgs.Token) error {
 
 func (s orgStore) ConnectionBySlug(ctx context.Context, slug string) (*orgs.Connection, error) {
 	var r connectionRow
-	err := s.db.gorm.WithContext(ctx).Raw("SELECT * FROM connections WHERE slug = ?", slug).Take(&r).Error
+	err := s.db.q(ctx).Raw("SELECT * FROM connections WHERE slug = ?", slug).Take(&r).Error
 	if isNoRows(err) {
 		return nil, orgscim.Errorf(orgscim.NotFound, "no connection %q", slug)
 	}
@@ -121,7 +121,7 @@ func (s orgStore) ConnectionBySlug(ctx context.Context, slug string) (*orgs.Conn
 }
 
 func (s orgStore) AddToken(ctx context.Context, t *orgs.Token, max int) error {
-	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
 		// Lock the connection row so that two rotations at once cannot both pass the count.
 		var id string
 		if err := tx.Raw("SELECT id FROM connections WHERE id = ?"+s.db.dialect.forUpdate, t.ConnectionID).Take(&id).Error; err != nil {
@@ -145,7 +145,7 @@ func (s orgStore) AddToken(ctx context.Context, t *orgs.Token, max int) error {
 
 func (s orgStore) Tokens(ctx context.Context, connectionID string) ([]*orgs.Token, error) {
 	var rows []tokenRow
-	if err := s.db.gorm.WithContext(ctx).Raw("SELECT * FROM tokens WHERE connection_id = ? ORDER BY created_at, id", connectionID).Scan(&rows).Error; err != nil {
+	if err := s.db.q(ctx).Raw("SELECT * FROM tokens WHERE connection_id = ? ORDER BY created_at, id", connectionID).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]*orgs.Token, len(rows))
@@ -156,7 +156,7 @@ func (s orgStore) Tokens(ctx context.Context, connectionID string) ([]*orgs.Toke
 }
 
 func (s orgStore) RevokeToken(ctx context.Context, connectionID, tokenID string, at time.Time) error {
-	res := s.db.gorm.WithContext(ctx).Exec("UPDATE tokens SET revoked_at = ? WHERE connection_id = ? AND id = ? AND revoked_at IS NULL",
+	res := s.db.q(ctx).Exec("UPDATE tokens SET revoked_at = ? WHERE connection_id = ? AND id = ? AND revoked_at IS NULL",
 		micros(at), connectionID, tokenID)
 	if res.Error != nil {
 		return res.Error
@@ -183,7 +183,7 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 		CStatus      string
 		CCreatedAt   int64
 	}
-	err := s.db.gorm.WithContext(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
+	err := s.db.q(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
 		c.status AS c_status, c.created_at AS c_created_at
 		FROM tokens t JOIN connections c ON c.id = t.connection_id WHERE t.hash = ?`, hash).Take(&r).Error
 	if isNoRows(err) {
@@ -199,5 +199,5 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 }
 
 func (s orgStore) TouchToken(ctx context.Context, tokenID string, at time.Time) error {
-	return s.db.gorm.WithContext(ctx).Exec("UPDATE tokens SET last_used_at = ? WHERE id = ?", micros(at), tokenID).Error
+	return s.db.q(ctx).Exec("UPDATE tokens SET last_used_at = ? WHERE id = ?", micros(at), tokenID).Error
 }

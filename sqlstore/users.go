@@ -84,7 +84,7 @@ func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.
 	if err != nil {
 		return err
 	}
-	err = s.db.gorm.WithContext(ctx).Exec("INSERT INTO scim_users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...).Error
+	err = s.db.q(ctx).Exec("INSERT INTO scim_users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...).Error
 	if isUniqueViolation(err) {
 		return userNameTaken(u)
 	}
@@ -93,7 +93,7 @@ func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.
 
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
 	var r userRow
-	err := s.db.gorm.WithContext(ctx).Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
+	err := s.db.q(ctx).Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
 	if isNoRows(err) {
 		return nil, userNotFound(id)
 	}
@@ -111,7 +111,7 @@ func userNotFound(id string) error {
 // result back in the same transaction.
 func (s userStore) update(ctx context.Context, conn string, notFound error, where string, arg any, fn func(*provisioning.User) error) (*provisioning.User, error) {
 	var out *provisioning.User
-	err := s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r userRow
 		err := tx.Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND "+where+" LIMIT 1"+s.db.dialect.forUpdate, conn, arg).Take(&r).Error
 		if isNoRows(err) {
@@ -176,7 +176,7 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 		where += " AND " + cond
 	}
 	var page provisioning.UserPage
-	g := s.db.gorm.WithContext(ctx)
+	g := s.db.q(ctx)
 	var total int64
 	if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
 		return page, err
