@@ -10,14 +10,80 @@ import (
 	"github.com/orgscim/orgscim/provisioning"
 )
 
-// Org is a node of the organisation tree: the vendor at the root, partners below.
+// Kind is an org's place in the tree.
+type Kind string
+
+const (
+	KindVendor       Kind = "vendor"
+	KindPartner      Kind = "partner"
+	KindSubsidiary   Kind = "subsidiary"
+	KindBusinessUnit Kind = "business_unit"
+)
+
+// Status is the state of the business relationship with an org.
+type Status string
+
+const (
+	StatusPending   Status = "pending"
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+	StatusEnded     Status = "ended"
+)
+
+// Brand is how an org presents itself. It is presentation only: policy, audit and
+// lifecycle never look at it.
+type Brand struct {
+	DisplayName  string
+	LogoURL      string
+	PrimaryColor string
+	AccentColor  string
+}
+
+// Org is a node of the organisation tree: the vendor at the root, partners below them,
+// their subsidiaries and business units below those.
 type Org struct {
 	ID       string
 	Slug     string
 	Name     string
 	ParentID string // empty for a root
-	Status   string // "active" until the relationship model lands
-	Created  time.Time
+	// Path lists the ids from the root down to this org, as "/root/.../id/": a subtree
+	// is every org whose path starts with this one's.
+	Path          string
+	Kind          Kind
+	Status        Status
+	ContractStart *time.Time
+	ContractEnd   *time.Time
+	Grace         time.Duration // access continues this long after ContractEnd
+	Owner         string        // the accountable owner, e.g. an e-mail address
+	Brand         Brand
+	Version       int64
+	Created       time.Time
+	Updated       time.Time
+}
+
+// GrantsAccessAt reports whether the relationship with the org alone allows access at
+// t: active, and inside its contract plus grace. Ancestors are checked separately.
+func (o *Org) GrantsAccessAt(t time.Time) bool {
+	if o.Status != StatusActive {
+		return false
+	}
+	if o.ContractStart != nil && t.Before(*o.ContractStart) {
+		return false
+	}
+	if o.ContractEnd != nil && !t.Before(o.ContractEnd.Add(o.Grace)) {
+		return false
+	}
+	return true
+}
+
+// AncestorIDs returns the ids on the org's path, root first, the org itself last.
+func (o *Org) AncestorIDs() []string {
+	return strings.Split(strings.Trim(o.Path, "/"), "/")
+}
+
+// Contains reports whether other is o or inside o's subtree.
+func (o *Org) Contains(other *Org) bool {
+	return strings.HasPrefix(other.Path, o.Path)
 }
 
 // IdP kinds select a connection's compatibility rules.
@@ -39,8 +105,14 @@ type Connection struct {
 
 // Store keeps orgs, connections and tokens.
 type Store interface {
+	// CreateOrg stores o under o.ParentID and sets its Path.
 	CreateOrg(ctx context.Context, o *Org) error
 	OrgBySlug(ctx context.Context, slug string) (*Org, error)
+	OrgByID(ctx context.Context, id string) (*Org, error)
+	// UpdateOrg runs fn on the locked org and stores the result.
+	UpdateOrg(ctx context.Context, id string, fn func(*Org) error) (*Org, error)
+	// MoveOrg re-parents the org and rewrites the paths of its subtree.
+	MoveOrg(ctx context.Context, id, newParentID string, at time.Time) error
 	// CreateConnection stores the connection and its first token in one transaction.
 	CreateConnection(ctx context.Context, c *Connection, first *Token) error
 	ConnectionBySlug(ctx context.Context, slug string) (*Connection, error)
@@ -109,18 +181,114 @@ func (d *Directory) CreateOrg(ctx context.Context, name, slug, parentSlug string
 	if err := checkSlug(slug); err != nil {
 		return nil, err
 	}
-	o := &Org{ID: provisioning.NewID(), Slug: slug, Name: name, Status: "active", Created: d.now()}
+	now := d.now()
+	o := &Org{ID: provisioning.NewID(), Slug: slug, Name: name, Kind: KindVendor, Status: StatusActive,
+		Version: 1, Created: now, Updated: now}
 	if parentSlug != "" {
 		p, err := d.Store.OrgBySlug(ctx, parentSlug)
 		if err != nil {
 			return nil, err
 		}
 		o.ParentID = p.ID
+		o.Kind = KindPartner
+		if p.Kind != KindVendor {
+			o.Kind = KindSubsidiary
+		}
 	}
 	if err := d.Store.CreateOrg(ctx, o); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// OrgUpdate is a change to an org's relationship, contract, owner or brand. Nil fields
+// stay as they are.
+type OrgUpdate struct {
+	Name          *string
+	Kind          *Kind
+	Status        *Status
+	ContractStart **time.Time
+	ContractEnd   **time.Time
+	Grace         *time.Duration
+	Owner         *string
+	Brand         *Brand
+}
+
+// UpdateOrg applies u to the org with this slug.
+func (d *Directory) UpdateOrg(ctx context.Context, slug string, u OrgUpdate) (*Org, error) {
+	o, err := d.Store.OrgBySlug(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	now := d.now()
+	return d.Store.UpdateOrg(ctx, o.ID, func(o *Org) error {
+		if u.Name != nil {
+			if strings.TrimSpace(*u.Name) == "" {
+				return orgscim.Errorf(orgscim.Invalid, "an org needs a name")
+			}
+			o.Name = strings.TrimSpace(*u.Name)
+		}
+		if u.Kind != nil {
+			switch *u.Kind {
+			case KindVendor, KindPartner, KindSubsidiary, KindBusinessUnit:
+			default:
+				return orgscim.Errorf(orgscim.Invalid, "kind must be vendor, partner, subsidiary or business_unit")
+			}
+			o.Kind = *u.Kind
+		}
+		if u.Status != nil {
+			switch *u.Status {
+			case StatusPending, StatusActive, StatusSuspended, StatusEnded:
+			default:
+				return orgscim.Errorf(orgscim.Invalid, "status must be pending, active, suspended or ended")
+			}
+			o.Status = *u.Status
+		}
+		if u.ContractStart != nil {
+			o.ContractStart = *u.ContractStart
+		}
+		if u.ContractEnd != nil {
+			o.ContractEnd = *u.ContractEnd
+		}
+		if o.ContractStart != nil && o.ContractEnd != nil && o.ContractEnd.Before(*o.ContractStart) {
+			return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+		}
+		if u.Grace != nil {
+			if *u.Grace < 0 {
+				return orgscim.Errorf(orgscim.Invalid, "the grace period cannot be negative")
+			}
+			o.Grace = *u.Grace
+		}
+		if u.Owner != nil {
+			o.Owner = *u.Owner
+		}
+		if u.Brand != nil {
+			o.Brand = *u.Brand
+		}
+		o.Version++
+		o.Updated = now
+		return nil
+	})
+}
+
+// MoveOrg re-parents the org under newParentSlug. An org cannot move into its own
+// subtree, and a root stays a root.
+func (d *Directory) MoveOrg(ctx context.Context, slug, newParentSlug string) error {
+	o, err := d.Store.OrgBySlug(ctx, slug)
+	if err != nil {
+		return err
+	}
+	p, err := d.Store.OrgBySlug(ctx, newParentSlug)
+	if err != nil {
+		return err
+	}
+	if o.ParentID == "" {
+		return orgscim.Errorf(orgscim.Invalid, "the root org cannot move")
+	}
+	if o.Contains(p) {
+		return orgscim.Errorf(orgscim.Invalid, "org %q cannot move into its own subtree", slug)
+	}
+	return d.Store.MoveOrg(ctx, o.ID, p.ID, d.now())
 }
 
 // CreateConnection creates a connection bound to the org and issues its first token.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -15,13 +16,28 @@ func (db *DB) Orgs() orgs.Store { return orgStore{db} }
 type orgStore struct{ db *DB }
 
 type orgRow struct {
-	ID        string
-	Slug      string
-	Name      string
-	ParentID  *string
-	Status    string
-	CreatedAt int64
+	ID                string
+	Slug              string
+	Name              string
+	ParentID          *string
+	Path              string
+	Kind              string
+	Status            string
+	ContractStart     *int64
+	ContractEnd       *int64
+	GraceSeconds      int64
+	Owner             string
+	BrandDisplayName  string
+	BrandLogoURL      string `gorm:"column:brand_logo_url"`
+	BrandPrimaryColor string
+	BrandAccentColor  string
+	Version           int64
+	CreatedAt         int64
+	UpdatedAt         int64
 }
+
+const orgCols = `id, slug, name, parent_id, path, kind, status, contract_start, contract_end, grace_seconds, owner,
+	brand_display_name, brand_logo_url, brand_primary_color, brand_accent_color, version, created_at, updated_at`
 
 type connectionRow struct {
 	ID        string
@@ -44,11 +60,23 @@ type tokenRow struct {
 }
 
 func (r orgRow) org() *orgs.Org {
-	o := &orgs.Org{ID: r.ID, Slug: r.Slug, Name: r.Name, Status: r.Status, Created: fromMicros(r.CreatedAt)}
-	if r.ParentID != nil {
-		o.ParentID = *r.ParentID
+	o := &orgs.Org{
+		ID: r.ID, Slug: r.Slug, Name: r.Name, ParentID: deref(r.ParentID), Path: r.Path,
+		Kind: orgs.Kind(r.Kind), Status: orgs.Status(r.Status),
+		ContractStart: fromMicrosPtr(r.ContractStart), ContractEnd: fromMicrosPtr(r.ContractEnd),
+		Grace: time.Duration(r.GraceSeconds) * time.Second, Owner: r.Owner,
+		Brand: orgs.Brand{DisplayName: r.BrandDisplayName, LogoURL: r.BrandLogoURL,
+			PrimaryColor: r.BrandPrimaryColor, AccentColor: r.BrandAccentColor},
+		Version: r.Version, Created: fromMicros(r.CreatedAt), Updated: fromMicros(r.UpdatedAt),
 	}
 	return o
+}
+
+func orgArgs(o *orgs.Org) []any {
+	return []any{o.ID, o.Slug, o.Name, nullable(o.ParentID), o.Path, string(o.Kind), string(o.Status),
+		microsPtr(o.ContractStart), microsPtr(o.ContractEnd), int64(o.Grace / time.Second), o.Owner,
+		o.Brand.DisplayName, o.Brand.LogoURL, o.Brand.PrimaryColor, o.Brand.AccentColor,
+		o.Version, micros(o.Created), micros(o.Updated)}
 }
 
 func (r connectionRow) connection() *orgs.Connection {
@@ -64,29 +92,118 @@ func (r tokenRow) token() *orgs.Token {
 }
 
 func (s orgStore) CreateOrg(ctx context.Context, o *orgs.Org) error {
-	var parent *string
-	if o.ParentID != "" {
-		parent = &o.ParentID
-	}
-	err := s.db.q(ctx).Exec(
-		"INSERT INTO orgs (id, slug, name, parent_id, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-		o.ID, o.Slug, o.Name, parent, o.Status, micros(o.Created)).Error
-	if isUniqueViolation(err) {
-		return orgscim.Errorf(orgscim.Conflict, "an org with slug %q exists", o.Slug)
-	}
-	return err
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		o.Path = "/" + o.ID + "/"
+		if o.ParentID != "" {
+			var parent string
+			err := tx.Raw("SELECT path FROM orgs WHERE id = ?"+s.db.dialect.forUpdate, o.ParentID).Take(&parent).Error
+			if isNoRows(err) {
+				return orgscim.Errorf(orgscim.NotFound, "no parent org %q", o.ParentID)
+			}
+			if err != nil {
+				return err
+			}
+			o.Path = parent + o.ID + "/"
+		}
+		err := tx.Exec("INSERT INTO orgs ("+orgCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", orgArgs(o)...).Error
+		if isUniqueViolation(err) {
+			return orgscim.Errorf(orgscim.Conflict, "an org with slug %q exists", o.Slug)
+		}
+		return err
+	})
 }
 
-func (s orgStore) OrgBySlug(ctx context.Context, slug string) (*orgs.Org, error) {
+func (s orgStore) org(ctx context.Context, where string, arg any, notFound error) (*orgs.Org, error) {
 	var r orgRow
-	err := s.db.q(ctx).Raw("SELECT * FROM orgs WHERE slug = ?", slug).Take(&r).Error
+	err := s.db.q(ctx).Raw("SELECT "+orgCols+" FROM orgs WHERE "+where, arg).Take(&r).Error
 	if isNoRows(err) {
-		return nil, orgscim.Errorf(orgscim.NotFound, "no org %q", slug)
+		return nil, notFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	return r.org(), nil
+}
+
+func (s orgStore) OrgBySlug(ctx context.Context, slug string) (*orgs.Org, error) {
+	return s.org(ctx, "slug = ?", slug, orgscim.Errorf(orgscim.NotFound, "no org %q", slug))
+}
+
+func (s orgStore) OrgByID(ctx context.Context, id string) (*orgs.Org, error) {
+	return s.org(ctx, "id = ?", id, orgscim.Errorf(orgscim.NotFound, "no org %q", id))
+}
+
+func (s orgStore) UpdateOrg(ctx context.Context, id string, fn func(*orgs.Org) error) (*orgs.Org, error) {
+	var out *orgs.Org
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var r orgRow
+		err := tx.Raw("SELECT "+orgCols+" FROM orgs WHERE id = ?"+s.db.dialect.forUpdate, id).Take(&r).Error
+		if isNoRows(err) {
+			return orgscim.Errorf(orgscim.NotFound, "no org %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		o := r.org()
+		if err := fn(o); err != nil {
+			return err
+		}
+		// Identity and place in the tree change only through MoveOrg.
+		o.ID, o.ParentID, o.Path = r.ID, deref(r.ParentID), r.Path
+		args := orgArgs(o)
+		err = tx.Exec(`UPDATE orgs SET slug = ?, name = ?, kind = ?, status = ?, contract_start = ?, contract_end = ?,
+			grace_seconds = ?, owner = ?, brand_display_name = ?, brand_logo_url = ?, brand_primary_color = ?,
+			brand_accent_color = ?, version = ?, updated_at = ? WHERE id = ?`,
+			append(append([]any{args[1], args[2]}, args[5:15]...), args[15], args[17], id)...).Error
+		if isUniqueViolation(err) {
+			return orgscim.Errorf(orgscim.Conflict, "an org with slug %q exists", o.Slug)
+		}
+		if err != nil {
+			return err
+		}
+		out = o
+		return nil
+	})
+	return out, err
+}
+
+func (s orgStore) MoveOrg(ctx context.Context, id, newParentID string, at time.Time) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		// Lock both rows in id order so two moves cannot deadlock or race into a cycle.
+		var rows []orgRow
+		if err := tx.Raw("SELECT "+orgCols+" FROM orgs WHERE id IN ? ORDER BY id"+s.db.dialect.forUpdate,
+			[]string{id, newParentID}).Scan(&rows).Error; err != nil {
+			return err
+		}
+		var self, parent *orgRow
+		for i := range rows {
+			switch rows[i].ID {
+			case id:
+				self = &rows[i]
+			case newParentID:
+				parent = &rows[i]
+			}
+		}
+		if self == nil || parent == nil {
+			return orgscim.Errorf(orgscim.NotFound, "no such org")
+		}
+		if strings.HasPrefix(parent.Path, self.Path) {
+			return orgscim.Errorf(orgscim.Invalid, "an org cannot move into its own subtree")
+		}
+		newPath := parent.Path + id + "/"
+		if err := tx.Exec("UPDATE orgs SET parent_id = ?, version = version + 1, updated_at = ? WHERE id = ?",
+			newParentID, micros(at), id).Error; err != nil {
+			return err
+		}
+		// Rewrite the prefix of every path in the subtree, the org's own included.
+		return tx.Exec("UPDATE orgs SET path = ? || substr(path, ?) WHERE path LIKE ? ESCAPE '\\'",
+			newPath, len(self.Path)+1, likePrefix(self.Path)).Error
+	})
+}
+
+// likePrefix is a LIKE pattern matching strings that start with p.
+func likePrefix(p string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(p) + "%"
 }
 
 func (s orgStore) CreateConnection(ctx context.Context, c *orgs.Connection, first *orgs.Token) error {
