@@ -24,10 +24,40 @@ type UserStore interface {
 	Users(ctx context.Context, conn string, q Query) (UserPage, error)
 }
 
-// Users is the provisioning service for users.
+// UserObserver is told, inside the transaction of the change, how a user changed (before
+// is nil for a new user); what it does (grants that follow a user's status) commits or
+// fails with it.
+type UserObserver interface {
+	UserChanged(ctx context.Context, conn string, before, after *User) error
+}
+
+// Users is the provisioning service for users. Tx and Observer are optional.
 type Users struct {
-	Store UserStore
-	Now   func() time.Time // nil means time.Now
+	Store    UserStore
+	Tx       Transactor
+	Observer UserObserver
+	Now      func() time.Time // nil means time.Now
+}
+
+// update runs a store update and tells the observer, in one transaction.
+func (s *Users) update(ctx context.Context, conn string, call func(ctx context.Context, fn func(*User) error) (*User, error), fn func(*User) error) (*User, error) {
+	var out *User
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		var before User
+		u, err := call(ctx, func(u *User) error {
+			before = *u
+			return fn(u)
+		})
+		if err != nil {
+			return err
+		}
+		out = u
+		if s.Observer == nil {
+			return nil
+		}
+		return s.Observer.UserChanged(ctx, conn, &before, u)
+	})
+	return out, err
 }
 
 func (s *Users) now() time.Time {
@@ -55,7 +85,10 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 		return nil, err
 	}
 	if u.ExternalID != "" {
-		restored, err := s.Store.RestoreUser(ctx, conn, u.ExternalID, func(old *User) error {
+		restore := func(ctx context.Context, fn func(*User) error) (*User, error) {
+			return s.Store.RestoreUser(ctx, conn, u.ExternalID, fn)
+		}
+		restored, err := s.update(ctx, conn, restore, func(old *User) error {
 			old.Attributes = attrs
 			old.Index()
 			old.PasswordHash = hash
@@ -75,7 +108,16 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 	u.PasswordHash = hash
 	u.Version = 1
 	u.Created, u.LastModified = now, now
-	if err := s.Store.CreateUser(ctx, conn, u); err != nil {
+	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.Store.CreateUser(ctx, conn, u); err != nil {
+			return err
+		}
+		if s.Observer == nil {
+			return nil
+		}
+		return s.Observer.UserChanged(ctx, conn, nil, u)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -92,7 +134,7 @@ func (s *Users) Get(ctx context.Context, conn, id string) (*User, error) {
 // returns an error nothing is stored.
 func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) error) (*User, error) {
 	now := s.now()
-	return s.Store.UpdateUser(ctx, conn, id, func(u *User) error {
+	return s.update(ctx, conn, s.call(conn, id), func(u *User) error {
 		if err := fn(u); err != nil {
 			return err
 		}
@@ -104,6 +146,13 @@ func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) erro
 		u.LastModified = now
 		return nil
 	})
+}
+
+// call binds UserStore.UpdateUser to one user, for update.
+func (s *Users) call(conn, id string) func(ctx context.Context, fn func(*User) error) (*User, error) {
+	return func(ctx context.Context, fn func(*User) error) (*User, error) {
+		return s.Store.UpdateUser(ctx, conn, id, fn)
+	}
 }
 
 // SetPassword replaces the user's password hash. An empty password leaves it as it is.
@@ -123,7 +172,7 @@ func (u *User) SetPassword(password string) error {
 // current state inside the transaction (for If-Match); its error cancels the delete.
 func (s *Users) Delete(ctx context.Context, conn, id string, check func(*User) error) error {
 	now := s.now()
-	_, err := s.Store.UpdateUser(ctx, conn, id, func(u *User) error {
+	_, err := s.update(ctx, conn, s.call(conn, id), func(u *User) error {
 		if check != nil {
 			if err := check(u); err != nil {
 				return err

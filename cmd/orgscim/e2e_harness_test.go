@@ -78,11 +78,12 @@ func (b *syncBuffer) String() string {
 
 // e2eEnv is one running server over one database.
 type e2eEnv struct {
-	t    *testing.T
-	db   *sqlstore.DB
-	srv  *httptest.Server
-	dir  *orgs.Directory
-	logs *syncBuffer
+	t     *testing.T
+	db    *sqlstore.DB
+	srv   *httptest.Server
+	dir   *orgs.Directory
+	logs  *syncBuffer
+	clock *e2eClock
 }
 
 func newE2E(t *testing.T, db *sqlstore.DB) *e2eEnv {
@@ -93,15 +94,21 @@ func newE2E(t *testing.T, db *sqlstore.DB) *e2eEnv {
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	srv := httptest.NewServer(newHandler(db, logger, httpConfig{Now: clock.Now}))
 	t.Cleanup(srv.Close)
-	return &e2eEnv{t: t, db: db, srv: srv, dir: &orgs.Directory{Store: db.Orgs()}, logs: logs}
+	return &e2eEnv{t: t, db: db, srv: srv, dir: &orgs.Directory{Store: db.Orgs(), Now: clock.Now}, logs: logs, clock: clock}
 }
 
 // connect creates an org and a connection of the IdP kind, both named slug, and returns
 // a client holding the connection's first token.
 func (e *e2eEnv) connect(slug, idp string) *scimClient {
 	e.t.Helper()
+	return e.connectUnder(slug, "", idp)
+}
+
+// connectUnder is connect with the org created under the parent org's slug.
+func (e *e2eEnv) connectUnder(slug, parent, idp string) *scimClient {
+	e.t.Helper()
 	ctx := context.Background()
-	if _, err := e.dir.CreateOrg(ctx, "Org "+slug, slug, ""); err != nil {
+	if _, err := e.dir.CreateOrg(ctx, "Org "+slug, slug, parent); err != nil {
 		e.t.Fatalf("create org %s: %v", slug, err)
 	}
 	conn, secret, err := e.dir.CreateConnection(ctx, slug, slug, idp)

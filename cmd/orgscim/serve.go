@@ -36,8 +36,11 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		cfg.RequestTimeout = 30 * time.Second
 	}
 	dir := &orgs.Directory{Store: db.Orgs(), Now: cfg.Now}
-	users := &provisioning.Users{Store: db.Users(), Now: cfg.Now}
-	groups := &provisioning.Groups{Store: db.Groups(), Now: cfg.Now}
+	users := &provisioning.Users{Store: db.Users(), Tx: db, Now: cfg.Now}
+	access := &orgs.Access{Store: db.Access(), Users: users, Tx: db, Now: cfg.Now}
+	// Grants follow memberships and user status in the transaction of the SCIM request.
+	users.Observer = access
+	groups := &provisioning.Groups{Store: db.Groups(), Tx: db, Observer: access, Now: cfg.Now}
 	s := &scim.Server{Auth: dir, Users: users, Groups: groups, Logger: logger}
 
 	e := echo.New()

@@ -1,0 +1,404 @@
+package orgs
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// Role is a bundle of permissions defined by the vendor.
+type Role struct {
+	ID          string
+	Key         string
+	Description string
+	Permissions []string
+	// Privileged roles need a second person's approval and hold for at most MaxDuration.
+	Privileged  bool
+	MaxDuration time.Duration
+	// Inherits: a grant on an org holds on its whole subtree.
+	Inherits bool
+	Created  time.Time
+}
+
+// MappingState is where a mapping is in its life: drafted, then active, then retired
+// (replaced by a newer revision, or withdrawn).
+type MappingState string
+
+const (
+	MappingDraft   MappingState = "draft"
+	MappingActive  MappingState = "active"
+	MappingRetired MappingState = "retired"
+)
+
+// Mapping says: members of IdP group GroupID in connection ConnectionID hold role RoleID
+// on org OrgID.
+type Mapping struct {
+	ID           string
+	ConnectionID string
+	GroupID      string
+	RoleID       string
+	OrgID        string
+	State        MappingState
+	Replaces     string // the active mapping this draft replaces on activation
+	DraftedBy    string
+	ApprovedBy   string
+	Reason       string
+	Created      time.Time
+	Activated    *time.Time
+	Retired      *time.Time
+}
+
+// GrantSource says where a grant comes from.
+type GrantSource string
+
+const (
+	SourceMapping   GrantSource = "mapping"
+	SourceDirect    GrantSource = "direct"
+	SourceImport    GrantSource = "import"
+	SourceElevation GrantSource = "elevation"
+)
+
+// Grant is the materialised fact "user U holds role R on org O", with its provenance.
+// Grants are never deleted; revocation is a state.
+type Grant struct {
+	ID           string
+	ConnectionID string
+	UserID       string
+	RoleID       string
+	OrgID        string
+	Source       GrantSource
+	SourceID     string // the mapping, import batch or elevation request
+	GrantedBy    string
+	ApprovedBy   string
+	Reason       string
+	ValidFrom    time.Time
+	Expires      *time.Time
+	Created      time.Time
+	Revoked      *time.Time
+	RevokedBy    string
+	RevokeReason string
+}
+
+// LiveAt reports whether the grant itself is in force at t.
+func (g *Grant) LiveAt(t time.Time) bool {
+	return g.Revoked == nil && !t.Before(g.ValidFrom) && (g.Expires == nil || t.Before(*g.Expires))
+}
+
+// AccessStore keeps roles, mappings and grants.
+type AccessStore interface {
+	CreateRole(ctx context.Context, r *Role) error
+	RoleByKey(ctx context.Context, key string) (*Role, error)
+	RoleByID(ctx context.Context, id string) (*Role, error)
+	CreateMapping(ctx context.Context, m *Mapping) error
+	// UpdateMapping runs fn on the locked mapping and stores the result.
+	UpdateMapping(ctx context.Context, id string, fn func(*Mapping) error) (*Mapping, error)
+	// MappingsAbove returns the active mappings of the connection whose group is one of
+	// groupIDs or contains one of them, directly or through nested groups.
+	MappingsAbove(ctx context.Context, conn string, groupIDs []string) ([]*Mapping, error)
+	// MappingsOfUser returns the active mappings whose group contains the user.
+	MappingsOfUser(ctx context.Context, conn, userID string) ([]*Mapping, error)
+	// UsersUnder returns the users in the groups, directly or through nested groups.
+	UsersUnder(ctx context.Context, conn string, groupIDs []string) ([]string, error)
+	// SyncMappingGrants makes the live grants of m for the given users (all users when
+	// users is nil) match m's group: a grant for each live, active user in the group or
+	// its nested groups, none for the others. g is the template of new grants.
+	SyncMappingGrants(ctx context.Context, m *Mapping, users []string, g Grant) (added, revoked int, err error)
+	// RevokeGrants revokes the live grants from one source (all of the user's when
+	// source is empty and userID is set).
+	RevokeGrants(ctx context.Context, sel GrantSelector, at time.Time, by, reason string) (int, error)
+	CreateGrant(ctx context.Context, g *Grant) error
+	// LiveGrants returns the user's unrevoked grants on any of the orgs, and their roles.
+	LiveGrants(ctx context.Context, userID string, orgIDs []string) ([]*Grant, map[string]*Role, error)
+	OrgsByID(ctx context.Context, ids []string) (map[string]*Org, error)
+	ConnectionByID(ctx context.Context, id string) (*Connection, error)
+	// MembershipPath returns the chain of groups from the user up to groupID (the user's
+	// direct group first), or nil when the user is not in it.
+	MembershipPath(ctx context.Context, conn, userID, groupID string) ([]string, error)
+	Mapping(ctx context.Context, id string) (*Mapping, error)
+}
+
+// UserLookup is what access needs to know of a user.
+type UserLookup interface {
+	Get(ctx context.Context, conn, id string) (*provisioning.User, error)
+}
+
+// GrantSelector picks live grants to revoke.
+type GrantSelector struct {
+	Source   GrantSource
+	SourceID string
+	UserID   string
+}
+
+// Access is the service over roles, mappings and grants, and the answer to "may this
+// user do this on this org, and why".
+type Access struct {
+	Store AccessStore
+	Users UserLookup
+	Tx    provisioning.Transactor // optional: multi-step changes commit together
+	Now   func() time.Time
+}
+
+func (a *Access) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if a.Tx == nil {
+		return fn(ctx)
+	}
+	return a.Tx.InTx(ctx, fn)
+}
+
+func (a *Access) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC().Truncate(time.Millisecond)
+	}
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+var (
+	roleKeyPattern    = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,62}$`)
+	permissionPattern = regexp.MustCompile(`^[a-z][a-z0-9_.:*-]{0,126}$`)
+)
+
+// CreateRole adds a role to the catalogue.
+func (a *Access) CreateRole(ctx context.Context, r Role) (*Role, error) {
+	if !roleKeyPattern.MatchString(r.Key) {
+		return nil, orgscim.Errorf(orgscim.Invalid, "role key %q must be lower-case letters, digits and _.:- (max 63)", r.Key)
+	}
+	if len(r.Permissions) == 0 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a role needs at least one permission")
+	}
+	seen := map[string]bool{}
+	var perms []string
+	for _, p := range r.Permissions {
+		p = strings.TrimSpace(p)
+		if !permissionPattern.MatchString(p) {
+			return nil, orgscim.Errorf(orgscim.Invalid, "permission %q is not a valid name", p)
+		}
+		if !seen[p] {
+			seen[p] = true
+			perms = append(perms, p)
+		}
+	}
+	r.Permissions = perms
+	if r.MaxDuration < 0 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a maximum duration cannot be negative")
+	}
+	if r.Privileged && r.MaxDuration == 0 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a privileged role needs a maximum duration")
+	}
+	r.ID = provisioning.NewID()
+	r.Created = a.now()
+	if err := a.Store.CreateRole(ctx, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DraftMapping drafts "members of group hold role on org" for a connection. The org must
+// lie inside the connection's subtree. replaces names an active mapping that this draft
+// will replace on activation.
+func (a *Access) DraftMapping(ctx context.Context, conn *Connection, groupID, roleKey, orgID, replaces, actor, reason string) (*Mapping, error) {
+	if actor == "" {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a mapping needs the name of who drafts it")
+	}
+	role, err := a.Store.RoleByKey(ctx, roleKey)
+	if err != nil {
+		return nil, err
+	}
+	orgsByID, err := a.Store.OrgsByID(ctx, []string{conn.OrgID, orgID})
+	if err != nil {
+		return nil, err
+	}
+	home, target := orgsByID[conn.OrgID], orgsByID[orgID]
+	if target == nil {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no org %q", orgID)
+	}
+	if home == nil || !home.Contains(target) {
+		return nil, orgscim.Errorf(orgscim.Forbidden, "org %q is outside the subtree of connection %q", target.Slug, conn.Slug)
+	}
+	if replaces != "" {
+		old, err := a.Store.Mapping(ctx, replaces)
+		if err != nil {
+			return nil, err
+		}
+		if old.State != MappingActive || old.ConnectionID != conn.ID {
+			return nil, orgscim.Errorf(orgscim.Invalid, "only an active mapping of the same connection can be replaced")
+		}
+	}
+	m := &Mapping{ID: provisioning.NewID(), ConnectionID: conn.ID, GroupID: groupID, RoleID: role.ID, OrgID: orgID,
+		State: MappingDraft, Replaces: replaces, DraftedBy: actor, Reason: reason, Created: a.now()}
+	if err := a.Store.CreateMapping(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ApproveMapping activates a draft: its group's members get their grants, and the
+// mapping it replaces is retired with its grants, in one transaction (the caller's
+// store joins it). A privileged role's mapping must be approved by someone other than
+// its drafter.
+func (a *Access) ApproveMapping(ctx context.Context, id, approver string) (*Mapping, error) {
+	var out *Mapping
+	err := a.inTx(ctx, func(ctx context.Context) error {
+		m, err := a.approve(ctx, id, approver)
+		out = m
+		return err
+	})
+	return out, err
+}
+
+func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, error) {
+	if approver == "" {
+		return nil, orgscim.Errorf(orgscim.Invalid, "an approval needs the name of who approves")
+	}
+	now := a.now()
+	var role *Role
+	m, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
+		if m.State != MappingDraft {
+			return orgscim.Errorf(orgscim.Invalid, "mapping %s is %s, not a draft", m.ID, m.State)
+		}
+		var err error
+		if role, err = a.Store.RoleByID(ctx, m.RoleID); err != nil {
+			return err
+		}
+		if role.Privileged && approver == m.DraftedBy {
+			return orgscim.Errorf(orgscim.Forbidden, "a mapping to the privileged role %q needs a second person's approval", role.Key)
+		}
+		m.State, m.ApprovedBy, m.Activated = MappingActive, approver, &now
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.Replaces != "" {
+		if err := a.retire(ctx, m.Replaces, approver, "replaced by mapping "+m.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	if _, _, err := a.Store.SyncMappingGrants(ctx, m, nil, a.grantTemplate(m, role, approver, now)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// RetireMapping withdraws an active mapping and revokes its grants.
+func (a *Access) RetireMapping(ctx context.Context, id, actor, reason string) error {
+	return a.inTx(ctx, func(ctx context.Context) error { return a.retire(ctx, id, actor, reason, a.now()) })
+}
+
+func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.Time) error {
+	_, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
+		if m.State != MappingActive {
+			return orgscim.Errorf(orgscim.Invalid, "mapping %s is %s, not active", m.ID, m.State)
+		}
+		m.State, m.Retired = MappingRetired, &now
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = a.Store.RevokeGrants(ctx, GrantSelector{Source: SourceMapping, SourceID: id}, now, actor, "mapping retired: "+reason)
+	return err
+}
+
+func (a *Access) grantTemplate(m *Mapping, role *Role, actor string, now time.Time) Grant {
+	g := Grant{ConnectionID: m.ConnectionID, RoleID: m.RoleID, OrgID: m.OrgID, Source: SourceMapping, SourceID: m.ID,
+		GrantedBy: actor, ApprovedBy: m.ApprovedBy, Reason: "member of the mapped group", ValidFrom: now, Created: now}
+	if role != nil && role.MaxDuration > 0 {
+		exp := now.Add(role.MaxDuration)
+		g.Expires = &exp
+	}
+	return g
+}
+
+// MembershipsChanged makes grants follow memberships, in the transaction of the SCIM
+// request that changed them: each mapping on an affected group (or a group containing
+// it) is re-synchronised for exactly the users whose membership changed.
+func (a *Access) MembershipsChanged(ctx context.Context, conn string, changes []provisioning.MembershipChange) error {
+	groupSet := map[string]bool{}
+	userSet := map[string]bool{}
+	var nested []string
+	for _, c := range changes {
+		groupSet[c.GroupID] = true
+		if c.MemberType == provisioning.MemberGroup {
+			nested = append(nested, c.MemberID)
+		} else {
+			userSet[c.MemberID] = true
+		}
+	}
+	groups := keys(groupSet)
+	mappings, err := a.Store.MappingsAbove(ctx, conn, groups)
+	if err != nil || len(mappings) == 0 {
+		return err
+	}
+	if len(nested) > 0 {
+		under, err := a.Store.UsersUnder(ctx, conn, nested)
+		if err != nil {
+			return err
+		}
+		for _, u := range under {
+			userSet[u] = true
+		}
+	}
+	users := keys(userSet)
+	if len(users) == 0 {
+		return nil
+	}
+	return a.sync(ctx, mappings, users, "scim:"+conn)
+}
+
+func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, actor string) error {
+	now := a.now()
+	roles := map[string]*Role{}
+	for _, m := range mappings {
+		role, ok := roles[m.RoleID]
+		if !ok {
+			var err error
+			if role, err = a.Store.RoleByID(ctx, m.RoleID); err != nil {
+				return err
+			}
+			roles[m.RoleID] = role
+		}
+		if _, _, err := a.Store.SyncMappingGrants(ctx, m, users, a.grantTemplate(m, role, actor, now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UserChanged makes grants follow a user's status: a user the IdP deactivates or
+// deletes loses its grants at once; one it reactivates gets back what its groups'
+// mappings give.
+func (a *Access) UserChanged(ctx context.Context, conn string, before, after *provisioning.User) error {
+	if before == nil {
+		return nil // a new user is in no group yet
+	}
+	wasLive := before != nil && before.Deleted == nil && before.Active
+	isLive := after.Deleted == nil && after.Active
+	switch {
+	case wasLive && !isLive:
+		why := "user deactivated by the IdP"
+		if after.Deleted != nil {
+			why = "user deleted by the IdP"
+		}
+		_, err := a.Store.RevokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), "scim:"+conn, why)
+		return err
+	case !wasLive && isLive:
+		mappings, err := a.Store.MappingsOfUser(ctx, conn, after.ID)
+		if err != nil || len(mappings) == 0 {
+			return err
+		}
+		return a.sync(ctx, mappings, []string{after.ID}, "scim:"+conn)
+	}
+	return nil
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
