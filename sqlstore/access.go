@@ -323,33 +323,34 @@ func (r grantRow) grant() *orgs.Grant {
 }
 
 func (s accessStore) LiveGrants(ctx context.Context, userID string, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
-	var rows []grantRow
-	if err := s.db.q(ctx).Raw("SELECT * FROM grants WHERE user_id = ? AND org_id IN ? AND revoked_at IS NULL", userID, orgIDs).
-		Scan(&rows).Error; err != nil {
+	// One round trip: the grants with their roles.
+	var rows []struct {
+		G            grantRow `gorm:"embedded"`
+		RKey         string
+		RDescription string
+		RPermissions string
+		RPrivileged  bool
+		RMaxSeconds  int64
+		RInherits    bool
+		RCreatedAt   int64
+	}
+	if err := s.db.q(ctx).Raw(`SELECT g.*, r.key AS r_key, r.description AS r_description, r.permissions AS r_permissions,
+			r.privileged AS r_privileged, r.max_seconds AS r_max_seconds, r.inherits AS r_inherits, r.created_at AS r_created_at
+		FROM grants g JOIN roles r ON r.id = g.role_id
+		WHERE g.user_id = ? AND g.org_id IN ? AND g.revoked_at IS NULL`, userID, orgIDs).Scan(&rows).Error; err != nil {
 		return nil, nil, err
 	}
 	grants := make([]*orgs.Grant, len(rows))
-	roleIDs := map[string]bool{}
-	for i, r := range rows {
-		grants[i] = r.grant()
-		roleIDs[r.RoleID] = true
-	}
 	roles := map[string]*orgs.Role{}
-	if len(roleIDs) > 0 {
-		var rr []roleRow
-		ids := make([]string, 0, len(roleIDs))
-		for id := range roleIDs {
-			ids = append(ids, id)
-		}
-		if err := s.db.q(ctx).Raw("SELECT * FROM roles WHERE id IN ?", ids).Scan(&rr).Error; err != nil {
-			return nil, nil, err
-		}
-		for _, r := range rr {
-			ro, err := r.role()
+	for i, r := range rows {
+		grants[i] = r.G.grant()
+		if roles[r.G.RoleID] == nil {
+			ro, err := roleRow{ID: r.G.RoleID, Key: r.RKey, Description: r.RDescription, Permissions: r.RPermissions,
+				Privileged: r.RPrivileged, MaxSeconds: r.RMaxSeconds, Inherits: r.RInherits, CreatedAt: r.RCreatedAt}.role()
 			if err != nil {
 				return nil, nil, err
 			}
-			roles[ro.ID] = ro
+			roles[r.G.RoleID] = ro
 		}
 	}
 	return grants, roles, nil
