@@ -139,7 +139,25 @@ type Access struct {
 	Store AccessStore
 	Users UserLookup
 	Tx    provisioning.Transactor // optional: multi-step changes commit together
+	// Authz checks a principal's capability on an org (Delegations does); nil admits
+	// only operators.
+	Authz Authorizer
 	Now   func() time.Time
+}
+
+// Authorizer decides whether a principal may use a capability on an org.
+type Authorizer interface {
+	Authorize(ctx context.Context, p Principal, c Capability, org *Org) error
+}
+
+func (a *Access) authorize(ctx context.Context, p Principal, c Capability, org *Org) error {
+	if a.Authz != nil {
+		return a.Authz.Authorize(ctx, p, c, org)
+	}
+	if p.Operator == "" {
+		return orgscim.Errorf(orgscim.Forbidden, "only operators may do this here")
+	}
+	return nil
 }
 
 func (a *Access) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -199,10 +217,8 @@ func (a *Access) CreateRole(ctx context.Context, r Role) (*Role, error) {
 // DraftMapping drafts "members of group hold role on org" for a connection. The org must
 // lie inside the connection's subtree. replaces names an active mapping that this draft
 // will replace on activation.
-func (a *Access) DraftMapping(ctx context.Context, conn *Connection, groupID, roleKey, orgID, replaces, actor, reason string) (*Mapping, error) {
-	if actor == "" {
-		return nil, orgscim.Errorf(orgscim.Invalid, "a mapping needs the name of who drafts it")
-	}
+func (a *Access) DraftMapping(ctx context.Context, by Principal, conn *Connection, groupID, roleKey, orgID, replaces, reason string) (*Mapping, error) {
+	actor := by.Name()
 	role, err := a.Store.RoleByKey(ctx, roleKey)
 	if err != nil {
 		return nil, err
@@ -217,6 +233,9 @@ func (a *Access) DraftMapping(ctx context.Context, conn *Connection, groupID, ro
 	}
 	if home == nil || !home.Contains(target) {
 		return nil, orgscim.Errorf(orgscim.Forbidden, "org %q is outside the subtree of connection %q", target.Slug, conn.Slug)
+	}
+	if err := a.authorize(ctx, by, CapManageMappings, target); err != nil {
+		return nil, err
 	}
 	if replaces != "" {
 		old, err := a.Store.Mapping(ctx, replaces)
@@ -239,20 +258,27 @@ func (a *Access) DraftMapping(ctx context.Context, conn *Connection, groupID, ro
 // mapping it replaces is retired with its grants, in one transaction (the caller's
 // store joins it). A privileged role's mapping must be approved by someone other than
 // its drafter.
-func (a *Access) ApproveMapping(ctx context.Context, id, approver string) (*Mapping, error) {
+func (a *Access) ApproveMapping(ctx context.Context, by Principal, id string) (*Mapping, error) {
 	var out *Mapping
 	err := a.inTx(ctx, func(ctx context.Context) error {
-		m, err := a.approve(ctx, id, approver)
-		out = m
+		m, err := a.Store.Mapping(ctx, id)
+		if err != nil {
+			return err
+		}
+		orgsByID, err := a.Store.OrgsByID(ctx, []string{m.OrgID})
+		if err != nil {
+			return err
+		}
+		if err := a.authorize(ctx, by, CapApprove, orgsByID[m.OrgID]); err != nil {
+			return err
+		}
+		out, err = a.approve(ctx, id, by.Name())
 		return err
 	})
 	return out, err
 }
 
 func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, error) {
-	if approver == "" {
-		return nil, orgscim.Errorf(orgscim.Invalid, "an approval needs the name of who approves")
-	}
 	now := a.now()
 	var role *Role
 	m, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
@@ -284,8 +310,84 @@ func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, er
 }
 
 // RetireMapping withdraws an active mapping and revokes its grants.
-func (a *Access) RetireMapping(ctx context.Context, id, actor, reason string) error {
-	return a.inTx(ctx, func(ctx context.Context) error { return a.retire(ctx, id, actor, reason, a.now()) })
+func (a *Access) RetireMapping(ctx context.Context, by Principal, id, reason string) error {
+	return a.inTx(ctx, func(ctx context.Context) error {
+		m, err := a.Store.Mapping(ctx, id)
+		if err != nil {
+			return err
+		}
+		orgsByID, err := a.Store.OrgsByID(ctx, []string{m.OrgID})
+		if err != nil {
+			return err
+		}
+		if err := a.authorize(ctx, by, CapManageMappings, orgsByID[m.OrgID]); err != nil {
+			return err
+		}
+		return a.retire(ctx, id, by.Name(), reason, a.now())
+	})
+}
+
+// AssignRole grants a role to a user directly. A delegate can never grant more than it
+// holds: it must hold the role on the org itself. Privileged roles are not assigned
+// directly; they are requested and approved as time-boxed elevations.
+func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection, userID, roleKey, orgID, reason string, expires *time.Time) (*Grant, error) {
+	now := a.now()
+	role, err := a.Store.RoleByKey(ctx, roleKey)
+	if err != nil {
+		return nil, err
+	}
+	if role.Privileged {
+		return nil, orgscim.Errorf(orgscim.Forbidden, "the privileged role %q is granted only through an approved elevation", role.Key)
+	}
+	if expires != nil && !expires.After(now) {
+		return nil, orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
+	}
+	orgsByID, err := a.Store.OrgsByID(ctx, []string{orgID, conn.OrgID})
+	if err != nil {
+		return nil, err
+	}
+	target := orgsByID[orgID]
+	if target == nil {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no org %q", orgID)
+	}
+	if home := orgsByID[conn.OrgID]; home == nil || !home.Contains(target) {
+		return nil, orgscim.Errorf(orgscim.Forbidden, "org %q is outside the subtree of connection %q", target.Slug, conn.Slug)
+	}
+	if err := a.authorize(ctx, by, CapManageMembers, target); err != nil {
+		return nil, err
+	}
+	if d := by.Delegation; d != nil {
+		if err := a.holds(ctx, d, role, target, now); err != nil {
+			return nil, err
+		}
+	}
+	user, err := a.Users.Get(ctx, conn.ID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if !user.Active {
+		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", user.UserName)
+	}
+	g := &Grant{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
+		Source: SourceDirect, GrantedBy: by.Name(), Reason: reason, ValidFrom: now, Expires: expires, Created: now}
+	if err := a.Store.CreateGrant(ctx, g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// holds checks that the holder of d has a live grant of role covering org.
+func (a *Access) holds(ctx context.Context, d *Delegation, role *Role, org *Org, now time.Time) error {
+	grants, _, err := a.Store.LiveGrants(ctx, d.HolderUserID, org.AncestorIDs())
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if g.RoleID == role.ID && g.LiveAt(now) && (g.OrgID == org.ID || role.Inherits) {
+			return nil
+		}
+	}
+	return orgscim.Errorf(orgscim.Forbidden, "cannot grant %q on %s: the delegate does not hold it there", role.Key, org.Slug)
 }
 
 func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.Time) error {

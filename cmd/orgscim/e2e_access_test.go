@@ -36,6 +36,7 @@ func TestAccessFollowsSCIM(t *testing.T) {
 		globex, _ := db.Orgs().OrgBySlug(ctx, "globex")
 		users := &provisioning.Users{Store: db.Users()}
 		access := &orgs.Access{Store: db.Access(), Users: users, Tx: db, Now: env.clock.Now}
+		op1 := orgs.Principal{Operator: "op1"}
 
 		if _, err := access.CreateRole(ctx, orgs.Role{Key: "billing.viewer", Permissions: []string{"billing.read"}, Inherits: true}); err != nil {
 			t.Fatal(err)
@@ -75,15 +76,15 @@ func TestAccessFollowsSCIM(t *testing.T) {
 		mustDeny(ann, "billing.read", emea, "no live grant")
 
 		// A mapping outside the connection's subtree is refused.
-		if _, err := access.DraftMapping(ctx, c.conn, all, "billing.viewer", globex.ID, "", "op1", ""); orgscim.ErrorCode(err) != orgscim.Forbidden {
+		if _, err := access.DraftMapping(ctx, op1, c.conn, all, "billing.viewer", globex.ID, "", ""); orgscim.ErrorCode(err) != orgscim.Forbidden {
 			t.Fatalf("mapping outside the subtree: %v", err)
 		}
-		m, err := access.DraftMapping(ctx, c.conn, all, "billing.viewer", acme.ID, "", "op1", "all staff read billing")
+		m, err := access.DraftMapping(ctx, op1, c.conn, all, "billing.viewer", acme.ID, "", "all staff read billing")
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustDeny(ann, "billing.read", emea, "no live grant") // a draft grants nothing
-		if _, err := access.ApproveMapping(ctx, m.ID, "op1"); err != nil {
+		if _, err := access.ApproveMapping(ctx, op1, m.ID); err != nil {
 			t.Fatal(err)
 		}
 
@@ -97,18 +98,18 @@ func TestAccessFollowsSCIM(t *testing.T) {
 		mustDeny(ann, "billing.write", acme, "no live grant")
 
 		// A privileged mapping needs a second person.
-		pm, err := access.DraftMapping(ctx, c.conn, finance, "billing.admin", emea.ID, "", "op1", "finance admins")
+		pm, err := access.DraftMapping(ctx, op1, c.conn, finance, "billing.admin", emea.ID, "", "finance admins")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := access.ApproveMapping(ctx, pm.ID, "op1"); orgscim.ErrorCode(err) != orgscim.Forbidden {
+		if _, err := access.ApproveMapping(ctx, op1, pm.ID); orgscim.ErrorCode(err) != orgscim.Forbidden {
 			t.Fatalf("self-approval of a privileged mapping: %v", err)
 		}
-		if _, err := access.ApproveMapping(ctx, pm.ID, "op2"); err != nil {
+		if _, err := access.ApproveMapping(ctx, orgs.Principal{Operator: "op2"}, pm.ID); err != nil {
 			t.Fatal(err)
 		}
 		d = mustAllow(ann, "billing.write", emea)
-		if g := d.Because[0].Grant; g.Expires == nil || g.ApprovedBy != "op2" {
+		if g := d.Because[0].Grant; g.Expires == nil || g.ApprovedBy != "operator:op2" {
 			t.Fatalf("privileged grant without expiry or approver: %+v", g)
 		}
 		mustDeny(ann, "billing.write", acme, "no live grant") // billing.admin does not inherit upward or down

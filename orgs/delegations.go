@@ -1,0 +1,264 @@
+package orgs
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// Capability is a kind of administrative authority a delegation confers.
+type Capability string
+
+const (
+	CapManageMembers  Capability = "manage_members"  // assign and revoke roles of people in the subtree
+	CapManageMappings Capability = "manage_mappings" // draft group-to-role mappings in the subtree
+	CapApprove        Capability = "approve"         // approve mappings (never one's own privileged draft)
+	CapDelegate       Capability = "delegate"        // delegate further, within Depth
+)
+
+var allCapabilities = []Capability{CapManageMembers, CapManageMappings, CapApprove, CapDelegate}
+
+// MaxDelegationDepth bounds any chain of delegations.
+const MaxDelegationDepth = 8
+
+// Delegation gives a person authority over a subtree. Its chain back to the vendor is
+// ParentID, ParentID's parent, and so on; revoking one revokes everything delegated
+// through it.
+type Delegation struct {
+	ID                 string
+	OrgID              string
+	HolderConnectionID string
+	HolderUserID       string
+	Capabilities       []Capability
+	Depth              int
+	ParentID           string
+	GrantedBy          string
+	Created            time.Time
+	Expires            *time.Time
+	Revoked            *time.Time
+	RevokedBy          string
+	RevokeReason       string
+}
+
+// LiveAt reports whether the delegation itself is in force at t. Its ancestors are
+// in force too: revocation cascades down, and a child never outlives its parent.
+func (d *Delegation) LiveAt(t time.Time) bool {
+	return d.Revoked == nil && (d.Expires == nil || t.Before(*d.Expires))
+}
+
+// Has reports whether the delegation confers c.
+func (d *Delegation) Has(c Capability) bool { return slices.Contains(d.Capabilities, c) }
+
+// DelegationStore keeps delegations.
+type DelegationStore interface {
+	CreateDelegation(ctx context.Context, d *Delegation) error
+	Delegation(ctx context.Context, id string) (*Delegation, error)
+	// RevokeDelegationTree revokes the delegation and every live one delegated through
+	// it, and returns them.
+	RevokeDelegationTree(ctx context.Context, id string, at time.Time, by, reason string) ([]*Delegation, error)
+	// LiveDelegations returns the unrevoked, unexpired delegations on any of the orgs.
+	LiveDelegations(ctx context.Context, orgIDs []string, at time.Time) ([]*Delegation, error)
+}
+
+// Principal is who acts through the admin API or the CLI: a vendor operator, with all
+// authority, or a person acting through one delegation.
+type Principal struct {
+	Operator   string
+	Delegation *Delegation
+}
+
+// Name identifies the principal in records (granted_by, approved_by, audit).
+func (p Principal) Name() string {
+	if p.Operator != "" {
+		return "operator:" + p.Operator
+	}
+	if p.Delegation != nil {
+		return "user:" + p.Delegation.HolderConnectionID + "/" + p.Delegation.HolderUserID
+	}
+	return "anonymous"
+}
+
+// Delegations is the service over delegated administration.
+type Delegations struct {
+	Store  DelegationStore
+	Orgs   Store
+	Access *Access
+	Tx     provisioning.Transactor
+	Now    func() time.Time
+}
+
+func (s *Delegations) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Millisecond)
+	}
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+// Authorize checks that p may use capability c on org: an operator always may; a
+// delegate only through a live delegation with c whose subtree contains org.
+func (s *Delegations) Authorize(ctx context.Context, p Principal, c Capability, org *Org) error {
+	if p.Operator != "" {
+		return nil
+	}
+	d := p.Delegation
+	if d == nil {
+		return orgscim.Errorf(orgscim.Unauthorized, "no principal")
+	}
+	// Re-read: a delegation revoked a moment ago must not act.
+	cur, err := s.Store.Delegation(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if !cur.LiveAt(s.now()) {
+		return orgscim.Errorf(orgscim.Forbidden, "delegation %s is no longer in force", d.ID)
+	}
+	if !cur.Has(c) {
+		return orgscim.Errorf(orgscim.Forbidden, "the delegation does not confer %s", c)
+	}
+	home, err := s.Orgs.OrgByID(ctx, cur.OrgID)
+	if err != nil {
+		return err
+	}
+	if !home.Contains(org) {
+		return orgscim.Errorf(orgscim.Forbidden, "org %s is outside the delegated subtree", org.Slug)
+	}
+	return nil
+}
+
+// DelegationRequest describes a new delegation.
+type DelegationRequest struct {
+	OrgID              string
+	HolderConnectionID string
+	HolderUserID       string
+	Capabilities       []Capability
+	Depth              int
+	Expires            *time.Time
+}
+
+// Delegate grants a delegation. A delegate can never give more than it holds: the new
+// delegation lies inside its subtree, confers a subset of its capabilities, may delegate
+// fewer levels, and ends no later than it does.
+func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRequest) (*Delegation, error) {
+	now := s.now()
+	if len(r.Capabilities) == 0 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a delegation needs at least one capability")
+	}
+	for _, c := range r.Capabilities {
+		if !slices.Contains(allCapabilities, c) {
+			return nil, orgscim.Errorf(orgscim.Invalid, "unknown capability %q", c)
+		}
+	}
+	if r.Depth < 0 || r.Depth > MaxDelegationDepth {
+		return nil, orgscim.Errorf(orgscim.Invalid, "depth must be between 0 and %d", MaxDelegationDepth)
+	}
+	if r.Expires != nil && !r.Expires.After(now) {
+		return nil, orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
+	}
+	org, err := s.Orgs.OrgByID(ctx, r.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Authorize(ctx, by, CapDelegate, org); err != nil {
+		return nil, err
+	}
+	d := &Delegation{ID: provisioning.NewID(), OrgID: r.OrgID, HolderConnectionID: r.HolderConnectionID,
+		HolderUserID: r.HolderUserID, Capabilities: slices.Clone(r.Capabilities), Depth: r.Depth,
+		GrantedBy: by.Name(), Created: now, Expires: r.Expires}
+	if p := by.Delegation; p != nil {
+		if r.Depth >= p.Depth {
+			return nil, orgscim.Errorf(orgscim.Forbidden, "this delegation may delegate %d more level(s); the new one must allow fewer", p.Depth)
+		}
+		for _, c := range r.Capabilities {
+			if !p.Has(c) {
+				return nil, orgscim.Errorf(orgscim.Forbidden, "cannot delegate %s: the delegation does not hold it", c)
+			}
+		}
+		if p.Expires != nil && (d.Expires == nil || d.Expires.After(*p.Expires)) {
+			d.Expires = p.Expires // never outlive the parent
+		}
+		d.ParentID = p.ID
+	}
+	conn, err := s.Access.Store.ConnectionByID(ctx, r.HolderConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	holder, err := s.Access.Users.Get(ctx, conn.ID, r.HolderUserID)
+	if err != nil {
+		return nil, err
+	}
+	if !holder.Active {
+		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", holder.UserName)
+	}
+	if err := s.Store.CreateDelegation(ctx, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Revoke revokes a delegation and everything delegated through it. The last live
+// delegation able to administer a partner org cannot go without a successor, who
+// receives the same authority in the same transaction.
+func (s *Delegations) Revoke(ctx context.Context, by Principal, id, reason string, successor *DelegationRequest) error {
+	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+		d, err := s.Store.Delegation(ctx, id)
+		if err != nil {
+			return err
+		}
+		org, err := s.Orgs.OrgByID(ctx, d.OrgID)
+		if err != nil {
+			return err
+		}
+		if by.Delegation != nil && by.Delegation.ID == d.ID {
+			return orgscim.Errorf(orgscim.Forbidden, "a delegation cannot revoke itself; ask whoever granted it")
+		}
+		if err := s.Authorize(ctx, by, CapDelegate, org); err != nil {
+			return err
+		}
+		if successor != nil {
+			successor.OrgID = d.OrgID
+			if _, err := s.Delegate(ctx, by, *successor); err != nil {
+				return err
+			}
+		}
+		now := s.now()
+		revoked, err := s.Store.RevokeDelegationTree(ctx, id, now, by.Name(), reason)
+		if err != nil {
+			return err
+		}
+		return s.keepAnAdministrator(ctx, revoked, now)
+	})
+}
+
+// keepAnAdministrator refuses a revocation that leaves a partner org, whose
+// administration a revoked delegation covered, with no live delegation able to
+// delegate there.
+func (s *Delegations) keepAnAdministrator(ctx context.Context, revoked []*Delegation, now time.Time) error {
+	for _, d := range revoked {
+		org, err := s.Orgs.OrgByID(ctx, d.OrgID)
+		if err != nil {
+			return err
+		}
+		if !d.Has(CapDelegate) || (org.Kind != KindPartner && org.Kind != KindSubsidiary) {
+			continue
+		}
+		// The vendor's own operators do not count: the partner needs one of its own.
+		live, err := s.Store.LiveDelegations(ctx, org.AncestorIDs()[1:], now)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(live, func(l *Delegation) bool { return l.Has(CapDelegate) }) {
+			return orgscim.Errorf(orgscim.Conflict, "this would leave org %s without an administrator; name a successor", org.Slug)
+		}
+	}
+	return nil
+}
+
+func inTx(ctx context.Context, tx provisioning.Transactor, fn func(ctx context.Context) error) error {
+	if tx == nil {
+		return fn(ctx)
+	}
+	return tx.InTx(ctx, fn)
+}

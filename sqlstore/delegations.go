@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"gorm.io/gorm"
+)
+
+// Delegations is the orgs.DelegationStore of a DB.
+func (db *DB) Delegations() orgs.DelegationStore { return delegationStore{db} }
+
+type delegationStore struct{ db *DB }
+
+type delegationRow struct {
+	ID                 string
+	OrgID              string
+	HolderConnectionID string
+	HolderUserID       string
+	Capabilities       string
+	Depth              int
+	ParentID           *string
+	GrantedBy          string
+	CreatedAt          int64
+	ExpiresAt          *int64
+	RevokedAt          *int64
+	RevokedBy          *string
+	RevokeReason       *string
+}
+
+const delegationCols = `id, org_id, holder_connection_id, holder_user_id, capabilities, depth, parent_id, granted_by,
+	created_at, expires_at, revoked_at, revoked_by, revoke_reason`
+
+func (r delegationRow) delegation() (*orgs.Delegation, error) {
+	d := &orgs.Delegation{ID: r.ID, OrgID: r.OrgID, HolderConnectionID: r.HolderConnectionID, HolderUserID: r.HolderUserID,
+		Depth: r.Depth, ParentID: deref(r.ParentID), GrantedBy: r.GrantedBy, Created: fromMicros(r.CreatedAt),
+		Expires: fromMicrosPtr(r.ExpiresAt), Revoked: fromMicrosPtr(r.RevokedAt), RevokedBy: deref(r.RevokedBy),
+		RevokeReason: deref(r.RevokeReason)}
+	if err := json.Unmarshal([]byte(r.Capabilities), &d.Capabilities); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func delegations(rows []delegationRow) ([]*orgs.Delegation, error) {
+	out := make([]*orgs.Delegation, len(rows))
+	for i, r := range rows {
+		d, err := r.delegation()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+func (s delegationStore) CreateDelegation(ctx context.Context, d *orgs.Delegation) error {
+	caps, _ := json.Marshal(d.Capabilities)
+	return s.db.q(ctx).Exec("INSERT INTO delegations ("+delegationCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		d.ID, d.OrgID, d.HolderConnectionID, d.HolderUserID, string(caps), d.Depth, nullable(d.ParentID), d.GrantedBy,
+		micros(d.Created), microsPtr(d.Expires), nil, nil, nil).Error
+}
+
+func (s delegationStore) Delegation(ctx context.Context, id string) (*orgs.Delegation, error) {
+	var r delegationRow
+	err := s.db.q(ctx).Raw("SELECT "+delegationCols+" FROM delegations WHERE id = ?", id).Take(&r).Error
+	if isNoRows(err) {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.delegation()
+}
+
+func (s delegationStore) RevokeDelegationTree(ctx context.Context, id string, at time.Time, by, reason string) ([]*orgs.Delegation, error) {
+	var out []*orgs.Delegation
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var rows []delegationRow
+		err := tx.Raw(`WITH RECURSIVE tree(id, depth) AS (
+				SELECT id, 0 FROM delegations WHERE id = ?
+				UNION
+				SELECT d.id, tree.depth + 1 FROM delegations d JOIN tree ON d.parent_id = tree.id WHERE tree.depth < 64)
+			SELECT `+delegationCols+` FROM delegations WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL`, id).Scan(&rows).Error
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return orgscim.Errorf(orgscim.NotFound, "no live delegation %q", id)
+		}
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		if err := tx.Exec("UPDATE delegations SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id IN ? AND revoked_at IS NULL",
+			micros(at), by, reason, ids).Error; err != nil {
+			return err
+		}
+		out, err = delegations(rows)
+		return err
+	})
+	return out, err
+}
+
+func (s delegationStore) LiveDelegations(ctx context.Context, orgIDs []string, at time.Time) ([]*orgs.Delegation, error) {
+	if len(orgIDs) == 0 {
+		return nil, nil
+	}
+	var rows []delegationRow
+	if err := s.db.q(ctx).Raw("SELECT "+delegationCols+" FROM delegations WHERE org_id IN ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+		orgIDs, micros(at)).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	return delegations(rows)
+}
