@@ -113,6 +113,11 @@ type AccessStore interface {
 	CreateGrant(ctx context.Context, g *Grant) error
 	// LiveGrants returns the user's unrevoked grants on any of the orgs, and their roles.
 	LiveGrants(ctx context.Context, userID string, orgIDs []string) ([]*Grant, map[string]*Role, error)
+	// GrantsOn returns the unrevoked grants on any of the orgs held by live, active users
+	// of active connections, and their roles.
+	GrantsOn(ctx context.Context, orgIDs []string) ([]*Grant, map[string]*Role, error)
+	// GrantsOfUser returns the user's unrevoked grants and their roles.
+	GrantsOfUser(ctx context.Context, userID string) ([]*Grant, map[string]*Role, error)
 	OrgsByID(ctx context.Context, ids []string) (map[string]*Org, error)
 	ConnectionByID(ctx context.Context, id string) (*Connection, error)
 	// MembershipPath returns the chain of groups from the user up to groupID (the user's

@@ -121,3 +121,96 @@ func hasPermission(r *Role, p string) bool {
 	}
 	return false
 }
+
+// Holding is one live grant that gives access, as the access questions list it.
+type Holding struct {
+	Grant *Grant
+	Role  *Role
+	Org   *Org // where the grant is; with an inheriting role it covers the subtree
+}
+
+// WhoHasAccess lists who holds access on org and why: live grants on the org, and on
+// its ancestors through inheriting roles, of active users of active connections. An org
+// whose relationship (or an ancestor's) is not active gives nobody access.
+func (a *Access) WhoHasAccess(ctx context.Context, orgID string) ([]Holding, error) {
+	now := a.now()
+	target, err := a.orgWithAncestors(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	path := target.AncestorIDs()
+	orgsByID, err := a.Store.OrgsByID(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range path {
+		if o := orgsByID[id]; o == nil || !o.GrantsAccessAt(now) {
+			return nil, nil
+		}
+	}
+	grants, roles, err := a.Store.GrantsOn(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Holding
+	for _, g := range grants {
+		role := roles[g.RoleID]
+		if role == nil || !g.LiveAt(now) || (g.OrgID != target.ID && !role.Inherits) {
+			continue
+		}
+		out = append(out, Holding{Grant: g, Role: role, Org: orgsByID[g.OrgID]})
+	}
+	return out, nil
+}
+
+// WhatCanUserDo lists the user's live grants whose orgs are in an active relationship
+// (with every ancestor), with their roles; an inactive user can do nothing.
+func (a *Access) WhatCanUserDo(ctx context.Context, conn *Connection, userID string) ([]Holding, error) {
+	now := a.now()
+	user, err := a.Users.Get(ctx, conn.ID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if !user.Active || conn.Status != "active" {
+		return nil, nil
+	}
+	grants, roles, err := a.Store.GrantsOfUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, g := range grants {
+		ids = append(ids, g.OrgID)
+	}
+	orgsByID, err := a.Store.OrgsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	// Every ancestor on every path must be active too.
+	var ancestors []string
+	for _, o := range orgsByID {
+		ancestors = append(ancestors, o.AncestorIDs()...)
+	}
+	all, err := a.Store.OrgsByID(ctx, ancestors)
+	if err != nil {
+		return nil, err
+	}
+	var out []Holding
+	for _, g := range grants {
+		o := orgsByID[g.OrgID]
+		if o == nil || !g.LiveAt(now) || roles[g.RoleID] == nil {
+			continue
+		}
+		ok := true
+		for _, id := range o.AncestorIDs() {
+			if p := all[id]; p == nil || !p.GrantsAccessAt(now) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, Holding{Grant: g, Role: roles[g.RoleID], Org: o})
+		}
+	}
+	return out, nil
+}

@@ -46,16 +46,22 @@ func (t *Token) Usable(now time.Time) bool {
 
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-func newToken(connectionID string, now time.Time, expires *time.Time) (string, *Token) {
+// newSecret returns prefix, 256 random bits in lower-case base32, and a CRC-32 of
+// both: a secret that scanners can find by its prefix and verify by its checksum.
+func newSecret(prefix string) string {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	body := strings.ToLower(tokenEncoding.EncodeToString(b[:]))
 	var sum [4]byte
-	c := crc32.ChecksumIEEE([]byte(TokenPrefix + body))
+	c := crc32.ChecksumIEEE([]byte(prefix + body))
 	sum[0], sum[1], sum[2], sum[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
-	secret := TokenPrefix + body + strings.ToLower(tokenEncoding.EncodeToString(sum[:]))
+	return prefix + body + strings.ToLower(tokenEncoding.EncodeToString(sum[:]))
+}
+
+func newToken(connectionID string, now time.Time, expires *time.Time) (string, *Token) {
+	secret := newSecret(TokenPrefix)
 	return secret, &Token{
 		ID:           provisioning.NewID(),
 		ConnectionID: connectionID,
@@ -74,8 +80,10 @@ func HashToken(secret string) string {
 
 // wellFormed checks prefix and checksum before any database lookup, so garbage costs
 // nothing.
-func wellFormed(secret string) bool {
-	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) != len(TokenPrefix)+52+7 {
+func wellFormed(secret string) bool { return wellFormedWith(TokenPrefix, secret) }
+
+func wellFormedWith(prefix, secret string) bool {
+	if !strings.HasPrefix(secret, prefix) || len(secret) != len(prefix)+52+7 {
 		return false
 	}
 	body, sum := secret[:len(secret)-7], secret[len(secret)-7:]

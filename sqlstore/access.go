@@ -323,7 +323,21 @@ func (r grantRow) grant() *orgs.Grant {
 }
 
 func (s accessStore) LiveGrants(ctx context.Context, userID string, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
-	// One round trip: the grants with their roles.
+	return s.grantsWithRoles(ctx, "g.user_id = ? AND g.org_id IN ?", userID, orgIDs)
+}
+
+func (s accessStore) GrantsOfUser(ctx context.Context, userID string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
+	return s.grantsWithRoles(ctx, "g.user_id = ?", userID)
+}
+
+func (s accessStore) GrantsOn(ctx context.Context, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
+	return s.grantsWithRoles(ctx, `g.org_id IN ? AND EXISTS (SELECT 1 FROM scim_users u JOIN connections c ON c.id = u.connection_id
+		WHERE u.connection_id = g.connection_id AND u.id = g.user_id AND u.deleted_at IS NULL AND u.active AND c.status = 'active')`, orgIDs)
+}
+
+// grantsWithRoles returns the unrevoked grants matching where, with their roles, in one
+// round trip.
+func (s accessStore) grantsWithRoles(ctx context.Context, where string, args ...any) ([]*orgs.Grant, map[string]*orgs.Role, error) {
 	var rows []struct {
 		G            grantRow `gorm:"embedded"`
 		RKey         string
@@ -337,7 +351,7 @@ func (s accessStore) LiveGrants(ctx context.Context, userID string, orgIDs []str
 	if err := s.db.q(ctx).Raw(`SELECT g.*, r.key AS r_key, r.description AS r_description, r.permissions AS r_permissions,
 			r.privileged AS r_privileged, r.max_seconds AS r_max_seconds, r.inherits AS r_inherits, r.created_at AS r_created_at
 		FROM grants g JOIN roles r ON r.id = g.role_id
-		WHERE g.user_id = ? AND g.org_id IN ? AND g.revoked_at IS NULL`, userID, orgIDs).Scan(&rows).Error; err != nil {
+		WHERE g.revoked_at IS NULL AND `+where+` ORDER BY g.created_at, g.id`, args...).Scan(&rows).Error; err != nil {
 		return nil, nil, err
 	}
 	grants := make([]*orgs.Grant, len(rows))

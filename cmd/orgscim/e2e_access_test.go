@@ -126,6 +126,23 @@ func TestAccessFollowsSCIM(t *testing.T) {
 			t.Fatalf("direct membership path %v", d.Because[0].Groups)
 		}
 
+		// Who has access to EMEA, and what can ann do, with reasons.
+		holders, err := access.WhoHasAccess(ctx, emea.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		who := map[string]string{}
+		for _, h := range holders {
+			who[h.Grant.UserID] = h.Role.Key + "@" + h.Org.Slug + " via " + string(h.Grant.Source)
+		}
+		if len(who) != 2 || who[ann] != "billing.viewer@acme via mapping" || who[ben] == "" {
+			t.Fatalf("who has access to emea: %v", who)
+		}
+		can, err := access.WhatCanUserDo(ctx, c.conn, ann)
+		if err != nil || len(can) != 1 || can[0].Role.Key != "billing.viewer" {
+			t.Fatalf("what can ann do: %+v %v", can, err)
+		}
+
 		// Deactivation revokes at once; reactivation re-grants.
 		c.do("PATCH", "/Users/"+ben, patchBody(op("Replace", "active", "False"))).must(t, http.StatusNoContent)
 		mustDeny(ben, "billing.read", acme, "inactive")
@@ -147,6 +164,9 @@ func TestAccessFollowsSCIM(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustDeny(ben, "billing.read", emea, "not active")
+		if holders, err := access.WhoHasAccess(ctx, emea.ID); err != nil || len(holders) != 0 {
+			t.Fatalf("an ended contract still lists holders: %d %v", len(holders), err)
+		}
 
 		// Deleting the group revokes what it carried.
 		if _, err := env.dir.UpdateOrg(ctx, "acme", orgs.OrgUpdate{ContractEnd: &[]*time.Time{nil}[0]}); err != nil {

@@ -1,0 +1,154 @@
+package orgs
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// AdminKeyPrefix starts every admin API key, for secret scanners like TokenPrefix.
+const AdminKeyPrefix = "oscadm_"
+
+// AdminKey authenticates a principal on the admin API: an operator of the vendor, or
+// the holder of one delegation. Only its SHA-256 hash is stored.
+type AdminKey struct {
+	ID           string
+	Hash         string
+	Hint         string
+	Operator     string // set for an operator key
+	DelegationID string // set for a delegated administrator's key
+	CreatedBy    string
+	Created      time.Time
+	Expires      *time.Time
+	Revoked      *time.Time
+	LastUsed     *time.Time
+}
+
+// AdminKeyStore keeps admin keys.
+type AdminKeyStore interface {
+	CreateAdminKey(ctx context.Context, k *AdminKey) error
+	AdminKeyByHash(ctx context.Context, hash string) (*AdminKey, error)
+	RevokeAdminKey(ctx context.Context, id string, at time.Time) error
+	TouchAdminKey(ctx context.Context, id string, at time.Time) error
+}
+
+// AdminKeys issues and checks admin API keys.
+type AdminKeys struct {
+	Store       AdminKeyStore
+	Delegations *Delegations
+	Now         func() time.Time
+}
+
+func (s *AdminKeys) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// IssueOperatorKey issues a key with the vendor's full authority. It is for the CLI,
+// run by whoever runs the server; no API call can mint one.
+func (s *AdminKeys) IssueOperatorKey(ctx context.Context, operator string, expires *time.Time) (*AdminKey, string, error) {
+	if !roleKeyPattern.MatchString(operator) {
+		return nil, "", orgscim.Errorf(orgscim.Invalid, "operator name %q must be lower-case letters, digits and _.:-", operator)
+	}
+	return s.issue(ctx, &AdminKey{Operator: operator, CreatedBy: "cli"}, expires)
+}
+
+// IssueDelegateKey issues the key through which the holder of a delegation acts. Only
+// an operator, or a principal allowed to delegate on the delegation's org, may issue it.
+func (s *AdminKeys) IssueDelegateKey(ctx context.Context, by Principal, delegationID string, expires *time.Time) (*AdminKey, string, error) {
+	d, err := s.Delegations.Store.Delegation(ctx, delegationID)
+	if err != nil {
+		return nil, "", err
+	}
+	if !d.LiveAt(s.now()) {
+		return nil, "", orgscim.Errorf(orgscim.Invalid, "delegation %s is not in force", d.ID)
+	}
+	org, err := s.Delegations.Orgs.OrgByID(ctx, d.OrgID)
+	if err != nil {
+		return nil, "", err
+	}
+	if by.Delegation == nil || by.Delegation.ID != d.ID {
+		if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
+			return nil, "", err
+		}
+	}
+	if d.Expires != nil && (expires == nil || expires.After(*d.Expires)) {
+		expires = d.Expires
+	}
+	return s.issue(ctx, &AdminKey{DelegationID: d.ID, CreatedBy: by.Name()}, expires)
+}
+
+func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time) (*AdminKey, string, error) {
+	now := s.now()
+	if expires != nil && !expires.After(now) {
+		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
+	}
+	secret := newSecret(AdminKeyPrefix)
+	k.ID, k.Hash, k.Hint, k.Created, k.Expires = provisioning.NewID(), HashToken(secret), secret[:len(AdminKeyPrefix)+6], now, expires
+	if err := s.Store.CreateAdminKey(ctx, k); err != nil {
+		return nil, "", err
+	}
+	return k, secret, nil
+}
+
+var errBadAdminKey = orgscim.Errorf(orgscim.Unauthorized, "invalid admin API key")
+
+// Authenticate returns the principal of a key. A delegate's key works only while its
+// delegation is in force and its holder is an active user of an active connection:
+// an IdP that deactivates the person stops the key at once.
+func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if !wellFormedWith(AdminKeyPrefix, secret) {
+		return Principal{}, errBadAdminKey
+	}
+	k, err := s.Store.AdminKeyByHash(ctx, HashToken(secret))
+	if orgscim.ErrorCode(err) == orgscim.NotFound {
+		return Principal{}, errBadAdminKey
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	now := s.now()
+	if k.Revoked != nil || (k.Expires != nil && !now.Before(*k.Expires)) {
+		return Principal{}, errBadAdminKey
+	}
+	p := Principal{Operator: k.Operator}
+	if k.DelegationID != "" {
+		d, err := s.Delegations.Store.Delegation(ctx, k.DelegationID)
+		if err != nil {
+			return Principal{}, err
+		}
+		if !d.LiveAt(now) {
+			return Principal{}, errBadAdminKey
+		}
+		conn, err := s.Delegations.Access.Store.ConnectionByID(ctx, d.HolderConnectionID)
+		if err != nil {
+			return Principal{}, err
+		}
+		holder, err := s.Delegations.Access.Users.Get(ctx, conn.ID, d.HolderUserID)
+		if orgscim.ErrorCode(err) == orgscim.NotFound {
+			return Principal{}, errBadAdminKey
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		if conn.Status != "active" || !holder.Active {
+			return Principal{}, errBadAdminKey
+		}
+		p = Principal{Delegation: d}
+	}
+	if k.LastUsed == nil || now.Sub(*k.LastUsed) >= touchEvery {
+		if err := s.Store.TouchAdminKey(ctx, k.ID, now); err != nil {
+			return Principal{}, err
+		}
+	}
+	return p, nil
+}
+
+// Revoke revokes a key at once.
+func (s *AdminKeys) Revoke(ctx context.Context, id string) error {
+	return s.Store.RevokeAdminKey(ctx, id, s.now())
+}

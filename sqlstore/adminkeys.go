@@ -1,0 +1,62 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+)
+
+// AdminKeys is the orgs.AdminKeyStore of a DB.
+func (db *DB) AdminKeys() orgs.AdminKeyStore { return adminKeyStore{db} }
+
+type adminKeyStore struct{ db *DB }
+
+type adminKeyRow struct {
+	ID           string
+	Hash         string
+	Hint         string
+	Operator     *string
+	DelegationID *string
+	CreatedBy    string
+	CreatedAt    int64
+	ExpiresAt    *int64
+	RevokedAt    *int64
+	LastUsedAt   *int64
+}
+
+func (s adminKeyStore) CreateAdminKey(ctx context.Context, k *orgs.AdminKey) error {
+	return s.db.q(ctx).Exec(`INSERT INTO admin_keys (id, hash, hint, operator, delegation_id, created_by, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Hash, k.Hint, nullable(k.Operator), nullable(k.DelegationID), k.CreatedBy,
+		micros(k.Created), microsPtr(k.Expires)).Error
+}
+
+func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.AdminKey, error) {
+	var r adminKeyRow
+	err := s.db.q(ctx).Raw("SELECT * FROM admin_keys WHERE hash = ?", hash).Take(&r).Error
+	if isNoRows(err) {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no such key")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &orgs.AdminKey{ID: r.ID, Hash: r.Hash, Hint: r.Hint, Operator: deref(r.Operator), DelegationID: deref(r.DelegationID),
+		CreatedBy: r.CreatedBy, Created: fromMicros(r.CreatedAt), Expires: fromMicrosPtr(r.ExpiresAt),
+		Revoked: fromMicrosPtr(r.RevokedAt), LastUsed: fromMicrosPtr(r.LastUsedAt)}, nil
+}
+
+func (s adminKeyStore) RevokeAdminKey(ctx context.Context, id string, at time.Time) error {
+	res := s.db.q(ctx).Exec("UPDATE admin_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", micros(at), id)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return orgscim.Errorf(orgscim.NotFound, "no usable key %q", id)
+	}
+	return nil
+}
+
+func (s adminKeyStore) TouchAdminKey(ctx context.Context, id string, at time.Time) error {
+	return s.db.q(ctx).Exec("UPDATE admin_keys SET last_used_at = ? WHERE id = ?", micros(at), id).Error
+}
