@@ -124,6 +124,8 @@ type AccessStore interface {
 	// direct group first), or nil when the user is not in it.
 	MembershipPath(ctx context.Context, conn, userID, groupID string) ([]string, error)
 	Mapping(ctx context.Context, id string) (*Mapping, error)
+	// SetUserOrg records where placement put the user.
+	SetUserOrg(ctx context.Context, conn, userID, orgID string) error
 }
 
 // UserLookup is what access needs to know of a user.
@@ -435,6 +437,9 @@ func (a *Access) MembershipsChanged(ctx context.Context, conn string, changes []
 			userSet[c.MemberID] = true
 		}
 	}
+	if err := a.replaceByGroups(ctx, conn, changes); err != nil {
+		return err
+	}
 	groups := keys(groupSet)
 	mappings, err := a.Store.MappingsAbove(ctx, conn, groups)
 	if err != nil || len(mappings) == 0 {
@@ -454,6 +459,114 @@ func (a *Access) MembershipsChanged(ctx context.Context, conn string, changes []
 		return nil
 	}
 	return a.sync(ctx, mappings, users, "scim:"+conn)
+}
+
+// replaceByGroups re-places users whose memberships changed, when the connection places
+// by group.
+func (a *Access) replaceByGroups(ctx context.Context, conn string, changes []provisioning.MembershipChange) error {
+	c, err := a.Store.ConnectionByID(ctx, conn)
+	if err != nil {
+		return err
+	}
+	byGroup := false
+	for _, r := range c.Placement {
+		byGroup = byGroup || r.GroupID != ""
+	}
+	if !byGroup {
+		return nil
+	}
+	users := map[string]bool{}
+	var nested []string
+	for _, ch := range changes {
+		if ch.MemberType == provisioning.MemberGroup {
+			nested = append(nested, ch.MemberID)
+		} else {
+			users[ch.MemberID] = true
+		}
+	}
+	if len(nested) > 0 {
+		under, err := a.Store.UsersUnder(ctx, conn, nested)
+		if err != nil {
+			return err
+		}
+		for _, u := range under {
+			users[u] = true
+		}
+	}
+	for id := range users {
+		u, err := a.Users.Get(ctx, conn, id)
+		if orgscim.ErrorCode(err) == orgscim.NotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := a.place(ctx, c, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// place puts the user where the connection's rules say, the first matching rule
+// winning, and records it when it changed.
+func (a *Access) place(ctx context.Context, c *Connection, u *provisioning.User) error {
+	org := c.OrgID
+	for _, r := range c.Placement {
+		if r.Attribute != "" {
+			if v, ok := attributeValue(u.Attributes, r.Attribute); ok && strings.EqualFold(v, r.Value) {
+				org = r.OrgID
+				break
+			}
+			continue
+		}
+		path, err := a.Store.MembershipPath(ctx, c.ID, u.ID, r.GroupID)
+		if err != nil {
+			return err
+		}
+		if len(path) > 0 {
+			org = r.OrgID
+			break
+		}
+	}
+	if org == u.OrgID || (u.OrgID == "" && org == c.OrgID && len(c.Placement) == 0) {
+		return nil
+	}
+	u.OrgID = org
+	return a.Store.SetUserOrg(ctx, c.ID, u.ID, org)
+}
+
+// attributeValue reads a string attribute by SCIM path ("title", "name.familyName",
+// "urn:...:enterprise:2.0:User:department"), ignoring the case of names.
+func attributeValue(attrs map[string]any, path string) (string, bool) {
+	var cur any = attrs
+	if strings.HasPrefix(strings.ToLower(path), "urn:") {
+		i := strings.LastIndexByte(path, ':')
+		urn, rest := path[:i], path[i+1:]
+		cur = lookup(attrs, urn)
+		path = rest
+	}
+	for _, name := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		cur = lookup(m, name)
+	}
+	s, ok := cur.(string)
+	return s, ok
+}
+
+func lookup(m map[string]any, name string) any {
+	if v, ok := m[name]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
 }
 
 func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, actor string) error {
@@ -479,8 +592,17 @@ func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, 
 // deletes loses its grants at once; one it reactivates gets back what its groups'
 // mappings give.
 func (a *Access) UserChanged(ctx context.Context, conn string, before, after *provisioning.User) error {
+	if after.Deleted == nil {
+		c, err := a.Store.ConnectionByID(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if err := a.place(ctx, c, after); err != nil {
+			return err
+		}
+	}
 	if before == nil {
-		return nil // a new user is in no group yet
+		return nil // a new user is in no group yet, so holds no grant
 	}
 	wasLive := before != nil && before.Deleted == nil && before.Active
 	isLive := after.Deleted == nil && after.Active

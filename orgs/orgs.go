@@ -101,6 +101,20 @@ type Connection struct {
 	IdP     string
 	Status  string // "active" or "suspended"
 	Created time.Time
+	// Placement puts the connection's users into sub-orgs; the first rule that matches
+	// wins, and a user no rule matches belongs to OrgID.
+	Placement []PlacementRule
+}
+
+// PlacementRule places a user in OrgID when the attribute at Attribute (a SCIM path
+// such as "title" or "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")
+// equals Value, ignoring case, or when the user is in the group GroupID (directly or
+// through nested groups). Exactly one of Attribute and GroupID is set.
+type PlacementRule struct {
+	Attribute string `json:"attribute,omitempty"`
+	Value     string `json:"value,omitempty"`
+	GroupID   string `json:"group_id,omitempty"`
+	OrgID     string `json:"org_id"`
 }
 
 // Store keeps orgs, connections and tokens.
@@ -123,6 +137,7 @@ type Store interface {
 	// TokenByHash returns the token with this hash and its connection.
 	TokenByHash(ctx context.Context, hash string) (*Token, *Connection, error)
 	TouchToken(ctx context.Context, tokenID string, at time.Time) error
+	SetPlacement(ctx context.Context, connectionID string, rules []PlacementRule) error
 }
 
 // Directory is the service over orgs, connections and tokens.
@@ -319,6 +334,35 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 		return nil, "", err
 	}
 	return c, secret, nil
+}
+
+// SetPlacement replaces the connection's placement rules. Every rule's org must lie in
+// the connection's subtree. Users are re-placed when the IdP next changes them.
+func (d *Directory) SetPlacement(ctx context.Context, connSlug string, rules []PlacementRule) error {
+	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
+	if err != nil {
+		return err
+	}
+	home, err := d.Store.OrgByID(ctx, c.OrgID)
+	if err != nil {
+		return err
+	}
+	for i, r := range rules {
+		if (r.Attribute == "") == (r.GroupID == "") {
+			return orgscim.Errorf(orgscim.Invalid, "placement rule %d needs either an attribute and value, or a group", i)
+		}
+		if r.Attribute != "" && r.Value == "" {
+			return orgscim.Errorf(orgscim.Invalid, "placement rule %d needs a value to compare %s with", i, r.Attribute)
+		}
+		o, err := d.Store.OrgByID(ctx, r.OrgID)
+		if err != nil {
+			return err
+		}
+		if !home.Contains(o) {
+			return orgscim.Errorf(orgscim.Forbidden, "placement rule %d: org %s is outside the connection's subtree", i, o.Slug)
+		}
+	}
+	return d.Store.SetPlacement(ctx, c.ID, rules)
 }
 
 // Connection returns the connection with this slug.

@@ -32,6 +32,10 @@ type User struct {
 	// PasswordHash is set only when the IdP sent a password; it is never returned.
 	PasswordHash string
 
+	// OrgID is the org the connection's placement rules put the user in; it is
+	// maintained by placement, not by the IdP.
+	OrgID string
+
 	Version      int64
 	Created      time.Time
 	LastModified time.Time
@@ -84,5 +88,11 @@ var folder = cases.Fold()
 // displayName) are compared: Unicode NFKC, then full case folding, so that "ÅSA",
 // "åsa" and "A\u030asa" are one name.
 func FoldKey(s string) string {
-	return folder.String(norm.NFKC.String(strings.TrimSpace(s)))
+	return Fold(strings.TrimSpace(s))
+}
+
+// Fold is FoldKey without trimming: the form of a substring to search for in folded
+// keys, where a space is a character like any other.
+func Fold(s string) string {
+	return folder.String(norm.NFKC.String(s))
 }

@@ -111,6 +111,16 @@ func (s *Server) handleError(err error, c echo.Context) {
 		case http.StatusRequestEntityTooLarge:
 			detail = "request body is larger than the server accepts"
 		}
+		if he.Code == http.StatusServiceUnavailable {
+			// The request ran out of its time (the server's request timeout): the client
+			// may retry, and nothing about the cause is its business.
+			s.logger().LogAttrs(c.Request().Context(), slog.LevelWarn, "request timed out",
+				slog.String("request_id", requestID(c)), slog.String("method", c.Request().Method),
+				slog.String("route", c.Path()), slog.String("connection", ConnectionSlug(c)),
+				slog.String("error", err.Error()))
+			_ = writeError(c, he.Code, "", "the server could not answer in time; retry later")
+			return
+		}
 		if he.Code >= 500 {
 			s.internal(c, err)
 			return
@@ -132,7 +142,13 @@ func (s *Server) internal(c echo.Context, err error) {
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
-		slog.String("error_id", id), slog.String("method", c.Request().Method),
-		slog.String("route", c.Path()), slog.String("error", err.Error()))
+		slog.String("error_id", id), slog.String("request_id", requestID(c)),
+		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
+		slog.String("connection", ConnectionSlug(c)), slog.String("error", err.Error()))
 	_ = writeError(c, http.StatusInternalServerError, "", "internal error; error id "+id)
+}
+
+// requestID is the id the request-id middleware gave the request (its X-Request-ID).
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
 }

@@ -29,14 +29,17 @@ func (s *Server) parseFilter(rt *resourceType, raw string) (provisioning.Filter,
 	return t.expr(expr, nil, 0)
 }
 
-// depth counts the nesting of parentheses and brackets, a cheap bound taken before
-// parsing so that a hostile filter cannot make the parser recurse without end.
+// depth bounds the nesting of a filter before parsing, so that a hostile filter cannot
+// make the parser recurse without end: parentheses and brackets, plus the and/or
+// operators (which nest in the parse tree), all counted outside quoted strings.
 func depth(raw string) int {
-	d, max := 0, 0
+	d, max, ops := 0, 0, 0
 	inString := false
 	for i := 0; i < len(raw); i++ {
 		switch ch := raw[i]; {
-		case ch == '"' && (i == 0 || raw[i-1] != '\\'):
+		case inString && ch == '\\':
+			i++
+		case ch == '"':
 			inString = !inString
 		case inString:
 		case ch == '(' || ch == '[':
@@ -46,9 +49,14 @@ func depth(raw string) int {
 			}
 		case ch == ')' || ch == ']':
 			d--
+		case ch == ' ' && i+4 < len(raw):
+			w := strings.ToLower(raw[i+1 : min(i+5, len(raw))])
+			if strings.HasPrefix(w, "and ") || strings.HasPrefix(w, "or ") {
+				ops++
+			}
 		}
 	}
-	return max + strings.Count(strings.ToLower(raw), " and ") + strings.Count(strings.ToLower(raw), " or ")
+	return max + ops
 }
 
 var compareOps = map[string]bool{"eq": true, "ne": true, "co": true, "sw": true, "ew": true, "gt": true, "ge": true, "lt": true, "le": true}

@@ -47,6 +47,13 @@ type Limits struct {
 	MaxFilterDepth int // nesting of and/or/not/grouping; default 24
 	MaxOperations  int // PATCH operations per request; default 1000
 	MaxMembers     int // group members named in one request; default 10000
+
+	// RateLimit is the requests per second one connection may make, measured by a token
+	// bucket per connection after authentication; default 200, negative for no limit.
+	RateLimit float64
+	// RateBurst is how many requests a connection may make at once, the bucket's size;
+	// default twice RateLimit (at least 1).
+	RateBurst int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -71,6 +78,12 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxMembers <= 0 {
 		l.MaxMembers = 10000
 	}
+	if l.RateLimit == 0 {
+		l.RateLimit = 200
+	}
+	if l.RateBurst <= 0 {
+		l.RateBurst = max(1, int(2*l.RateLimit))
+	}
 	return l
 }
 
@@ -82,8 +95,9 @@ type Server struct {
 	Logger *slog.Logger
 	Limits Limits
 
-	users  *resourceType
-	groups *resourceType
+	users    *resourceType
+	groups   *resourceType
+	limiters *limiters // nil when rate limiting is off
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -105,8 +119,11 @@ func (s *Server) Register(e *echo.Echo) {
 	s.Limits = s.Limits.withDefaults()
 	s.users = userType()
 	s.groups = groupType()
+	s.limiters = newLimiters(s.Limits.RateLimit, s.Limits.RateBurst)
 
-	g := e.Group(Prefix+":conn", s.authenticate)
+	// Rate limiting runs after authentication: its budget is the connection's, and a
+	// request that fails to authenticate never spends it.
+	g := e.Group(Prefix+":conn", s.authenticate, s.rateLimit)
 	g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 	g.GET("/ResourceTypes", s.resourceTypes)
 	g.GET("/ResourceTypes/:id", s.resourceTypeByID)
@@ -200,9 +217,22 @@ func CanonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// connectionKey is where authenticate keeps the request's connection.
+const connectionKey = "scim.connection"
+
 // connection returns the authenticated connection of the request.
 func connection(c echo.Context) *orgs.Connection {
-	return c.Get("scim.connection").(*orgs.Connection)
+	return c.Get(connectionKey).(*orgs.Connection)
+}
+
+// ConnectionSlug is the slug of the request's authenticated connection; "" before
+// authentication, when it failed, and outside SCIM. Unlike the {connection} URL segment
+// it names only connections that exist, so it is a safe label for metrics and logs.
+func ConnectionSlug(c echo.Context) string {
+	if conn, ok := c.Get(connectionKey).(*orgs.Connection); ok {
+		return conn.Slug
+	}
+	return ""
 }
 
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
@@ -216,7 +246,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.Set("scim.connection", conn)
+		c.Set(connectionKey, conn)
 		return next(c)
 	}
 }

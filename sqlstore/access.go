@@ -394,6 +394,10 @@ func (s accessStore) ConnectionByID(ctx context.Context, id string) (*orgs.Conne
 	return r.connection(), nil
 }
 
+func (s accessStore) SetUserOrg(ctx context.Context, conn, userID, orgID string) error {
+	return s.db.q(ctx).Exec("UPDATE scim_users SET org_id = ? WHERE connection_id = ? AND id = ?", orgID, conn, userID).Error
+}
+
 func (s accessStore) MembershipPath(ctx context.Context, conn, userID, groupID string) ([]string, error) {
 	var paths []string
 	err := s.db.q(ctx).Raw(`WITH RECURSIVE up(id, path, depth) AS (

@@ -76,7 +76,20 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// busy_timeout instead of failing with SQLITE_BUSY on upgrade.
 		dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=case_sensitive_like(1)"
-		g, err = gorm.Open(sqlite.Open(dsn), cfg)
+		// Switching a new file to WAL takes an exclusive lock without waiting on
+		// busy_timeout, so processes opening one file at once retry for a while.
+		for attempt := 0; ; attempt++ {
+			g, err = gorm.Open(sqlite.Open(dsn), cfg)
+			if err == nil || attempt == 50 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+				break
+			}
+			if g != nil {
+				if sqlDB, e := g.DB(); e == nil {
+					sqlDB.Close()
+				}
+			}
+			time.Sleep(time.Duration(10+attempt*10) * time.Millisecond)
+		}
 		if err == nil {
 			var sqlDB *sql.DB
 			if sqlDB, err = g.DB(); err == nil {

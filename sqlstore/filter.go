@@ -161,6 +161,8 @@ func (b *whereBuilder) compareString(x string, folded, caseExact bool, op provis
 	}
 	lhs := x
 	switch {
+	case folded && (op == provisioning.OpCo || op == provisioning.OpSw || op == provisioning.OpEw):
+		s = provisioning.Fold(s)
 	case folded:
 		s = provisioning.FoldKey(s)
 	case !caseExact:

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ type connectionRow struct {
 	IdP       string `gorm:"column:idp"`
 	Status    string
 	CreatedAt int64
+	Placement string
 }
 
 type tokenRow struct {
@@ -80,7 +82,12 @@ func orgArgs(o *orgs.Org) []any {
 }
 
 func (r connectionRow) connection() *orgs.Connection {
-	return &orgs.Connection{ID: r.ID, Slug: r.Slug, OrgID: r.OrgID, IdP: r.IdP, Status: r.Status, Created: fromMicros(r.CreatedAt)}
+	c := &orgs.Connection{ID: r.ID, Slug: r.Slug, OrgID: r.OrgID, IdP: r.IdP, Status: r.Status, Created: fromMicros(r.CreatedAt)}
+	if r.Placement != "" {
+		// Written only by SetPlacement from valid rules; a corrupt value places nobody.
+		_ = json.Unmarshal([]byte(r.Placement), &c.Placement)
+	}
+	return c
 }
 
 func (r tokenRow) token() *orgs.Token {
@@ -313,6 +320,17 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 	t := tokenRow{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint, CreatedAt: r.CreatedAt,
 		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, LastUsedAt: r.LastUsedAt}
 	return t.token(), c.connection(), nil
+}
+
+func (s orgStore) SetPlacement(ctx context.Context, connectionID string, rules []orgs.PlacementRule) error {
+	if rules == nil {
+		rules = []orgs.PlacementRule{}
+	}
+	b, err := json.Marshal(rules)
+	if err != nil {
+		return err
+	}
+	return s.db.q(ctx).Exec("UPDATE connections SET placement = ? WHERE id = ?", string(b), connectionID).Error
 }
 
 func (s orgStore) TouchToken(ctx context.Context, tokenID string, at time.Time) error {

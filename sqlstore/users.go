@@ -32,9 +32,14 @@ type userRow struct {
 	CreatedAt    int64
 	UpdatedAt    int64
 	DeletedAt    *int64
+	OrgID        *string
 }
 
+// userCols are the columns a user is written with; placement (org_id) is written apart.
 const userCols = "connection_id, id, user_name, user_name_key, external_id, display_name, given_name, family_name, email, active, password_hash, doc, version, created_at, updated_at, deleted_at"
+
+// userReadCols are the columns a user is read with.
+const userReadCols = userCols + ", org_id"
 
 func nullable(s string) *string {
 	if s == "" {
@@ -57,6 +62,7 @@ func (r *userRow) user() (*provisioning.User, error) {
 		GivenName: deref(r.GivenName), FamilyName: deref(r.FamilyName), Email: deref(r.Email),
 		Active: r.Active, PasswordHash: deref(r.PasswordHash), Version: r.Version,
 		Created: fromMicros(r.CreatedAt), LastModified: fromMicros(r.UpdatedAt), Deleted: fromMicrosPtr(r.DeletedAt),
+		OrgID: deref(r.OrgID),
 	}
 	if err := json.Unmarshal([]byte(r.Doc), &u.Attributes); err != nil {
 		return nil, fmt.Errorf("sqlstore: user %s: corrupt document: %w", r.ID, err)
@@ -93,7 +99,7 @@ func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.
 
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
 	var r userRow
-	err := s.db.q(ctx).Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
+	err := s.db.q(ctx).Raw("SELECT "+userReadCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
 	if isNoRows(err) {
 		return nil, userNotFound(id)
 	}
@@ -113,7 +119,7 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, wher
 	var out *provisioning.User
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r userRow
-		err := tx.Raw("SELECT "+userCols+" FROM scim_users WHERE connection_id = ? AND "+where+" LIMIT 1"+s.db.dialect.forUpdate, conn, arg).Take(&r).Error
+		err := tx.Raw("SELECT "+userReadCols+" FROM scim_users WHERE connection_id = ? AND "+where+" LIMIT 1"+s.db.dialect.forUpdate, conn, arg).Take(&r).Error
 		if isNoRows(err) {
 			return notFound
 		}
@@ -198,7 +204,7 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 	}
 	var rows []userRow
 	args := append(b.args, q.Count, offset)
-	if err := g.Raw("SELECT "+userCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
+	if err := g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
 		return page, err
 	}
 	page.Users = make([]*provisioning.User, 0, len(rows))

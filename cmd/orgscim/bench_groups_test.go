@@ -17,6 +17,7 @@ import (
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -44,7 +45,8 @@ func BenchmarkGroupMemberAdd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{}))
+	// No rate limit: the benchmark measures the server, not the limiter.
+	srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{Limits: scim.Limits{RateLimit: -1}}))
 	defer srv.Close()
 	base := srv.URL + "/scim/v2/" + conn.Slug
 

@@ -8,11 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/scim"
@@ -23,17 +27,21 @@ import (
 type httpConfig struct {
 	BodyLimit      string        // echo's notation, e.g. "1M"
 	RequestTimeout time.Duration // per request; well under the 60 s Entra waits
+	Limits         scim.Limits   // SCIM request limits and the per-connection rate limit
 	Now            func() time.Time
 }
 
-// newHandler wires the HTTP application: SCIM, health and readiness. This is the one
-// place where domain services, storage and adapters meet.
+// defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
+const defaultRequestTimeout = 30 * time.Second
+
+// newHandler wires the HTTP application: SCIM, health, readiness and metrics. This is the
+// one place where domain services, storage and adapters meet.
 func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "2M"
 	}
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 30 * time.Second
+		cfg.RequestTimeout = defaultRequestTimeout
 	}
 	dir := &orgs.Directory{Store: db.Orgs(), Now: cfg.Now}
 	users := &provisioning.Users{Store: db.Users(), Tx: db, Now: cfg.Now}
@@ -41,10 +49,14 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	// Grants follow memberships and user status in the transaction of the SCIM request.
 	users.Observer = access
 	groups := &provisioning.Groups{Store: db.Groups(), Tx: db, Observer: access, Now: cfg.Now}
-	s := &scim.Server{Auth: dir, Users: users, Groups: groups, Logger: logger}
+	s := &scim.Server{Auth: dir, Users: users, Groups: groups, Logger: logger, Limits: cfg.Limits}
+	metrics := httpmetrics.New(httpmetrics.Options{
+		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
+	})
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.Pre(dropUnsafeRequestID)
 	e.Pre(scim.CanonicalPath)
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		if strings.HasPrefix(c.Request().URL.Path, scim.Prefix) {
@@ -53,28 +65,77 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		}
 		apiError(logger, err, c)
 	}
+	// Outermost first. Metrics and the access log sit outside Recover so that a panic is
+	// counted and logged as the 500 it becomes.
 	e.Use(middleware.RequestID())
+	e.Use(metrics.Middleware())
+	e.Use(accessLog(logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			logger.Error("panic", slog.String("error", err.Error()), slog.String("stack", string(stack)))
+			logger.Error("panic", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("route", c.Path()), slog.String("error", err.Error()), slog.String("stack", string(stack)))
 			return err
 		}}))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
-	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout}))
-	e.Use(accessLog(logger))
+	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
+		Timeout: cfg.RequestTimeout, ErrorHandler: timeoutError}))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := db.Ready(ctx); err != nil {
-			logger.Warn("not ready", slog.String("error", err.Error()))
+			logger.Warn("not ready", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("error", err.Error()))
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": db.Engine()})
 	})
+	// Unauthenticated, like /healthz: serve it to the monitoring network only (see the
+	// usage of serve).
+	e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	s.Register(e)
 	return e
+}
+
+// timeoutError turns a handler's failure after its request ran out of time into a 503:
+// the database calls honour the request's context and fail with its deadline, whatever
+// they wrap it in. Domain and routing errors keep their meaning.
+func timeoutError(err error, c echo.Context) error {
+	var he *echo.HTTPError
+	if errors.Is(err, context.DeadlineExceeded) ||
+		(errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) &&
+			!errors.As(err, &he) && orgscim.ErrorCode(err) == orgscim.Internal) {
+		return echo.ErrServiceUnavailable.WithInternal(err)
+	}
+	return err
+}
+
+// dropUnsafeRequestID discards a client's X-Request-ID unless it is a short token, so
+// that the request-id middleware issues a fresh one instead of copying arbitrary client
+// text into every log line of the request.
+func dropUnsafeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !safeRequestID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func safeRequestID(id string) bool {
+	if len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("-_.:", r):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // apiError answers errors outside SCIM as small JSON documents.
@@ -87,7 +148,8 @@ func apiError(logger *slog.Logger, err error, c echo.Context) {
 	if errors.As(err, &he) {
 		code = he.Code
 	} else {
-		logger.Error("internal error", slog.String("route", c.Path()), slog.String("error", err.Error()))
+		logger.Error("internal error", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("route", c.Path()), slog.String("error", err.Error()))
 	}
 	_ = c.JSON(code, map[string]string{"error": http.StatusText(code)})
 }
@@ -114,11 +176,55 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
+const serveUsage = `Usage: orgscim serve [flags]
+
+Runs the HTTP server: SCIM 2.0 under /scim/v2/{connection}/, /healthz (liveness),
+/readyz (database reachable, migrations applied) and /metrics (Prometheus). /healthz,
+/readyz and /metrics need no credentials: expose them to the orchestrator and the
+monitoring network only, never publicly. Logs are JSON lines on stderr, one per request
+with its request id; they carry no tokens, passwords, bodies or query strings.
+
+Each SCIM connection may make --rate-limit requests per second, in bursts of up to
+--rate-burst; beyond that it is answered 429 with Retry-After. Every request is bounded
+by --request-timeout (answered 503 when it runs out). On SIGTERM or SIGINT the server
+stops accepting connections, finishes the requests in flight (waiting at most
+--request-timeout plus 5 s) and exits.
+
+Flags:
+`
+
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dbURL := newFlags("serve", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", envOr("ORGSCIM_ADDR", "127.0.0.1:8080"), "listen address (env ORGSCIM_ADDR)")
+	rateLimit, err := envFloat("ORGSCIM_RATE_LIMIT", 200)
+	if err != nil {
+		return err
+	}
+	rateBurst, err := envInt("ORGSCIM_RATE_BURST", 0)
+	if err != nil {
+		return err
+	}
+	timeout, err := envDuration("ORGSCIM_REQUEST_TIMEOUT", defaultRequestTimeout)
+	if err != nil {
+		return err
+	}
+	fs.Float64Var(&rateLimit, "rate-limit", rateLimit, "SCIM requests per second per connection; 0 for no limit (env ORGSCIM_RATE_LIMIT)")
+	fs.IntVar(&rateBurst, "rate-burst", rateBurst, "SCIM requests a connection may make at once; 0 for twice --rate-limit (env ORGSCIM_RATE_BURST)")
+	fs.DurationVar(&timeout, "request-timeout", timeout, "the longest a request may take, well under the 60s Entra waits (env ORGSCIM_REQUEST_TIMEOUT)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 {
+		fmt.Fprintln(stderr, "--rate-limit and --rate-burst must not be negative, --request-timeout must be positive")
+		return errUsage
+	}
+	limits := scim.Limits{RateLimit: rateLimit, RateBurst: rateBurst}
+	if rateLimit == 0 {
+		limits.RateLimit = -1 // scim.Limits: negative is no limit, zero the default
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	db, err := open(ctx, *dbURL)
@@ -126,20 +232,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	e := newHandler(db, logger, httpConfig{})
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      45 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	cfg := httpConfig{RequestTimeout: timeout, Limits: limits}
+	e := newHandler(db, logger, cfg)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
+	return runServer(ctx, ln, e, logger, timeout)
+}
+
+// runServer serves h on ln until ctx is done (SIGTERM or SIGINT in production, a
+// cancel in tests), then shuts down gracefully: it stops accepting, closes idle
+// connections and waits for the requests in flight to be answered, at most
+// requestTimeout plus 5 s. A write that was acknowledged has committed before its
+// response, so nothing acknowledged is lost. It closes ln.
+func runServer(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger, requestTimeout time.Duration) error {
+	if requestTimeout <= 0 {
+		requestTimeout = defaultRequestTimeout
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      requestTimeout + 15*time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// No BaseContext: the requests in flight must not be cancelled by ctx.
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -147,13 +268,51 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Stop accepting, let in-flight requests finish; a write that was acknowledged has
-	// committed before its response, so nothing acknowledged is lost.
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), requestTimeout+5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
 	return nil
+}
+
+func envFloat(name string, def float64) (float64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number", name, v)
+	}
+	return f, nil
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not an integer", name, v)
+	}
+	return n, nil
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration (e.g. 30s)", name, v)
+	}
+	return d, nil
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/scim"
+	"github.com/orgscim/orgscim/sqlstore"
+)
+
+func TestRateLimitPerConnection(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		// Three requests at once, then one every 100 s: nothing refills while the test runs.
+		env := newE2EWith(t, db, httpConfig{Limits: scim.Limits{RateLimit: 0.01, RateBurst: 3}})
+		a := env.connect("rl-a", "generic")
+		b := env.connect("rl-b", "okta")
+
+		// Requests that fail to authenticate spend nothing of a's budget: a wrong token,
+		// none, and b's valid token aimed at a's URL.
+		for range 4 {
+			a.as("rl-a", "wrong").do("GET", "/Users", nil).scimError(t, http.StatusUnauthorized, "")
+			a.as("rl-a", "").do("GET", "/Users", nil).scimError(t, http.StatusUnauthorized, "")
+			a.as("rl-a", b.token).do("GET", "/Users", nil).scimError(t, http.StatusUnauthorized, "")
+		}
+
+		for i := range 3 {
+			if r := a.do("GET", "/Users", nil); r.Status != http.StatusOK {
+				t.Fatalf("request %d of the burst: %d %s", i+1, r.Status, r.Raw)
+			}
+		}
+		for _, r := range []*reply{
+			a.do("GET", "/Users", nil),
+			a.do("POST", "/Users", map[string]any{"schemas": []string{userSchemaURN}, "userName": "limited@example.com"}),
+			a.do("GET", "/ServiceProviderConfig", nil),
+			a.do("DELETE", "/Users/whatever", nil),
+		} {
+			r.scimError(t, http.StatusTooManyRequests, "") // and a SCIM error document: checked by do
+			ra := r.Header.Get("Retry-After")
+			if secs, err := strconv.Atoi(ra); err != nil || secs < 1 {
+				t.Errorf("Retry-After %q, want an integer number of seconds >= 1", ra)
+			} else if secs > 100 {
+				t.Errorf("Retry-After %d, want at most the 100 s until the next token", secs)
+			}
+		}
+		// The refused create changed nothing.
+		page, err := db.Users().Users(context.Background(), a.conn.ID, provisioning.Query{Count: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != 0 {
+			t.Errorf("a refused create stored a user: %d users", page.Total)
+		}
+
+		// Another connection has a budget of its own.
+		for i := range 3 {
+			if r := b.do("GET", "/Users", nil); r.Status != http.StatusOK {
+				t.Errorf("connection b, request %d: %d %s", i+1, r.Status, r.Raw)
+			}
+		}
+
+		samples := scrape(t, env.srv.URL)
+		if n, _ := metricValue(samples, "orgscim_http_requests_total",
+			map[string]string{"connection": "rl-a", "status": "429"}); n < 1 {
+			t.Errorf("no 429 of rl-a in the metrics")
+		}
+	})
+}
+
+// The default limit (Limits zero) lets a busy IdP through.
+func TestRateLimitDefaultAllowsBursts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		c := env.connect("rl-default", "entra")
+		for i := range 100 {
+			if r := c.do("GET", "/ServiceProviderConfig", nil); r.Status != http.StatusOK {
+				t.Fatalf("request %d: %d %s", i+1, r.Status, r.Raw)
+			}
+		}
+	})
+}
