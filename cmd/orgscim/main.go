@@ -21,6 +21,9 @@ Usage:
   orgscim token list --connection SLUG [--json]
   orgscim token revoke --connection SLUG --id TOKEN_ID
   orgscim migrate                                  apply pending database migrations and exit
+  orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
+                                                   drive a SCIM base URL and print requests/s and
+                                                   p50/p99 per phase as JSON
 
 Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, rest, stdout, stderr)
 	case cmd == "migrate":
 		return migrate(ctx, rest, stdout, stderr)
+	case cmd == "load":
+		return load(ctx, rest, stdout, stderr)
 	case cmd == "org" && sub == "create":
 		return orgCreate(ctx, rest[1:], stdout, stderr)
 	case cmd == "connection" && sub == "create":
