@@ -14,7 +14,9 @@ import (
 const usage = `orgscim — SCIM 2.0 provisioning for B2B partner organisations
 
 Usage:
-  orgscim serve [--addr HOST:PORT]                 run the HTTP server (SCIM, health)
+  orgscim serve [--addr HOST:PORT] [--rate-limit N] [--rate-burst N] [--request-timeout DUR]
+                                                   run the HTTP server: SCIM, /healthz, /readyz,
+                                                   /metrics (see orgscim serve -h)
   orgscim org create --name NAME [--slug SLUG] [--parent SLUG] [--json]
   orgscim connection create --org SLUG [--slug SLUG] [--idp entra|okta|generic] [--json]
   orgscim token create --connection SLUG [--expires DURATION] [--json]
