@@ -15,13 +15,27 @@ const usage = `orgscim — SCIM 2.0 provisioning for B2B partner organisations
 
 Usage:
   orgscim serve [--addr HOST:PORT] [--rate-limit N] [--rate-burst N] [--request-timeout DUR]
-                                                   run the HTTP server: SCIM, /healthz, /readyz,
-                                                   /metrics (see orgscim serve -h)
+                                                   run the HTTP server: SCIM, the admin API
+                                                   /api/v1, /healthz, /readyz, /metrics
+                                                   (see orgscim serve -h)
   orgscim org create --name NAME [--slug SLUG] [--parent SLUG] [--json]
+  orgscim org update --slug SLUG [--status pending|active|suspended|ended] [--contract-start RFC3339|none]
+                     [--contract-end RFC3339|none] [--grace DURATION] [--owner OWNER] [--kind KIND]
+                     [--name NAME] [--json]
+                                                   change an org's relationship; an ended or past
+                                                   contract removes its whole subtree's access
+  orgscim org move --slug SLUG --parent SLUG       re-parent an org with its subtree
   orgscim connection create --org SLUG [--slug SLUG] [--idp entra|okta|generic] [--json]
   orgscim token create --connection SLUG [--expires DURATION] [--json]
   orgscim token list --connection SLUG [--json]
   orgscim token revoke --connection SLUG --id TOKEN_ID
+  orgscim role create --key KEY --permission P [--permission P2 ...] [--description TEXT]
+                      [--privileged --max-duration DURATION] [--inherits] [--json]
+  orgscim access check --connection SLUG --user USER_ID --permission P --org SLUG [--json]
+                                                   allow or deny, with the chain behind it
+  orgscim apikey create --operator NAME [--expires DURATION] [--json]
+                                                   issue an operator key for the admin API
+  orgscim apikey revoke --id KEY_ID
   orgscim migrate                                  apply pending database migrations and exit
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
@@ -31,7 +45,10 @@ Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (defa
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
 automatically, under a lock, by every command.
 
-Secrets (tokens) are printed once and stored only as hashes.
+Secrets (SCIM tokens, admin API keys) are printed once and stored only as hashes.
+The admin API at /api/v1 (OpenAPI: GET /api/v1/openapi.json) takes
+Authorization: Bearer oscadm_... with an operator key from apikey create, or a delegated
+administrator's key issued through POST /api/v1/delegations/{id}/keys.
 `
 
 func main() {
@@ -77,6 +94,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCreate(ctx, rest[1:], stdout, stderr)
 	case cmd == "token" && sub == "list":
 		return tokenList(ctx, rest[1:], stdout, stderr)
+	case cmd == "org" && sub == "update":
+		return orgUpdate(ctx, rest[1:], stdout, stderr)
+	case cmd == "org" && sub == "move":
+		return orgMove(ctx, rest[1:], stdout, stderr)
+	case cmd == "role" && sub == "create":
+		return roleCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "access" && sub == "check":
+		return accessCheck(ctx, rest[1:], stdout, stderr)
+	case cmd == "apikey" && sub == "create":
+		return apikeyCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "apikey" && sub == "revoke":
+		return apikeyRevoke(ctx, rest[1:], stdout, stderr)
 	case cmd == "token" && sub == "revoke":
 		return tokenRevoke(ctx, rest[1:], stdout, stderr)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -34,8 +35,8 @@ type httpConfig struct {
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
 const defaultRequestTimeout = 30 * time.Second
 
-// newHandler wires the HTTP application: SCIM, health, readiness and metrics. This is the
-// one place where domain services, storage and adapters meet.
+// newHandler wires the HTTP application: SCIM, the admin API, health, readiness and
+// metrics. This is the one place where domain services, storage and adapters meet.
 func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "2M"
@@ -49,6 +50,12 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	// Grants follow memberships and user status in the transaction of the SCIM request.
 	users.Observer = access
 	groups := &provisioning.Groups{Store: db.Groups(), Tx: db, Observer: access, Now: cfg.Now}
+	// Delegations decide who may act where; the admin API authenticates operators and
+	// delegates by their keys.
+	dels := &orgs.Delegations{Store: db.Delegations(), Orgs: db.Orgs(), Access: access, Tx: db, Now: cfg.Now}
+	access.Authz = dels
+	admin := &adminapi.Server{Directory: dir, Access: access, Delegations: dels, Groups: groups, Logger: logger,
+		Keys: &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Now: cfg.Now}}
 	s := &scim.Server{Auth: dir, Users: users, Groups: groups, Logger: logger, Limits: cfg.Limits}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
@@ -61,6 +68,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		if strings.HasPrefix(c.Request().URL.Path, scim.Prefix) {
 			s.ErrorHandler(err, c)
+			return
+		}
+		if p := c.Request().URL.Path; p == adminapi.Prefix || strings.HasPrefix(p, adminapi.Prefix+"/") {
+			admin.HandleError(err, c)
 			return
 		}
 		apiError(logger, err, c)
@@ -95,6 +106,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	// usage of serve).
 	e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	s.Register(e)
+	admin.Register(e)
 	return e
 }
 

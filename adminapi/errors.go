@@ -1,0 +1,115 @@
+package adminapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+)
+
+// status maps a domain error code to its HTTP status. This is the one place where the
+// admin API decides what a domain error looks like on the wire.
+func status(code orgscim.Code) int {
+	switch code {
+	case orgscim.Invalid, orgscim.InvalidFilter, orgscim.InvalidPath, orgscim.InvalidValue,
+		orgscim.InvalidSyntax, orgscim.NoTarget, orgscim.Mutability, orgscim.TooMany:
+		return http.StatusBadRequest
+	case orgscim.Conflict:
+		return http.StatusConflict
+	case orgscim.NotFound:
+		return http.StatusNotFound
+	case orgscim.Unauthorized:
+		return http.StatusUnauthorized
+	case orgscim.Forbidden:
+		return http.StatusForbidden
+	case orgscim.Precondition:
+		return http.StatusPreconditionFailed
+	case orgscim.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case orgscim.RateLimited:
+		return http.StatusTooManyRequests
+	case orgscim.NotImplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+// routingCodes name the errors of the router and middleware, which carry an HTTP
+// status rather than a domain code.
+var routingCodes = map[int]struct{ code, message string }{
+	http.StatusNotFound:              {"not_found", "no such endpoint"},
+	http.StatusMethodNotAllowed:      {"method_not_allowed", "method not allowed on this endpoint"},
+	http.StatusRequestEntityTooLarge: {string(orgscim.TooLarge), "request body is larger than the server accepts"},
+	http.StatusTooManyRequests:       {string(orgscim.RateLimited), "too many requests"},
+	http.StatusUnsupportedMediaType:  {"unsupported_media_type", "the request body must be JSON (Content-Type: application/json)"},
+	http.StatusBadRequest:            {string(orgscim.Invalid), "bad request"},
+	http.StatusUnauthorized:          {string(orgscim.Unauthorized), unauthorizedMessage},
+	http.StatusForbidden:             {string(orgscim.Forbidden), "forbidden"},
+}
+
+const unauthorizedMessage = "a valid admin API key is required (Authorization: Bearer oscadm_...)"
+
+// HandleError answers err as a JSON error document. Anything that is neither a domain
+// error nor a routing error is logged with a fresh error id and answered as a generic
+// 500 carrying only that id.
+func (s *Server) HandleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch {
+		case he.Code == http.StatusServiceUnavailable:
+			s.logger().LogAttrs(c.Request().Context(), slog.LevelWarn, "request timed out",
+				slog.String("request_id", requestID(c)), slog.String("method", c.Request().Method),
+				slog.String("route", c.Path()), slog.String("error", err.Error()))
+			s.write(c, he.Code, "unavailable", "the server could not answer in time; retry later", "")
+		case he.Code >= 500:
+			s.internal(c, err)
+		default:
+			r, ok := routingCodes[he.Code]
+			if !ok {
+				r.code, r.message = "error", http.StatusText(he.Code)
+			}
+			s.write(c, he.Code, r.code, r.message, "")
+		}
+		return
+	}
+	code := orgscim.ErrorCode(err)
+	if code == orgscim.Internal {
+		s.internal(c, err)
+		return
+	}
+	msg := orgscim.ErrorMessage(err)
+	if code == orgscim.Unauthorized {
+		msg = unauthorizedMessage // one answer to every failed authentication
+	}
+	s.write(c, status(code), string(code), msg, "")
+}
+
+func (s *Server) internal(c echo.Context, err error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
+		slog.String("error_id", id), slog.String("request_id", requestID(c)),
+		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
+		slog.String("error", err.Error()))
+	s.write(c, http.StatusInternalServerError, string(orgscim.Internal), "internal error; error id "+id, id)
+}
+
+func (s *Server) write(c echo.Context, st int, code, message, id string) {
+	if st == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="orgscim-admin"`)
+	}
+	_ = c.JSON(st, ErrorBody{Error: ErrorDetail{Code: code, Message: message, ID: id}})
+}
+
+// requestID is the id the request-id middleware gave the request (its X-Request-ID).
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}

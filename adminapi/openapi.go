@@ -1,0 +1,165 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Version is the admin API's version in its OpenAPI document.
+const Version = "1.0.0"
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// OpenAPI returns the OpenAPI 3.0 document of the admin API, generated from the route
+// table and the wire types.
+func (s *Server) OpenAPI() map[string]any {
+	g := &schemas{components: map[string]any{}}
+	errRef := g.ref(reflect.TypeFor[ErrorBody]())
+	errResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
+	}
+	paths := map[string]any{}
+	for _, r := range s.routes() {
+		op := map[string]any{
+			"operationId": operationID(r),
+			"summary":     firstSentence(r.summary),
+			"description": strings.TrimSpace(r.summary + " " + r.who),
+			"tags":        []string{r.tag},
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(r.path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true,
+				"description": pathParams[m[1]], "schema": map[string]any{"type": "string"}})
+		}
+		for _, q := range r.query {
+			params = append(params, map[string]any{"name": q.name, "in": "query", "required": q.required,
+				"description": q.doc, "schema": map[string]any{"type": "string"}})
+		}
+		if len(params) > 0 {
+			op["parameters"] = params
+		}
+		if r.body != nil {
+			op["requestBody"] = map[string]any{
+				"required": !r.bodyOptional,
+				"content":  map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.body))}},
+			}
+		}
+		ok := map[string]any{"description": http.StatusText(r.status)}
+		switch {
+		case r.resp != nil:
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.resp))}}
+		case r.path == "/openapi.json":
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
+		}
+		responses := map[string]any{strconv.Itoa(r.status): ok}
+		if r.public {
+			op["security"] = []any{}
+		} else {
+			responses["401"] = errResp("No valid admin API key; the same answer for every failure.")
+			responses["403"] = errResp("Authenticated, but outside the caller's subtree or capabilities.")
+		}
+		if r.body != nil || len(r.query) > 0 {
+			responses["400"] = errResp("Invalid input; nothing changed.")
+		}
+		if strings.Contains(r.path, "{") || r.body != nil {
+			responses["404"] = errResp("No such org, connection, user, role, mapping or delegation.")
+		}
+		if r.method != http.MethodGet {
+			responses["409"] = errResp("Conflicts with the current state (a slug taken, the last administrator without a successor, ...).")
+		}
+		responses["500"] = errResp("Internal error: a generic message with the id under which the cause was logged.")
+		op["responses"] = responses
+		item, _ := paths[Prefix+r.path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[Prefix+r.path] = item
+		}
+		item[strings.ToLower(r.method)] = op
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":   "orgscim admin API",
+			"version": Version,
+			"description": "Organisation-aware access administration for the vendor's operators and partners' delegated administrators. " +
+				"Authenticate with an admin API key: `Authorization: Bearer oscadm_...`. Operator keys come from the CLI " +
+				"(`orgscim apikey create --operator NAME`); delegate keys from POST /api/v1/delegations/{id}/keys. " +
+				"A delegate acts only inside its delegation's subtree and with its capabilities. Orgs and connections are " +
+				"addressed by slug, users and groups by their SCIM ids. Errors are `{\"error\":{\"code\",\"message\",\"id\"}}`.",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas": g.components,
+			"securitySchemes": map[string]any{
+				"adminKey": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "oscadm_ admin API key"},
+			},
+		},
+		"security": []any{map[string]any{"adminKey": []any{}}},
+		"tags":     tags(),
+	}
+}
+
+func tags() []any {
+	out := []any{}
+	for _, t := range [][2]string{
+		{"orgs", "The organisation tree and its relationships."},
+		{"connections", "SCIM connections and their bearer tokens."},
+		{"roles", "The vendor's role catalogue."},
+		{"mappings", "Group-to-role mappings: drafted, approved, retired."},
+		{"grants", "Direct role assignments."},
+		{"delegations", "Delegated administration and admin API keys."},
+		{"access", "Access questions: check, who has access, what can a user do."},
+		{"meta", "This document and the caller."},
+	} {
+		out = append(out, map[string]any{"name": t[0], "description": t[1]})
+	}
+	return out
+}
+
+func operationID(r route) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(r.method))
+	for _, part := range strings.Split(r.path, "/") {
+		part = strings.Trim(part, "{}")
+		part = strings.NewReplacer(".", "_").Replace(part)
+		if part == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+func (s *Server) openAPI(c echo.Context) error {
+	s.docOnce.Do(func() {
+		s.doc, s.docErr = json.MarshalIndent(s.OpenAPI(), "", "  ")
+	})
+	if s.docErr != nil {
+		return s.docErr
+	}
+	return c.JSONBlob(http.StatusOK, s.doc)
+}
+
+// RoutePaths lists "METHOD /api/v1/path" of every route, sorted.
+func (s *Server) RoutePaths() []string {
+	var out []string
+	for _, r := range s.routes() {
+		out = append(out, r.method+" "+Prefix+r.path)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,143 @@
+package adminapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// route is one endpoint: what Register mounts and what the OpenAPI document describes,
+// from the same value.
+type route struct {
+	method string
+	path   string // relative to Prefix, with {name} parameters
+	tag    string
+	// summary says what it does; who says who may call it.
+	summary, who string
+	public       bool    // no admin key needed
+	query        []param // query parameters
+	body         any     // the request body's type (a zero value), nil for none
+	bodyOptional bool
+	status       int // the success status
+	resp         any // the success body's type (a zero value), nil for none
+	handle       echo.HandlerFunc
+}
+
+type param struct {
+	name, doc string
+	required  bool
+}
+
+// pathParams documents the path parameters by name.
+var pathParams = map[string]string{
+	"slug": "a slug (of an org under /orgs, of a connection under /connections)",
+	"id":   "an id",
+	"key":  "a role key",
+}
+
+const (
+	whoOperators = "Operators only."
+	whoAny       = "Any authenticated caller."
+)
+
+func (s *Server) routes() []route {
+	return []route{
+		{method: http.MethodGet, path: "/openapi.json", tag: "meta", public: true, status: http.StatusOK,
+			summary: "This OpenAPI 3.0 document.", handle: s.openAPI},
+		{method: http.MethodGet, path: "/me", tag: "meta", status: http.StatusOK, resp: Me{},
+			summary: "Who the key belongs to: an operator, or a delegate with its delegation.", who: whoAny, handle: s.me},
+
+		{method: http.MethodPost, path: "/orgs", tag: "orgs", body: CreateOrgRequest{}, status: http.StatusCreated, resp: Org{},
+			summary: "Create an org under a parent (or a root).",
+			who:     "Operators; a delegate with the delegate capability on the parent. Only operators create roots.",
+			handle:  s.createOrg},
+		{method: http.MethodGet, path: "/orgs/{slug}", tag: "orgs", status: http.StatusOK, resp: Org{},
+			summary: "Read an org with its relationship and brand.",
+			who:     "Operators; a delegate whose subtree contains the org.", handle: s.getOrg},
+		{method: http.MethodPatch, path: "/orgs/{slug}", tag: "orgs", body: UpdateOrgRequest{}, status: http.StatusOK, resp: Org{},
+			summary: "Change an org's relationship (kind, status, contract, grace), owner, name or brand. Absent fields stay; null clears. " +
+				"Ending or suspending the relationship (or passing contract_end plus grace) removes the access of the org and its whole subtree at once.",
+			who: "Operators; a delegate with the delegate capability on the org for name, owner and brand, " +
+				"and on its parent for kind, status, contract and grace (a partner's administrator never reopens its own contract).",
+			handle: s.updateOrg},
+		{method: http.MethodPost, path: "/orgs/{slug}/move", tag: "orgs", body: MoveOrgRequest{}, status: http.StatusOK, resp: Org{},
+			summary: "Re-parent an org with its subtree; never into its own subtree.",
+			who:     "Operators; a delegate with the delegate capability on the current and the new parent.", handle: s.moveOrg},
+		{method: http.MethodGet, path: "/orgs/{slug}/access", tag: "access", status: http.StatusOK, resp: OrgAccess{},
+			summary: "Who has access to the org and why: live grants on it, and on its ancestors through inheriting roles.",
+			who:     "Operators; a delegate whose subtree contains the org.", handle: s.orgAccess},
+
+		{method: http.MethodPost, path: "/connections", tag: "connections", body: CreateConnectionRequest{}, status: http.StatusCreated,
+			resp: CreatedConnection{}, summary: "Create a SCIM connection bound to an org; returns its first token once.",
+			who: whoOperators, handle: s.createConnection},
+		{method: http.MethodGet, path: "/connections/{slug}", tag: "connections", status: http.StatusOK, resp: Connection{},
+			summary: "Read a connection.",
+			who:     "Operators; a delegate whose subtree and the connection's org lie on one path of the tree.", handle: s.getConnection},
+		{method: http.MethodGet, path: "/connections/{slug}/tokens", tag: "connections", status: http.StatusOK, resp: TokenList{},
+			summary: "List a connection's tokens (never their secrets).", who: whoOperators, handle: s.listTokens},
+		{method: http.MethodPost, path: "/connections/{slug}/tokens", tag: "connections", body: ExpiryRequest{}, bodyOptional: true,
+			status: http.StatusCreated, resp: IssuedToken{},
+			summary: "Issue another token (rotation); the secret is shown once. At most two usable tokens at a time.",
+			who:     whoOperators, handle: s.issueToken},
+		{method: http.MethodDelete, path: "/connections/{slug}/tokens/{id}", tag: "connections", status: http.StatusNoContent,
+			summary: "Revoke a token at once.", who: whoOperators, handle: s.revokeToken},
+
+		{method: http.MethodPost, path: "/roles", tag: "roles", body: CreateRoleRequest{}, status: http.StatusCreated, resp: Role{},
+			summary: "Add a role to the catalogue.", who: whoOperators, handle: s.createRole},
+		{method: http.MethodGet, path: "/roles/{key}", tag: "roles", status: http.StatusOK, resp: Role{},
+			summary: "Read a role.", who: whoOperators, handle: s.getRole},
+
+		{method: http.MethodPost, path: "/mappings", tag: "mappings", body: CreateMappingRequest{}, status: http.StatusCreated, resp: Mapping{},
+			summary: "Draft a mapping: members of a group of the connection hold a role on an org inside the connection's subtree. A draft grants nothing.",
+			who:     "Operators; a delegate with manage_mappings on the org.", handle: s.createMapping},
+		{method: http.MethodGet, path: "/mappings/{id}", tag: "mappings", status: http.StatusOK, resp: Mapping{},
+			summary: "Read a mapping.", who: "Operators; a delegate whose subtree contains the mapping's org.", handle: s.getMapping},
+		{method: http.MethodPost, path: "/mappings/{id}/approve", tag: "mappings", status: http.StatusOK, resp: Mapping{},
+			summary: "Approve a draft: it becomes active, its group's members get their grants, and the mapping it replaces retires, in one transaction. " +
+				"A privileged role's mapping needs an approver other than its drafter.",
+			who: "Operators; a delegate with approve on the mapping's org.", handle: s.approveMapping},
+		{method: http.MethodPost, path: "/mappings/{id}/retire", tag: "mappings", body: ReasonRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Mapping{}, summary: "Retire an active mapping and revoke its grants.",
+			who: "Operators; a delegate with manage_mappings on the mapping's org.", handle: s.retireMapping},
+
+		{method: http.MethodPost, path: "/grants", tag: "grants", body: CreateGrantRequest{}, status: http.StatusCreated, resp: Grant{},
+			summary: "Assign a (non-privileged) role to a user directly.",
+			who:     "Operators; a delegate with manage_members on the org that itself holds the role there.", handle: s.createGrant},
+
+		{method: http.MethodPost, path: "/delegations", tag: "delegations", body: CreateDelegationRequest{}, status: http.StatusCreated,
+			resp: Delegation{}, summary: "Delegate administration of a subtree to a person.",
+			who: "Operators; a delegate with the delegate capability on the org, giving a subset of its capabilities, " +
+				"a smaller depth and no later expiry.", handle: s.createDelegation},
+		{method: http.MethodGet, path: "/delegations/{id}", tag: "delegations", status: http.StatusOK, resp: Delegation{},
+			summary: "Read a delegation.", who: "Operators; a delegate whose subtree contains the delegation's org.", handle: s.getDelegation},
+		{method: http.MethodDelete, path: "/delegations/{id}", tag: "delegations", body: RevokeDelegationRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: RevokedDelegation{},
+			summary: "Revoke a delegation and everything delegated through it; its keys stop working at once. " +
+				"The last administrator of a partner org cannot go without a successor (409).",
+			who:    "Operators; a delegate with the delegate capability on the delegation's org, never for its own delegation.",
+			handle: s.revokeDelegation},
+		{method: http.MethodPost, path: "/delegations/{id}/keys", tag: "delegations", body: ExpiryRequest{}, bodyOptional: true,
+			status: http.StatusCreated, resp: IssuedKey{},
+			summary: "Issue an admin API key for the delegation's holder; the secret is shown once. It works while the delegation is in force " +
+				"and its holder is an active user of an active connection.",
+			who: "Operators; a delegate with the delegate capability on the delegation's org; the holder itself.", handle: s.issueDelegateKey},
+		{method: http.MethodDelete, path: "/keys/{id}", tag: "delegations", status: http.StatusNoContent,
+			summary: "Revoke an admin API key at once.", who: whoOperators, handle: s.revokeKey},
+
+		{method: http.MethodGet, path: "/access/check", tag: "access", status: http.StatusOK, resp: Decision{},
+			query: []param{
+				{"connection", "connection slug", true},
+				{"user", "the user's SCIM id", true},
+				{"permission", "e.g. billing.read", true},
+				{"org", "org slug", true},
+			},
+			summary: "May the user exercise the permission on the org? Allow or deny, with the chain that decides it: " +
+				"grant ← mapping ← group membership path ← connection, with approver and expiry. " +
+				"A suspended or ended org (or ancestor), an inactive user, a suspended connection or an expired grant gives no access.",
+			who: "Operators; a delegate whose subtree contains the org and lies on one path with the connection's org.", handle: s.check},
+		{method: http.MethodGet, path: "/connections/{slug}/users/{id}/access", tag: "access", status: http.StatusOK, resp: UserAccess{},
+			summary: "What the user can do, and why.",
+			who:     "Operators; a delegate whose subtree lies on one path with the connection's org, seeing the grants inside its subtree.",
+			handle:  s.userAccess},
+	}
+}

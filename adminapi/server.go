@@ -1,0 +1,236 @@
+// Package adminapi is the admin API adapter: JSON over HTTP under /api/v1 for the
+// vendor's operators and the partners' delegated administrators. It turns requests into
+// calls of the orgs domain and domain errors into JSON error documents, in one place
+// (status in errors.go).
+//
+// Every request but GET /api/v1/openapi.json carries an admin API key
+// (Authorization: Bearer oscadm_...). An operator key acts with the vendor's full
+// authority; a delegate key acts through one delegation: only inside its subtree and
+// only with its capabilities, checked by the domain (orgs.Delegations.Authorize and the
+// Principal-taking domain methods). Orgs are addressed by slug, connections by slug,
+// users and groups by their SCIM ids, everything else by id.
+//
+// The endpoints, their bodies and who may call them are described by the OpenAPI
+// document served at /api/v1/openapi.json, generated from the route table (routes.go)
+// and the wire types (types.go).
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// Prefix is where the admin API lives.
+const Prefix = "/api/v1"
+
+// GroupLookup finds a SCIM group of a connection.
+type GroupLookup interface {
+	Get(ctx context.Context, conn, id string) (*provisioning.Group, error)
+}
+
+// Server serves the admin API.
+type Server struct {
+	Directory   *orgs.Directory
+	Access      *orgs.Access // its Authz should be Delegations
+	Delegations *orgs.Delegations
+	Keys        *orgs.AdminKeys
+	// Groups, when set, names the groups of an explanation and refuses mappings of
+	// groups that do not exist.
+	Groups GroupLookup
+	Logger *slog.Logger
+
+	docOnce sync.Once
+	doc     []byte
+	docErr  error
+}
+
+func (s *Server) now() time.Time {
+	if s.Delegations != nil && s.Delegations.Now != nil {
+		return s.Delegations.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Register mounts the admin API on e. Errors of its paths are answered by HandleError,
+// which the caller installs for paths under Prefix.
+func (s *Server) Register(e *echo.Echo) {
+	g := e.Group(Prefix)
+	for _, r := range s.routes() {
+		h := r.handle
+		if !r.public {
+			h = s.authenticate(h)
+		}
+		g.Add(r.method, echoPath(r.path), h)
+	}
+}
+
+// echoPath turns /orgs/{slug} into /orgs/:slug.
+func echoPath(p string) string {
+	return strings.NewReplacer("{", ":", "}", "").Replace(p)
+}
+
+const principalKey = "adminapi.principal"
+
+// authenticate resolves the caller's key into a principal; every failure gets the same
+// 401.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		scheme, secret, _ := strings.Cut(c.Request().Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			secret = ""
+		}
+		p, err := s.Keys.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
+		if err != nil {
+			if orgscim.ErrorCode(err) == orgscim.Internal {
+				return err
+			}
+			return orgscim.Errorf(orgscim.Unauthorized, unauthorizedMessage)
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}
+
+// PrincipalOf returns the authenticated caller of the request.
+func PrincipalOf(c echo.Context) (orgs.Principal, bool) {
+	p, ok := c.Get(principalKey).(orgs.Principal)
+	return p, ok
+}
+
+func principal(c echo.Context) orgs.Principal {
+	p, _ := PrincipalOf(c)
+	return p
+}
+
+// decode reads the JSON body into v. An empty body leaves v as it is when optional.
+func decode(c echo.Context, v any, optional bool) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return orgscim.Errorf(orgscim.InvalidSyntax, "this request needs a JSON body")
+	}
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
+		return echo.ErrUnsupportedMediaType
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return orgscim.Errorf(orgscim.InvalidSyntax, "the body is not the JSON this request takes: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return orgscim.Errorf(orgscim.InvalidSyntax, "the body has data after its JSON value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing more of the body than a
+// field name.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return "malformed JSON"
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return "field " + typ.Field + " must be " + typ.Type.String()
+		}
+		return "wrong JSON type"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown " + strings.TrimPrefix(err.Error(), "json: ")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return "invalid JSON"
+}
+
+func required(pairs ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			missing = append(missing, pairs[i])
+		}
+	}
+	if len(missing) > 0 {
+		return orgscim.Errorf(orgscim.Invalid, "missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// operatorOnly refuses everyone but operators.
+func operatorOnly(p orgs.Principal) error {
+	if p.Operator == "" {
+		return orgscim.Errorf(orgscim.Forbidden, "only the vendor's operators may do this")
+	}
+	return nil
+}
+
+// canSee lets p read what concerns org: an operator anything, a delegate what lies in
+// its delegated subtree (with any of its capabilities).
+func (s *Server) canSee(ctx context.Context, p orgs.Principal, org *orgs.Org) error {
+	if p.Operator != "" {
+		return nil
+	}
+	if p.Delegation == nil || len(p.Delegation.Capabilities) == 0 {
+		return orgscim.Errorf(orgscim.Forbidden, "no authority here")
+	}
+	return s.Delegations.Authorize(ctx, p, p.Delegation.Capabilities[0], org)
+}
+
+// relatedConnection lets a delegate ask about the people of a connection only when the
+// connection's org and the delegated subtree are on one path of the tree: the
+// connection provisions into the subtree, or the subtree into the connection's.
+func (s *Server) relatedConnection(ctx context.Context, p orgs.Principal, conn *orgs.Connection) error {
+	if p.Operator != "" {
+		return nil
+	}
+	if p.Delegation == nil {
+		return orgscim.Errorf(orgscim.Forbidden, "no authority here")
+	}
+	m, err := s.Access.Store.OrgsByID(ctx, []string{p.Delegation.OrgID, conn.OrgID})
+	if err != nil {
+		return err
+	}
+	home, co := m[p.Delegation.OrgID], m[conn.OrgID]
+	if home == nil || co == nil || !(home.Contains(co) || co.Contains(home)) {
+		return orgscim.Errorf(orgscim.Forbidden, "connection %s is outside the delegated subtree", conn.Slug)
+	}
+	return nil
+}
+
+// home returns the root of p's delegated subtree, nil for an operator.
+func (s *Server) home(ctx context.Context, p orgs.Principal) (*orgs.Org, error) {
+	if p.Delegation == nil {
+		return nil, nil
+	}
+	return s.Directory.Store.OrgByID(ctx, p.Delegation.OrgID)
+}

@@ -1,0 +1,334 @@
+package adminapi
+
+import (
+	"time"
+)
+
+// The wire types of the admin API. The OpenAPI document is derived from them (see
+// schemas), so a field added here is documented by construction.
+
+// ErrorBody is every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong.
+type ErrorDetail struct {
+	Code    string `json:"code" doc:"machine-readable: invalid, invalid_syntax, conflict, not_found, unauthorized, forbidden, too_large, method_not_allowed, unavailable, internal, ..."`
+	Message string `json:"message" doc:"human-readable, safe to show"`
+	ID      string `json:"id,omitempty" doc:"for internal errors: the id under which the server logged the cause"`
+}
+
+// Brand is presentation only.
+type Brand struct {
+	DisplayName  string `json:"display_name"`
+	LogoURL      string `json:"logo_url"`
+	PrimaryColor string `json:"primary_color"`
+	AccentColor  string `json:"accent_color"`
+}
+
+// Org is a node of the organisation tree with its relationship.
+type Org struct {
+	ID            string     `json:"id"`
+	Slug          string     `json:"slug"`
+	Name          string     `json:"name"`
+	Parent        *string    `json:"parent" doc:"the parent org's slug; null for the root"`
+	Kind          string     `json:"kind" enum:"vendor,partner,subsidiary,business_unit"`
+	Status        string     `json:"status" enum:"pending,active,suspended,ended"`
+	ContractStart *time.Time `json:"contract_start"`
+	ContractEnd   *time.Time `json:"contract_end"`
+	GraceSeconds  int64      `json:"grace_seconds" doc:"access continues this long after contract_end"`
+	Owner         string     `json:"owner" doc:"the accountable owner"`
+	Brand         Brand      `json:"brand"`
+	Version       int64      `json:"version"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// OrgRef names an org.
+type OrgRef struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// CreateOrgRequest creates an org.
+type CreateOrgRequest struct {
+	Name   string `json:"name" doc:"required"`
+	Slug   string `json:"slug,omitempty" doc:"derived from the name when empty"`
+	Parent string `json:"parent,omitempty" doc:"the parent org's slug; empty creates a root (operators only)"`
+}
+
+// UpdateOrgRequest changes an org; absent fields stay as they are, null clears.
+type UpdateOrgRequest struct {
+	Name          Opt[string]    `json:"name" nullable:"false"`
+	Kind          Opt[string]    `json:"kind" nullable:"false" enum:"vendor,partner,subsidiary,business_unit"`
+	Status        Opt[string]    `json:"status" nullable:"false" enum:"pending,active,suspended,ended"`
+	ContractStart Opt[time.Time] `json:"contract_start" doc:"null clears it"`
+	ContractEnd   Opt[time.Time] `json:"contract_end" doc:"null clears it; once it (plus the grace period) is past, the org and its whole subtree give no access"`
+	GraceSeconds  Opt[int64]     `json:"grace_seconds" nullable:"false"`
+	Owner         Opt[string]    `json:"owner" doc:"null clears it"`
+	Brand         Opt[Brand]     `json:"brand" doc:"replaces the whole brand"`
+}
+
+// MoveOrgRequest re-parents an org.
+type MoveOrgRequest struct {
+	Parent string `json:"parent" doc:"the new parent's slug"`
+}
+
+// Connection is a partner IdP's SCIM tenant.
+type Connection struct {
+	ID        string    `json:"id"`
+	Slug      string    `json:"slug"`
+	Org       string    `json:"org" doc:"the slug of the org it provisions into"`
+	IdP       string    `json:"idp" enum:"entra,okta,generic"`
+	Status    string    `json:"status" enum:"active,suspended"`
+	SCIMPath  string    `json:"scim_path"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateConnectionRequest creates a connection.
+type CreateConnectionRequest struct {
+	Org  string `json:"org" doc:"slug of the org the connection provisions into"`
+	Slug string `json:"slug,omitempty" doc:"the {connection} URL segment; defaults to the org's slug"`
+	IdP  string `json:"idp,omitempty" enum:"entra,okta,generic" doc:"default generic"`
+}
+
+// CreatedConnection is a new connection with its first token.
+type CreatedConnection struct {
+	Connection
+	Token string `json:"token" doc:"the SCIM bearer token, shown only in this response"`
+}
+
+// Token describes a SCIM bearer token, never its secret.
+type Token struct {
+	ID         string     `json:"id"`
+	Connection string     `json:"connection"`
+	Hint       string     `json:"hint" doc:"the token's first characters"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// IssuedToken is a new token with its secret.
+type IssuedToken struct {
+	Token
+	Secret string `json:"token" doc:"the secret, shown only in this response"`
+}
+
+// TokenList lists a connection's tokens.
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// ExpiryRequest sets an optional expiry.
+type ExpiryRequest struct {
+	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"omitted or null: no expiry (bounded by the delegation's own for delegate keys)"`
+}
+
+// Role is part of the vendor's catalogue.
+type Role struct {
+	ID                 string    `json:"id"`
+	Key                string    `json:"key"`
+	Description        string    `json:"description"`
+	Permissions        []string  `json:"permissions"`
+	Privileged         bool      `json:"privileged" doc:"needs a second person's approval and expires after max_duration_seconds"`
+	MaxDurationSeconds int64     `json:"max_duration_seconds"`
+	Inherits           bool      `json:"inherits" doc:"a grant on an org holds on its whole subtree"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+// CreateRoleRequest adds a role.
+type CreateRoleRequest struct {
+	Key                string   `json:"key"`
+	Description        string   `json:"description,omitempty"`
+	Permissions        []string `json:"permissions" doc:"e.g. billing.read, or billing.* for every billing permission"`
+	Privileged         bool     `json:"privileged,omitempty"`
+	MaxDurationSeconds int64    `json:"max_duration_seconds,omitempty" doc:"required for privileged roles"`
+	Inherits           bool     `json:"inherits,omitempty"`
+}
+
+// Mapping is "members of group G of connection C hold role R on org O".
+type Mapping struct {
+	ID          string     `json:"id"`
+	Connection  string     `json:"connection" doc:"connection slug"`
+	GroupID     string     `json:"group_id" doc:"the SCIM id of the group"`
+	Role        string     `json:"role" doc:"role key"`
+	Org         string     `json:"org" doc:"org slug"`
+	State       string     `json:"state" enum:"draft,active,retired"`
+	Replaces    string     `json:"replaces" doc:"the active mapping this one replaces on approval"`
+	DraftedBy   string     `json:"drafted_by"`
+	ApprovedBy  string     `json:"approved_by"`
+	Reason      string     `json:"reason"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ActivatedAt *time.Time `json:"activated_at"`
+	RetiredAt   *time.Time `json:"retired_at"`
+}
+
+// CreateMappingRequest drafts a mapping.
+type CreateMappingRequest struct {
+	Connection string `json:"connection" doc:"connection slug"`
+	GroupID    string `json:"group_id" doc:"the SCIM id of a group of that connection"`
+	Role       string `json:"role" doc:"role key"`
+	Org        string `json:"org" doc:"org slug, inside the connection's subtree"`
+	Replaces   string `json:"replaces,omitempty" doc:"id of an active mapping this draft replaces on approval"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// ReasonRequest carries a reason.
+type ReasonRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Grant is the fact "user U holds role R on org O", with its provenance.
+type Grant struct {
+	ID           string     `json:"id"`
+	Connection   string     `json:"connection" doc:"connection slug"`
+	UserID       string     `json:"user_id"`
+	Role         string     `json:"role" doc:"role key"`
+	Org          string     `json:"org" doc:"org slug"`
+	Source       string     `json:"source" enum:"mapping,direct,import,elevation"`
+	SourceID     string     `json:"source_id" doc:"the mapping (or import, elevation) behind the grant"`
+	GrantedBy    string     `json:"granted_by"`
+	ApprovedBy   string     `json:"approved_by"`
+	Reason       string     `json:"reason"`
+	ValidFrom    time.Time  `json:"valid_from"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	RevokedAt    *time.Time `json:"revoked_at"`
+	RevokedBy    string     `json:"revoked_by"`
+	RevokeReason string     `json:"revoke_reason"`
+}
+
+// CreateGrantRequest assigns a role directly.
+type CreateGrantRequest struct {
+	Connection string     `json:"connection" doc:"connection slug"`
+	UserID     string     `json:"user_id" doc:"the SCIM id of a user of that connection"`
+	Role       string     `json:"role" doc:"role key; not a privileged one"`
+	Org        string     `json:"org" doc:"org slug, inside the connection's subtree"`
+	Reason     string     `json:"reason,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+}
+
+// Holder is the person a delegation gives authority to.
+type Holder struct {
+	Connection string `json:"connection" doc:"connection slug"`
+	UserID     string `json:"user_id"`
+}
+
+// Delegation gives a person authority over a subtree.
+type Delegation struct {
+	ID           string     `json:"id"`
+	Org          string     `json:"org" doc:"slug of the root of the delegated subtree"`
+	Holder       Holder     `json:"holder"`
+	Capabilities []string   `json:"capabilities" enum:"manage_members,manage_mappings,approve,delegate"`
+	Depth        int        `json:"depth" doc:"how many further levels it may delegate"`
+	ParentID     string     `json:"parent_id" doc:"the delegation this one was delegated through; empty when an operator granted it"`
+	GrantedBy    string     `json:"granted_by"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+	RevokedAt    *time.Time `json:"revoked_at"`
+	RevokedBy    string     `json:"revoked_by"`
+	RevokeReason string     `json:"revoke_reason"`
+}
+
+// CreateDelegationRequest delegates authority.
+type CreateDelegationRequest struct {
+	Org          string     `json:"org" doc:"org slug"`
+	Connection   string     `json:"connection" doc:"the holder's connection slug"`
+	UserID       string     `json:"user_id" doc:"the holder's SCIM user id"`
+	Capabilities []string   `json:"capabilities" enum:"manage_members,manage_mappings,approve,delegate"`
+	Depth        int        `json:"depth,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+}
+
+// Successor receives a revoked delegation's authority in the same transaction.
+type Successor struct {
+	Connection   string     `json:"connection"`
+	UserID       string     `json:"user_id"`
+	Capabilities []string   `json:"capabilities" enum:"manage_members,manage_mappings,approve,delegate"`
+	Depth        int        `json:"depth,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+}
+
+// RevokeDelegationRequest is the optional body of a revocation.
+type RevokeDelegationRequest struct {
+	Reason    string     `json:"reason,omitempty"`
+	Successor *Successor `json:"successor,omitempty" doc:"required when the revocation would leave a partner org without an administrator"`
+}
+
+// RevokedDelegation is the answer to a revocation.
+type RevokedDelegation struct {
+	Revoked   Delegation  `json:"revoked"`
+	Successor *Delegation `json:"successor" doc:"the successor's delegation, when one was named"`
+}
+
+// IssuedKey is a new admin API key with its secret.
+type IssuedKey struct {
+	ID           string     `json:"id"`
+	Key          string     `json:"key" doc:"the secret (oscadm_...), shown only in this response"`
+	Hint         string     `json:"hint"`
+	DelegationID string     `json:"delegation_id"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+}
+
+// Me says who the caller is.
+type Me struct {
+	Principal  string      `json:"principal" doc:"as recorded in granted_by, approved_by: operator:NAME or user:CONNECTION_ID/USER_ID"`
+	Operator   string      `json:"operator" doc:"set for an operator"`
+	Delegation *Delegation `json:"delegation" doc:"set for a delegated administrator"`
+}
+
+// GroupRef names a group.
+type GroupRef struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+}
+
+// ConnectionRef names a connection.
+type ConnectionRef struct {
+	ID     string `json:"id"`
+	Slug   string `json:"slug"`
+	IdP    string `json:"idp"`
+	Status string `json:"status"`
+}
+
+// Explanation is the chain behind one grant: grant ← mapping ← group membership ←
+// connection.
+type Explanation struct {
+	Grant      Grant         `json:"grant" doc:"with who granted and approved it, why, and its expiry"`
+	Role       Role          `json:"role"`
+	Org        OrgRef        `json:"org" doc:"the org the grant is on: the one asked about, or an ancestor whose role inherits"`
+	Mapping    *Mapping      `json:"mapping" doc:"the mapping behind a grant from a mapping; null for a direct grant"`
+	Groups     []GroupRef    `json:"groups" doc:"the user's own group first, then each group containing it, up to the mapped one"`
+	Connection ConnectionRef `json:"connection"`
+}
+
+// Decision answers an access check.
+type Decision struct {
+	Allowed bool          `json:"allowed"`
+	Reason  string        `json:"reason"`
+	Because []Explanation `json:"because"`
+}
+
+// Holding is one live grant that gives access.
+type Holding struct {
+	Grant Grant  `json:"grant"`
+	Role  Role   `json:"role"`
+	Org   OrgRef `json:"org" doc:"where the grant is; with an inheriting role it covers the subtree"`
+}
+
+// OrgAccess lists who has access to an org and why.
+type OrgAccess struct {
+	Org     OrgRef    `json:"org"`
+	Holders []Holding `json:"holders"`
+}
+
+// UserAccess lists what a user can do and why.
+type UserAccess struct {
+	Connection string    `json:"connection"`
+	UserID     string    `json:"user_id"`
+	Holdings   []Holding `json:"holdings"`
+}
