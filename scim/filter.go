@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/provisioning"
@@ -15,6 +16,9 @@ import (
 // against rt. An unknown attribute or a malformed filter is invalidFilter, never "match
 // everything".
 func (s *Server) parseFilter(rt *resourceType, raw string) (provisioning.Filter, error) {
+	if !utf8.ValidString(raw) {
+		return nil, orgscim.Errorf(orgscim.InvalidFilter, "the filter is not valid UTF-8")
+	}
 	if len(raw) > s.Limits.MaxFilterBytes {
 		return nil, orgscim.Errorf(orgscim.InvalidFilter, "the filter is longer than %d bytes", s.Limits.MaxFilterBytes)
 	}
@@ -81,7 +85,7 @@ func quoteBareLiterals(raw string) string {
 			if j >= len(raw) {
 				j = len(raw) - 1
 			}
-			b.WriteString(raw[i : j+1])
+			b.WriteString(upperHexEscapes(raw[i : j+1]))
 			i = j + 1
 			prevOp = false
 			continue
@@ -97,7 +101,8 @@ func quoteBareLiterals(raw string) string {
 		}
 		word := raw[i:j]
 		if prevOp && !isKeywordOrNumber(word) {
-			b.WriteString(strconv.Quote(word))
+			q, _ := json.Marshal(word) // a JSON string, as quoted literals are
+			b.Write(q)
 		} else {
 			b.WriteString(word)
 		}
@@ -105,6 +110,28 @@ func quoteBareLiterals(raw string) string {
 		i = j
 	}
 	return b.String()
+}
+
+// upperHexEscapes upper-cases the hex digits of \uXXXX escapes in a quoted literal: JSON
+// allows either case (and Go's encoder writes lower case), the filter parser only upper.
+func upperHexEscapes(lit string) string {
+	if !strings.Contains(lit, `\u`) {
+		return lit
+	}
+	b := []byte(lit)
+	for i := 0; i+5 < len(b); i++ {
+		if b[i] == '\\' {
+			if b[i+1] == 'u' {
+				for k := i + 2; k < i+6; k++ {
+					if b[k] >= 'a' && b[k] <= 'f' {
+						b[k] -= 'a' - 'A'
+					}
+				}
+			}
+			i++ // skip the escaped character
+		}
+	}
+	return string(b)
 }
 
 func isKeywordOrNumber(w string) bool {
@@ -251,6 +278,14 @@ func (t filterTranslator) comparison(ref attrRef, path []string, op provisioning
 	if ref.Sub == nil && ref.Meta == "" && ref.Attr.HasSubAttributes() {
 		return nil, orgscim.Errorf(orgscim.InvalidFilter, "%s is complex: name one of its sub-attributes", ref.Attr.Name())
 	}
+	if raw, ok := v.(string); ok {
+		// The parser keeps a literal's escapes; RFC 7644 literals are JSON strings.
+		s, err := unescapeLiteral(raw)
+		if err != nil {
+			return nil, err
+		}
+		v = s
+	}
 	val, err := coerceFilterValue(attr.Type, v)
 	if err != nil {
 		return nil, err
@@ -262,6 +297,23 @@ func (t filterTranslator) comparison(ref attrRef, path []string, op provisioning
 		}
 	}
 	return provisioning.Compare{Attr: attr, Op: op, Value: val}, nil
+}
+
+// unescapeLiteral decodes the JSON escapes of a string literal's body.
+func unescapeLiteral(raw string) (string, error) {
+	if !strings.ContainsRune(raw, '\\') {
+		return raw, nil
+	}
+	var s string
+	if err := json.Unmarshal([]byte(`"`+raw+`"`), &s); err != nil {
+		return "", orgscim.Errorf(orgscim.InvalidFilter, "a string literal has an invalid escape")
+	}
+	if strings.ContainsRune(s, 0) {
+		// No stored value holds NUL (bodies are refused with one), and SQLite would cut
+		// the parameter short at it, turning "co" into "match everything".
+		return "", orgscim.Errorf(orgscim.InvalidFilter, "a string literal cannot contain NUL")
+	}
+	return s, nil
 }
 
 func coerceFilterValue(typ provisioning.AttrType, v any) (any, error) {

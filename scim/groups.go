@@ -316,7 +316,7 @@ func memberFilterIDs(path string) ([]string, error) {
 			return nil, orgscim.Errorf(orgscim.InvalidPath, "only value eq \"id\" (joined by or) selects members")
 		}
 		var id string
-		if err := json.Unmarshal([]byte(fields[2]), &id); err != nil {
+		if err := json.Unmarshal([]byte(fields[2]), &id); err != nil || strings.ContainsRune(id, 0) {
 			return nil, orgscim.Errorf(orgscim.InvalidPath, "the member id must be a string")
 		}
 		ids = append(ids, id)

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 	"github.com/labstack/echo/v4"
@@ -247,6 +248,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(connectionKey, conn)
+		if id := c.Param("id"); id != "" && (!utf8.ValidString(id) || strings.ContainsRune(id, 0)) {
+			// No resource has such an id; the database need not be asked.
+			return orgscim.Errorf(orgscim.NotFound, "no such resource")
+		}
 		return next(c)
 	}
 }
@@ -284,7 +289,32 @@ func readJSON(c echo.Context) (map[string]any, error) {
 	if !ok {
 		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body must be a JSON object")
 	}
+	if hasNUL(m) {
+		return nil, orgscim.Errorf(orgscim.InvalidValue, "strings cannot contain the NUL character")
+	}
 	return m, nil
+}
+
+// hasNUL reports whether any string (or key) in a decoded JSON value holds U+0000,
+// which neither PostgreSQL text nor SQLite parameters can carry intact.
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bodyTooLarge recognises the error of a body cut off by a size limit: echo's BodyLimit
