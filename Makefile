@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/orgscim
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: run test build vet conformance bench clean
+.PHONY: run test build vet conformance bench fuzz clean
 
 ## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
 run: build
@@ -30,6 +30,12 @@ conformance: build
 ## bench: the storage benchmarks on PostgreSQL (needs ORGSCIM_TEST_DATABASE_URL)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sqlstore/
+
+## fuzz: the fuzz targets, FUZZTIME each (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
+	$(GO) test -run '^$$' -fuzz '^FuzzApplyPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
 
 clean:
 	rm -rf bin data
