@@ -7,6 +7,8 @@
 package orgscim
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -65,4 +67,12 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// NewErrorID returns a random id for an internal error: adapters give it to the client
+// and log it with the cause, so that a report can be matched to the log line.
+func NewErrorID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

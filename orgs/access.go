@@ -268,21 +268,27 @@ func (a *Access) DraftMapping(ctx context.Context, by Principal, conn *Connectio
 func (a *Access) ApproveMapping(ctx context.Context, by Principal, id string) (*Mapping, error) {
 	var out *Mapping
 	err := a.inTx(ctx, func(ctx context.Context) error {
-		m, err := a.Store.Mapping(ctx, id)
-		if err != nil {
+		if err := a.authorizeOnMapping(ctx, by, CapApprove, id); err != nil {
 			return err
 		}
-		orgsByID, err := a.Store.OrgsByID(ctx, []string{m.OrgID})
-		if err != nil {
-			return err
-		}
-		if err := a.authorize(ctx, by, CapApprove, orgsByID[m.OrgID]); err != nil {
-			return err
-		}
+		var err error
 		out, err = a.approve(ctx, id, by.Name())
 		return err
 	})
 	return out, err
+}
+
+// authorizeOnMapping checks p's capability on the org of mapping id.
+func (a *Access) authorizeOnMapping(ctx context.Context, p Principal, c Capability, id string) error {
+	m, err := a.Store.Mapping(ctx, id)
+	if err != nil {
+		return err
+	}
+	orgsByID, err := a.Store.OrgsByID(ctx, []string{m.OrgID})
+	if err != nil {
+		return err
+	}
+	return a.authorize(ctx, p, c, orgsByID[m.OrgID])
 }
 
 func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, error) {
@@ -319,15 +325,7 @@ func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, er
 // RetireMapping withdraws an active mapping and revokes its grants.
 func (a *Access) RetireMapping(ctx context.Context, by Principal, id, reason string) error {
 	return a.inTx(ctx, func(ctx context.Context) error {
-		m, err := a.Store.Mapping(ctx, id)
-		if err != nil {
-			return err
-		}
-		orgsByID, err := a.Store.OrgsByID(ctx, []string{m.OrgID})
-		if err != nil {
-			return err
-		}
-		if err := a.authorize(ctx, by, CapManageMappings, orgsByID[m.OrgID]); err != nil {
+		if err := a.authorizeOnMapping(ctx, by, CapManageMappings, id); err != nil {
 			return err
 		}
 		return a.retire(ctx, id, by.Name(), reason, a.now())

@@ -3,6 +3,7 @@ package orgs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/orgscim/orgscim"
 )
@@ -47,24 +48,12 @@ func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission
 	if !user.Active {
 		return deny("user %s is inactive", user.UserName)
 	}
-	target, err := a.orgWithAncestors(ctx, orgID)
+	target, path, orgsByID, blocked, err := a.orgPath(ctx, orgID, now)
 	if err != nil {
 		return nil, err
 	}
-	path := target.AncestorIDs()
-	orgsByID, err := a.Store.OrgsByID(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range path {
-		o := orgsByID[id]
-		if o == nil || !o.GrantsAccessAt(now) {
-			name := id
-			if o != nil {
-				name = o.Slug
-			}
-			return deny("the relationship with org %s is not active (status, contract or grace period)", name)
-		}
+	if blocked != "" {
+		return deny("the relationship with org %s is not active (status, contract or grace period)", blocked)
 	}
 	grants, roles, err := a.Store.LiveGrants(ctx, userID, path)
 	if err != nil {
@@ -95,6 +84,28 @@ func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission
 	}
 	d.Allowed, d.Reason = true, "granted"
 	return d, nil
+}
+
+// orgPath loads the org and its ancestors, and names the first of them whose
+// relationship gives no access at now ("" when all do).
+func (a *Access) orgPath(ctx context.Context, orgID string, now time.Time) (target *Org, path []string, byID map[string]*Org, blocked string, err error) {
+	if target, err = a.orgWithAncestors(ctx, orgID); err != nil {
+		return nil, nil, nil, "", err
+	}
+	path = target.AncestorIDs()
+	if byID, err = a.Store.OrgsByID(ctx, path); err != nil {
+		return nil, nil, nil, "", err
+	}
+	for _, id := range path {
+		if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
+			blocked = id
+			if o != nil {
+				blocked = o.Slug
+			}
+			break
+		}
+	}
+	return target, path, byID, blocked, nil
 }
 
 func (a *Access) orgWithAncestors(ctx context.Context, orgID string) (*Org, error) {
@@ -134,19 +145,9 @@ type Holding struct {
 // whose relationship (or an ancestor's) is not active gives nobody access.
 func (a *Access) WhoHasAccess(ctx context.Context, orgID string) ([]Holding, error) {
 	now := a.now()
-	target, err := a.orgWithAncestors(ctx, orgID)
-	if err != nil {
+	target, path, orgsByID, blocked, err := a.orgPath(ctx, orgID, now)
+	if err != nil || blocked != "" {
 		return nil, err
-	}
-	path := target.AncestorIDs()
-	orgsByID, err := a.Store.OrgsByID(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range path {
-		if o := orgsByID[id]; o == nil || !o.GrantsAccessAt(now) {
-			return nil, nil
-		}
 	}
 	grants, roles, err := a.Store.GrantsOn(ctx, path)
 	if err != nil {

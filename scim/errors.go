@@ -1,8 +1,6 @@
 package scim
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -138,9 +136,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 func (s *Server) internal(c echo.Context, err error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	id := orgscim.NewErrorID()
 	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
 		slog.String("error_id", id), slog.String("request_id", requestID(c)),
 		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
