@@ -27,9 +27,10 @@ vet:
 conformance: build
 	./scripts/conformance.sh
 
-## bench: the storage benchmarks on PostgreSQL (needs ORGSCIM_TEST_DATABASE_URL)
+## bench: the PostgreSQL benchmarks of users (storage and HTTP); needs ORGSCIM_TEST_DATABASE_URL
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./sqlstore/
+	@test -n "$$ORGSCIM_TEST_DATABASE_URL" || { echo "make bench needs ORGSCIM_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
+	$(GO) test -run '^$$' -bench UsersPostgres -benchtime 2000x -timeout 60m ./sqlstore/ ./cmd/orgscim/
 
 ## fuzz: the fuzz targets, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

@@ -16,7 +16,7 @@ import (
 )
 
 // TokenPrefix starts every SCIM bearer token, so that secret scanners can find leaked
-// ones; the last six characters are a CRC-32 checksum, so a scanner can tell a real
+// ones; the last seven characters are a CRC-32 checksum, so a scanner can tell a real
 // token from a look-alike without asking us.
 const TokenPrefix = "oscim_"
 
