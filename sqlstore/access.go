@@ -395,6 +395,7 @@ func (s accessStore) ConnectionByID(ctx context.Context, id string) (*orgs.Conne
 }
 
 func (s accessStore) SetUserOrg(ctx context.Context, conn, userID, orgID string) error {
+	defer s.db.pages.changed(conn)
 	return s.db.q(ctx).Exec("UPDATE scim_users SET org_id = ? WHERE connection_id = ? AND id = ?", orgID, conn, userID).Error
 }
 

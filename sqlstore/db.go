@@ -32,6 +32,7 @@ import (
 type DB struct {
 	gorm    *gorm.DB
 	dialect dialect
+	pages   *pageCache
 }
 
 // Open connects to url — "postgres://..." (or "postgresql://") or "sqlite:PATH" — and
@@ -102,7 +103,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	db := &DB{gorm: g, dialect: d}
+	db := &DB{gorm: g, dialect: d, pages: newPageCache()}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

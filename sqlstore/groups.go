@@ -87,6 +87,7 @@ func groupNotFound(id string) error {
 }
 
 func (s groupStore) CreateGroup(ctx context.Context, conn string, g *provisioning.Group, members []provisioning.Member) ([]provisioning.MembershipChange, error) {
+	defer s.db.pages.changed(conn) // users filter by their groups
 	g.ConnectionID = conn
 	args, err := groupArgs(g)
 	if err != nil {
@@ -144,6 +145,7 @@ func (s groupStore) EachMember(ctx context.Context, conn, groupID string, fn fun
 }
 
 func (s groupStore) UpdateGroup(ctx context.Context, conn, id string, fn func(*provisioning.Group) ([]provisioning.MemberChange, error)) (*provisioning.Group, []provisioning.MembershipChange, error) {
+	defer s.db.pages.changed(conn) // users filter by their groups
 	var (
 		out     *provisioning.Group
 		changed []provisioning.MembershipChange

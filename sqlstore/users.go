@@ -85,6 +85,7 @@ func userNameTaken(u *provisioning.User) error {
 }
 
 func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.User) error {
+	defer s.db.pages.changed(conn)
 	u.ConnectionID = conn
 	args, err := userArgs(u)
 	if err != nil {
@@ -116,6 +117,7 @@ func userNotFound(id string) error {
 // update runs fn on the row selected by where (locked on PostgreSQL) and writes the
 // result back in the same transaction.
 func (s userStore) update(ctx context.Context, conn string, notFound error, where string, arg any, fn func(*provisioning.User) error) (*provisioning.User, error) {
+	defer s.db.pages.changed(conn)
 	var out *provisioning.User
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r userRow
@@ -183,29 +185,53 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 	}
 	var page provisioning.UserPage
 	g := s.db.q(ctx)
-	var total int64
-	if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
-		return page, err
+	// Inside a transaction the cache is bypassed: it cannot see uncommitted writes.
+	_, inTx := ctx.Value(txKey{s.db}).(*gorm.DB)
+	key := pageKey("scim_users", conn, where, b.args)
+	offset := max(q.StartIndex-1, 0)
+	hint := s.db.pages.lookup(conn, key, offset)
+	gen := hint.gen
+	if hint.hasTotal && !inTx {
+		page.Total = hint.total
+	} else {
+		var total int64
+		if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
+			return page, err
+		}
+		page.Total = int(total)
 	}
-	page.Total = int(total)
-	if q.Count <= 0 || page.Total == 0 {
-		return page, nil
-	}
-	order := "created_at, id"
-	if q.SortBy != nil {
-		order = b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
-	}
-	offset := q.StartIndex - 1
-	if offset < 0 {
-		offset = 0
-	}
-	if offset >= page.Total {
+	if q.Count <= 0 || page.Total == 0 || offset >= page.Total {
+		if !inTx {
+			s.db.pages.store(key, gen, page.Total, 0, nil)
+		}
 		return page, nil
 	}
 	var rows []userRow
-	args := append(b.args, q.Count, offset)
-	if err := g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
-		return page, err
+	if q.SortBy != nil {
+		order := b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
+		args := append(b.args, q.Count, offset)
+		if err := g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
+			return page, err
+		}
+	} else {
+		// In creation order a page continues from the previous page's last row when
+		// the cache knows it; otherwise OFFSET. Both give the same rows.
+		q2, args := "SELECT "+userReadCols+" FROM scim_users WHERE "+where, append([]any{}, b.args...)
+		if hint.hasCursor && !inTx {
+			cur := hint.cursor
+			q2 += " AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?"
+			args = append(args, cur.createdAt, cur.createdAt, cur.id, q.Count)
+		} else {
+			q2 += " ORDER BY created_at, id LIMIT ? OFFSET ?"
+			args = append(args, q.Count, offset)
+		}
+		if err := g.Raw(q2, args...).Scan(&rows).Error; err != nil {
+			return page, err
+		}
+		if n := len(rows); n > 0 && !inTx {
+			last := rows[n-1]
+			s.db.pages.store(key, gen, page.Total, offset+n, &pageCursor{createdAt: last.CreatedAt, id: last.ID})
+		}
 	}
 	page.Users = make([]*provisioning.User, 0, len(rows))
 	for i := range rows {
