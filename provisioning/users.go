@@ -84,34 +84,39 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 	if err != nil {
 		return nil, err
 	}
-	if u.ExternalID != "" {
-		restore := func(ctx context.Context, fn func(*User) error) (*User, error) {
-			return s.Store.RestoreUser(ctx, conn, u.ExternalID, fn)
-		}
-		restored, err := s.update(ctx, conn, restore, func(old *User) error {
-			old.Attributes = attrs
-			old.Index()
-			old.PasswordHash = hash
-			old.Deleted = nil
-			old.Version++
-			old.LastModified = now
-			return nil
-		})
-		if err == nil {
-			return restored, nil
-		}
-		if orgscim.ErrorCode(err) != orgscim.NotFound {
-			return nil, err
-		}
-	}
-	u.ID = NewID()
-	u.PasswordHash = hash
-	u.Version = 1
-	u.Created, u.LastModified = now, now
+	// The restore and the insert share one transaction: one commit per create, and no
+	// window in which a concurrent delete could make the two disagree.
+	var out *User
 	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if u.ExternalID != "" {
+			restore := func(ctx context.Context, fn func(*User) error) (*User, error) {
+				return s.Store.RestoreUser(ctx, conn, u.ExternalID, fn)
+			}
+			restored, err := s.update(ctx, conn, restore, func(old *User) error {
+				old.Attributes = attrs
+				old.Index()
+				old.PasswordHash = hash
+				old.Deleted = nil
+				old.Version++
+				old.LastModified = now
+				return nil
+			})
+			if err == nil {
+				out = restored
+				return nil
+			}
+			if orgscim.ErrorCode(err) != orgscim.NotFound {
+				return err
+			}
+		}
+		u.ID = NewID()
+		u.PasswordHash = hash
+		u.Version = 1
+		u.Created, u.LastModified = now, now
 		if err := s.Store.CreateUser(ctx, conn, u); err != nil {
 			return err
 		}
+		out = u
 		if s.Observer == nil {
 			return nil
 		}
@@ -120,7 +125,7 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 	if err != nil {
 		return nil, err
 	}
-	return u, nil
+	return out, nil
 }
 
 // Get returns a live user.

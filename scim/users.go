@@ -85,9 +85,14 @@ func (s *Server) respondUser(c echo.Context, code int, u *provisioning.User) err
 	if err != nil {
 		return err
 	}
-	groups, err := s.groupsOf(c, p, u)
-	if err != nil {
-		return err
+	var groups map[string][]provisioning.GroupRef
+	// A user at version 1 was created by this very request and can be in no group yet;
+	// a restored one (same externalId) has a later version and keeps its groups.
+	if code != http.StatusCreated || u.Version > 1 {
+		var err error
+		if groups, err = s.groupsOf(c, p, u); err != nil {
+			return err
+		}
 	}
 	c.Response().Header().Set("ETag", etag(u.Version))
 	if code == http.StatusCreated {

@@ -22,6 +22,7 @@ type pageCache struct {
 	gens    sync.Map // connection id -> *atomic.Int64
 	ttl     time.Duration
 	max     int
+	now     func() time.Time
 }
 
 type pageEntry struct {
@@ -37,7 +38,7 @@ type pageCursor struct {
 }
 
 func newPageCache() *pageCache {
-	return &pageCache{entries: map[string]*pageEntry{}, ttl: 2 * time.Second, max: 4096}
+	return &pageCache{entries: map[string]*pageEntry{}, ttl: 2 * time.Second, max: 4096, now: time.Now}
 }
 
 func (c *pageCache) gen(conn string) *atomic.Int64 {
@@ -67,7 +68,7 @@ func (c *pageCache) lookup(conn, key string, offset int) pageHint {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[key]
-	if e == nil || e.gen != h.gen || time.Since(e.at) > c.ttl {
+	if e == nil || e.gen != h.gen || c.now().Sub(e.at) > c.ttl {
 		return h
 	}
 	h.total, h.hasTotal = e.total, true
@@ -82,14 +83,14 @@ func (c *pageCache) store(key string, gen int64, total, next int, cur *pageCurso
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[key]
-	if e == nil || e.gen != gen {
-		if len(c.entries) >= c.max {
+	if e == nil || e.gen != gen || c.now().Sub(e.at) > c.ttl {
+		if e == nil && len(c.entries) >= c.max {
 			for k := range c.entries { // drop an arbitrary entry: the cache only saves work
 				delete(c.entries, k)
 				break
 			}
 		}
-		e = &pageEntry{gen: gen, at: time.Now(), total: total, cursors: map[int]pageCursor{}}
+		e = &pageEntry{gen: gen, at: c.now(), total: total, cursors: map[int]pageCursor{}}
 		c.entries[key] = e
 	}
 	if cur != nil && len(e.cursors) < 100_000 {

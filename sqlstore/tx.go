@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 
+	"github.com/orgscim/orgscim/audit"
 	"gorm.io/gorm"
 )
 
@@ -11,29 +13,63 @@ import (
 // (a membership and the grants it carries) commit or roll back together.
 type txKey struct{ db *DB }
 
+// txn is one transaction of InTx: its handle and the audit events recorded in it, which
+// are appended to their chains just before the commit (see appendAudit).
+type txn struct {
+	g      *gorm.DB
+	events []audit.Event
+}
+
 // InTx runs fn in one transaction. Store calls made with the context fn receives join
-// it; an InTx inside another joins the outer one.
+// it; an InTx inside another joins the outer one. Audit events recorded in it are
+// appended as its last statements, so they commit, or roll back, with the change.
 func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{db}).(*gorm.DB); ok {
+	if _, ok := ctx.Value(txKey{db}).(*txn); ok {
 		return fn(ctx)
 	}
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{db}, tx))
+		t := &txn{g: tx}
+		if err := fn(context.WithValue(ctx, txKey{db}, t)); err != nil {
+			return err
+		}
+		return db.appendAudit(tx, t.events)
 	})
+}
+
+// inTx reports whether ctx carries a transaction of InTx.
+func (db *DB) inTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{db}).(*txn)
+	return ok
 }
 
 // q is the handle for one statement: the context's transaction, or the pool.
 func (db *DB) q(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{db}).(*gorm.DB); ok {
-		return tx
+	if t, ok := ctx.Value(txKey{db}).(*txn); ok {
+		return t.g
 	}
 	return db.gorm.WithContext(ctx)
 }
 
 // tx runs fn in the context's transaction, or in a new one.
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if tx, ok := ctx.Value(txKey{db}).(*gorm.DB); ok {
-		return fn(tx)
+	if t, ok := ctx.Value(txKey{db}).(*txn); ok {
+		return fn(t.g)
 	}
 	return db.gorm.WithContext(ctx).Transaction(fn)
+}
+
+// Snapshot runs fn in a read-only transaction that sees one consistent state of the
+// database, however long it takes: audit verification reads each chain's head and then
+// its events, and must not mistake an event appended in between for tampering.
+func (db *DB) Snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
+	if db.inTx(ctx) {
+		return fn(ctx)
+	}
+	var opts *sql.TxOptions
+	if db.dialect.name == postgresDialect.name {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{db}, &txn{g: tx}))
+	}, opts)
 }

@@ -202,6 +202,10 @@ by --request-timeout (answered 503 when it runs out). On SIGTERM or SIGINT the s
 stops accepting connections, finishes the requests in flight (waiting at most
 --request-timeout plus 5 s) and exits.
 
+Every --analyze-every the server refreshes the query planner's statistics of the tables
+that changed by more than a tenth since their last refresh, as autovacuum would: after an
+IdP's initial sync of many users, stale statistics make lookups many times slower.
+
 Flags:
 `
 
@@ -227,11 +231,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&rateLimit, "rate-limit", rateLimit, "SCIM requests per second per connection; 0 for no limit (env ORGSCIM_RATE_LIMIT)")
 	fs.IntVar(&rateBurst, "rate-burst", rateBurst, "SCIM requests a connection may make at once; 0 for twice --rate-limit (env ORGSCIM_RATE_BURST)")
 	fs.DurationVar(&timeout, "request-timeout", timeout, "the longest a request may take, well under the 60s Entra waits (env ORGSCIM_REQUEST_TIMEOUT)")
+	analyzeEvery, err := envDuration("ORGSCIM_ANALYZE_EVERY", 15*time.Second)
+	if err != nil {
+		return err
+	}
+	fs.DurationVar(&analyzeEvery, "analyze-every", analyzeEvery, "how often to refresh the query planner's statistics of tables that changed a lot; 0 leaves it to autovacuum (env ORGSCIM_ANALYZE_EVERY)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 {
-		fmt.Fprintln(stderr, "--rate-limit and --rate-burst must not be negative, --request-timeout must be positive")
+	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 {
+		fmt.Fprintln(stderr, "--rate-limit, --rate-burst and --analyze-every must not be negative, --request-timeout must be positive")
 		return errUsage
 	}
 	limits := scim.Limits{RateLimit: rateLimit, RateBurst: rateBurst}
@@ -251,6 +260,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
+	if analyzeEvery > 0 {
+		go keepStatistics(ctx, db, analyzeEvery, logger)
+	}
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
 	return runServer(ctx, ln, e, logger, timeout)
 }
@@ -291,6 +303,28 @@ func runServer(ctx context.Context, ln net.Listener, h http.Handler, logger *slo
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// keepStatistics refreshes the planner's statistics every interval until ctx is done,
+// so that a bulk sync does not leave the planner choosing plans for empty tables (see
+// sqlstore.DB.RefreshStatistics). A failure is logged and tried again next time.
+func keepStatistics(ctx context.Context, db *sqlstore.DB, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tables, err := db.RefreshStatistics(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("refreshing planner statistics", slog.String("error", err.Error()))
+		case len(tables) > 0:
+			logger.Info("planner statistics refreshed", slog.Any("tables", tables))
+		}
+	}
 }
 
 func envFloat(name string, def float64) (float64, error) {

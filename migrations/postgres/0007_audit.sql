@@ -1,0 +1,43 @@
+-- The audit trail: append-only events, hash-chained per tenant (a connection, or the
+-- control plane). audit_chains holds each chain's head; appending locks it, so a chain
+-- stays linear under concurrent writers.
+CREATE TABLE audit_chains (
+    chain   TEXT PRIMARY KEY,
+    seq     BIGINT NOT NULL,
+    hash    TEXT NOT NULL
+);
+
+CREATE TABLE audit_events (
+    id             TEXT PRIMARY KEY,
+    chain          TEXT NOT NULL,
+    seq            BIGINT NOT NULL,
+    at             BIGINT NOT NULL,   -- milliseconds since the epoch
+    actor          TEXT NOT NULL,
+    connection_id  TEXT NOT NULL DEFAULT '',
+    org_id         TEXT NOT NULL DEFAULT '',
+    org_path       TEXT NOT NULL DEFAULT '',
+    action         TEXT NOT NULL,
+    target_type    TEXT NOT NULL,
+    target_id      TEXT NOT NULL,
+    diff           TEXT NOT NULL DEFAULT '',
+    request_id     TEXT NOT NULL DEFAULT '',
+    client_addr    TEXT NOT NULL DEFAULT '',
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL,
+    UNIQUE (chain, seq)
+);
+CREATE INDEX audit_events_at ON audit_events (at, id);
+CREATE INDEX audit_events_org ON audit_events (org_path text_pattern_ops, at);
+CREATE INDEX audit_events_actor ON audit_events (actor, at);
+CREATE INDEX audit_events_target ON audit_events (target_id, at);
+
+-- No code path updates or deletes an event; the database refuses it too.
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit events are append-only' USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Starts a fresh orgscim on loopback, runs `orgscim load` against it and prints the
+# load tool's JSON plus the server's peak resident memory. Loopback only.
+#
+# usage: scripts/load-local.sh DATABASE_URL [load flags...]
+#   e.g. scripts/load-local.sh 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=load' --users 100000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db="${1:?usage: scripts/load-local.sh DATABASE_URL [load flags...]}"; shift
+bin=bin/orgscim
+[ -x "$bin" ] || CGO_ENABLED=0 go build -o "$bin" ./cmd/orgscim
+slug="load$(date +%s)"
+"$bin" org create --database "$db" --name "$slug" --slug "$slug" >/dev/null
+token=$("$bin" connection create --database "$db" --org "$slug" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" serve --database "$db" --addr "127.0.0.1:$port" --rate-limit 0 >/dev/null 2>/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+"$bin" load --url "http://127.0.0.1:$port/scim/v2/$slug" --token "$token" "$@"
+echo "server peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2/1024 " MiB"}')"

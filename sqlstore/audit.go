@@ -1,0 +1,282 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/provisioning"
+	"gorm.io/gorm"
+)
+
+// AuditLog is the store of the audit trail. It has no method that changes or removes an
+// event.
+type AuditLog struct{ db *DB }
+
+// Audit returns the audit trail.
+func (db *DB) Audit() AuditLog { return AuditLog{db} }
+
+// Record appends e to its chain in the transaction of ctx, when that transaction
+// commits; outside one it appends e in a transaction of its own.
+func (s AuditLog) Record(ctx context.Context, e audit.Event) error {
+	if t, ok := ctx.Value(txKey{s.db}).(*txn); ok {
+		t.events = append(t.events, e)
+		return nil
+	}
+	return s.db.InTx(ctx, func(ctx context.Context) error { return s.Record(ctx, e) })
+}
+
+type auditRow struct {
+	ID           string
+	Chain        string
+	Seq          int64
+	At           int64
+	Actor        string
+	ConnectionID string
+	OrgID        string
+	OrgPath      string
+	Action       string
+	TargetType   string
+	TargetID     string
+	Diff         string
+	RequestID    string
+	ClientAddr   string
+	PrevHash     string
+	Hash         string
+}
+
+const auditCols = `id, chain, seq, at, actor, connection_id, org_id, org_path, action, target_type, target_id,
+	diff, request_id, client_addr, prev_hash, hash`
+
+func (r auditRow) event() audit.Event {
+	e := audit.Event{
+		ID: r.ID, Chain: r.Chain, Seq: r.Seq, Time: time.UnixMilli(r.At).UTC(), Actor: r.Actor,
+		ConnectionID: r.ConnectionID, OrgID: r.OrgID, OrgPath: r.OrgPath, Action: r.Action,
+		TargetType: r.TargetType, TargetID: r.TargetID, RequestID: r.RequestID,
+		ClientAddr: r.ClientAddr, PrevHash: r.PrevHash, Hash: r.Hash,
+	}
+	if r.Diff != "" {
+		e.Diff = json.RawMessage(r.Diff)
+	}
+	return e
+}
+
+// appendAudit appends the events of a transaction to their chains, as its last
+// statements. Each chain's head is locked by the upsert that reads it and stays locked
+// until the commit, so concurrent transactions append one after the other and the
+// chain stays linear; holding it only from here to the commit keeps the queue short.
+// Chains are locked in name order, so two transactions never wait on each other.
+func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := db.placeEvents(tx, events); err != nil {
+		return err
+	}
+	byChain := map[string][]int{}
+	var chains []string
+	for i := range events {
+		c := audit.ChainOf(&events[i])
+		if _, ok := byChain[c]; !ok {
+			chains = append(chains, c)
+		}
+		byChain[c] = append(byChain[c], i)
+	}
+	sort.Strings(chains)
+	now := time.Now()
+	for _, chain := range chains {
+		var head struct {
+			Seq  int64
+			Hash string
+		}
+		err := tx.Raw(`INSERT INTO audit_chains (chain, seq, hash) VALUES (?, 0, '')
+			ON CONFLICT (chain) DO UPDATE SET seq = audit_chains.seq RETURNING seq, hash`, chain).Scan(&head).Error
+		if err != nil {
+			return fmt.Errorf("sqlstore: audit chain head: %w", err)
+		}
+		var (
+			rows []string
+			args []any
+		)
+		for _, i := range byChain[chain] {
+			e := &events[i]
+			if e.ID == "" {
+				e.ID = provisioning.NewID()
+			}
+			if e.Time.IsZero() {
+				e.Time = now
+			}
+			head.Seq++
+			audit.Seal(e, chain, head.Seq, head.Hash)
+			head.Hash = e.Hash
+			rows = append(rows, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.ID, e.Chain, e.Seq, e.Time.UnixMilli(), e.Actor, e.ConnectionID, e.OrgID,
+				e.OrgPath, e.Action, e.TargetType, e.TargetID, string(e.Diff), e.RequestID, e.ClientAddr,
+				e.PrevHash, e.Hash)
+		}
+		// Batches stay under the bind-parameter limits of both engines.
+		const perInsert = 500
+		for len(rows) > 0 {
+			n := min(len(rows), perInsert)
+			if err := tx.Exec("INSERT INTO audit_events ("+auditCols+") VALUES "+strings.Join(rows[:n], ", "), args[:n*16]...).Error; err != nil {
+				return fmt.Errorf("sqlstore: append audit events: %w", err)
+			}
+			rows, args = rows[n:], args[n*16:]
+		}
+		if err := tx.Exec("UPDATE audit_chains SET seq = ?, hash = ? WHERE chain = ?", head.Seq, head.Hash, chain).Error; err != nil {
+			return fmt.Errorf("sqlstore: audit chain head: %w", err)
+		}
+	}
+	return nil
+}
+
+// placeEvents fills in the org of each event — the connection's when the domain named
+// none — and its path, by which delegated administrators see their subtree's events.
+func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) error {
+	conns, orgIDs := map[string]bool{}, map[string]bool{}
+	for _, e := range events {
+		if e.OrgID != "" {
+			orgIDs[e.OrgID] = true
+		} else if e.ConnectionID != "" {
+			conns[e.ConnectionID] = true
+		}
+	}
+	if len(conns)+len(orgIDs) == 0 {
+		return nil
+	}
+	var rows []struct {
+		Conn string
+		ID   string
+		Path string
+	}
+	err := tx.Raw(`SELECT '' AS conn, id, path FROM orgs WHERE id IN ?
+		UNION ALL
+		SELECT c.id, o.id, o.path FROM connections c JOIN orgs o ON o.id = c.org_id WHERE c.id IN ?`,
+		keysOf(orgIDs), keysOf(conns)).Scan(&rows).Error
+	if err != nil {
+		return fmt.Errorf("sqlstore: audit event orgs: %w", err)
+	}
+	connOrg, paths := map[string]string{}, map[string]string{}
+	for _, r := range rows {
+		if r.Conn != "" {
+			connOrg[r.Conn] = r.ID
+		}
+		paths[r.ID] = r.Path
+	}
+	for i := range events {
+		e := &events[i]
+		if e.OrgID == "" {
+			e.OrgID = connOrg[e.ConnectionID]
+		}
+		e.OrgPath = paths[e.OrgID]
+	}
+	return nil
+}
+
+func keysOf(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		out = append(out, "") // IN () is not SQL; no id is empty
+	}
+	return out
+}
+
+// Heads returns the head of every chain, and a zero head for a chain that has events
+// but no head (which verification reports).
+func (s AuditLog) Heads(ctx context.Context) ([]audit.Head, error) {
+	var heads []audit.Head
+	err := s.db.q(ctx).Raw(`SELECT chain, seq, hash FROM audit_chains
+		UNION ALL
+		SELECT DISTINCT chain, 0, '' FROM audit_events e
+		WHERE NOT EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain = e.chain)
+		ORDER BY 1`).Scan(&heads).Error
+	return heads, err
+}
+
+// ScanChain calls fn with each event of chain in Seq order, a batch at a time, so that
+// memory does not grow with the chain.
+func (s AuditLog) ScanChain(ctx context.Context, chain string, fn func(*audit.Event) error) error {
+	const batch = 1000
+	after := int64(-1 << 62)
+	for {
+		var rows []auditRow
+		err := s.db.q(ctx).Raw("SELECT "+auditCols+" FROM audit_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?",
+			chain, after, batch).Scan(&rows).Error
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			e := r.event()
+			if err := fn(&e); err != nil {
+				return err
+			}
+			after = r.Seq
+		}
+		if len(rows) < batch {
+			return nil
+		}
+	}
+}
+
+// Events lists the events q selects, oldest first, at most q.Limit (default 100,
+// at most 1,000).
+func (s AuditLog) Events(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var (
+		where []string
+		args  []any
+	)
+	if q.OrgPath != "" {
+		where, args = append(where, `org_path LIKE ? ESCAPE '\'`), append(args, likePrefix(q.OrgPath))
+	}
+	if q.Actor != "" {
+		where, args = append(where, "actor = ?"), append(args, q.Actor)
+	}
+	if q.TargetID != "" {
+		where, args = append(where, "target_id = ?"), append(args, q.TargetID)
+	}
+	if strings.HasSuffix(q.Action, ".") {
+		where, args = append(where, `action LIKE ? ESCAPE '\'`), append(args, likePrefix(q.Action))
+	} else if q.Action != "" {
+		where, args = append(where, "action = ?"), append(args, q.Action)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, q.Since.UnixMilli())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, q.Until.UnixMilli())
+	}
+	if q.After != "" {
+		at, id, ok := audit.ParseCursor(q.After)
+		if !ok {
+			return nil, orgscim.Errorf(orgscim.Invalid, "invalid cursor")
+		}
+		where, args = append(where, "(at, id) > (?, ?)"), append(args, at, id)
+	}
+	sql := "SELECT " + auditCols + " FROM audit_events"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY at, id LIMIT ?"
+	var rows []auditRow
+	if err := s.db.q(ctx).Raw(sql, append(args, limit)...).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]audit.Event, len(rows))
+	for i, r := range rows {
+		out[i] = r.event()
+	}
+	return out, nil
+}
