@@ -149,6 +149,7 @@ type Access struct {
 	// Authz checks a principal's capability on an org (Delegations does); nil admits
 	// only operators.
 	Authz Authorizer
+	Audit AuditLog // optional
 	Now   func() time.Time
 }
 

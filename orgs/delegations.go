@@ -87,6 +87,7 @@ type Delegations struct {
 	Orgs   Store
 	Access *Access
 	Tx     provisioning.Transactor
+	Audit  AuditLog // optional
 	Now    func() time.Time
 }
 

@@ -38,6 +38,8 @@ type AdminKeyStore interface {
 type AdminKeys struct {
 	Store       AdminKeyStore
 	Delegations *Delegations
+	Tx          provisioning.Transactor // optional
+	Audit       AuditLog                // optional
 	Now         func() time.Time
 }
 

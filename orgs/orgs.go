@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -143,7 +144,15 @@ type Store interface {
 // Directory is the service over orgs, connections and tokens.
 type Directory struct {
 	Store Store
-	Now   func() time.Time // nil means time.Now
+	Tx    provisioning.Transactor // optional: a change commits with its audit event
+	Audit AuditLog                // optional
+	Now   func() time.Time        // nil means time.Now
+}
+
+// AuditLog records the audit event of a change; in the change's transaction when the
+// context carries one.
+type AuditLog interface {
+	Record(ctx context.Context, e audit.Event) error
 }
 
 func (d *Directory) now() time.Time {

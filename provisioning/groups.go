@@ -117,6 +117,7 @@ type Groups struct {
 	Store    GroupStore
 	Tx       Transactor
 	Observer MembershipObserver
+	Audit    AuditLog // optional
 	Now      func() time.Time // nil means time.Now
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -31,11 +32,18 @@ type UserObserver interface {
 	UserChanged(ctx context.Context, conn string, before, after *User) error
 }
 
-// Users is the provisioning service for users. Tx and Observer are optional.
+// AuditLog records the audit event of a change; in the change's transaction when the
+// context carries one.
+type AuditLog interface {
+	Record(ctx context.Context, e audit.Event) error
+}
+
+// Users is the provisioning service for users. Tx, Observer and Audit are optional.
 type Users struct {
 	Store    UserStore
 	Tx       Transactor
 	Observer UserObserver
+	Audit    AuditLog
 	Now      func() time.Time // nil means time.Now
 }
 

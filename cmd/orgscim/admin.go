@@ -9,10 +9,6 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 )
 
-func directory(db interface{ Orgs() orgs.Store }) *orgs.Directory {
-	return &orgs.Directory{Store: db.Orgs()}
-}
-
 func orgCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dbURL := newFlags("org create", stderr)
 	name := fs.String("name", "", "the org's name (required)")
@@ -31,7 +27,7 @@ func orgCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	o, err := directory(db).CreateOrg(ctx, *name, *slug, *parent)
+	o, err := newServices(db, nil).dir.CreateOrg(ctx, *name, *slug, *parent)
 	if err != nil {
 		return cliError(err)
 	}
@@ -60,7 +56,7 @@ func connectionCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer db.Close()
-	c, token, err := directory(db).CreateConnection(ctx, *org, *slug, *idp)
+	c, token, err := newServices(db, nil).dir.CreateConnection(ctx, *org, *slug, *idp)
 	if err != nil {
 		return cliError(err)
 	}
@@ -95,7 +91,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		t := time.Now().Add(*expires)
 		exp = &t
 	}
-	t, secret, err := directory(db).IssueToken(ctx, *conn, exp)
+	t, secret, err := newServices(db, nil).dir.IssueToken(ctx, *conn, exp)
 	if err != nil {
 		return cliError(err)
 	}
@@ -126,7 +122,7 @@ func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	tokens, err := directory(db).Tokens(ctx, *conn)
+	tokens, err := newServices(db, nil).dir.Tokens(ctx, *conn)
 	if err != nil {
 		return cliError(err)
 	}
@@ -184,7 +180,7 @@ func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer db.Close()
-	if err := directory(db).RevokeToken(ctx, *conn, *id); err != nil {
+	if err := newServices(db, nil).dir.RevokeToken(ctx, *conn, *id); err != nil {
 		return cliError(err)
 	}
 	fmt.Fprintf(stdout, "token %s revoked\n", *id)

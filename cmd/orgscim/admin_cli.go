@@ -14,7 +14,6 @@ import (
 
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/orgs"
-	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -40,7 +39,7 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		t := time.Now().Add(*expires)
 		exp = &t
 	}
-	keys := &orgs.AdminKeys{Store: db.AdminKeys()}
+	keys := newServices(db, nil).keys
 	k, secret, err := keys.IssueOperatorKey(ctx, *operator, exp)
 	if err != nil {
 		return cliError(err)
@@ -71,7 +70,7 @@ func apikeyRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer db.Close()
-	if err := (&orgs.AdminKeys{Store: db.AdminKeys()}).Revoke(ctx, *id); err != nil {
+	if err := newServices(db, nil).keys.Revoke(ctx, *id); err != nil {
 		return cliError(err)
 	}
 	fmt.Fprintf(stdout, "admin API key %s revoked\n", *id)
@@ -155,7 +154,7 @@ func orgUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	o, err := directory(db).UpdateOrg(ctx, *slug, u)
+	o, err := newServices(db, nil).dir.UpdateOrg(ctx, *slug, u)
 	if err != nil {
 		return cliError(err)
 	}
@@ -193,7 +192,7 @@ func orgMove(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	if err := directory(db).MoveOrg(ctx, *slug, *parent); err != nil {
+	if err := newServices(db, nil).dir.MoveOrg(ctx, *slug, *parent); err != nil {
 		return cliError(err)
 	}
 	fmt.Fprintf(stdout, "org %s moved under %s\n", *slug, *parent)
@@ -228,7 +227,7 @@ func roleCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
-	access := &orgs.Access{Store: db.Access()}
+	access := newServices(db, nil).access
 	r, err := access.CreateRole(ctx, orgs.Role{Key: *key, Description: *description, Permissions: perms,
 		Privileged: *privileged, MaxDuration: *maxDuration, Inherits: *inherits})
 	if err != nil {
@@ -307,10 +306,9 @@ func accessCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // checker wires what the access check needs, with the admin API's rendering.
 func checker(ctx context.Context, db *sqlstore.DB, connSlug, orgSlug string) (*adminapi.Server, *orgs.Connection, *orgs.Org, error) {
-	dir := directory(db)
-	users := &provisioning.Users{Store: db.Users()}
-	api := &adminapi.Server{Directory: dir, Access: &orgs.Access{Store: db.Access(), Users: users},
-		Groups: &provisioning.Groups{Store: db.Groups()}}
+	svc := newServices(db, nil)
+	dir := svc.dir
+	api := &adminapi.Server{Directory: dir, Access: svc.access, Groups: svc.groups}
 	c, err := dir.Connection(ctx, connSlug)
 	if err != nil {
 		return nil, nil, nil, err

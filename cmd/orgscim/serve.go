@@ -18,8 +18,6 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/httpmetrics"
-	"github.com/orgscim/orgscim/orgs"
-	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/sqlstore"
 )
@@ -44,19 +42,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
-	dir := &orgs.Directory{Store: db.Orgs(), Now: cfg.Now}
-	users := &provisioning.Users{Store: db.Users(), Tx: db, Now: cfg.Now}
-	access := &orgs.Access{Store: db.Access(), Users: users, Tx: db, Now: cfg.Now}
-	// Grants follow memberships and user status in the transaction of the SCIM request.
-	users.Observer = access
-	groups := &provisioning.Groups{Store: db.Groups(), Tx: db, Observer: access, Now: cfg.Now}
-	// Delegations decide who may act where; the admin API authenticates operators and
-	// delegates by their keys.
-	dels := &orgs.Delegations{Store: db.Delegations(), Orgs: db.Orgs(), Access: access, Tx: db, Now: cfg.Now}
-	access.Authz = dels
-	admin := &adminapi.Server{Directory: dir, Access: access, Delegations: dels, Groups: groups, Logger: logger,
-		Keys: &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Now: cfg.Now}}
-	s := &scim.Server{Auth: dir, Users: users, Groups: groups, Logger: logger, Limits: cfg.Limits}
+	svc := newServices(db, cfg.Now)
+	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
+		Groups: svc.groups, Logger: logger, Keys: svc.keys}
+	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
 	})
