@@ -36,6 +36,9 @@ Usage:
   orgscim apikey create --operator NAME [--expires DURATION] [--json]
                                                    issue an operator key for the admin API
   orgscim apikey revoke --id KEY_ID
+  orgscim audit verify [--json]                    check every audit chain; names each modified,
+                                                   deleted, inserted or reordered event; exit 1
+                                                   when a chain is broken
   orgscim migrate                                  apply pending database migrations and exit
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
@@ -108,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apikeyRevoke(ctx, rest[1:], stdout, stderr)
 	case cmd == "token" && sub == "revoke":
 		return tokenRevoke(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && sub == "verify":
+		return auditVerify(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage
