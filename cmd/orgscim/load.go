@@ -118,7 +118,10 @@ func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 type loadOptions struct {
 	Users       int
 	Concurrency int
-	Lookups     int
+	// ReadConcurrency is the concurrency of the get and filter phases (0: Concurrency):
+	// latency measured at a concurrency that saturates the machine is mostly queueing.
+	ReadConcurrency int
+	Lookups         int
 	Batch       int
 	Phases      []string
 }
@@ -143,6 +146,10 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 		rngMu.Lock()
 		defer rngMu.Unlock()
 		return rng.IntN(o.Users)
+	}
+	readers := o.ReadConcurrency
+	if readers <= 0 {
+		readers = o.Concurrency
 	}
 	userName := func(i int) string { return fmt.Sprintf("%s-%07d@example.com", l.prefix, i) }
 
@@ -169,13 +176,13 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 		return nil, errors.New("load: the create phase is required; the others work on the users it creates")
 	}
 	if want["get"] {
-		out["get"] = l.phase(ctx, fmt.Sprintf("GET /Users/{id} × %d", o.Lookups), o.Lookups, o.Concurrency, func(ctx context.Context, _ int) error {
+		out["get"] = l.phase(ctx, fmt.Sprintf("GET /Users/{id} × %d at concurrency %d", o.Lookups, readers), o.Lookups, readers, func(ctx context.Context, _ int) error {
 			_, err := l.do(ctx, "GET", "/Users/"+ids[pick()], nil, http.StatusOK)
 			return err
 		})
 	}
 	if want["filter"] {
-		out["filter"] = l.phase(ctx, fmt.Sprintf(`GET /Users?filter=userName eq "…" × %d`, o.Lookups), o.Lookups, o.Concurrency,
+		out["filter"] = l.phase(ctx, fmt.Sprintf(`GET /Users?filter=userName eq "…" × %d at concurrency %d`, o.Lookups, readers), o.Lookups, readers,
 			func(ctx context.Context, _ int) error {
 				b, err := l.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+userName(pick())+`"`), nil, http.StatusOK)
 				if err != nil {
@@ -255,6 +262,7 @@ func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	users := fs.Int("users", 10000, "users to create")
 	conc := fs.Int("concurrency", 32, "concurrent requests")
 	lookups := fs.Int("lookups", 5000, "requests of the get and filter phases")
+	readConc := fs.Int("read-concurrency", 0, "concurrency of the get and filter phases; 0 for --concurrency")
 	batch := fs.Int("batch", 100, "members added per group PATCH")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, in this order: "+strings.Join(allPhases, ","))
 	if err := parse(fs, args); err != nil {
@@ -264,7 +272,7 @@ func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "load: --url and --token are required")
 		return errUsage
 	}
-	if *users < 1 || *conc < 1 || *lookups < 0 || *batch < 1 {
+	if *users < 1 || *conc < 1 || *lookups < 0 || *batch < 1 || *readConc < 0 {
 		fmt.Fprintln(stderr, "load: --users, --concurrency and --batch must be positive")
 		return errUsage
 	}
@@ -274,7 +282,7 @@ func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 	}
-	res, err := runLoad(ctx, *base, *token, loadOptions{Users: *users, Concurrency: *conc, Lookups: *lookups, Batch: *batch,
+	res, err := runLoad(ctx, *base, *token, loadOptions{Users: *users, Concurrency: *conc, ReadConcurrency: *readConc, Lookups: *lookups, Batch: *batch,
 		Phases: strings.Split(*phases, ",")})
 	if res != nil {
 		if perr := printJSON(stdout, res); perr != nil && err == nil {
