@@ -54,7 +54,12 @@ func (s *Server) OpenAPI() map[string]any {
 		ok := map[string]any{"description": http.StatusText(r.status)}
 		switch {
 		case r.resp != nil:
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.resp))}}
+			content := map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.resp))}}
+			if r.stream != nil {
+				// OpenAPI 3.0 cannot say "a sequence of"; the schema is that of each line.
+				content["application/x-ndjson"] = map[string]any{"schema": g.ref(reflect.TypeOf(r.stream))}
+			}
+			ok["content"] = content
 		case r.path == "/openapi.json":
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 		}
@@ -68,7 +73,7 @@ func (s *Server) OpenAPI() map[string]any {
 		if r.body != nil || len(r.query) > 0 {
 			responses["400"] = errResp("Invalid input; nothing changed.")
 		}
-		if strings.Contains(r.path, "{") || r.body != nil {
+		if strings.Contains(r.path, "{") || r.body != nil || len(r.query) > 0 {
 			responses["404"] = errResp("No such org, connection, user, role, mapping or delegation.")
 		}
 		if r.method != http.MethodGet {
@@ -116,6 +121,7 @@ func tags() []any {
 		{"grants", "Direct role assignments."},
 		{"delegations", "Delegated administration and admin API keys."},
 		{"access", "Access questions: check, who has access, what can a user do."},
+		{"audit", "The audit trail of every change."},
 		{"meta", "This document and the caller."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})

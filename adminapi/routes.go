@@ -20,6 +20,7 @@ type route struct {
 	bodyOptional bool
 	status       int // the success status
 	resp         any // the success body's type (a zero value), nil for none
+	stream       any // each line's type when it answers NDJSON instead (Accept: application/x-ndjson)
 	handle       echo.HandlerFunc
 }
 
@@ -135,6 +136,23 @@ func (s *Server) routes() []route {
 				"grant ← mapping ← group membership path ← connection, with approver and expiry. " +
 				"A suspended or ended org (or ancestor), an inactive user, a suspended connection or an expired grant gives no access.",
 			who: "Operators; a delegate whose subtree contains the org and lies on one path with the connection's org.", handle: s.check},
+		{method: http.MethodGet, path: "/audit", tag: "audit", status: http.StatusOK, resp: AuditPage{}, stream: AuditEvent{},
+			query: []param{
+				{"org", "org slug: the events on orgs of its subtree", false},
+				{"actor", "exactly this actor, e.g. admin_key:KEY_ID operator:NAME, token:TOKEN_ID, operator:cli:NAME", false},
+				{"target", "the id of the changed object", false},
+				{"action", "exactly this action (org.update), or a prefix ending in a dot (mapping.)", false},
+				{"since", "RFC 3339 time, inclusive", false},
+				{"until", "RFC 3339 time, exclusive", false},
+				{"cursor", "the next_cursor of the previous page, or an event's cursor: list what came after it", false},
+				{"limit", "page size, 1 to 1000 (default 100); the NDJSON export ignores it", false},
+				{"format", "json (default) or ndjson: the same as Accept: application/x-ndjson", false},
+			},
+			summary: "The audit trail: one event per change, with who made it, from which request and what changed, oldest first. " +
+				"Pages of JSON follow next_cursor; asked for NDJSON (Accept: application/x-ndjson or format=ndjson), it streams every " +
+				"matching event, one JSON object a line, within the request timeout.",
+			who:    "Operators see every event; a delegate the events on orgs of its delegated subtree, and names an org only inside it.",
+			handle: s.auditEvents},
 		{method: http.MethodGet, path: "/connections/{slug}/users/{id}/access", tag: "access", status: http.StatusOK, resp: UserAccess{},
 			summary: "What the user can do, and why.",
 			who:     "Operators; a delegate whose subtree lies on one path with the connection's org, seeing the grants inside its subtree.",

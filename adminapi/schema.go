@@ -46,6 +46,7 @@ var (
 	timeType     = reflect.TypeFor[time.Time]()
 	optionalType = reflect.TypeFor[optional]()
 	rawType      = reflect.TypeFor[map[string]any]()
+	rawJSONType  = reflect.TypeFor[json.RawMessage]()
 )
 
 // schemas derives OpenAPI 3.0 schemas from the Go types the handlers encode and decode,
@@ -71,7 +72,7 @@ func (g *schemas) of(t reflect.Type) map[string]any {
 	switch {
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
-	case t == rawType:
+	case t == rawType, t == rawJSONType:
 		return map[string]any{"type": "object"}
 	}
 	switch t.Kind() {

@@ -13,6 +13,14 @@
 // The endpoints, their bodies and who may call them are described by the OpenAPI
 // document served at /api/v1/openapi.json, generated from the route table (routes.go)
 // and the wire types (types.go).
+//
+// Every change made through the API is recorded in the audit trail by the domain, in the
+// change's transaction, with the audit.Source that authenticate puts in the request's
+// context: the actor "admin_key:KEY_ID PRINCIPAL" (PRINCIPAL as orgs.Principal.Name
+// gives it: "operator:NAME" or "user:CONNECTION_ID/USER_ID"; fixed for a key's life, so
+// the actor filter finds everything one key did), the request id of the X-Request-Id
+// response header and the peer's address. GET /api/v1/audit reads the trail: operators
+// all of it, a delegate the events on orgs of its subtree (audit.go).
 package adminapi
 
 import (
@@ -29,6 +37,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
@@ -50,6 +59,9 @@ type Server struct {
 	// Groups, when set, names the groups of an explanation and refuses mappings of
 	// groups that do not exist.
 	Groups GroupLookup
+	// Audit is the trail GET /audit reads; nil reads the log the Directory records
+	// into, when that log can be read.
+	Audit  AuditReader
 	Logger *slog.Logger
 
 	docOnce sync.Once
@@ -107,8 +119,21 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return orgscim.Errorf(orgscim.Unauthorized, unauthorizedMessage)
 		}
 		c.Set(principalKey, p)
+		// The domain copies the source into the audit event of every change this request
+		// makes; the request id is the one the response carries, so the caller's logs and
+		// the audit trail name the same request.
+		r := c.Request()
+		c.SetRequest(r.WithContext(audit.WithSource(r.Context(), audit.Source{
+			Actor: Actor(p), RequestID: requestID(c), ClientAddr: c.RealIP(),
+		})))
 		return next(c)
 	}
+}
+
+// Actor is how the audit trail names a principal acting through its admin API key:
+// "admin_key:KEY_ID operator:NAME" or "admin_key:KEY_ID user:CONNECTION_ID/USER_ID".
+func Actor(p orgs.Principal) string {
+	return "admin_key:" + p.KeyID + " " + p.Name()
 }
 
 // PrincipalOf returns the authenticated caller of the request.

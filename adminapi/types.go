@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -331,4 +332,31 @@ type UserAccess struct {
 	Connection string    `json:"connection"`
 	UserID     string    `json:"user_id"`
 	Holdings   []Holding `json:"holdings"`
+}
+
+// AuditEvent is one change in the audit trail.
+type AuditEvent struct {
+	ID           string          `json:"id"`
+	Cursor       string          `json:"cursor" doc:"the event's place in the listing: pass it as cursor to list what came after it"`
+	Time         time.Time       `json:"time"`
+	Actor        string          `json:"actor" doc:"who: admin_key:KEY_ID PRINCIPAL (the admin API), token:TOKEN_ID (a connection's IdP), operator:cli:OS_USER (the CLI), system:JOB"`
+	Action       string          `json:"action" doc:"e.g. org.update, mapping.approve, grants.sync, user.update"`
+	TargetType   string          `json:"target_type"`
+	TargetID     string          `json:"target_id"`
+	OrgID        string          `json:"org_id" doc:"the org the change concerns; empty for the vendor's catalogue and operator keys"`
+	OrgPath      string          `json:"org_path" doc:"the org's ids from the root, as /root/.../org/, when the event was recorded"`
+	ConnectionID string          `json:"connection_id" doc:"set for changes of a connection and their consequences"`
+	Diff         json.RawMessage `json:"diff,omitempty" doc:"each changed field's before and after, or the record of a bulk change (counts, up to 1000 ids); secrets never appear"`
+	RequestID    string          `json:"request_id" doc:"the X-Request-Id of the request that made the change"`
+	ClientAddr   string          `json:"client_addr"`
+	Chain        string          `json:"chain" doc:"the hash chain: the connection's id, or control"`
+	Seq          int64           `json:"seq" doc:"the position in the chain, from 1"`
+	PrevHash     string          `json:"prev_hash"`
+	Hash         string          `json:"hash"`
+}
+
+// AuditPage is one page of the audit trail, oldest first.
+type AuditPage struct {
+	Events     []AuditEvent `json:"events"`
+	NextCursor *string      `json:"next_cursor" doc:"set when the page is full: pass it as cursor for the next page (which may be empty); null when the trail ends here"`
 }

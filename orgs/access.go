@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -216,7 +217,17 @@ func (a *Access) CreateRole(ctx context.Context, r Role) (*Role, error) {
 	}
 	r.ID = provisioning.NewID()
 	r.Created = a.now()
-	if err := a.Store.CreateRole(ctx, &r); err != nil {
+	err := a.inTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateRole(ctx, &r); err != nil {
+			return err
+		}
+		// The catalogue belongs to no org: the control chain, for operators' eyes.
+		e := audit.New(ctx, r.Created, ActRoleCreate, "role", r.ID)
+		e.Diff = audit.Diff(nil, roleView{Key: r.Key, Description: r.Description, Permissions: r.Permissions,
+			Privileged: r.Privileged, MaxDurationSeconds: int64(r.MaxDuration / time.Second), Inherits: r.Inherits})
+		return record(ctx, a.Audit, e)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -256,10 +267,25 @@ func (a *Access) DraftMapping(ctx context.Context, by Principal, conn *Connectio
 	}
 	m := &Mapping{ID: provisioning.NewID(), ConnectionID: conn.ID, GroupID: groupID, RoleID: role.ID, OrgID: orgID,
 		State: MappingDraft, Replaces: replaces, DraftedBy: actor, Reason: reason, Created: a.now()}
-	if err := a.Store.CreateMapping(ctx, m); err != nil {
+	err = a.inTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateMapping(ctx, m); err != nil {
+			return err
+		}
+		return a.recordMapping(ctx, m.Created, ActMappingDraft, m, nil)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// recordMapping records a change of m in its connection's chain, on its org, so that
+// delegated administrators of that org see it. before is nil for a new mapping.
+func (a *Access) recordMapping(ctx context.Context, now time.Time, action string, m *Mapping, before any) error {
+	e := audit.New(ctx, now, action, "mapping", m.ID)
+	e.ConnectionID, e.OrgID = m.ConnectionID, m.OrgID
+	e.Diff = audit.Diff(before, viewMapping(m))
+	return record(ctx, a.Audit, e)
 }
 
 // ApproveMapping activates a draft: its group's members get their grants, and the
@@ -295,7 +321,9 @@ func (a *Access) authorizeOnMapping(ctx context.Context, p Principal, c Capabili
 func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, error) {
 	now := a.now()
 	var role *Role
+	var before mappingView
 	m, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
+		before = viewMapping(m)
 		if m.State != MappingDraft {
 			return orgscim.Errorf(orgscim.Invalid, "mapping %s is %s, not a draft", m.ID, m.State)
 		}
@@ -312,12 +340,15 @@ func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, er
 	if err != nil {
 		return nil, err
 	}
+	if err := a.recordMapping(ctx, now, ActMappingApprove, m, before); err != nil {
+		return nil, err
+	}
 	if m.Replaces != "" {
 		if err := a.retire(ctx, m.Replaces, approver, "replaced by mapping "+m.ID, now); err != nil {
 			return nil, err
 		}
 	}
-	if _, _, err := a.Store.SyncMappingGrants(ctx, m, nil, a.grantTemplate(m, role, approver, now)); err != nil {
+	if err := a.syncMapping(ctx, m, nil, a.grantTemplate(m, role, approver, now), "mapping approved"); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -376,7 +407,17 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 	}
 	g := &Grant{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
 		Source: SourceDirect, GrantedBy: by.Name(), Reason: reason, ValidFrom: now, Expires: expires, Created: now}
-	if err := a.Store.CreateGrant(ctx, g); err != nil {
+	err = a.inTx(ctx, func(ctx context.Context) error {
+		if err := a.Store.CreateGrant(ctx, g); err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActGrantCreate, "grant", g.ID)
+		e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
+		e.Diff = audit.Diff(nil, grantView{UserID: g.UserID, RoleID: g.RoleID, OrgID: g.OrgID, Source: g.Source,
+			SourceID: g.SourceID, GrantedBy: g.GrantedBy, Reason: g.Reason, ValidFrom: g.ValidFrom, ExpiresAt: g.Expires})
+		return record(ctx, a.Audit, e)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -397,7 +438,13 @@ func (a *Access) holds(ctx context.Context, d *Delegation, role *Role, org *Org,
 }
 
 func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.Time) error {
-	_, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
+	type retired struct {
+		mappingView
+		RetireReason string `json:"retire_reason,omitempty"`
+	}
+	var before retired
+	m, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
+		before = retired{mappingView: viewMapping(m)}
 		if m.State != MappingActive {
 			return orgscim.Errorf(orgscim.Invalid, "mapping %s is %s, not active", m.ID, m.State)
 		}
@@ -407,8 +454,79 @@ func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.
 	if err != nil {
 		return err
 	}
-	_, err = a.Store.RevokeGrants(ctx, GrantSelector{Source: SourceMapping, SourceID: id}, now, actor, "mapping retired: "+reason)
-	return err
+	e := audit.New(ctx, now, ActMappingRetire, "mapping", m.ID)
+	e.ConnectionID, e.OrgID = m.ConnectionID, m.OrgID
+	e.Diff = audit.Diff(before, retired{viewMapping(m), reason})
+	if err := record(ctx, a.Audit, e); err != nil {
+		return err
+	}
+	return a.revokeGrants(ctx, GrantSelector{Source: SourceMapping, SourceID: id}, now, actor, "mapping retired: "+reason,
+		"mapping", m.ID, m.ConnectionID, m.OrgID)
+}
+
+// syncMapping makes m's grants for users (all users when nil) follow m's group, and
+// records what changed, if anything, as one grants.sync event in the connection's chain.
+func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g Grant, reason string) error {
+	sel := GrantSelector{Source: SourceMapping, SourceID: m.ID}
+	namer, _ := a.Store.(grantNamer)
+	if a.Audit == nil {
+		namer = nil
+	}
+	// What a sync revokes is known only afterwards, as revoked rows, which no index
+	// finds; the live grants it may revoke are cheap to list beforehand.
+	var live []string
+	if namer != nil {
+		var err error
+		if live, err = namer.LiveGrantIDs(ctx, sel, users, time.Time{}, maxRevocationCandidates); err != nil {
+			return err
+		}
+	}
+	added, revoked, err := a.Store.SyncMappingGrants(ctx, m, users, g)
+	if err != nil || added+revoked == 0 || a.Audit == nil {
+		return err
+	}
+	ch := grantChanges{Reason: reason, Added: added, Revoked: revoked}
+	if namer != nil {
+		if added > 0 {
+			if ch.AddedIDs, err = namer.LiveGrantIDs(ctx, sel, users, g.Created, maxListedIDs); err != nil {
+				return err
+			}
+		}
+		if revoked > 0 && len(live) > 0 {
+			if ch.RevokedIDs, err = namer.RevokedGrantIDs(ctx, live); err != nil {
+				return err
+			}
+		}
+	}
+	return a.recordGrants(ctx, g.Created, "mapping", m.ID, m.ConnectionID, m.OrgID, ch)
+}
+
+// revokeGrants revokes the live grants sel selects and records them as one grants.sync
+// event on the target that caused it.
+func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) error {
+	var ids []string
+	if namer, ok := a.Store.(grantNamer); ok && a.Audit != nil {
+		var err error
+		// Every live grant sel selects is revoked, so the first of them are the ids.
+		if ids, err = namer.LiveGrantIDs(ctx, sel, nil, time.Time{}, maxListedIDs); err != nil {
+			return err
+		}
+	}
+	n, err := a.Store.RevokeGrants(ctx, sel, now, by, reason)
+	if err != nil || n == 0 {
+		return err
+	}
+	return a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
+}
+
+// recordGrants records a bulk change of grants. conn puts it in the connection's chain
+// (consequences of SCIM requests belong there); org, when set, is the org the grants
+// are on, so that delegated administrators of it see the event.
+func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, targetID, conn, org string, ch grantChanges) error {
+	ch.truncate()
+	e := audit.New(ctx, now, ActGrantsSync, targetType, targetID)
+	e.ConnectionID, e.OrgID, e.Diff = conn, org, audit.Detail(ch)
+	return record(ctx, a.Audit, e)
 }
 
 func (a *Access) grantTemplate(m *Mapping, role *Role, actor string, now time.Time) Grant {
@@ -457,7 +575,7 @@ func (a *Access) MembershipsChanged(ctx context.Context, conn string, changes []
 	if len(users) == 0 {
 		return nil
 	}
-	return a.sync(ctx, mappings, users, "scim:"+conn)
+	return a.sync(ctx, mappings, users, "scim:"+conn, "group membership changed")
 }
 
 // replaceByGroups re-places users whose memberships changed, when the connection places
@@ -492,6 +610,13 @@ func (a *Access) replaceByGroups(ctx context.Context, conn string, changes []pro
 			users[u] = true
 		}
 	}
+	type move struct {
+		UserID string `json:"user_id"`
+		From   string `json:"from_org_id"`
+		To     string `json:"to_org_id"`
+	}
+	var moves []move
+	n := 0
 	for id := range users {
 		u, err := a.Users.Get(ctx, conn, id)
 		if orgscim.ErrorCode(err) == orgscim.NotFound {
@@ -500,16 +625,32 @@ func (a *Access) replaceByGroups(ctx context.Context, conn string, changes []pro
 		if err != nil {
 			return err
 		}
-		if err := a.place(ctx, c, u); err != nil {
+		from, moved, err := a.place(ctx, c, u)
+		if err != nil {
 			return err
 		}
+		if moved {
+			n++
+			if len(moves) < maxListedIDs {
+				moves = append(moves, move{u.ID, from, u.OrgID})
+			}
+		}
 	}
-	return nil
+	if n == 0 {
+		return nil
+	}
+	// One event for the lot: a nested group of many members moves many users at once.
+	e := audit.New(ctx, a.now(), ActPlacementMove, "connection", conn)
+	e.ConnectionID = conn
+	e.Diff = audit.Detail(map[string]any{"reason": "group membership changed", "moved": n, "users": moves,
+		"truncated": n > len(moves)})
+	return record(ctx, a.Audit, e)
 }
 
 // place puts the user where the connection's rules say, the first matching rule
-// winning, and records it when it changed.
-func (a *Access) place(ctx context.Context, c *Connection, u *provisioning.User) error {
+// winning, and stores it when it changed. moved reports whether the user's effective
+// org changed (an unplaced user is in the connection's org), from where.
+func (a *Access) place(ctx context.Context, c *Connection, u *provisioning.User) (from string, moved bool, err error) {
 	org := c.OrgID
 	for _, r := range c.Placement {
 		if r.Attribute != "" {
@@ -521,7 +662,7 @@ func (a *Access) place(ctx context.Context, c *Connection, u *provisioning.User)
 		}
 		path, err := a.Store.MembershipPath(ctx, c.ID, u.ID, r.GroupID)
 		if err != nil {
-			return err
+			return "", false, err
 		}
 		if len(path) > 0 {
 			org = r.OrgID
@@ -529,10 +670,14 @@ func (a *Access) place(ctx context.Context, c *Connection, u *provisioning.User)
 		}
 	}
 	if org == u.OrgID || (u.OrgID == "" && org == c.OrgID && len(c.Placement) == 0) {
-		return nil
+		return "", false, nil
+	}
+	from = u.OrgID
+	if from == "" {
+		from = c.OrgID
 	}
 	u.OrgID = org
-	return a.Store.SetUserOrg(ctx, c.ID, u.ID, org)
+	return from, from != org, a.Store.SetUserOrg(ctx, c.ID, u.ID, org)
 }
 
 // attributeValue reads a string attribute by SCIM path ("title", "name.familyName",
@@ -568,7 +713,7 @@ func lookup(m map[string]any, name string) any {
 	return nil
 }
 
-func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, actor string) error {
+func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, actor, reason string) error {
 	now := a.now()
 	roles := map[string]*Role{}
 	for _, m := range mappings {
@@ -580,7 +725,7 @@ func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, 
 			}
 			roles[m.RoleID] = role
 		}
-		if _, _, err := a.Store.SyncMappingGrants(ctx, m, users, a.grantTemplate(m, role, actor, now)); err != nil {
+		if err := a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, now), reason); err != nil {
 			return err
 		}
 	}
@@ -596,8 +741,18 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 		if err != nil {
 			return err
 		}
-		if err := a.place(ctx, c, after); err != nil {
+		from, moved, err := a.place(ctx, c, after)
+		if err != nil {
 			return err
+		}
+		if moved && before != nil {
+			// A new user's place shows in its creation event.
+			e := audit.New(ctx, a.now(), ActPlacementMove, "user", after.ID)
+			e.ConnectionID = conn
+			e.Diff = audit.Diff(map[string]string{"org_id": from}, map[string]string{"org_id": after.OrgID})
+			if err := record(ctx, a.Audit, e); err != nil {
+				return err
+			}
 		}
 	}
 	if before == nil {
@@ -611,14 +766,14 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 		if after.Deleted != nil {
 			why = "user deleted by the IdP"
 		}
-		_, err := a.Store.RevokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), "scim:"+conn, why)
-		return err
+		// In the connection's org: the grants may lie on any org of its subtree.
+		return a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), "scim:"+conn, why, "user", after.ID, conn, "")
 	case !wasLive && isLive:
 		mappings, err := a.Store.MappingsOfUser(ctx, conn, after.ID)
 		if err != nil || len(mappings) == 0 {
 			return err
 		}
-		return a.sync(ctx, mappings, []string{after.ID}, "scim:"+conn)
+		return a.sync(ctx, mappings, []string{after.ID}, "scim:"+conn, "user reactivated")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -68,6 +69,9 @@ type DelegationStore interface {
 type Principal struct {
 	Operator   string
 	Delegation *Delegation
+	// KeyID is the admin API key the principal authenticated with; empty elsewhere (the
+	// CLI). It names the actor of audit events, not the principal's authority.
+	KeyID string
 }
 
 // Name identifies the principal in records (granted_by, approved_by, audit).
@@ -193,7 +197,18 @@ func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRe
 	if !holder.Active {
 		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", holder.UserName)
 	}
-	if err := s.Store.CreateDelegation(ctx, d); err != nil {
+	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.Store.CreateDelegation(ctx, d); err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActDelegationCreate, "delegation", d.ID)
+		e.OrgID = d.OrgID
+		e.Diff = audit.Diff(nil, delegationView{OrgID: d.OrgID, HolderConnectionID: d.HolderConnectionID,
+			HolderUserID: d.HolderUserID, Capabilities: d.Capabilities, Depth: d.Depth, ParentID: d.ParentID,
+			GrantedBy: d.GrantedBy, ExpiresAt: d.Expires})
+		return record(ctx, s.Audit, e)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -229,7 +244,21 @@ func (s *Delegations) Revoke(ctx context.Context, by Principal, id, reason strin
 		if err != nil {
 			return err
 		}
-		return s.keepAnAdministrator(ctx, revoked, now)
+		if err := s.keepAnAdministrator(ctx, revoked, now); err != nil {
+			return err
+		}
+		// One event for the revocation and its cascade: the delegations revoked with it
+		// are named, not recorded one by one.
+		var cascade []string
+		for _, r := range revoked {
+			if r.ID != d.ID && len(cascade) < maxListedIDs {
+				cascade = append(cascade, r.ID)
+			}
+		}
+		e := audit.New(ctx, now, ActDelegationRevoke, "delegation", d.ID)
+		e.OrgID = d.OrgID
+		e.Diff = audit.Detail(map[string]any{"reason": reason, "revoked": len(revoked), "cascade": cascade})
+		return record(ctx, s.Audit, e)
 	})
 }
 

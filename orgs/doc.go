@@ -1,5 +1,16 @@
 // Package orgs holds the organisation tree and the SCIM connections bound to it, with
-// their bearer tokens. Later it holds roles, mappings, grants and delegations.
+// their bearer tokens; the vendor's roles, the group-to-role mappings and the grants
+// they materialise; delegated administration and the admin API keys.
+//
+// Every change records its audit event (audit.go) through AuditLog, in the change's own
+// transaction (Tx), with the audit.Source the adapter put in the context. An event
+// carries the org it concerns, so that a delegated administrator can read its subtree's
+// trail, and the connection when it belongs to one (tokens, mappings, grants, placement):
+// those go to the connection's chain, with the SCIM changes whose consequences they often
+// are. A consequence of another kind than the change (the grants a mapping gives or
+// takes, users a membership change re-places, delegations revoked in a cascade) is one
+// more event per kind, with counts and at most 1,000 ids, however many rows it touched.
+// Reads and last-used timestamps record nothing; no event holds a secret, hash or hint.
 //
 // It is plain Go: no HTTP, no SQL. Stores are interfaces declared here, where they are
 // used; sqlstore implements them.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -56,7 +57,7 @@ func (s *AdminKeys) IssueOperatorKey(ctx context.Context, operator string, expir
 	if !roleKeyPattern.MatchString(operator) {
 		return nil, "", orgscim.Errorf(orgscim.Invalid, "operator name %q must be lower-case letters, digits and _.:-", operator)
 	}
-	return s.issue(ctx, &AdminKey{Operator: operator, CreatedBy: "cli"}, expires)
+	return s.issue(ctx, &AdminKey{Operator: operator, CreatedBy: "cli"}, expires, "")
 }
 
 // IssueDelegateKey issues the key through which the holder of a delegation acts. Only
@@ -81,17 +82,30 @@ func (s *AdminKeys) IssueDelegateKey(ctx context.Context, by Principal, delegati
 	if d.Expires != nil && (expires == nil || expires.After(*d.Expires)) {
 		expires = d.Expires
 	}
-	return s.issue(ctx, &AdminKey{DelegationID: d.ID, CreatedBy: by.Name()}, expires)
+	return s.issue(ctx, &AdminKey{DelegationID: d.ID, CreatedBy: by.Name()}, expires, d.OrgID)
 }
 
-func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time) (*AdminKey, string, error) {
+// issue stores k with a new secret and records it; orgID is the delegation's org for a
+// delegate's key, so that the delegated subtree's administrators see it, and empty for
+// an operator's.
+func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time, orgID string) (*AdminKey, string, error) {
 	now := s.now()
 	if expires != nil && !expires.After(now) {
 		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
 	}
 	secret := newSecret(AdminKeyPrefix)
 	k.ID, k.Hash, k.Hint, k.Created, k.Expires = provisioning.NewID(), HashToken(secret), secret[:len(AdminKeyPrefix)+6], now, expires
-	if err := s.Store.CreateAdminKey(ctx, k); err != nil {
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.Store.CreateAdminKey(ctx, k); err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActAdminKeyCreate, "admin_key", k.ID)
+		e.OrgID = orgID
+		e.Diff = audit.Diff(nil, adminKeyView{Operator: k.Operator, DelegationID: k.DelegationID, CreatedBy: k.CreatedBy,
+			ExpiresAt: k.Expires})
+		return record(ctx, s.Audit, e)
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return k, secret, nil
@@ -147,10 +161,17 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 			return Principal{}, err
 		}
 	}
+	p.KeyID = k.ID
 	return p, nil
 }
 
 // Revoke revokes a key at once.
 func (s *AdminKeys) Revoke(ctx context.Context, id string) error {
-	return s.Store.RevokeAdminKey(ctx, id, s.now())
+	now := s.now()
+	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.Store.RevokeAdminKey(ctx, id, now); err != nil {
+			return err
+		}
+		return record(ctx, s.Audit, audit.New(ctx, now, ActAdminKeyRevoke, "admin_key", id))
+	})
 }

@@ -162,6 +162,10 @@ func (d *Directory) now() time.Time {
 	return time.Now().UTC()
 }
 
+func (d *Directory) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return inTx(ctx, d.Tx, fn)
+}
+
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Slugify derives a URL-safe slug from a name: lower case, runs of anything else
@@ -208,18 +212,26 @@ func (d *Directory) CreateOrg(ctx context.Context, name, slug, parentSlug string
 	now := d.now()
 	o := &Org{ID: provisioning.NewID(), Slug: slug, Name: name, Kind: KindVendor, Status: StatusActive,
 		Version: 1, Created: now, Updated: now}
-	if parentSlug != "" {
-		p, err := d.Store.OrgBySlug(ctx, parentSlug)
-		if err != nil {
-			return nil, err
+	err := d.inTx(ctx, func(ctx context.Context) error {
+		if parentSlug != "" {
+			p, err := d.Store.OrgBySlug(ctx, parentSlug)
+			if err != nil {
+				return err
+			}
+			o.ParentID = p.ID
+			o.Kind = KindPartner
+			if p.Kind != KindVendor {
+				o.Kind = KindSubsidiary
+			}
 		}
-		o.ParentID = p.ID
-		o.Kind = KindPartner
-		if p.Kind != KindVendor {
-			o.Kind = KindSubsidiary
+		if err := d.Store.CreateOrg(ctx, o); err != nil {
+			return err
 		}
-	}
-	if err := d.Store.CreateOrg(ctx, o); err != nil {
+		e := audit.New(ctx, now, ActOrgCreate, "org", o.ID)
+		e.OrgID, e.Diff = o.ID, audit.Diff(nil, viewOrg(o))
+		return record(ctx, d.Audit, e)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -240,79 +252,115 @@ type OrgUpdate struct {
 
 // UpdateOrg applies u to the org with this slug.
 func (d *Directory) UpdateOrg(ctx context.Context, slug string, u OrgUpdate) (*Org, error) {
-	o, err := d.Store.OrgBySlug(ctx, slug)
+	var out *Org
+	err := d.inTx(ctx, func(ctx context.Context) error {
+		o, err := d.Store.OrgBySlug(ctx, slug)
+		if err != nil {
+			return err
+		}
+		now := d.now()
+		var before orgView
+		if out, err = d.Store.UpdateOrg(ctx, o.ID, func(o *Org) error {
+			before = viewOrg(o)
+			return u.apply(o, now)
+		}); err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActOrgUpdate, "org", out.ID)
+		e.OrgID, e.Diff = out.ID, audit.Diff(before, viewOrg(out))
+		return record(ctx, d.Audit, e)
+	})
 	if err != nil {
 		return nil, err
 	}
-	now := d.now()
-	return d.Store.UpdateOrg(ctx, o.ID, func(o *Org) error {
-		if u.Name != nil {
-			if strings.TrimSpace(*u.Name) == "" {
-				return orgscim.Errorf(orgscim.Invalid, "an org needs a name")
-			}
-			o.Name = strings.TrimSpace(*u.Name)
+	return out, nil
+}
+
+// apply changes o as u says, or says why it cannot.
+func (u OrgUpdate) apply(o *Org, now time.Time) error {
+	if u.Name != nil {
+		if strings.TrimSpace(*u.Name) == "" {
+			return orgscim.Errorf(orgscim.Invalid, "an org needs a name")
 		}
-		if u.Kind != nil {
-			switch *u.Kind {
-			case KindVendor, KindPartner, KindSubsidiary, KindBusinessUnit:
-			default:
-				return orgscim.Errorf(orgscim.Invalid, "kind must be vendor, partner, subsidiary or business_unit")
-			}
-			o.Kind = *u.Kind
+		o.Name = strings.TrimSpace(*u.Name)
+	}
+	if u.Kind != nil {
+		switch *u.Kind {
+		case KindVendor, KindPartner, KindSubsidiary, KindBusinessUnit:
+		default:
+			return orgscim.Errorf(orgscim.Invalid, "kind must be vendor, partner, subsidiary or business_unit")
 		}
-		if u.Status != nil {
-			switch *u.Status {
-			case StatusPending, StatusActive, StatusSuspended, StatusEnded:
-			default:
-				return orgscim.Errorf(orgscim.Invalid, "status must be pending, active, suspended or ended")
-			}
-			o.Status = *u.Status
+		o.Kind = *u.Kind
+	}
+	if u.Status != nil {
+		switch *u.Status {
+		case StatusPending, StatusActive, StatusSuspended, StatusEnded:
+		default:
+			return orgscim.Errorf(orgscim.Invalid, "status must be pending, active, suspended or ended")
 		}
-		if u.ContractStart != nil {
-			o.ContractStart = *u.ContractStart
+		o.Status = *u.Status
+	}
+	if u.ContractStart != nil {
+		o.ContractStart = *u.ContractStart
+	}
+	if u.ContractEnd != nil {
+		o.ContractEnd = *u.ContractEnd
+	}
+	if o.ContractStart != nil && o.ContractEnd != nil && o.ContractEnd.Before(*o.ContractStart) {
+		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	}
+	if u.Grace != nil {
+		if *u.Grace < 0 {
+			return orgscim.Errorf(orgscim.Invalid, "the grace period cannot be negative")
 		}
-		if u.ContractEnd != nil {
-			o.ContractEnd = *u.ContractEnd
-		}
-		if o.ContractStart != nil && o.ContractEnd != nil && o.ContractEnd.Before(*o.ContractStart) {
-			return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
-		}
-		if u.Grace != nil {
-			if *u.Grace < 0 {
-				return orgscim.Errorf(orgscim.Invalid, "the grace period cannot be negative")
-			}
-			o.Grace = *u.Grace
-		}
-		if u.Owner != nil {
-			o.Owner = *u.Owner
-		}
-		if u.Brand != nil {
-			o.Brand = *u.Brand
-		}
-		o.Version++
-		o.Updated = now
-		return nil
-	})
+		o.Grace = *u.Grace
+	}
+	if u.Owner != nil {
+		o.Owner = *u.Owner
+	}
+	if u.Brand != nil {
+		o.Brand = *u.Brand
+	}
+	o.Version++
+	o.Updated = now
+	return nil
 }
 
 // MoveOrg re-parents the org under newParentSlug. An org cannot move into its own
 // subtree, and a root stays a root.
 func (d *Directory) MoveOrg(ctx context.Context, slug, newParentSlug string) error {
-	o, err := d.Store.OrgBySlug(ctx, slug)
-	if err != nil {
-		return err
-	}
-	p, err := d.Store.OrgBySlug(ctx, newParentSlug)
-	if err != nil {
-		return err
-	}
-	if o.ParentID == "" {
-		return orgscim.Errorf(orgscim.Invalid, "the root org cannot move")
-	}
-	if o.Contains(p) {
-		return orgscim.Errorf(orgscim.Invalid, "org %q cannot move into its own subtree", slug)
-	}
-	return d.Store.MoveOrg(ctx, o.ID, p.ID, d.now())
+	return d.inTx(ctx, func(ctx context.Context) error {
+		o, err := d.Store.OrgBySlug(ctx, slug)
+		if err != nil {
+			return err
+		}
+		p, err := d.Store.OrgBySlug(ctx, newParentSlug)
+		if err != nil {
+			return err
+		}
+		if o.ParentID == "" {
+			return orgscim.Errorf(orgscim.Invalid, "the root org cannot move")
+		}
+		if o.Contains(p) {
+			return orgscim.Errorf(orgscim.Invalid, "org %q cannot move into its own subtree", slug)
+		}
+		now := d.now()
+		if err := d.Store.MoveOrg(ctx, o.ID, p.ID, now); err != nil {
+			return err
+		}
+		// The path is the store's to compute; read back what it wrote.
+		moved, err := d.Store.OrgByID(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		type place struct {
+			ParentID string `json:"parent_id"`
+			Path     string `json:"path"`
+		}
+		e := audit.New(ctx, now, ActOrgMove, "org", o.ID)
+		e.OrgID, e.Diff = o.ID, audit.Diff(place{o.ParentID, o.Path}, place{moved.ParentID, moved.Path})
+		return record(ctx, d.Audit, e)
+	})
 }
 
 // CreateConnection creates a connection bound to the org and issues its first token.
@@ -339,7 +387,20 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 	now := d.now()
 	c := &Connection{ID: provisioning.NewID(), Slug: slug, OrgID: org.ID, IdP: idp, Status: "active", Created: now}
 	secret, tok := newToken(c.ID, now, nil)
-	if err := d.Store.CreateConnection(ctx, c, tok); err != nil {
+	err = d.inTx(ctx, func(ctx context.Context) error {
+		if err := d.Store.CreateConnection(ctx, c, tok); err != nil {
+			return err
+		}
+		// The connection's chain starts with its creation and its first token.
+		e := audit.New(ctx, now, ActConnectionCreate, "connection", c.ID)
+		e.ConnectionID, e.OrgID = c.ID, c.OrgID
+		e.Diff = audit.Diff(nil, connectionView{Slug: c.Slug, OrgID: c.OrgID, IdP: c.IdP, Status: c.Status})
+		if err := record(ctx, d.Audit, e); err != nil {
+			return err
+		}
+		return d.recordToken(ctx, ActTokenCreate, tok, now)
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return c, secret, nil
@@ -348,10 +409,27 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 // SetPlacement replaces the connection's placement rules. Every rule's org must lie in
 // the connection's subtree. Users are re-placed when the IdP next changes them.
 func (d *Directory) SetPlacement(ctx context.Context, connSlug string, rules []PlacementRule) error {
-	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
-	if err != nil {
-		return err
-	}
+	return d.inTx(ctx, func(ctx context.Context) error {
+		c, err := d.Store.ConnectionBySlug(ctx, connSlug)
+		if err != nil {
+			return err
+		}
+		if err := d.checkPlacement(ctx, c, rules); err != nil {
+			return err
+		}
+		if err := d.Store.SetPlacement(ctx, c.ID, rules); err != nil {
+			return err
+		}
+		e := audit.New(ctx, d.now(), ActPlacementUpdate, "connection", c.ID)
+		e.ConnectionID = c.ID
+		e.Diff = audit.Diff(placementView{c.Placement}, placementView{rules})
+		return record(ctx, d.Audit, e)
+	})
+}
+
+// checkPlacement refuses rules that are incomplete or place users outside the
+// connection's subtree.
+func (d *Directory) checkPlacement(ctx context.Context, c *Connection, rules []PlacementRule) error {
 	home, err := d.Store.OrgByID(ctx, c.OrgID)
 	if err != nil {
 		return err
@@ -371,7 +449,7 @@ func (d *Directory) SetPlacement(ctx context.Context, connSlug string, rules []P
 			return orgscim.Errorf(orgscim.Forbidden, "placement rule %d: org %s is outside the connection's subtree", i, o.Slug)
 		}
 	}
-	return d.Store.SetPlacement(ctx, c.ID, rules)
+	return nil
 }
 
 // Connection returns the connection with this slug.

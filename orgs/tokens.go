@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -104,10 +105,27 @@ func (d *Directory) IssueToken(ctx context.Context, connSlug string, expires *ti
 		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
 	}
 	secret, t := newToken(c.ID, now, expires)
-	if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
+	err = d.inTx(ctx, func(ctx context.Context) error {
+		if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
+			return err
+		}
+		return d.recordToken(ctx, ActTokenCreate, t, now)
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return t, secret, nil
+}
+
+// recordToken records a token's issue or revocation in its connection's chain: its id
+// and expiry, never its secret, hash or hint.
+func (d *Directory) recordToken(ctx context.Context, action string, t *Token, now time.Time) error {
+	e := audit.New(ctx, now, action, "token", t.ID)
+	e.ConnectionID = t.ConnectionID
+	if action == ActTokenCreate {
+		e.Diff = audit.Diff(nil, tokenView{ConnectionID: t.ConnectionID, ExpiresAt: t.Expires})
+	}
+	return record(ctx, d.Audit, e)
 }
 
 // Tokens lists the connection's tokens, usable or not.
@@ -125,7 +143,13 @@ func (d *Directory) RevokeToken(ctx context.Context, connSlug, tokenID string) e
 	if err != nil {
 		return err
 	}
-	return d.Store.RevokeToken(ctx, c.ID, tokenID, d.now())
+	now := d.now()
+	return d.inTx(ctx, func(ctx context.Context) error {
+		if err := d.Store.RevokeToken(ctx, c.ID, tokenID, now); err != nil {
+			return err
+		}
+		return d.recordToken(ctx, ActTokenRevoke, &Token{ID: tokenID, ConnectionID: c.ID}, now)
+	})
 }
 
 // errUnauthorized is the one answer to every failed authentication: a wrong token, an
@@ -139,24 +163,31 @@ const touchEvery = time.Minute
 // Authenticate returns the connection that connSlug names if secret is one of its usable
 // tokens, and records the token's use.
 func (d *Directory) Authenticate(ctx context.Context, connSlug, secret string) (*Connection, error) {
+	c, _, err := d.AuthenticateToken(ctx, connSlug, secret)
+	return c, err
+}
+
+// AuthenticateToken is Authenticate that also returns the token, so that the changes a
+// request makes are attributed to the very token that made them.
+func (d *Directory) AuthenticateToken(ctx context.Context, connSlug, secret string) (*Connection, *Token, error) {
 	if !wellFormed(secret) {
-		return nil, errUnauthorized
+		return nil, nil, errUnauthorized
 	}
 	t, c, err := d.Store.TokenByHash(ctx, HashToken(secret))
 	if orgscim.ErrorCode(err) == orgscim.NotFound {
-		return nil, errUnauthorized
+		return nil, nil, errUnauthorized
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := d.now()
 	if c.Slug != connSlug || c.Status != "active" || !t.Usable(now) {
-		return nil, errUnauthorized
+		return nil, nil, errUnauthorized
 	}
 	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= touchEvery {
 		if err := d.Store.TouchToken(ctx, t.ID, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return c, nil
+	return c, t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 )
 
 // Group is a group of users and groups as the connection's IdP describes it. Attributes
@@ -111,13 +112,14 @@ type MembershipObserver interface {
 	MembershipsChanged(ctx context.Context, conn string, changes []MembershipChange) error
 }
 
-// Groups is the provisioning service for groups. Tx and Observer are optional: without
-// them membership changes have no consequences beyond the groups themselves.
+// Groups is the provisioning service for groups. Tx, Observer and Audit are optional:
+// without them membership changes have no consequences beyond the groups themselves,
+// and leave no audit event.
 type Groups struct {
 	Store    GroupStore
 	Tx       Transactor
 	Observer MembershipObserver
-	Audit    AuditLog // optional
+	Audit    AuditLog
 	Now      func() time.Time // nil means time.Now
 }
 
@@ -168,7 +170,20 @@ func (s *Groups) Create(ctx context.Context, conn string, attrs map[string]any, 
 		if err != nil {
 			return err
 		}
-		return s.observe(ctx, conn, changes)
+		if err := s.observe(ctx, conn, changes); err != nil {
+			return err
+		}
+		if s.Audit == nil {
+			return nil
+		}
+		// The first members are part of the creation: one event says what the group
+		// was born with, rather than a create and a membership change of one request.
+		var added []string
+		for _, c := range changes {
+			added = append(added, c.MemberID)
+		}
+		return record(ctx, s.Audit, now, ActionGroupCreate, "group", g.ID, conn, "",
+			audit.Diff(nil, groupAuditDoc(g.Attributes, added, nil)))
 	})
 	if err != nil {
 		return nil, err
@@ -188,11 +203,19 @@ func (s *Groups) Members(ctx context.Context, conn, id string, fn func(Member) e
 
 // Update changes a group through fn inside the store's transaction; fn edits Attributes
 // and returns the member changes to apply with it.
+//
+// Its audit events say what changed: group.update when the attributes did, and
+// group.members when memberships did (both, in the one transaction, when a request did
+// both); none when nothing did, as when an IdP re-sends an unchanged group.
 func (s *Groups) Update(ctx context.Context, conn, id string, fn func(*Group) ([]MemberChange, error)) (*Group, error) {
 	now := s.now()
 	var out *Group
 	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		var before map[string]any
 		g, changed, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
+			if s.Audit != nil {
+				before = cloneAttrs(g.Attributes)
+			}
 			changes, err := fn(g)
 			if err != nil {
 				return nil, err
@@ -209,7 +232,21 @@ func (s *Groups) Update(ctx context.Context, conn, id string, fn func(*Group) ([
 			return err
 		}
 		out = g
-		return s.observe(ctx, conn, changed)
+		if err := s.observe(ctx, conn, changed); err != nil {
+			return err
+		}
+		if s.Audit == nil {
+			return nil
+		}
+		if diff := audit.Diff(before, g.Attributes); !emptyDiff(diff) {
+			if err := record(ctx, s.Audit, now, ActionGroupUpdate, "group", id, conn, "", diff); err != nil {
+				return err
+			}
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		return record(ctx, s.Audit, now, ActionGroupMembers, "group", id, conn, "", membersDetail(changed))
 	})
 	return out, err
 }
@@ -218,7 +255,7 @@ func (s *Groups) Update(ctx context.Context, conn, id string, fn func(*Group) ([
 func (s *Groups) Delete(ctx context.Context, conn, id string, check func(*Group) error) error {
 	now := s.now()
 	return inTx(ctx, s.Tx, func(ctx context.Context) error {
-		_, changed, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
+		g, changed, err := s.Store.UpdateGroup(ctx, conn, id, func(g *Group) ([]MemberChange, error) {
 			if check != nil {
 				if err := check(g); err != nil {
 					return nil, err
@@ -232,7 +269,24 @@ func (s *Groups) Delete(ctx context.Context, conn, id string, check func(*Group)
 		if err != nil {
 			return err
 		}
-		return s.observe(ctx, conn, changed)
+		if err := s.observe(ctx, conn, changed); err != nil {
+			return err
+		}
+		if s.Audit == nil {
+			return nil
+		}
+		// The memberships that went with the group are part of its deletion: its own
+		// members, and its places in the groups it was a member of.
+		var members, memberOf []string
+		for _, c := range changed {
+			if c.GroupID == id {
+				members = append(members, c.MemberID)
+			} else {
+				memberOf = append(memberOf, c.GroupID)
+			}
+		}
+		return record(ctx, s.Audit, now, ActionGroupDelete, "group", id, conn, "",
+			audit.Diff(groupAuditDoc(g.Attributes, members, memberOf), nil))
 	})
 }
 

@@ -47,23 +47,43 @@ type Users struct {
 	Now      func() time.Time // nil means time.Now
 }
 
-// update runs a store update and tells the observer, in one transaction.
-func (s *Users) update(ctx context.Context, conn string, call func(ctx context.Context, fn func(*User) error) (*User, error), fn func(*User) error) (*User, error) {
+// update runs a store update, tells the observer and records the audit event of
+// action, in one transaction. An update that changes neither the attributes, nor
+// active, nor the password records nothing: IdPs re-send unchanged users on every sync,
+// and a trail of non-changes would bury the changes.
+func (s *Users) update(ctx context.Context, conn, action string, now time.Time, call func(ctx context.Context, fn func(*User) error) (*User, error), fn func(*User) error) (*User, error) {
 	var out *User
 	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
 		var before User
 		u, err := call(ctx, func(u *User) error {
 			before = *u
+			if s.Audit != nil {
+				before.Attributes = cloneAttrs(u.Attributes)
+			}
 			return fn(u)
 		})
 		if err != nil {
 			return err
 		}
 		out = u
-		if s.Observer == nil {
+		if s.Observer != nil {
+			if err := s.Observer.UserChanged(ctx, conn, &before, u); err != nil {
+				return err
+			}
+		}
+		if s.Audit == nil {
 			return nil
 		}
-		return s.Observer.UserChanged(ctx, conn, &before, u)
+		after := u
+		if action == ActionUserDelete {
+			after = nil // a deletion diffs to nothing, as audit.Diff expects
+		}
+		diff := userDiff(&before, after)
+		if action == ActionUserUpdate && emptyDiff(diff) {
+			return nil
+		}
+		// After the observer, which may have placed the user in another org.
+		return record(ctx, s.Audit, now, action, "user", u.ID, conn, u.OrgID, diff)
 	})
 	return out, err
 }
@@ -100,7 +120,7 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 			restore := func(ctx context.Context, fn func(*User) error) (*User, error) {
 				return s.Store.RestoreUser(ctx, conn, u.ExternalID, fn)
 			}
-			restored, err := s.update(ctx, conn, restore, func(old *User) error {
+			restored, err := s.update(ctx, conn, ActionUserRestore, now, restore, func(old *User) error {
 				old.Attributes = attrs
 				old.Index()
 				old.PasswordHash = hash
@@ -125,10 +145,15 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 			return err
 		}
 		out = u
-		if s.Observer == nil {
+		if s.Observer != nil {
+			if err := s.Observer.UserChanged(ctx, conn, nil, u); err != nil {
+				return err
+			}
+		}
+		if s.Audit == nil {
 			return nil
 		}
-		return s.Observer.UserChanged(ctx, conn, nil, u)
+		return record(ctx, s.Audit, now, ActionUserCreate, "user", u.ID, conn, u.OrgID, userDiff(nil, u))
 	})
 	if err != nil {
 		return nil, err
@@ -147,7 +172,7 @@ func (s *Users) Get(ctx context.Context, conn, id string) (*User, error) {
 // returns an error nothing is stored.
 func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) error) (*User, error) {
 	now := s.now()
-	return s.update(ctx, conn, s.call(conn, id), func(u *User) error {
+	return s.update(ctx, conn, ActionUserUpdate, now, s.call(conn, id), func(u *User) error {
 		if err := fn(u); err != nil {
 			return err
 		}
@@ -185,7 +210,7 @@ func (u *User) SetPassword(password string) error {
 // current state inside the transaction (for If-Match); its error cancels the delete.
 func (s *Users) Delete(ctx context.Context, conn, id string, check func(*User) error) error {
 	now := s.now()
-	_, err := s.update(ctx, conn, s.call(conn, id), func(u *User) error {
+	_, err := s.update(ctx, conn, ActionUserDelete, now, s.call(conn, id), func(u *User) error {
 		if check != nil {
 			if err := check(u); err != nil {
 				return err

@@ -1,6 +1,8 @@
 // Package scim is the SCIM 2.0 protocol adapter (RFC 7643/7644): it routes
 // /scim/v2/{connection}/..., authenticates the connection's bearer token, turns requests
 // into calls of the provisioning domain and domain errors into SCIM error documents.
+// Each authenticated request carries an audit.Source (the token, the request id, the
+// client address), from which the domain attributes the audit events of its changes.
 //
 // Schemas, their validation and the discovery documents come from elimity-com/scim; what
 // that library leaves open — filters into queries, PATCH, sorting, attribute projection,
@@ -21,14 +23,15 @@ import (
 	"github.com/elimity-com/scim/schema"
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
-// Authenticator resolves a connection from the {connection} URL segment and a bearer
-// token. It answers one Unauthorized error for every failure.
+// Authenticator resolves a connection and the token used from the {connection} URL
+// segment and a bearer token. It answers one Unauthorized error for every failure.
 type Authenticator interface {
-	Authenticate(ctx context.Context, connSlug, secret string) (*orgs.Connection, error)
+	AuthenticateToken(ctx context.Context, connSlug, secret string) (*orgs.Connection, *orgs.Token, error)
 }
 
 // UserService is what the adapter needs of provisioning.
@@ -243,11 +246,20 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !strings.EqualFold(scheme, "Bearer") {
 			secret = ""
 		}
-		conn, err := s.Auth.Authenticate(c.Request().Context(), c.Param("conn"), strings.TrimSpace(secret))
+		conn, token, err := s.Auth.AuthenticateToken(c.Request().Context(), c.Param("conn"), strings.TrimSpace(secret))
 		if err != nil {
 			return err
 		}
 		c.Set(connectionKey, conn)
+		// The domain copies the source into the audit event of every change it makes;
+		// the request id is the one the response carries, so an IdP's log line and
+		// the audit trail name the same request.
+		r := c.Request()
+		c.SetRequest(r.WithContext(audit.WithSource(r.Context(), audit.Source{
+			Actor:      "token:" + token.ID,
+			RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
+			ClientAddr: c.RealIP(),
+		})))
 		if id := c.Param("id"); id != "" && (!utf8.ValidString(id) || strings.ContainsRune(id, 0)) {
 			// No resource has such an id; the database need not be asked.
 			return orgscim.Errorf(orgscim.NotFound, "no such resource")

@@ -10,7 +10,6 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
-	"github.com/orgscim/orgscim/provisioning"
 	"gorm.io/gorm"
 )
 
@@ -24,6 +23,9 @@ func (db *DB) Audit() AuditLog { return AuditLog{db} }
 // Record appends e to its chain in the transaction of ctx, when that transaction
 // commits; outside one it appends e in a transaction of its own.
 func (s AuditLog) Record(ctx context.Context, e audit.Event) error {
+	if e.ID == "" {
+		e.ID = newEventID() // now, so that a transaction's events list in the order recorded
+	}
 	if t, ok := ctx.Value(txKey{s.db}).(*txn); ok {
 		t.events = append(t.events, e)
 		return nil
@@ -106,7 +108,7 @@ func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
 		for _, i := range byChain[chain] {
 			e := &events[i]
 			if e.ID == "" {
-				e.ID = provisioning.NewID()
+				e.ID = newEventID()
 			}
 			if e.Time.IsZero() {
 				e.Time = now

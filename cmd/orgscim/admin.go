@@ -4,12 +4,35 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
+	"strconv"
 	"time"
 
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/orgs"
 )
 
+// asOperator puts the CLI's audit source in ctx. Whoever runs a command has the database
+// and acts with the vendor's full authority, but holds no key to be named by, so the
+// audit trail names the account that ran it: "operator:cli:" and the OS login name
+// (os/user), else $USER, else "uid:" and the numeric user id.
+func asOperator(ctx context.Context) context.Context {
+	return audit.WithSource(ctx, audit.Source{Actor: "operator:cli:" + osUser()})
+}
+
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if name := os.Getenv("USER"); name != "" {
+		return name
+	}
+	return "uid:" + strconv.Itoa(os.Getuid())
+}
+
 func orgCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("org create", stderr)
 	name := fs.String("name", "", "the org's name (required)")
 	slug := fs.String("slug", "", "URL-safe identifier; derived from the name when empty")
@@ -39,6 +62,7 @@ func orgCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func connectionCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("connection create", stderr)
 	org := fs.String("org", "", "slug of the org the connection provisions into (required)")
 	slug := fs.String("slug", "", "the {connection} URL segment; defaults to the org's slug")
@@ -70,6 +94,7 @@ func connectionCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("token create", stderr)
 	conn := fs.String("connection", "", "connection slug (required)")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 2160h; 0 means no expiry")
@@ -107,6 +132,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("token list", stderr)
 	conn := fs.String("connection", "", "connection slug (required)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -165,6 +191,7 @@ func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("token revoke", stderr)
 	conn := fs.String("connection", "", "connection slug (required)")
 	id := fs.String("id", "", "token id, as `token list` shows (required)")

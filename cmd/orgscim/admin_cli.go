@@ -2,7 +2,8 @@ package main
 
 // Operator tasks of the CLI: admin API keys, org relationships, the role catalogue and
 // the access check. Whoever runs these commands has the database, so they act with the
-// vendor's full authority, like an operator key on the admin API.
+// vendor's full authority, like an operator key on the admin API; their changes are
+// audited as made by "operator:cli:<OS user>" (asOperator).
 
 import (
 	"context"
@@ -18,6 +19,7 @@ import (
 )
 
 func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("apikey create", stderr)
 	operator := fs.String("operator", "", "the operator's name, recorded as operator:NAME in what the key does (required)")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h; 0 means no expiry")
@@ -56,6 +58,7 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func apikeyRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("apikey revoke", stderr)
 	id := fs.String("id", "", "the key's id (required)")
 	if err := parse(fs, args); err != nil {
@@ -90,6 +93,7 @@ func optionalTime(name, v string) (*time.Time, error) {
 }
 
 func orgUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("org update", stderr)
 	slug := fs.String("slug", "", "the org's slug (required)")
 	status := fs.String("status", "", "relationship status: pending, active, suspended or ended")
@@ -177,6 +181,7 @@ func printOrg(stdout io.Writer, o *orgs.Org, asJSON bool) error {
 }
 
 func orgMove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("org move", stderr)
 	slug := fs.String("slug", "", "the org to move (required)")
 	parent := fs.String("parent", "", "the new parent's slug (required)")
@@ -206,6 +211,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func roleCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("role create", stderr)
 	key := fs.String("key", "", "the role's key, e.g. billing.viewer (required)")
 	description := fs.String("description", "", "what the role is for")
@@ -242,6 +248,7 @@ func roleCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func accessCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = asOperator(ctx)
 	fs, dbURL := newFlags("access check", stderr)
 	conn := fs.String("connection", "", "connection slug (required)")
 	user := fs.String("user", "", "the user's SCIM id (required)")

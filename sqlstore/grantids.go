@@ -1,0 +1,71 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+)
+
+// The two methods below let the orgs domain name, in the one audit event of a bulk change
+// of grants, the grants it touched. Both read live grants or look grants up by id, which
+// the partial indexes on live grants and the primary key answer; revoked grants found by
+// anything else would be a scan of every grant ever revoked.
+
+// LiveGrantIDs returns up to limit ids of the live grants sel selects: of the given
+// users only when users is not nil, created exactly at createdAt when it is not zero.
+func (s accessStore) LiveGrantIDs(ctx context.Context, sel orgs.GrantSelector, users []string, createdAt time.Time, limit int) ([]string, error) {
+	where := []string{"revoked_at IS NULL"}
+	var args []any
+	if sel.Source != "" {
+		where = append(where, "source = ?", "source_id = ?")
+		args = append(args, string(sel.Source), sel.SourceID)
+	}
+	if sel.UserID != "" {
+		where = append(where, "user_id = ?")
+		args = append(args, sel.UserID)
+	}
+	if len(args) == 0 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "refusing to list every grant")
+	}
+	if !createdAt.IsZero() {
+		where = append(where, "created_at = ?")
+		args = append(args, micros(createdAt))
+	}
+	q := "SELECT id FROM grants WHERE " + strings.Join(where, " AND ")
+	if users == nil {
+		var ids []string
+		err := s.db.q(ctx).Raw(q+" ORDER BY id LIMIT ?", append(args, limit)...).Scan(&ids).Error
+		return ids, err
+	}
+	var out []string
+	for len(users) > 0 && len(out) < limit {
+		n := min(len(users), batch)
+		var ids []string
+		a := append(append([]any{}, args...), users[:n], limit-len(out))
+		if err := s.db.q(ctx).Raw(q+" AND user_id IN ? ORDER BY id LIMIT ?", a...).Scan(&ids).Error; err != nil {
+			return nil, err
+		}
+		out = append(out, ids...)
+		users = users[n:]
+	}
+	return out, nil
+}
+
+// RevokedGrantIDs returns those of ids that are revoked.
+func (s accessStore) RevokedGrantIDs(ctx context.Context, ids []string) ([]string, error) {
+	var out []string
+	for len(ids) > 0 {
+		n := min(len(ids), batch)
+		var got []string
+		if err := s.db.q(ctx).Raw("SELECT id FROM grants WHERE id IN ? AND revoked_at IS NOT NULL ORDER BY id", ids[:n]).
+			Scan(&got).Error; err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		ids = ids[n:]
+	}
+	return out, nil
+}
