@@ -151,7 +151,12 @@ type Access struct {
 	// only operators.
 	Authz Authorizer
 	Audit AuditLog // optional
-	Now   func() time.Time
+	// Holders ends the authority a user holds when its IdP deactivates or deletes it
+	// (Delegations does); optional.
+	Holders interface {
+		HolderLeft(ctx context.Context, conn, userID, why string) error
+	}
+	Now func() time.Time
 }
 
 // Authorizer decides whether a principal may use a capability on an org.
@@ -767,7 +772,13 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 			why = "user deleted by the IdP"
 		}
 		// In the connection's org: the grants may lie on any org of its subtree.
-		return a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), "scim:"+conn, why, "user", after.ID, conn, "")
+		if err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), "scim:"+conn, why, "user", after.ID, conn, ""); err != nil {
+			return err
+		}
+		if a.Holders == nil {
+			return nil
+		}
+		return a.Holders.HolderLeft(ctx, conn, after.ID, why)
 	case !wasLive && isLive:
 		mappings, err := a.Store.MappingsOfUser(ctx, conn, after.ID)
 		if err != nil || len(mappings) == 0 {

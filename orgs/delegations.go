@@ -62,6 +62,8 @@ type DelegationStore interface {
 	RevokeDelegationTree(ctx context.Context, id string, at time.Time, by, reason string) ([]*Delegation, error)
 	// LiveDelegations returns the unrevoked, unexpired delegations on any of the orgs.
 	LiveDelegations(ctx context.Context, orgIDs []string, at time.Time) ([]*Delegation, error)
+	// DelegationsHeldBy returns the unrevoked delegations whose holder is the user.
+	DelegationsHeldBy(ctx context.Context, conn, userID string) ([]*Delegation, error)
 }
 
 // Principal is who acts through the admin API or the CLI: a vendor operator, with all
@@ -260,6 +262,49 @@ func (s *Delegations) Revoke(ctx context.Context, by Principal, id, reason strin
 		e.Diff = audit.Detail(map[string]any{"reason": reason, "revoked": len(revoked), "cascade": cascade})
 		return record(ctx, s.Audit, e)
 	})
+}
+
+// HolderLeft revokes, with everything delegated through them, the delegations the user
+// holds: the partner's IdP deactivated or deleted the user, so the person has left or
+// lost their job there, and authority must end with the same transaction. Unlike
+// Revoke it does not insist on a successor — keeping a departed person in charge is no
+// way to keep an administrator — but the event says when a partner is left without one.
+// The user's admin keys stop working with the delegations they belong to.
+func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) error {
+	held, err := s.Store.DelegationsHeldBy(ctx, conn, userID)
+	if err != nil || len(held) == 0 {
+		return err
+	}
+	now := s.now()
+	by := "scim:" + conn
+	for _, d := range held {
+		revoked, err := s.Store.RevokeDelegationTree(ctx, d.ID, now, by, why)
+		if err != nil {
+			return err
+		}
+		if len(revoked) == 0 {
+			continue // already revoked through a delegation revoked before it
+		}
+		var cascade []string
+		for _, r := range revoked {
+			if r.ID != d.ID && len(cascade) < maxListedIDs {
+				cascade = append(cascade, r.ID)
+			}
+		}
+		detail := map[string]any{"reason": why, "revoked": len(revoked), "cascade": cascade}
+		if err := s.keepAnAdministrator(ctx, revoked, now); orgscim.ErrorCode(err) == orgscim.Conflict {
+			detail["warning"] = orgscim.ErrorMessage(err)
+		} else if err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActDelegationRevoke, "delegation", d.ID)
+		e.ConnectionID, e.OrgID = conn, d.OrgID
+		e.Diff = audit.Detail(detail)
+		if err := record(ctx, s.Audit, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keepAnAdministrator refuses a revocation that leaves a partner org, whose

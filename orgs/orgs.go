@@ -102,6 +102,9 @@ type Connection struct {
 	IdP     string
 	Status  string // "active" or "suspended"
 	Created time.Time
+	// OrgPath is the path of OrgID, when the connection was loaded to authenticate:
+	// whether its tokens work depends on every org on it.
+	OrgPath string
 	// Placement puts the connection's users into sub-orgs; the first rule that matches
 	// wins, and a user no rule matches belongs to OrgID.
 	Placement []PlacementRule
@@ -137,6 +140,8 @@ type Store interface {
 	RevokeToken(ctx context.Context, connectionID, tokenID string, at time.Time) error
 	// TokenByHash returns the token with this hash and its connection.
 	TokenByHash(ctx context.Context, hash string) (*Token, *Connection, error)
+	// OrgsByID returns the orgs with these ids that exist.
+	OrgsByID(ctx context.Context, ids []string) (map[string]*Org, error)
 	TouchToken(ctx context.Context, tokenID string, at time.Time) error
 	SetPlacement(ctx context.Context, connectionID string, rules []PlacementRule) error
 }

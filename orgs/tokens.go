@@ -184,6 +184,18 @@ func (d *Directory) AuthenticateToken(ctx context.Context, connSlug, secret stri
 	if c.Slug != connSlug || c.Status != "active" || !t.Usable(now) {
 		return nil, nil, errUnauthorized
 	}
+	// A suspended or ended relationship anywhere above the connection stops its tokens
+	// at once, not when a nightly job gets to it.
+	path := strings.Split(strings.Trim(c.OrgPath, "/"), "/")
+	byID, err := d.Store.OrgsByID(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range path {
+		if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
+			return nil, nil, errUnauthorized
+		}
+	}
 	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= touchEvery {
 		if err := d.Store.TouchToken(ctx, t.ID, now); err != nil {
 			return nil, nil, err

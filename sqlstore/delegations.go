@@ -116,3 +116,12 @@ func (s delegationStore) LiveDelegations(ctx context.Context, orgIDs []string, a
 	}
 	return delegations(rows)
 }
+
+func (s delegationStore) DelegationsHeldBy(ctx context.Context, conn, userID string) ([]*orgs.Delegation, error) {
+	var rows []delegationRow
+	if err := s.db.q(ctx).Raw("SELECT "+delegationCols+" FROM delegations WHERE holder_connection_id = ? AND holder_user_id = ? AND revoked_at IS NULL ORDER BY created_at",
+		conn, userID).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	return delegations(rows)
+}

@@ -306,10 +306,12 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 		CIdP         string `gorm:"column:c_idp"`
 		CStatus      string
 		CCreatedAt   int64
+		COrgPath     string
 	}
 	err := s.db.q(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
-		c.status AS c_status, c.created_at AS c_created_at
-		FROM tokens t JOIN connections c ON c.id = t.connection_id WHERE t.hash = ?`, hash).Take(&r).Error
+		c.status AS c_status, c.created_at AS c_created_at, o.path AS c_org_path
+		FROM tokens t JOIN connections c ON c.id = t.connection_id JOIN orgs o ON o.id = c.org_id
+		WHERE t.hash = ?`, hash).Take(&r).Error
 	if isNoRows(err) {
 		return nil, nil, orgscim.Errorf(orgscim.NotFound, "no such token")
 	}
@@ -319,7 +321,13 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 	c := connectionRow{ID: r.ConnectionID, Slug: r.CSlug, OrgID: r.COrgID, IdP: r.CIdP, Status: r.CStatus, CreatedAt: r.CCreatedAt}
 	t := tokenRow{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint, CreatedAt: r.CreatedAt,
 		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, LastUsedAt: r.LastUsedAt}
-	return t.token(), c.connection(), nil
+	conn := c.connection()
+	conn.OrgPath = r.COrgPath
+	return t.token(), conn, nil
+}
+
+func (s orgStore) OrgsByID(ctx context.Context, ids []string) (map[string]*orgs.Org, error) {
+	return accessStore{s.db}.OrgsByID(ctx, ids)
 }
 
 func (s orgStore) SetPlacement(ctx context.Context, connectionID string, rules []orgs.PlacementRule) error {

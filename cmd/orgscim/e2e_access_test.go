@@ -155,15 +155,19 @@ func TestAccessFollowsSCIM(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustDeny(ben, "billing.read", emea, "not active")
+		// and the partner's IdP is shut out with it: its tokens stop at once.
+		c.do("GET", "/Users/"+ben, nil).must(t, http.StatusUnauthorized)
 		if _, err := env.dir.UpdateOrg(ctx, "acme", orgs.OrgUpdate{Status: &active}); err != nil {
 			t.Fatal(err)
 		}
 		mustAllow(ben, "billing.read", emea)
+		c.do("GET", "/Users/"+ben, nil).must(t, http.StatusOK)
 		past := env.clock.Now().Add(-time.Hour)
 		if _, err := env.dir.UpdateOrg(ctx, "acme", orgs.OrgUpdate{ContractEnd: &[]*time.Time{&past}[0]}); err != nil {
 			t.Fatal(err)
 		}
 		mustDeny(ben, "billing.read", emea, "not active")
+		c.do("GET", "/Users/"+ben, nil).must(t, http.StatusUnauthorized)
 		if holders, err := access.WhoHasAccess(ctx, emea.ID); err != nil || len(holders) != 0 {
 			t.Fatalf("an ended contract still lists holders: %d %v", len(holders), err)
 		}

@@ -625,13 +625,6 @@ func TestAdminAPI(t *testing.T) {
 			}
 			refused(t, "a revoked delegation's key", dave.get("/me"), http.StatusUnauthorized, "unauthorized")
 
-			// The IdP deactivates carol: her key stops with the SCIM response.
-			carol.get("/me").must(t, http.StatusOK)
-			scim.in(t).patch(person["carol"], op("Replace", "active", "False")).must(t, http.StatusNoContent)
-			refused(t, "a deactivated holder's key", carol.get("/me"), http.StatusUnauthorized, "unauthorized")
-			scim.in(t).patch(person["carol"], op("Replace", "active", "True")).must(t, http.StatusNoContent)
-			carol.get("/me").must(t, http.StatusOK)
-
 			// The partner's last administrator goes only with a successor.
 			refused(t, "revoke the last administrator", oper.call("DELETE", "/delegations/"+field(carolDel, "id"), nil), http.StatusConflict, "conflict")
 			carol.get("/me").must(t, http.StatusOK)
@@ -646,6 +639,19 @@ func TestAdminAPI(t *testing.T) {
 				t.Errorf("ben: %v", me)
 			}
 			ben.get("/orgs/paris").must(t, http.StatusOK)
+
+			// Offboarding: the IdP deactivates ben, and his delegation ends in the
+			// transaction of the SCIM request, his key with it. Coming back does not
+			// bring authority back: that takes a new delegation.
+			benDel := field(r, "successor", "id")
+			scim.in(t).patch(person["ben"], op("Replace", "active", "False")).must(t, http.StatusNoContent)
+			refused(t, "a deactivated holder's key", ben.get("/me"), http.StatusUnauthorized, "unauthorized")
+			d := oper.get("/delegations/" + benDel).must(t, http.StatusOK).JSON
+			if d["revoked_at"] == nil || d["revoke_reason"] != "user deactivated by the IdP" {
+				t.Errorf("after the IdP deactivated its holder, delegation %v", d)
+			}
+			scim.in(t).patch(person["ben"], op("Replace", "active", "True")).must(t, http.StatusNoContent)
+			refused(t, "a reactivated holder's key", ben.get("/me"), http.StatusUnauthorized, "unauthorized")
 		})
 
 		t.Run("the OpenAPI document lists every route", func(t *testing.T) {

@@ -34,6 +34,9 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// delegates by their keys.
 	dels := &orgs.Delegations{Store: db.Delegations(), Orgs: db.Orgs(), Access: access, Tx: db, Audit: log, Now: now}
 	access.Authz = dels
+	// Offboarding: a user the IdP deactivates loses its delegations in the same
+	// transaction as its grants.
+	access.Holders = dels
 	keys := &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Tx: db, Audit: log, Now: now}
 	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys}
 }
