@@ -134,7 +134,7 @@ func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
 			return fmt.Errorf("sqlstore: audit chain head: %w", err)
 		}
 	}
-	return nil
+	return db.enqueueWebhooks(tx, events)
 }
 
 // placeEvents fills in the org of each event — the connection's when the domain named

@@ -39,6 +39,15 @@ Usage:
   orgscim audit verify [--json]                    check every audit chain; names each modified,
                                                    deleted, inserted or reordered event; exit 1
                                                    when a chain is broken
+  orgscim webhook create [--connection SLUG] --url URL [--actions user.,grant.] [--json]
+                                                   send a connection's (or, without --connection,
+                                                   the control plane's) events, signed, to URL;
+                                                   prints the signing secret once
+  orgscim webhook list [--json]
+  orgscim webhook disable --id ID
+  orgscim webhook revocations [--since DURATION] [--json]
+                                                   time to revoke per connection: from the
+                                                   request to the last subscriber's acknowledgement
   orgscim migrate                                  apply pending database migrations and exit
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
@@ -48,7 +57,8 @@ Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (defa
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
 automatically, under a lock, by every command.
 
-Secrets (SCIM tokens, admin API keys) are printed once and stored only as hashes.
+Secrets (SCIM tokens, admin API keys) are printed once and stored only as hashes;
+webhook signing secrets are printed once and stored as they are, to sign with.
 The admin API at /api/v1 (OpenAPI: GET /api/v1/openapi.json) takes
 Authorization: Bearer oscadm_... with an operator key from apikey create, or a delegated
 administrator's key issued through POST /api/v1/delegations/{id}/keys.
@@ -113,6 +123,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenRevoke(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit" && sub == "verify":
 		return auditVerify(ctx, rest[1:], stdout, stderr)
+	case cmd == "webhook" && sub == "create":
+		return webhookCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "webhook" && sub == "list":
+		return webhookList(ctx, rest[1:], stdout, stderr)
+	case cmd == "webhook" && sub == "disable":
+		return webhookDisable(ctx, rest[1:], stdout, stderr)
+	case cmd == "webhook" && sub == "revocations":
+		return webhookRevocations(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage

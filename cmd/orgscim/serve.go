@@ -20,6 +20,7 @@ import (
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/sqlstore"
+	"github.com/orgscim/orgscim/webhooks"
 )
 
 // httpConfig is what the HTTP server needs besides its database.
@@ -198,6 +199,10 @@ Every --analyze-every the server refreshes the query planner's statistics of the
 that changed by more than a tenth since their last refresh, as autovacuum would: after an
 IdP's initial sync of many users, stale statistics make lookups many times slower.
 
+Every --webhook-interval the server sends the webhook deliveries that are due (see
+orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
+PostgreSQL database share the work without sending a delivery twice at once.
+
 Flags:
 `
 
@@ -228,11 +233,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fs.DurationVar(&analyzeEvery, "analyze-every", analyzeEvery, "how often to refresh the query planner's statistics of tables that changed a lot; 0 leaves it to autovacuum (env ORGSCIM_ANALYZE_EVERY)")
+	webhookInterval, err := envDuration("ORGSCIM_WEBHOOK_INTERVAL", time.Second)
+	if err != nil {
+		return err
+	}
+	fs.DurationVar(&webhookInterval, "webhook-interval", webhookInterval, "how often to send due webhook deliveries; 0 sends none (env ORGSCIM_WEBHOOK_INTERVAL)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 {
-		fmt.Fprintln(stderr, "--rate-limit, --rate-burst and --analyze-every must not be negative, --request-timeout must be positive")
+	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 || webhookInterval < 0 {
+		fmt.Fprintln(stderr, "--rate-limit, --rate-burst, --analyze-every and --webhook-interval must not be negative, --request-timeout must be positive")
 		return errUsage
 	}
 	limits := scim.Limits{RateLimit: rateLimit, RateBurst: rateBurst}
@@ -254,6 +264,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
 		go keepStatistics(ctx, db, analyzeEvery, logger)
+	}
+	if webhookInterval > 0 {
+		// Stopped and waited for before the database closes, so that a delivery that
+		// was acknowledged is recorded as such.
+		dctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		d := &webhooks.Deliverer{Outbox: db.Webhooks(), Logger: logger}
+		go func() { defer close(stopped); d.Run(dctx, webhookInterval) }()
+		defer func() { stop(); <-stopped }()
 	}
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
 	return runServer(ctx, ln, e, logger, timeout)
