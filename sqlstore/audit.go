@@ -69,15 +69,24 @@ func (r auditRow) event() audit.Event {
 }
 
 // appendAudit appends the events of a transaction to their chains, as its last
-// statements. Each chain's head is locked by the upsert that reads it and stays locked
-// until the commit, so concurrent transactions append one after the other and the
-// chain stays linear; holding it only from here to the commit keeps the queue short.
-// Chains are locked in name order, so two transactions never wait on each other.
-func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
+// statements, and queues their webhook deliveries (see enqueue in outbox.go). Each
+// chain's head is locked by the upsert that reads it and stays locked until the commit,
+// so concurrent transactions append one after the other and the chain stays linear.
+// That lock is the one point where a tenant's writers queue, so everything that needs
+// no lock — the events' orgs, the matching subscriptions — is read before it, and on
+// PostgreSQL the writes after it are one statement: the critical section is two round
+// trips and the commit. Chains are locked in name order, so two transactions never wait
+// on each other.
+func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
+	events := t.events
 	if len(events) == 0 {
 		return nil
 	}
 	if err := db.placeEvents(tx, events); err != nil {
+		return err
+	}
+	subs, err := db.subscriptionsFor(tx, events)
+	if err != nil {
 		return err
 	}
 	byChain := map[string][]int{}
@@ -90,6 +99,7 @@ func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
 		byChain[c] = append(byChain[c], i)
 	}
 	sort.Strings(chains)
+	t.unlock = db.chains.lock(tx.Statement.Context, chains)
 	now := time.Now()
 	for _, chain := range chains {
 		var head struct {
@@ -101,10 +111,7 @@ func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
 		if err != nil {
 			return fmt.Errorf("sqlstore: audit chain head: %w", err)
 		}
-		var (
-			rows []string
-			args []any
-		)
+		w := &batchWriter{}
 		for _, i := range byChain[chain] {
 			e := &events[i]
 			if e.ID == "" {
@@ -116,25 +123,79 @@ func (db *DB) appendAudit(tx *gorm.DB, events []audit.Event) error {
 			head.Seq++
 			audit.Seal(e, chain, head.Seq, head.Hash)
 			head.Hash = e.Hash
-			rows = append(rows, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, e.ID, e.Chain, e.Seq, e.Time.UnixMilli(), e.Actor, e.ConnectionID, e.OrgID,
+			w.add("INSERT INTO audit_events ("+auditCols+") VALUES ", 16,
+				e.ID, e.Chain, e.Seq, e.Time.UnixMilli(), e.Actor, e.ConnectionID, e.OrgID,
 				e.OrgPath, e.Action, e.TargetType, e.TargetID, string(e.Diff), e.RequestID, e.ClientAddr,
 				e.PrevHash, e.Hash)
+			subs.enqueue(w, e)
 		}
-		// Batches stay under the bind-parameter limits of both engines.
-		const perInsert = 500
-		for len(rows) > 0 {
-			n := min(len(rows), perInsert)
-			if err := tx.Exec("INSERT INTO audit_events ("+auditCols+") VALUES "+strings.Join(rows[:n], ", "), args[:n*16]...).Error; err != nil {
-				return fmt.Errorf("sqlstore: append audit events: %w", err)
-			}
-			rows, args = rows[n:], args[n*16:]
-		}
-		if err := tx.Exec("UPDATE audit_chains SET seq = ?, hash = ? WHERE chain = ?", head.Seq, head.Hash, chain).Error; err != nil {
-			return fmt.Errorf("sqlstore: audit chain head: %w", err)
+		update, updateArgs := "UPDATE audit_chains SET seq = ?, hash = ? WHERE chain = ?", []any{head.Seq, head.Hash, chain}
+		if err := w.flush(tx, db.dialect, update, updateArgs); err != nil {
+			return fmt.Errorf("sqlstore: append audit events: %w", err)
 		}
 	}
-	return db.enqueueWebhooks(tx, events)
+	return nil
+}
+
+// batchWriter collects multi-row inserts into several tables and writes them with a
+// final statement: on PostgreSQL as one statement of data-modifying CTEs when the rows
+// are few (the usual one-request transaction), otherwise as 500-row inserts, which
+// stay under both engines' bind-parameter limits.
+type batchWriter struct {
+	tables []*batchTable
+}
+
+type batchTable struct {
+	insert string
+	cols   int
+	n      int
+	args   []any
+}
+
+func (w *batchWriter) add(insert string, cols int, values ...any) {
+	for _, t := range w.tables {
+		if t.insert == insert {
+			t.n++
+			t.args = append(t.args, values...)
+			return
+		}
+	}
+	w.tables = append(w.tables, &batchTable{insert: insert, cols: cols, n: 1, args: values})
+}
+
+func placeholders(cols, n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []any) error {
+	params := len(finalArgs)
+	for _, t := range w.tables {
+		params += len(t.args)
+	}
+	if d.name == postgresDialect.name && params <= 8000 {
+		var (
+			sql  strings.Builder
+			args []any
+		)
+		for i, t := range w.tables {
+			if i == 0 {
+				sql.WriteString("WITH ")
+			} else {
+				sql.WriteString(", ")
+			}
+			fmt.Fprintf(&sql, "w%d AS (%s%s)", i, t.insert, placeholders(t.cols, t.n))
+			args = append(args, t.args...)
+		}
+		sql.WriteString(" " + final)
+		return tx.Exec(sql.String(), append(args, finalArgs...)...).Error
+	}
+	for _, t := range w.tables {
+		if err := insertRows(tx, t.insert, t.cols, t.n, t.args); err != nil {
+			return err
+		}
+	}
+	return tx.Exec(final, finalArgs...).Error
 }
 
 // placeEvents fills in the org of each event — the connection's when the domain named

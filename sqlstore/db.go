@@ -33,6 +33,7 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect dialect
 	pages   *pageCache
+	chains  chainLocks
 }
 
 // Open connects to url — "postgres://..." (or "postgresql://") or "sqlite:PATH" — and

@@ -13,13 +13,18 @@ import (
 	"gorm.io/gorm"
 )
 
-// enqueueWebhooks is the transactional outbox: called by appendAudit with the events it
-// has just appended, it queues one delivery per event and active subscription of the
-// event's tenant whose filter selects it, and a receipt for each revocation, in the same
-// transaction. An event is therefore queued exactly when its change commits, and a
-// rolled-back change queues nothing. It costs one indexed query when no subscription
-// matches, and at most one multi-row insert per table otherwise.
-func (db *DB) enqueueWebhooks(tx *gorm.DB, events []audit.Event) error {
+// chainSubscriptions are the active webhook subscriptions of the chains a transaction
+// appends to, read before the chain heads are locked.
+type chainSubscriptions map[string][]subscriptionFilter
+
+type subscriptionFilter struct {
+	id      string
+	actions []string
+}
+
+// subscriptionsFor reads the active subscriptions of the events' tenants: one indexed
+// query per transaction, which finds nothing for a tenant nobody subscribed to.
+func (db *DB) subscriptionsFor(tx *gorm.DB, events []audit.Event) (chainSubscriptions, error) {
 	conns := map[string]bool{}
 	control := false
 	for i := range events {
@@ -39,67 +44,53 @@ func (db *DB) enqueueWebhooks(tx *gorm.DB, events []audit.Event) error {
 		Actions      string
 	}
 	if err := tx.Raw(q+") ORDER BY id", keysOf(conns)).Scan(&subs).Error; err != nil {
-		return fmt.Errorf("sqlstore: webhook subscriptions: %w", err)
+		return nil, fmt.Errorf("sqlstore: webhook subscriptions: %w", err)
 	}
-	if len(subs) == 0 {
-		return nil
-	}
-	type sub struct {
-		id      string
-		actions []string
-	}
-	byChain := map[string][]sub{}
+	out := chainSubscriptions{}
 	for _, s := range subs {
 		chain := audit.Control
 		if s.ConnectionID != nil {
 			chain = *s.ConnectionID
 		}
-		byChain[chain] = append(byChain[chain], sub{s.ID, splitActions(s.Actions)})
+		out[chain] = append(out[chain], subscriptionFilter{s.ID, splitActions(s.Actions)})
 	}
-	now := micros(time.Now())
+	return out, nil
+}
+
+// enqueue is the transactional outbox: for the sealed event e it queues one delivery
+// per subscription of its tenant whose filter selects it, and a receipt for each
+// revocation, into w, which the transaction writes with the event. An event is
+// therefore queued exactly when its change commits, and a rolled-back change queues
+// nothing.
+func (subs chainSubscriptions) enqueue(w *batchWriter, e *audit.Event) {
 	var (
-		outbox, receipts []any
-		nOut, nRec       int
+		payload string
+		rev     bool
 	)
-	for i := range events {
-		e := &events[i]
-		var (
-			payload string
-			rev     bool
-		)
-		for _, s := range byChain[e.Chain] {
-			if !webhooks.Matches(s.actions, e.Action) {
-				continue
-			}
-			if payload == "" { // built once per event, for its first subscriber
-				payload, rev = string(webhooks.Payload(e)), webhooks.IsRevocation(e.Action, e.Diff)
-			}
-			outbox = append(outbox, provisioning.NewID(), s.id, e.ID, e.Chain, e.Seq, e.Action, rev, payload, now, 0)
-			nOut++
-			if rev {
-				receipts = append(receipts, e.ID, s.id, e.Chain, e.Action, micros(e.Time))
-				nRec++
-			}
+	now := micros(time.Now())
+	for _, s := range subs[e.Chain] {
+		if !webhooks.Matches(s.actions, e.Action) {
+			continue
+		}
+		if payload == "" { // built once per event, for its first subscriber
+			payload, rev = string(webhooks.Payload(e)), webhooks.IsRevocation(e.Action, e.Diff)
+		}
+		w.add(`INSERT INTO outbox (id, subscription_id, event_id, chain, seq, action, revocation,
+		payload, created_at, next_attempt_at) VALUES `, 10,
+			provisioning.NewID(), s.id, e.ID, e.Chain, e.Seq, e.Action, rev, payload, now, 0)
+		if rev {
+			w.add(`INSERT INTO revocation_receipts (event_id, subscription_id, chain, action, requested_at) VALUES `, 5,
+				e.ID, s.id, e.Chain, e.Action, micros(e.Time))
 		}
 	}
-	if err := insertRows(tx, `INSERT INTO outbox (id, subscription_id, event_id, chain, seq, action, revocation,
-		payload, created_at, next_attempt_at) VALUES `, 10, nOut, outbox); err != nil {
-		return fmt.Errorf("sqlstore: enqueue webhooks: %w", err)
-	}
-	if err := insertRows(tx, `INSERT INTO revocation_receipts (event_id, subscription_id, chain, action, requested_at) VALUES `,
-		5, nRec, receipts); err != nil {
-		return fmt.Errorf("sqlstore: revocation receipts: %w", err)
-	}
-	return nil
 }
 
 // insertRows inserts n rows of cols values each, 500 rows a statement, which keeps under
 // the bind-parameter limits of both engines.
 func insertRows(tx *gorm.DB, insert string, cols, n int, args []any) error {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
 	for n > 0 {
 		k := min(n, 500)
-		if err := tx.Exec(insert+strings.TrimSuffix(strings.Repeat(row+", ", k), ", "), args[:k*cols]...).Error; err != nil {
+		if err := tx.Exec(insert+placeholders(cols, k), args[:k*cols]...).Error; err != nil {
 			return err
 		}
 		n, args = n-k, args[k*cols:]

@@ -18,6 +18,9 @@ type txKey struct{ db *DB }
 type txn struct {
 	g      *gorm.DB
 	events []audit.Event
+	// unlock releases the chains appendAudit queued for; InTx calls it once the
+	// transaction has committed or rolled back.
+	unlock func()
 }
 
 // InTx runs fn in one transaction. Store calls made with the context fn receives join
@@ -27,12 +30,18 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 	if _, ok := ctx.Value(txKey{db}).(*txn); ok {
 		return fn(ctx)
 	}
+	t := &txn{}
+	defer func() {
+		if t.unlock != nil {
+			t.unlock()
+		}
+	}()
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		t := &txn{g: tx}
+		t.g = tx
 		if err := fn(context.WithValue(ctx, txKey{db}, t)); err != nil {
 			return err
 		}
-		return db.appendAudit(tx, t.events)
+		return db.appendAudit(tx, t)
 	})
 }
 
