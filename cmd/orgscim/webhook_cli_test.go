@@ -133,9 +133,28 @@ func TestWebhookCommands(t *testing.T) {
 				t.Fatalf("deactivate: %d %s", rep.Status, rep.Raw)
 			}
 
+			scrape := func() string {
+				res, err := http.Get(srv.URL + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return string(b)
+			}
+			if m := scrape(); !strings.Contains(m, "orgscim_webhook_deliveries_pending 2\n") ||
+				strings.Contains(m, "orgscim_webhook_outbox_lag_seconds 0\n") {
+				t.Errorf("before delivery, /metrics shows no backlog:\n%s", grepLines(m, "orgscim_webhook"))
+			}
 			res, err := (&webhooks.Deliverer{Outbox: store.Webhooks()}).Once(context.Background())
 			if err != nil || res.Delivered != 2 {
 				t.Fatalf("delivery: %+v, %v; want the create and the deactivation delivered", res, err)
+			}
+			if m := scrape(); !strings.Contains(m, "orgscim_webhook_deliveries_pending 0\n") ||
+				!strings.Contains(m, "orgscim_webhook_outbox_lag_seconds 0\n") ||
+				!strings.Contains(m, `orgscim_time_to_revoke_seconds{connection="acme",stat="max"}`) ||
+				!strings.Contains(m, `orgscim_revocations_unacknowledged{connection="acme"} 0`) {
+				t.Errorf("after delivery, /metrics:\n%s", grepLines(m, "orgscim_webhook", "revo"))
 			}
 			events, bad := r.received()
 			// Deliveries may arrive in any order; the chain position orders them.
@@ -237,4 +256,18 @@ func TestServeDeliversWebhooks(t *testing.T) {
 	if len(list) != 1 || list[0].Delivered != 1 || list[0].Pending != 0 {
 		t.Errorf("after serving: %+v", list)
 	}
+}
+
+// grepLines keeps the lines of s that contain any of the words.
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
