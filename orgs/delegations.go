@@ -279,11 +279,11 @@ func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) 
 	by := "scim:" + conn
 	for _, d := range held {
 		revoked, err := s.Store.RevokeDelegationTree(ctx, d.ID, now, by, why)
+		if orgscim.ErrorCode(err) == orgscim.NotFound {
+			continue // revoked already, through one of the user's delegations above it
+		}
 		if err != nil {
 			return err
-		}
-		if len(revoked) == 0 {
-			continue // already revoked through a delegation revoked before it
 		}
 		var cascade []string
 		for _, r := range revoked {
