@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -34,6 +35,9 @@ type DB struct {
 	dialect dialect
 	pages   *pageCache
 	chains  chainLocks
+	// reconciling is the reconciler's leadership on SQLite, where one process owns the
+	// database.
+	reconciling sync.Mutex
 }
 
 // Open connects to url — "postgres://..." (or "postgresql://") or "sqlite:PATH" — and

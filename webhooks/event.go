@@ -60,7 +60,7 @@ func Payload(e *audit.Event) []byte {
 // relationship. diff is the event's audit diff.
 func IsRevocation(action string, diff json.RawMessage) bool {
 	switch action {
-	case "user.delete", "user.deactivate", "grant.revoke", "delegation.revoke", "token.revoke", "admin_key.revoke":
+	case "user.delete", "user.deactivate", "grant.revoke", "grants.revoke", "delegation.revoke", "token.revoke", "admin_key.revoke":
 		return true
 	case "user.update":
 		// Deactivation is an update whose active attribute goes to false.

@@ -48,6 +48,9 @@ Usage:
   orgscim webhook revocations [--since DURATION] [--json]
                                                    time to revoke per connection: from the
                                                    request to the last subscriber's acknowledgement
+  orgscim reconcile [--dry-run] [--json]           one lifecycle pass: revoke expired grants and
+                                                   delegations, verify the audit chains
+  orgscim reconcile show RUN [--json]              a recorded pass and what it did
   orgscim migrate                                  apply pending database migrations and exit
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
@@ -123,6 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenRevoke(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit" && sub == "verify":
 		return auditVerify(ctx, rest[1:], stdout, stderr)
+	case cmd == "reconcile":
+		return reconcileCmd(ctx, rest, stdout, stderr)
 	case cmd == "webhook" && sub == "create":
 		return webhookCreate(ctx, rest[1:], stdout, stderr)
 	case cmd == "webhook" && sub == "list":

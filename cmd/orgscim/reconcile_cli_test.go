@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/orgscim/orgscim/internal/dbtest"
+)
+
+// The CLI runs a pass, refuses a second leader, and shows the recorded pass.
+func TestReconcileCommand(t *testing.T) {
+	for _, engine := range dbtest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			mustCLI(t, "org", "create", "--name", "Acme", "--slug", "acme", "--database", url)
+
+			if out := mustCLI(t, "reconcile", "--dry-run", "--database", url); !strings.Contains(out, "(dry run: nothing changed)") {
+				t.Errorf("dry run printed %q", out)
+			}
+			var pass struct {
+				ID, State string
+				Report    struct {
+					AuditEvents int64 `json:"audit_events"`
+					AuditBreaks []any `json:"audit_breaks"`
+				}
+			}
+			out := mustCLI(t, "reconcile", "--json", "--database", url)
+			if err := json.Unmarshal([]byte(out), &pass); err != nil || pass.State != "done" || pass.Report.AuditEvents == 0 {
+				t.Fatalf("reconcile --json: %v\n%s", err, out)
+			}
+			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, "reconciler run "+pass.ID+": done") {
+				t.Errorf("reconcile show printed %q", out)
+			}
+			var stdout, stderr bytes.Buffer
+			if err := run(ctx, []string{"reconcile", "show", "--database", url}, &stdout, &stderr); !errors.Is(err, errUsage) {
+				t.Errorf("show without RUN: %v", err)
+			}
+			if err := run(ctx, []string{"reconcile", "show", "no-such-run", "--database", url}, &stdout, &stderr); err == nil ||
+				!strings.Contains(err.Error(), "no reconciler run") {
+				t.Errorf("show of an unknown run: %v", err)
+			}
+		})
+	}
+}
+

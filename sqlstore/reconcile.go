@@ -1,0 +1,177 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reconcile"
+)
+
+// Reconcile is the reconciler's storage: leadership, what is due, and run records.
+type Reconcile struct{ db *DB }
+
+// Reconcile returns the reconciler's storage.
+func (db *DB) Reconcile() Reconcile { return Reconcile{db} }
+
+var _ reconcile.Store = Reconcile{}
+
+// reconcileLockKey is the advisory lock of the reconciler's leader: "orgrecon" in ASCII.
+const reconcileLockKey = 0x6f72677265636f6e
+
+// leadership is a PostgreSQL advisory lock held on a connection of its own, so that it
+// is held exactly as long as that connection lives: if the connection drops, the lock
+// is gone, and Check says so before the next batch.
+type leadership struct {
+	conn   *sql.Conn
+	sqlite *DB
+}
+
+func (l *leadership) Check(ctx context.Context) error {
+	if l.sqlite != nil {
+		return nil
+	}
+	var held bool
+	err := l.conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+		AND pid = pg_backend_pid() AND granted AND (classid::bigint << 32 | objid::bigint) = $1)`, int64(reconcileLockKey)).Scan(&held)
+	if err != nil {
+		return orgscim.Errorf(orgscim.Conflict, "the reconciler lost its lock: %v", err)
+	}
+	if !held {
+		return orgscim.Errorf(orgscim.Conflict, "the reconciler lost its lock")
+	}
+	return nil
+}
+
+func (l *leadership) Release() {
+	if l.sqlite != nil {
+		l.sqlite.reconciling.Unlock()
+		return
+	}
+	_, _ = l.conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", int64(reconcileLockKey))
+	_ = l.conn.Close()
+}
+
+// Lead makes this process the reconciler's leader, or fails with Conflict when another
+// holds the lock. On SQLite, which one process owns, the lock is the process's.
+func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
+	if s.db.dialect.name != postgresDialect.name {
+		if !s.db.reconciling.TryLock() {
+			return nil, orgscim.Errorf(orgscim.Conflict, "another reconciler is running")
+		}
+		return &leadership{sqlite: s.db}, nil
+	}
+	sqlDB, err := s.db.gorm.DB()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", int64(reconcileLockKey)).Scan(&got); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if !got {
+		conn.Close()
+		return nil, orgscim.Errorf(orgscim.Conflict, "another reconciler is running")
+	}
+	return &leadership{conn: conn}, nil
+}
+
+// ExpiredGrants returns up to limit live grants that expired by at, soonest first.
+func (s Reconcile) ExpiredGrants(ctx context.Context, at time.Time, limit int) ([]*orgs.Grant, error) {
+	var rows []grantRow
+	err := s.db.q(ctx).Raw(`SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?
+		ORDER BY expires_at, id LIMIT ?`, micros(at), limit).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.Grant, len(rows))
+	for i, r := range rows {
+		out[i] = r.grant()
+	}
+	return out, nil
+}
+
+// CountExpiredGrants counts the live grants that expired by at.
+func (s Reconcile) CountExpiredGrants(ctx context.Context, at time.Time) (int, error) {
+	var n int64
+	err := s.db.q(ctx).Raw(`SELECT count(*) FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?`,
+		micros(at)).Scan(&n).Error
+	return int(n), err
+}
+
+// RevokeGrantIDs revokes those of the grants that are still live and returns their ids:
+// a grant revoked meanwhile, or by an earlier attempt of the same pass, is left alone.
+func (s Reconcile) RevokeGrantIDs(ctx context.Context, ids []string, at time.Time, by, reason string) ([]string, error) {
+	var out []string
+	err := s.db.q(ctx).Raw(`UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?
+		WHERE id IN ? AND revoked_at IS NULL RETURNING id`, micros(at), by, reason, ids).Scan(&out).Error
+	return out, err
+}
+
+// ExpiredDelegations returns up to limit live delegations that expired by at; of those
+// expiring together, roots first, so that one revocation takes its tree with it.
+func (s Reconcile) ExpiredDelegations(ctx context.Context, at time.Time, limit int) ([]*orgs.Delegation, error) {
+	var rows []delegationRow
+	err := s.db.q(ctx).Raw("SELECT "+delegationCols+` FROM delegations
+		WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?
+		ORDER BY expires_at, CASE WHEN parent_id IS NULL THEN 0 ELSE 1 END, id LIMIT ?`,
+		micros(at), limit).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	return delegations(rows)
+}
+
+// RevokeDelegationTree revokes a delegation and what was delegated through it.
+func (s Reconcile) RevokeDelegationTree(ctx context.Context, id string, at time.Time, by, reason string) ([]*orgs.Delegation, error) {
+	return delegationStore{s.db}.RevokeDelegationTree(ctx, id, at, by, reason)
+}
+
+// StartRun records a pass that has begun.
+func (s Reconcile) StartRun(ctx context.Context, r *reconcile.Run) error {
+	return s.db.q(ctx).Exec("INSERT INTO reconcile_runs (id, started_at, as_of, state) VALUES (?, ?, ?, ?)",
+		r.ID, micros(r.Started), micros(r.AsOf), r.State).Error
+}
+
+// FinishRun records how a pass ended and its report.
+func (s Reconcile) FinishRun(ctx context.Context, r *reconcile.Run) error {
+	report, err := r.ReportJSON()
+	if err != nil {
+		return err
+	}
+	return s.db.q(ctx).Exec("UPDATE reconcile_runs SET finished_at = ?, state = ?, report = ? WHERE id = ?",
+		microsPtr(r.Finished), r.State, report, r.ID).Error
+}
+
+// Run returns a recorded pass.
+func (s Reconcile) Run(ctx context.Context, id string) (*reconcile.Run, error) {
+	var row struct {
+		ID         string
+		StartedAt  int64
+		FinishedAt *int64
+		AsOf       int64
+		State      string
+		Report     string
+	}
+	err := s.db.q(ctx).Raw("SELECT id, started_at, finished_at, as_of, state, report FROM reconcile_runs WHERE id = ?", id).Take(&row).Error
+	if isNoRows(err) {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no reconciler run %q", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := &reconcile.Run{ID: row.ID, Started: fromMicros(row.StartedAt), Finished: fromMicrosPtr(row.FinishedAt),
+		AsOf: fromMicros(row.AsOf), State: row.State}
+	if err := r.SetReportJSON(row.Report); err != nil {
+		return nil, fmt.Errorf("sqlstore: run %s: %w", id, err)
+	}
+	return r, nil
+}
