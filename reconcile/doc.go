@@ -1,5 +1,7 @@
 // Package reconcile is the pass that enforces lifecycle rules no single request
-// triggers: grants and delegations past their expiry, and a check of the audit trail.
+// triggers: grants and delegations past their expiry, partners whose relationship is
+// over (ended, or contract end plus grace passed: the subtree's grants revoked, its
+// connections suspended and their tokens revoked), and a check of the audit trail.
 // Expiry already takes effect at query time; the pass makes it a recorded revocation —
 // with its rule, its run and an audit event in the tenant's chain, so that downstream
 // subscribers hear of it.

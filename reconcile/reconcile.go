@@ -17,6 +17,7 @@ import (
 const (
 	RuleGrantExpired      = "grant-expired"
 	RuleDelegationExpired = "delegation-expired"
+	RuleContractEnded     = "contract-ended"
 	RuleAuditChain        = "audit-chain"
 )
 
@@ -32,8 +33,20 @@ type Store interface {
 	RevokeGrantIDs(ctx context.Context, ids []string, at time.Time, by, reason string) ([]string, error)
 	ExpiredDelegations(ctx context.Context, at time.Time, limit int) ([]*orgs.Delegation, error)
 	RevokeDelegationTree(ctx context.Context, id string, at time.Time, by, reason string) ([]*orgs.Delegation, error)
+	// EndedOrgs returns the orgs whose relationship is over (ended, or contract end
+	// plus grace passed) and whose subtree still has access to take away.
+	EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, error)
+	LiveGrantsUnder(ctx context.Context, path string, limit int) ([]*orgs.Grant, error)
+	// ShutConnectionsUnder suspends the subtree's connections and revokes their tokens.
+	ShutConnectionsUnder(ctx context.Context, path string, at time.Time) (map[string]Shut, error)
 	StartRun(ctx context.Context, r *Run) error
 	FinishRun(ctx context.Context, r *Run) error
+}
+
+// Shut is what offboarding did to one connection.
+type Shut struct {
+	Suspended bool
+	Tokens    []string // revoked
 }
 
 // Leadership is held for the length of a pass.
@@ -170,6 +183,11 @@ func (r *Reconciler) pass(ctx context.Context, lead Leadership, run *Run, opts O
 	}
 	dels, err := r.expireDelegations(ctx, lead, run, opts)
 	run.Report.Rules = append(run.Report.Rules, dels)
+	if err != nil {
+		return err
+	}
+	ended, err := r.offboardEnded(ctx, lead, run, opts)
+	run.Report.Rules = append(run.Report.Rules, ended...)
 	if err != nil {
 		return err
 	}
@@ -316,6 +334,109 @@ func (r *Reconciler) expireDelegations(ctx context.Context, lead Leadership, run
 			}
 		}
 	}
+}
+
+// offboardEnded takes away what the subtree of an org whose relationship is over still
+// has: its live grants (in batches), then its connections and their tokens. Query-time
+// checks already deny that access; this records it and makes it final, so that an org
+// reactivated later starts from nothing.
+func (r *Reconciler) offboardEnded(ctx context.Context, lead Leadership, run *Run, opts Options) ([]RuleResult, error) {
+	grants := newResult(RuleContractEnded, "revoke grants in the subtree")
+	conns := newResult(RuleContractEnded, "suspend connections in the subtree and revoke their tokens")
+	out := func() []RuleResult { return []RuleResult{grants, conns} }
+	ended, err := r.Store.EndedOrgs(ctx, run.AsOf)
+	if err != nil {
+		return out(), err
+	}
+	for _, o := range ended {
+		why := fmt.Sprintf("relationship with %s is over (reconciler run %s)", o.Slug, run.ID)
+		if opts.DryRun {
+			due, err := r.Store.LiveGrantsUnder(ctx, o.Path, 10_000)
+			if err != nil {
+				return out(), err
+			}
+			for _, g := range due {
+				grants.add(tenantOf(g.ConnectionID), g.ID)
+			}
+			continue
+		}
+		for {
+			if err := lead.Check(ctx); err != nil {
+				return out(), err
+			}
+			due, err := r.Store.LiveGrantsUnder(ctx, o.Path, r.batch())
+			if err != nil {
+				return out(), err
+			}
+			if len(due) == 0 {
+				break
+			}
+			byID := map[string]*orgs.Grant{}
+			ids := make([]string, len(due))
+			for i, g := range due {
+				ids[i], byID[g.ID] = g.ID, g
+			}
+			err = r.Tx.InTx(ctx, func(ctx context.Context) error {
+				revoked, err := r.Store.RevokeGrantIDs(ctx, ids, r.now(), Actor, why)
+				if err != nil {
+					return err
+				}
+				byConn := map[string][]string{}
+				for _, id := range revoked {
+					byConn[byID[id].ConnectionID] = append(byConn[byID[id].ConnectionID], id)
+				}
+				for _, conn := range sortedKeys(byConn) {
+					if err := r.record(ctx, conn, "grants.revoke", RuleContractEnded, run, byConn[conn]); err != nil {
+						return err
+					}
+				}
+				for _, id := range revoked {
+					grants.add(tenantOf(byID[id].ConnectionID), id)
+				}
+				return nil
+			})
+			if err != nil {
+				return out(), err
+			}
+		}
+		if err := lead.Check(ctx); err != nil {
+			return out(), err
+		}
+		err := r.Tx.InTx(ctx, func(ctx context.Context) error {
+			shut, err := r.Store.ShutConnectionsUnder(ctx, o.Path, r.now())
+			if err != nil {
+				return err
+			}
+			for _, id := range sortedShut(shut) {
+				s := shut[id]
+				e := audit.New(ctx, r.now(), "connection.update", "connection", id)
+				e.ConnectionID = id
+				detail := map[string]any{"rule": RuleContractEnded, "run": run.ID, "reason": why, "tokens_revoked": s.Tokens}
+				if s.Suspended {
+					detail["status"] = map[string]string{"before": "active", "after": "suspended"}
+				}
+				e.Diff = audit.Detail(detail)
+				if err := r.Audit.Record(ctx, e); err != nil {
+					return err
+				}
+				conns.add(id, id)
+			}
+			return nil
+		})
+		if err != nil {
+			return out(), err
+		}
+	}
+	return out(), nil
+}
+
+func sortedShut(m map[string]Shut) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // record appends one event for a batch of one tenant's revocations.

@@ -271,3 +271,77 @@ func TestLostLockIsNoticed(t *testing.T) {
 		other.Release()
 	})
 }
+
+func TestEndedContractIsOffboarded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		w := newWorld(t, db)
+		dir := &orgs.Directory{Store: db.Orgs(), Tx: db, Audit: db.Audit(), Now: w.clock}
+		end, grace := w.now.Add(time.Hour), 24*time.Hour
+		endp := &end
+		if _, err := dir.UpdateOrg(ctx, "acme", orgs.OrgUpdate{ContractEnd: &endp, Grace: &grace}); err != nil {
+			t.Fatal(err)
+		}
+		rec := w.reconciler()
+
+		// Inside the grace period nothing happens.
+		w.now = w.now.Add(2 * time.Hour)
+		run, err := rec.Once(ctx, reconcile.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range run.Report.Rules {
+			if r.Rule == reconcile.RuleContractEnded && r.Count != 0 {
+				t.Fatalf("within the grace period: %+v", r)
+			}
+		}
+
+		w.now = w.now.Add(24 * time.Hour)
+		run, err = rec.Once(ctx, reconcile.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var grants, conns int
+		for _, r := range run.Report.Rules {
+			if r.Rule == reconcile.RuleContractEnded {
+				if strings.HasPrefix(r.Action, "revoke grants") {
+					grants = r.Count
+				} else {
+					conns = r.Count
+				}
+			}
+		}
+		// ann's grants expired by then and went by their own rule; ben's had no expiry.
+		if grants != 1 || conns != 1 {
+			t.Errorf("offboarded %d grants, %d connections; want ben's and the one connection", grants, conns)
+		}
+		if !w.revoked(t, "ann3h") || !w.revoked(t, "ben") {
+			t.Error("grants of the ended partner still live")
+		}
+		c, err := db.Orgs().ConnectionBySlug(ctx, "acme")
+		if err != nil || c.Status != "suspended" {
+			t.Errorf("connection after offboarding: %+v %v", c, err)
+		}
+		toks, err := db.Orgs().Tokens(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range toks {
+			if tok.Revoked == nil {
+				t.Errorf("token %s still usable", tok.ID)
+			}
+		}
+		if len(run.Report.AuditBreaks) != 0 {
+			t.Errorf("audit chain: %v", run.Report.AuditBreaks)
+		}
+
+		again, err := rec.Once(ctx, reconcile.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range again.Report.Rules {
+			if r.Count != 0 {
+				t.Errorf("second pass did more: %+v", r)
+			}
+		}
+	})
+}

@@ -175,3 +175,73 @@ func (s Reconcile) Run(ctx context.Context, id string) (*reconcile.Run, error) {
 	}
 	return r, nil
 }
+
+// EndedOrgs returns the orgs whose relationship is over — status ended, or contract end
+// plus grace passed by at — whose subtree still has live grants, active connections or
+// usable tokens: what offboarding has left to do.
+func (s Reconcile) EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, error) {
+	var rows []orgRow
+	err := s.db.q(ctx).Raw(`SELECT `+orgCols+` FROM orgs o
+		WHERE (o.status = 'ended' OR (o.contract_end IS NOT NULL AND o.contract_end + o.grace_seconds * 1000000 <= ?))
+		  AND (EXISTS (SELECT 1 FROM grants g JOIN orgs x ON x.id = g.org_id
+		               WHERE g.revoked_at IS NULL AND x.path LIKE o.path || '%')
+		    OR EXISTS (SELECT 1 FROM connections c JOIN orgs x ON x.id = c.org_id
+		               WHERE x.path LIKE o.path || '%'
+		                 AND (c.status = 'active' OR EXISTS (SELECT 1 FROM tokens t WHERE t.connection_id = c.id AND t.revoked_at IS NULL))))
+		ORDER BY o.path`, micros(at)).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.Org, len(rows))
+	for i, r := range rows {
+		out[i] = r.org()
+	}
+	return out, nil
+}
+
+// LiveGrantsUnder returns up to limit live grants on the orgs of the subtree at path.
+func (s Reconcile) LiveGrantsUnder(ctx context.Context, path string, limit int) ([]*orgs.Grant, error) {
+	var rows []grantRow
+	err := s.db.q(ctx).Raw(`SELECT g.* FROM grants g JOIN orgs o ON o.id = g.org_id
+		WHERE g.revoked_at IS NULL AND o.path LIKE ? ESCAPE '\' ORDER BY g.id LIMIT ?`, likePrefix(path), limit).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.Grant, len(rows))
+	for i, r := range rows {
+		out[i] = r.grant()
+	}
+	return out, nil
+}
+
+// ShutConnectionsUnder suspends the active connections of the subtree at path and
+// revokes their usable tokens, returning what it changed per connection id.
+func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, at time.Time) (map[string]reconcile.Shut, error) {
+	var conns []struct {
+		ID     string
+		Status string
+	}
+	err := s.db.q(ctx).Raw(`SELECT c.id, c.status FROM connections c JOIN orgs o ON o.id = c.org_id
+		WHERE o.path LIKE ? ESCAPE '\' ORDER BY c.id`, likePrefix(path)).Scan(&conns).Error
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]reconcile.Shut{}
+	for _, c := range conns {
+		var shut reconcile.Shut
+		if c.Status == "active" {
+			if err := s.db.q(ctx).Exec("UPDATE connections SET status = 'suspended' WHERE id = ? AND status = 'active'", c.ID).Error; err != nil {
+				return nil, err
+			}
+			shut.Suspended = true
+		}
+		if err := s.db.q(ctx).Raw("UPDATE tokens SET revoked_at = ? WHERE connection_id = ? AND revoked_at IS NULL RETURNING id",
+			micros(at), c.ID).Scan(&shut.Tokens).Error; err != nil {
+			return nil, err
+		}
+		if shut.Suspended || len(shut.Tokens) > 0 {
+			out[c.ID] = shut
+		}
+	}
+	return out, nil
+}

@@ -49,7 +49,8 @@ Usage:
                                                    time to revoke per connection: from the
                                                    request to the last subscriber's acknowledgement
   orgscim reconcile [--dry-run] [--json]           one lifecycle pass: revoke expired grants and
-                                                   delegations, verify the audit chains
+                                                   delegations, offboard ended partners,
+                                                   verify the audit chains
   orgscim reconcile show RUN [--json]              a recorded pass and what it did
   orgscim migrate                                  apply pending database migrations and exit
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
