@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 )
@@ -48,3 +49,35 @@ func TestReconcileCommand(t *testing.T) {
 	}
 }
 
+
+func TestNextDaily(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tt := range []struct{ now, at, want string }{
+		{"2031-03-01T01:00:00Z", "02:00", "2031-03-01T02:00:00Z"},
+		{"2031-03-01T02:00:00Z", "02:00", "2031-03-02T02:00:00Z"}, // this moment's pass has begun
+		{"2031-03-01T23:59:00Z", "00:00", "2031-03-02T00:00:00Z"},
+		{"2031-03-01T05:00:00+04:00", "02:00", "2031-03-01T02:00:00Z"}, // 01:00 UTC: the schedule is UTC
+	} {
+		off, on, err := parseTimeOfDay(tt.at)
+		if err != nil || !on {
+			t.Fatal(tt.at, err)
+		}
+		if got := nextDaily(at(tt.now), off); !got.Equal(at(tt.want)) {
+			t.Errorf("next %s after %s: %s, want %s", tt.at, tt.now, got, tt.want)
+		}
+	}
+	if _, on, err := parseTimeOfDay("off"); on || err != nil {
+		t.Errorf("off: %v %v", on, err)
+	}
+	for _, bad := range []string{"2am", "25:00", "", "02:00:00"} {
+		if _, _, err := parseTimeOfDay(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

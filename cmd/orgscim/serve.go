@@ -18,6 +18,7 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/httpmetrics"
+	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/webhooks"
@@ -200,6 +201,9 @@ Every --analyze-every the server refreshes the query planner's statistics of the
 that changed by more than a tenth since their last refresh, as autovacuum would: after an
 IdP's initial sync of many users, stale statistics make lookups many times slower.
 
+Every day at --reconcile-at (UTC) the server runs a reconciliation pass (see orgscim
+reconcile -h); with several replicas one of them leads and the others skip the day.
+
 Every --webhook-interval the server sends the webhook deliveries that are due (see
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
 PostgreSQL database share the work without sending a delivery twice at once.
@@ -239,8 +243,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fs.DurationVar(&webhookInterval, "webhook-interval", webhookInterval, "how often to send due webhook deliveries; 0 sends none (env ORGSCIM_WEBHOOK_INTERVAL)")
+	reconcileAt := fs.String("reconcile-at", envOr("ORGSCIM_RECONCILE_AT", "02:00"), "time of day (HH:MM, UTC) of the daily reconciliation pass; off for none (env ORGSCIM_RECONCILE_AT)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	daily, dailyOn, err := parseTimeOfDay(*reconcileAt)
+	if err != nil {
+		fmt.Fprintln(stderr, "--reconcile-at:", err)
+		return errUsage
 	}
 	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 || webhookInterval < 0 {
 		fmt.Fprintln(stderr, "--rate-limit, --rate-burst, --analyze-every and --webhook-interval must not be negative, --request-timeout must be positive")
@@ -275,8 +285,60 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go func() { defer close(stopped); d.Run(dctx, webhookInterval) }()
 		defer func() { stop(); <-stopped }()
 	}
+	if dailyOn {
+		rctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger) }()
+		defer func() { stop(); <-stopped }()
+	}
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
 	return runServer(ctx, ln, e, logger, timeout)
+}
+
+// parseTimeOfDay reads "HH:MM" as an offset into a UTC day, or "off".
+func parseTimeOfDay(s string) (time.Duration, bool, error) {
+	if s == "off" {
+		return 0, false, nil
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, false, fmt.Errorf("want HH:MM (UTC) or off, got %q", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, true, nil
+}
+
+// nextDaily is the first time at offset into a UTC day that is after now.
+func nextDaily(now time.Time, offset time.Duration) time.Time {
+	now = now.UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	if next := day.Add(offset); next.After(now) {
+		return next
+	}
+	return day.AddDate(0, 0, 1).Add(offset)
+}
+
+// reconcileDaily runs a pass every day at offset until ctx is done. A replica that
+// finds another leading skips the day; a failed pass is logged and its run record says
+// how far it got.
+func reconcileDaily(ctx context.Context, rec *reconcile.Reconciler, offset time.Duration, now func() time.Time, logger *slog.Logger) {
+	for {
+		timer := time.NewTimer(nextDaily(now(), offset).Sub(now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		run, err := rec.Once(ctx, reconcile.Options{})
+		switch {
+		case orgscim.ErrorCode(err) == orgscim.Conflict && run == nil:
+			logger.Info("reconciler: another replica leads today's pass")
+		case err != nil:
+			logger.Error("reconciler pass failed", slog.String("error", err.Error()))
+		default:
+			logger.Info("reconciler pass done", slog.String("run", run.ID))
+		}
+	}
 }
 
 // runServer serves h on ln until ctx is done (SIGTERM or SIGINT in production, a
