@@ -87,6 +87,12 @@ type Run struct {
 	Report   Report
 }
 
+// RunStat summarises the recorded passes of one state.
+type RunStat struct {
+	Count        int64
+	LatestFinish time.Time
+}
+
 // Report is what a pass did, or in a dry run would do.
 type Report struct {
 	RunID  string       `json:"run_id,omitempty"`

@@ -245,3 +245,25 @@ func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, at tim
 	}
 	return out, nil
 }
+
+// RunStats counts the recorded passes by state, with the end of the latest of each.
+func (s Reconcile) RunStats(ctx context.Context) (map[string]reconcile.RunStat, error) {
+	var rows []struct {
+		State  string
+		N      int64
+		Latest *int64
+	}
+	err := s.db.q(ctx).Raw("SELECT state, count(*) AS n, max(finished_at) AS latest FROM reconcile_runs GROUP BY state").Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]reconcile.RunStat{}
+	for _, r := range rows {
+		st := reconcile.RunStat{Count: r.N}
+		if r.Latest != nil {
+			st.LatestFinish = fromMicros(*r.Latest)
+		}
+		out[r.State] = st
+	}
+	return out, nil
+}

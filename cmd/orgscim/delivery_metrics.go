@@ -89,3 +89,42 @@ func (c *deliveryCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.unacked, prometheus.GaugeValue, float64(t.Unacknowledged), conn)
 	}
 }
+
+// reconcileCollector reports the recorded reconciler passes, from the database, so that
+// an alert can fire when no pass has finished for more than a day.
+type reconcileCollector struct {
+	runs   sqlstore.Reconcile
+	logger *slog.Logger
+	count  *prometheus.Desc
+	last   *prometheus.Desc
+}
+
+func newReconcileCollector(runs sqlstore.Reconcile, logger *slog.Logger) *reconcileCollector {
+	return &reconcileCollector{runs: runs, logger: logger,
+		count: prometheus.NewDesc(prometheus.BuildFQName(httpmetrics.Namespace, "reconciler", "runs"),
+			"Reconciler passes recorded, by how they ended (done, failed) or running.", []string{"state"}, nil),
+		last: prometheus.NewDesc(prometheus.BuildFQName(httpmetrics.Namespace, "reconciler", "last_finished_timestamp_seconds"),
+			"When the latest pass of each state finished, as a Unix time.", []string{"state"}, nil),
+	}
+}
+
+func (c *reconcileCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.count
+	ch <- c.last
+}
+
+func (c *reconcileCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stats, err := c.runs.RunStats(ctx)
+	if err != nil {
+		c.logger.Warn("reconciler metrics", slog.String("error", err.Error()))
+		return
+	}
+	for state, st := range stats {
+		ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(st.Count), state)
+		if !st.LatestFinish.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(st.LatestFinish.Unix()), state)
+		}
+	}
+}

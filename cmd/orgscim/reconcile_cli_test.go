@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/sqlstore"
 )
 
 // The CLI runs a pass, refuses a second leader, and shows the recorded pass.
@@ -33,6 +38,23 @@ func TestReconcileCommand(t *testing.T) {
 			out := mustCLI(t, "reconcile", "--json", "--database", url)
 			if err := json.Unmarshal([]byte(out), &pass); err != nil || pass.State != "done" || pass.Report.AuditEvents == 0 {
 				t.Fatalf("reconcile --json: %v\n%s", err, out)
+			}
+			store, err := sqlstore.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			srv := httptest.NewServer(newHandler(store, slog.New(slog.DiscardHandler), httpConfig{}))
+			defer srv.Close()
+			res, err := http.Get(srv.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if !strings.Contains(string(metrics), `orgscim_reconciler_runs{state="done"} 1`) ||
+				!strings.Contains(string(metrics), `orgscim_reconciler_last_finished_timestamp_seconds{state="done"}`) {
+				t.Errorf("/metrics after one pass:\n%s", grepLines(string(metrics), "reconciler"))
 			}
 			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, "reconciler run "+pass.ID+": done") {
 				t.Errorf("reconcile show printed %q", out)

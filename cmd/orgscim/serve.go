@@ -51,7 +51,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
 	})
-	metrics.Registry().MustRegister(newDeliveryCollector(db.Webhooks(), cfg.Now, logger))
+	metrics.Registry().MustRegister(newDeliveryCollector(db.Webhooks(), cfg.Now, logger),
+		newReconcileCollector(db.Reconcile(), logger))
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
