@@ -104,6 +104,13 @@ func (s *Server) routes() []route {
 		{method: http.MethodPost, path: "/grants", tag: "grants", body: CreateGrantRequest{}, status: http.StatusCreated, resp: Grant{},
 			summary: "Assign a (non-privileged) role to a user directly.",
 			who:     "Operators; a delegate with manage_members on the org that itself holds the role there.", handle: s.createGrant},
+		{method: http.MethodGet, path: "/grants/{id}", tag: "grants", status: http.StatusOK, resp: Grant{},
+			summary: "Read a grant, live or revoked, with its provenance.",
+			who:     "Operators; a delegate whose subtree contains the grant's org.", handle: s.getGrant},
+		{method: http.MethodDelete, path: "/grants/{id}", tag: "grants", body: RevokeGrantRequest{}, status: http.StatusOK, resp: Grant{},
+			summary: "Revoke a direct, imported or elevation grant, with a reason; it is kept, revoked. " +
+				"A grant from a mapping is refused (409): retire the mapping or remove the membership instead.",
+			who: "Operators; a delegate with manage_members on the grant's org.", handle: s.revokeGrant},
 
 		{method: http.MethodPost, path: "/delegations", tag: "delegations", body: CreateDelegationRequest{}, status: http.StatusCreated,
 			resp: Delegation{}, summary: "Delegate administration of a subtree to a person.",

@@ -585,6 +585,28 @@ func TestAdminAPI(t *testing.T) {
 			allowed(oper, "ann", "billing.read", "paris")
 		})
 
+		t.Run("a direct grant is revoked by hand and kept", func(t *testing.T) {
+			oper, carol, dave := oper.in(t), carol.in(t), dave.in(t)
+			g := oper.post("/grants", map[string]any{"connection": "acme", "user_id": person["erin"], "role": "reports.viewer",
+				"org": "acme", "reason": "quarterly close"}).must(t, http.StatusCreated).JSON
+			id := field(g, "id")
+			allowed(oper, "erin", "reports.read", "acme")
+			refused(t, "a revocation without a reason", oper.call("DELETE", "/grants/"+id, map[string]any{}), http.StatusBadRequest, "invalid")
+			refused(t, "a delegate revoking on its parent", dave.call("DELETE", "/grants/"+id, map[string]any{"reason": "x"}),
+				http.StatusNotFound, "not_found")
+			refused(t, "a delegate reading a grant on its parent", dave.get("/grants/"+id), http.StatusForbidden, "forbidden")
+			r := carol.call("DELETE", "/grants/"+id, map[string]any{"reason": "close is over"}).must(t, http.StatusOK).JSON
+			if r["revoked_at"] == nil || r["revoke_reason"] != "close is over" || r["revoked_by"] != carolName {
+				t.Fatalf("revoked %v", r)
+			}
+			denied(oper, "erin", "reports.read", "acme", "no live grant")
+			if kept := oper.get("/grants/" + id).must(t, http.StatusOK).JSON; kept["revoked_at"] == nil || kept["granted_by"] != "operator:ops" {
+				t.Errorf("the revoked grant as kept: %v", kept)
+			}
+			refused(t, "revoking twice", oper.call("DELETE", "/grants/"+id, map[string]any{"reason": "again"}), http.StatusConflict, "conflict")
+			refused(t, "an unknown grant", oper.get("/grants/no-such-grant"), http.StatusNotFound, "not_found")
+		})
+
 		t.Run("ending a parent's contract removes the subtree's access at once", func(t *testing.T) {
 			oper := oper.in(t)
 			allowed(oper, "ann", "billing.read", "paris")
