@@ -607,6 +607,20 @@ func TestAdminAPI(t *testing.T) {
 			refused(t, "an unknown grant", oper.get("/grants/no-such-grant"), http.StatusNotFound, "not_found")
 		})
 
+		t.Run("suspending a connection stops its tokens at once", func(t *testing.T) {
+			oper, carol, sc := oper.in(t), carol.in(t), scim.in(t)
+			sc.do("GET", "/Users/"+person["ann"], nil).must(t, http.StatusOK)
+			refused(t, "a delegate suspending a connection", carol.call("PATCH", "/connections/acme", map[string]any{"status": "suspended"}),
+				http.StatusForbidden, "forbidden")
+			refused(t, "an unknown status", oper.call("PATCH", "/connections/acme", map[string]any{"status": "paused"}), http.StatusBadRequest, "invalid")
+			if c := oper.call("PATCH", "/connections/acme", map[string]any{"status": "suspended"}).must(t, http.StatusOK).JSON; c["status"] != "suspended" {
+				t.Fatalf("suspended %v", c)
+			}
+			sc.do("GET", "/Users/"+person["ann"], nil).must(t, http.StatusUnauthorized)
+			oper.call("PATCH", "/connections/acme", map[string]any{"status": "active"}).must(t, http.StatusOK)
+			sc.do("GET", "/Users/"+person["ann"], nil).must(t, http.StatusOK)
+		})
+
 		t.Run("ending a parent's contract removes the subtree's access at once", func(t *testing.T) {
 			oper := oper.in(t)
 			allowed(oper, "ann", "billing.read", "paris")
