@@ -89,7 +89,7 @@ func (g *schemas) of(t reflect.Type) map[string]any {
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": g.of(t.Elem())}
 	case reflect.Struct:
-		name := t.Name()
+		name := schemaName(t)
 		if _, done := g.components[name]; !done {
 			g.components[name] = nil // a placeholder against recursion
 			g.components[name] = g.object(t)
@@ -97,6 +97,20 @@ func (g *schemas) of(t reflect.Type) map[string]any {
 		return map[string]any{"$ref": "#/components/schemas/" + name}
 	}
 	panic("adminapi: no schema for " + t.String())
+}
+
+// schemaName names a component: the type's name, and for an instance of a generic
+// type its argument's name before it (Page[adminapi.Org] is OrgPage), since a
+// reference cannot carry brackets and slashes.
+func schemaName(t reflect.Type) string {
+	name := t.Name()
+	i := strings.IndexByte(name, '[')
+	if i < 0 {
+		return name
+	}
+	arg := strings.TrimSuffix(name[i+1:], "]")
+	arg = arg[strings.LastIndexByte(arg, '.')+1:]
+	return arg + name[:i]
 }
 
 func nullable(s map[string]any) map[string]any {

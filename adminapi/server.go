@@ -61,7 +61,10 @@ type Server struct {
 	Groups GroupLookup
 	// Audit is the trail GET /audit reads; nil reads the log the Directory records
 	// into, when that log can be read.
-	Audit  AuditReader
+	Audit AuditReader
+	// Lists, when set, serves the listings (GET /orgs, /connections, /roles, /mappings,
+	// /grants, /delegations).
+	Lists  Lists
 	Logger *slog.Logger
 
 	docOnce sync.Once

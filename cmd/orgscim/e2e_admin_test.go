@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -600,11 +601,76 @@ func TestAdminAPI(t *testing.T) {
 				t.Fatalf("revoked %v", r)
 			}
 			denied(oper, "erin", "reports.read", "acme", "no live grant")
-			if kept := oper.get("/grants/" + id).must(t, http.StatusOK).JSON; kept["revoked_at"] == nil || kept["granted_by"] != "operator:ops" {
+			if kept := oper.get("/grants/"+id).must(t, http.StatusOK).JSON; kept["revoked_at"] == nil || kept["granted_by"] != "operator:ops" {
 				t.Errorf("the revoked grant as kept: %v", kept)
 			}
 			refused(t, "revoking twice", oper.call("DELETE", "/grants/"+id, map[string]any{"reason": "again"}), http.StatusConflict, "conflict")
 			refused(t, "an unknown grant", oper.get("/grants/no-such-grant"), http.StatusNotFound, "not_found")
+		})
+
+		t.Run("listings page by cursor and stay inside the subtree", func(t *testing.T) {
+			oper, carol, dave := oper.in(t), carol.in(t), dave.in(t)
+			// every role exactly once, two a page
+			seen := map[string]bool{}
+			for cursor, pages := "", 0; ; pages++ {
+				q := url.Values{"limit": {"2"}}
+				if cursor != "" {
+					q.Set("cursor", cursor)
+				}
+				pg := oper.get("/roles?"+q.Encode()).must(t, http.StatusOK).JSON
+				items, _ := pg["items"].([]any)
+				for _, it := range items {
+					k := field(it.(map[string]any), "key")
+					if seen[k] {
+						t.Fatalf("role %s listed twice", k)
+					}
+					seen[k] = true
+				}
+				cursor, _ = pg["next_cursor"].(string)
+				if cursor == "" || pages > 20 {
+					break
+				}
+			}
+			for _, k := range []string{"reports.viewer", "billing.admin"} {
+				if !seen[k] {
+					t.Errorf("role %s not listed; listed %v", k, seen)
+				}
+			}
+			slugs := func(r *reply) []string {
+				var out []string
+				items, _ := r.JSON["items"].([]any)
+				for _, it := range items {
+					m := it.(map[string]any)
+					if s, ok := m["slug"].(string); ok {
+						out = append(out, s)
+					} else {
+						out = append(out, field(m, "id"))
+					}
+				}
+				sort.Strings(out)
+				return out
+			}
+			if got := slugs(oper.get("/orgs").must(t, http.StatusOK)); strings.Join(got, ",") != "vendor" {
+				t.Errorf("roots %v", got)
+			}
+			if got := slugs(carol.get("/orgs?parent=acme").must(t, http.StatusOK)); strings.Join(got, ",") != "emea" {
+				t.Errorf("acme's children for carol %v", got)
+			}
+			refused(t, "a delegate listing the roots", carol.get("/orgs"), http.StatusForbidden, "forbidden")
+			refused(t, "a delegate listing its parent's children", carol.get("/orgs?parent=vendor"), http.StatusForbidden, "forbidden")
+			refused(t, "a sub-delegate listing grants on its parent", dave.get("/grants?org=acme"), http.StatusForbidden, "forbidden")
+			dave.get("/grants?org=emea").must(t, http.StatusOK)
+			if got := slugs(oper.get("/connections?org=acme").must(t, http.StatusOK)); strings.Join(got, ",") != "acme" {
+				t.Errorf("acme's connections %v", got)
+			}
+			if got := slugs(oper.get("/delegations?org=emea").must(t, http.StatusOK)); len(got) == 0 {
+				t.Error("no delegation listed on emea")
+			}
+			if r := oper.get("/mappings?connection=acme").must(t, http.StatusOK).JSON; len(r["items"].([]any)) == 0 {
+				t.Errorf("no mapping listed: %v", r)
+			}
+			refused(t, "a page of none", oper.get("/roles?limit=0"), http.StatusBadRequest, "invalid")
+			refused(t, "a listing of grants without an org", oper.get("/grants"), http.StatusBadRequest, "invalid")
 		})
 
 		t.Run("suspending a connection stops its tokens at once", func(t *testing.T) {
@@ -682,7 +748,7 @@ func TestAdminAPI(t *testing.T) {
 			benDel := field(r, "successor", "id")
 			scim.in(t).patch(person["ben"], op("Replace", "active", "False")).must(t, http.StatusNoContent)
 			refused(t, "a deactivated holder's key", ben.get("/me"), http.StatusUnauthorized, "unauthorized")
-			d := oper.get("/delegations/" + benDel).must(t, http.StatusOK).JSON
+			d := oper.get("/delegations/"+benDel).must(t, http.StatusOK).JSON
 			if d["revoked_at"] == nil || d["revoke_reason"] != "user deactivated by the IdP" {
 				t.Errorf("after the IdP deactivated its holder, delegation %v", d)
 			}

@@ -122,8 +122,8 @@ type loadOptions struct {
 	// latency measured at a concurrency that saturates the machine is mostly queueing.
 	ReadConcurrency int
 	Lookups         int
-	Batch       int
-	Phases      []string
+	Batch           int
+	Phases          []string
 }
 
 var allPhases = []string{"create", "get", "filter", "page", "groupadd", "deactivate", "delete"}

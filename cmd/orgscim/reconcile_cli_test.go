@@ -71,7 +71,6 @@ func TestReconcileCommand(t *testing.T) {
 	}
 }
 
-
 func TestNextDaily(t *testing.T) {
 	at := func(s string) time.Time {
 		v, err := time.Parse(time.RFC3339, s)
