@@ -115,6 +115,25 @@ func (s *Server) routes() []route {
 				"A grant from a mapping is refused (409): retire the mapping or remove the membership instead.",
 			who: "Operators; a delegate with manage_members on the grant's org.", handle: s.revokeGrant},
 
+		{method: http.MethodPost, path: "/elevations", tag: "elevations", body: CreateElevationRequest{}, status: http.StatusCreated,
+			resp: Elevation{}, summary: "Request a privileged role for a user, with a reason and a duration up to the role's maximum. " +
+				"A second person approves it; the grant then expires on its own.",
+			who: "The user itself (with its delegate key); operators; a delegate with manage_members on the org.", handle: s.createElevation},
+		{method: http.MethodGet, path: "/elevations/{id}", tag: "elevations", status: http.StatusOK, resp: Elevation{},
+			summary: "Read a request and its decision.",
+			who:     "Its requester and beneficiary; operators; a delegate with approve or manage_members on the org.", handle: s.getElevation},
+		{method: http.MethodPost, path: "/elevations/{id}/approve", tag: "elevations", body: DecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Elevation{},
+			summary: "Approve a request waiting for a decision (for at most 24 hours): the grant starts now and ends after the requested duration.",
+			who:     "Operators and delegates with approve on the org — never the requester or the beneficiary.",
+			handle:  s.decideElevation(approveElevation)},
+		{method: http.MethodPost, path: "/elevations/{id}/reject", tag: "elevations", body: DecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Elevation{}, summary: "Reject a request waiting for a decision.",
+			who: "Operators and delegates with approve on the org.", handle: s.decideElevation(rejectElevation)},
+		{method: http.MethodPost, path: "/elevations/{id}/cancel", tag: "elevations", body: DecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Elevation{}, summary: "Withdraw a request waiting for a decision.",
+			who: "Its requester; operators.", handle: s.decideElevation(cancelElevation)},
+
 		{method: http.MethodPost, path: "/delegations", tag: "delegations", body: CreateDelegationRequest{}, status: http.StatusCreated,
 			resp: Delegation{}, summary: "Delegate administration of a subtree to a person.",
 			who: "Operators; a delegate with the delegate capability on the org, giving a subset of its capabilities, " +

@@ -673,6 +673,48 @@ func TestAdminAPI(t *testing.T) {
 			refused(t, "a listing of grants without an org", oper.get("/grants"), http.StatusBadRequest, "invalid")
 		})
 
+		t.Run("a privileged role comes only by an approved elevation, and goes on its own", func(t *testing.T) {
+			oper, carol, dave := oper.in(t), carol.in(t), dave.in(t)
+			ask := func(c *adminClient, user, role, org string, seconds int) *reply {
+				return c.post("/elevations", map[string]any{"connection": "acme", "user_id": person[user], "role": role, "org": org,
+					"reason": "month-end close", "duration_seconds": seconds})
+			}
+			refused(t, "longer than the role's maximum", ask(dave, "erin", "billing.admin", "emea", 8*3600+1), http.StatusBadRequest, "invalid")
+			refused(t, "a role that is not privileged", ask(dave, "erin", "reports.viewer", "emea", 3600), http.StatusBadRequest, "invalid")
+			refused(t, "on the requester's parent", ask(dave, "erin", "billing.admin", "acme", 3600), http.StatusForbidden, "forbidden")
+			el := ask(dave, "erin", "billing.admin", "emea", 3600).must(t, http.StatusCreated).JSON
+			id := field(el, "id")
+			if el["state"] != "requested" || el["grant_id"] != "" {
+				t.Fatalf("request %v", el)
+			}
+			denied(oper, "erin", "billing.write", "emea", "")
+			refused(t, "the requester approving", dave.post("/elevations/"+id+"/approve", nil), http.StatusForbidden, "forbidden")
+
+			// carol asks for herself: she may, but neither approves her own.
+			own := ask(carol, "carol", "billing.admin", "acme", 600).must(t, http.StatusCreated).JSON
+			refused(t, "the beneficiary approving", carol.post("/elevations/"+field(own, "id")+"/approve", nil), http.StatusForbidden, "forbidden")
+			oper.post("/elevations/"+field(own, "id")+"/reject", map[string]any{"reason": "not this month"}).must(t, http.StatusOK)
+			refused(t, "approving a rejected request", oper.post("/elevations/"+field(own, "id")+"/approve", nil), http.StatusConflict, "conflict")
+
+			ok := carol.post("/elevations/"+id+"/approve", map[string]any{"reason": "close is on"}).must(t, http.StatusOK).JSON
+			if ok["state"] != "approved" || ok["grant_id"] == "" || ok["decided_by"] != carolName {
+				t.Fatalf("approved %v", ok)
+			}
+			g := oper.get("/grants/"+field(ok, "grant_id")).must(t, http.StatusOK).JSON
+			if g["source"] != "elevation" || g["source_id"] != id || g["approved_by"] != carolName || g["expires_at"] == nil {
+				t.Errorf("the elevation's grant %v", g)
+			}
+			allowed(oper, "erin", "billing.write", "emea")
+			// An hour and a minute later the grant has lapsed by itself, at query time.
+			env.clock.mu.Lock()
+			env.clock.t = env.clock.t.Add(61 * time.Minute)
+			env.clock.mu.Unlock()
+			denied(oper, "erin", "billing.write", "emea", "")
+			if got := dave.get("/elevations/"+id).must(t, http.StatusOK).JSON; got["state"] != "approved" {
+				t.Errorf("the requester reading its request: %v", got)
+			}
+		})
+
 		t.Run("suspending a connection stops its tokens at once", func(t *testing.T) {
 			oper, carol, sc := oper.in(t), carol.in(t), scim.in(t)
 			sc.do("GET", "/Users/"+person["ann"], nil).must(t, http.StatusOK)
