@@ -353,7 +353,7 @@ func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, er
 			return nil, err
 		}
 	}
-	if err := a.syncMapping(ctx, m, nil, a.grantTemplate(m, role, approver, now), "mapping approved"); err != nil {
+	if _, _, err := a.syncMapping(ctx, m, nil, a.grantTemplate(m, role, approver, now), "mapping approved"); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -471,7 +471,7 @@ func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.
 
 // syncMapping makes m's grants for users (all users when nil) follow m's group, and
 // records what changed, if anything, as one grants.sync event in the connection's chain.
-func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g Grant, reason string) error {
+func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g Grant, reason string) (added, revoked int, err error) {
 	sel := GrantSelector{Source: SourceMapping, SourceID: m.ID}
 	namer, _ := a.Store.(grantNamer)
 	if a.Audit == nil {
@@ -481,29 +481,28 @@ func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g 
 	// finds; the live grants it may revoke are cheap to list beforehand.
 	var live []string
 	if namer != nil {
-		var err error
 		if live, err = namer.LiveGrantIDs(ctx, sel, users, time.Time{}, maxRevocationCandidates); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
-	added, revoked, err := a.Store.SyncMappingGrants(ctx, m, users, g)
+	added, revoked, err = a.Store.SyncMappingGrants(ctx, m, users, g)
 	if err != nil || added+revoked == 0 || a.Audit == nil {
-		return err
+		return added, revoked, err
 	}
 	ch := grantChanges{Reason: reason, Added: added, Revoked: revoked}
 	if namer != nil {
 		if added > 0 {
 			if ch.AddedIDs, err = namer.LiveGrantIDs(ctx, sel, users, g.Created, maxListedIDs); err != nil {
-				return err
+				return 0, 0, err
 			}
 		}
 		if revoked > 0 && len(live) > 0 {
 			if ch.RevokedIDs, err = namer.RevokedGrantIDs(ctx, live); err != nil {
-				return err
+				return 0, 0, err
 			}
 		}
 	}
-	return a.recordGrants(ctx, g.Created, "mapping", m.ID, m.ConnectionID, m.OrgID, ch)
+	return added, revoked, a.recordGrants(ctx, g.Created, "mapping", m.ID, m.ConnectionID, m.OrgID, ch)
 }
 
 // revokeGrants revokes the live grants sel selects and records them as one grants.sync
@@ -730,7 +729,7 @@ func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, 
 			}
 			roles[m.RoleID] = role
 		}
-		if err := a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, now), reason); err != nil {
+		if _, _, err := a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, now), reason); err != nil {
 			return err
 		}
 	}
@@ -767,12 +766,15 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 	isLive := after.Deleted == nil && after.Active
 	switch {
 	case wasLive && !isLive:
-		why := "user deactivated by the IdP"
+		by, why := "scim:"+conn, "user deactivated by the IdP"
 		if after.Deleted != nil {
 			why = "user deleted by the IdP"
 		}
+		if c, ok := provisioning.CauseOf(ctx); ok {
+			by, why = c.Actor, c.Reason
+		}
 		// In the connection's org: the grants may lie on any org of its subtree.
-		if err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), "scim:"+conn, why, "user", after.ID, conn, ""); err != nil {
+		if err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), by, why, "user", after.ID, conn, ""); err != nil {
 			return err
 		}
 		if a.Holders == nil {
@@ -795,4 +797,15 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// RepairMapping makes m's grants for users match m's group again, recording what it
+// changed as one grants.sync event with reason; the reconciler's drift repair calls it
+// for the users whose grants drifted.
+func (a *Access) RepairMapping(ctx context.Context, m *Mapping, users []string, actor, reason string) (added, revoked int, err error) {
+	role, err := a.Store.RoleByID(ctx, m.RoleID)
+	if err != nil {
+		return 0, 0, err
+	}
+	return a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, a.now()), reason)
 }

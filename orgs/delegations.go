@@ -277,6 +277,9 @@ func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) 
 	}
 	now := s.now()
 	by := "scim:" + conn
+	if c, ok := provisioning.CauseOf(ctx); ok {
+		by = c.Actor
+	}
 	for _, d := range held {
 		revoked, err := s.Store.RevokeDelegationTree(ctx, d.ID, now, by, why)
 		if orgscim.ErrorCode(err) == orgscim.NotFound {

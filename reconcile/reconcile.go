@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -18,17 +19,21 @@ const (
 	RuleGrantExpired      = "grant-expired"
 	RuleDelegationExpired = "delegation-expired"
 	RuleContractEnded     = "contract-ended"
+	RuleStaleMember       = "stale-member"
+	RuleDrift             = "drift"
+	RuleOrphan            = "orphan"
 	RuleAuditChain        = "audit-chain"
 )
 
 // Actor is who the reconciler's changes are recorded as.
 const Actor = "system:reconciler"
 
-// Store is what a pass reads and changes.
+// Store is what a pass reads and changes. Queries that take a Scope see only the
+// connections it admits: the guardrail keeps a pass out of the connections it holds,
+// and an approval applies a held plan to those connections alone.
 type Store interface {
 	Lead(ctx context.Context) (Leadership, error)
-	ExpiredGrants(ctx context.Context, at time.Time, limit int) ([]*orgs.Grant, error)
-	CountExpiredGrants(ctx context.Context, at time.Time) (int, error)
+	ExpiredGrants(ctx context.Context, at time.Time, sc Scope, limit int) ([]*orgs.Grant, error)
 	// RevokeGrantIDs revokes those of ids still live and returns them.
 	RevokeGrantIDs(ctx context.Context, ids []string, at time.Time, by, reason string) ([]string, error)
 	ExpiredDelegations(ctx context.Context, at time.Time, limit int) ([]*orgs.Delegation, error)
@@ -36,17 +41,75 @@ type Store interface {
 	// EndedOrgs returns the orgs whose relationship is over (ended, or contract end
 	// plus grace passed) and whose subtree still has access to take away.
 	EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, error)
-	LiveGrantsUnder(ctx context.Context, path string, limit int) ([]*orgs.Grant, error)
+	LiveGrantsUnder(ctx context.Context, path string, sc Scope, limit int) ([]*orgs.Grant, error)
 	// ShutConnectionsUnder suspends the subtree's connections and revokes their tokens.
-	ShutConnectionsUnder(ctx context.Context, path string, at time.Time) (map[string]Shut, error)
+	ShutConnectionsUnder(ctx context.Context, path string, sc Scope, at time.Time) (map[string]Shut, error)
+	// StaleUsers returns up to limit active members whose IdP has not written them
+	// within their connection's stale window, as of at.
+	StaleUsers(ctx context.Context, at time.Time, sc Scope, limit int) ([]StaleUser, error)
+	// ActiveMappings returns up to limit active mappings with ids after after, in id
+	// order: a pass streams them.
+	ActiveMappings(ctx context.Context, after string, sc Scope, limit int) ([]*orgs.Mapping, error)
+	// DriftUsers returns up to limit users whose grants from m differ from what m's
+	// group implies: members without the grant, holders that are not members.
+	DriftUsers(ctx context.Context, m *orgs.Mapping, limit int) ([]string, error)
+	// StrayGrants returns up to limit live grants nothing justifies any more: from a
+	// mapping that is no longer active, or held by a user who is gone or inactive.
+	StrayGrants(ctx context.Context, sc Scope, limit int) ([]*orgs.Grant, error)
+	// Plan counts, per connection, what each rule would change as of at.
+	Plan(ctx context.Context, at time.Time, ended []*orgs.Org, sc Scope) (map[string]*Tally, error)
+	// Sizes returns the live grants and active users of the connections.
+	Sizes(ctx context.Context, conns []string) (map[string]Size, error)
+	Policies(ctx context.Context, conns []string) (map[string]orgs.Policy, error)
 	StartRun(ctx context.Context, r *Run) error
 	FinishRun(ctx context.Context, r *Run) error
+	Run(ctx context.Context, id string) (*Run, error)
+	// Hold records a plan the guardrail held; Holds returns a run's holds.
+	Hold(ctx context.Context, h *Hold) error
+	Holds(ctx context.Context, runID string) ([]*Hold, error)
+	// DecideHold marks a held plan approved, by whom and by which run it was applied.
+	DecideHold(ctx context.Context, h *Hold) error
+}
+
+// Users deactivates members on behalf of a rule; provisioning.Users does, with the
+// same consequences (grants and delegations revoked) as a deactivation by the IdP.
+type Users interface {
+	Deactivate(ctx context.Context, conn, id string, c provisioning.Cause, check func(*provisioning.User) error) (bool, error)
+}
+
+// Mappings re-synchronises a mapping's grants for some users; orgs.Access does.
+type Mappings interface {
+	RepairMapping(ctx context.Context, m *orgs.Mapping, users []string, actor, reason string) (added, revoked int, err error)
 }
 
 // Shut is what offboarding did to one connection.
 type Shut struct {
 	Suspended bool
 	Tokens    []string // revoked
+}
+
+// StaleUser is a member a pass deactivates.
+type StaleUser struct {
+	ConnectionID string
+	ID           string
+	LastWritten  time.Time
+	Window       time.Duration
+}
+
+// Scope limits a pass to some connections: those in Only, when it is set, and never
+// those in Except. Changes that belong to no connection (the control plane's) are in
+// every scope without Only.
+type Scope struct {
+	Only   []string
+	Except []string
+}
+
+// Includes reports whether the scope admits the connection.
+func (s Scope) Includes(conn string) bool {
+	if s.Only != nil {
+		return slices.Contains(s.Only, conn)
+	}
+	return !slices.Contains(s.Except, conn)
 }
 
 // Leadership is held for the length of a pass.
@@ -61,15 +124,20 @@ type AuditLog interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
-// Reconciler runs passes. Store, Tx and Audit are required; Verify (the audit chain
-// check) is optional.
+// Reconciler runs passes. Store, Tx and Audit are required; Users (stale members),
+// Mappings (drift repair) and Verify (the audit chain check) are optional, and without
+// them their rules do not run.
 type Reconciler struct {
-	Store  Store
-	Tx     provisioning.Transactor
-	Audit  AuditLog
-	Verify func(ctx context.Context) (audit.Report, error)
-	Now    func() time.Time
-	Batch  int // changes per transaction; 0 means 500
+	Store    Store
+	Tx       provisioning.Transactor
+	Audit    AuditLog
+	Users    Users
+	Mappings Mappings
+	Verify   func(ctx context.Context) (audit.Report, error)
+	Now      func() time.Time
+	Batch    int // changes per transaction; 0 means 500
+	// Progress, when set, is told after each batch how far the pass is.
+	Progress func(rule string, done int)
 }
 
 // Options of one pass.
@@ -80,11 +148,15 @@ type Options struct {
 // Run is the record of a pass.
 type Run struct {
 	ID       string
+	Kind     string // pass, or approval (of Approves's held plans)
+	Approves string
 	Started  time.Time
 	Finished *time.Time
 	AsOf     time.Time
 	State    string // running, done, failed
 	Report   Report
+
+	plan map[string]*Tally // what the pass counted before applying anything
 }
 
 // RunStat summarises the recorded passes of one state.
@@ -95,10 +167,15 @@ type RunStat struct {
 
 // Report is what a pass did, or in a dry run would do.
 type Report struct {
-	RunID  string       `json:"run_id,omitempty"`
-	AsOf   time.Time    `json:"as_of"`
-	DryRun bool         `json:"dry_run"`
-	Rules  []RuleResult `json:"rules"`
+	RunID    string       `json:"run_id,omitempty"`
+	Kind     string       `json:"kind,omitempty"`
+	Approves string       `json:"approves,omitempty"`
+	AsOf     time.Time    `json:"as_of"`
+	DryRun   bool         `json:"dry_run"`
+	Rules    []RuleResult `json:"rules"`
+	// Held lists the connections where the plan exceeded the guardrail: nothing was
+	// applied there, and "orgscim reconcile approve RUN" applies it.
+	Held []*Hold `json:"held"`
 	// AuditBreaks are the breaks the audit chain check found; AuditEvents how many
 	// events it checked.
 	AuditEvents int64         `json:"audit_events"`
@@ -155,16 +232,24 @@ func (r *Reconciler) Once(ctx context.Context, opts Options) (*Run, error) {
 	}
 	defer lead.Release()
 	asOf := r.now()
-	run := &Run{ID: provisioning.NewID(), Started: asOf, AsOf: asOf, State: "running"}
+	run := &Run{ID: provisioning.NewID(), Kind: "pass", Started: asOf, AsOf: asOf}
+	return r.execute(ctx, run, opts, func(ctx context.Context) error { return r.pass(ctx, lead, run, opts) })
+}
+
+// execute records run around do: started, then finished with its report, even when do
+// failed; a dry run records nothing.
+func (r *Reconciler) execute(ctx context.Context, run *Run, opts Options, do func(ctx context.Context) error) (*Run, error) {
+	run.State = "running"
 	ctx = audit.WithSource(ctx, audit.Source{Actor: Actor, RequestID: run.ID})
-	run.Report = Report{AsOf: asOf, DryRun: opts.DryRun, Rules: []RuleResult{}, AuditBreaks: []audit.Break{}}
+	run.Report = Report{AsOf: run.AsOf, DryRun: opts.DryRun, Kind: run.Kind, Approves: run.Approves,
+		Rules: []RuleResult{}, Held: []*Hold{}, AuditBreaks: []audit.Break{}}
 	if !opts.DryRun {
 		run.Report.RunID = run.ID
 		if err := r.Store.StartRun(ctx, run); err != nil {
 			return nil, err
 		}
 	}
-	err = r.pass(ctx, lead, run, opts)
+	err := do(ctx)
 	finished := r.now()
 	run.Finished, run.State = &finished, "done"
 	if err != nil {
@@ -181,20 +266,23 @@ func (r *Reconciler) Once(ctx context.Context, opts Options) (*Run, error) {
 	return run, err
 }
 
+// pass plans, holds back what exceeds a connection's guardrail, and applies the rest,
+// rule by rule.
 func (r *Reconciler) pass(ctx context.Context, lead Leadership, run *Run, opts Options) error {
-	grants, err := r.expireGrants(ctx, lead, run, opts)
-	run.Report.Rules = append(run.Report.Rules, grants)
+	ended, err := r.Store.EndedOrgs(ctx, run.AsOf)
 	if err != nil {
 		return err
 	}
-	dels, err := r.expireDelegations(ctx, lead, run, opts)
-	run.Report.Rules = append(run.Report.Rules, dels)
+	plan, err := r.Store.Plan(ctx, run.AsOf, ended, Scope{})
 	if err != nil {
 		return err
 	}
-	ended, err := r.offboardEnded(ctx, lead, run, opts)
-	run.Report.Rules = append(run.Report.Rules, ended...)
+	held, err := r.guard(ctx, run, plan, opts)
 	if err != nil {
+		return err
+	}
+	sc := Scope{Except: held}
+	if err := r.apply(ctx, lead, run, sc, ended, opts, true); err != nil {
 		return err
 	}
 	if r.Verify != nil {
@@ -210,6 +298,39 @@ func (r *Reconciler) pass(ctx context.Context, lead Leadership, run *Run, opts O
 	return nil
 }
 
+// apply runs the rules within sc; the control plane's own rules (delegations) run only
+// when control is set, in a pass but not in an approval.
+func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Scope, ended []*orgs.Org, opts Options, control bool) error {
+	steps := []func() ([]RuleResult, error){
+		func() ([]RuleResult, error) { res, err := r.expireGrants(ctx, lead, run, sc, opts); return []RuleResult{res}, err },
+		func() ([]RuleResult, error) {
+			if !control {
+				return nil, nil
+			}
+			res, err := r.expireDelegations(ctx, lead, run, opts)
+			return []RuleResult{res}, err
+		},
+		func() ([]RuleResult, error) { return r.offboardEnded(ctx, lead, run, sc, ended, opts) },
+		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
+		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },
+		func() ([]RuleResult, error) { res, err := r.revokeStrays(ctx, lead, run, sc, opts); return []RuleResult{res}, err },
+	}
+	for _, step := range steps {
+		res, err := step()
+		run.Report.Rules = append(run.Report.Rules, res...)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) progress(rule string, res RuleResult) {
+	if r.Progress != nil {
+		r.Progress(rule, res.Count)
+	}
+}
+
 func newResult(rule, action string) RuleResult {
 	return RuleResult{Rule: rule, Action: action, ByConnection: map[string]int{}, IDs: []string{}}
 }
@@ -222,67 +343,23 @@ func (res *RuleResult) add(tenant, id string) {
 	}
 }
 
+// addN counts n changes on one item (a mapping whose grants were repaired).
+func (res *RuleResult) addN(tenant, id string, n int) {
+	if n <= 0 {
+		return
+	}
+	res.Count += n
+	res.ByConnection[tenant] += n
+	if len(res.IDs) < listed && !slices.Contains(res.IDs, id) {
+		res.IDs = append(res.IDs, id)
+	}
+}
+
 func tenantOf(conn string) string {
 	if conn == "" {
 		return audit.Control
 	}
 	return conn
-}
-
-// expireGrants revokes the live grants past their expiry, a batch per transaction.
-func (r *Reconciler) expireGrants(ctx context.Context, lead Leadership, run *Run, opts Options) (RuleResult, error) {
-	res := newResult(RuleGrantExpired, "revoke")
-	if opts.DryRun {
-		due, err := r.Store.ExpiredGrants(ctx, run.AsOf, listed)
-		if err != nil {
-			return res, err
-		}
-		n, err := r.Store.CountExpiredGrants(ctx, run.AsOf)
-		if err != nil {
-			return res, err
-		}
-		for _, g := range due {
-			res.add(tenantOf(g.ConnectionID), g.ID)
-		}
-		res.Count = n // ByConnection covers the listed ones only
-		return res, nil
-	}
-	for {
-		if err := lead.Check(ctx); err != nil {
-			return res, err
-		}
-		due, err := r.Store.ExpiredGrants(ctx, run.AsOf, r.batch())
-		if err != nil || len(due) == 0 {
-			return res, err
-		}
-		byID := map[string]*orgs.Grant{}
-		ids := make([]string, len(due))
-		for i, g := range due {
-			ids[i], byID[g.ID] = g.ID, g
-		}
-		err = r.Tx.InTx(ctx, func(ctx context.Context) error {
-			revoked, err := r.Store.RevokeGrantIDs(ctx, ids, r.now(), Actor, "expired (reconciler run "+run.ID+")")
-			if err != nil {
-				return err
-			}
-			byConn := map[string][]string{}
-			for _, id := range revoked {
-				byConn[byID[id].ConnectionID] = append(byConn[byID[id].ConnectionID], id)
-			}
-			for _, conn := range sortedKeys(byConn) {
-				if err := r.record(ctx, conn, "grants.revoke", RuleGrantExpired, run, byConn[conn]); err != nil {
-					return err
-				}
-			}
-			for _, id := range revoked {
-				res.add(tenantOf(byID[id].ConnectionID), id)
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
-		}
-	}
 }
 
 // expireDelegations revokes the live delegations past their expiry, with what was
@@ -340,100 +417,6 @@ func (r *Reconciler) expireDelegations(ctx context.Context, lead Leadership, run
 			}
 		}
 	}
-}
-
-// offboardEnded takes away what the subtree of an org whose relationship is over still
-// has: its live grants (in batches), then its connections and their tokens. Query-time
-// checks already deny that access; this records it and makes it final, so that an org
-// reactivated later starts from nothing.
-func (r *Reconciler) offboardEnded(ctx context.Context, lead Leadership, run *Run, opts Options) ([]RuleResult, error) {
-	grants := newResult(RuleContractEnded, "revoke grants in the subtree")
-	conns := newResult(RuleContractEnded, "suspend connections in the subtree and revoke their tokens")
-	out := func() []RuleResult { return []RuleResult{grants, conns} }
-	ended, err := r.Store.EndedOrgs(ctx, run.AsOf)
-	if err != nil {
-		return out(), err
-	}
-	for _, o := range ended {
-		why := fmt.Sprintf("relationship with %s is over (reconciler run %s)", o.Slug, run.ID)
-		if opts.DryRun {
-			due, err := r.Store.LiveGrantsUnder(ctx, o.Path, 10_000)
-			if err != nil {
-				return out(), err
-			}
-			for _, g := range due {
-				grants.add(tenantOf(g.ConnectionID), g.ID)
-			}
-			continue
-		}
-		for {
-			if err := lead.Check(ctx); err != nil {
-				return out(), err
-			}
-			due, err := r.Store.LiveGrantsUnder(ctx, o.Path, r.batch())
-			if err != nil {
-				return out(), err
-			}
-			if len(due) == 0 {
-				break
-			}
-			byID := map[string]*orgs.Grant{}
-			ids := make([]string, len(due))
-			for i, g := range due {
-				ids[i], byID[g.ID] = g.ID, g
-			}
-			err = r.Tx.InTx(ctx, func(ctx context.Context) error {
-				revoked, err := r.Store.RevokeGrantIDs(ctx, ids, r.now(), Actor, why)
-				if err != nil {
-					return err
-				}
-				byConn := map[string][]string{}
-				for _, id := range revoked {
-					byConn[byID[id].ConnectionID] = append(byConn[byID[id].ConnectionID], id)
-				}
-				for _, conn := range sortedKeys(byConn) {
-					if err := r.record(ctx, conn, "grants.revoke", RuleContractEnded, run, byConn[conn]); err != nil {
-						return err
-					}
-				}
-				for _, id := range revoked {
-					grants.add(tenantOf(byID[id].ConnectionID), id)
-				}
-				return nil
-			})
-			if err != nil {
-				return out(), err
-			}
-		}
-		if err := lead.Check(ctx); err != nil {
-			return out(), err
-		}
-		err := r.Tx.InTx(ctx, func(ctx context.Context) error {
-			shut, err := r.Store.ShutConnectionsUnder(ctx, o.Path, r.now())
-			if err != nil {
-				return err
-			}
-			for _, id := range sortedShut(shut) {
-				s := shut[id]
-				e := audit.New(ctx, r.now(), "connection.update", "connection", id)
-				e.ConnectionID = id
-				detail := map[string]any{"rule": RuleContractEnded, "run": run.ID, "reason": why, "tokens_revoked": s.Tokens}
-				if s.Suspended {
-					detail["status"] = map[string]string{"before": "active", "after": "suspended"}
-				}
-				e.Diff = audit.Detail(detail)
-				if err := r.Audit.Record(ctx, e); err != nil {
-					return err
-				}
-				conns.add(id, id)
-			}
-			return nil
-		})
-		if err != nil {
-			return out(), err
-		}
-	}
-	return out(), nil
 }
 
 func sortedShut(m map[string]Shut) []string {

@@ -27,6 +27,8 @@ type world struct {
 	conn     *orgs.Connection
 	grants   map[string]*orgs.Grant
 	del, sub *orgs.Delegation
+	users    *provisioning.Users
+	person   map[string]string // user ids by name
 }
 
 func (w *world) clock() time.Time { return w.now }
@@ -50,6 +52,7 @@ func newWorld(t *testing.T, db *sqlstore.DB) *world {
 	w.conn = conn
 	users := &provisioning.Users{Store: db.Users(), Tx: db, Audit: log, Now: w.clock}
 	person := map[string]string{}
+	w.users, w.person = users, person
 	for _, n := range []string{"ann", "ben", "carol"} {
 		u, err := users.Create(ctx, conn.ID, map[string]any{"userName": n, "active": true}, "")
 		if err != nil {
@@ -58,8 +61,10 @@ func newWorld(t *testing.T, db *sqlstore.DB) *world {
 		person[n] = u.ID
 	}
 	w.access = &orgs.Access{Store: db.Access(), Users: users, Tx: db, Audit: log, Now: w.clock}
+	users.Observer = w.access
 	dels := &orgs.Delegations{Store: db.Delegations(), Orgs: db.Orgs(), Access: w.access, Tx: db, Audit: log, Now: w.clock}
 	w.access.Authz = dels
+	w.access.Holders = dels
 	if _, err := w.access.CreateRole(ctx, orgs.Role{Key: "viewer", Permissions: []string{"reports.read"}, Inherits: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,7 @@ func newWorld(t *testing.T, db *sqlstore.DB) *world {
 
 func (w *world) reconciler() *reconcile.Reconciler {
 	return &reconcile.Reconciler{Store: w.db.Reconcile(), Tx: w.db, Audit: w.db.Audit(), Now: w.clock, Batch: 1,
+		Users: w.users, Mappings: w.access,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = w.db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, w.db.Audit())

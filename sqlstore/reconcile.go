@@ -84,12 +84,17 @@ func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
 	return &leadership{conn: conn}, nil
 }
 
-// ExpiredGrants returns up to limit live grants that expired by at, soonest first.
-func (s Reconcile) ExpiredGrants(ctx context.Context, at time.Time, limit int) ([]*orgs.Grant, error) {
+// ExpiredGrants returns up to limit live grants in scope that expired by at, soonest
+// first.
+func (s Reconcile) ExpiredGrants(ctx context.Context, at time.Time, sc reconcile.Scope, limit int) ([]*orgs.Grant, error) {
+	where, args := scopeSQL("connection_id", sc)
+	return s.grants(ctx, `SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?`+where+`
+		ORDER BY expires_at, id LIMIT ?`, append(append([]any{micros(at)}, args...), limit)...)
+}
+
+func (s Reconcile) grants(ctx context.Context, query string, args ...any) ([]*orgs.Grant, error) {
 	var rows []grantRow
-	err := s.db.q(ctx).Raw(`SELECT * FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?
-		ORDER BY expires_at, id LIMIT ?`, micros(at), limit).Scan(&rows).Error
-	if err != nil {
+	if err := s.db.q(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]*orgs.Grant, len(rows))
@@ -99,12 +104,22 @@ func (s Reconcile) ExpiredGrants(ctx context.Context, at time.Time, limit int) (
 	return out, nil
 }
 
-// CountExpiredGrants counts the live grants that expired by at.
-func (s Reconcile) CountExpiredGrants(ctx context.Context, at time.Time) (int, error) {
-	var n int64
-	err := s.db.q(ctx).Raw(`SELECT count(*) FROM grants WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?`,
-		micros(at)).Scan(&n).Error
-	return int(n), err
+// scopeSQL is the condition that keeps a query on col (a connection id) within sc.
+func scopeSQL(col string, sc reconcile.Scope) (string, []any) {
+	var where string
+	var args []any
+	if sc.Only != nil {
+		if len(sc.Only) == 0 {
+			return " AND 1 = 0", nil
+		}
+		where += " AND " + col + " IN ?"
+		args = append(args, sc.Only)
+	}
+	if len(sc.Except) > 0 {
+		where += " AND (" + col + " IS NULL OR " + col + " NOT IN ?)"
+		args = append(args, sc.Except)
+	}
+	return where, args
 }
 
 // RevokeGrantIDs revokes those of the grants that are still live and returns their ids:
@@ -137,8 +152,8 @@ func (s Reconcile) RevokeDelegationTree(ctx context.Context, id string, at time.
 
 // StartRun records a pass that has begun.
 func (s Reconcile) StartRun(ctx context.Context, r *reconcile.Run) error {
-	return s.db.q(ctx).Exec("INSERT INTO reconcile_runs (id, started_at, as_of, state) VALUES (?, ?, ?, ?)",
-		r.ID, micros(r.Started), micros(r.AsOf), r.State).Error
+	return s.db.q(ctx).Exec("INSERT INTO reconcile_runs (id, kind, approves, started_at, as_of, state) VALUES (?, ?, ?, ?, ?, ?)",
+		r.ID, r.Kind, nullable(r.Approves), micros(r.Started), micros(r.AsOf), r.State).Error
 }
 
 // FinishRun records how a pass ended and its report.
@@ -155,20 +170,22 @@ func (s Reconcile) FinishRun(ctx context.Context, r *reconcile.Run) error {
 func (s Reconcile) Run(ctx context.Context, id string) (*reconcile.Run, error) {
 	var row struct {
 		ID         string
+		Kind       string
+		Approves   *string
 		StartedAt  int64
 		FinishedAt *int64
 		AsOf       int64
 		State      string
 		Report     string
 	}
-	err := s.db.q(ctx).Raw("SELECT id, started_at, finished_at, as_of, state, report FROM reconcile_runs WHERE id = ?", id).Take(&row).Error
+	err := s.db.q(ctx).Raw("SELECT id, kind, approves, started_at, finished_at, as_of, state, report FROM reconcile_runs WHERE id = ?", id).Take(&row).Error
 	if isNoRows(err) {
 		return nil, orgscim.Errorf(orgscim.NotFound, "no reconciler run %q", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	r := &reconcile.Run{ID: row.ID, Started: fromMicros(row.StartedAt), Finished: fromMicrosPtr(row.FinishedAt),
+	r := &reconcile.Run{ID: row.ID, Kind: row.Kind, Approves: deref(row.Approves), Started: fromMicros(row.StartedAt), Finished: fromMicrosPtr(row.FinishedAt),
 		AsOf: fromMicros(row.AsOf), State: row.State}
 	if err := r.SetReportJSON(row.Report); err != nil {
 		return nil, fmt.Errorf("sqlstore: run %s: %w", id, err)
@@ -199,24 +216,18 @@ func (s Reconcile) EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, er
 	return out, nil
 }
 
-// LiveGrantsUnder returns up to limit live grants on the orgs of the subtree at path.
-func (s Reconcile) LiveGrantsUnder(ctx context.Context, path string, limit int) ([]*orgs.Grant, error) {
-	var rows []grantRow
-	err := s.db.q(ctx).Raw(`SELECT g.* FROM grants g JOIN orgs o ON o.id = g.org_id
-		WHERE g.revoked_at IS NULL AND o.path LIKE ? ESCAPE '\' ORDER BY g.id LIMIT ?`, likePrefix(path), limit).Scan(&rows).Error
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*orgs.Grant, len(rows))
-	for i, r := range rows {
-		out[i] = r.grant()
-	}
-	return out, nil
+// LiveGrantsUnder returns up to limit live grants in scope on the orgs of the subtree
+// at path.
+func (s Reconcile) LiveGrantsUnder(ctx context.Context, path string, sc reconcile.Scope, limit int) ([]*orgs.Grant, error) {
+	where, args := scopeSQL("g.connection_id", sc)
+	return s.grants(ctx, `SELECT g.* FROM grants g JOIN orgs o ON o.id = g.org_id
+		WHERE g.revoked_at IS NULL AND o.path LIKE ? ESCAPE '\'`+where+` ORDER BY g.id LIMIT ?`,
+		append(append([]any{likePrefix(path)}, args...), limit)...)
 }
 
 // ShutConnectionsUnder suspends the active connections of the subtree at path and
 // revokes their usable tokens, returning what it changed per connection id.
-func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, at time.Time) (map[string]reconcile.Shut, error) {
+func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, sc reconcile.Scope, at time.Time) (map[string]reconcile.Shut, error) {
 	var conns []struct {
 		ID     string
 		Status string
@@ -228,6 +239,9 @@ func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, at tim
 	}
 	out := map[string]reconcile.Shut{}
 	for _, c := range conns {
+		if !sc.Includes(c.ID) {
+			continue
+		}
 		var shut reconcile.Shut
 		if c.Status == "active" {
 			if err := s.db.q(ctx).Exec("UPDATE connections SET status = 'suspended' WHERE id = ? AND status = 'active'", c.ID).Error; err != nil {

@@ -13,7 +13,11 @@ import (
 
 // newReconciler wires a reconciler over db; now is the clock (nil for the real one).
 func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler {
+	// Stale members are deactivated, and drift repaired, through the same domain
+	// services as requests, so that their consequences are the same.
+	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
+		Users: svc.users, Mappings: svc.access,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
