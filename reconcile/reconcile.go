@@ -302,7 +302,10 @@ func (r *Reconciler) pass(ctx context.Context, lead Leadership, run *Run, opts O
 // when control is set, in a pass but not in an approval.
 func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Scope, ended []*orgs.Org, opts Options, control bool) error {
 	steps := []func() ([]RuleResult, error){
-		func() ([]RuleResult, error) { res, err := r.expireGrants(ctx, lead, run, sc, opts); return []RuleResult{res}, err },
+		func() ([]RuleResult, error) {
+			res, err := r.expireGrants(ctx, lead, run, sc, opts)
+			return []RuleResult{res}, err
+		},
 		func() ([]RuleResult, error) {
 			if !control {
 				return nil, nil
@@ -313,7 +316,10 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 		func() ([]RuleResult, error) { return r.offboardEnded(ctx, lead, run, sc, ended, opts) },
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },
-		func() ([]RuleResult, error) { res, err := r.revokeStrays(ctx, lead, run, sc, opts); return []RuleResult{res}, err },
+		func() ([]RuleResult, error) {
+			res, err := r.revokeStrays(ctx, lead, run, sc, opts)
+			return []RuleResult{res}, err
+		},
 	}
 	for _, step := range steps {
 		res, err := step()
