@@ -205,5 +205,19 @@ func (s *Server) routes() []route {
 			summary: "What the user can do, and why.",
 			who:     "Operators; a delegate whose subtree lies on one path with the connection's org, seeing the grants inside its subtree.",
 			handle:  s.userAccess},
+
+		{method: http.MethodGet, path: "/reconcile/runs/{id}", tag: "reconcile", status: http.StatusOK, resp: ReconcileRun{},
+			summary: "A recorded reconciliation pass: what each rule did per connection, and the plans its guardrail held, as they stand now.",
+			who:     whoOperators, handle: s.getReconcileRun},
+		{method: http.MethodPost, path: "/reconcile/runs/{id}/approve", tag: "reconcile", body: ApproveRunRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: ReconcileRun{},
+			summary: "Apply the plans the guardrail held in a pass (all, or those of the given connections), judged as of the pass's time; " +
+				"refused (409) when a plan has grown since, or none is left to apply. Answers the approval's own run.",
+			who: whoOperators, handle: s.approveReconcileRun},
+		{method: http.MethodGet, path: "/connections/{slug}/policy", tag: "connections", status: http.StatusOK, resp: ConnectionPolicy{},
+			summary: "A connection's lifecycle policy: its stale-member window and its guardrail.", who: whoOperators, handle: s.getConnectionPolicy},
+		{method: http.MethodPatch, path: "/connections/{slug}/policy", tag: "connections", body: UpdatePolicyRequest{}, status: http.StatusOK,
+			resp: ConnectionPolicy{}, summary: "Change a connection's lifecycle policy; absent fields stay. Audited.",
+			who: whoOperators, handle: s.updateConnectionPolicy},
 	}
 }

@@ -64,8 +64,10 @@ type Server struct {
 	Audit AuditReader
 	// Lists, when set, serves the listings (GET /orgs, /connections, /roles, /mappings,
 	// /grants, /delegations).
-	Lists  Lists
-	Logger *slog.Logger
+	Lists Lists
+	// Reconciler, when set, serves /reconcile: recorded passes and approvals.
+	Reconciler Reconciler
+	Logger     *slog.Logger
 
 	docOnce sync.Once
 	doc     []byte

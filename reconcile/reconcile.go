@@ -462,9 +462,21 @@ func (rep Report) String() string {
 	for _, r := range rep.Rules {
 		s += fmt.Sprintf("\n  %-20s %6d  %s", r.Rule, r.Count, r.Action)
 	}
-	s += fmt.Sprintf("\n  %-20s %6d events checked, %d breaks", RuleAuditChain, rep.AuditEvents, len(rep.AuditBreaks))
+	if rep.Kind != "approval" {
+		s += fmt.Sprintf("\n  %-20s %6d events checked, %d breaks", RuleAuditChain, rep.AuditEvents, len(rep.AuditBreaks))
+	}
 	for _, b := range rep.AuditBreaks {
 		s += "\n    BROKEN " + b.String()
+	}
+	for _, h := range rep.Held {
+		s += fmt.Sprintf("\n  HELD connection %s: %d grants to revoke, %d members to deactivate (of %d live grants, %d active members; limit %d, share %g): %s",
+			h.ConnectionID, h.Plan.Revocations(), h.Plan.Deactivate, h.Size.LiveGrants, h.Size.ActiveUsers, h.GuardMaxChanges, h.GuardMaxShare, h.State)
+		if h.State == "held" && !rep.DryRun {
+			s += "; apply with: orgscim reconcile approve " + h.RunID
+		}
+	}
+	if rep.Approves != "" {
+		s += "\n  applied the held plans of run " + rep.Approves
 	}
 	if rep.Error != "" {
 		s += "\n  stopped: " + rep.Error

@@ -273,3 +273,20 @@ func (s Reconcile) DecideHold(ctx context.Context, h *reconcile.Hold) error {
 	}
 	return nil
 }
+
+// RunWithHolds returns a recorded pass with its held plans as they stand now
+// (approved since, or still held).
+func (s Reconcile) RunWithHolds(ctx context.Context, id string) (*reconcile.Run, error) {
+	run, err := s.Run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	holds, err := s.Holds(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(holds) > 0 {
+		run.Report.Held = holds
+	}
+	return run, nil
+}

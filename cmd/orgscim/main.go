@@ -50,8 +50,14 @@ Usage:
                                                    request to the last subscriber's acknowledgement
   orgscim reconcile [--dry-run] [--json]           one lifecycle pass: revoke expired grants and
                                                    delegations, offboard ended partners,
+                                                   deactivate stale members, repair drift,
                                                    verify the audit chains
   orgscim reconcile show RUN [--json]              a recorded pass and what it did
+  orgscim reconcile approve RUN [--connection SLUG ...] [--json]
+                                                   apply the plans the guardrail held in RUN
+  orgscim connection policy --connection SLUG [--stale-after DURATION|Nd] [--guard-max-changes N]
+                            [--guard-max-share F] [--json]
+                                                   show or change a connection's lifecycle policy
   orgscim migrate                                  apply pending database migrations and exit
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
@@ -137,6 +143,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return webhookDisable(ctx, rest[1:], stdout, stderr)
 	case cmd == "webhook" && sub == "revocations":
 		return webhookRevocations(ctx, rest[1:], stdout, stderr)
+	case cmd == "connection" && sub == "policy":
+		return connectionPolicy(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage

@@ -1,0 +1,160 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reconcile"
+)
+
+// Reconciler is what the admin API asks of the lifecycle reconciler: recorded passes
+// and the approval of plans its guardrail held.
+type Reconciler interface {
+	RunWithHolds(ctx context.Context, id string) (*reconcile.Run, error)
+	Approve(ctx context.Context, runID, by string, conns []string) (*reconcile.Run, error)
+}
+
+// ReconcileRun is a recorded reconciliation pass, or an approval that applied one's
+// held plans.
+type ReconcileRun struct {
+	ID         string          `json:"id"`
+	Kind       string          `json:"kind" enum:"pass,approval"`
+	Approves   string          `json:"approves,omitempty" doc:"for an approval, the run whose held plans it applied"`
+	State      string          `json:"state" enum:"running,done,failed"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+	AsOf       time.Time       `json:"as_of" doc:"the time the pass judged expiry and staleness by"`
+	Report     json.RawMessage `json:"report" doc:"rules with counts per connection and the first ids, the plans held by the guardrail (held: [...], with their state now), and the audit chain check"`
+}
+
+// ApproveRunRequest picks the held plans to apply.
+type ApproveRunRequest struct {
+	Connections []string `json:"connections,omitempty" doc:"connection slugs; absent applies every plan the run still holds"`
+}
+
+// ConnectionPolicy is a connection's lifecycle policy.
+type ConnectionPolicy struct {
+	StaleAfterSeconds int64   `json:"stale_after_seconds" doc:"deactivate a member its IdP has not written for this long; 0: off"`
+	GuardMaxChanges   int     `json:"guard_max_changes" doc:"a pass holding more grant revocations or member deactivations than this in the connection is held for approval; 0: no limit"`
+	GuardMaxShare     float64 `json:"guard_max_share" doc:"the same as a share (0 to 1) of the connection's live grants or active members; 0: no limit"`
+}
+
+// UpdatePolicyRequest changes some fields of a policy; absent fields stay.
+type UpdatePolicyRequest struct {
+	StaleAfterSeconds *int64   `json:"stale_after_seconds,omitempty" doc:"0 (off), or at least 86400"`
+	GuardMaxChanges   *int     `json:"guard_max_changes,omitempty"`
+	GuardMaxShare     *float64 `json:"guard_max_share,omitempty"`
+}
+
+func (s *Server) reconciler() (Reconciler, error) {
+	if s.Reconciler == nil {
+		return nil, orgscim.Errorf(orgscim.NotImplemented, "this server does not run the reconciler")
+	}
+	return s.Reconciler, nil
+}
+
+func runJSON(run *reconcile.Run) (ReconcileRun, error) {
+	report, err := json.Marshal(run.Report)
+	if err != nil {
+		return ReconcileRun{}, err
+	}
+	return ReconcileRun{ID: run.ID, Kind: run.Kind, Approves: run.Approves, State: run.State, StartedAt: run.Started,
+		FinishedAt: run.Finished, AsOf: run.AsOf, Report: report}, nil
+}
+
+func (s *Server) getReconcileRun(c echo.Context) error {
+	if err := operatorOnly(principal(c)); err != nil {
+		return err
+	}
+	rec, err := s.reconciler()
+	if err != nil {
+		return err
+	}
+	run, err := rec.RunWithHolds(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out, err := runJSON(run)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) approveReconcileRun(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := operatorOnly(principal(c)); err != nil {
+		return err
+	}
+	rec, err := s.reconciler()
+	if err != nil {
+		return err
+	}
+	var req ApproveRunRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	var conns []string
+	for _, slug := range req.Connections {
+		conn, err := s.Directory.Connection(ctx, slug)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, conn.ID)
+	}
+	run, err := rec.Approve(ctx, c.Param("id"), audit.SourceOf(ctx).Actor, conns)
+	if err != nil {
+		return err
+	}
+	out, err := runJSON(run)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func policyJSON(p orgs.Policy) ConnectionPolicy {
+	return ConnectionPolicy{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare}
+}
+
+func (s *Server) getConnectionPolicy(c echo.Context) error {
+	if err := operatorOnly(principal(c)); err != nil {
+		return err
+	}
+	_, p, err := s.Directory.ConnectionPolicy(c.Request().Context(), c.Param("slug"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, policyJSON(p))
+}
+
+func (s *Server) updateConnectionPolicy(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := operatorOnly(principal(c)); err != nil {
+		return err
+	}
+	var req UpdatePolicyRequest
+	if err := decode(c, &req, false); err != nil {
+		return err
+	}
+	var u orgs.PolicyUpdate
+	if req.StaleAfterSeconds != nil {
+		if *req.StaleAfterSeconds < 0 || *req.StaleAfterSeconds > int64(100*365*24*3600) {
+			return orgscim.Errorf(orgscim.Invalid, "stale_after_seconds must be between 0 and 100 years")
+		}
+		d := time.Duration(*req.StaleAfterSeconds) * time.Second
+		u.StaleAfter = &d
+	}
+	u.GuardMaxChanges, u.GuardMaxShare = req.GuardMaxChanges, req.GuardMaxShare
+	p, err := s.Directory.SetConnectionPolicy(ctx, c.Param("slug"), audit.SourceOf(ctx).Actor, u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, policyJSON(p))
+}
