@@ -53,13 +53,13 @@ func TestE2EReconcileGuardrailApproval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := oper.get("/reconcile/runs/" + run.ID).must(t, http.StatusOK)
+		got := oper.get("/reconcile/runs/"+run.ID).must(t, http.StatusOK)
 		held, _ := at(got.JSON, "report", "held").([]any)
 		if len(held) != 1 || at(held[0], "state") != "held" {
 			t.Fatalf("run as served: %s", got.Raw)
 		}
 		for _, id := range grants {
-			if g := oper.get("/grants/" + id).must(t, http.StatusOK); g.JSON["revoked_at"] != nil {
+			if g := oper.get("/grants/"+id).must(t, http.StatusOK); g.JSON["revoked_at"] != nil {
 				t.Fatalf("grant %s revoked while its plan was held", id)
 			}
 		}
@@ -71,7 +71,7 @@ func TestE2EReconcileGuardrailApproval(t *testing.T) {
 			t.Errorf("approval run %s", ok.Raw)
 		}
 		for _, id := range grants {
-			g := oper.get("/grants/" + id).must(t, http.StatusOK)
+			g := oper.get("/grants/"+id).must(t, http.StatusOK)
 			if g.JSON["revoked_at"] == nil || !strings.Contains(field(g.JSON, "revoke_reason"), "expired") {
 				t.Errorf("grant %s after approval: %s", id, g.Raw)
 			}
@@ -79,7 +79,7 @@ func TestE2EReconcileGuardrailApproval(t *testing.T) {
 		if r := oper.post("/reconcile/runs/"+run.ID+"/approve", nil); r.Status != http.StatusConflict {
 			t.Errorf("approving twice: %d", r.Status)
 		}
-		after := oper.get("/reconcile/runs/" + run.ID).must(t, http.StatusOK)
+		after := oper.get("/reconcile/runs/"+run.ID).must(t, http.StatusOK)
 		held, _ = at(after.JSON, "report", "held").([]any)
 		if len(held) != 1 || at(held[0], "state") != "approved" || !strings.HasPrefix(field(held[0].(map[string]any), "decided_by"), "admin_key:") {
 			t.Errorf("held plan after approval: %s", after.Raw)
