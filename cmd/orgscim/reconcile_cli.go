@@ -79,6 +79,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs, dbURL := newFlags("reconcile", stderr)
 	dry := fs.Bool("dry-run", false, "print what the pass would do, change nothing")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	batch := fs.Int("batch", 500, "changes per transaction")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), reconcileUsage)
 		fs.PrintDefaults()
@@ -91,8 +92,12 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer db.Close()
+	if *batch < 1 {
+		fmt.Fprintln(stderr, "reconcile: --batch must be at least 1")
+		return errUsage
+	}
 	rec := newReconciler(db, nil)
-	rec.Progress = progressTo(stderr)
+	rec.Progress, rec.Batch = progressTo(stderr), *batch
 	run, err := rec.Once(ctx, reconcile.Options{DryRun: *dry})
 	if rec.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
