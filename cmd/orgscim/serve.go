@@ -340,6 +340,14 @@ func reconcileDaily(ctx context.Context, rec *reconcile.Reconciler, offset time.
 		default:
 			logger.Info("reconciler pass done", slog.String("run", run.ID))
 		}
+		if run != nil {
+			for _, h := range run.Report.Held {
+				// Someone must look: the guardrail held a mass revocation.
+				logger.Warn("reconciler: plan held by the guardrail; approve with orgscim reconcile approve",
+					slog.String("run", run.ID), slog.String("connection", h.ConnectionID),
+					slog.Int("grants", h.Plan.Revocations()), slog.Int("members", h.Plan.Deactivate))
+			}
+		}
 	}
 }
 
