@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -100,5 +101,71 @@ func TestNextDaily(t *testing.T) {
 		if _, _, err := parseTimeOfDay(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// The guardrail through the CLI: a policy set from the terminal holds a pass, show
+// names the plan, approve applies it once.
+func TestReconcileApproveCommand(t *testing.T) {
+	for _, engine := range dbtest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			mustCLI(t, "org", "create", "--name", "Acme", "--slug", "acme", "--database", url)
+			mustCLI(t, "connection", "create", "--org", "acme", "--slug", "acme", "--database", url)
+			if out, err := cli(t, "connection", "policy", "--connection", "acme", "--stale-after", "2h", "--database", url); !errors.Is(err, errUsage) && err == nil {
+				t.Errorf("a 2h stale window was accepted: %s", out)
+			}
+			out := mustCLI(t, "connection", "policy", "--connection", "acme", "--stale-after", "90d", "--guard-max-changes", "1", "--database", url)
+			if !strings.Contains(out, "stale after 2160h0m0s; guardrail: 1 changes") {
+				t.Errorf("policy printed %q", out)
+			}
+			store, err := sqlstore.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			past := time.Now().Add(-48 * time.Hour)
+			svc := newServices(store, func() time.Time { return past })
+			conn, err := svc.dir.Connection(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.access.CreateRole(ctx, orgs.Role{Key: "viewer", Permissions: []string{"a.read"}}); err != nil {
+				t.Fatal(err)
+			}
+			exp := past.Add(time.Hour)
+			for _, name := range []string{"ann", "ben"} {
+				u, err := svc.users.Create(ctx, conn.ID, map[string]any{"userName": name, "active": true}, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := svc.access.AssignRole(ctx, orgs.Principal{Operator: "ops"}, conn, u.ID, "viewer", conn.OrgID, "t", &exp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store.Close()
+
+			var pass struct {
+				ID     string
+				Report struct{ Held []struct{ State string } }
+			}
+			if err := json.Unmarshal([]byte(mustCLI(t, "reconcile", "--json", "--database", url)), &pass); err != nil || len(pass.Report.Held) != 1 {
+				t.Fatalf("held: %+v %v", pass, err)
+			}
+			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, "HELD connection") ||
+				!strings.Contains(out, "orgscim reconcile approve "+pass.ID) {
+				t.Errorf("show printed %q", out)
+			}
+			out = mustCLI(t, "reconcile", "approve", pass.ID, "--connection", "acme", "--database", url)
+			if !strings.Contains(out, "applied the held plans of run "+pass.ID) || !strings.Contains(out, "grant-expired             2") {
+				t.Errorf("approve printed %q", out)
+			}
+			if out, err := cli(t, "reconcile", "approve", pass.ID, "--database", url); err == nil {
+				t.Errorf("a second approval succeeded: %s", out)
+			}
+			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, ": approved") {
+				t.Errorf("show after approval printed %q", out)
+			}
+		})
 	}
 }
