@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -19,14 +20,25 @@ func (db *DB) Reconcile() Reconcile { return Reconcile{db} }
 
 var _ reconcile.Store = Reconcile{}
 
-// reconcileLockKey is the advisory lock of the reconciler's leader: "orgrecon" in ASCII.
-const reconcileLockKey = 0x6f72677265636f6e
+// LockKey is the advisory lock of this database's reconciler leader. Advisory locks
+// are server-wide, so the key is derived from the database and schema: two orgscim
+// deployments (or test schemas) on one PostgreSQL server each have their own leader.
+func (s Reconcile) LockKey(ctx context.Context) (int64, error) {
+	var db, schema string
+	if err := s.db.gorm.WithContext(ctx).Raw("SELECT current_database(), current_schema()").Row().Scan(&db, &schema); err != nil {
+		return 0, err
+	}
+	h := fnv.New64a()
+	h.Write([]byte("orgscim reconciler\x00" + db + "\x00" + schema))
+	return int64(h.Sum64()), nil
+}
 
 // leadership is a PostgreSQL advisory lock held on a connection of its own, so that it
 // is held exactly as long as that connection lives: if the connection drops, the lock
 // is gone, and Check says so before the next batch.
 type leadership struct {
 	conn   *sql.Conn
+	key    int64
 	sqlite *DB
 }
 
@@ -36,7 +48,7 @@ func (l *leadership) Check(ctx context.Context) error {
 	}
 	var held bool
 	err := l.conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
-		AND pid = pg_backend_pid() AND granted AND (classid::bigint << 32 | objid::bigint) = $1)`, int64(reconcileLockKey)).Scan(&held)
+		AND pid = pg_backend_pid() AND granted AND (classid::bigint << 32 | objid::bigint) = $1)`, l.key).Scan(&held)
 	if err != nil {
 		return orgscim.Errorf(orgscim.Conflict, "the reconciler lost its lock: %v", err)
 	}
@@ -51,7 +63,7 @@ func (l *leadership) Release() {
 		l.sqlite.reconciling.Unlock()
 		return
 	}
-	_, _ = l.conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", int64(reconcileLockKey))
+	_, _ = l.conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", l.key)
 	_ = l.conn.Close()
 }
 
@@ -64,6 +76,10 @@ func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
 		}
 		return &leadership{sqlite: s.db}, nil
 	}
+	key, err := s.LockKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	sqlDB, err := s.db.gorm.DB()
 	if err != nil {
 		return nil, err
@@ -73,7 +89,7 @@ func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
 		return nil, err
 	}
 	var got bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", int64(reconcileLockKey)).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -81,7 +97,7 @@ func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
 		conn.Close()
 		return nil, orgscim.Errorf(orgscim.Conflict, "another reconciler is running")
 	}
-	return &leadership{conn: conn}, nil
+	return &leadership{conn: conn, key: key}, nil
 }
 
 // ExpiredGrants returns up to limit live grants in scope that expired by at, soonest
