@@ -19,6 +19,7 @@ const (
 	RuleDelegationExpired = "delegation-expired"
 	RuleContractEnded     = "contract-ended"
 	RuleAuditChain        = "audit-chain"
+	// RuleReviewDeadline is in reviews.go.
 )
 
 // Actor is who the reconciler's changes are recorded as.
@@ -70,6 +71,9 @@ type Reconciler struct {
 	Verify func(ctx context.Context) (audit.Report, error)
 	Now    func() time.Time
 	Batch  int // changes per transaction; 0 means 500
+	// Reviews, when set, closes the access reviews past their deadline (rule
+	// review-deadline).
+	Reviews ReviewCloser
 }
 
 // Options of one pass.
@@ -194,6 +198,11 @@ func (r *Reconciler) pass(ctx context.Context, lead Leadership, run *Run, opts O
 	}
 	ended, err := r.offboardEnded(ctx, lead, run, opts)
 	run.Report.Rules = append(run.Report.Rules, ended...)
+	if err != nil {
+		return err
+	}
+	reviews, err := r.closeReviews(ctx, lead, run, opts)
+	run.Report.Rules = append(run.Report.Rules, reviews...)
 	if err != nil {
 		return err
 	}
