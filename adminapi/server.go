@@ -66,6 +66,8 @@ type Server struct {
 	// /grants, /delegations).
 	Lists  Lists
 	Logger *slog.Logger
+	// Reviews, when set, serves the access reviews (/reviews).
+	Reviews *orgs.Reviews
 
 	docOnce sync.Once
 	doc     []byte

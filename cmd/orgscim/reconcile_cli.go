@@ -14,6 +14,7 @@ import (
 // newReconciler wires a reconciler over db; now is the clock (nil for the real one).
 func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler {
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
+		Reviews: newServices(db, now).reviews,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
