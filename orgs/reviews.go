@@ -564,7 +564,8 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 					detail[k] = v
 				}
 				e := audit.New(ctx, now, ActGrantsRevoke, "review", r.ID)
-				e.ConnectionID, e.Diff = c, audit.Detail(detail)
+				// On the review's org, so that the administrators of its subtree see it.
+				e.ConnectionID, e.OrgID, e.Diff = c, r.OrgID, audit.Detail(detail)
 				if err := s.record(ctx, e); err != nil {
 					return err
 				}
