@@ -88,7 +88,7 @@ func TestAccessReviewOverHTTP(t *testing.T) {
 		if it := carol.post(item("dave")+"/revoke", map[string]any{"note": "left the company"}).must(t, http.StatusOK).JSON; it["decision"] != "revoked" {
 			t.Errorf("revoked item %v", it)
 		}
-		g := oper.get("/grants/" + grant["dave"]).must(t, http.StatusOK).JSON
+		g := oper.get("/grants/"+grant["dave"]).must(t, http.StatusOK).JSON
 		if g["revoked_at"] == nil || !strings.Contains(field(g, "revoke_reason"), id) {
 			t.Errorf("dave's grant after the reviewer revoked it: %v", g)
 		}
@@ -100,11 +100,11 @@ func TestAccessReviewOverHTTP(t *testing.T) {
 		// An operator reviews carol's own grant; ann's is left pending.
 		oper.post(item("carol")+"/confirm", nil).must(t, http.StatusOK)
 
-		pending := carol.get("/reviews/" + id + "/items?decision=pending").must(t, http.StatusOK).JSON
+		pending := carol.get("/reviews/"+id+"/items?decision=pending").must(t, http.StatusOK).JSON
 		if items, _ := pending["items"].([]any); len(items) != 1 || field(items[0], "grant_id") != grant["ann"] {
 			t.Errorf("pending items %v", pending)
 		}
-		got := carol.get("/reviews/" + id).must(t, http.StatusOK).JSON
+		got := carol.get("/reviews/"+id).must(t, http.StatusOK).JSON
 		if c := got["counts"]; num(t, at(c, "confirmed")) != 2 || num(t, at(c, "revoked")) != 1 || num(t, at(c, "pending")) != 1 {
 			t.Errorf("counts %v", c)
 		}
@@ -133,22 +133,22 @@ func TestAccessReviewOverHTTP(t *testing.T) {
 		if !slices.Equal(revoked, []string{grant["ann"]}) {
 			t.Errorf("the pass revoked %v; want ann's grant: %+v", revoked, run.Report)
 		}
-		g = oper.get("/grants/" + grant["ann"]).must(t, http.StatusOK).JSON
+		g = oper.get("/grants/"+grant["ann"]).must(t, http.StatusOK).JSON
 		if g["revoked_at"] == nil || g["revoked_by"] != "review:"+id || g["revoke_reason"] != "access review "+id+": not confirmed by deadline" {
 			t.Errorf("ann's grant after the deadline: %v", g)
 		}
-		if g := oper.get("/grants/" + grant["ben"]).must(t, http.StatusOK).JSON; g["revoked_at"] != nil {
+		if g := oper.get("/grants/"+grant["ben"]).must(t, http.StatusOK).JSON; g["revoked_at"] != nil {
 			t.Errorf("the confirmed grant was revoked: %v", g)
 		}
-		if r := carol.get("/reviews/" + id).must(t, http.StatusOK).JSON; r["state"] != "closed" || num(t, at(r, "counts", "revoked_at_deadline")) != 1 {
+		if r := carol.get("/reviews/"+id).must(t, http.StatusOK).JSON; r["state"] != "closed" || num(t, at(r, "counts", "revoked_at_deadline")) != 1 {
 			t.Errorf("review after the deadline: %v", r)
 		}
-		if r := oper.get("/reviews/" + vendorReview).must(t, http.StatusOK).JSON; r["state"] != "open" {
+		if r := oper.get("/reviews/"+vendorReview).must(t, http.StatusOK).JSON; r["state"] != "open" {
 			t.Errorf("the review due later is %v", r["state"])
 		}
 		trail := func() []any {
 			t.Helper()
-			return carol.get("/audit?target=" + url.QueryEscape(id)).must(t, http.StatusOK).JSON["events"].([]any)
+			return carol.get("/audit?target="+url.QueryEscape(id)).must(t, http.StatusOK).JSON["events"].([]any)
 		}
 		events := trail()
 		var actions []string
