@@ -31,7 +31,8 @@ Runs one reconciliation pass: revokes the grants and delegations past their expi
 (delegations with everything delegated through them); offboards partners whose
 relationship is over (status ended, or contract end plus grace passed): their subtree's
 grants revoked, connections suspended, tokens revoked; each batch in its own transaction,
-audited with its rule and run; then verifies every audit chain. Expiry already
+audited with its rule and run; closes the access reviews past their deadline, revoking
+the grants nobody confirmed (rule review-deadline); then verifies every audit chain. Expiry already
 denies access at query time; the pass records it and tells webhook subscribers.
 
 Only one pass runs at a time (a PostgreSQL advisory lock; on SQLite, the process): a
