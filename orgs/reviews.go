@@ -109,8 +109,8 @@ type ReviewStore interface {
 	// DueReviews returns the open campaigns whose deadline is at or before at.
 	DueReviews(ctx context.Context, at time.Time) ([]*Review, error)
 	// Unconfirmed returns up to limit pending items of the campaign whose grant is live
-	// at at.
-	Unconfirmed(ctx context.Context, id string, at time.Time, limit int) ([]*ReviewItem, error)
+	// at at, by grant id after after.
+	Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*ReviewItem, error)
 	// RevokeUnconfirmed marks those of the items still pending with a grant live at
 	// asOf as revoked, revokes their grants at now, counts them on the campaign and
 	// returns the grant ids: an item decided meanwhile, or revoked by an earlier
@@ -452,7 +452,7 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 	}
 	for _, r := range due {
 		if o.DryRun {
-			items, err := s.Store.Unconfirmed(ctx, r.ID, asOf, 10_000)
+			items, err := s.Store.Unconfirmed(ctx, r.ID, asOf, "", 10_000)
 			if err != nil {
 				return res, err
 			}
@@ -526,14 +526,18 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 	check func(context.Context) error, o CloseOptions) (int, error) {
 	total := 0
 	reason := UnconfirmedReason(r.ID)
+	// One pass in grant id order: an item is never pending again once decided, so what
+	// lies behind the cursor is done, and no batch re-reads what earlier ones revoked.
+	after := ""
 	for {
 		if err := check(ctx); err != nil {
 			return total, err
 		}
-		items, err := s.Store.Unconfirmed(ctx, r.ID, asOf, batch)
+		items, err := s.Store.Unconfirmed(ctx, r.ID, asOf, after, batch)
 		if err != nil || len(items) == 0 {
 			return total, err
 		}
+		after = items[len(items)-1].Grant.ID
 		byID := map[string]*Grant{}
 		ids := make([]string, len(items))
 		for i, it := range items {
@@ -579,14 +583,6 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 		if o.Revoked != nil {
 			for _, id := range revoked {
 				o.Revoked(r, byID[id])
-			}
-		}
-		if len(revoked) == 0 {
-			// Everything listed was decided or ended meanwhile; listing again finds
-			// what is left, and an unchanged list would mean no progress.
-			again, err := s.Store.Unconfirmed(ctx, r.ID, asOf, 1)
-			if err != nil || len(again) == 0 || byID[again[0].Grant.ID] != nil {
-				return total, err
 			}
 		}
 	}

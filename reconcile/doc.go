@@ -1,7 +1,10 @@
 // Package reconcile is the pass that enforces lifecycle rules no single request
 // triggers: grants and delegations past their expiry, partners whose relationship is
 // over (ended, or contract end plus grace passed: the subtree's grants revoked, its
-// connections suspended and their tokens revoked), and a check of the audit trail.
+// connections suspended and their tokens revoked), access reviews past their deadline
+// (the grants nobody confirmed revoked, with the review as the reason, and the review
+// closed: rule review-deadline, reviews.go, done by the orgs domain's CloseDue with the
+// pass's leadership check before each batch), and a check of the audit trail.
 // Expiry already takes effect at query time; the pass makes it a recorded revocation —
 // with its rule, its run and an audit event in the tenant's chain, so that downstream
 // subscribers hear of it.

@@ -274,10 +274,10 @@ func (s reviewStore) DueReviews(ctx context.Context, at time.Time) ([]*orgs.Revi
 	return out, nil
 }
 
-func (s reviewStore) Unconfirmed(ctx context.Context, id string, at time.Time, limit int) ([]*orgs.ReviewItem, error) {
+func (s reviewStore) Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*orgs.ReviewItem, error) {
 	var rows []itemRow
-	if err := s.db.q(ctx).Raw(itemSelect+" WHERE i.campaign_id = ? AND i.decision = 'pending' AND "+liveAt+" ORDER BY i.grant_id LIMIT ?",
-		id, micros(at), limit).Scan(&rows).Error; err != nil {
+	if err := s.db.q(ctx).Raw(itemSelect+" WHERE i.campaign_id = ? AND i.decision = 'pending' AND i.grant_id > ? AND "+liveAt+
+		" ORDER BY i.grant_id LIMIT ?", id, after, micros(at), limit).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	return items(rows), nil
