@@ -7,7 +7,6 @@ import (
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
-	"github.com/orgscim/orgscim/sqlstore"
 )
 
 // BenchmarkAccessReview100k measures an access review of a subtree holding 100,000
@@ -92,5 +91,3 @@ func BenchmarkAccessReview100k(b *testing.B) {
 		})
 	}
 }
-
-var _ = sqlstore.Open
