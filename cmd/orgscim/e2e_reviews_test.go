@@ -116,6 +116,18 @@ func TestAccessReviewOverHTTP(t *testing.T) {
 			t.Errorf("carol lists %v; want only acme's review", listed)
 		}
 
+		// A review of globex is none of carol's business; cancelled, it takes no decisions.
+		globexReview := field(oper.post("/reviews", map[string]any{"org": "globex", "name": "globex", "deadline": deadline}).
+			must(t, http.StatusCreated).JSON, "id")
+		refused(t, "a review outside her subtree", carol.get("/reviews/"+globexReview), http.StatusNotFound, "not_found")
+		refused(t, "cancel outside her subtree", carol.post("/reviews/"+globexReview+"/cancel", nil), http.StatusNotFound, "not_found")
+		if r := oper.post("/reviews/"+globexReview+"/cancel", map[string]any{"reason": "wrong quarter"}).must(t, http.StatusOK).JSON; r["state"] != "cancelled" {
+			t.Errorf("cancelled review %v", r)
+		}
+		refused(t, "decision on a cancelled review", oper.post("/reviews/"+globexReview+"/items/"+grant["gina"]+"/revoke", nil),
+			http.StatusConflict, "conflict")
+		refused(t, "cancelled twice", oper.post("/reviews/"+globexReview+"/cancel", nil), http.StatusConflict, "conflict")
+
 		// Past the deadline nothing is decided any more; the reconciler revokes ann's grant.
 		env.setClock(deadline.Add(time.Hour))
 		refused(t, "after the deadline", oper.post(item("ann")+"/confirm", nil), http.StatusConflict, "conflict")
