@@ -95,8 +95,9 @@ type ReviewStore interface {
 	// at leaves those two out (they cost a pass over the undecided items).
 	Review(ctx context.Context, id string, at time.Time) (*Review, error)
 	// Reviews lists the campaigns on orgs of the subtree at path (every one when path is
-	// empty), of one state when state is set, by id after after.
-	Reviews(ctx context.Context, path, state, after string, limit int, at time.Time) ([]*Review, error)
+	// empty) — and, when above is set, on the orgs above it too — of one state when
+	// state is set, by id after after.
+	Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*Review, error)
 	// EndReview runs fn on the locked campaign and stores its state, EndedBy and Ended.
 	EndReview(ctx context.Context, id string, fn func(*Review) error) (*Review, error)
 	// ReviewItems lists a campaign's items by grant id after after: of one decision when
@@ -226,14 +227,16 @@ func (s *Reviews) ReviewFor(ctx context.Context, by Principal, id string) (*Revi
 	return s.Store.Review(ctx, id, s.now())
 }
 
-// List lists the campaigns on orgs of org's subtree (nil: the caller's whole view).
+// List lists the campaigns on orgs of org's subtree; with org nil, the caller's whole
+// view: every campaign for an operator, and for a delegate those on its subtree and
+// those above it, in which it reviews its part.
 func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after string, limit int) ([]*Review, error) {
 	switch state {
 	case "", string(ReviewOpen), string(ReviewClosed), string(ReviewCancelled):
 	default:
 		return nil, orgscim.Errorf(orgscim.Invalid, "state must be open, closed or cancelled")
 	}
-	path := ""
+	path, above := "", false
 	if org != nil {
 		if err := s.Access.authorize(ctx, by, s.anyCapability(by), org); err != nil {
 			return nil, err
@@ -247,9 +250,9 @@ func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after
 		if err != nil {
 			return nil, err
 		}
-		path = home.Path
+		path, above = home.Path, true
 	}
-	return s.Store.Reviews(ctx, path, state, after, limit, s.now())
+	return s.Store.Reviews(ctx, path, above, state, after, limit, s.now())
 }
 
 // anyCapability is a capability the principal holds, to ask whether it may see an org.

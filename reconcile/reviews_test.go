@@ -161,6 +161,9 @@ func TestAccessReview(t *testing.T) {
 		if items, err := rv.Items(ctx, w.carol, r.ID, "", "", 100); err != nil || len(items) != 1 || items[0].Grant.ID != ann3h {
 			t.Errorf("carol's part: %v %v", itemIDs(items), err)
 		}
+		if list, err := rv.List(ctx, w.carol, nil, "", "", 100); err != nil || len(list) != 1 || list[0].ID != r.ID {
+			t.Errorf("carol's reviews: %v %v", list, err)
+		}
 		pending, err := rv.Items(ctx, w.dave, r.ID, orgs.ItemPending, "", 100)
 		if err != nil || len(pending) != 2 {
 			t.Errorf("pending: %v %v; want ann1h and dave's", itemIDs(pending), err)

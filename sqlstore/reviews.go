@@ -124,10 +124,15 @@ func (s reviewStore) undecided(ctx context.Context, rs []*orgs.Review, at time.T
 	return nil
 }
 
-func (s reviewStore) Reviews(ctx context.Context, path, state, after string, limit int, at time.Time) ([]*orgs.Review, error) {
+func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*orgs.Review, error) {
 	q, args := "SELECT "+prefixed("c.", reviewCols)+" FROM review_campaigns c", []any{}
 	var where []string
-	if path != "" {
+	switch {
+	case path != "" && above:
+		q += " JOIN orgs o ON o.id = c.org_id"
+		where = append(where, `(o.path LIKE ? ESCAPE '\' OR substr(?, 1, length(o.path)) = o.path)`)
+		args = append(args, likePrefix(path), path)
+	case path != "":
 		q += " JOIN orgs o ON o.id = c.org_id"
 		where, args = append(where, `o.path LIKE ? ESCAPE '\'`), append(args, likePrefix(path))
 	}

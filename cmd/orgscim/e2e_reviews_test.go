@@ -108,13 +108,22 @@ func TestAccessReviewOverHTTP(t *testing.T) {
 		if c := got["counts"]; num(t, at(c, "confirmed")) != 2 || num(t, at(c, "revoked")) != 1 || num(t, at(c, "pending")) != 1 {
 			t.Errorf("counts %v", c)
 		}
-		var listed []string
-		for _, x := range carol.get("/reviews?state=open").must(t, http.StatusOK).JSON["items"].([]any) {
-			listed = append(listed, field(x, "id"))
+		listed := func(query string) []string {
+			t.Helper()
+			var out []string
+			for _, x := range carol.get("/reviews?"+query).must(t, http.StatusOK).JSON["items"].([]any) {
+				out = append(out, field(x, "id"))
+			}
+			return out
 		}
-		if !slices.Equal(listed, []string{id}) {
-			t.Errorf("carol lists %v; want only acme's review", listed)
+		// Hers, and the vendor's, in which she reviews her part.
+		if got, want := listed("state=open"), []string{id, vendorReview}; !slices.Equal(got, sortedCopy(want)) {
+			t.Errorf("carol lists %v; want %v", got, sortedCopy(want))
 		}
+		if got := listed("org=acme"); !slices.Equal(got, []string{id}) {
+			t.Errorf("carol lists %v on acme; want only acme's review", got)
+		}
+		refused(t, "listing another subtree", carol.get("/reviews?org=globex"), http.StatusForbidden, "forbidden")
 
 		// A review of globex is none of carol's business; cancelled, it takes no decisions.
 		globexReview := field(oper.post("/reviews", map[string]any{"org": "globex", "name": "globex", "deadline": deadline}).
