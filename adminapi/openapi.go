@@ -123,6 +123,7 @@ func tags() []any {
 		{"access", "Access questions: check, who has access, what can a user do."},
 		{"audit", "The audit trail of every change."},
 		{"meta", "This document and the caller."},
+		{"reviews", "Access reviews: reviewers confirm or revoke each grant of a subtree by a deadline."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim/orgs"
 )
 
 // route is one endpoint: what Register mounts and what the OpenAPI document describes,
@@ -34,6 +35,7 @@ var pathParams = map[string]string{
 	"slug": "a slug (of an org under /orgs, of a connection under /connections)",
 	"id":   "an id",
 	"key":  "a role key",
+	"item": "a review item: the id of its grant",
 }
 
 const (
@@ -219,5 +221,33 @@ func (s *Server) routes() []route {
 		{method: http.MethodPatch, path: "/connections/{slug}/policy", tag: "connections", body: UpdatePolicyRequest{}, status: http.StatusOK,
 			resp: ConnectionPolicy{}, summary: "Change a connection's lifecycle policy; absent fields stay. Audited.",
 			who: whoOperators, handle: s.updateConnectionPolicy},
+		{method: http.MethodPost, path: "/reviews", tag: "reviews", body: CreateReviewRequest{}, status: http.StatusCreated, resp: Review{},
+			summary: "Start an access review of an org's subtree: every grant live there now becomes an item to confirm or revoke by the deadline; " +
+				"what is unconfirmed then is revoked by the reconciler (rule review-deadline), with the review as the reason. " +
+				"Grants from mappings are left out (and counted): revoking one would be undone by the next membership change, so review the mapping instead.",
+			who: "Operators; a delegate with approve on the org.", handle: s.createReview},
+		{method: http.MethodGet, path: "/reviews", tag: "reviews", status: http.StatusOK, resp: Page[Review]{},
+			query: append([]param{{"org", "org slug: the reviews on orgs of its subtree; absent for the caller's whole view", false},
+				{"state", "open, closed or cancelled; absent for all", false}}, pageParams...),
+			summary: "List access reviews, by id, with their counts. Without org, a delegate sees the reviews on its subtree and those above it, in which it reviews its part.",
+			who:     "Operators; a delegate, inside its subtree.", handle: s.listReviews},
+		{method: http.MethodGet, path: "/reviews/{id}", tag: "reviews", status: http.StatusOK, resp: Review{},
+			summary: "Read an access review with its counts.",
+			who:     "Operators; a delegate whose subtree contains the review's org or lies inside it.", handle: s.getReview},
+		{method: http.MethodGet, path: "/reviews/{id}/items", tag: "reviews", status: http.StatusOK, resp: Page[ReviewItem]{},
+			query: append([]param{{"decision", "pending (undecided, grant live), confirmed, revoked or lapsed (undecided, grant ended); absent for all", false}},
+				pageParams...),
+			summary: "List a review's items, by grant id: who holds which role on which org, from which source, until when, and the decision.",
+			who:     "Operators; a delegate whose subtree contains the review's org, or, for a part of it, the items on that part.", handle: s.listReviewItems},
+		{method: http.MethodPost, path: "/reviews/{id}/items/{item}/confirm", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: ReviewItem{}, summary: "Confirm that a grant should stay; only while the review is open and before its deadline.",
+			who: "Operators; a delegate with manage_members on the grant's org — never the grant's holder.", handle: s.decideReviewItem(orgs.ItemConfirmed)},
+		{method: http.MethodPost, path: "/reviews/{id}/items/{item}/revoke", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: ReviewItem{},
+			summary: "Revoke a grant at once, as DELETE /grants/{id} does, with the review in its reason; only while the review is open and before its deadline.",
+			who:     "Operators; a delegate with manage_members on the grant's org — never the grant's holder.", handle: s.decideReviewItem(orgs.ItemRevoked)},
+		{method: http.MethodPost, path: "/reviews/{id}/cancel", tag: "reviews", body: ReasonRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Review{}, summary: "Cancel an open review: nothing more is decided or revoked; decisions made stay.",
+			who: "Operators; a delegate with approve on the review's org.", handle: s.cancelReview},
 	}
 }

@@ -67,7 +67,9 @@ type Server struct {
 	Lists Lists
 	// Reconciler, when set, serves /reconcile: recorded passes and approvals.
 	Reconciler Reconciler
-	Logger     *slog.Logger
+	// Reviews, when set, serves the access reviews (/reviews).
+	Reviews *orgs.Reviews
+	Logger  *slog.Logger
 
 	docOnce sync.Once
 	doc     []byte

@@ -1,6 +1,8 @@
 // Package orgs holds the organisation tree and the SCIM connections bound to it, with
 // their bearer tokens; the vendor's roles, the group-to-role mappings and the grants
-// they materialise; delegated administration and the admin API keys.
+// they materialise; delegated administration and the admin API keys; just-in-time
+// elevation; and access reviews (reviews.go), in which delegated administrators confirm
+// or revoke each grant of their subtree by a deadline.
 //
 // Every change records its audit event (audit.go) through AuditLog, in the change's own
 // transaction (Tx), with the audit.Source the adapter put in the context. An event

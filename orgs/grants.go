@@ -59,17 +59,35 @@ func (a *Access) RevokeGrant(ctx context.Context, by Principal, id, reason strin
 	}
 	now := a.now()
 	err = a.inTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.(GrantStore).RevokeGrant(ctx, g.ID, now, by.Name(), reason); err != nil {
-			return err
-		}
-		e := audit.New(ctx, now, ActGrantRevoke, "grant", g.ID)
-		e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
-		e.Diff = audit.Detail(map[string]any{"reason": reason, "user_id": g.UserID, "role_id": g.RoleID, "source": g.Source})
-		return record(ctx, a.Audit, e)
+		return a.revokeOne(ctx, g, now, by.Name(), reason, nil)
 	})
 	if err != nil {
 		return nil, err
 	}
-	g.Revoked, g.RevokedBy, g.RevokeReason = &now, by.Name(), reason
 	return g, nil
+}
+
+// revokeOne revokes the live grant g and records it, in the context's transaction: the
+// one path of a grant revoked by hand, whether through DELETE /grants/{id} or an access
+// review's decision. extra adds to the event's detail (the review behind it).
+func (a *Access) revokeOne(ctx context.Context, g *Grant, now time.Time, by, reason string, extra map[string]any) error {
+	gs, ok := a.Store.(GrantStore)
+	if !ok {
+		return orgscim.Errorf(orgscim.NotImplemented, "this store cannot revoke single grants")
+	}
+	if err := gs.RevokeGrant(ctx, g.ID, now, by, reason); err != nil {
+		return err
+	}
+	detail := map[string]any{"reason": reason, "user_id": g.UserID, "role_id": g.RoleID, "source": g.Source}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	e := audit.New(ctx, now, ActGrantRevoke, "grant", g.ID)
+	e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
+	e.Diff = audit.Detail(detail)
+	if err := record(ctx, a.Audit, e); err != nil {
+		return err
+	}
+	g.Revoked, g.RevokedBy, g.RevokeReason = &now, by, reason
+	return nil
 }

@@ -1,7 +1,10 @@
 // Package reconcile is the pass that enforces lifecycle rules no single request
 // triggers: grants and delegations past their expiry; partners whose relationship is
 // over (ended, or contract end plus grace passed: the subtree's grants revoked, its
-// connections suspended and their tokens revoked); members their IdP has stopped
+// connections suspended and their tokens revoked); access reviews past their deadline
+// (the grants nobody confirmed revoked, with the review as the reason, and the review
+// closed: rule review-deadline, done by the orgs domain's CloseDue with the pass's
+// leadership check before each batch); members their IdP has stopped
 // writing (a connection's stale window: deactivated, with the usual consequences);
 // drift between the grants mappings imply and those stored, fixed both ways, and
 // orphaned grants; and a check of the audit trail. Each change is recorded with its

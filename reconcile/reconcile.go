@@ -23,6 +23,7 @@ const (
 	RuleDrift             = "drift"
 	RuleOrphan            = "orphan"
 	RuleAuditChain        = "audit-chain"
+	// RuleReviewDeadline is in reviews.go.
 )
 
 // Actor is who the reconciler's changes are recorded as.
@@ -138,6 +139,9 @@ type Reconciler struct {
 	Batch    int // changes per transaction; 0 means 500
 	// Progress, when set, is told after each batch how far the pass is.
 	Progress func(rule string, done int)
+	// Reviews, when set, closes the access reviews past their deadline (rule
+	// review-deadline).
+	Reviews ReviewCloser
 }
 
 // Options of one pass.
@@ -314,6 +318,13 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 			return []RuleResult{res}, err
 		},
 		func() ([]RuleResult, error) { return r.offboardEnded(ctx, lead, run, sc, ended, opts) },
+		func() ([]RuleResult, error) {
+			// A review's deadline is a person's decision, not the guardrail's concern.
+			if !control {
+				return nil, nil
+			}
+			return r.closeReviews(ctx, lead, run, opts)
+		},
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },
 		func() ([]RuleResult, error) {

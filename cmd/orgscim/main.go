@@ -62,6 +62,16 @@ Usage:
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
                                                    p50/p99 per phase as JSON
+  orgscim review create --org SLUG --name NAME --deadline RFC3339|DURATION
+                        [--description TEXT] [--json]
+                                                   start an access review of the org's subtree:
+                                                   reviewers confirm or revoke each grant by the
+                                                   deadline (/api/v1/reviews)
+  orgscim review list [--org SLUG] [--state open|closed|cancelled] [--json]
+  orgscim review show REVIEW [--json]
+  orgscim review close-due [--dry-run] [--json]    close the reviews past their deadline now,
+                                                   revoking what nobody confirmed (the
+                                                   reconciler does it on its pass)
 
 Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
@@ -145,6 +155,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return webhookRevocations(ctx, rest[1:], stdout, stderr)
 	case cmd == "connection" && sub == "policy":
 		return connectionPolicy(ctx, rest[1:], stdout, stderr)
+	case cmd == "review" && sub != "":
+		return reviewCmd(ctx, sub, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage

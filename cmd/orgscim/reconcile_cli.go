@@ -19,7 +19,7 @@ func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler 
 	// services as requests, so that their consequences are the same.
 	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
-		Users: svc.users, Mappings: svc.access,
+		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
@@ -47,6 +47,8 @@ Runs one reconciliation pass, each rule audited with its name and the run:
   contract-ended      offboard partners whose relationship is over (status ended, or
                       contract end plus grace passed): grants revoked, connections
                       suspended, tokens revoked
+  review-deadline     close the access reviews past their deadline, revoking the grants
+                      nobody confirmed, with the review as the reason
   stale-member        deactivate members their IdP has not written within the
                       connection's stale window (orgscim connection policy), revoking
                       their grants and delegations
@@ -61,7 +63,8 @@ Guardrail: when a pass would revoke more grants, or deactivate more members, in 
 connection than its policy allows (default 500; see orgscim connection policy), it
 applies nothing there, records the plan as held and reports it. "approve RUN" applies
 the held plans of that run (or of the given connections), judged as of the run's time;
-it refuses when the plan has grown since.
+it refuses when the plan has grown since. An access review's deadline is a person's
+decision already, and is not held.
 
 Only one pass runs at a time (a PostgreSQL advisory lock; on SQLite, the process): a
 second one exits with an error. --dry-run prints the plan and changes nothing.

@@ -19,6 +19,7 @@ type services struct {
 	access      *orgs.Access
 	delegations *orgs.Delegations
 	keys        *orgs.AdminKeys
+	reviews     *orgs.Reviews
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -38,5 +39,8 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// transaction as its grants.
 	access.Holders = dels
 	keys := &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Tx: db, Audit: log, Now: now}
-	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys}
+	// Access reviews decide through access: the same authority and revocation path as
+	// revoking a grant by hand.
+	reviews := &orgs.Reviews{Store: db.Reviews(), Access: access, Tx: db, Audit: log, Now: now}
+	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews}
 }

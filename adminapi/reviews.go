@@ -1,0 +1,243 @@
+package adminapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+)
+
+// CreateReviewRequest opens an access review over an org's subtree.
+type CreateReviewRequest struct {
+	Org         string    `json:"org" doc:"org slug: the review covers the grants on its whole subtree"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Deadline    time.Time `json:"deadline" doc:"RFC 3339, in the future and within 366 days; what is unconfirmed by then is revoked"`
+}
+
+// ReviewDecisionRequest is a reviewer's note on a decision.
+type ReviewDecisionRequest struct {
+	Note string `json:"note,omitempty" doc:"recorded with the decision (and, for a revocation, in the grant's reason)"`
+}
+
+// ReviewCounts says how far a review has got: items = confirmed + revoked +
+// revoked_at_deadline + pending + lapsed.
+type ReviewCounts struct {
+	Items                 int `json:"items" doc:"grants in the snapshot taken at the start"`
+	ExcludedMappingGrants int `json:"excluded_mapping_grants" doc:"grants from mappings in the subtree, left out: review the mapping instead"`
+	Confirmed             int `json:"confirmed"`
+	Revoked               int `json:"revoked" doc:"revoked by a reviewer"`
+	RevokedAtDeadline     int `json:"revoked_at_deadline" doc:"not confirmed by the deadline, so revoked"`
+	Pending               int `json:"pending" doc:"undecided, the grant still live"`
+	Lapsed                int `json:"lapsed" doc:"undecided, the grant ended by other means (revoked, expired): nothing left to decide"`
+}
+
+// Review is an access review campaign.
+type Review struct {
+	ID          string       `json:"id"`
+	Org         string       `json:"org" doc:"org slug, the root of the reviewed subtree"`
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	CreatedBy   string       `json:"created_by"`
+	CreatedAt   time.Time    `json:"created_at"`
+	Deadline    time.Time    `json:"deadline"`
+	State       string       `json:"state" enum:"open,closed,cancelled"`
+	EndedBy     string       `json:"ended_by" doc:"who closed or cancelled it"`
+	EndedAt     *time.Time   `json:"ended_at"`
+	Counts      ReviewCounts `json:"counts"`
+}
+
+// ReviewItem is one grant of a review and its decision.
+type ReviewItem struct {
+	GrantID    string     `json:"grant_id" doc:"the item's id in /reviews/{id}/items/{item}"`
+	Connection string     `json:"connection" doc:"connection slug"`
+	UserID     string     `json:"user_id"`
+	Role       string     `json:"role" doc:"role key"`
+	Org        string     `json:"org" doc:"org slug"`
+	Source     string     `json:"source" enum:"direct,import,elevation"`
+	SourceID   string     `json:"source_id"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	RevokedAt  *time.Time `json:"revoked_at" doc:"when the grant was revoked, by this review or otherwise"`
+	Decision   string     `json:"decision" enum:"pending,confirmed,revoked,lapsed"`
+	DecidedBy  string     `json:"decided_by"`
+	DecidedAt  *time.Time `json:"decided_at"`
+	Note       string     `json:"note"`
+}
+
+func (s *Server) reviews() (*orgs.Reviews, error) {
+	if s.Reviews == nil {
+		return nil, orgscim.Errorf(orgscim.NotImplemented, "access reviews are not available")
+	}
+	return s.Reviews, nil
+}
+
+func (r *resolver) reviewJSON(x *orgs.Review) (Review, error) {
+	org, err := r.orgSlug(x.OrgID)
+	if err != nil {
+		return Review{}, err
+	}
+	c := x.Counts
+	return Review{ID: x.ID, Org: org, Name: x.Name, Description: x.Description, CreatedBy: x.CreatedBy, CreatedAt: x.Created,
+		Deadline: x.Deadline, State: string(x.State), EndedBy: x.EndedBy, EndedAt: x.Ended,
+		Counts: ReviewCounts{Items: c.Items, ExcludedMappingGrants: c.ExcludedMapping, Confirmed: c.Confirmed, Revoked: c.Revoked,
+			RevokedAtDeadline: c.RevokedAtDeadline, Pending: c.Pending, Lapsed: c.Lapsed}}, nil
+}
+
+func (r *resolver) reviewItemJSON(it *orgs.ReviewItem, now time.Time) (ReviewItem, error) {
+	g := it.Grant
+	conn, err := r.connSlug(g.ConnectionID)
+	if err != nil {
+		return ReviewItem{}, err
+	}
+	role, err := r.role(g.RoleID)
+	if err != nil {
+		return ReviewItem{}, err
+	}
+	org, err := r.orgSlug(g.OrgID)
+	if err != nil {
+		return ReviewItem{}, err
+	}
+	decision := it.Decision
+	if decision == orgs.ItemPending && !g.LiveAt(now) {
+		decision = orgs.ItemLapsed
+	}
+	return ReviewItem{GrantID: g.ID, Connection: conn, UserID: g.UserID, Role: role.Key, Org: org, Source: string(g.Source),
+		SourceID: g.SourceID, ExpiresAt: g.Expires, RevokedAt: g.Revoked, Decision: decision, DecidedBy: it.DecidedBy,
+		DecidedAt: it.Decided, Note: it.Note}, nil
+}
+
+func (s *Server) reviewReply(c echo.Context, code int, x *orgs.Review) error {
+	out, err := s.resolver(c.Request().Context()).reviewJSON(x)
+	if err != nil {
+		return err
+	}
+	return c.JSON(code, out)
+}
+
+func (s *Server) createReview(c echo.Context) error {
+	rv, err := s.reviews()
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var req CreateReviewRequest
+	if err := decode(c, &req, false); err != nil {
+		return err
+	}
+	if err := required("org", req.Org, "name", req.Name); err != nil {
+		return err
+	}
+	if req.Deadline.IsZero() {
+		return orgscim.Errorf(orgscim.Invalid, "missing deadline")
+	}
+	org, err := s.Directory.Store.OrgBySlug(ctx, req.Org)
+	if err != nil {
+		return err
+	}
+	x, err := rv.StartReview(ctx, principal(c), org.ID, req.Name, req.Description, req.Deadline)
+	if err != nil {
+		return err
+	}
+	return s.reviewReply(c, http.StatusCreated, x)
+}
+
+func (s *Server) listReviews(c echo.Context) error {
+	rv, err := s.reviews()
+	if err != nil {
+		return err
+	}
+	after, limit, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var org *orgs.Org
+	if slug := c.QueryParam("org"); slug != "" {
+		if org, err = s.Directory.Store.OrgBySlug(ctx, slug); err != nil {
+			return err
+		}
+	}
+	items, err := rv.List(ctx, principal(c), org, c.QueryParam("state"), after, limit)
+	if err != nil {
+		return err
+	}
+	r := s.resolver(ctx)
+	r.remember(org)
+	return reply(c, items, limit, func(x *orgs.Review) string { return x.ID }, r.reviewJSON)
+}
+
+func (s *Server) getReview(c echo.Context) error {
+	rv, err := s.reviews()
+	if err != nil {
+		return err
+	}
+	x, err := rv.ReviewFor(c.Request().Context(), principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.reviewReply(c, http.StatusOK, x)
+}
+
+func (s *Server) listReviewItems(c echo.Context) error {
+	rv, err := s.reviews()
+	if err != nil {
+		return err
+	}
+	after, limit, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	items, err := rv.Items(ctx, principal(c), c.Param("id"), c.QueryParam("decision"), after, limit)
+	if err != nil {
+		return err
+	}
+	r, now := s.resolver(ctx), s.now()
+	return reply(c, items, limit, func(x *orgs.ReviewItem) string { return x.Grant.ID },
+		func(x *orgs.ReviewItem) (ReviewItem, error) { return r.reviewItemJSON(x, now) })
+}
+
+func (s *Server) decideReviewItem(decision string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rv, err := s.reviews()
+		if err != nil {
+			return err
+		}
+		var req ReviewDecisionRequest
+		if err := decode(c, &req, true); err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		decide := rv.Confirm
+		if decision == orgs.ItemRevoked {
+			decide = rv.Revoke
+		}
+		it, err := decide(ctx, principal(c), c.Param("id"), c.Param("item"), req.Note)
+		if err != nil {
+			return err
+		}
+		out, err := s.resolver(ctx).reviewItemJSON(it, s.now())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) cancelReview(c echo.Context) error {
+	rv, err := s.reviews()
+	if err != nil {
+		return err
+	}
+	var req ReasonRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	x, err := rv.Cancel(c.Request().Context(), principal(c), c.Param("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	return s.reviewReply(c, http.StatusOK, x)
+}

@@ -1,0 +1,592 @@
+package orgs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// Audit actions of access reviews.
+const (
+	ActReviewStart   = "review.start"
+	ActReviewConfirm = "review.confirm"
+	ActReviewRevoke  = "review.revoke"
+	ActReviewCancel  = "review.cancel"
+	ActReviewClose   = "review.close"
+	// ActGrantsRevoke is one batch of grants revoked at a review's deadline, per tenant.
+	ActGrantsRevoke = "grants.revoke"
+)
+
+// ReviewState is where a campaign is: open until its deadline, then closed; or
+// cancelled before it, which revokes nothing.
+type ReviewState string
+
+const (
+	ReviewOpen      ReviewState = "open"
+	ReviewClosed    ReviewState = "closed"
+	ReviewCancelled ReviewState = "cancelled"
+)
+
+// Item decisions. An item still pending whose grant has ended by other means (revoked,
+// expired) is "lapsed": nothing is left to decide, and the deadline does not touch it.
+const (
+	ItemPending   = "pending"
+	ItemConfirmed = "confirmed"
+	ItemRevoked   = "revoked"
+	ItemLapsed    = "lapsed" // a filter and a count, never a stored decision
+)
+
+// MaxReviewLength bounds a campaign: a review nobody finishes within a year is no review.
+const MaxReviewLength = 366 * 24 * time.Hour
+
+// Review is an access review campaign over the subtree of OrgID: the grants live there
+// when it started (but those a mapping materialises — see StartReview) each wait for a
+// confirmation or a revocation until Deadline; what is unconfirmed then is revoked.
+type Review struct {
+	ID          string
+	OrgID       string
+	Name        string
+	Description string
+	CreatedBy   string
+	Created     time.Time
+	Deadline    time.Time
+	State       ReviewState
+	EndedBy     string // who closed or cancelled it
+	Ended       *time.Time
+	Counts      ReviewCounts
+}
+
+// ReviewCounts is how far a campaign has got. Items = Confirmed + Revoked +
+// RevokedAtDeadline + Pending + Lapsed.
+type ReviewCounts struct {
+	Items int
+	// ExcludedMapping counts the mapping grants of the subtree left out of the snapshot.
+	ExcludedMapping   int
+	Confirmed         int
+	Revoked           int // by a reviewer
+	RevokedAtDeadline int // not confirmed by the deadline
+	Pending           int // undecided, grant still live
+	Lapsed            int // undecided, grant ended by other means
+}
+
+// ReviewItem is one grant of a campaign's snapshot and its decision.
+type ReviewItem struct {
+	ReviewID  string
+	Grant     *Grant // as it is now
+	Decision  string
+	DecidedBy string
+	Decided   *time.Time
+	Note      string
+}
+
+// ReviewStore keeps campaigns and their items.
+type ReviewStore interface {
+	// CreateReview stores r and snapshots into it, in one statement, the grants live at
+	// r.Created on the orgs of the subtree at path, leaving out mapping grants. It sets
+	// r.Counts.Items and r.Counts.ExcludedMapping.
+	CreateReview(ctx context.Context, r *Review, path string) error
+	// Review returns a campaign with its counts, Pending and Lapsed judged at at; a zero
+	// at leaves those two out (they cost a pass over the undecided items).
+	Review(ctx context.Context, id string, at time.Time) (*Review, error)
+	// Reviews lists the campaigns on orgs of the subtree at path (every one when path is
+	// empty) — and, when above is set, on the orgs above it too — of one state when
+	// state is set, by id after after.
+	Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*Review, error)
+	// EndReview runs fn on the locked campaign and stores its state, EndedBy and Ended.
+	EndReview(ctx context.Context, id string, fn func(*Review) error) (*Review, error)
+	// ReviewItems lists a campaign's items by grant id after after: of one decision when
+	// decision is set (pending: grant live at at; lapsed: grant ended), on orgs of the
+	// subtree at path only when path is set.
+	ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*ReviewItem, error)
+	// DecideItem runs fn on the locked item (with its grant) and stores its decision,
+	// counting it on the campaign.
+	DecideItem(ctx context.Context, id, grantID string, fn func(*ReviewItem) error) (*ReviewItem, error)
+	// DueReviews returns the open campaigns whose deadline is at or before at.
+	DueReviews(ctx context.Context, at time.Time) ([]*Review, error)
+	// Unconfirmed returns up to limit pending items of the campaign whose grant is live
+	// at at, by grant id after after.
+	Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*ReviewItem, error)
+	// RevokeUnconfirmed marks those of the items still pending with a grant live at
+	// asOf as revoked, revokes their grants at now, counts them on the campaign and
+	// returns the grant ids: an item decided meanwhile, or revoked by an earlier
+	// attempt, is left alone.
+	RevokeUnconfirmed(ctx context.Context, id string, grantIDs []string, asOf, now time.Time, by, reason string) ([]string, error)
+}
+
+// Reviews is the service over access reviews.
+type Reviews struct {
+	Store  ReviewStore
+	Access *Access // authorisation, grants, and the one path that revokes a grant by hand
+	Tx     provisioning.Transactor
+	Audit  AuditLog // optional
+	Now    func() time.Time
+}
+
+func (s *Reviews) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Millisecond)
+	}
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+func (s *Reviews) record(ctx context.Context, e audit.Event) error { return record(ctx, s.Audit, e) }
+
+// StartReview opens a campaign over the subtree of orgID until deadline and snapshots
+// the grants live there now into its items. Operators and delegates with approve on the
+// org may start one.
+//
+// Grants a mapping materialises are left out (and counted as such): revoking one would
+// be undone by the next membership change, so their review is the mapping's — retire it
+// or change the group — not the grant's, just as DELETE /grants/{id} refuses them.
+func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, description string, deadline time.Time) (*Review, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a review needs a name of at most 200 characters")
+	}
+	if len(description) > 2000 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a review's description is at most 2000 characters")
+	}
+	now := s.now()
+	deadline = deadline.UTC().Truncate(time.Millisecond)
+	if !deadline.After(now) {
+		return nil, orgscim.Errorf(orgscim.Invalid, "the deadline must be in the future")
+	}
+	if deadline.Sub(now) > MaxReviewLength {
+		return nil, orgscim.Errorf(orgscim.Invalid, "the deadline must be within %d days", int(MaxReviewLength/(24*time.Hour)))
+	}
+	org, err := s.Access.orgWithAncestors(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Access.authorize(ctx, by, CapApprove, org); err != nil {
+		return nil, err
+	}
+	r := &Review{ID: provisioning.NewID(), OrgID: org.ID, Name: name, Description: description, CreatedBy: by.Name(),
+		Created: now, Deadline: deadline, State: ReviewOpen}
+	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.Store.CreateReview(ctx, r, org.Path); err != nil {
+			return err
+		}
+		r.Counts.Pending = r.Counts.Items
+		e := audit.New(ctx, now, ActReviewStart, "review", r.ID)
+		e.OrgID = r.OrgID
+		e.Diff = audit.Detail(map[string]any{"name": r.Name, "deadline": r.Deadline, "items": r.Counts.Items,
+			"excluded_mapping_grants": r.Counts.ExcludedMapping})
+		return s.record(ctx, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// visible returns the campaign to a caller who may see it: operators; a delegate whose
+// subtree and the campaign's org lie on one path of the tree (it administers the whole
+// campaign, or a part of it). path is the part of the campaign the caller reviews: ""
+// for all of it.
+func (s *Reviews) visible(ctx context.Context, by Principal, id string) (r *Review, path string, err error) {
+	r, err = s.Store.Review(ctx, id, time.Time{})
+	if err != nil {
+		return nil, "", err
+	}
+	if by.Operator != "" {
+		return r, "", nil
+	}
+	notFound := orgscim.Errorf(orgscim.NotFound, "review %q not found", id)
+	if by.Delegation == nil {
+		return nil, "", notFound
+	}
+	m, err := s.Access.Store.OrgsByID(ctx, []string{r.OrgID, by.Delegation.OrgID})
+	if err != nil {
+		return nil, "", err
+	}
+	home, target := m[by.Delegation.OrgID], m[r.OrgID]
+	if home == nil || target == nil {
+		return nil, "", notFound
+	}
+	switch {
+	case home.Contains(target):
+		return r, "", nil
+	case target.Contains(home):
+		return r, home.Path, nil
+	}
+	return nil, "", notFound
+}
+
+// ReviewFor returns a campaign, with its counts, to a caller who may see it.
+func (s *Reviews) ReviewFor(ctx context.Context, by Principal, id string) (*Review, error) {
+	if _, _, err := s.visible(ctx, by, id); err != nil {
+		return nil, err
+	}
+	return s.Store.Review(ctx, id, s.now())
+}
+
+// List lists the campaigns on orgs of org's subtree; with org nil, the caller's whole
+// view: every campaign for an operator, and for a delegate those on its subtree and
+// those above it, in which it reviews its part.
+func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after string, limit int) ([]*Review, error) {
+	switch state {
+	case "", string(ReviewOpen), string(ReviewClosed), string(ReviewCancelled):
+	default:
+		return nil, orgscim.Errorf(orgscim.Invalid, "state must be open, closed or cancelled")
+	}
+	path, above := "", false
+	if org != nil {
+		if err := s.Access.authorize(ctx, by, s.anyCapability(by), org); err != nil {
+			return nil, err
+		}
+		path = org.Path
+	} else if by.Operator == "" {
+		if by.Delegation == nil {
+			return nil, orgscim.Errorf(orgscim.Forbidden, "no authority here")
+		}
+		home, err := s.Access.orgWithAncestors(ctx, by.Delegation.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		path, above = home.Path, true
+	}
+	return s.Store.Reviews(ctx, path, above, state, after, limit, s.now())
+}
+
+// anyCapability is a capability the principal holds, to ask whether it may see an org.
+func (s *Reviews) anyCapability(by Principal) Capability {
+	if by.Delegation != nil && len(by.Delegation.Capabilities) > 0 {
+		return by.Delegation.Capabilities[0]
+	}
+	return CapManageMembers
+}
+
+// Items lists a campaign's items the caller reviews: all of them, or, for a delegate of
+// a part of the campaign's subtree, those on that part.
+func (s *Reviews) Items(ctx context.Context, by Principal, id, decision, after string, limit int) ([]*ReviewItem, error) {
+	switch decision {
+	case "", ItemPending, ItemConfirmed, ItemRevoked, ItemLapsed:
+	default:
+		return nil, orgscim.Errorf(orgscim.Invalid, "decision must be pending, confirmed, revoked or lapsed")
+	}
+	_, path, err := s.visible(ctx, by, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.ReviewItems(ctx, id, decision, path, after, limit, s.now())
+}
+
+// Confirm attests that the grant of an item should stay.
+func (s *Reviews) Confirm(ctx context.Context, by Principal, id, grantID, note string) (*ReviewItem, error) {
+	return s.decide(ctx, by, id, grantID, ItemConfirmed, note)
+}
+
+// Revoke revokes the grant of an item at once, through the same path as DELETE
+// /grants/{id}, with the campaign in its reason, in the decision's transaction.
+func (s *Reviews) Revoke(ctx context.Context, by Principal, id, grantID, note string) (*ReviewItem, error) {
+	return s.decide(ctx, by, id, grantID, ItemRevoked, note)
+}
+
+// decide records a reviewer's decision on a pending item. The reviewer is an operator
+// or a delegate with manage_members on the grant's org — the authority to revoke it by
+// hand — and never the grant's holder: nobody attests their own access.
+func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decision, note string) (*ReviewItem, error) {
+	if len(note) > 2000 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
+	}
+	var out *ReviewItem
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		r, _, err := s.visible(ctx, by, id)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if r.State != ReviewOpen {
+			return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
+		}
+		if !now.Before(r.Deadline) {
+			return orgscim.Errorf(orgscim.Conflict, "review %s passed its deadline (%s): what is unconfirmed is revoked",
+				r.ID, r.Deadline.Format(time.RFC3339))
+		}
+		var g *Grant
+		out, err = s.Store.DecideItem(ctx, id, grantID, func(it *ReviewItem) error {
+			g = it.Grant
+			org, err := s.Access.orgWithAncestors(ctx, g.OrgID)
+			if err != nil {
+				return err
+			}
+			if err := s.Access.authorize(ctx, by, CapManageMembers, org); err != nil {
+				return err
+			}
+			if isHolder(by, g.ConnectionID, g.UserID) {
+				return orgscim.Errorf(orgscim.Forbidden, "nobody reviews their own grant")
+			}
+			if it.Decision != ItemPending {
+				return orgscim.Errorf(orgscim.Conflict, "grant %s is %s in review %s already", g.ID, it.Decision, r.ID)
+			}
+			if !g.LiveAt(now) {
+				return orgscim.Errorf(orgscim.Conflict, "grant %s has ended meanwhile: nothing is left to review", g.ID)
+			}
+			if decision == ItemRevoked && g.Source == SourceMapping {
+				return orgscim.Errorf(orgscim.Conflict,
+					"grant %q comes from mapping %s: retire the mapping or remove the user from its group instead", g.ID, g.SourceID)
+			}
+			it.Decision, it.DecidedBy, it.Decided, it.Note = decision, by.Name(), &now, note
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		action := ActReviewConfirm
+		if decision == ItemRevoked {
+			action = ActReviewRevoke
+			reason := fmt.Sprintf("access review %s: revoked by %s", r.ID, by.Name())
+			if note != "" {
+				reason += ": " + note
+			}
+			if err := s.Access.revokeOne(ctx, g, now, by.Name(), reason, map[string]any{"review": r.ID}); err != nil {
+				return err
+			}
+		}
+		e := audit.New(ctx, now, action, "review", r.ID)
+		e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
+		e.Diff = audit.Detail(map[string]any{"grant_id": g.ID, "user_id": g.UserID, "role_id": g.RoleID,
+			"decision": decision, "note": note})
+		return s.record(ctx, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Cancel ends an open campaign before its deadline; nothing is revoked, and what was
+// decided stays decided. Operators and delegates with approve on its org may.
+func (s *Reviews) Cancel(ctx context.Context, by Principal, id, reason string) (*Review, error) {
+	var out *Review
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		r, _, err := s.visible(ctx, by, id)
+		if err != nil {
+			return err
+		}
+		org, err := s.Access.orgWithAncestors(ctx, r.OrgID)
+		if err != nil {
+			return err
+		}
+		if err := s.Access.authorize(ctx, by, CapApprove, org); err != nil {
+			return err
+		}
+		now := s.now()
+		if _, err := s.Store.EndReview(ctx, id, func(r *Review) error {
+			if r.State != ReviewOpen {
+				return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
+			}
+			r.State, r.EndedBy, r.Ended = ReviewCancelled, by.Name(), &now
+			return nil
+		}); err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActReviewCancel, "review", r.ID)
+		e.OrgID = r.OrgID
+		e.Diff = audit.Detail(map[string]any{"reason": reason})
+		if err := s.record(ctx, e); err != nil {
+			return err
+		}
+		out, err = s.Store.Review(ctx, id, now)
+		return err
+	})
+	return out, err
+}
+
+// CloseOptions steer CloseDue.
+type CloseOptions struct {
+	AsOf   time.Time // judge deadlines and liveness as of this time; zero is now
+	DryRun bool      // report what would be revoked and closed; change nothing
+	Batch  int       // grants revoked per transaction; 0 is 500
+	// BeforeBatch runs before each transaction (the reconciler's leadership check); its
+	// error stops CloseDue.
+	BeforeBatch func(ctx context.Context) error
+	// Detail is added to the detail of every audit event (the reconciler's rule and run).
+	Detail map[string]any
+	// Revoked is told of each grant revoked once its batch has committed (in a dry run,
+	// of each that would be, up to 10,000 per campaign); Closed of each campaign closed.
+	Revoked func(r *Review, g *Grant)
+	Closed  func(r *Review)
+}
+
+// CloseResult is what CloseDue did, or in a dry run would do.
+type CloseResult struct {
+	Closed  []string // campaign ids
+	Revoked int
+}
+
+// UnconfirmedReason is the reason recorded on a grant revoked at a review's deadline.
+func UnconfirmedReason(reviewID string) string {
+	return "access review " + reviewID + ": not confirmed by deadline"
+}
+
+// CloseDue closes every open campaign past its deadline: each item still pending whose
+// grant is still live is revoked — the grant by "review:ID" with UnconfirmedReason, one
+// grants.revoke event per tenant and batch targeting the campaign — and then the
+// campaign is closed with a review.close event. Each batch is its own transaction and
+// revokes only what is still pending and live, so CloseDue stopped at any point and run
+// again ends where one uninterrupted call would have, and a second call does nothing.
+func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, error) {
+	var res CloseResult
+	asOf := o.AsOf
+	if asOf.IsZero() {
+		asOf = s.now()
+	}
+	batch := o.Batch
+	if batch <= 0 {
+		batch = 500
+	}
+	check := func(ctx context.Context) error {
+		if o.BeforeBatch == nil {
+			return nil
+		}
+		return o.BeforeBatch(ctx)
+	}
+	due, err := s.Store.DueReviews(ctx, asOf)
+	if err != nil {
+		return res, err
+	}
+	for _, r := range due {
+		if o.DryRun {
+			items, err := s.Store.Unconfirmed(ctx, r.ID, asOf, "", 10_000)
+			if err != nil {
+				return res, err
+			}
+			for _, it := range items {
+				res.Revoked++
+				if o.Revoked != nil {
+					o.Revoked(r, it.Grant)
+				}
+			}
+			res.Closed = append(res.Closed, r.ID)
+			if o.Closed != nil {
+				o.Closed(r)
+			}
+			continue
+		}
+		n, err := s.revokeUnconfirmed(ctx, r, asOf, batch, check, o)
+		res.Revoked += n
+		if err != nil {
+			return res, err
+		}
+		if err := check(ctx); err != nil {
+			return res, err
+		}
+		closed := false
+		err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+			now := s.now()
+			end, err := s.Store.EndReview(ctx, r.ID, func(r *Review) error {
+				if r.State != ReviewOpen {
+					return nil // cancelled, or closed by another call, meanwhile
+				}
+				r.State, r.EndedBy, r.Ended = ReviewClosed, audit.SourceOf(ctx).Actor, &now
+				if r.EndedBy == "" {
+					r.EndedBy = "system"
+				}
+				closed = true
+				return nil
+			})
+			if err != nil || !closed {
+				return err
+			}
+			cur, err := s.Store.Review(ctx, r.ID, asOf)
+			if err != nil {
+				return err
+			}
+			detail := map[string]any{"reason": "deadline passed", "deadline": end.Deadline, "items": cur.Counts.Items,
+				"confirmed": cur.Counts.Confirmed, "revoked": cur.Counts.Revoked,
+				"revoked_at_deadline": cur.Counts.RevokedAtDeadline, "lapsed": cur.Counts.Lapsed}
+			for k, v := range o.Detail {
+				detail[k] = v
+			}
+			e := audit.New(ctx, now, ActReviewClose, "review", r.ID)
+			e.OrgID, e.Diff = r.OrgID, audit.Detail(detail)
+			return s.record(ctx, e)
+		})
+		if err != nil {
+			return res, err
+		}
+		if closed {
+			res.Closed = append(res.Closed, r.ID)
+			if o.Closed != nil {
+				o.Closed(r)
+			}
+		}
+	}
+	return res, nil
+}
+
+// revokeUnconfirmed revokes the campaign's unconfirmed live grants, a batch per
+// transaction, and returns how many.
+func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Time, batch int,
+	check func(context.Context) error, o CloseOptions) (int, error) {
+	total := 0
+	reason := UnconfirmedReason(r.ID)
+	// One pass in grant id order: an item is never pending again once decided, so what
+	// lies behind the cursor is done, and no batch re-reads what earlier ones revoked.
+	after := ""
+	for {
+		if err := check(ctx); err != nil {
+			return total, err
+		}
+		items, err := s.Store.Unconfirmed(ctx, r.ID, asOf, after, batch)
+		if err != nil || len(items) == 0 {
+			return total, err
+		}
+		after = items[len(items)-1].Grant.ID
+		byID := map[string]*Grant{}
+		ids := make([]string, len(items))
+		for i, it := range items {
+			ids[i], byID[it.Grant.ID] = it.Grant.ID, it.Grant
+		}
+		var revoked []string
+		err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+			now := s.now()
+			var err error
+			if revoked, err = s.Store.RevokeUnconfirmed(ctx, r.ID, ids, asOf, now, "review:"+r.ID, reason); err != nil {
+				return err
+			}
+			byConn := map[string][]string{}
+			for _, id := range revoked {
+				c := byID[id].ConnectionID
+				byConn[c] = append(byConn[c], id)
+			}
+			conns := make([]string, 0, len(byConn))
+			for c := range byConn {
+				conns = append(conns, c)
+			}
+			sort.Strings(conns)
+			for _, c := range conns {
+				shown := byConn[c][:min(len(byConn[c]), maxListedIDs)]
+				detail := map[string]any{"review": r.ID, "reason": reason, "revoked": len(byConn[c]), "ids": shown,
+					"ids_truncated": len(shown) < len(byConn[c])}
+				for k, v := range o.Detail {
+					detail[k] = v
+				}
+				e := audit.New(ctx, now, ActGrantsRevoke, "review", r.ID)
+				// On the review's org, so that the administrators of its subtree see it.
+				e.ConnectionID, e.OrgID, e.Diff = c, r.OrgID, audit.Detail(detail)
+				if err := s.record(ctx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += len(revoked)
+		if o.Revoked != nil {
+			for _, id := range revoked {
+				o.Revoked(r, byID[id])
+			}
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package sqlstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"gorm.io/gorm"
+)
+
+// Reviews is the orgs.ReviewStore of a DB: access review campaigns and their items.
+func (db *DB) Reviews() orgs.ReviewStore { return reviewStore{db} }
+
+type reviewStore struct{ db *DB }
+
+type reviewRow struct {
+	ID                 string
+	OrgID              string
+	Name               string
+	Description        string
+	CreatedBy          string
+	CreatedAt          int64
+	Deadline           int64
+	State              string
+	EndedBy            *string
+	EndedAt            *int64
+	Items              int64
+	ExcludedMapping    int64
+	Confirmed          int64
+	Revoked            int64
+	ExpiredUnconfirmed int64
+}
+
+const reviewCols = `id, org_id, name, description, created_by, created_at, deadline, state, ended_by, ended_at,
+	items, excluded_mapping, confirmed, revoked, expired_unconfirmed`
+
+func (r reviewRow) review() *orgs.Review {
+	return &orgs.Review{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, CreatedBy: r.CreatedBy,
+		Created: fromMicros(r.CreatedAt), Deadline: fromMicros(r.Deadline), State: orgs.ReviewState(r.State),
+		EndedBy: deref(r.EndedBy), Ended: fromMicrosPtr(r.EndedAt),
+		Counts: orgs.ReviewCounts{Items: int(r.Items), ExcludedMapping: int(r.ExcludedMapping), Confirmed: int(r.Confirmed),
+			Revoked: int(r.Revoked), RevokedAtDeadline: int(r.ExpiredUnconfirmed)}}
+}
+
+// liveAt is the condition on grant g of being live at a time (the one argument).
+const liveAt = "(g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > ?))"
+
+// snapshotWhere selects the grants a campaign snapshots: live at a time, on the orgs of
+// a subtree. Its arguments: the time twice, the subtree's LIKE pattern.
+const snapshotWhere = `FROM grants g JOIN orgs o ON o.id = g.org_id
+	WHERE g.revoked_at IS NULL AND g.valid_from <= ? AND (g.expires_at IS NULL OR g.expires_at > ?)
+	  AND o.path LIKE ? ESCAPE '\'`
+
+func (s reviewStore) CreateReview(ctx context.Context, r *orgs.Review, path string) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Exec("INSERT INTO review_campaigns (id, org_id, name, description, created_by, created_at, deadline, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			r.ID, r.OrgID, r.Name, r.Description, r.CreatedBy, micros(r.Created), micros(r.Deadline), string(r.State)).Error
+		if err != nil {
+			return err
+		}
+		at, like := micros(r.Created), likePrefix(path)
+		// One statement, however many grants: the snapshot never passes through Go.
+		res := tx.Exec("INSERT INTO review_items (campaign_id, grant_id, decision) SELECT ?, g.id, 'pending' "+
+			snapshotWhere+" AND g.source <> 'mapping'", r.ID, at, at, like)
+		if res.Error != nil {
+			return res.Error
+		}
+		var excluded int64
+		if err := tx.Raw("SELECT count(*) "+snapshotWhere+" AND g.source = 'mapping'", at, at, like).Scan(&excluded).Error; err != nil {
+			return err
+		}
+		r.Counts.Items, r.Counts.ExcludedMapping = int(res.RowsAffected), int(excluded)
+		return tx.Exec("UPDATE review_campaigns SET items = ?, excluded_mapping = ? WHERE id = ?", res.RowsAffected, excluded, r.ID).Error
+	})
+}
+
+func (s reviewStore) Review(ctx context.Context, id string, at time.Time) (*orgs.Review, error) {
+	var row reviewRow
+	err := s.db.q(ctx).Raw("SELECT "+reviewCols+" FROM review_campaigns WHERE id = ?", id).Take(&row).Error
+	if isNoRows(err) {
+		return nil, orgscim.Errorf(orgscim.NotFound, "review %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := []*orgs.Review{row.review()}
+	if !at.IsZero() {
+		if err := s.undecided(ctx, out, at); err != nil {
+			return nil, err
+		}
+	}
+	return out[0], nil
+}
+
+// undecided counts the undecided items of the campaigns: Pending, whose grant is live
+// at at, and Lapsed, whose grant has ended.
+func (s reviewStore) undecided(ctx context.Context, rs []*orgs.Review, at time.Time) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(rs))
+	byID := map[string]*orgs.Review{}
+	for i, r := range rs {
+		ids[i], byID[r.ID] = r.ID, r
+	}
+	var rows []struct {
+		CampaignID string
+		Pending    int64
+		Lapsed     int64
+	}
+	err := s.db.q(ctx).Raw(`SELECT i.campaign_id, SUM(CASE WHEN `+liveAt+` THEN 1 ELSE 0 END) AS pending,
+			SUM(CASE WHEN `+liveAt+` THEN 0 ELSE 1 END) AS lapsed
+		FROM review_items i JOIN grants g ON g.id = i.grant_id
+		WHERE i.decision = 'pending' AND i.campaign_id IN ? GROUP BY i.campaign_id`, micros(at), micros(at), ids).Scan(&rows).Error
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		byID[r.CampaignID].Counts.Pending, byID[r.CampaignID].Counts.Lapsed = int(r.Pending), int(r.Lapsed)
+	}
+	return nil
+}
+
+func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*orgs.Review, error) {
+	q, args := "SELECT "+prefixed("c.", reviewCols)+" FROM review_campaigns c", []any{}
+	var where []string
+	switch {
+	case path != "" && above:
+		q += " JOIN orgs o ON o.id = c.org_id"
+		where = append(where, `(o.path LIKE ? ESCAPE '\' OR substr(?, 1, length(o.path)) = o.path)`)
+		args = append(args, likePrefix(path), path)
+	case path != "":
+		q += " JOIN orgs o ON o.id = c.org_id"
+		where, args = append(where, `o.path LIKE ? ESCAPE '\'`), append(args, likePrefix(path))
+	}
+	where, args = append(where, "c.id > ?"), append(args, after)
+	if state != "" {
+		where, args = append(where, "c.state = ?"), append(args, state)
+	}
+	var rows []reviewRow
+	if err := s.db.q(ctx).Raw(q+" WHERE "+strings.Join(where, " AND ")+" ORDER BY c.id LIMIT ?", append(args, limit)...).
+		Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.Review, len(rows))
+	for i, r := range rows {
+		out[i] = r.review()
+	}
+	return out, s.undecided(ctx, out, at)
+}
+
+// prefixed qualifies each of the comma-separated columns with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s reviewStore) EndReview(ctx context.Context, id string, fn func(*orgs.Review) error) (*orgs.Review, error) {
+	var out *orgs.Review
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var row reviewRow
+		err := tx.Raw("SELECT "+reviewCols+" FROM review_campaigns WHERE id = ?"+s.db.dialect.forUpdate, id).Take(&row).Error
+		if isNoRows(err) {
+			return orgscim.Errorf(orgscim.NotFound, "review %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		r := row.review()
+		if err := fn(r); err != nil {
+			return err
+		}
+		out = r
+		return tx.Exec("UPDATE review_campaigns SET state = ?, ended_by = ?, ended_at = ? WHERE id = ?",
+			string(r.State), nullable(r.EndedBy), microsPtr(r.Ended), id).Error
+	})
+	return out, err
+}
+
+// itemRow is an item with its grant.
+type itemRow struct {
+	G             grantRow `gorm:"embedded"`
+	ItemCampaign  string
+	ItemDecision  string
+	ItemDecidedBy *string
+	ItemDecidedAt *int64
+	ItemNote      *string
+}
+
+const itemSelect = `SELECT g.*, i.campaign_id AS item_campaign, i.decision AS item_decision, i.decided_by AS item_decided_by,
+	i.decided_at AS item_decided_at, i.note AS item_note
+	FROM review_items i JOIN grants g ON g.id = i.grant_id`
+
+func (r itemRow) item() *orgs.ReviewItem {
+	return &orgs.ReviewItem{ReviewID: r.ItemCampaign, Grant: r.G.grant(), Decision: r.ItemDecision,
+		DecidedBy: deref(r.ItemDecidedBy), Decided: fromMicrosPtr(r.ItemDecidedAt), Note: deref(r.ItemNote)}
+}
+
+func items(rows []itemRow) []*orgs.ReviewItem {
+	out := make([]*orgs.ReviewItem, len(rows))
+	for i, r := range rows {
+		out[i] = r.item()
+	}
+	return out
+}
+
+func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*orgs.ReviewItem, error) {
+	q, args := itemSelect, []any{}
+	if path != "" {
+		q += ` JOIN orgs o ON o.id = g.org_id AND o.path LIKE ? ESCAPE '\'`
+		args = append(args, likePrefix(path))
+	}
+	q += " WHERE i.campaign_id = ? AND i.grant_id > ?"
+	args = append(args, id, after)
+	switch decision {
+	case "":
+	case orgs.ItemPending:
+		q, args = q+" AND i.decision = 'pending' AND "+liveAt, append(args, micros(at))
+	case orgs.ItemLapsed:
+		q, args = q+" AND i.decision = 'pending' AND NOT "+liveAt, append(args, micros(at))
+	default:
+		q, args = q+" AND i.decision = ?", append(args, decision)
+	}
+	var rows []itemRow
+	if err := s.db.q(ctx).Raw(q+" ORDER BY i.grant_id LIMIT ?", append(args, limit)...).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	return items(rows), nil
+}
+
+func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func(*orgs.ReviewItem) error) (*orgs.ReviewItem, error) {
+	var out *orgs.ReviewItem
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var row itemRow
+		err := tx.Raw(itemSelect+" WHERE i.campaign_id = ? AND i.grant_id = ?"+s.db.dialect.forUpdate, id, grantID).Take(&row).Error
+		if isNoRows(err) {
+			return orgscim.Errorf(orgscim.NotFound, "grant %q is not in review %q", grantID, id)
+		}
+		if err != nil {
+			return err
+		}
+		it := row.item()
+		before := it.Decision
+		if err := fn(it); err != nil {
+			return err
+		}
+		out = it
+		if err := tx.Exec("UPDATE review_items SET decision = ?, decided_by = ?, decided_at = ?, note = ? WHERE campaign_id = ? AND grant_id = ?",
+			it.Decision, nullable(it.DecidedBy), microsPtr(it.Decided), nullable(it.Note), id, grantID).Error; err != nil {
+			return err
+		}
+		if before == it.Decision {
+			return nil
+		}
+		counter := map[string]string{orgs.ItemConfirmed: "confirmed", orgs.ItemRevoked: "revoked"}[it.Decision]
+		if counter == "" {
+			return orgscim.Errorf(orgscim.Invalid, "decision %q cannot be recorded", it.Decision)
+		}
+		return tx.Exec("UPDATE review_campaigns SET "+counter+" = "+counter+" + 1 WHERE id = ?", id).Error
+	})
+	return out, err
+}
+
+func (s reviewStore) DueReviews(ctx context.Context, at time.Time) ([]*orgs.Review, error) {
+	var rows []reviewRow
+	if err := s.db.q(ctx).Raw("SELECT "+reviewCols+" FROM review_campaigns WHERE state = 'open' AND deadline <= ? ORDER BY deadline, id",
+		micros(at)).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.Review, len(rows))
+	for i, r := range rows {
+		out[i] = r.review()
+	}
+	return out, nil
+}
+
+func (s reviewStore) Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*orgs.ReviewItem, error) {
+	var rows []itemRow
+	if err := s.db.q(ctx).Raw(itemSelect+" WHERE i.campaign_id = ? AND i.decision = 'pending' AND i.grant_id > ? AND "+liveAt+
+		" ORDER BY i.grant_id LIMIT ?", id, after, micros(at), limit).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	return items(rows), nil
+}
+
+func (s reviewStore) RevokeUnconfirmed(ctx context.Context, id string, grantIDs []string, asOf, now time.Time, by, reason string) ([]string, error) {
+	var revoked []string
+	if len(grantIDs) == 0 {
+		return nil, nil
+	}
+	lo, hi := slices.Min(grantIDs), slices.Max(grantIDs)
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		// The items first: their row locks make a reviewer's decision in flight either
+		// win (the item is no longer pending) or wait and find the grant revoked. The
+		// range beside the list lets the planner seek the index to the batch even
+		// before the new items' statistics exist, instead of filtering every pending
+		// item of the review for each batch.
+		err := tx.Raw(`UPDATE review_items SET decision = 'revoked', decided_by = ?, decided_at = ?, note = 'not confirmed by deadline'
+			WHERE campaign_id = ? AND grant_id >= ? AND grant_id <= ? AND grant_id IN ? AND decision = 'pending'
+			  AND EXISTS (SELECT 1 FROM grants g WHERE g.id = review_items.grant_id AND `+liveAt+`)
+			RETURNING grant_id`, by, micros(now), id, lo, hi, grantIDs, micros(asOf)).Scan(&revoked).Error
+		if err != nil || len(revoked) == 0 {
+			return err
+		}
+		if err := tx.Exec("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id IN ? AND revoked_at IS NULL",
+			micros(now), by, reason, revoked).Error; err != nil {
+			return err
+		}
+		return tx.Exec("UPDATE review_campaigns SET expired_unconfirmed = expired_unconfirmed + ? WHERE id = ?", len(revoked), id).Error
+	})
+	return revoked, err
+}

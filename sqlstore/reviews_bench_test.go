@@ -1,0 +1,93 @@
+package sqlstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/orgs"
+)
+
+// BenchmarkAccessReview100k measures an access review of a subtree holding 100,000
+// live grants on each engine: starting it (the snapshot is one INSERT … SELECT), reading
+// its counts, listing its first page of pending items, and closing it at the deadline
+// (every grant unconfirmed: 200 batches of 500, each a transaction with its audit event).
+//
+//	ORGSCIM_TEST_DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+//	  go test -run '^$' -bench BenchmarkAccessReview100k -benchtime 1x ./sqlstore/
+func BenchmarkAccessReview100k(b *testing.B) {
+	for _, engine := range dbtest.Engines(b) {
+		b.Run(engine, func(b *testing.B) {
+			ctx := context.Background()
+			db := dbtest.Open(b, engine)
+			now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			dir := &orgs.Directory{Store: db.Orgs(), Tx: db, Audit: db.Audit(), Now: clock}
+			if _, err := dir.CreateOrg(ctx, "Vendor", "vendor", ""); err != nil {
+				b.Fatal(err)
+			}
+			partner, err := dir.CreateOrg(ctx, "Partner", "partner", "vendor")
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn, _, err := dir.CreateConnection(ctx, "partner", "partner", "entra")
+			if err != nil {
+				b.Fatal(err)
+			}
+			access := &orgs.Access{Store: db.Access(), Tx: db, Audit: db.Audit(), Now: clock}
+			role, err := access.CreateRole(ctx, orgs.Role{Key: "viewer", Permissions: []string{"reports.read"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const n = 100_000
+			if err := db.Exec(`INSERT INTO grants (id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, reason, valid_from, created_at)
+				WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+				SELECT 'g' || i, ?, 'u' || i, ?, ?, 'direct', '', 'bench', '', 0, 0 FROM seq`,
+				n-1, conn.ID, role.ID, partner.ID); err != nil {
+				b.Fatal(err)
+			}
+			if engine == "postgres" {
+				if err := db.Analyze(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reviews := &orgs.Reviews{Store: db.Reviews(), Access: access, Tx: db, Audit: db.Audit(), Now: clock}
+			op := orgs.Principal{Operator: "bench"}
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				r, err := reviews.StartReview(ctx, op, partner.ID, "bench", "", now.Add(time.Hour))
+				if err != nil || r.Counts.Items != n {
+					b.Fatalf("start: %+v %v", r, err)
+				}
+				t1 := time.Now()
+				got, err := reviews.ReviewFor(ctx, op, r.ID)
+				if err != nil || got.Counts.Pending != n {
+					b.Fatalf("counts: %+v %v", got, err)
+				}
+				t2 := time.Now()
+				page, err := reviews.Items(ctx, op, r.ID, orgs.ItemPending, "", 100)
+				if err != nil || len(page) != 100 {
+					b.Fatalf("items: %d %v", len(page), err)
+				}
+				t3 := time.Now()
+				res, err := reviews.CloseDue(ctx, orgs.CloseOptions{AsOf: now.Add(2 * time.Hour), Batch: 500})
+				if err != nil || res.Revoked != n || len(res.Closed) != 1 {
+					b.Fatalf("close: %+v %v", res, err)
+				}
+				t4 := time.Now()
+				b.ReportMetric(float64(t1.Sub(t0).Milliseconds()), "start-ms")
+				b.ReportMetric(float64(t2.Sub(t1).Milliseconds()), "counts-ms")
+				b.ReportMetric(float64(t3.Sub(t2).Microseconds())/1000, "page-ms")
+				b.ReportMetric(float64(t4.Sub(t3).Milliseconds()), "close-ms")
+				b.StopTimer()
+				// The next iteration reviews live grants again.
+				if err := db.Exec("UPDATE grants SET revoked_at = NULL, revoked_by = NULL, revoke_reason = NULL"); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
