@@ -19,6 +19,8 @@ type services struct {
 	access      *orgs.Access
 	delegations *orgs.Delegations
 	keys        *orgs.AdminKeys
+	imports     *orgs.Importer
+	exports     *orgs.Exporter
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -38,5 +40,10 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// transaction as its grants.
 	access.Holders = dels
 	keys := &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Tx: db, Audit: log, Now: now}
-	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys}
+	// Spreadsheet imports; an IdP's creation of an imported person adopts it.
+	users.Links = db.Imports()
+	imports := &orgs.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
+	exports := &orgs.Exporter{Orgs: db.Orgs(), Store: db.Imports(), Access: access}
+	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys,
+		imports: imports, exports: exports}
 }
