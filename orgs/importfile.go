@@ -52,9 +52,9 @@ type ImportRow struct {
 
 // ImportProblem is what is wrong with one line (0: the file as a whole).
 type ImportProblem struct {
-	Line    int    `json:"line"`
-	Column  string `json:"column,omitempty"`
-	Message string `json:"message"`
+	Line    int
+	Column  string
+	Message string
 }
 
 func (p ImportProblem) String() string {

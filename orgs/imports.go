@@ -69,33 +69,33 @@ const (
 
 // ImportLine says what the import does (or would do) for one line.
 type ImportLine struct {
-	Line        int        `json:"line"`
-	Org         string     `json:"org" doc:"the org's slug"`
-	OrgAction   string     `json:"org_action" enum:"create,exists"`
-	Connection  string     `json:"connection,omitempty"`
-	UserName    string     `json:"user_name,omitempty"`
-	UserID      string     `json:"user_id,omitempty"`
-	UserAction  string     `json:"user_action,omitempty" enum:"create,exists"`
-	Role        string     `json:"role,omitempty"`
-	GrantAction string     `json:"grant_action,omitempty" enum:"create,replace,unchanged"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	Line        int
+	Org         string
+	OrgAction   string
+	Connection  string
+	UserName    string
+	UserID      string
+	UserAction  string
+	Role        string
+	GrantAction string
+	ExpiresAt   *time.Time
 }
 
 // ImportReport is the outcome of an import or of its dry run.
 type ImportReport struct {
-	DryRun     bool            `json:"dry_run"`
-	Applied    bool            `json:"applied" doc:"whether anything was stored: false for a dry run, a file with problems, or one that changes nothing"`
-	BatchID    string          `json:"batch_id,omitempty" doc:"the batch record; the source_id of its grants"`
-	FileSHA256 string          `json:"file_sha256"`
-	Rows       int             `json:"rows"`
-	Problems   []ImportProblem `json:"problems"`
-	Lines      []ImportLine    `json:"lines"`
+	DryRun     bool
+	Applied    bool
+	BatchID    string
+	FileSHA256 string
+	Rows       int
+	Problems   []ImportProblem
+	Lines      []ImportLine
 	// What was (or would be) done.
-	OrgsCreated    int `json:"orgs_created"`
-	UsersCreated   int `json:"users_created"`
-	GrantsCreated  int `json:"grants_created"`
-	GrantsReplaced int `json:"grants_replaced"`
-	Unchanged      int `json:"unchanged" doc:"lines that change nothing"`
+	OrgsCreated    int
+	UsersCreated   int
+	GrantsCreated  int
+	GrantsReplaced int
+	Unchanged      int
 }
 
 // plannedUser is a person of the file, in one connection.

@@ -46,7 +46,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	}
 	svc := newServices(db, cfg.Now)
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
-		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists()}
+		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(),
+		Imports: svc.imports, Exports: svc.exports}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
