@@ -43,6 +43,9 @@ type ImportStore interface {
 	// UserByExternalID returns a live user of the connection with this externalId;
 	// NotFound when there is none.
 	UserByExternalID(ctx context.Context, conn, externalID string) (*provisioning.User, error)
+	// UsersByEmail returns up to two live users of the connection with this e-mail,
+	// ignoring case.
+	UsersByEmail(ctx context.Context, conn, email string) ([]*provisioning.User, error)
 	// CreateImportedUser stores a new user marked as created by the batch, to be linked
 	// when its IdP pushes it.
 	CreateImportedUser(ctx context.Context, conn string, u *provisioning.User, batchID string) error
@@ -302,30 +305,22 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			line.UserAction = ImportExists
 		} else {
 			pu = &plannedUser{line: row.Line, conn: conn, row: row}
-			u, err := im.Store.UserByUserName(ctx, conn.ID, row.UserName)
+			u, how, err := im.findPerson(ctx, conn.ID, row)
 			switch {
-			case err == nil:
+			case err != nil:
+				return nil, err
+			case u != nil:
 				pu.user = u
 				line.UserAction = ImportExists
-				if row.ExternalID != "" && u.ExternalID != "" && u.ExternalID != row.ExternalID {
+				if how == "userName" && row.ExternalID != "" && u.ExternalID != "" && u.ExternalID != row.ExternalID {
 					bad(row.Line, "external_id", "user %s exists in connection %s with another externalId (%s)", row.UserName, conn.Slug, u.ExternalID)
 				}
-			case orgscim.ErrorCode(err) == orgscim.NotFound:
-				if row.ExternalID != "" {
-					other, err := im.Store.UserByExternalID(ctx, conn.ID, row.ExternalID)
-					if err == nil {
-						bad(row.Line, "external_id", "externalId %s belongs to user %s in connection %s", row.ExternalID, other.UserName, conn.Slug)
-					} else if orgscim.ErrorCode(err) != orgscim.NotFound {
-						return nil, err
-					}
-				}
+			default:
 				pu.new = true
 				pu.user = importedUser(conn.ID, row, now)
 				p.newUsers = append(p.newUsers, pu)
 				rep.UsersCreated++
 				line.UserAction = ImportCreate
-			default:
-				return nil, err
 			}
 			if row.ExternalID != "" {
 				xk := conn.ID + "\x00" + row.ExternalID
@@ -373,7 +368,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 				continue
 			}
 		}
-		gk := key + "\x00" + role.ID + "\x00" + org.ID
+		gk := conn.ID + "\x00" + pu.user.ID + "\x00" + role.ID + "\x00" + org.ID
 		if prev, dup := grantLines[gk]; dup {
 			bad(row.Line, "role", "duplicate of line %d: %s already gets %s on %s", prev, row.UserName, role.Key, org.Slug)
 			rep.Lines = append(rep.Lines, line)
@@ -420,6 +415,31 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		rep.OrgsCreated, rep.UsersCreated, rep.GrantsCreated, rep.GrantsReplaced = 0, 0, 0, 0
 	}
 	return p, nil
+}
+
+// findPerson finds the live user of the connection that a row describes, by the rule
+// that links an IdP's push to an imported user: its userName; else its externalId;
+// else its e-mail, when exactly one user has it. A person the IdP renamed since an
+// earlier import is so found again rather than imported twice.
+func (im *Importer) findPerson(ctx context.Context, conn string, row ImportRow) (*provisioning.User, string, error) {
+	u, err := im.Store.UserByUserName(ctx, conn, row.UserName)
+	if err == nil || orgscim.ErrorCode(err) != orgscim.NotFound {
+		return u, "userName", err
+	}
+	if row.ExternalID != "" {
+		u, err := im.Store.UserByExternalID(ctx, conn, row.ExternalID)
+		if err == nil || orgscim.ErrorCode(err) != orgscim.NotFound {
+			return u, "externalId", err
+		}
+	}
+	if row.Email != "" {
+		found, err := im.Store.UsersByEmail(ctx, conn, row.Email)
+		if err != nil || len(found) != 1 {
+			return nil, "", err
+		}
+		return found[0], "email", nil
+	}
+	return nil, "", nil
 }
 
 // connectionFor finds the connection of a row's person: the one it names, which must be

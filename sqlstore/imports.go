@@ -50,6 +50,25 @@ func (s Imports) UserByExternalID(ctx context.Context, conn, externalID string) 
 	return s.user(ctx, "connection_id = ? AND external_id = ?", conn, externalID)
 }
 
+func (s Imports) UsersByEmail(ctx context.Context, conn, email string) ([]*provisioning.User, error) {
+	var rows []userRow
+	lower := s.db.dialect.lower
+	err := s.db.q(ctx).Raw("SELECT "+userReadCols+" FROM scim_users WHERE connection_id = ? AND "+lower("email")+" = "+lower("?")+
+		" AND deleted_at IS NULL LIMIT 2", conn, email).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*provisioning.User, 0, len(rows))
+	for i := range rows {
+		u, err := rows[i].user()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
 func (s Imports) CreateImportedUser(ctx context.Context, conn string, u *provisioning.User, batchID string) error {
 	return s.db.InTx(ctx, func(ctx context.Context) error {
 		if err := s.db.Users().CreateUser(ctx, conn, u); err != nil {
