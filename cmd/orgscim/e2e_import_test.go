@@ -193,7 +193,7 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		check := func(user, perm, org string) map[string]any {
 			t.Helper()
 			q := url.Values{"connection": {"acme"}, "user": {user}, "permission": {perm}, "org": {org}}
-			return oper.get("/access/check?" + q.Encode()).must(t, http.StatusOK).JSON
+			return oper.get("/access/check?"+q.Encode()).must(t, http.StatusOK).JSON
 		}
 		allowedByImport := func(user, perm, org string) {
 			t.Helper()
