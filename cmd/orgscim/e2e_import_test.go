@@ -122,7 +122,8 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 			oper.post("/roles", r).must(t, http.StatusCreated)
 		}
 		// Someone the IdP already pushed, with its own externalId.
-		gil := c.create(map[string]any{"userName": "gil@acme.example", "externalId": "00uGIL"})["id"].(string)
+		gil := c.create(map[string]any{"userName": "gil@acme.example", "externalId": "00uGIL",
+			"emails": []map[string]any{{"value": "gil@acme.example", "primary": true}}})["id"].(string)
 		userCount := func() int {
 			t.Helper()
 			return num(t, c.list("count=0").must(t, http.StatusOK).JSON["totalResults"])
@@ -195,10 +196,12 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 			q := url.Values{"connection": {"acme"}, "user": {user}, "permission": {perm}, "org": {org}}
 			return oper.get("/access/check?"+q.Encode()).must(t, http.StatusOK).JSON
 		}
+		var batch2 string
 		allowedByImport := func(user, perm, org string) {
 			t.Helper()
 			d := check(user, perm, org)
-			if d["allowed"] != true || field(d, "because", 0, "grant", "source") != "import" || field(d, "because", 0, "grant", "source_id") != batch {
+			if src := field(d, "because", 0, "grant", "source_id"); d["allowed"] != true ||
+				field(d, "because", 0, "grant", "source") != "import" || (src != batch && src != batch2) {
 				t.Errorf("%s %s on %s: %v", user, perm, org, d)
 			}
 		}
@@ -229,6 +232,23 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		if n := auditCount("import.apply"); n != 1 {
 			t.Errorf("%d import.apply events, want 1", n)
 		}
+		_ = gil
+
+		// A new expiry for Ben: his imported grant is replaced, the rest is unchanged.
+		moved := strings.Replace(string(good), "support.agent,2031-06-30", "support.agent,2031-12-31", 1)
+		rep = oper.sendCSV("/imports", []byte(moved)).must(t, http.StatusOK).JSON
+		batch2 = field(rep, "batch_id")
+		if rep["applied"] != true || rep["grants_replaced"] != 1.0 || rep["grants_created"] != 0.0 || rep["unchanged"] != 4.0 ||
+			field(rep, "lines", 1, "grant_action") != "replace" {
+			t.Fatalf("import with a new expiry: %v", rep)
+		}
+		if d := check(ben, "tickets.read", "emea"); field(d, "because", 0, "grant", "source_id") != batch2 ||
+			field(d, "because", 0, "grant", "expires_at") != "2032-01-01T00:00:00Z" || len(d["because"].([]any)) != 1 {
+			t.Errorf("ben after the new expiry: %v", d)
+		}
+		if rep := oper.sendCSV("/imports", []byte(moved)).must(t, http.StatusOK).JSON; rep["applied"] != false {
+			t.Errorf("the new expiry again: %v", rep)
+		}
 
 		// Okta pushes the same people: userName = e-mail, externalId = its own id,
 		// the e-mail as primary. They adopt the imported identities.
@@ -255,6 +275,10 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		if got := push("ann.other@acme.example", "00uANN9", "ann@acme.example")["id"]; got == ann || got == gil {
 			t.Errorf("a second push with ann's e-mail adopted %v", got)
 		}
+		// Nor is a user the IdP made itself ever adopted.
+		if got := push("gil.two@acme.example", "00uGIL2", "gil@acme.example")["id"]; got == gil {
+			t.Errorf("a push with gil's e-mail adopted the IdP's own user %v", got)
+		}
 		if n := auditCount("user.link"); n != 3 {
 			t.Errorf("%d user.link events, want 3", n)
 		}
@@ -264,7 +288,7 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		}
 		// Importing the file again after the push changes nothing either: Ben, now
 		// ben@acme.example, is found by his e-mail, as the push found him.
-		rep = oper.sendCSV("/imports?dry_run=true", good).must(t, http.StatusOK).JSON
+		rep = oper.sendCSV("/imports?dry_run=true", []byte(moved)).must(t, http.StatusOK).JSON
 		if rep["unchanged"] != 5.0 || rep["users_created"] != 0.0 || rep["grants_created"] != 0.0 {
 			t.Errorf("dry run after the push: %v", rep)
 		}
@@ -276,7 +300,7 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		}
 		var imported []map[string]string
 		for _, r := range rows {
-			if r["source"] == "import" && r["source_id"] == batch {
+			if r["source"] == "import" && (r["source_id"] == batch || r["source_id"] == batch2) {
 				imported = append(imported, r)
 			}
 		}
