@@ -160,6 +160,10 @@ func (im *Importer) Import(ctx context.Context, by Principal, data []byte, dryRu
 	if err != nil {
 		return nil, err
 	}
+	if s, ok := im.Store.(interface{ ImportApplied(context.Context) error }); ok && rep.Applied && rep.UsersCreated > 0 {
+		// Committed already; fresher statistics only speed up what follows.
+		_ = s.ImportApplied(ctx)
+	}
 	return rep, nil
 }
 

@@ -112,6 +112,18 @@ func (s Imports) UnlinkedImports(ctx context.Context, conn, externalID, emailKey
 	return out, nil
 }
 
+// ImportApplied refreshes PostgreSQL's statistics of scim_users after an import made
+// users: until then the planner knows nothing of the import columns and may answer the
+// link lookup, which every SCIM creation makes, by filtering all the imported users
+// (measured: 36 ms instead of 0.1 ms per creation after 5000). SQLite plans it well
+// without them.
+func (s Imports) ImportApplied(ctx context.Context) error {
+	if s.db.dialect.name != "postgres" {
+		return nil
+	}
+	return s.db.gorm.WithContext(ctx).Exec("ANALYZE scim_users").Error
+}
+
 func (s Imports) MarkLinked(ctx context.Context, conn, id string, at time.Time) error {
 	return s.db.q(ctx).Exec("UPDATE scim_users SET linked_at = ? WHERE connection_id = ? AND id = ?", micros(at), conn, id).Error
 }
