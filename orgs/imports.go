@@ -15,10 +15,7 @@ import (
 
 // Audit actions of an import: one import.apply event for the batch, in the control
 // chain, besides the org.create, user.create and grant.create events of what it made.
-const (
-	ActImportApply   = "import.apply"
-	ActionUserImport = "user.create"
-)
+const ActImportApply = "import.apply"
 
 // ImportBatch is the record of one applied import.
 type ImportBatch struct {
@@ -604,7 +601,7 @@ func (im *Importer) apply(ctx context.Context, by Principal, p *importPlan, now 
 				return err
 			}
 		}
-		e := audit.New(ctx, now, ActionUserImport, "user", u.ID)
+		e := audit.New(ctx, now, provisioning.ActionUserCreate, "user", u.ID)
 		e.ConnectionID, e.OrgID = pu.conn.ID, u.OrgID
 		e.Diff = audit.Diff(nil, importedUserView{UserName: u.UserName, ExternalID: u.ExternalID, Email: u.Email,
 			DisplayName: u.DisplayName, ImportBatchID: b.ID})

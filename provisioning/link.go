@@ -3,6 +3,8 @@ package provisioning
 import (
 	"context"
 	"time"
+
+	"github.com/orgscim/orgscim/audit"
 )
 
 // ActionUserLink is the audit action of a SCIM creation that adopted an imported user.
@@ -14,8 +16,9 @@ type ImportLinks interface {
 	// whose externalId is externalID or whose folded e-mail is emailKey (an empty value
 	// matches nothing).
 	UnlinkedImports(ctx context.Context, conn, externalID, emailKey string) ([]*User, error)
-	// MarkLinked records that the IdP claimed the user.
-	MarkLinked(ctx context.Context, conn, id string, at time.Time) error
+	// ClaimImported records that the IdP claimed the user, if it is an imported user not
+	// claimed yet, and reports whether it was.
+	ClaimImported(ctx context.Context, conn, id string, at time.Time) (bool, error)
 }
 
 // adoptable picks the imported user a SCIM creation of u claims, by the documented
@@ -66,5 +69,20 @@ func (s *Users) adopt(ctx context.Context, conn string, id string, attrs map[str
 	if err != nil {
 		return nil, err
 	}
-	return u, s.Links.MarkLinked(ctx, conn, id, now)
+	_, err = s.Links.ClaimImported(ctx, conn, id, now)
+	return u, err
+}
+
+// claimByUpdate marks an imported user as the IdP's once the IdP changes it: an IdP that
+// found the user by a filter (Okta matches an existing userName this way) and updated it
+// has claimed it as surely as one that created it, and no later creation may adopt it.
+func (s *Users) claimByUpdate(ctx context.Context, conn string, u *User, now time.Time) error {
+	if s.Links == nil {
+		return nil
+	}
+	claimed, err := s.Links.ClaimImported(ctx, conn, u.ID, now)
+	if err != nil || !claimed || s.Audit == nil {
+		return err
+	}
+	return record(ctx, s.Audit, now, ActionUserLink, "user", u.ID, conn, u.OrgID, audit.Detail(map[string]string{"claimed_by": "update"}))
 }

@@ -181,6 +181,22 @@ func (s *Users) Get(ctx context.Context, conn, id string) (*User, error) {
 // returns an error nothing is stored.
 func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) error) (*User, error) {
 	now := s.now()
+	if s.Links != nil {
+		var out *User
+		err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+			u, err := s.updateAttributes(ctx, conn, id, now, fn)
+			if err != nil {
+				return err
+			}
+			out = u
+			return s.claimByUpdate(ctx, conn, u, now)
+		})
+		return out, err
+	}
+	return s.updateAttributes(ctx, conn, id, now, fn)
+}
+
+func (s *Users) updateAttributes(ctx context.Context, conn, id string, now time.Time, fn func(*User) error) (*User, error) {
 	return s.update(ctx, conn, ActionUserUpdate, now, s.call(conn, id), func(u *User) error {
 		if err := fn(u); err != nil {
 			return err

@@ -124,8 +124,10 @@ func (s Imports) ImportApplied(ctx context.Context) error {
 	return s.db.gorm.WithContext(ctx).Exec("ANALYZE scim_users").Error
 }
 
-func (s Imports) MarkLinked(ctx context.Context, conn, id string, at time.Time) error {
-	return s.db.q(ctx).Exec("UPDATE scim_users SET linked_at = ? WHERE connection_id = ? AND id = ?", micros(at), conn, id).Error
+func (s Imports) ClaimImported(ctx context.Context, conn, id string, at time.Time) (bool, error) {
+	res := s.db.q(ctx).Exec("UPDATE scim_users SET linked_at = ? WHERE connection_id = ? AND id = ? AND import_batch_id IS NOT NULL AND linked_at IS NULL",
+		micros(at), conn, id)
+	return res.RowsAffected == 1, res.Error
 }
 
 func (s Imports) OrgsUnder(ctx context.Context, pathPrefix string) ([]*orgs.Org, error) {

@@ -126,7 +126,7 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 			"emails": []map[string]any{{"value": "gil@acme.example", "primary": true}}})["id"].(string)
 		userCount := func() int {
 			t.Helper()
-			return num(t, c.list("count=0").must(t, http.StatusOK).JSON["totalResults"])
+			return num(t, c.list("count", "0").must(t, http.StatusOK).JSON["totalResults"])
 		}
 		auditCount := func(action string) int {
 			return len(oper.auditPages(url.Values{"action": {action}}, 1000))
@@ -282,6 +282,21 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		if n := auditCount("user.link"); n != 3 {
 			t.Errorf("%d user.link events, want 3", n)
 		}
+		// Okta also matches an existing userName with a filter and then updates the user
+		// instead of creating it: that claims the imported user just the same.
+		rep = oper.sendCSV("/imports", []byte("org_path,email,role\nacme,dora@acme.example,billing.viewer\n")).must(t, http.StatusOK).JSON
+		dora := field(rep, "lines", 0, "user_id")
+		found := resources(t, c.list("filter", `userName eq "dora@acme.example"`).must(t, http.StatusOK))
+		if len(found) != 1 || found[0]["id"] != dora {
+			t.Fatalf("Okta's lookup of dora: %v", found)
+		}
+		c.patch(dora, op("replace", "externalId", "00uDORA")).must(t, http.StatusOK)
+		if got := push("dora.two@acme.example", "00uDORA2", "dora@acme.example")["id"]; got == dora {
+			t.Errorf("a push with the e-mail of dora, claimed by Okta's update, adopted her")
+		}
+		if n := auditCount("user.link"); n != 4 {
+			t.Errorf("%d user.link events, want 4", n)
+		}
 		allowedByImport(ben, "tickets.read", "emea")
 		if d := c.get(ben); d["userName"] != "ben@acme.example" {
 			t.Errorf("ben after the push: %v", d)
@@ -300,11 +315,11 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		}
 		var imported []map[string]string
 		for _, r := range rows {
-			if r["source"] == "import" && (r["source_id"] == batch || r["source_id"] == batch2) {
+			if r["source"] == "import" && (r["source_id"] == batch || r["source_id"] == batch2) && r["user_id"] != dora {
 				imported = append(imported, r)
 			}
 		}
-		if len(imported) != 4 || len(rows) != 4 {
+		if len(imported) != 4 || len(rows) != 5 {
 			t.Fatalf("export: %d rows, %d from the import: %v", len(rows), len(imported), rows)
 		}
 		for _, r := range imported {
@@ -342,7 +357,7 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		if len(got) != 2 || got[3] != "org_path" || got[4] != "role" {
 			t.Errorf("delegate's import: %v", rep["problems"])
 		}
-		if _, rows := deleg.exportCSV(""); len(rows) != 3 {
+		if _, rows := deleg.exportCSV(""); len(rows) != 3 { // ann's and ben's on emea, cy's on paris
 			t.Errorf("delegate's export of its subtree: %v", rows)
 		}
 		deleg.get("/access/export?org=acme").must(t, http.StatusForbidden)
