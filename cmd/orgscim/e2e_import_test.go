@@ -157,6 +157,13 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 			t.Fatalf("%d users after the broken file, want 1", n)
 		}
 
+		// Too large, or not CSV: refused before reading a line.
+		oper.sendCSV("/imports?dry_run=true", bytes.Repeat([]byte("a"), orgs.MaxImportBytes+1)).must(t, http.StatusRequestEntityTooLarge)
+		if r := oper.call("POST", "/imports?dry_run=true", `{"rows":[]}`); r.Status != http.StatusBadRequest {
+			t.Errorf("a JSON body: %d", r.Status)
+		}
+		oper.sendCSV("/imports?dry_run=yes", broken).must(t, http.StatusBadRequest)
+
 		// The dry run of the good file plans everything and changes nothing.
 		good := readTestdata(t, "partners.csv")
 		rep = oper.sendCSV("/imports?dry_run=true", good).must(t, http.StatusOK).JSON
