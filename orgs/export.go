@@ -13,24 +13,22 @@ import (
 // AccessRow is one live grant as an auditor reads it: who holds what on which org, why,
 // and until when.
 type AccessRow struct {
-	GrantID     string
-	OrgID       string
-	OrgPath     string // the org's ids path, "/root/.../id/"
-	UserID      string
-	UserName    string
-	Email       string
-	ExternalID  string
-	Connection  string // slug
-	Role        string // key
-	Source      GrantSource
-	SourceID    string
-	GrantedBy   string
-	ApprovedBy  string
-	Reason      string
-	ValidFrom   time.Time
-	Expires     *time.Time
-	UserActive  bool
-	UserDeleted bool
+	GrantID    string
+	OrgID      string
+	OrgPath    string // the org's ids path, "/root/.../id/"
+	UserID     string
+	UserName   string
+	Email      string
+	ExternalID string
+	Connection string // slug
+	Role       string // key
+	Source     GrantSource
+	SourceID   string
+	GrantedBy  string
+	ApprovedBy string
+	Reason     string
+	ValidFrom  time.Time
+	Expires    *time.Time
 }
 
 // ExportStore streams the live grants of a subtree.

@@ -143,7 +143,7 @@ func (im *Importer) Import(ctx context.Context, by Principal, data []byte, dryRu
 		if err != nil {
 			return err
 		}
-		if dryRun || len(rep.Problems) > 0 || rep.Unchanged == len(rows) {
+		if dryRun || len(rep.Problems) > 0 || len(p.newOrgs)+len(p.newUsers)+len(p.grants) == 0 {
 			return nil
 		}
 		return im.apply(ctx, by, p, now)
@@ -411,9 +411,6 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			p.grants = append(p.grants, plannedGrant{grant: g, line: row.Line})
 		}
 		rep.Lines = append(rep.Lines, line)
-	}
-	if len(rep.Problems) > 0 {
-		rep.OrgsCreated, rep.UsersCreated, rep.GrantsCreated, rep.GrantsReplaced = 0, 0, 0, 0
 	}
 	return p, nil
 }

@@ -167,7 +167,7 @@ func (s Imports) AccessRows(ctx context.Context, pathPrefix string, at time.Time
 	now := micros(at)
 	rows, err := s.db.q(ctx).Raw(`SELECT g.id AS grant_id, g.org_id, o.path AS org_path, g.user_id, COALESCE(u.user_name, '') AS user_name,
 			u.email, u.external_id, c.slug AS connection, r.key AS role_key, g.source, g.source_id, g.granted_by, g.approved_by,
-			g.reason, g.valid_from, g.expires_at, u.active, u.deleted_at
+			g.reason, g.valid_from, g.expires_at
 		FROM grants g
 		JOIN orgs o ON o.id = g.org_id
 		JOIN roles r ON r.id = g.role_id
@@ -189,8 +189,7 @@ func (s Imports) AccessRows(ctx context.Context, pathPrefix string, at time.Time
 		out := &orgs.AccessRow{GrantID: r.GrantID, OrgID: r.OrgID, OrgPath: r.OrgPath, UserID: r.UserID, UserName: r.UserName,
 			Email: deref(r.Email), ExternalID: deref(r.ExternalID), Connection: deref(r.Connection), Role: r.RoleKey,
 			Source: orgs.GrantSource(r.Source), SourceID: r.SourceID, GrantedBy: r.GrantedBy, ApprovedBy: deref(r.ApprovedBy),
-			Reason: r.Reason, ValidFrom: fromMicros(r.ValidFrom), Expires: fromMicrosPtr(r.ExpiresAt),
-			UserActive: r.Active != nil && *r.Active, UserDeleted: r.DeletedAt != nil}
+			Reason: r.Reason, ValidFrom: fromMicros(r.ValidFrom), Expires: fromMicrosPtr(r.ExpiresAt)}
 		if err := fn(out); err != nil {
 			return err
 		}
