@@ -46,13 +46,18 @@ func (s *Server) OpenAPI() map[string]any {
 			op["parameters"] = params
 		}
 		if r.body != nil {
-			op["requestBody"] = map[string]any{
-				"required": !r.bodyOptional,
-				"content":  map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.body))}},
+			var content map[string]any
+			if r.bodyMedia != "" {
+				content = map[string]any{r.bodyMedia: map[string]any{"schema": map[string]any{"type": "string"}}}
+			} else {
+				content = map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.body))}}
 			}
+			op["requestBody"] = map[string]any{"required": !r.bodyOptional, "content": content}
 		}
 		ok := map[string]any{"description": http.StatusText(r.status)}
 		switch {
+		case r.respMedia != "":
+			ok["content"] = map[string]any{r.respMedia: map[string]any{"schema": map[string]any{"type": "string"}}}
 		case r.resp != nil:
 			content := map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.resp))}}
 			if r.stream != nil {
@@ -124,6 +129,7 @@ func tags() []any {
 		{"audit", "The audit trail of every change."},
 		{"meta", "This document and the caller."},
 		{"reviews", "Access reviews: reviewers confirm or revoke each grant of a subtree by a deadline."},
+		{"imports", "Spreadsheet imports of orgs, people and their roles."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

@@ -23,6 +23,8 @@ type route struct {
 	resp         any // the success body's type (a zero value), nil for none
 	stream       any // each line's type when it answers NDJSON instead (Accept: application/x-ndjson)
 	handle       echo.HandlerFunc
+	// bodyMedia and respMedia name a body that is not JSON (text/csv), described as a string.
+	bodyMedia, respMedia string
 }
 
 type param struct {
@@ -249,5 +251,19 @@ func (s *Server) routes() []route {
 		{method: http.MethodPost, path: "/reviews/{id}/cancel", tag: "reviews", body: ReasonRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: Review{}, summary: "Cancel an open review: nothing more is decided or revoked; decisions made stay.",
 			who: "Operators; a delegate with approve on the review's org.", handle: s.cancelReview},
+		{method: http.MethodPost, path: "/imports", tag: "imports", body: "", bodyMedia: "text/csv", status: http.StatusOK, resp: ImportReport{},
+			query: []param{{"dry_run", "true: check the file and report what would change, changing nothing", false}},
+			summary: "Import a spreadsheet (CSV with a header row, at most 1 MiB and 5000 rows) of orgs, people and their roles. " +
+				"Every problem is reported with its line; a file with any problem imports nothing (400 naming them). " +
+				"A real run applies the whole file in one transaction, recorded as an import batch whose id is the source_id of its grants (source import); " +
+				"running the same file again changes nothing. See the README for the columns.",
+			who:    "Operators; a delegate with manage_members on each org (delegate on the parent of an org it creates) that holds each role it grants.",
+			handle: s.importFile},
+		{method: http.MethodGet, path: "/access/export", tag: "access", respMedia: "text/csv", status: http.StatusOK,
+			query: []param{{"org", "org slug: its subtree; absent: the whole tree (operators) or the delegated subtree", false}},
+			summary: "Current access as CSV for auditors, streamed: one line per grant in force on an org of the subtree " +
+				"(org_path, user_name, email, external_id, user_id, connection, role, source, source_id, granted_by, approved_by, reason, valid_from, expires_at, grant_id). " +
+				"Cells starting with = + - @ get a leading apostrophe.",
+			who: "Operators; a delegate with manage_members on the org.", handle: s.exportAccess},
 	}
 }

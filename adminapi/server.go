@@ -71,6 +71,10 @@ type Server struct {
 	Reviews *orgs.Reviews
 	Logger  *slog.Logger
 
+	// Imports and Exports serve spreadsheet imports and the access export.
+	Imports *orgs.Importer
+	Exports *orgs.Exporter
+
 	docOnce sync.Once
 	doc     []byte
 	docErr  error

@@ -45,6 +45,9 @@ type Users struct {
 	Observer UserObserver
 	Audit    AuditLog
 	Now      func() time.Time // nil means time.Now
+	// Links, when set, lets a creation adopt a user that a spreadsheet import made
+	// (see adoptable) instead of creating a duplicate.
+	Links ImportLinks
 }
 
 // update runs a store update, tells the observer and records the audit event of
@@ -116,6 +119,12 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 	// window in which a concurrent delete could make the two disagree.
 	var out *User
 	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if imported, err := s.adoptable(ctx, conn, u); err != nil || imported != nil {
+			if err == nil {
+				out, err = s.adopt(ctx, conn, imported.ID, attrs, hash, now)
+			}
+			return err
+		}
 		if u.ExternalID != "" {
 			restore := func(ctx context.Context, fn func(*User) error) (*User, error) {
 				return s.Store.RestoreUser(ctx, conn, u.ExternalID, fn)
@@ -172,6 +181,22 @@ func (s *Users) Get(ctx context.Context, conn, id string) (*User, error) {
 // returns an error nothing is stored.
 func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) error) (*User, error) {
 	now := s.now()
+	if s.Links != nil {
+		var out *User
+		err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+			u, err := s.updateAttributes(ctx, conn, id, now, fn)
+			if err != nil {
+				return err
+			}
+			out = u
+			return s.claimByUpdate(ctx, conn, u, now)
+		})
+		return out, err
+	}
+	return s.updateAttributes(ctx, conn, id, now, fn)
+}
+
+func (s *Users) updateAttributes(ctx context.Context, conn, id string, now time.Time, fn func(*User) error) (*User, error) {
 	return s.update(ctx, conn, ActionUserUpdate, now, s.call(conn, id), func(u *User) error {
 		if err := fn(u); err != nil {
 			return err

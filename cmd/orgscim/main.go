@@ -72,6 +72,11 @@ Usage:
   orgscim review close-due [--dry-run] [--json]    close the reviews past their deadline now,
                                                    revoking what nobody confirmed (the
                                                    reconciler does it on its pass)
+  orgscim import FILE [--dry-run] [--json]         import a CSV spreadsheet of orgs, people and
+                                                   roles (see README); every problem by line;
+                                                   exit 1 when the file has any
+  orgscim export access [--org SLUG] [--out FILE]  current access (who holds which role on which
+                                                   org, why, until when) as CSV for auditors
 
 Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
@@ -157,6 +162,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return connectionPolicy(ctx, rest[1:], stdout, stderr)
 	case cmd == "review" && sub != "":
 		return reviewCmd(ctx, sub, rest[1:], stdout, stderr)
+	case cmd == "import":
+		return importCmd(ctx, rest, stdout, stderr)
+	case cmd == "export" && sub == "access":
+		return exportAccess(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage

@@ -47,6 +47,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	svc := newServices(db, cfg.Now)
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
+		Imports: svc.imports, Exports: svc.exports,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)}}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits}
 	metrics := httpmetrics.New(httpmetrics.Options{

@@ -20,6 +20,8 @@ type services struct {
 	delegations *orgs.Delegations
 	keys        *orgs.AdminKeys
 	reviews     *orgs.Reviews
+	imports     *orgs.Importer
+	exports     *orgs.Exporter
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -42,5 +44,10 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Access reviews decide through access: the same authority and revocation path as
 	// revoking a grant by hand.
 	reviews := &orgs.Reviews{Store: db.Reviews(), Access: access, Tx: db, Audit: log, Now: now}
-	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews}
+	// Spreadsheet imports; an IdP's creation of an imported person adopts it.
+	users.Links = db.Imports()
+	imports := &orgs.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
+	exports := &orgs.Exporter{Orgs: db.Orgs(), Store: db.Imports(), Access: access}
+	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+		imports: imports, exports: exports}
 }

@@ -1,0 +1,156 @@
+package orgs
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+)
+
+// AccessRow is one live grant as an auditor reads it: who holds what on which org, why,
+// and until when.
+type AccessRow struct {
+	GrantID    string
+	OrgID      string
+	OrgPath    string // the org's ids path, "/root/.../id/"
+	UserID     string
+	UserName   string
+	Email      string
+	ExternalID string
+	Connection string // slug
+	Role       string // key
+	Source     GrantSource
+	SourceID   string
+	GrantedBy  string
+	ApprovedBy string
+	Reason     string
+	ValidFrom  time.Time
+	Expires    *time.Time
+}
+
+// ExportStore streams the live grants of a subtree.
+type ExportStore interface {
+	// AccessRows calls fn for each grant in force at at on an org whose path starts with
+	// pathPrefix (every org when empty), ordered by org path, userName and role.
+	AccessRows(ctx context.Context, pathPrefix string, at time.Time, fn func(*AccessRow) error) error
+	// OrgsUnder returns the orgs whose path starts with pathPrefix (every org when empty).
+	OrgsUnder(ctx context.Context, pathPrefix string) ([]*Org, error)
+}
+
+// AccessExportColumns is the header of the access export.
+var AccessExportColumns = []string{"org_path", "user_name", "email", "external_id", "user_id", "connection", "role",
+	"source", "source_id", "granted_by", "approved_by", "reason", "valid_from", "expires_at", "grant_id"}
+
+// Exporter writes current access as CSV for auditors.
+type Exporter struct {
+	Orgs   Store
+	Store  ExportStore
+	Access *Access // authorization and the clock
+}
+
+// Subtree returns the org an export of orgSlug covers, checking that by may see it.
+// An empty slug is the whole tree for an operator and the delegated subtree for a
+// delegate. A nil org with no error means the whole tree.
+func (x *Exporter) Subtree(ctx context.Context, by Principal, orgSlug string) (*Org, error) {
+	if orgSlug == "" {
+		if by.Operator != "" {
+			return nil, nil
+		}
+		if by.Delegation == nil {
+			return nil, orgscim.Errorf(orgscim.Forbidden, "no authority here")
+		}
+		o, err := x.Orgs.OrgByID(ctx, by.Delegation.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		return o, x.Access.authorize(ctx, by, CapManageMembers, o)
+	}
+	o, err := x.Orgs.OrgBySlug(ctx, orgSlug)
+	if err != nil {
+		return nil, err
+	}
+	return o, x.Access.authorize(ctx, by, CapManageMembers, o)
+}
+
+// WriteCSV writes the access in force now on root's subtree (the whole tree when root
+// is nil), one grant a line, under a header row. Cells a spreadsheet would read as a
+// formula are prefixed with an apostrophe.
+func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
+	prefix := ""
+	if root != nil {
+		prefix = root.Path
+	}
+	all, err := x.Store.OrgsUnder(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	slugs := map[string]string{}
+	for _, o := range all {
+		slugs[o.ID] = o.Slug
+	}
+	if root != nil {
+		// The path is written from the tree's root: it imports back as it is.
+		above, err := x.Orgs.OrgsByID(ctx, root.AncestorIDs())
+		if err != nil {
+			return err
+		}
+		for id, o := range above {
+			slugs[id] = o.Slug
+		}
+	}
+	paths := map[string]string{}
+	slugPath := func(idPath string) string {
+		if p, ok := paths[idPath]; ok {
+			return p
+		}
+		ids := strings.Split(strings.Trim(idPath, "/"), "/")
+		for i, id := range ids {
+			ids[i] = slugs[id]
+		}
+		p := strings.Join(ids, "/")
+		paths[idPath] = p
+		return p
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(AccessExportColumns); err != nil {
+		return err
+	}
+	n := 0
+	err = x.Store.AccessRows(ctx, prefix, x.Access.now(), func(r *AccessRow) error {
+		expires := ""
+		if r.Expires != nil {
+			expires = r.Expires.UTC().Format(time.RFC3339)
+		}
+		rec := []string{slugPath(r.OrgPath), r.UserName, r.Email, r.ExternalID, r.UserID, r.Connection, r.Role,
+			string(r.Source), r.SourceID, r.GrantedBy, r.ApprovedBy, r.Reason, r.ValidFrom.UTC().Format(time.RFC3339), expires, r.GrantID}
+		for i, v := range rec {
+			rec[i] = SafeCell(v)
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+		if n++; n%500 == 0 {
+			cw.Flush()
+			return cw.Error()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// SafeCell defuses a cell that a spreadsheet would evaluate as a formula (OWASP's CSV
+// injection): one starting with = + - @, a tab or a carriage return gets a leading
+// apostrophe.
+func SafeCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}

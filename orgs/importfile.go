@@ -1,0 +1,200 @@
+package orgs
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The import file is a CSV spreadsheet with a header row. Its columns, in any order
+// (only org_path is required):
+var importColumns = []string{
+	"org_path",    // slugs from an existing org down, "acme/emea"; missing orgs below it are created
+	"org_name",    // the name of the last org on the path, when the import creates it
+	"connection",  // the slug of the user's connection; empty: the one bound nearest above the org
+	"user_name",   // the person's userName in the connection; empty: the e-mail
+	"email",       // work e-mail, primary
+	"external_id", // the IdP's id of the person, when known
+	"given_name",
+	"family_name",
+	"role",       // a role key; empty for a row that only places a person or an org
+	"expires_at", // RFC 3339 time, or a date: the grant holds to the end of that day (UTC)
+	"reason",     // why the person holds the role; recorded on the grant
+}
+
+// Limits of one import: spreadsheets of a partner's people, applied in one transaction.
+const (
+	MaxImportBytes = 1 << 20
+	MaxImportRows  = 5000
+)
+
+// ImportRow is one data line of an import file.
+type ImportRow struct {
+	Line       int
+	OrgPath    []string
+	OrgName    string
+	Connection string
+	UserName   string
+	Email      string
+	ExternalID string
+	GivenName  string
+	FamilyName string
+	Role       string
+	Expires    *time.Time
+	Reason     string
+	// Invalid: the line has a problem of its own and is not resolved further.
+	Invalid bool
+}
+
+// ImportProblem is what is wrong with one line (0: the file as a whole).
+type ImportProblem struct {
+	Line    int
+	Column  string
+	Message string
+}
+
+func (p ImportProblem) String() string {
+	s := fmt.Sprintf("line %d", p.Line)
+	if p.Column != "" {
+		s += " (" + p.Column + ")"
+	}
+	return s + ": " + p.Message
+}
+
+// ParseImport reads an import file: every line's syntax is checked and every problem
+// reported with its line; now judges expiry dates. A file that cannot be read as CSV
+// at all stops at the first broken line.
+func ParseImport(data []byte, now time.Time) ([]ImportRow, []ImportProblem) {
+	if len(data) > MaxImportBytes {
+		return nil, []ImportProblem{{Message: fmt.Sprintf("the file is larger than %d bytes; split it", MaxImportBytes)}}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // spreadsheets save a BOM
+	r := csv.NewReader(bytes.NewReader(data))
+	r.TrimLeadingSpace = true
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, []ImportProblem{{Line: 1, Message: "the file is empty; it needs a header row"}}
+	}
+	if err != nil {
+		return nil, []ImportProblem{csvProblem(err)}
+	}
+	var problems []ImportProblem
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		known := false
+		for _, c := range importColumns {
+			known = known || c == h
+		}
+		switch {
+		case !known:
+			problems = append(problems, ImportProblem{Line: 1, Column: h, Message: fmt.Sprintf("unknown column %q; the columns are %s", h, strings.Join(importColumns, ", "))})
+		case col[h] != 0:
+			problems = append(problems, ImportProblem{Line: 1, Column: h, Message: "column named twice"})
+		}
+		col[h] = i + 1
+	}
+	if col["org_path"] == 0 {
+		problems = append(problems, ImportProblem{Line: 1, Column: "org_path", Message: "the header row needs an org_path column"})
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	var rows []ImportRow
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return rows, append(problems, csvProblem(err))
+		}
+		line, _ := r.FieldPos(0)
+		if len(rows) == MaxImportRows {
+			return rows, append(problems, ImportProblem{Line: line, Message: fmt.Sprintf("more than %d rows; split the file", MaxImportRows)})
+		}
+		get := func(name string) string {
+			if i := col[name]; i > 0 {
+				return strings.TrimSpace(rec[i-1])
+			}
+			return ""
+		}
+		var row ImportRow
+		bad := func(column, format string, args ...any) {
+			row.Invalid = true
+			problems = append(problems, ImportProblem{Line: line, Column: column, Message: fmt.Sprintf(format, args...)})
+		}
+		row = ImportRow{Line: line, OrgName: get("org_name"), Connection: get("connection"), UserName: get("user_name"),
+			Email: get("email"), ExternalID: get("external_id"), GivenName: get("given_name"), FamilyName: get("family_name"),
+			Role: get("role"), Reason: get("reason")}
+		if p := strings.Trim(get("org_path"), "/"); p == "" {
+			bad("org_path", "org_path is required")
+		} else {
+			for _, s := range strings.Split(p, "/") {
+				if !slugPattern.MatchString(s) {
+					bad("org_path", "%q is not an org slug (lower-case letters, digits and hyphens)", s)
+				}
+				row.OrgPath = append(row.OrgPath, s)
+			}
+		}
+		if row.UserName == "" {
+			row.UserName = row.Email
+		}
+		if row.Email != "" && (!strings.Contains(row.Email, "@") || strings.ContainsAny(row.Email, " \t")) {
+			bad("email", "%q is not an e-mail address", row.Email)
+		}
+		if len(row.UserName) > 512 {
+			bad("user_name", "user_name is longer than 512 bytes")
+		}
+		if row.UserName == "" {
+			for _, c := range []string{"connection", "external_id", "given_name", "family_name", "role", "expires_at"} {
+				if get(c) != "" {
+					bad(c, "%s needs a person: give user_name or email", c)
+				}
+			}
+		}
+		if e := get("expires_at"); e != "" {
+			t, err := parseExpiry(e)
+			switch {
+			case err != nil:
+				bad("expires_at", "%q is not an RFC 3339 time (2027-06-30T17:00:00Z) or a date (2027-06-30)", e)
+			case !t.After(now):
+				bad("expires_at", "%s is not in the future", e)
+			case row.Role == "":
+				bad("expires_at", "an expiry needs a role")
+			default:
+				row.Expires = &t
+			}
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 && len(problems) == 0 {
+		problems = append(problems, ImportProblem{Line: 2, Message: "the file has a header but no rows"})
+	}
+	return rows, problems
+}
+
+// parseExpiry reads an RFC 3339 time, or a date meaning the end of that day in UTC: a
+// spreadsheet's "until 2027-06-30" includes the 30th.
+func parseExpiry(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC().Truncate(time.Millisecond), nil
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return d.AddDate(0, 0, 1), nil
+}
+
+func csvProblem(err error) ImportProblem {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return ImportProblem{Line: pe.StartLine, Message: "not valid CSV: " + pe.Err.Error()}
+	}
+	return ImportProblem{Message: "cannot read the file: " + err.Error()}
+}
