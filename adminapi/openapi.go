@@ -123,6 +123,7 @@ func tags() []any {
 		{"access", "Access questions: check, who has access, what can a user do."},
 		{"audit", "The audit trail of every change."},
 		{"meta", "This document and the caller."},
+		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

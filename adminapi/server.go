@@ -66,6 +66,8 @@ type Server struct {
 	// /grants, /delegations).
 	Lists  Lists
 	Logger *slog.Logger
+	// Onboarding, when set, serves partner onboarding and setup links.
+	Onboarding *orgs.Onboarding
 
 	docOnce sync.Once
 	doc     []byte

@@ -20,6 +20,7 @@ import (
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
+	"github.com/orgscim/orgscim/setuppage"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/webhooks"
 )
@@ -46,8 +47,9 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	}
 	svc := newServices(db, cfg.Now)
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
-		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists()}
-	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits}
+		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Onboarding: svc.onboarding}
+	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
+		Activator: svc.dir}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
 	})
@@ -103,6 +105,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	s.Register(e)
 	admin.Register(e)
+	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
 	return e
 }
 

@@ -19,6 +19,7 @@ type services struct {
 	access      *orgs.Access
 	delegations *orgs.Delegations
 	keys        *orgs.AdminKeys
+	onboarding  *orgs.Onboarding
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -38,5 +39,10 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// transaction as its grants.
 	access.Holders = dels
 	keys := &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Tx: db, Audit: log, Now: now}
-	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys}
+	// Onboarding creates a partner's org, connection, first administrator and draft
+	// mappings through the same services, so each leaves its usual events.
+	onboarding := &orgs.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
+		Groups: groups, Tx: db, Audit: log, Now: now}
+	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys,
+		onboarding: onboarding}
 }
