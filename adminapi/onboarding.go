@@ -8,10 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/setuppage"
 )
-
-// SetupPath is where the setup page (package setuppage) serves a link's secret.
-const SetupPath = "/setup/"
 
 // OnboardingMapping asks that members of an IdP group hold a role on the new org.
 type OnboardingMapping struct {
@@ -82,6 +80,21 @@ type CreatedSetupLink struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
+// Proposal is the request as the domain takes it (the CLI reads the same JSON).
+func (req ProposeOnboardingRequest) Proposal() orgs.OnboardingRequest {
+	caps := make([]orgs.Capability, len(req.AdminCapabilities))
+	for i, c := range req.AdminCapabilities {
+		caps[i] = orgs.Capability(c)
+	}
+	maps := make([]orgs.OnboardingMapping, len(req.Mappings))
+	for i, m := range req.Mappings {
+		maps[i] = orgs.OnboardingMapping(m)
+	}
+	return orgs.OnboardingRequest{OrgName: req.Name, OrgSlug: req.Slug, ConnectionSlug: req.ConnectionSlug, IdP: req.IdP,
+		ContractStart: req.ContractStart, ContractEnd: req.ContractEnd, Owner: req.Owner, AdminUserName: req.AdminUserName,
+		AdminDisplayName: req.AdminDisplayName, AdminCapabilities: caps, Mappings: maps, Reason: req.Reason}
+}
+
 func (s *Server) onboardingJSON(c echo.Context, r *orgs.OnboardingRequest) (Onboarding, error) {
 	parent, err := s.resolver(c.Request().Context()).orgSlug(r.ParentID)
 	if err != nil {
@@ -129,18 +142,7 @@ func (s *Server) proposeOnboarding(c echo.Context) error {
 	if err := required("parent", req.Parent, "name", req.Name, "owner", req.Owner, "admin_user_name", req.AdminUserName); err != nil {
 		return err
 	}
-	caps := make([]orgs.Capability, len(req.AdminCapabilities))
-	for i, c := range req.AdminCapabilities {
-		caps[i] = orgs.Capability(c)
-	}
-	maps := make([]orgs.OnboardingMapping, len(req.Mappings))
-	for i, m := range req.Mappings {
-		maps[i] = orgs.OnboardingMapping(m)
-	}
-	r, err := svc.Propose(c.Request().Context(), principal(c), orgs.OnboardingRequest{OrgName: req.Name, OrgSlug: req.Slug,
-		ConnectionSlug: req.ConnectionSlug, IdP: req.IdP, ContractStart: req.ContractStart, ContractEnd: req.ContractEnd,
-		Owner: req.Owner, AdminUserName: req.AdminUserName, AdminDisplayName: req.AdminDisplayName, AdminCapabilities: caps,
-		Mappings: maps, Reason: req.Reason}, req.Parent)
+	r, err := svc.Propose(c.Request().Context(), principal(c), req.Proposal(), req.Parent)
 	if err != nil {
 		return err
 	}
@@ -226,5 +228,5 @@ func (s *Server) createSetupLink(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return c.JSON(http.StatusCreated, CreatedSetupLink{ID: l.ID, Connection: c.Param("slug"),
-		URL: c.Scheme() + "://" + c.Request().Host + SetupPath + secret, ExpiresAt: l.Expires})
+		URL: c.Scheme() + "://" + c.Request().Host + setuppage.Prefix + secret, ExpiresAt: l.Expires})
 }

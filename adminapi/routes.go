@@ -211,7 +211,7 @@ func (s *Server) routes() []route {
 				"Nothing is created until a second person approves.",
 			who: "Operators; a delegate with the delegate capability on the parent.", handle: s.proposeOnboarding},
 		{method: http.MethodGet, path: "/onboarding", tag: "onboarding", status: http.StatusOK, resp: OnboardingList{},
-			query: []param{{"state", "proposed, approved or rejected; absent for all", false}, {"limit", "1 to 1000 (default 100)", false}},
+			query:   []param{{"state", "proposed, approved or rejected; absent for all", false}, {"limit", "1 to 1000 (default 100)", false}},
 			summary: "List onboarding requests, newest first.",
 			who:     "Operators; a delegate with the delegate capability, the requests under its subtree.", handle: s.listOnboarding},
 		{method: http.MethodGet, path: "/onboarding/{id}", tag: "onboarding", status: http.StatusOK, resp: Onboarding{},

@@ -56,7 +56,7 @@ func newOnboardingFixture(t *testing.T, db *sqlstore.DB) *onboardingFixture {
 	}
 	f.auditRows = func(t *testing.T, query string) []map[string]any {
 		t.Helper()
-		page := f.op1.get("/audit?limit=1000&" + query).must(t, http.StatusOK).JSON
+		page := f.op1.get("/audit?limit=1000&"+query).must(t, http.StatusOK).JSON
 		var out []map[string]any
 		for _, e := range page["events"].([]any) {
 			out = append(out, e.(map[string]any))
@@ -98,7 +98,7 @@ func TestOnboardingWorkflow(t *testing.T) {
 
 		// The proposer cannot approve its own request, and nothing changes.
 		refused(t, "self-approval", f.op1.post("/onboarding/"+id+"/approve", nil), http.StatusForbidden, "forbidden")
-		if got := f.op1.get("/onboarding/" + id).must(t, http.StatusOK).JSON; got["state"] != "proposed" {
+		if got := f.op1.get("/onboarding/"+id).must(t, http.StatusOK).JSON; got["state"] != "proposed" {
 			t.Fatalf("after self-approval: %v", got)
 		}
 		refused(t, "org after self-approval", f.op1.get("/orgs/acme-gmbh"), http.StatusNotFound, "not_found")
@@ -130,7 +130,7 @@ func TestOnboardingWorkflow(t *testing.T) {
 		if err != nil || group.DisplayName != "Acme GmbH Billing" {
 			t.Fatalf("mapped group %v, %v", group, err)
 		}
-		del := f.op1.get("/delegations/" + field(approved, "delegation_id")).must(t, http.StatusOK).JSON
+		del := f.op1.get("/delegations/"+field(approved, "delegation_id")).must(t, http.StatusOK).JSON
 		if del["org"] != "acme-gmbh" || field(del, "holder", "connection") != "acme-gmbh" || len(strSlice(del["capabilities"])) != 4 ||
 			field(del, "expires_at") != "2031-01-01T00:00:00Z" {
 			t.Fatalf("delegation %v", del)
@@ -247,7 +247,7 @@ func TestOnboardingRefusesBadInput(t *testing.T) {
 		before := len(f.auditRows(t, ""))
 		refused(t, "approval that fails halfway", f.op2.post("/onboarding/"+id+"/approve", nil), http.StatusConflict, "conflict")
 		refused(t, "org of a failed approval", f.op1.get("/orgs/gamma"), http.StatusNotFound, "not_found")
-		if got := f.op1.get("/onboarding/" + id).must(t, http.StatusOK).JSON; got["state"] != "proposed" || got["org_id"] != "" {
+		if got := f.op1.get("/onboarding/"+id).must(t, http.StatusOK).JSON; got["state"] != "proposed" || got["org_id"] != "" {
 			t.Fatalf("after a failed approval: %v", got)
 		}
 		if after := len(f.auditRows(t, "")); after != before {

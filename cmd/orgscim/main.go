@@ -56,6 +56,19 @@ Usage:
   orgscim load --url BASE --token TOKEN [--users N] [--concurrency C] [--phases create,get,...]
                                                    drive a SCIM base URL and print requests/s and
                                                    p50/p99 per phase as JSON
+  orgscim onboarding propose --file FILE|- [--json]
+                                                   propose a partner org (JSON as POST
+                                                   /api/v1/onboarding takes it): connection,
+                                                   first administrator, mappings
+  orgscim onboarding approve|reject --id ID [--reason TEXT] [--json]
+                                                   decide; approval (by someone other than the
+                                                   proposer) creates it all in one transaction
+  orgscim onboarding list [--state proposed|approved|rejected] [--json]
+  orgscim onboarding show --id ID [--json]
+  orgscim setup-link create --connection SLUG [--ttl 72h] [--base-url URL] [--json]
+                                                   a one-time link for the partner's IT
+                                                   administrator: SCIM base URL, IdP steps, one
+                                                   fresh token revealed once; prints the URL once
 
 Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
@@ -137,6 +150,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return webhookDisable(ctx, rest[1:], stdout, stderr)
 	case cmd == "webhook" && sub == "revocations":
 		return webhookRevocations(ctx, rest[1:], stdout, stderr)
+	case cmd == "onboarding" && sub != "":
+		return onboardingCmd(ctx, sub, rest[1:], stdout, stderr)
+	case cmd == "setup-link" && sub == "create":
+		return setupLinkCreate(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage
