@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -443,4 +445,133 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// TestOnboardingByDelegate follows a partner from proposal to running its own subtree:
+// once its IdP has pushed, the first administrator's key proposes a subsidiary under
+// the partner (never beside it), sees only its subtree's requests, and cannot decide
+// them; an operator approves.
+func TestOnboardingByDelegate(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newOnboardingFixture(t, db)
+		top := field(f.op1.post("/onboarding", f.proposal("Vendor Side Project")).must(t, http.StatusCreated).JSON, "id")
+		id := field(f.op1.post("/onboarding", f.proposal("Acme")).must(t, http.StatusCreated).JSON, "id")
+		approved := f.op2.post("/onboarding/"+id+"/approve", nil).must(t, http.StatusOK).JSON
+		delegation := field(approved, "delegation_id")
+
+		// The first administrator's key works once the connection is active: after the
+		// IdP's first push.
+		key := field(f.op1.post("/delegations/"+delegation+"/keys", nil).must(t, http.StatusCreated).JSON, "key")
+		partner := f.env.admin(t, key, f.doc)
+		refused(t, "key of a pending connection", partner.get("/me"), http.StatusUnauthorized, "unauthorized")
+		url := field(f.op1.post("/connections/acme/setup-links", nil).must(t, http.StatusCreated).JSON, "url")
+		token := between(getPage(t, "POST", url).body, `<code id="token" class="secret">`, `</code>`)
+		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
+		c.create(map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"})
+		partner.get("/me").must(t, http.StatusOK)
+
+		sub := f.proposal("Acme Paris")
+		sub["parent"] = "acme"
+		sub["mappings"] = []map[string]any{}
+		refused(t, "delegate proposes beside its subtree", partner.post("/onboarding", f.proposal("Globex")), http.StatusForbidden, "forbidden")
+		mine := partner.post("/onboarding", sub).must(t, http.StatusCreated).JSON
+		if !strings.HasPrefix(field(mine, "proposed_by"), "user:") {
+			t.Fatalf("proposed by %v", mine["proposed_by"])
+		}
+		list := partner.get("/onboarding").must(t, http.StatusOK).JSON["items"].([]any)
+		if len(list) != 1 || field(list[0], "id") != field(mine, "id") {
+			t.Fatalf("the delegate lists %v", list)
+		}
+		refused(t, "delegate reads a request outside its subtree", partner.get("/onboarding/"+top), http.StatusNotFound, "not_found")
+		refused(t, "delegate approves", partner.post("/onboarding/"+field(mine, "id")+"/approve", nil), http.StatusForbidden, "forbidden")
+		refused(t, "delegate rejects", partner.post("/onboarding/"+field(mine, "id")+"/reject", nil), http.StatusForbidden, "forbidden")
+
+		f.op1.post("/onboarding/"+field(mine, "id")+"/approve", nil).must(t, http.StatusOK)
+		paris := partner.get("/orgs/acme-paris").must(t, http.StatusOK).JSON
+		if paris["kind"] != "subsidiary" || paris["parent"] != "acme" {
+			t.Fatalf("subsidiary %v", paris)
+		}
+		// The partner's administrator may hand its new subsidiary a setup link.
+		partner.post("/connections/acme-paris/setup-links", nil).must(t, http.StatusCreated)
+		f.op1.post("/connections", map[string]any{"org": "vendor", "slug": "vendor-idp"}).must(t, http.StatusCreated)
+		refused(t, "setup link outside the subtree", partner.post("/connections/vendor-idp/setup-links", nil), http.StatusForbidden, "forbidden")
+	})
+}
+
+// TestOnboardingCLI: the CLI proposes from a file, refuses the proposer's own approval,
+// lists and shows, and prints a setup link once that the page accepts.
+func TestOnboardingCLI(t *testing.T) {
+	for _, engine := range dbtest.Engines(t) {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			dbURL := dbtest.URL(t, engine)
+			cli := func(args ...string) (string, error) {
+				var stdout, stderr strings.Builder
+				err := run(ctx, append(args, "--database", dbURL), &stdout, &stderr)
+				return stdout.String() + stderr.String(), err
+			}
+			must := func(args ...string) string {
+				t.Helper()
+				out, err := cli(args...)
+				if err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, out)
+				}
+				return out
+			}
+			must("org", "create", "--name", "Vendor", "--slug", "vendor")
+			must("role", "create", "--key", "billing.viewer", "--permission", "billing.read")
+			file := t.TempDir() + "/proposal.json"
+			if err := os.WriteFile(file, []byte(`{"parent":"vendor","name":"Acme","idp":"generic","owner":"o@vendor.example",
+				"admin_user_name":"it@acme.example","mappings":[{"group":"Acme Billing","role":"billing.viewer"}]}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var proposed map[string]any
+			if err := json.Unmarshal([]byte(must("onboarding", "propose", "--file", file, "--json")), &proposed); err != nil {
+				t.Fatal(err)
+			}
+			id := field(proposed, "id")
+			if proposed["state"] != "proposed" {
+				t.Fatalf("proposed %v", proposed)
+			}
+			if out, err := cli("onboarding", "approve", "--id", id); err == nil || !strings.Contains(err.Error(), "other than its proposer") {
+				t.Fatalf("the proposer approved from the CLI: %v\n%s", err, out)
+			}
+			if out := must("onboarding", "list", "--state", "proposed"); !strings.Contains(out, id) || !strings.Contains(out, "acme") {
+				t.Fatalf("list: %s", out)
+			}
+			if out, err := cli("onboarding", "propose", "--file", t.TempDir()+"/missing.json"); err == nil {
+				t.Fatalf("a missing file was accepted: %s", out)
+			}
+
+			// A second person approves (an operator key over the API, here the domain as it).
+			db, err := sqlstore.Open(ctx, dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := newServices(db, nil).onboarding.Approve(ctx, orgs.Principal{Operator: "bob"}, id, "ok"); err != nil {
+				t.Fatal(err)
+			}
+			if out := must("onboarding", "show", "--id", id); !strings.Contains(out, "approved") || !strings.Contains(out, "setup-link create --connection acme") {
+				t.Fatalf("show: %s", out)
+			}
+			out := must("setup-link", "create", "--connection", "acme", "--ttl", "1h", "--base-url", "http://partner.invalid/")
+			if !strings.Contains(out, "URL (shown once): http://partner.invalid/setup/oscset_") {
+				t.Fatalf("setup-link create: %s", out)
+			}
+			secret := out[strings.Index(out, "/setup/")+len("/setup/"):]
+			secret = strings.TrimSpace(secret)
+			svc := newServices(db, nil).onboarding
+			conn, token, err := svc.RevealSetupLink(ctx, secret)
+			if err != nil || conn.Slug != "acme" || !strings.HasPrefix(token, orgs.TokenPrefix) {
+				t.Fatalf("reveal of the CLI's link: %v, %v", conn, err)
+			}
+			if _, _, err := svc.RevealSetupLink(ctx, secret); orgscim.ErrorCode(err) != orgscim.NotFound {
+				t.Fatalf("second reveal: %v", err)
+			}
+			if _, err := cli("setup-link", "create", "--connection", "nope"); err == nil {
+				t.Fatal("a link for an unknown connection")
+			}
+		})
+	}
 }
