@@ -46,6 +46,7 @@ type Store interface {
 // Shut is what offboarding did to one connection.
 type Shut struct {
 	Suspended bool
+	From      string   // the status it was suspended from: active, or pending (onboarded, never pushed)
 	Tokens    []string // revoked
 }
 
@@ -419,7 +420,11 @@ func (r *Reconciler) offboardEnded(ctx context.Context, lead Leadership, run *Ru
 				e.ConnectionID = id
 				detail := map[string]any{"rule": RuleContractEnded, "run": run.ID, "reason": why, "tokens_revoked": s.Tokens}
 				if s.Suspended {
-					detail["status"] = map[string]string{"before": "active", "after": "suspended"}
+					from := s.From
+					if from == "" {
+						from = "active"
+					}
+					detail["status"] = map[string]string{"before": from, "after": "suspended"}
 				}
 				e.Diff = audit.Detail(detail)
 				if err := r.Audit.Record(ctx, e); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -574,4 +575,42 @@ func TestOnboardingCLI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOnboardedPartnerOffboarded: a partner whose relationship ends before its IdP ever
+// pushed has its pending connection suspended by the reconciler like an active one, and
+// a setup link for it reveals nothing that works.
+func TestOnboardedPartnerOffboarded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		f := newOnboardingFixture(t, db)
+		id := field(f.op1.post("/onboarding", f.proposal("Acme")).must(t, http.StatusCreated).JSON, "id")
+		f.op2.post("/onboarding/"+id+"/approve", nil).must(t, http.StatusOK)
+		url := field(f.op1.post("/connections/acme/setup-links", nil).must(t, http.StatusCreated).JSON, "url")
+		token := between(getPage(t, "POST", url).body, `<code id="token" class="secret">`, `</code>`)
+
+		f.op1.call("PATCH", "/orgs/acme", map[string]any{"status": "ended"}).must(t, http.StatusOK)
+		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
+		c.list().scimError(t, http.StatusUnauthorized, "")
+		// The reconciler's PostgreSQL lock is one per database: another package's test may
+		// hold it for a moment, so a pass that finds it taken is tried again.
+		for attempt := 0; ; attempt++ {
+			_, err := newReconciler(db, f.env.clock.Now).Once(asOperator(ctx), reconcile.Options{})
+			if err == nil {
+				break
+			}
+			if orgscim.ErrorCode(err) != orgscim.Conflict || attempt == 100 {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "suspended" {
+			t.Fatalf("after offboarding the connection is %v", st)
+		}
+		evs := f.auditRows(t, "action=connection.update")
+		if len(evs) != 1 || field(evs[0], "diff", "status", "before") != "pending" {
+			t.Fatalf("offboarding events %v", evs)
+		}
+		refused(t, "setup link for a suspended connection", f.op1.post("/connections/acme/setup-links", nil), http.StatusConflict, "conflict")
+	})
 }
