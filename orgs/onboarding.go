@@ -254,6 +254,9 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		if err != nil {
 			return err
 		}
+		if parent.Status == StatusSuspended || parent.Status == StatusEnded {
+			return orgscim.Errorf(orgscim.Conflict, "the relationship with parent org %s is %s", parent.Slug, parent.Status)
+		}
 		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: KindPartner,
 			Status: StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
 			Version: 1, Created: now, Updated: now}

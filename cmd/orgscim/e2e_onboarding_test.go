@@ -256,6 +256,14 @@ func TestOnboardingRefusesBadInput(t *testing.T) {
 		if after := len(f.auditRows(t, "")); after != before {
 			t.Fatalf("a failed approval left %d audit events", after-before)
 		}
+		// Nothing is onboarded under a parent whose relationship has ended.
+		f.op1.post("/orgs", map[string]any{"name": "Reseller", "slug": "reseller", "parent": "vendor"}).must(t, http.StatusCreated)
+		under := with(map[string]any{"parent": "reseller", "slug": "gamma-sub", "connection_slug": "gamma-sub"})
+		sub := field(f.op1.post("/onboarding", under).must(t, http.StatusCreated).JSON, "id")
+		f.op1.call("PATCH", "/orgs/reseller", map[string]any{"status": "ended"}).must(t, http.StatusOK)
+		refused(t, "approval under an ended parent", f.op2.post("/onboarding/"+sub+"/approve", nil), http.StatusConflict, "conflict")
+		refused(t, "org under an ended parent", f.op1.get("/orgs/gamma-sub"), http.StatusNotFound, "not_found")
+
 		// Rejection and approval are operators' decisions on requests that exist.
 		refused(t, "approve unknown", f.op2.post("/onboarding/nope/approve", nil), http.StatusNotFound, "not_found")
 		refused(t, "list bad state", f.op1.get("/onboarding?state=maybe"), http.StatusBadRequest, "invalid")
