@@ -130,6 +130,7 @@ func tags() []any {
 		{"meta", "This document and the caller."},
 		{"reviews", "Access reviews: reviewers confirm or revoke each grant of a subtree by a deadline."},
 		{"imports", "Spreadsheet imports of orgs, people and their roles."},
+		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

@@ -265,5 +265,30 @@ func (s *Server) routes() []route {
 				"(org_path, user_name, email, external_id, user_id, connection, role, source, source_id, granted_by, approved_by, reason, valid_from, expires_at, grant_id). " +
 				"Cells starting with = + - @ get a leading apostrophe.",
 			who: "Operators; a delegate with manage_members on the org.", handle: s.exportAccess},
+		{method: http.MethodPost, path: "/onboarding", tag: "onboarding", body: ProposeOnboardingRequest{}, status: http.StatusCreated,
+			resp: Onboarding{}, summary: "Propose a partner org: its relationship, a connection, its first administrator and the mappings it wants. " +
+				"Nothing is created until a second person approves.",
+			who: "Operators; a delegate with the delegate capability on the parent.", handle: s.proposeOnboarding},
+		{method: http.MethodGet, path: "/onboarding", tag: "onboarding", status: http.StatusOK, resp: OnboardingList{},
+			query:   []param{{"state", "proposed, approved or rejected; absent for all", false}, {"limit", "1 to 1000 (default 100)", false}},
+			summary: "List onboarding requests, newest first.",
+			who:     "Operators; a delegate with the delegate capability, the requests under its subtree.", handle: s.listOnboarding},
+		{method: http.MethodGet, path: "/onboarding/{id}", tag: "onboarding", status: http.StatusOK, resp: Onboarding{},
+			summary: "Read an onboarding request and its decision.",
+			who:     "Operators; its proposer; a delegate with the delegate capability on its parent.", handle: s.getOnboarding},
+		{method: http.MethodPost, path: "/onboarding/{id}/approve", tag: "onboarding", body: DecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Onboarding{},
+			summary: "Approve a proposed request: in one transaction the org, its connection (pending until its IdP first pushes), " +
+				"the first administrator with a delegation over the org, and each mapping as a draft on a group of that name are created, audited. " +
+				"If anything fails, nothing is created.",
+			who: "Operators other than the proposer.", handle: s.decideOnboarding(true)},
+		{method: http.MethodPost, path: "/onboarding/{id}/reject", tag: "onboarding", body: DecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: Onboarding{}, summary: "Reject a proposed request; nothing is created.",
+			who: whoOperators, handle: s.decideOnboarding(false)},
+		{method: http.MethodPost, path: "/connections/{slug}/setup-links", tag: "onboarding", body: CreateSetupLinkRequest{}, bodyOptional: true,
+			status: http.StatusCreated, resp: CreatedSetupLink{},
+			summary: "Create a setup link for the partner's IT administrator; its URL is shown once. The page shows the SCIM base URL " +
+				"and instructions for the connection's IdP, and reveals one fresh token once; the link expires after its TTL.",
+			who: "Operators; a delegate with the delegate capability on the connection's org.", handle: s.createSetupLink},
 	}
 }

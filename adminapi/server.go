@@ -74,6 +74,8 @@ type Server struct {
 	// Imports and Exports serve spreadsheet imports and the access export.
 	Imports *orgs.Importer
 	Exports *orgs.Exporter
+	// Onboarding, when set, serves partner onboarding and setup links.
+	Onboarding *orgs.Onboarding
 
 	docOnce sync.Once
 	doc     []byte

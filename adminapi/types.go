@@ -83,7 +83,7 @@ type Connection struct {
 	Slug      string    `json:"slug"`
 	Org       string    `json:"org" doc:"the slug of the org it provisions into"`
 	IdP       string    `json:"idp" enum:"entra,okta,generic"`
-	Status    string    `json:"status" enum:"active,suspended"`
+	Status    string    `json:"status" enum:"pending,active,suspended" doc:"pending: onboarded, not yet pushed to; its first successful change makes it active"`
 	SCIMPath  string    `json:"scim_path"`
 	CreatedAt time.Time `json:"created_at"`
 }

@@ -181,7 +181,9 @@ func (d *Directory) AuthenticateToken(ctx context.Context, connSlug, secret stri
 		return nil, nil, err
 	}
 	now := d.now()
-	if c.Slug != connSlug || c.Status != "active" || !t.Usable(now) {
+	// A pending connection (onboarded, not yet pushed to) authenticates: its first
+	// successful change is what makes it active.
+	if c.Slug != connSlug || (c.Status != "active" && c.Status != ConnectionPending) || !t.Usable(now) {
 		return nil, nil, errUnauthorized
 	}
 	// A suspended or ended relationship anywhere above the connection stops its tokens

@@ -86,6 +86,7 @@ type Mappings interface {
 // Shut is what offboarding did to one connection.
 type Shut struct {
 	Suspended bool
+	From      string   // the status it was suspended from: active, or pending (onboarded, never pushed)
 	Tokens    []string // revoked
 }
 

@@ -125,7 +125,11 @@ func (r *Reconciler) offboardEnded(ctx context.Context, lead Leadership, run *Ru
 				e.ConnectionID = id
 				detail := map[string]any{"rule": RuleContractEnded, "run": run.ID, "reason": why, "tokens_revoked": s.Tokens}
 				if s.Suspended {
-					detail["status"] = map[string]string{"before": "active", "after": "suspended"}
+					from := s.From
+					if from == "" {
+						from = "active"
+					}
+					detail["status"] = map[string]string{"before": from, "after": "suspended"}
 				}
 				e.Diff = audit.Detail(detail)
 				if err := r.Audit.Record(ctx, e); err != nil {

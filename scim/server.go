@@ -98,6 +98,9 @@ type Server struct {
 	Groups GroupService
 	Logger *slog.Logger
 	Limits Limits
+	// Activator, when set, makes a pending connection active after its first
+	// successful change.
+	Activator Activator
 
 	users    *resourceType
 	groups   *resourceType
@@ -263,6 +266,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if id := c.Param("id"); id != "" && (!utf8.ValidString(id) || strings.ContainsRune(id, 0)) {
 			// No resource has such an id; the database need not be asked.
 			return orgscim.Errorf(orgscim.NotFound, "no such resource")
+		}
+		if conn.Status == orgs.ConnectionPending {
+			return s.activateAfter(c, conn, next)
 		}
 		return next(c)
 	}

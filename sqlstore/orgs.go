@@ -220,7 +220,7 @@ func (s orgStore) CreateConnection(ctx context.Context, c *orgs.Connection, firs
 		if isUniqueViolation(err) {
 			return orgscim.Errorf(orgscim.Conflict, "a connection with slug %q exists", c.Slug)
 		}
-		if err != nil {
+		if err != nil || first == nil {
 			return err
 		}
 		return insertToken(tx, first)

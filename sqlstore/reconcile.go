@@ -220,7 +220,7 @@ func (s Reconcile) EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, er
 		               WHERE g.revoked_at IS NULL AND x.path LIKE o.path || '%')
 		    OR EXISTS (SELECT 1 FROM connections c JOIN orgs x ON x.id = c.org_id
 		               WHERE x.path LIKE o.path || '%'
-		                 AND (c.status = 'active' OR EXISTS (SELECT 1 FROM tokens t WHERE t.connection_id = c.id AND t.revoked_at IS NULL))))
+		                 AND (c.status IN ('active', 'pending') OR EXISTS (SELECT 1 FROM tokens t WHERE t.connection_id = c.id AND t.revoked_at IS NULL))))
 		ORDER BY o.path`, micros(at)).Scan(&rows).Error
 	if err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (s Reconcile) LiveGrantsUnder(ctx context.Context, path string, sc reconcil
 		append(append([]any{likePrefix(path)}, args...), limit)...)
 }
 
-// ShutConnectionsUnder suspends the active connections of the subtree at path and
+// ShutConnectionsUnder suspends the active and pending connections of the subtree at path and
 // revokes their usable tokens, returning what it changed per connection id.
 func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, sc reconcile.Scope, at time.Time) (map[string]reconcile.Shut, error) {
 	var conns []struct {
@@ -259,11 +259,11 @@ func (s Reconcile) ShutConnectionsUnder(ctx context.Context, path string, sc rec
 			continue
 		}
 		var shut reconcile.Shut
-		if c.Status == "active" {
-			if err := s.db.q(ctx).Exec("UPDATE connections SET status = 'suspended' WHERE id = ? AND status = 'active'", c.ID).Error; err != nil {
+		if c.Status == "active" || c.Status == orgs.ConnectionPending {
+			if err := s.db.q(ctx).Exec("UPDATE connections SET status = 'suspended' WHERE id = ? AND status = ?", c.ID, c.Status).Error; err != nil {
 				return nil, err
 			}
-			shut.Suspended = true
+			shut.Suspended, shut.From = true, c.Status
 		}
 		if err := s.db.q(ctx).Raw("UPDATE tokens SET revoked_at = ? WHERE connection_id = ? AND revoked_at IS NULL RETURNING id",
 			micros(at), c.ID).Scan(&shut.Tokens).Error; err != nil {

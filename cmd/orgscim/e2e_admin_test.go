@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -101,8 +102,9 @@ func (a *adminClient) check(method, path string, rep *reply) {
 	a.t.Helper()
 	what := method + " " + path
 	body := string(rep.Raw)
+	// Secrets are random base32, which now and then spells a marker ("pgx").
 	for _, m := range leakMarkers {
-		if strings.Contains(body, m) {
+		if strings.Contains(secretPattern.ReplaceAllString(body, "SECRET"), m) {
 			a.t.Errorf("%s: response body leaks %q:\n%s", what, m, body)
 		}
 	}
@@ -256,6 +258,10 @@ func (a *adminClient) validate(schema, v any, where string) {
 		}
 	}
 }
+
+// secretPattern matches the secrets a response may carry: SCIM tokens, setup links and
+// admin API keys.
+var secretPattern = regexp.MustCompile(`(oscim_|oscset_|oscadm_)[a-z2-7]+`)
 
 // refused asserts an error reply's status and code.
 func refused(t *testing.T, what string, r *reply, status int, code string) {

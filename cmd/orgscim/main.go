@@ -77,6 +77,19 @@ Usage:
                                                    exit 1 when the file has any
   orgscim export access [--org SLUG] [--out FILE]  current access (who holds which role on which
                                                    org, why, until when) as CSV for auditors
+  orgscim onboarding propose --file FILE|- [--json]
+                                                   propose a partner org (JSON as POST
+                                                   /api/v1/onboarding takes it): connection,
+                                                   first administrator, mappings
+  orgscim onboarding approve|reject --id ID [--reason TEXT] [--json]
+                                                   decide; approval (by someone other than the
+                                                   proposer) creates it all in one transaction
+  orgscim onboarding list [--state proposed|approved|rejected] [--json]
+  orgscim onboarding show --id ID [--json]
+  orgscim setup-link create --connection SLUG [--ttl 72h] [--base-url URL] [--json]
+                                                   a one-time link for the partner's IT
+                                                   administrator: SCIM base URL, IdP steps, one
+                                                   fresh token revealed once; prints the URL once
 
 Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
@@ -166,6 +179,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return importCmd(ctx, rest, stdout, stderr)
 	case cmd == "export" && sub == "access":
 		return exportAccess(ctx, rest[1:], stdout, stderr)
+	case cmd == "onboarding" && sub != "":
+		return onboardingCmd(ctx, sub, rest[1:], stdout, stderr)
+	case cmd == "setup-link" && sub == "create":
+		return setupLinkCreate(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage

@@ -20,6 +20,7 @@ import (
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
+	"github.com/orgscim/orgscim/setuppage"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/webhooks"
 )
@@ -47,9 +48,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	svc := newServices(db, cfg.Now)
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
-		Imports: svc.imports, Exports: svc.exports,
+		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)}}
-	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits}
+	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
+		Activator: svc.dir}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
 	})
@@ -105,6 +107,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	s.Register(e)
 	admin.Register(e)
+	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
 	return e
 }
 

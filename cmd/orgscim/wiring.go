@@ -22,6 +22,7 @@ type services struct {
 	reviews     *orgs.Reviews
 	imports     *orgs.Importer
 	exports     *orgs.Exporter
+	onboarding  *orgs.Onboarding
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -48,6 +49,10 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	users.Links = db.Imports()
 	imports := &orgs.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
 	exports := &orgs.Exporter{Orgs: db.Orgs(), Store: db.Imports(), Access: access}
+	// Onboarding creates a partner's org, connection, first administrator and draft
+	// mappings through the same services, so each leaves its usual events.
+	onboarding := &orgs.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
+		Groups: groups, Tx: db, Audit: log, Now: now}
 	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
-		imports: imports, exports: exports}
+		imports: imports, exports: exports, onboarding: onboarding}
 }

@@ -1,0 +1,213 @@
+package orgs
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/provisioning"
+)
+
+// Audit actions of setup links and of a pending connection's first push.
+const (
+	ActSetupLinkCreate = "setup_link.create"
+	ActSetupLinkReveal = "setup_link.reveal"
+	// ActConnectionActivate: a pending connection's IdP made its first successful change.
+	ActConnectionActivate = "connection.activate"
+)
+
+// ConnectionPending is the status of a connection onboarding created: its tokens work,
+// and its first successful change over SCIM makes it active.
+const ConnectionPending = "pending"
+
+// SetupLinkPrefix starts every setup link secret, so that scanners can find leaked ones.
+const SetupLinkPrefix = "oscset_"
+
+// Setup link lifetimes: three days unless asked otherwise, at most thirty.
+const (
+	DefaultSetupLinkTTL = 72 * time.Hour
+	MaxSetupLinkTTL     = 30 * 24 * time.Hour
+)
+
+// SetupLink gives a partner's IT administrator one look at a connection's SCIM base URL
+// and one fresh token. Only the hash of its secret is stored; it works once, until it
+// expires.
+type SetupLink struct {
+	ID           string
+	ConnectionID string
+	Hash         string
+	CreatedBy    string
+	Created      time.Time
+	Expires      time.Time
+	Used         *time.Time
+	TokenID      string // the token its reveal issued
+}
+
+// SetupLinkStore keeps setup links.
+type SetupLinkStore interface {
+	CreateSetupLink(ctx context.Context, l *SetupLink) error
+	// SetupLinkByHash returns the link with this hash, used or not.
+	SetupLinkByHash(ctx context.Context, hash string) (*SetupLink, error)
+	// ConsumeSetupLink marks the unused, unexpired link with this hash used at now by
+	// the token, atomically: of two concurrent calls one gets the link, the other
+	// NotFound, as does a call for a used, expired or unknown link.
+	ConsumeSetupLink(ctx context.Context, hash string, now time.Time, tokenID string) (*SetupLink, error)
+}
+
+// PendingActivator makes a pending connection active; the org store implements it.
+type PendingActivator interface {
+	// ActivatePending sets the status to active if it is pending, and reports whether
+	// it did.
+	ActivatePending(ctx context.Context, id string) (bool, error)
+}
+
+// CreateSetupLink issues a setup link for the connection, valid for ttl (0: the
+// default). It returns the link's secret, which is shown once. Operators may, and a
+// delegate with the delegate capability on the connection's org.
+func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug string, ttl time.Duration) (*SetupLink, string, error) {
+	if ttl == 0 {
+		ttl = DefaultSetupLinkTTL
+	}
+	if ttl < time.Minute || ttl > MaxSetupLinkTTL {
+		return nil, "", orgscim.Errorf(orgscim.Invalid, "a setup link lives between a minute and %s", MaxSetupLinkTTL)
+	}
+	conn, err := s.Dir.Store.ConnectionBySlug(ctx, connSlug)
+	if err != nil {
+		return nil, "", err
+	}
+	org, err := s.Dir.Store.OrgByID(ctx, conn.OrgID)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
+		return nil, "", err
+	}
+	if conn.Status == "suspended" {
+		return nil, "", orgscim.Errorf(orgscim.Conflict, "connection %s is suspended", conn.Slug)
+	}
+	now := s.now()
+	secret := newSecret(SetupLinkPrefix)
+	l := &SetupLink{ID: provisioning.NewID(), ConnectionID: conn.ID, Hash: HashToken(secret), CreatedBy: by.Name(),
+		Created: now, Expires: now.Add(ttl)}
+	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.Store.CreateSetupLink(ctx, l); err != nil {
+			return err
+		}
+		e := audit.New(ctx, now, ActSetupLinkCreate, "setup_link", l.ID)
+		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
+		e.Diff = audit.Detail(map[string]any{"expires_at": l.Expires})
+		return record(ctx, s.Audit, e)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return l, secret, nil
+}
+
+// errSetupLinkGone is the one answer for a link that is unknown, used or expired: the
+// page says no more than that.
+var errSetupLinkGone = orgscim.Errorf(orgscim.NotFound, "this setup link is unknown, used or expired")
+
+// SetupLinkConnection returns the connection of an unused, unexpired link, without using
+// it: what the page shows before the administrator asks for the token.
+func (s *Onboarding) SetupLinkConnection(ctx context.Context, secret string) (*Connection, error) {
+	if !wellFormedWith(SetupLinkPrefix, secret) {
+		return nil, errSetupLinkGone
+	}
+	l, err := s.Store.SetupLinkByHash(ctx, HashToken(secret))
+	if orgscim.ErrorCode(err) == orgscim.NotFound {
+		return nil, errSetupLinkGone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.Used != nil || !s.now().Before(l.Expires) {
+		return nil, errSetupLinkGone
+	}
+	return s.Access.Store.ConnectionByID(ctx, l.ConnectionID)
+}
+
+// RevealSetupLink uses the link: in one transaction it marks the link used and issues a
+// fresh token for its connection, whose secret it returns to be shown once. Of two
+// reveals at once, one gets the token and the other the same refusal as a used link.
+func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*Connection, string, error) {
+	if !wellFormedWith(SetupLinkPrefix, secret) {
+		return nil, "", errSetupLinkGone
+	}
+	now := s.now()
+	var conn *Connection
+	var tokenSecret string
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		l0, err := s.Store.SetupLinkByHash(ctx, HashToken(secret))
+		if orgscim.ErrorCode(err) == orgscim.NotFound {
+			return errSetupLinkGone
+		}
+		if err != nil {
+			return err
+		}
+		if l0.Used != nil || !now.Before(l0.Expires) {
+			return errSetupLinkGone
+		}
+		if conn, err = s.Access.Store.ConnectionByID(ctx, l0.ConnectionID); err != nil {
+			return err
+		}
+		if conn.Status == "suspended" {
+			return orgscim.Errorf(orgscim.Conflict, "this connection is suspended; ask your contact for a new link")
+		}
+		// The token first (the link records which), then the link: the conditional
+		// update that uses it decides between concurrent reveals, and the loser's token
+		// rolls back with it.
+		tokSecret, tok := newToken(conn.ID, now, nil)
+		if err := s.Dir.Store.AddToken(ctx, tok, MaxActiveTokens); err != nil {
+			return err
+		}
+		l, err := s.Store.ConsumeSetupLink(ctx, l0.Hash, now, tok.ID)
+		if orgscim.ErrorCode(err) == orgscim.NotFound {
+			return errSetupLinkGone
+		}
+		if err != nil {
+			return err
+		}
+		// What the link does is the link's: its id is the actor, with the request's
+		// address and id.
+		src := audit.SourceOf(ctx)
+		src.Actor = "setup_link:" + l.ID
+		ctx = audit.WithSource(ctx, src)
+		e := audit.New(ctx, now, ActSetupLinkReveal, "setup_link", l.ID)
+		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
+		e.Diff = audit.Detail(map[string]any{"token_id": tok.ID})
+		if err := record(ctx, s.Audit, e); err != nil {
+			return err
+		}
+		tokenSecret = tokSecret
+		return s.Dir.recordToken(ctx, ActTokenCreate, tok, now)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return conn, tokenSecret, nil
+}
+
+// ActivatePending makes a pending connection active after its first successful change,
+// audited with the actor in ctx (the token). It does nothing for any other status, and
+// costs nothing then: the caller's connection says whether it is pending.
+func (d *Directory) ActivatePending(ctx context.Context, conn *Connection) error {
+	if conn == nil || conn.Status != ConnectionPending {
+		return nil
+	}
+	st, ok := d.Store.(PendingActivator)
+	if !ok {
+		return nil
+	}
+	return d.inTx(ctx, func(ctx context.Context) error {
+		changed, err := st.ActivatePending(ctx, conn.ID)
+		if err != nil || !changed {
+			return err
+		}
+		e := audit.New(ctx, d.now(), ActConnectionActivate, "connection", conn.ID)
+		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
+		e.Diff = audit.Diff(map[string]string{"status": ConnectionPending}, map[string]string{"status": "active"})
+		return record(ctx, d.Audit, e)
+	})
+}
