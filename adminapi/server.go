@@ -66,6 +66,10 @@ type Server struct {
 	// /grants, /delegations).
 	Lists  Lists
 	Logger *slog.Logger
+	// Health, when set, serves GET /connections/{slug}/health and /requests;
+	// TokenExpiryWarning is how long before a token lapses health warns (default 14 days).
+	Health             HealthReader
+	TokenExpiryWarning time.Duration
 
 	docOnce sync.Once
 	doc     []byte
