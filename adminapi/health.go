@@ -114,20 +114,28 @@ func (s *Server) connectionHealth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	out, err := HealthOf(c.Request().Context(), s.Directory, hr, conn, s.now(), s.TokenExpiryWarning)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// HealthOf builds the health report of conn at now, warning of tokens that lapse
+// within window (0: 14 days). The CLI prints the same report.
+func HealthOf(ctx context.Context, dir *orgs.Directory, hr HealthReader, conn *orgs.Connection, now time.Time, window time.Duration) (ConnectionHealth, error) {
 	h, err := hr.Health(ctx, conn.ID)
 	if err != nil {
-		return err
+		return ConnectionHealth{}, err
 	}
-	tokens, err := s.Directory.Store.Tokens(ctx, conn.ID)
+	tokens, err := dir.Store.Tokens(ctx, conn.ID)
 	if err != nil {
-		return err
+		return ConnectionHealth{}, err
 	}
-	rot, err := s.Directory.RotationOf(ctx, conn.ID)
+	rot, err := dir.RotationOf(ctx, conn.ID)
 	if err != nil && orgscim.ErrorCode(err) != orgscim.NotImplemented {
-		return err
+		return ConnectionHealth{}, err
 	}
-	now := s.now()
 	out := ConnectionHealth{Connection: conn.Slug, Status: conn.Status, Requests: h.Requests, ClientErrors: h.ClientErrors,
 		ServerErrors: h.ServerErrors, LastRequestAt: h.LastRequest, LastPushAt: h.LastPush, LastSuccessAt: h.LastSuccess,
 		LastErrorAt: h.LastError, TokenWarnings: []TokenWarning{}}
@@ -140,7 +148,6 @@ func (s *Server) connectionHealth(c echo.Context) error {
 		r := rotationJSON(conn.Slug, rot, tokens)
 		out.Rotation = &r
 	}
-	window := s.TokenExpiryWarning
 	if window <= 0 {
 		window = defaultTokenExpiryWarning
 	}
@@ -148,7 +155,7 @@ func (s *Server) connectionHealth(c echo.Context) error {
 		out.TokenWarnings = append(out.TokenWarnings, TokenWarning{TokenID: t.ID, Hint: t.Hint, ExpiresAt: *t.Expires,
 			ExpiresInSeconds: int64(t.Expires.Sub(now) / time.Second)})
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 func rotationJSON(slug string, r *orgs.Rotation, tokens []*orgs.Token) Rotation {
@@ -172,9 +179,18 @@ func (s *Server) connectionRequests(c echo.Context) error {
 			return orgscim.Errorf(orgscim.Invalid, "limit must be an integer from 1 to %d", connhealth.Keep)
 		}
 	}
-	log, err := hr.RequestLog(c.Request().Context(), conn.ID, limit)
+	out, err := RequestLogOf(c.Request().Context(), hr, conn, limit)
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// RequestLogOf returns up to limit of conn's last logged requests, newest first.
+func RequestLogOf(ctx context.Context, hr HealthReader, conn *orgs.Connection, limit int) (RequestLog, error) {
+	log, err := hr.RequestLog(ctx, conn.ID, limit)
+	if err != nil {
+		return RequestLog{}, err
 	}
 	out := RequestLog{Connection: conn.Slug, Items: make([]LoggedRequest, 0, len(log))}
 	for _, l := range log {
@@ -182,7 +198,7 @@ func (s *Server) connectionRequests(c echo.Context) error {
 			ScimType: l.ScimType, Detail: l.Detail, LatencyMs: float64(l.Latency.Microseconds()) / 1000, RequestID: l.RequestID,
 			RequestBody: l.RequestBody, ResponseBody: l.ResponseBody})
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 func (s *Server) startRotation(c echo.Context) error {
