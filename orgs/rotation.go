@@ -78,11 +78,12 @@ func (d *Directory) StartRotation(ctx context.Context, connSlug string, expires 
 	secret, t := newToken(c.ID, now, expires)
 	r := &Rotation{ConnectionID: c.ID, TokenID: t.ID, Started: now}
 	err = d.inTx(ctx, func(ctx context.Context) error {
-		// The rotation row first: it is what two starts at once collide on.
-		if err := rs.StartRotation(ctx, r); err != nil {
+		// AddToken locks the connection: two starts at once queue there, and the second
+		// finds the first's rotation (or the tokens at their maximum).
+		if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
 			return err
 		}
-		if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
+		if err := rs.StartRotation(ctx, r); err != nil {
 			return err
 		}
 		if err := d.recordToken(ctx, ActTokenCreate, t, now); err != nil {
