@@ -327,7 +327,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	{
 		tctx, stop := context.WithCancel(ctx)
 		stopped := make(chan struct{})
-		go func() { defer close(stopped); warnExpiringTokensDaily(tctx, db.Health(), tokenWarning, time.Now, logger) }()
+		go func() {
+			defer close(stopped)
+			warnExpiringTokensDaily(tctx, db.Health(), tokenWarning, time.Now, logger)
+		}()
 		defer func() { stop(); <-stopped }()
 	}
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
