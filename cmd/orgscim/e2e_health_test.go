@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -464,4 +465,53 @@ func TestTokenRotationE2E(t *testing.T) {
 			fourth.do("GET", "/Users", nil).must(t, http.StatusOK)
 		})
 	}
+}
+
+// TestTokenExpiryWarnings: a token lapsing within the window is on /metrics (seconds
+// left, per connection), in the daily log line, and in health; one beyond it only on
+// /metrics; a connection whose tokens never expire nowhere.
+func TestTokenExpiryWarnings(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newHealthE2E(t, db, newClock(t))
+		env.connect("acme", "entra")
+		env.connect("globex", "okta")
+		env.connect("initech", "generic")
+		now := env.clock.Now()
+		env.oper.post("/connections/acme/tokens", map[string]any{"expires_at": now.Add(10 * 24 * time.Hour)}).must(t, http.StatusCreated)
+		env.oper.post("/connections/globex/tokens", map[string]any{"expires_at": now.Add(90 * 24 * time.Hour)}).must(t, http.StatusCreated)
+
+		res, err := http.Get(env.srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		metrics := map[string]float64{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if rest, ok := strings.CutPrefix(line, "orgscim_token_expiry_seconds{connection=\""); ok {
+				name, val, _ := strings.Cut(rest, "\"} ")
+				var v float64
+				fmt.Sscan(val, &v)
+				metrics[name] = v
+			}
+		}
+		day := float64(24 * 3600)
+		if len(metrics) != 2 || metrics["acme"] < 9.9*day || metrics["acme"] > 10*day || metrics["globex"] < 89.9*day {
+			t.Errorf("token expiry metrics %v", metrics)
+		}
+
+		logs := &syncBuffer{}
+		warnExpiringTokens(context.Background(), db.Health(), defaultTokenExpiryWarning, env.clock.Now(), slog.New(slog.NewJSONHandler(logs, nil)))
+		if out := logs.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, `"connection":"acme"`) {
+			t.Errorf("daily warning logged:\n%s", out)
+		}
+
+		h := env.oper.get("/connections/acme/health").must(t, http.StatusOK).JSON
+		if w, _ := h["token_warnings"].([]any); len(w) != 1 {
+			t.Errorf("acme warnings %v", h["token_warnings"])
+		}
+		if w, _ := env.oper.get("/connections/globex/health").must(t, http.StatusOK).JSON["token_warnings"].([]any); len(w) != 0 {
+			t.Errorf("globex warnings %v", w)
+		}
+	})
 }
