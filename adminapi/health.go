@@ -23,18 +23,20 @@ const defaultTokenExpiryWarning = 14 * 24 * time.Hour
 
 // ConnectionHealth is how a connection's IdP is doing.
 type ConnectionHealth struct {
-	Connection    string         `json:"connection"`
-	Status        string         `json:"status" doc:"the connection's status: a suspended connection's requests are refused"`
-	Requests      int64          `json:"requests" doc:"authenticated SCIM requests ever answered"`
-	ClientErrors  int64          `json:"client_errors" doc:"of them answered 4xx"`
-	ServerErrors  int64          `json:"server_errors" doc:"of them answered 5xx"`
-	LastRequestAt *time.Time     `json:"last_request_at"`
-	LastPushAt    *time.Time     `json:"last_push_at" doc:"the last POST, PUT, PATCH or DELETE"`
-	LastSuccessAt *time.Time     `json:"last_success_at"`
-	LastErrorAt   *time.Time     `json:"last_error_at"`
-	UsableTokens  int            `json:"usable_tokens"`
-	Rotation      *Rotation      `json:"rotation" doc:"the token rotation in progress, null when none"`
-	TokenWarnings []TokenWarning `json:"token_warnings" doc:"usable tokens that lapse within the server's warning window, soonest first"`
+	Connection     string         `json:"connection"`
+	Status         string         `json:"status" doc:"the connection's status: a suspended connection's requests are refused"`
+	Requests       int64          `json:"requests" doc:"authenticated SCIM requests ever answered"`
+	ClientErrors   int64          `json:"client_errors" doc:"of them answered 4xx"`
+	ServerErrors   int64          `json:"server_errors" doc:"of them answered 5xx"`
+	LastRequestAt  *time.Time     `json:"last_request_at"`
+	LastPushAt     *time.Time     `json:"last_push_at" doc:"the last POST, PUT, PATCH or DELETE"`
+	LastSuccessAt  *time.Time     `json:"last_success_at"`
+	LastErrorAt    *time.Time     `json:"last_error_at"`
+	Rejected       int64          `json:"rejected" doc:"requests to the connection's URL whose bearer token was refused (wrong, revoked or expired): not in requests, not logged"`
+	LastRejectedAt *time.Time     `json:"last_rejected_at"`
+	UsableTokens   int            `json:"usable_tokens"`
+	Rotation       *Rotation      `json:"rotation" doc:"the token rotation in progress, null when none"`
+	TokenWarnings  []TokenWarning `json:"token_warnings" doc:"usable tokens that lapse within the server's warning window, soonest first"`
 }
 
 // TokenWarning is a usable token about to lapse.
@@ -138,7 +140,7 @@ func HealthOf(ctx context.Context, dir *orgs.Directory, hr HealthReader, conn *o
 	}
 	out := ConnectionHealth{Connection: conn.Slug, Status: conn.Status, Requests: h.Requests, ClientErrors: h.ClientErrors,
 		ServerErrors: h.ServerErrors, LastRequestAt: h.LastRequest, LastPushAt: h.LastPush, LastSuccessAt: h.LastSuccess,
-		LastErrorAt: h.LastError, TokenWarnings: []TokenWarning{}}
+		LastErrorAt: h.LastError, Rejected: h.Rejected, LastRejectedAt: h.LastRejected, TokenWarnings: []TokenWarning{}}
 	for _, t := range tokens {
 		if t.Usable(now) {
 			out.UsableTokens++

@@ -68,12 +68,20 @@ type Health struct {
 	LastPush     *time.Time
 	LastSuccess  *time.Time
 	LastError    *time.Time
+	// Rejected counts the requests to the connection's URL whose bearer token was
+	// refused: a partner whose IdP holds a wrong or revoked token shows here, not in
+	// Requests. Only counted — anyone can send them, so they are not logged.
+	Rejected     int64
+	LastRejected *time.Time
 }
 
 // Batch is what one flush adds for one connection: counts to add, times to move
-// forward, entries to append to the ring (oldest first).
+// forward, entries to append to the ring (oldest first). A batch of refused requests
+// names the connection by ConnectionSlug, as the URL did, and is dropped when no
+// connection has that slug.
 type Batch struct {
-	ConnectionID string
+	ConnectionID   string
+	ConnectionSlug string
 	Health
 	Entries []Logged
 }
@@ -97,8 +105,11 @@ type Recorder struct {
 	Every  time.Duration // default one second
 	Logger *slog.Logger
 
-	mu       sync.Mutex
-	pending  map[string]*pending
+	mu      sync.Mutex
+	pending map[string]*pending
+	// rejected counts refused requests by the URL's connection slug, which anyone can
+	// choose: at most maxRejectedSlugs of them are kept between flushes.
+	rejected map[string]*Health
 	timer    *time.Timer // a flush is scheduled
 	closed   bool
 	failures int // flushes failed in a row
@@ -149,6 +160,31 @@ func (p *pending) ordered() []Entry {
 	return append(append([]Entry(nil), p.entries[p.next:]...), p.entries[:p.next]...)
 }
 
+// maxRejectedSlugs bounds the slugs of refused requests buffered between two flushes.
+const maxRejectedSlugs = 1000
+
+// RecordRejected notes a request to /scim/v2/{slug} whose bearer token was refused.
+func (r *Recorder) RecordRejected(slug string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rejected == nil {
+		r.rejected = map[string]*Health{}
+	}
+	h := r.rejected[slug]
+	if h == nil {
+		if len(r.rejected) >= maxRejectedSlugs {
+			return
+		}
+		h = &Health{}
+		r.rejected[slug] = h
+	}
+	h.Rejected++
+	if h.LastRejected == nil || at.After(*h.LastRejected) {
+		h.LastRejected = &at
+	}
+	r.schedule()
+}
+
 // Record notes one request. It never blocks on the database.
 func (r *Recorder) Record(e Entry) {
 	r.mu.Lock()
@@ -178,17 +214,20 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushing.Lock()
 	defer r.flushing.Unlock()
 	r.mu.Lock()
-	taken := r.pending
-	r.pending = nil
+	taken, rejected := r.pending, r.rejected
+	r.pending, r.rejected = nil, nil
 	if r.timer != nil {
 		r.timer.Stop()
 		r.timer = nil
 	}
 	r.mu.Unlock()
-	if len(taken) == 0 {
+	if len(taken) == 0 && len(rejected) == 0 {
 		return nil
 	}
-	batches := make([]Batch, 0, len(taken))
+	batches := make([]Batch, 0, len(taken)+len(rejected))
+	for slug, h := range rejected {
+		batches = append(batches, Batch{ConnectionSlug: slug, Health: *h})
+	}
 	for conn, p := range taken {
 		b := Batch{ConnectionID: conn, Health: p.health}
 		for _, e := range p.ordered() {
@@ -198,7 +237,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 	err := r.Store.AddHealth(ctx, batches, Keep)
 	if err != nil {
-		r.restore(taken)
+		r.restore(taken, rejected)
 		return err
 	}
 	r.mu.Lock()
@@ -209,9 +248,29 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 // restore puts counts and entries that failed to store back in front of what was
 // recorded since, and schedules another try.
-func (r *Recorder) restore(taken map[string]*pending) {
+func (r *Recorder) restore(taken map[string]*pending, rejected map[string]*Health) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if rejected == nil {
+		rejected = map[string]*Health{}
+	}
+	for slug, h := range r.rejected {
+		old := rejected[slug]
+		if old == nil {
+			if len(rejected) < maxRejectedSlugs {
+				rejected[slug] = h
+			}
+			continue
+		}
+		old.Rejected += h.Rejected
+		if h.LastRejected != nil && (old.LastRejected == nil || h.LastRejected.After(*old.LastRejected)) {
+			old.LastRejected = h.LastRejected
+		}
+	}
+	r.rejected = rejected
+	if taken == nil {
+		taken = map[string]*pending{}
+	}
 	for conn, p := range r.pending {
 		old := taken[conn]
 		if old == nil {

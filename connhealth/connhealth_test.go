@@ -68,6 +68,13 @@ func (m *memStore) AddHealth(_ context.Context, bs []Batch, keep int) error {
 		return errors.New("database away")
 	}
 	for _, b := range bs {
+		if b.ConnectionSlug != "" {
+			h := m.health["slug:"+b.ConnectionSlug]
+			h.Rejected += b.Rejected
+			h.LastRejected = b.LastRejected
+			m.health["slug:"+b.ConnectionSlug] = h
+			continue
+		}
 		h := m.health[b.ConnectionID]
 		h.Requests += b.Requests
 		h.ClientErrors += b.ClientErrors
@@ -100,12 +107,14 @@ func TestRecorderBuffersAndRetries(t *testing.T) {
 	}
 	rec("a", 70, 404, "PATCH")
 	rec("b", 0, 500, "POST")
+	r.RecordRejected("a-slug", t0)
 	// The database is away: nothing is lost, it is retried with what came since.
 	st.fail = true
 	if err := r.Flush(ctx); err == nil {
 		t.Fatal("flush to a failing store succeeded")
 	}
 	rec("a", 71, 200, "GET")
+	r.RecordRejected("a-slug", t0.Add(time.Second))
 	st.fail = false
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -113,6 +122,9 @@ func TestRecorderBuffersAndRetries(t *testing.T) {
 	a, b := st.health["a"], st.health["b"]
 	if a.Requests != 72 || a.ClientErrors != 1 || a.ServerErrors != 0 || a.LastPush == nil || !a.LastPush.Equal(t0.Add(70*time.Second)) {
 		t.Errorf("a = %+v", a)
+	}
+	if s := st.health["slug:a-slug"]; s.Rejected != 2 || !s.LastRejected.Equal(t0.Add(time.Second)) {
+		t.Errorf("rejected = %+v", s)
 	}
 	if b.Requests != 1 || b.ServerErrors != 1 {
 		t.Errorf("b = %+v", b)

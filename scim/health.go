@@ -16,6 +16,8 @@ import (
 // for the connection's health. It must not block: it runs on the request's goroutine.
 type RequestRecorder interface {
 	Record(connhealth.Entry)
+	// RecordRejected counts a request to /scim/v2/{slug} whose bearer token was refused.
+	RecordRejected(slug string, at time.Time)
 }
 
 // keptParams are the query parameters a logged path keeps: what decides the answer of a
@@ -26,8 +28,8 @@ var keptParams = []string{"filter", "startIndex", "count", "sortBy", "sortOrder"
 // with the start of its bodies, to s.Health after the response has been written — after
 // the error handler, so the log shows the status and SCIM error the IdP received. No
 // header is recorded, so the bearer token never is. Requests that fail authentication
-// are not: anyone can send them, and they would push a partner's own requests out of
-// its log.
+// are only counted, by the URL's connection: anyone can send them, and in the log they
+// would push a partner's own requests out.
 func (s *Server) RecordRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.Health == nil || !strings.HasPrefix(c.Request().URL.Path, Prefix) {
@@ -52,6 +54,9 @@ func (s *Server) RecordRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		res.Writer = out.ResponseWriter
 		conn, ok := c.Get(connectionKey).(*orgs.Connection)
 		if !ok {
+			if slug := c.Param("conn"); res.Status == http.StatusUnauthorized && plausibleSlug(slug) {
+				s.Health.RecordRejected(slug, s.now())
+			}
 			return nil
 		}
 		e := connhealth.Entry{
@@ -148,3 +153,17 @@ func (w *captureWriter) Write(p []byte) (int, error) {
 func (w *captureWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
 
 func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// plausibleSlug reports whether s could name a connection, so that refused requests to
+// URLs no connection could have are not even counted.
+func plausibleSlug(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}

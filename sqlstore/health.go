@@ -35,7 +35,15 @@ func (s Health) AddHealth(ctx context.Context, batches []connhealth.Batch, keep 
 	}
 	// The same order in every replica, so that two flushes at once cannot deadlock on
 	// each other's rows.
-	batches = append([]connhealth.Batch(nil), batches...)
+	var byID, bySlug []connhealth.Batch
+	for _, b := range batches {
+		if b.ConnectionID == "" {
+			bySlug = append(bySlug, b)
+		} else {
+			byID = append(byID, b)
+		}
+	}
+	batches = byID
 	sort.Slice(batches, func(i, j int) bool { return batches[i].ConnectionID < batches[j].ConnectionID })
 	d := s.db.dialect
 	later := func(col string) string { return col + " = " + d.greatest("connection_health."+col, "excluded."+col) }
@@ -48,7 +56,7 @@ func (s Health) AddHealth(ctx context.Context, batches []connhealth.Batch, keep 
 		later("last_request_at") + ", " + later("last_push_at") + ", " + later("last_success_at") + ", " + later("last_error_at") + `,
 		logged = connection_health.logged + excluded.logged
 		RETURNING logged`
-	return s.db.tx(ctx, func(tx *gorm.DB) error {
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		for _, b := range batches {
 			entries := b.Entries
 			if len(entries) > keep {
@@ -89,27 +97,46 @@ func (s Health) AddHealth(ctx context.Context, batches []connhealth.Batch, keep 
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Refused requests name their connection by the URL's slug; each is one statement
+	// of its own, outside the transaction above, so that no two flushes lock rows in
+	// different orders. A slug no connection has adds nothing.
+	for _, b := range bySlug {
+		err := s.db.q(ctx).Exec(`INSERT INTO connection_health (connection_id, rejected, last_rejected_at)
+			SELECT id, ?, ? FROM connections WHERE slug = ?
+			ON CONFLICT (connection_id) DO UPDATE SET rejected = connection_health.rejected + excluded.rejected, `+
+			later("last_rejected_at"), b.Rejected, microsPtr(b.LastRejected), b.ConnectionSlug).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s Health) Health(ctx context.Context, connectionID string) (*connhealth.Health, error) {
 	var rows []struct {
-		Requests      int64
-		ClientErrors  int64
-		ServerErrors  int64
-		LastRequestAt *int64
-		LastPushAt    *int64
-		LastSuccessAt *int64
-		LastErrorAt   *int64
+		Requests       int64
+		ClientErrors   int64
+		ServerErrors   int64
+		LastRequestAt  *int64
+		LastPushAt     *int64
+		LastSuccessAt  *int64
+		LastErrorAt    *int64
+		Rejected       int64
+		LastRejectedAt *int64
 	}
 	err := s.db.q(ctx).Raw(`SELECT requests, client_errors, server_errors, last_request_at, last_push_at,
-		last_success_at, last_error_at FROM connection_health WHERE connection_id = ?`, connectionID).Scan(&rows).Error
+		last_success_at, last_error_at, rejected, last_rejected_at FROM connection_health WHERE connection_id = ?`, connectionID).Scan(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return &connhealth.Health{}, err
 	}
 	r := rows[0]
 	return &connhealth.Health{Requests: r.Requests, ClientErrors: r.ClientErrors, ServerErrors: r.ServerErrors,
 		LastRequest: fromMicrosPtr(r.LastRequestAt), LastPush: fromMicrosPtr(r.LastPushAt),
-		LastSuccess: fromMicrosPtr(r.LastSuccessAt), LastError: fromMicrosPtr(r.LastErrorAt)}, nil
+		LastSuccess: fromMicrosPtr(r.LastSuccessAt), LastError: fromMicrosPtr(r.LastErrorAt),
+		Rejected: r.Rejected, LastRejected: fromMicrosPtr(r.LastRejectedAt)}, nil
 }
 
 func (s Health) RequestLog(ctx context.Context, connectionID string, limit int) ([]connhealth.Logged, error) {

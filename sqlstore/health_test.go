@@ -55,6 +55,8 @@ func TestHealthFromReplicas(t *testing.T) {
 							rec.Record(connhealth.Entry{ConnectionID: conn.ID, At: at, Method: "PATCH", Push: true,
 								Path: fmt.Sprintf("/r%d/%d/%d", r, round, i), Status: status, RequestBody: []byte(`{"password":"x"}`)})
 						}
+						rec.RecordRejected("acme", t0)
+						rec.RecordRejected("no-such-connection", t0)
 						errs <- rec.Flush(ctx)
 					}
 				}()
@@ -73,7 +75,8 @@ func TestHealthFromReplicas(t *testing.T) {
 			total := int64(len(replicas) * rounds * perRound)
 			last := t0.Add(time.Duration(2*1000+rounds*perRound-1) * time.Second)
 			if h.Requests != total || h.ServerErrors != int64(len(replicas)*rounds) || h.ClientErrors != 0 ||
-				!h.LastPush.Equal(last) || !h.LastSuccess.Equal(last) || h.LastError == nil {
+				!h.LastPush.Equal(last) || !h.LastSuccess.Equal(last) || h.LastError == nil ||
+				h.Rejected != int64(len(replicas)*rounds) || !h.LastRejected.Equal(t0) {
 				t.Fatalf("health %+v, want %d requests, last push %s", h, total, last)
 			}
 			log, err := replicas[2].Health().RequestLog(ctx, conn.ID, 1000)

@@ -153,8 +153,12 @@ func TestConnectionHealthE2E(t *testing.T) {
 				t.Fatalf("wrong schema: %d %s", wrong.Status, wrong.Raw)
 			}
 			acme.do("GET", "/Users/"+id, nil).must(t, http.StatusOK)
-			// Neither a wrong token nor another connection's lands in acme's log.
+			// Refused tokens are counted for the connection of the URL, not logged: a
+			// wrong token to acme, acme's token to globex, anything to no connection.
 			acme.as("acme", orgs.TokenPrefix+"nope").do("GET", "/Users", nil).must(t, http.StatusUnauthorized)
+			acme.as("globex", acme.token).do("GET", "/Users", nil).must(t, http.StatusUnauthorized)
+			acme.as("globex", acme.token).do("GET", "/Users", nil).must(t, http.StatusUnauthorized)
+			acme.as("nope", acme.token).do("GET", "/Users", nil).must(t, http.StatusUnauthorized)
 			const made = 6 // authenticated requests above
 			env.flush()
 
@@ -200,11 +204,16 @@ func TestConnectionHealthE2E(t *testing.T) {
 			}
 			health := env.oper.get("/connections/acme/health").must(t, http.StatusOK).JSON
 			if num(t, health["requests"]) != made || num(t, health["client_errors"]) != 2 || num(t, health["server_errors"]) != 0 ||
-				health["last_push_at"] == nil || health["last_error_at"] == nil || health["last_success_at"] == nil {
+				health["last_push_at"] == nil || health["last_error_at"] == nil || health["last_success_at"] == nil ||
+				num(t, health["rejected"]) != 1 || health["last_rejected_at"] == nil {
 				t.Errorf("health %s", mustJSON(health))
 			}
-			if g := env.oper.get("/connections/globex/health").must(t, http.StatusOK).JSON; num(t, g["requests"]) != 0 || g["last_push_at"] != nil {
+			if g := env.oper.get("/connections/globex/health").must(t, http.StatusOK).JSON; num(t, g["requests"]) != 0 || g["last_push_at"] != nil ||
+				num(t, g["rejected"]) != 2 {
 				t.Errorf("globex health %v", g)
+			}
+			if items, _ := env.oper.get("/connections/globex/requests").must(t, http.StatusOK).JSON["items"].([]any); len(items) != 0 {
+				t.Errorf("refused requests were logged: %v", items)
 			}
 			env.oper.get("/connections/nope/health").must(t, http.StatusNotFound)
 			env.oper.get("/connections/acme/requests?limit=51").must(t, http.StatusBadRequest)

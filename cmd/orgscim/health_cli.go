@@ -73,6 +73,7 @@ func connectionHealth(ctx context.Context, args []string, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "requests %d, client errors (4xx) %d, server errors (5xx) %d\n", h.Requests, h.ClientErrors, h.ServerErrors)
 	fmt.Fprintf(stdout, "last request %s, last push %s, last success %s, last error %s\n",
 		when(h.LastRequestAt), when(h.LastPushAt), when(h.LastSuccessAt), when(h.LastErrorAt))
+	fmt.Fprintf(stdout, "refused (wrong, revoked or expired token) %d, last %s\n", h.Rejected, when(h.LastRejectedAt))
 	fmt.Fprintf(stdout, "usable tokens %d\n", h.UsableTokens)
 	if r := h.Rotation; r != nil {
 		used := "not used yet"

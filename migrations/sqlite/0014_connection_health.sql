@@ -11,7 +11,9 @@ CREATE TABLE connection_health (
     last_push_at     BIGINT,                      -- the last POST, PUT, PATCH or DELETE
     last_success_at  BIGINT,
     last_error_at    BIGINT,
-    logged           BIGINT NOT NULL DEFAULT 0    -- requests ever logged: the next one is number logged
+    logged           BIGINT NOT NULL DEFAULT 0,   -- requests ever logged: the next one is number logged
+    rejected         BIGINT NOT NULL DEFAULT 0,   -- requests to its URL with a refused token (not in requests)
+    last_rejected_at BIGINT
 );
 
 -- The redacted log of a connection's last requests: a ring, request number seq in slot
