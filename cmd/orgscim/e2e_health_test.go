@@ -524,3 +524,69 @@ func TestTokenExpiryWarnings(t *testing.T) {
 		}
 	})
 }
+
+// TestServeStoresHealthAndWarnsOfExpiry: the serve command stores what it recorded when
+// it stops, and logs at start the tokens about to lapse.
+func TestServeStoresHealthAndWarnsOfExpiry(t *testing.T) {
+	dbURL := dbtest.URL(t, "sqlite")
+	ctx := context.Background()
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errOut strings.Builder
+		if err := run(ctx, append(args, "--database", dbURL), &out, &errOut); err != nil {
+			t.Fatalf("%v: %v %s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	cli("org", "create", "--name", "Acme", "--slug", "acme")
+	var conn map[string]any
+	if err := json.Unmarshal([]byte(cli("connection", "create", "--org", "acme", "--json")), &conn); err != nil {
+		t.Fatal(err)
+	}
+	cli("token", "create", "--connection", "acme", "--expires", "48h")
+
+	var stdout, stderr strings.Builder
+	if err := run(ctx, []string{"serve", "--token-expiry-warning", "0s", "--database", dbURL}, &stdout, &stderr); err == nil {
+		t.Error("serve accepted --token-expiry-warning 0s")
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(sctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--token-expiry-warning", "72h"}, out, logs)
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
+			base, _, _ = strings.Cut(rest, " ")
+		} else if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+	}
+	for _, q := range []string{"", "?filter=" + url.QueryEscape("userName eq"), ""} {
+		req, _ := http.NewRequest("GET", base+"/scim/v2/acme/Users"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+field(conn, "token"))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "SCIM token expires soon") || !strings.Contains(l, `"connection":"acme"`) {
+		t.Errorf("no expiry warning logged:\n%s", l)
+	}
+	var h map[string]any
+	dec := json.NewDecoder(strings.NewReader(cli("connection", "health", "acme", "--json")))
+	dec.UseNumber()
+	if err := dec.Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if num(t, h["requests"]) != 3 || num(t, h["client_errors"]) != 1 || len(h["last_requests"].([]any)) != 3 {
+		t.Errorf("health after serve stopped: %v", h)
+	}
+}
