@@ -437,6 +437,21 @@ func TestTokenRotationE2E(t *testing.T) {
 				t.Errorf("token warnings %s", mustJSON(h["token_warnings"]))
 			}
 
+			// Two completions at once: one completes, the other finds none in progress.
+			raced := env.oper.post("/connections/acme/rotation", nil).must(t, http.StatusCreated).JSON
+			fifth := oldC.as("acme", field(raced, "token", "token"))
+			fifth.do("GET", "/Users", nil).must(t, http.StatusOK)
+			statuses := make(chan int, 2)
+			for range 2 {
+				go func() { statuses <- env.oper.post("/connections/acme/rotation/complete", nil).Status }()
+			}
+			if a, b := <-statuses, <-statuses; a+b != http.StatusOK+http.StatusConflict {
+				t.Errorf("concurrent completions answered %d and %d", a, b)
+			}
+			fourth.do("GET", "/Users", nil).must(t, http.StatusUnauthorized)
+			fourth = fifth
+			fourth.do("GET", "/Users", nil).must(t, http.StatusOK)
+
 			// Only operators rotate; every step is in the audit trail.
 			del := delegateKey(t, env, "acme")
 			del.post("/connections/acme/rotation", nil).must(t, http.StatusForbidden)
@@ -445,7 +460,8 @@ func TestTokenRotationE2E(t *testing.T) {
 			for _, e := range events {
 				actions = append(actions, field(e, "action"))
 			}
-			want := "token_rotation.start token_rotation.complete token_rotation.start token_rotation.cancel token_rotation.start token_rotation.complete"
+			want := "token_rotation.start token_rotation.complete token_rotation.start token_rotation.cancel token_rotation.start token_rotation.complete" +
+				" token_rotation.start token_rotation.complete"
 			if strings.Join(actions, " ") != want {
 				t.Errorf("audit actions %v", actions)
 			}
