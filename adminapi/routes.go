@@ -290,5 +290,23 @@ func (s *Server) routes() []route {
 			summary: "Create a setup link for the partner's IT administrator; its URL is shown once. The page shows the SCIM base URL " +
 				"and instructions for the connection's IdP, and reveals one fresh token once; the link expires after its TTL.",
 			who: "Operators; a delegate with the delegate capability on the connection's org.", handle: s.createSetupLink},
+		{method: http.MethodGet, path: "/connections/{slug}/health", tag: "connections", status: http.StatusOK, resp: ConnectionHealth{},
+			summary: "How the connection's IdP is doing: requests and errors counted, when it last pushed, succeeded and failed, " +
+				"the token rotation in progress and the tokens about to lapse. Counts are stored about once a second.",
+			who: "Operators; a delegate whose subtree and the connection's org lie on one path of the tree.", handle: s.connectionHealth},
+		{method: http.MethodGet, path: "/connections/{slug}/requests", tag: "connections", status: http.StatusOK, resp: RequestLog{},
+			query:   []param{{"limit", "how many, 1 to 50 (default 50)", false}},
+			summary: "The connection's last 50 SCIM requests, newest first, with status, SCIM error and redacted bodies (no headers, no passwords).",
+			who:     "Operators; a delegate whose subtree and the connection's org lie on one path of the tree.", handle: s.connectionRequests},
+		{method: http.MethodPost, path: "/connections/{slug}/rotation", tag: "connections", body: ExpiryRequest{}, bodyOptional: true,
+			status: http.StatusCreated, resp: RotationStarted{},
+			summary: "Start a token rotation: a new token (its secret shown once) works beside the old one until the rotation completes or is cancelled.",
+			who:     whoOperators, handle: s.startRotation},
+		{method: http.MethodPost, path: "/connections/{slug}/rotation/complete", tag: "connections", body: CompleteRotationRequest{},
+			bodyOptional: true, status: http.StatusOK, resp: RotationEnded{},
+			summary: "Complete the rotation: every other token of the connection is revoked. Refused (409) until the IdP has used the new token, unless force.",
+			who:     whoOperators, handle: s.completeRotation},
+		{method: http.MethodDelete, path: "/connections/{slug}/rotation", tag: "connections", status: http.StatusOK, resp: RotationEnded{},
+			summary: "Cancel the rotation: its new token is revoked, the old one stays.", who: whoOperators, handle: s.cancelRotation},
 	}
 }

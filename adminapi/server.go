@@ -76,6 +76,10 @@ type Server struct {
 	Exports *orgs.Exporter
 	// Onboarding, when set, serves partner onboarding and setup links.
 	Onboarding *orgs.Onboarding
+	// Health, when set, serves GET /connections/{slug}/health and /requests;
+	// TokenExpiryWarning is how long before a token lapses health warns (default 14 days).
+	Health             HealthReader
+	TokenExpiryWarning time.Duration
 
 	docOnce sync.Once
 	doc     []byte

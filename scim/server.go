@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
@@ -101,6 +102,10 @@ type Server struct {
 	// Activator, when set, makes a pending connection active after its first
 	// successful change.
 	Activator Activator
+	// Health, when set, receives every authenticated request for its connection's
+	// health (see RecordRequests); Now is the clock of its entries, nil for time.Now.
+	Health RequestRecorder
+	Now    func() time.Time
 
 	users    *resourceType
 	groups   *resourceType

@@ -90,6 +90,13 @@ Usage:
                                                    a one-time link for the partner's IT
                                                    administrator: SCIM base URL, IdP steps, one
                                                    fresh token revealed once; prints the URL once
+  orgscim connection health SLUG [--last N] [--json]
+                                                   requests, errors, last push, token rotation and
+                                                   expiry warnings, and the last requests (redacted)
+  orgscim token rotate start|complete|cancel --connection SLUG [--expires DURATION] [--force] [--json]
+                                                   rotate without downtime: start issues a new token
+                                                   beside the old; complete (once the new one was
+                                                   used, or --force) revokes the old; cancel the new
 
 Every command takes --database URL (env ORGSCIM_DATABASE_URL): sqlite:PATH (default
 sqlite:data/orgscim.db) or postgres://USER@HOST:PORT/DB. Migrations are applied
@@ -183,6 +190,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return onboardingCmd(ctx, sub, rest[1:], stdout, stderr)
 	case cmd == "setup-link" && sub == "create":
 		return setupLinkCreate(ctx, rest[1:], stdout, stderr)
+	case cmd == "connection" && sub == "health":
+		return connectionHealth(ctx, rest[1:], stdout, stderr)
+	case cmd == "token" && sub == "rotate":
+		return tokenRotate(ctx, rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "orgscim: unknown command %q\n\n%s", joinArgs(args), usage)
 	return errUsage

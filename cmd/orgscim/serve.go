@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
+	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
@@ -31,6 +32,11 @@ type httpConfig struct {
 	RequestTimeout time.Duration // per request; well under the 60 s Entra waits
 	Limits         scim.Limits   // SCIM request limits and the per-connection rate limit
 	Now            func() time.Time
+	// Health buffers the connections' health (nil: newHandler makes one, flushed about
+	// every second); TokenExpiryWarning is how long before a token lapses it is reported.
+	Health             *connhealth.Recorder
+	TokenExpiryWarning time.Duration
+	NoHealth           bool // record no connection health: for benchmarks of its cost
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -45,18 +51,28 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
+	if cfg.Health == nil {
+		cfg.Health = &connhealth.Recorder{Store: db.Health(), Logger: logger}
+	}
+	if cfg.TokenExpiryWarning == 0 {
+		cfg.TokenExpiryWarning = defaultTokenExpiryWarning
+	}
 	svc := newServices(db, cfg.Now)
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
-		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)}}
+		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
+		Health: db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
-		Activator: svc.dir}
+		Activator: svc.dir, Health: cfg.Health, Now: cfg.Now}
+	if cfg.NoHealth {
+		s.Health = nil
+	}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
 	})
 	metrics.Registry().MustRegister(newDeliveryCollector(db.Webhooks(), cfg.Now, logger),
-		newReconcileCollector(db.Reconcile(), logger))
+		newReconcileCollector(db.Reconcile(), logger), newTokenExpiryCollector(db.Health(), cfg.Now, logger))
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -65,6 +81,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.Pre(dropUnsafeRequestID)
 	e.Pre(scim.CanonicalPath)
+	e.Pre(s.RecordRequests)
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		if strings.HasPrefix(c.Request().URL.Path, scim.Prefix) {
 			s.ErrorHandler(err, c)
@@ -210,6 +227,11 @@ IdP's initial sync of many users, stale statistics make lookups many times slowe
 Every day at --reconcile-at (UTC) the server runs a reconciliation pass (see orgscim
 reconcile -h); with several replicas one of them leads and the others skip the day.
 
+The server records every authenticated SCIM request for its connection's health (counts,
+last push, a redacted log of the last 50 requests; see orgscim connection health), stored
+about once a second and when it stops. Once a day it logs the tokens that lapse within
+--token-expiry-warning.
+
 Every --webhook-interval the server sends the webhook deliveries that are due (see
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
 PostgreSQL database share the work without sending a delivery twice at once.
@@ -249,6 +271,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fs.DurationVar(&webhookInterval, "webhook-interval", webhookInterval, "how often to send due webhook deliveries; 0 sends none (env ORGSCIM_WEBHOOK_INTERVAL)")
+	tokenWarning, err := envDuration("ORGSCIM_TOKEN_EXPIRY_WARNING", defaultTokenExpiryWarning)
+	if err != nil {
+		return err
+	}
+	fs.DurationVar(&tokenWarning, "token-expiry-warning", tokenWarning, "report SCIM tokens this long before they lapse: in connection health, and logged daily (env ORGSCIM_TOKEN_EXPIRY_WARNING)")
 	reconcileAt := fs.String("reconcile-at", envOr("ORGSCIM_RECONCILE_AT", "02:00"), "time of day (HH:MM, UTC) of the daily reconciliation pass; off for none (env ORGSCIM_RECONCILE_AT)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -256,6 +283,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	daily, dailyOn, err := parseTimeOfDay(*reconcileAt)
 	if err != nil {
 		fmt.Fprintln(stderr, "--reconcile-at:", err)
+		return errUsage
+	}
+	if tokenWarning <= 0 {
+		fmt.Fprintln(stderr, "--token-expiry-warning must be positive")
 		return errUsage
 	}
 	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 || webhookInterval < 0 {
@@ -272,7 +303,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	cfg := httpConfig{RequestTimeout: timeout, Limits: limits}
+	health := &connhealth.Recorder{Store: db.Health(), Logger: logger}
+	// Deferred after db.Close, so it runs before: what was recorded up to the last
+	// request is stored.
+	defer flushHealth(health, logger)
+	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning}
 	e := newHandler(db, logger, cfg)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -295,6 +330,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rctx, stop := context.WithCancel(ctx)
 		stopped := make(chan struct{})
 		go func() { defer close(stopped); reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger) }()
+		defer func() { stop(); <-stopped }()
+	}
+	{
+		tctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			warnExpiringTokensDaily(tctx, db.Health(), tokenWarning, time.Now, logger)
+		}()
 		defer func() { stop(); <-stopped }()
 	}
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
