@@ -98,7 +98,13 @@ type Onboarding struct {
 	Groups      GroupCreator
 	Tx          provisioning.Transactor
 	Audit       AuditLog // optional
-	Now         func() time.Time
+	// Awaiting, when set, lets the partner's IdP adopt the first administrator that
+	// approval creates ahead of it, instead of colliding with it (Okta POSTs a user it
+	// has not seen without looking it up first).
+	Awaiting interface {
+		AwaitIdP(ctx context.Context, conn, id, email, source string) error
+	}
+	Now func() time.Time
 }
 
 func (s *Onboarding) now() time.Time {
@@ -286,6 +292,11 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		admin, err := s.Users.Create(ctx, conn.ID, firstAdminAttributes(r), "")
 		if err != nil {
 			return err
+		}
+		if s.Awaiting != nil {
+			if err := s.Awaiting.AwaitIdP(ctx, conn.ID, admin.ID, admin.Email, "onboarding:"+r.ID); err != nil {
+				return err
+			}
 		}
 		for _, m := range r.Mappings {
 			g, err := s.Groups.Create(ctx, conn.ID, map[string]any{

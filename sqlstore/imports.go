@@ -79,6 +79,15 @@ func (s Imports) CreateImportedUser(ctx context.Context, conn string, u *provisi
 	})
 }
 
+// AwaitIdP marks a user created ahead of its IdP (a partner's first administrator,
+// created when its onboarding was approved) as its IdP's to adopt, exactly as an
+// imported one: its first push with the user's externalId or e-mail claims it rather
+// than duplicate it. source names what created it.
+func (s Imports) AwaitIdP(ctx context.Context, conn, id, email, source string) error {
+	return s.db.q(ctx).Exec("UPDATE scim_users SET import_batch_id = ?, import_email_key = ? WHERE connection_id = ? AND id = ?",
+		source, nullable(provisioning.FoldKey(email)), conn, id).Error
+}
+
 func (s Imports) ConnectionsOn(ctx context.Context, orgIDs []string) ([]*orgs.Connection, error) {
 	var rows []connectionRow
 	err := s.db.q(ctx).Raw("SELECT id, slug, org_id, idp, status, created_at, placement FROM connections WHERE org_id IN ? ORDER BY slug",

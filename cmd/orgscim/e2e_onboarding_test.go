@@ -622,3 +622,37 @@ func TestOnboardedPartnerOffboarded(t *testing.T) {
 		refused(t, "setup link for a suspended connection", f.op1.post("/connections/acme/setup-links", nil), http.StatusConflict, "conflict")
 	})
 }
+
+// TestOnboardedAdministratorAdoptedByIdP: approval creates the first administrator ahead
+// of the partner's IdP; Okta's first push of that person (a POST, without looking it up)
+// adopts it, keeping its id and delegation, rather than failing on the taken userName
+// or creating a second identity.
+func TestOnboardedAdministratorAdoptedByIdP(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newOnboardingFixture(t, db)
+		p := f.proposal("Acme")
+		p["idp"] = "okta"
+		id := field(f.op1.post("/onboarding", p).must(t, http.StatusCreated).JSON, "id")
+		f.op2.post("/onboarding/"+id+"/approve", nil).must(t, http.StatusOK)
+		url := field(f.op1.post("/connections/acme/setup-links", nil).must(t, http.StatusCreated).JSON, "url")
+		token := between(getPage(t, "POST", url).body, `<code id="token" class="secret">`, `</code>`)
+		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
+		before := resources(t, c.list("filter", `userName eq "it@acme.example"`).must(t, http.StatusOK))
+		if len(before) != 1 {
+			t.Fatalf("the first administrator before the push: %v", before)
+		}
+		pushed := c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "it@acme.example",
+			"externalId": "00u1okta", "name": map[string]any{"givenName": "Ida", "familyName": "Tech"},
+			"emails": []any{map[string]any{"value": "it@acme.example", "type": "work", "primary": true}}, "active": true})
+		pushed.must(t, http.StatusCreated)
+		if pushed.JSON["id"] != before[0]["id"] || pushed.JSON["externalId"] != "00u1okta" {
+			t.Errorf("the push made %v; want the onboarded administrator %v, now the IdP's", pushed.JSON["id"], before[0]["id"])
+		}
+		if all := resources(t, c.list().must(t, http.StatusOK)); len(all) != 1 {
+			t.Errorf("%d users after the push; want the one administrator", len(all))
+		}
+		// Adopted once: another person with that e-mail is the IdP's own new user.
+		c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "it2@acme.example",
+			"emails": []any{map[string]any{"value": "it@acme.example", "primary": true}}}).must(t, http.StatusCreated)
+	})
+}

@@ -62,7 +62,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
-		Health: db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Health: cfg.Health, Now: cfg.Now}
 	if cfg.NoHealth {

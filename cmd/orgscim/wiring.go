@@ -52,7 +52,7 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Onboarding creates a partner's org, connection, first administrator and draft
 	// mappings through the same services, so each leaves its usual events.
 	onboarding := &orgs.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
-		Groups: groups, Tx: db, Audit: log, Now: now}
+		Groups: groups, Tx: db, Audit: log, Now: now, Awaiting: db.Imports()}
 	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: imports, exports: exports, onboarding: onboarding}
 }
