@@ -290,3 +290,13 @@ func (s Reconcile) RunWithHolds(ctx context.Context, id string) (*reconcile.Run,
 	}
 	return run, nil
 }
+
+// HeldPlans counts the connections whose plan the latest finished pass held and nobody
+// has approved since: a pass holds again each night what is still too large, so older
+// holds say nothing the latest does not.
+func (s Reconcile) HeldPlans(ctx context.Context) (int, error) {
+	var n int64
+	err := s.db.q(ctx).Raw(`SELECT count(*) FROM reconcile_holds WHERE state = 'held' AND run_id =
+		(SELECT id FROM reconcile_runs WHERE kind = 'pass' AND state = 'done' ORDER BY started_at DESC, id DESC LIMIT 1)`).Scan(&n).Error
+	return int(n), err
+}

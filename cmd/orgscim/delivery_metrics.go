@@ -97,6 +97,7 @@ type reconcileCollector struct {
 	logger *slog.Logger
 	count  *prometheus.Desc
 	last   *prometheus.Desc
+	held   *prometheus.Desc
 }
 
 func newReconcileCollector(runs sqlstore.Reconcile, logger *slog.Logger) *reconcileCollector {
@@ -105,12 +106,15 @@ func newReconcileCollector(runs sqlstore.Reconcile, logger *slog.Logger) *reconc
 			"Reconciler passes recorded, by how they ended (done, failed) or running.", []string{"state"}, nil),
 		last: prometheus.NewDesc(prometheus.BuildFQName(httpmetrics.Namespace, "reconciler", "last_finished_timestamp_seconds"),
 			"When the latest pass of each state finished, as a Unix time.", []string{"state"}, nil),
+		held: prometheus.NewDesc(prometheus.BuildFQName(httpmetrics.Namespace, "reconciler", "held_plans"),
+			"Connections whose plan the guardrail held in the latest finished pass and nobody has approved: alert on more than 0.", nil, nil),
 	}
 }
 
 func (c *reconcileCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.count
 	ch <- c.last
+	ch <- c.held
 }
 
 func (c *reconcileCollector) Collect(ch chan<- prometheus.Metric) {
@@ -127,4 +131,10 @@ func (c *reconcileCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(st.LatestFinish.Unix()), state)
 		}
 	}
+	held, err := c.runs.HeldPlans(ctx)
+	if err != nil {
+		c.logger.Warn("reconciler metrics", slog.String("error", err.Error()))
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(held))
 }

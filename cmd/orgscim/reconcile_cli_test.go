@@ -156,6 +156,31 @@ func TestReconcileApproveCommand(t *testing.T) {
 				!strings.Contains(out, "orgscim reconcile approve "+pass.ID) {
 				t.Errorf("show printed %q", out)
 			}
+			heldMetric := func() string {
+				t.Helper()
+				store, err := sqlstore.Open(ctx, url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer store.Close()
+				srv := httptest.NewServer(newHandler(store, slog.New(slog.DiscardHandler), httpConfig{}))
+				defer srv.Close()
+				res, err := http.Get(srv.URL + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				body, _ := io.ReadAll(res.Body)
+				for _, l := range strings.Split(string(body), "\n") {
+					if strings.HasPrefix(l, "orgscim_reconciler_held_plans ") {
+						return l
+					}
+				}
+				return ""
+			}
+			if m := heldMetric(); m != "orgscim_reconciler_held_plans 1" {
+				t.Errorf("held plans metric while held: %q", m)
+			}
 			out = mustCLI(t, "reconcile", "approve", pass.ID, "--connection", "acme", "--database", url)
 			if !strings.Contains(out, "applied the held plans of run "+pass.ID) || !strings.Contains(out, "grant-expired             2") {
 				t.Errorf("approve printed %q", out)
@@ -165,6 +190,9 @@ func TestReconcileApproveCommand(t *testing.T) {
 			}
 			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, ": approved") {
 				t.Errorf("show after approval printed %q", out)
+			}
+			if m := heldMetric(); m != "orgscim_reconciler_held_plans 0" {
+				t.Errorf("held plans metric after approval: %q", m)
 			}
 		})
 	}
