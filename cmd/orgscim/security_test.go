@@ -193,7 +193,8 @@ func secCheck(t *testing.T, what string, r secReq, rep *reply) {
 	if rep.Status >= 500 {
 		t.Errorf("%s: %d: %s", what, rep.Status, secShort(rep.Raw))
 	}
-	body := string(rep.Raw)
+	// Request ids in audit events are random letters that now and then spell a marker.
+	body := requestIDPattern.ReplaceAllString(string(rep.Raw), "REQUEST_ID")
 	sent := r.text()
 	for _, m := range leakMarkers {
 		if strings.Contains(body, m) && !strings.Contains(sent, m) {
