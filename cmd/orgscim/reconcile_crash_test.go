@@ -341,3 +341,74 @@ func TestReconcileSurvivesKills(t *testing.T) {
 		t.Errorf("audit chains after the kills: %v\n%s", err, out)
 	}
 }
+
+// TestReconcilersInSeparateProcesses starts four `orgscim reconcile` processes at once on
+// one PostgreSQL database, as four replicas' cron jobs would: their passes never
+// overlap (the advisory lock admits one at a time; the others wait and retry), exactly
+// one of them finds work, and nothing is revoked or recorded twice.
+func TestReconcilersInSeparateProcesses(t *testing.T) {
+	if !slices.Contains(dbtest.Engines(t), "postgres") {
+		t.Skip("this test runs on PostgreSQL: ORGSCIM_TEST_DATABASE_URL is not set")
+	}
+	url := dbtest.URL(t, "postgres")
+	seedLifecycle(t, url, time.Now().UTC().Truncate(time.Second))
+	var cmds []*exec.Cmd
+	for range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), reconcileChildEnv+"="+url)
+		cmd.Stderr = os.Stderr
+		cmds = append(cmds, cmd)
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("replica %d: %v", i, err)
+		}
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT started_at, finished_at, report FROM reconcile_runs ORDER BY started_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var runs, acting int
+	var lastFinish int64
+	for rows.Next() {
+		var started, finished int64
+		var report string
+		if err := rows.Scan(&started, &finished, &report); err != nil {
+			t.Fatal(err)
+		}
+		if started < lastFinish {
+			t.Errorf("run %d started before the previous one finished", runs+1)
+		}
+		lastFinish = finished
+		var rep struct{ Rules []struct{ Count int } }
+		if err := json.Unmarshal([]byte(report), &rep); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range rep.Rules {
+			n += r.Count
+		}
+		if n > 0 {
+			acting++
+		}
+		runs++
+	}
+	if runs != 4 || acting != 1 {
+		t.Errorf("%d passes recorded, %d of them changed something; want 4 and 1", runs, acting)
+	}
+	st, _ := readLifecycle(t, url)
+	if st.DuplicateRevocations != 0 || st.UserEvents != st.DistinctUsers || st.Webhooks != st.WebhookEvents {
+		t.Errorf("something was done twice: %+v", st)
+	}
+}
