@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -60,11 +59,6 @@ type Onboarding struct {
 	OrgID             string              `json:"org_id" doc:"the org an approval created"`
 	ConnectionID      string              `json:"connection_id" doc:"the connection an approval created (pending until its first push)"`
 	DelegationID      string              `json:"delegation_id" doc:"the first administrator's delegation"`
-}
-
-// OnboardingList is a list of onboarding requests, newest first.
-type OnboardingList struct {
-	Items []Onboarding `json:"items"`
 }
 
 // CreateSetupLinkRequest says how long a setup link lives.
@@ -167,25 +161,17 @@ func (s *Server) listOnboarding(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit := 100
-	if v := c.QueryParam("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			return orgscim.Errorf(orgscim.Invalid, "limit must be 1 to 1000")
-		}
-	}
-	rs, err := svc.List(c.Request().Context(), principal(c), c.QueryParam("state"), limit)
+	after, limit, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	out := OnboardingList{Items: []Onboarding{}}
-	for _, r := range rs {
-		o, err := s.onboardingJSON(c, r)
-		if err != nil {
-			return err
-		}
-		out.Items = append(out.Items, o)
+	rs, err := svc.List(c.Request().Context(), principal(c), c.QueryParam("state"), after, limit)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return reply(c, rs, limit, orgs.OnboardingCursor, func(r *orgs.OnboardingRequest) (Onboarding, error) {
+		return s.onboardingJSON(c, r)
+	})
 }
 
 func (s *Server) decideOnboarding(approve bool) echo.HandlerFunc {

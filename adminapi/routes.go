@@ -269,9 +269,9 @@ func (s *Server) routes() []route {
 			resp: Onboarding{}, summary: "Propose a partner org: its relationship, a connection, its first administrator and the mappings it wants. " +
 				"Nothing is created until a second person approves.",
 			who: "Operators; a delegate with the delegate capability on the parent.", handle: s.proposeOnboarding},
-		{method: http.MethodGet, path: "/onboarding", tag: "onboarding", status: http.StatusOK, resp: OnboardingList{},
-			query:   []param{{"state", "proposed, approved or rejected; absent for all", false}, {"limit", "1 to 1000 (default 100)", false}},
-			summary: "List onboarding requests, newest first.",
+		{method: http.MethodGet, path: "/onboarding", tag: "onboarding", status: http.StatusOK, resp: Page[Onboarding]{},
+			query:   append([]param{{"state", "proposed, approved or rejected; absent for all", false}}, pageParams...),
+			summary: "List onboarding requests, newest first, paged by cursor.",
 			who:     "Operators; a delegate with the delegate capability, the requests under its subtree.", handle: s.listOnboarding},
 		{method: http.MethodGet, path: "/onboarding/{id}", tag: "onboarding", status: http.StatusOK, resp: Onboarding{},
 			summary: "Read an onboarding request and its decision.",

@@ -2,7 +2,9 @@ package orgs
 
 import (
 	"context"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,9 +74,10 @@ type OnboardingStore interface {
 	Onboarding(ctx context.Context, id string) (*OnboardingRequest, error)
 	// UpdateOnboarding runs fn on the request, locked, and stores the result.
 	UpdateOnboarding(ctx context.Context, id string, fn func(*OnboardingRequest) error) (*OnboardingRequest, error)
-	// Onboardings lists requests, newest first: in the given state when it is not
-	// empty, under the given parents when parentIDs is not nil.
-	Onboardings(ctx context.Context, state string, parentIDs []string, limit int) ([]*OnboardingRequest, error)
+	// Onboardings lists up to limit requests, newest first, after the request whose
+	// cursor is after (see OnboardingCursor): in the given state when it is not empty,
+	// and only those whose parent lies in the subtree at path when path is not empty.
+	Onboardings(ctx context.Context, state, path, after string, limit int) ([]*OnboardingRequest, error)
 	SetupLinkStore
 }
 
@@ -387,7 +390,7 @@ func (s *Onboarding) OnboardingFor(ctx context.Context, by Principal, id string)
 
 // List returns up to limit requests, newest first, in the state when it is not empty:
 // every request to an operator, those under its subtree to a delegate.
-func (s *Onboarding) List(ctx context.Context, by Principal, state string, limit int) ([]*OnboardingRequest, error) {
+func (s *Onboarding) List(ctx context.Context, by Principal, state, after string, limit int) ([]*OnboardingRequest, error) {
 	switch state {
 	case "", OnboardingProposed, OnboardingApproved, OnboardingRejected:
 	default:
@@ -396,8 +399,11 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state string, limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
+	if after != "" && !cursorPattern.MatchString(after) {
+		return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
+	}
 	if by.Operator != "" {
-		return s.Store.Onboardings(ctx, state, nil, limit)
+		return s.Store.Onboardings(ctx, state, "", after, limit)
 	}
 	if by.Delegation == nil {
 		return nil, orgscim.Errorf(orgscim.Unauthorized, "no principal")
@@ -409,30 +415,16 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state string, limit
 	if err := s.Delegations.Authorize(ctx, by, CapDelegate, home); err != nil {
 		return nil, err
 	}
-	all, err := s.Store.Onboardings(ctx, state, nil, 1000)
-	if err != nil {
-		return nil, err
-	}
-	parents := map[string]*Org{}
-	var ids []string
-	for _, r := range all {
-		ids = append(ids, r.ParentID)
-	}
-	byID, err := s.Dir.Store.OrgsByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for id, o := range byID {
-		parents[id] = o
-	}
-	var out []*OnboardingRequest
-	for _, r := range all {
-		if p := parents[r.ParentID]; p != nil && home.Contains(p) && len(out) < limit {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return s.Store.Onboardings(ctx, state, home.Path, after, limit)
 }
+
+// OnboardingCursor is where a listing continues after r: its time of proposal, then
+// its id, since the listing is newest first.
+func OnboardingCursor(r *OnboardingRequest) string {
+	return strconv.FormatInt(r.Proposed.UnixMicro(), 10) + "_" + r.ID
+}
+
+var cursorPattern = regexp.MustCompile(`^[0-9]{1,20}_[0-9a-f-]{36}$`)
 
 // onboardingView is what an event shows of a proposal.
 type onboardingView struct {

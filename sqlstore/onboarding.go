@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,17 +127,23 @@ func (s onboardingStore) UpdateOnboarding(ctx context.Context, id string, fn fun
 	return out, err
 }
 
-func (s onboardingStore) Onboardings(ctx context.Context, state string, parentIDs []string, limit int) ([]*orgs.OnboardingRequest, error) {
+func (s onboardingStore) Onboardings(ctx context.Context, state, path, after string, limit int) ([]*orgs.OnboardingRequest, error) {
 	var where []string
 	var args []any
 	if state != "" {
 		where, args = append(where, "state = ?"), append(args, state)
 	}
-	if parentIDs != nil {
-		if len(parentIDs) == 0 {
-			return nil, nil
+	if path != "" {
+		where = append(where, `parent_id IN (SELECT id FROM orgs WHERE path LIKE ? ESCAPE '\')`)
+		args = append(args, likePrefix(path))
+	}
+	if after != "" {
+		at, id, _ := strings.Cut(after, "_")
+		micros, err := strconv.ParseInt(at, 10, 64)
+		if err != nil {
+			return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
 		}
-		where, args = append(where, "parent_id IN ?"), append(args, parentIDs)
+		where, args = append(where, "(proposed_at, id) < (?, ?)"), append(args, micros, id)
 	}
 	q := "SELECT " + onboardingCols + " FROM onboarding_requests"
 	if len(where) > 0 {

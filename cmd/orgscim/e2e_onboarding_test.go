@@ -656,3 +656,30 @@ func TestOnboardedAdministratorAdoptedByIdP(t *testing.T) {
 			"emails": []any{map[string]any{"value": "it@acme.example", "primary": true}}}).must(t, http.StatusCreated)
 	})
 }
+
+// TestOnboardingListPages: the list is newest first and paged by cursor like every
+// other listing; a cursor it did not give is refused.
+func TestOnboardingListPages(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newOnboardingFixture(t, db)
+		var ids []string
+		for _, name := range []string{"Acme", "Globex", "Initech"} {
+			ids = append(ids, field(f.op1.post("/onboarding", f.proposal(name)).must(t, http.StatusCreated).JSON, "id"))
+		}
+		first := f.op1.get("/onboarding?limit=2").must(t, http.StatusOK).JSON
+		items := first["items"].([]any)
+		cursor, _ := first["next_cursor"].(string)
+		if len(items) != 2 || field(items[0], "id") != ids[2] || field(items[1], "id") != ids[1] || cursor == "" {
+			t.Fatalf("first page %v", first)
+		}
+		second := f.op1.get("/onboarding?limit=2&cursor=" + cursor).must(t, http.StatusOK).JSON
+		items = second["items"].([]any)
+		if len(items) != 1 || field(items[0], "id") != ids[0] || second["next_cursor"] != nil {
+			t.Fatalf("second page %v", second)
+		}
+		refused(t, "a forged cursor", f.op1.get("/onboarding?cursor=x'--"), http.StatusBadRequest, "invalid")
+		if none := f.op1.get("/onboarding?state=approved").must(t, http.StatusOK).JSON["items"].([]any); len(none) != 0 {
+			t.Errorf("approved requests: %v", none)
+		}
+	})
+}

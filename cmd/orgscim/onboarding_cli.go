@@ -124,7 +124,7 @@ func onboardingList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer db.Close()
-	rs, err := newServices(db, nil).onboarding.List(ctx, cliPrincipal(), *state, 1000)
+	rs, err := newServices(db, nil).onboarding.List(ctx, cliPrincipal(), *state, "", 1000)
 	if err != nil {
 		return cliError(err)
 	}
