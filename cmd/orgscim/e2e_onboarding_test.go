@@ -672,7 +672,7 @@ func TestOnboardingListPages(t *testing.T) {
 		if len(items) != 2 || field(items[0], "id") != ids[2] || field(items[1], "id") != ids[1] || cursor == "" {
 			t.Fatalf("first page %v", first)
 		}
-		second := f.op1.get("/onboarding?limit=2&cursor=" + cursor).must(t, http.StatusOK).JSON
+		second := f.op1.get("/onboarding?limit=2&cursor="+cursor).must(t, http.StatusOK).JSON
 		items = second["items"].([]any)
 		if len(items) != 1 || field(items[0], "id") != ids[0] || second["next_cursor"] != nil {
 			t.Fatalf("second page %v", second)
