@@ -58,11 +58,36 @@ func reply[S any, T any](c echo.Context, items []S, limit int, id func(S) string
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) lists() (Lists, error) {
+// page is the listing store and the page a listing request asks for.
+func (s *Server) page(c echo.Context) (ls Lists, after string, limit int, err error) {
 	if s.Lists == nil {
-		return nil, orgscim.Errorf(orgscim.NotImplemented, "listing is not available")
+		return nil, "", 0, orgscim.Errorf(orgscim.NotImplemented, "listing is not available")
 	}
-	return s.Lists, nil
+	after, limit, err = pageOf(c)
+	return s.Lists, after, limit, err
+}
+
+// listOnOrg answers a listing of what lies on the org its org parameter names, which
+// the caller must be allowed to see.
+func listOnOrg[T, J any](s *Server, c echo.Context,
+	fetch func(ctx context.Context, ls Lists, orgID, after string, limit int) ([]T, error),
+	id func(T) string, conv func(r *resolver, x T) (J, error)) error {
+	ls, after, limit, err := s.page(c)
+	if err != nil {
+		return err
+	}
+	o, err := s.visibleOrg(c, "org")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	items, err := fetch(ctx, ls, o.ID, after, limit)
+	if err != nil {
+		return err
+	}
+	r := s.resolver(ctx)
+	r.remember(o)
+	return reply(c, items, limit, id, func(x T) (J, error) { return conv(r, x) })
 }
 
 // visibleOrg resolves the org query parameter and checks that the caller may see it.
@@ -80,11 +105,7 @@ func (s *Server) visibleOrg(c echo.Context, name string) (*orgs.Org, error) {
 }
 
 func (s *Server) listOrgs(c echo.Context) error {
-	ls, err := s.lists()
-	if err != nil {
-		return err
-	}
-	after, limit, err := pageOf(c)
+	ls, after, limit, err := s.page(c)
 	if err != nil {
 		return err
 	}
@@ -108,34 +129,13 @@ func (s *Server) listOrgs(c echo.Context) error {
 }
 
 func (s *Server) listConnections(c echo.Context) error {
-	ls, err := s.lists()
-	if err != nil {
-		return err
-	}
-	after, limit, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	o, err := s.visibleOrg(c, "org")
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	items, err := ls.Connections(ctx, o.ID, after, limit)
-	if err != nil {
-		return err
-	}
-	r := s.resolver(ctx)
-	r.remember(o)
-	return reply(c, items, limit, func(x *orgs.Connection) string { return x.ID }, r.connectionJSON)
+	return listOnOrg(s, c, func(ctx context.Context, ls Lists, org, after string, limit int) ([]*orgs.Connection, error) {
+		return ls.Connections(ctx, org, after, limit)
+	}, func(x *orgs.Connection) string { return x.ID }, (*resolver).connectionJSON)
 }
 
 func (s *Server) listRoles(c echo.Context) error {
-	ls, err := s.lists()
-	if err != nil {
-		return err
-	}
-	after, limit, err := pageOf(c)
+	ls, after, limit, err := s.page(c)
 	if err != nil {
 		return err
 	}
@@ -147,11 +147,7 @@ func (s *Server) listRoles(c echo.Context) error {
 }
 
 func (s *Server) listMappings(c echo.Context) error {
-	ls, err := s.lists()
-	if err != nil {
-		return err
-	}
-	after, limit, err := pageOf(c)
+	ls, after, limit, err := s.page(c)
 	if err != nil {
 		return err
 	}
@@ -203,48 +199,14 @@ func (s *Server) listMappings(c echo.Context) error {
 }
 
 func (s *Server) listGrants(c echo.Context) error {
-	ls, err := s.lists()
-	if err != nil {
-		return err
-	}
-	after, limit, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	o, err := s.visibleOrg(c, "org")
-	if err != nil {
-		return err
-	}
 	live := c.QueryParam("live") != "false"
-	ctx := c.Request().Context()
-	items, err := ls.Grants(ctx, o.ID, live, after, limit)
-	if err != nil {
-		return err
-	}
-	r := s.resolver(ctx)
-	r.remember(o)
-	return reply(c, items, limit, func(x *orgs.Grant) string { return x.ID }, r.grantJSON)
+	return listOnOrg(s, c, func(ctx context.Context, ls Lists, org, after string, limit int) ([]*orgs.Grant, error) {
+		return ls.Grants(ctx, org, live, after, limit)
+	}, func(x *orgs.Grant) string { return x.ID }, (*resolver).grantJSON)
 }
 
 func (s *Server) listDelegations(c echo.Context) error {
-	ls, err := s.lists()
-	if err != nil {
-		return err
-	}
-	after, limit, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	o, err := s.visibleOrg(c, "org")
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	items, err := ls.Delegations(ctx, o.ID, after, limit)
-	if err != nil {
-		return err
-	}
-	r := s.resolver(ctx)
-	r.remember(o)
-	return reply(c, items, limit, func(x *orgs.Delegation) string { return x.ID }, r.delegationJSON)
+	return listOnOrg(s, c, func(ctx context.Context, ls Lists, org, after string, limit int) ([]*orgs.Delegation, error) {
+		return ls.Delegations(ctx, org, after, limit)
+	}, func(x *orgs.Delegation) string { return x.ID }, (*resolver).delegationJSON)
 }

@@ -52,47 +52,42 @@ type UpdatePolicyRequest struct {
 	GuardMaxShare     *float64 `json:"guard_max_share,omitempty"`
 }
 
-func (s *Server) reconciler() (Reconciler, error) {
+// reconciler is the reconciler for an operator's request.
+func (s *Server) reconciler(c echo.Context) (Reconciler, error) {
+	if err := operatorOnly(principal(c)); err != nil {
+		return nil, err
+	}
 	if s.Reconciler == nil {
 		return nil, orgscim.Errorf(orgscim.NotImplemented, "this server does not run the reconciler")
 	}
 	return s.Reconciler, nil
 }
 
-func runJSON(run *reconcile.Run) (ReconcileRun, error) {
+// replyRun answers with a run, or with err.
+func replyRun(c echo.Context, run *reconcile.Run, err error) error {
+	if err != nil {
+		return err
+	}
 	report, err := json.Marshal(run.Report)
 	if err != nil {
-		return ReconcileRun{}, err
+		return err
 	}
-	return ReconcileRun{ID: run.ID, Kind: run.Kind, Approves: run.Approves, State: run.State, StartedAt: run.Started,
-		FinishedAt: run.Finished, AsOf: run.AsOf, Report: report}, nil
+	return c.JSON(http.StatusOK, ReconcileRun{ID: run.ID, Kind: run.Kind, Approves: run.Approves, State: run.State,
+		StartedAt: run.Started, FinishedAt: run.Finished, AsOf: run.AsOf, Report: report})
 }
 
 func (s *Server) getReconcileRun(c echo.Context) error {
-	if err := operatorOnly(principal(c)); err != nil {
-		return err
-	}
-	rec, err := s.reconciler()
+	rec, err := s.reconciler(c)
 	if err != nil {
 		return err
 	}
 	run, err := rec.RunWithHolds(c.Request().Context(), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	out, err := runJSON(run)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
+	return replyRun(c, run, err)
 }
 
 func (s *Server) approveReconcileRun(c echo.Context) error {
 	ctx := c.Request().Context()
-	if err := operatorOnly(principal(c)); err != nil {
-		return err
-	}
-	rec, err := s.reconciler()
+	rec, err := s.reconciler(c)
 	if err != nil {
 		return err
 	}
@@ -109,14 +104,7 @@ func (s *Server) approveReconcileRun(c echo.Context) error {
 		conns = append(conns, conn.ID)
 	}
 	run, err := rec.Approve(ctx, c.Param("id"), audit.SourceOf(ctx).Actor, conns)
-	if err != nil {
-		return err
-	}
-	out, err := runJSON(run)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
+	return replyRun(c, run, err)
 }
 
 func policyJSON(p orgs.Policy) ConnectionPolicy {
@@ -127,7 +115,7 @@ func (s *Server) getConnectionPolicy(c echo.Context) error {
 	if err := operatorOnly(principal(c)); err != nil {
 		return err
 	}
-	_, p, err := s.Directory.ConnectionPolicy(c.Request().Context(), c.Param("slug"))
+	p, err := s.Directory.ConnectionPolicy(c.Request().Context(), c.Param("slug"))
 	if err != nil {
 		return err
 	}

@@ -74,17 +74,16 @@ func viewPolicy(p Policy) policyView {
 }
 
 // ConnectionPolicy returns a connection's lifecycle policy.
-func (d *Directory) ConnectionPolicy(ctx context.Context, slug string) (*Connection, Policy, error) {
+func (d *Directory) ConnectionPolicy(ctx context.Context, slug string) (Policy, error) {
 	st, ok := d.Store.(PolicyStore)
 	if !ok {
-		return nil, Policy{}, orgscim.Errorf(orgscim.NotImplemented, "this store keeps no connection policies")
+		return Policy{}, orgscim.Errorf(orgscim.NotImplemented, "this store keeps no connection policies")
 	}
 	c, err := d.Store.ConnectionBySlug(ctx, slug)
 	if err != nil {
-		return nil, Policy{}, err
+		return Policy{}, err
 	}
-	p, err := st.Policy(ctx, c.ID)
-	return c, p, err
+	return st.Policy(ctx, c.ID)
 }
 
 // SetConnectionPolicy changes a connection's lifecycle policy, audited. by is recorded

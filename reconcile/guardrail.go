@@ -69,7 +69,6 @@ type Hold struct {
 // it: recorded (outside a dry run) and reported, and returned so the pass leaves them
 // alone.
 func (r *Reconciler) guard(ctx context.Context, run *Run, plan map[string]*Tally, opts Options) ([]string, error) {
-	run.plan = plan
 	var conns []string
 	for conn, t := range plan {
 		if conn != "" && (t.Revocations() > 0 || t.Deactivate > 0) {

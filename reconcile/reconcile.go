@@ -278,11 +278,10 @@ func (r *Reconciler) pass(ctx context.Context, lead Leadership, run *Run, opts O
 	if err != nil {
 		return err
 	}
-	plan, err := r.Store.Plan(ctx, run.AsOf, ended, Scope{})
-	if err != nil {
+	if run.plan, err = r.Store.Plan(ctx, run.AsOf, ended, Scope{}); err != nil {
 		return err
 	}
-	held, err := r.guard(ctx, run, plan, opts)
+	held, err := r.guard(ctx, run, run.plan, opts)
 	if err != nil {
 		return err
 	}

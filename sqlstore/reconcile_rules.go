@@ -223,12 +223,21 @@ func (s Reconcile) Sizes(ctx context.Context, conns []string) (map[string]reconc
 
 // Hold records a held plan.
 func (s Reconcile) Hold(ctx context.Context, h *reconcile.Hold) error {
-	plan, err := json.Marshal(h)
+	plan, err := json.Marshal(heldPlan{h.Plan, h.Size, h.GuardMaxChanges, h.GuardMaxShare})
 	if err != nil {
 		return err
 	}
 	return s.db.q(ctx).Exec("INSERT INTO reconcile_holds (run_id, connection_id, plan, state) VALUES (?, ?, ?, ?)",
 		h.RunID, h.ConnectionID, string(plan), h.State).Error
+}
+
+// heldPlan is what the plan column keeps of a hold: what the pass counted and the limits
+// it exceeded. Run, connection and decision have columns of their own.
+type heldPlan struct {
+	Plan            reconcile.Tally `json:"plan"`
+	Size            reconcile.Size  `json:"size"`
+	GuardMaxChanges int             `json:"guard_max_changes"`
+	GuardMaxShare   float64         `json:"guard_max_share"`
 }
 
 // Holds returns a run's held (and approved) plans, by connection.
@@ -248,11 +257,12 @@ func (s Reconcile) Holds(ctx context.Context, runID string) ([]*reconcile.Hold, 
 	}
 	out := make([]*reconcile.Hold, len(rows))
 	for i, r := range rows {
-		h := &reconcile.Hold{}
-		if err := json.Unmarshal([]byte(r.Plan), h); err != nil {
+		var p heldPlan
+		if err := json.Unmarshal([]byte(r.Plan), &p); err != nil {
 			return nil, fmt.Errorf("sqlstore: hold of run %s: %w", runID, err)
 		}
-		h.RunID, h.ConnectionID, h.State = runID, r.ConnectionID, r.State
+		h := &reconcile.Hold{RunID: runID, ConnectionID: r.ConnectionID, State: r.State, Plan: p.Plan, Size: p.Size,
+			GuardMaxChanges: p.GuardMaxChanges, GuardMaxShare: p.GuardMaxShare}
 		h.DecidedBy, h.DecidedAt, h.AppliedRun = deref(r.DecidedBy), fromMicrosPtr(r.DecidedAt), deref(r.AppliedRun)
 		out[i] = h
 	}

@@ -65,7 +65,7 @@ func connectionPolicy(ctx context.Context, args []string, stdout, stderr io.Writ
 	dir := newServices(db, nil).dir
 	var p orgs.Policy
 	if u == (orgs.PolicyUpdate{}) {
-		_, p, err = dir.ConnectionPolicy(ctx, *conn)
+		p, err = dir.ConnectionPolicy(ctx, *conn)
 	} else {
 		p, err = dir.SetConnectionPolicy(ctx, *conn, "operator:cli:"+osUser(), u)
 	}
