@@ -21,6 +21,7 @@ import (
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -197,7 +198,7 @@ func readLifecycle(t *testing.T, url string) (st lifecycleState, interrupted int
 	slices.Sort(st.Grants)
 	seen := map[string]int{}
 	users := map[string]bool{}
-	rows(`SELECT action, target_id, diff FROM audit_events WHERE actor = '`+reconcileActor+`'`, func(r *sql.Rows) error {
+	rows(`SELECT action, target_id, diff FROM audit_events WHERE actor = '`+reconcile.Actor+`'`, func(r *sql.Rows) error {
 		var action, target, diff string
 		if err := r.Scan(&action, &target, &diff); err != nil {
 			return err
@@ -230,14 +231,12 @@ func readLifecycle(t *testing.T, url string) (st lifecycleState, interrupted int
 	}
 	st.DistinctUsers = len(users)
 	rows(`SELECT count(*), count(DISTINCT o.event_id) FROM outbox o JOIN audit_events e ON e.id = o.event_id
-		WHERE e.actor = '`+reconcileActor+`'`, func(r *sql.Rows) error { return r.Scan(&st.Webhooks, &st.WebhookEvents) })
-	rows(`SELECT count(*) FROM audit_events e JOIN connections c ON c.id = e.chain WHERE e.actor = '`+reconcileActor+`'`,
+		WHERE e.actor = '`+reconcile.Actor+`'`, func(r *sql.Rows) error { return r.Scan(&st.Webhooks, &st.WebhookEvents) })
+	rows(`SELECT count(*) FROM audit_events e JOIN connections c ON c.id = e.chain WHERE e.actor = '`+reconcile.Actor+`'`,
 		func(r *sql.Rows) error { return r.Scan(&st.ReconcilerEvents) })
 	rows(`SELECT count(*) FROM reconcile_runs WHERE state = 'running'`, func(r *sql.Rows) error { return r.Scan(&interrupted) })
 	return st, interrupted
 }
-
-const reconcileActor = "system:reconciler"
 
 // TestReconcileSurvivesKills kills `orgscim reconcile` with SIGKILL at random points of
 // a pass, again and again, then lets it finish, and compares the outcome with that of
@@ -276,7 +275,7 @@ func TestReconcileSurvivesKills(t *testing.T) {
 	}
 	defer watch.Close()
 	events := func() (n int) {
-		if err := watch.QueryRow(`SELECT count(*) FROM audit_events WHERE actor = '` + reconcileActor + `'`).Scan(&n); err != nil {
+		if err := watch.QueryRow(`SELECT count(*) FROM audit_events WHERE actor = '` + reconcile.Actor + `'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
