@@ -77,8 +77,8 @@ func (s *Users) adopt(ctx context.Context, conn string, id string, attrs map[str
 // found the user by a filter (Okta matches an existing userName this way) and updated it
 // has claimed it as surely as one that created it, and no later creation may adopt it.
 func (s *Users) claimByUpdate(ctx context.Context, conn string, u *User, now time.Time) error {
-	if s.Links == nil {
-		return nil
+	if s.Links == nil || !u.Unclaimed {
+		return nil // the IdP's own users, nearly all of them: no statement
 	}
 	claimed, err := s.Links.ClaimImported(ctx, conn, u.ID, now)
 	if err != nil || !claimed || s.Audit == nil {

@@ -36,6 +36,10 @@ type User struct {
 	// maintained by placement, not by the IdP.
 	OrgID string
 
+	// Unclaimed marks a user created ahead of its IdP (imported, or an onboarded
+	// administrator) that the IdP has not claimed yet; it is read from storage.
+	Unclaimed bool
+
 	Version      int64
 	Created      time.Time
 	LastModified time.Time

@@ -33,13 +33,15 @@ type userRow struct {
 	UpdatedAt    int64
 	DeletedAt    *int64
 	OrgID        *string
+	Unclaimed    bool
 }
 
 // userCols are the columns a user is written with; placement (org_id) is written apart.
 const userCols = "connection_id, id, user_name, user_name_key, external_id, display_name, given_name, family_name, email, active, password_hash, doc, version, created_at, updated_at, deleted_at"
 
-// userReadCols are the columns a user is read with.
-const userReadCols = userCols + ", org_id"
+// userReadCols are the columns a user is read with; unclaimed says whether it was
+// created ahead of its IdP (imported, or an onboarded administrator) and not yet claimed.
+const userReadCols = userCols + ", org_id, (import_batch_id IS NOT NULL AND linked_at IS NULL) AS unclaimed"
 
 func nullable(s string) *string {
 	if s == "" {
@@ -62,7 +64,7 @@ func (r *userRow) user() (*provisioning.User, error) {
 		GivenName: deref(r.GivenName), FamilyName: deref(r.FamilyName), Email: deref(r.Email),
 		Active: r.Active, PasswordHash: deref(r.PasswordHash), Version: r.Version,
 		Created: fromMicros(r.CreatedAt), LastModified: fromMicros(r.UpdatedAt), Deleted: fromMicrosPtr(r.DeletedAt),
-		OrgID: deref(r.OrgID),
+		OrgID: deref(r.OrgID), Unclaimed: r.Unclaimed,
 	}
 	if err := json.Unmarshal([]byte(r.Doc), &u.Attributes); err != nil {
 		return nil, fmt.Errorf("sqlstore: user %s: corrupt document: %w", r.ID, err)
