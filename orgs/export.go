@@ -92,7 +92,7 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 		slugs[o.ID] = o.Slug
 	}
 	if root != nil {
-		// The path is written from the tree's root: it imports back as it is.
+		// The path is written from the tree's root, as the importer reads org paths.
 		above, err := x.Orgs.OrgsByID(ctx, root.AncestorIDs())
 		if err != nil {
 			return err

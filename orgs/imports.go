@@ -100,7 +100,6 @@ type ImportReport struct {
 
 // plannedUser is a person of the file, in one connection.
 type plannedUser struct {
-	line int
 	conn *Connection
 	user *provisioning.User // existing, or to create
 	new  bool
@@ -110,7 +109,6 @@ type plannedUser struct {
 type plannedGrant struct {
 	grant    *Grant
 	replaces *Grant
-	line     int
 }
 
 // importPlan is what an import resolved against the database.
@@ -206,9 +204,10 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 	}
 	roles := map[string]*Role{}
 	conns := map[string]*Connection{}
-	users := map[string]*plannedUser{} // connection id + folded userName
-	externalIDs := map[string]string{} // connection id + externalId → folded userName
-	grantLines := map[string]int{}     // connection, user, role, org → line
+	onPath := map[string][]*Connection{} // the connections bound on an org's path, by org id
+	users := map[string]*plannedUser{}   // connection id + folded userName
+	externalIDs := map[string]string{}   // connection id + externalId → folded userName
+	grantLines := map[string]int{}       // connection, user, role, org → line
 	for _, row := range rows {
 		if row.Invalid {
 			continue
@@ -270,7 +269,9 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			rep.Lines = append(rep.Lines, line)
 			continue
 		}
-		if !planned[org.Slug] {
+		// Creating an org takes delegate on its parent (above); putting people into
+		// it takes manage_members there as well, even when the file creates it.
+		if !planned[org.Slug] || row.UserName != "" {
 			if err := authorize(CapManageMembers, org); err != nil {
 				bad(row.Line, "org_path", "%s", orgscim.ErrorMessage(err))
 				rep.Lines = append(rep.Lines, line)
@@ -285,7 +286,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			continue
 		}
 		// The person's connection: named, or the one bound nearest above the org.
-		conn, msg, err := im.connectionFor(ctx, row, org, conns, orgByID)
+		conn, msg, err := im.connectionFor(ctx, row, org, conns, onPath, orgByID)
 		if err != nil {
 			return nil, err
 		}
@@ -301,11 +302,11 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		pu := users[key]
 		if pu != nil {
 			if differ := sameUser(pu.row, row); differ != "" {
-				bad(row.Line, differ, "user %s is described differently on line %d", row.UserName, pu.line)
+				bad(row.Line, differ, "user %s is described differently on line %d", row.UserName, pu.row.Line)
 			}
 			line.UserAction = ImportExists
 		} else {
-			pu = &plannedUser{line: row.Line, conn: conn, row: row}
+			pu = &plannedUser{conn: conn, row: row}
 			u, how, err := im.findPerson(ctx, conn.ID, row)
 			switch {
 			case err != nil:
@@ -404,11 +405,11 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		case previous != nil:
 			line.GrantAction = ImportReplace
 			rep.GrantsReplaced++
-			p.grants = append(p.grants, plannedGrant{grant: g, replaces: previous, line: row.Line})
+			p.grants = append(p.grants, plannedGrant{grant: g, replaces: previous})
 		default:
 			line.GrantAction = ImportCreate
 			rep.GrantsCreated++
-			p.grants = append(p.grants, plannedGrant{grant: g, line: row.Line})
+			p.grants = append(p.grants, plannedGrant{grant: g})
 		}
 		rep.Lines = append(rep.Lines, line)
 	}
@@ -443,7 +444,8 @@ func (im *Importer) findPerson(ctx context.Context, conn string, row ImportRow) 
 // connectionFor finds the connection of a row's person: the one it names, which must be
 // bound at or above the org, or else the only one bound to the nearest org above it
 // that has any. A nil connection comes with the problem.
-func (im *Importer) connectionFor(ctx context.Context, row ImportRow, org *Org, conns map[string]*Connection, orgByID map[string]*Org) (*Connection, string, error) {
+func (im *Importer) connectionFor(ctx context.Context, row ImportRow, org *Org, conns map[string]*Connection,
+	onPath map[string][]*Connection, orgByID map[string]*Org) (*Connection, string, error) {
 	if row.Connection != "" {
 		c, ok := conns[row.Connection]
 		if !ok {
@@ -473,9 +475,13 @@ func (im *Importer) connectionFor(ctx context.Context, row ImportRow, org *Org, 
 		return c, "", nil
 	}
 	ids := org.AncestorIDs()
-	found, err := im.Store.ConnectionsOn(ctx, ids)
-	if err != nil {
-		return nil, "", err
+	found, ok := onPath[org.ID]
+	if !ok {
+		var err error
+		if found, err = im.Store.ConnectionsOn(ctx, ids); err != nil {
+			return nil, "", err
+		}
+		onPath[org.ID] = found // a file's rows are mostly about a few orgs
 	}
 	for i := len(ids) - 1; i >= 0; i-- {
 		var here []*Connection

@@ -166,8 +166,6 @@ type accessRow struct {
 	Reason     string
 	ValidFrom  int64
 	ExpiresAt  *int64
-	Active     *bool
-	DeletedAt  *int64
 }
 
 // AccessRows streams rows from the database: an export of a large tree never holds it

@@ -368,5 +368,18 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 			t.Errorf("delegate's export of its subtree: %v", rows)
 		}
 		deleg.get("/access/export?org=acme").must(t, http.StatusForbidden)
+
+		// Creating an org takes delegate on its parent; putting people into it takes
+		// manage_members there as well, even when the file creates it.
+		builder := oper.post("/delegations", map[string]any{"org": "emea", "connection": "acme", "user_id": ann,
+			"capabilities": []string{"delegate"}, "depth": 1}).must(t, http.StatusCreated).JSON
+		builderKey := field(oper.post("/delegations/"+field(builder, "id")+"/keys", nil).must(t, http.StatusCreated).JSON, "key")
+		rep = env.admin(t, builderKey, doc).sendCSV("/imports?dry_run=true", []byte("org_path,org_name,email\n"+
+			"acme/emea/lyon,Lyon,\n"+
+			"acme/emea/lyon,,kim@acme.example\n")).must(t, http.StatusOK).JSON
+		problems, _ := rep["problems"].([]any)
+		if len(problems) != 1 || at(problems[0], "line") != float64(3) || at(problems[0], "column") != "org_path" {
+			t.Errorf("a delegate without manage_members put a person in the org it creates: %v", rep["problems"])
+		}
 	})
 }
