@@ -21,6 +21,10 @@ func asOperator(ctx context.Context) context.Context {
 	return audit.WithSource(ctx, audit.Source{Actor: "operator:cli:" + osUser()})
 }
 
+// cliOperator is the principal of whoever runs a command: an operator, named by the OS
+// login as in the audit trail.
+func cliOperator() orgs.Principal { return orgs.Principal{Operator: "cli:" + osUser()} }
+
 func osUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/sqlstore"
@@ -40,6 +41,30 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	return nil
+}
+
+// argAndFlags parses a subcommand's one positional argument — given before, between
+// or after its flags; "-" is an argument, standard input — and its flags.
+func argAndFlags(fs *flag.FlagSet, args []string, name string, stderr io.Writer) (string, error) {
+	var arg string
+	if len(args) > 0 && (args[0] == "-" || !strings.HasPrefix(args[0], "-")) {
+		arg, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", errUsage
+	}
+	rest := fs.Args()
+	if arg == "" && len(rest) > 0 {
+		arg, rest = rest[0], rest[1:]
+	}
+	if err := parse(fs, rest); err != nil {
+		return "", err
+	}
+	if arg == "" {
+		fmt.Fprintf(stderr, "%s: %s is required\n", fs.Name(), name)
+		return "", errUsage
+	}
+	return arg, nil
 }
 
 func open(ctx context.Context, url string) (*sqlstore.DB, error) {

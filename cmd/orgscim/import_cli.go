@@ -19,43 +19,16 @@ import (
 // report on stdout names them.
 var errImportProblems = fmt.Errorf("the file has problems; nothing was imported")
 
-// positional separates the first non-flag argument from flags given before or after
-// it, so that `import FILE --dry-run` and `import --dry-run FILE` both work.
-func positional(args []string) (string, []string) {
-	var rest []string
-	arg := ""
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if arg == "" && (a == "" || a[0] != '-') {
-			arg = a
-			continue
-		}
-		rest = append(rest, a)
-		if a == "--database" || a == "-database" || a == "--out" || a == "-out" || a == "--org" || a == "-org" {
-			if i+1 < len(args) {
-				rest = append(rest, args[i+1])
-				i++
-			}
-		}
-	}
-	return arg, rest
-}
-
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx = asOperator(ctx)
-	file, args := positional(args)
 	fs, dbURL := newFlags("import", stderr)
 	dryRun := fs.Bool("dry-run", false, "check the file and print what would change; change nothing")
 	asJSON := fs.Bool("json", false, "print the report as JSON, as POST /api/v1/imports answers")
-	if err := parse(fs, args); err != nil {
+	file, err := argAndFlags(fs, args, "FILE (a CSV file, or - for standard input)", stderr)
+	if err != nil {
 		return err
 	}
-	if file == "" {
-		fmt.Fprintln(stderr, "import: name the CSV file (or - for standard input)")
-		return errUsage
-	}
 	var data []byte
-	var err error
 	if file == "-" {
 		data, err = io.ReadAll(io.LimitReader(os.Stdin, orgs.MaxImportBytes+1))
 	} else {
@@ -69,7 +42,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	rep, err := newServices(db, nil).imports.Import(ctx, orgs.Principal{Operator: "cli:" + osUser()}, data, *dryRun)
+	rep, err := newServices(db, nil).imports.Import(ctx, cliOperator(), data, *dryRun)
 	if err != nil {
 		return cliError(err)
 	}
@@ -144,7 +117,7 @@ func exportAccess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer db.Close()
 	x := newServices(db, nil).exports
-	by := orgs.Principal{Operator: "cli:" + osUser()}
+	by := cliOperator()
 	root, err := x.Subtree(ctx, by, *org)
 	if err != nil {
 		return cliError(err)

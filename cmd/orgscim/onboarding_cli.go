@@ -25,8 +25,6 @@ import (
 const DefaultPublicURL = "http://127.0.0.1:8080"
 
 // cliPrincipal is whoever runs the CLI, as an operator named like its audit actor.
-func cliPrincipal() orgs.Principal { return orgs.Principal{Operator: "cli:" + osUser()} }
-
 func onboardingCmd(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
 	switch sub {
 	case "propose":
@@ -75,7 +73,7 @@ func onboardingPropose(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer db.Close()
-	r, err := newServices(db, nil).onboarding.Propose(ctx, cliPrincipal(), req.Proposal(), req.Parent)
+	r, err := newServices(db, nil).onboarding.Propose(ctx, cliOperator(), req.Proposal(), req.Parent)
 	if err != nil {
 		return cliError(err)
 	}
@@ -105,7 +103,7 @@ func onboardingDecide(ctx context.Context, verb string, args []string, stdout, s
 	if verb == "approve" {
 		decide = svc.Approve
 	}
-	r, err := decide(ctx, cliPrincipal(), *id, *reason)
+	r, err := decide(ctx, cliOperator(), *id, *reason)
 	if err != nil {
 		return cliError(err)
 	}
@@ -124,7 +122,7 @@ func onboardingList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer db.Close()
-	rs, err := newServices(db, nil).onboarding.List(ctx, cliPrincipal(), *state, "", 1000)
+	rs, err := newServices(db, nil).onboarding.List(ctx, cliOperator(), *state, "", 1000)
 	if err != nil {
 		return cliError(err)
 	}
@@ -158,7 +156,7 @@ func onboardingShow(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer db.Close()
-	r, err := newServices(db, nil).onboarding.OnboardingFor(ctx, cliPrincipal(), *id)
+	r, err := newServices(db, nil).onboarding.OnboardingFor(ctx, cliOperator(), *id)
 	if err != nil {
 		return cliError(err)
 	}
@@ -206,7 +204,7 @@ func setupLinkCreate(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer db.Close()
-	l, secret, err := newServices(db, nil).onboarding.CreateSetupLink(ctx, cliPrincipal(), *conn, *ttl)
+	l, secret, err := newServices(db, nil).onboarding.CreateSetupLink(ctx, cliOperator(), *conn, *ttl)
 	if err != nil {
 		return cliError(err)
 	}

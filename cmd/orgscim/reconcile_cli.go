@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -137,7 +136,7 @@ func reconcileApprove(ctx context.Context, args []string, stdout, stderr io.Writ
 	asJSON := fs.Bool("json", false, "print the approval's run as JSON")
 	var conns stringList
 	fs.Var(&conns, "connection", "approve only this connection's held plan (repeatable; default: all of the run's)")
-	id, err := runArg(fs, args, stderr)
+	id, err := argAndFlags(fs, args, "RUN", stderr)
 	if err != nil {
 		return err
 	}
@@ -171,7 +170,7 @@ func reconcileApprove(ctx context.Context, args []string, stdout, stderr io.Writ
 func reconcileShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dbURL := newFlags("reconcile show", stderr)
 	asJSON := fs.Bool("json", false, "print the run as JSON")
-	id, err := runArg(fs, args, stderr)
+	id, err := argAndFlags(fs, args, "RUN", stderr)
 	if err != nil {
 		return err
 	}
@@ -198,21 +197,4 @@ func printRun(w io.Writer, run *reconcile.Run, asJSON bool) error {
 	}
 	_, err := fmt.Fprintf(w, "reconciler run %s: %s\n  %s\n", id, run.State, run.Report.String())
 	return err
-}
-
-// runArg parses a subcommand's RUN argument, which comes before its flags, and then
-// the flags.
-func runArg(fs *flag.FlagSet, args []string, stderr io.Writer) (string, error) {
-	var id string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args); err != nil {
-		return "", err
-	}
-	if id == "" {
-		fmt.Fprintf(stderr, "%s: RUN is required\n", fs.Name())
-		return "", errUsage
-	}
-	return id, nil
 }

@@ -9,15 +9,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim/orgs"
 )
 
 // cliOperator is the principal of an operator at the terminal.
-func cliOperator() orgs.Principal { return orgs.Principal{Operator: "cli:" + osUser()} }
-
 func reviewCmd(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
 	switch sub {
 	case "create":
@@ -136,16 +133,9 @@ func reviewList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func reviewShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dbURL := newFlags("review show", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args); err != nil {
+	id, err := argAndFlags(fs, args, "REVIEW", stderr)
+	if err != nil {
 		return err
-	}
-	if id == "" {
-		fmt.Fprintln(stderr, "review show: REVIEW is required")
-		return errUsage
 	}
 	db, err := open(ctx, *dbURL)
 	if err != nil {
