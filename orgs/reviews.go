@@ -189,9 +189,9 @@ func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, de
 // visible returns the campaign to a caller who may see it: operators; a delegate whose
 // subtree and the campaign's org lie on one path of the tree (it administers the whole
 // campaign, or a part of it). path is the part of the campaign the caller reviews: ""
-// for all of it.
-func (s *Reviews) visible(ctx context.Context, by Principal, id string) (r *Review, path string, err error) {
-	r, err = s.Store.Review(ctx, id, time.Time{})
+// for all of it. The campaign comes with its counts as of at, unless at is zero.
+func (s *Reviews) visible(ctx context.Context, by Principal, id string, at time.Time) (r *Review, path string, err error) {
+	r, err = s.Store.Review(ctx, id, at)
 	if err != nil {
 		return nil, "", err
 	}
@@ -221,10 +221,8 @@ func (s *Reviews) visible(ctx context.Context, by Principal, id string) (r *Revi
 
 // ReviewFor returns a campaign, with its counts, to a caller who may see it.
 func (s *Reviews) ReviewFor(ctx context.Context, by Principal, id string) (*Review, error) {
-	if _, _, err := s.visible(ctx, by, id); err != nil {
-		return nil, err
-	}
-	return s.Store.Review(ctx, id, s.now())
+	r, _, err := s.visible(ctx, by, id, s.now())
+	return r, err
 }
 
 // List lists the campaigns on orgs of org's subtree; with org nil, the caller's whole
@@ -271,7 +269,7 @@ func (s *Reviews) Items(ctx context.Context, by Principal, id, decision, after s
 	default:
 		return nil, orgscim.Errorf(orgscim.Invalid, "decision must be pending, confirmed, revoked or lapsed")
 	}
-	_, path, err := s.visible(ctx, by, id)
+	_, path, err := s.visible(ctx, by, id, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +296,7 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 	}
 	var out *ReviewItem
 	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
-		r, _, err := s.visible(ctx, by, id)
+		r, _, err := s.visible(ctx, by, id, time.Time{})
 		if err != nil {
 			return err
 		}
@@ -367,7 +365,7 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 func (s *Reviews) Cancel(ctx context.Context, by Principal, id, reason string) (*Review, error) {
 	var out *Review
 	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
-		r, _, err := s.visible(ctx, by, id)
+		r, _, err := s.visible(ctx, by, id, time.Time{})
 		if err != nil {
 			return err
 		}
