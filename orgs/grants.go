@@ -2,6 +2,7 @@ package orgs
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -89,5 +90,36 @@ func (a *Access) revokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 		return err
 	}
 	g.Revoked, g.RevokedBy, g.RevokeReason = &now, by, reason
+	return nil
+}
+
+// RecordRevocations records grants revoked together, by a rule or a review: one
+// grants.revoke event per tenant (connection), on the target that caused it, with
+// detail, how many it revoked and the first of their ids. orgID, when set, puts the
+// events on that org, so that its administrators see them.
+func RecordRevocations(ctx context.Context, log AuditLog, now time.Time, targetType, targetID, orgID string,
+	revoked []*Grant, detail map[string]any) error {
+	byConn := map[string][]string{}
+	for _, g := range revoked {
+		byConn[g.ConnectionID] = append(byConn[g.ConnectionID], g.ID)
+	}
+	conns := make([]string, 0, len(byConn))
+	for c := range byConn {
+		conns = append(conns, c)
+	}
+	sort.Strings(conns)
+	for _, c := range conns {
+		ids := byConn[c]
+		shown := ids[:min(len(ids), maxListedIDs)]
+		d := map[string]any{"revoked": len(ids), "ids": shown, "ids_truncated": len(shown) < len(ids)}
+		for k, v := range detail {
+			d[k] = v
+		}
+		e := audit.New(ctx, now, ActGrantsRevoke, targetType, targetID)
+		e.ConnectionID, e.OrgID, e.Diff = c, orgID, audit.Detail(d)
+		if err := record(ctx, log, e); err != nil {
+			return err
+		}
+	}
 	return nil
 }

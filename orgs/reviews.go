@@ -3,7 +3,6 @@ package orgs
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -551,31 +550,16 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 			if revoked, err = s.Store.RevokeUnconfirmed(ctx, r.ID, ids, asOf, now, "review:"+r.ID, reason); err != nil {
 				return err
 			}
-			byConn := map[string][]string{}
-			for _, id := range revoked {
-				c := byID[id].ConnectionID
-				byConn[c] = append(byConn[c], id)
+			gone := make([]*Grant, len(revoked))
+			for i, id := range revoked {
+				gone[i] = byID[id]
 			}
-			conns := make([]string, 0, len(byConn))
-			for c := range byConn {
-				conns = append(conns, c)
+			detail := map[string]any{"review": r.ID, "reason": reason}
+			for k, v := range o.Detail {
+				detail[k] = v
 			}
-			sort.Strings(conns)
-			for _, c := range conns {
-				shown := byConn[c][:min(len(byConn[c]), maxListedIDs)]
-				detail := map[string]any{"review": r.ID, "reason": reason, "revoked": len(byConn[c]), "ids": shown,
-					"ids_truncated": len(shown) < len(byConn[c])}
-				for k, v := range o.Detail {
-					detail[k] = v
-				}
-				e := audit.New(ctx, now, ActGrantsRevoke, "review", r.ID)
-				// On the review's org, so that the administrators of its subtree see it.
-				e.ConnectionID, e.OrgID, e.Diff = c, r.OrgID, audit.Detail(detail)
-				if err := s.record(ctx, e); err != nil {
-					return err
-				}
-			}
-			return nil
+			// On the review's org, so that the administrators of its subtree see it.
+			return RecordRevocations(ctx, s.Audit, now, "review", r.ID, r.OrgID, gone, detail)
 		})
 		if err != nil {
 			return total, err

@@ -445,25 +445,6 @@ func sortedShut(m map[string]Shut) []string {
 	return out
 }
 
-// record appends one event for a batch of one tenant's revocations.
-func (r *Reconciler) record(ctx context.Context, conn, action, rule string, run *Run, ids []string) error {
-	e := audit.New(ctx, r.now(), action, "reconcile_run", run.ID)
-	e.ConnectionID = conn
-	shown := ids[:min(len(ids), 1000)]
-	e.Diff = audit.Detail(map[string]any{"rule": rule, "run": run.ID, "revoked": len(ids), "ids": shown,
-		"ids_truncated": len(ids) > len(shown)})
-	return r.Audit.Record(ctx, e)
-}
-
-func sortedKeys(m map[string][]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // String summarises a report for a terminal.
 func (rep Report) String() string {
 	s := fmt.Sprintf("as of %s", rep.AsOf.Format(time.RFC3339))

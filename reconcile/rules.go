@@ -52,19 +52,13 @@ func (r *Reconciler) revokeBatches(ctx context.Context, lead Leadership, run *Ru
 			if err != nil {
 				return err
 			}
-			byConn := map[string][]string{}
-			for _, id := range revoked {
-				byConn[byID[id].ConnectionID] = append(byConn[byID[id].ConnectionID], id)
+			gone := make([]*orgs.Grant, len(revoked))
+			for i, id := range revoked {
+				gone[i] = byID[id]
+				res.add(tenantOf(gone[i].ConnectionID), id)
 			}
-			for _, conn := range sortedKeys(byConn) {
-				if err := r.record(ctx, conn, "grants.revoke", rule, run, byConn[conn]); err != nil {
-					return err
-				}
-			}
-			for _, id := range revoked {
-				res.add(tenantOf(byID[id].ConnectionID), id)
-			}
-			return nil
+			return orgs.RecordRevocations(ctx, r.Audit, r.now(), "reconcile_run", run.ID, "", gone,
+				map[string]any{"rule": rule, "run": run.ID})
 		})
 		if err != nil {
 			return err
