@@ -1,8 +1,12 @@
 // Package orgs holds the organisation tree and the SCIM connections bound to it, with
 // their bearer tokens; the vendor's roles, the group-to-role mappings and the grants
 // they materialise; delegated administration and the admin API keys; just-in-time
-// elevation; and access reviews (reviews.go), in which delegated administrators confirm
-// or revoke each grant of their subtree by a deadline.
+// elevation; access reviews (reviews.go), in which delegated administrators confirm
+// or revoke each grant of their subtree by a deadline; each connection's lifecycle
+// policy (policy.go: its stale-member window and the reconciler's guardrail); partner
+// onboarding by proposal and second-person approval, and the one-time setup links of a
+// new connection (onboarding.go, setuplinks.go); token rotation (rotation.go); and the
+// import of partner spreadsheets and the export of access (imports.go, export.go).
 //
 // Every change records its audit event (audit.go) through AuditLog, in the change's own
 // transaction (Tx), with the audit.Source the adapter put in the context. An event

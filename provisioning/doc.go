@@ -1,5 +1,7 @@
 // Package provisioning holds the users, groups and memberships that a partner's IdP
-// pushes into one connection, and their lifecycle.
+// pushes into one connection, and their lifecycle: creation (restoring a deleted user by
+// externalId, or adopting one created ahead of the IdP, link.go), updates, deletion,
+// and deactivation on behalf of a lifecycle rule (lifecycle.go).
 //
 // It is plain Go: it knows the RFC 7643 user model as attributes, not the SCIM wire
 // protocol. Every call takes the connection (the tenant) as an explicit argument; the
