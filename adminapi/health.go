@@ -100,12 +100,8 @@ func (s *Server) healthConnection(c echo.Context) (*orgs.Connection, HealthReade
 	if s.Health == nil {
 		return nil, nil, orgscim.Errorf(orgscim.NotImplemented, "connection health is not available")
 	}
-	ctx := c.Request().Context()
-	conn, err := s.Directory.Connection(ctx, c.Param("slug"))
+	conn, err := s.visibleConnection(c)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.relatedConnection(ctx, principal(c), conn); err != nil {
 		return nil, nil, err
 	}
 	return conn, s.Health, nil
@@ -204,16 +200,12 @@ func RequestLogOf(ctx context.Context, hr HealthReader, conn *orgs.Connection, l
 }
 
 func (s *Server) startRotation(c echo.Context) error {
-	ctx := c.Request().Context()
-	if err := operatorOnly(principal(c)); err != nil {
-		return err
-	}
-	var req ExpiryRequest
-	if err := decode(c, &req, true); err != nil {
+	expires, err := newTokenExpiry(c)
+	if err != nil {
 		return err
 	}
 	slug := c.Param("slug")
-	r, t, secret, err := s.Directory.StartRotation(ctx, slug, req.ExpiresAt)
+	r, t, secret, err := s.Directory.StartRotation(c.Request().Context(), slug, expires)
 	if err != nil {
 		return err
 	}
