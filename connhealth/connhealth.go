@@ -26,7 +26,8 @@ type Entry struct {
 	ConnectionID string
 	At           time.Time
 	Method       string
-	Path         string // the path and the query parameters worth keeping (see scim)
+	Path         string
+	RawQuery     string // stored with only the parameters worth keeping (see keptParams)
 	Status       int
 	Latency      time.Duration
 	RequestID    string

@@ -3,6 +3,7 @@ package connhealth
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -29,7 +30,7 @@ func secretName(s string) bool {
 // redactEntry turns a recorded entry into what is stored: bodies redacted and cut to
 // MaxBody, and the error's scimType and detail read from a SCIM error response.
 func redactEntry(e Entry) Logged {
-	l := Logged{At: e.At, Method: e.Method, Path: e.Path, Status: e.Status, Latency: e.Latency, RequestID: e.RequestID,
+	l := Logged{At: e.At, Method: e.Method, Path: loggedPath(e.Path, e.RawQuery), Status: e.Status, Latency: e.Latency, RequestID: e.RequestID,
 		RequestBody: RedactBody(e.RequestBody, e.RequestCut), ResponseBody: RedactBody(e.ResponseBody, e.ResponseCut)}
 	if e.Status >= 400 {
 		var doc struct {
@@ -41,6 +42,36 @@ func redactEntry(e Entry) Logged {
 		}
 	}
 	return l
+}
+
+// keptParams are the query parameters a logged path keeps: what decides the answer of a
+// SCIM query. Anything else (a client's own parameters, possibly secrets) is dropped.
+var keptParams = []string{"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"}
+
+// loggedPath is the request's path with only the query parameters that keptParams
+// names; a value that mentions a secret (a filter on the password) is redacted.
+func loggedPath(path, rawQuery string) string {
+	if rawQuery == "" {
+		return path
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	kept := url.Values{}
+	for _, name := range keptParams {
+		for k, vs := range q {
+			if strings.EqualFold(k, name) {
+				for _, v := range vs {
+					if secretName(v) {
+						v = Redacted
+					}
+					kept.Add(k, v)
+				}
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return path
+	}
+	return path + "?" + kept.Encode()
 }
 
 // RedactBody is body as stored: a JSON body with every secret replaced by Redacted,
