@@ -76,6 +76,26 @@ type Health struct {
 	LastRejected *time.Time
 }
 
+// add adds o's counts to h and moves h's times forward to o's.
+func (h *Health) add(o Health) {
+	h.Requests += o.Requests
+	h.ClientErrors += o.ClientErrors
+	h.ServerErrors += o.ServerErrors
+	h.Rejected += o.Rejected
+	later(&h.LastRequest, o.LastRequest)
+	later(&h.LastPush, o.LastPush)
+	later(&h.LastSuccess, o.LastSuccess)
+	later(&h.LastError, o.LastError)
+	later(&h.LastRejected, o.LastRejected)
+}
+
+// later moves the time *dst forward to t; nil is earlier than any time.
+func later(dst **time.Time, t *time.Time) {
+	if t != nil && (*dst == nil || t.After(**dst)) {
+		*dst = t
+	}
+}
+
 // Batch is what one flush adds for one connection: counts to add, times to move
 // forward, entries to append to the ring (oldest first). A batch of refused requests
 // names the connection by ConnectionSlug, as the URL did, and is dropped when no
@@ -128,25 +148,21 @@ type pending struct {
 func (p *pending) add(e Entry) {
 	h := &p.health
 	h.Requests++
-	at := e.At
-	later := func(t **time.Time) {
-		if *t == nil || at.After(**t) {
-			*t = &at
-		}
-	}
-	later(&h.LastRequest)
+	t := e.At // not &e.At, which would move the whole entry to the heap
+	at := &t
+	later(&h.LastRequest, at)
 	if e.Push {
-		later(&h.LastPush)
+		later(&h.LastPush, at)
 	}
 	switch {
 	case e.Status >= 500:
 		h.ServerErrors++
-		later(&h.LastError)
+		later(&h.LastError, at)
 	case e.Status >= 400:
 		h.ClientErrors++
-		later(&h.LastError)
+		later(&h.LastError, at)
 	default:
-		later(&h.LastSuccess)
+		later(&h.LastSuccess, at)
 	}
 	if len(p.entries) < Keep {
 		p.entries = append(p.entries, e)
@@ -180,9 +196,7 @@ func (r *Recorder) RecordRejected(slug string, at time.Time) {
 		r.rejected[slug] = h
 	}
 	h.Rejected++
-	if h.LastRejected == nil || at.After(*h.LastRejected) {
-		h.LastRejected = &at
-	}
+	later(&h.LastRejected, &at)
 	r.schedule()
 }
 
@@ -263,10 +277,7 @@ func (r *Recorder) restore(taken map[string]*pending, rejected map[string]*Healt
 			}
 			continue
 		}
-		old.Rejected += h.Rejected
-		if h.LastRejected != nil && (old.LastRejected == nil || h.LastRejected.After(*old.LastRejected)) {
-			old.LastRejected = h.LastRejected
-		}
+		old.add(*h)
 	}
 	r.rejected = rejected
 	if taken == nil {
@@ -295,20 +306,7 @@ const maxRetries = 5
 
 // merge adds newer's counts, times and entries to p.
 func (p *pending) merge(newer *pending) {
-	h, n := &p.health, newer.health
-	h.Requests += n.Requests
-	h.ClientErrors += n.ClientErrors
-	h.ServerErrors += n.ServerErrors
-	for _, f := range []struct {
-		dst **time.Time
-		src *time.Time
-	}{
-		{&h.LastRequest, n.LastRequest}, {&h.LastPush, n.LastPush}, {&h.LastSuccess, n.LastSuccess}, {&h.LastError, n.LastError},
-	} {
-		if f.src != nil && (*f.dst == nil || f.src.After(**f.dst)) {
-			*f.dst = f.src
-		}
-	}
+	p.health.add(newer.health)
 	entries := append(p.ordered(), newer.ordered()...)
 	if len(entries) > Keep {
 		entries = entries[len(entries)-Keep:]
