@@ -18,9 +18,6 @@ type HealthReader interface {
 	RequestLog(ctx context.Context, connectionID string, limit int) ([]connhealth.Logged, error)
 }
 
-// defaultTokenExpiryWarning is Server.TokenExpiryWarning's default.
-const defaultTokenExpiryWarning = 14 * 24 * time.Hour
-
 // ConnectionHealth is how a connection's IdP is doing.
 type ConnectionHealth struct {
 	Connection     string         `json:"connection"`
@@ -120,7 +117,7 @@ func (s *Server) connectionHealth(c echo.Context) error {
 }
 
 // HealthOf builds the health report of conn at now, warning of tokens that lapse
-// within window (0: 14 days). The CLI prints the same report.
+// within window (0: orgs.DefaultTokenExpiryWarning). The CLI prints the same report.
 func HealthOf(ctx context.Context, dir *orgs.Directory, hr HealthReader, conn *orgs.Connection, now time.Time, window time.Duration) (ConnectionHealth, error) {
 	h, err := hr.Health(ctx, conn.ID)
 	if err != nil {
@@ -147,7 +144,7 @@ func HealthOf(ctx context.Context, dir *orgs.Directory, hr HealthReader, conn *o
 		out.Rotation = &r
 	}
 	if window <= 0 {
-		window = defaultTokenExpiryWarning
+		window = orgs.DefaultTokenExpiryWarning
 	}
 	for _, t := range orgs.ExpiringTokens(tokens, now, window) {
 		out.TokenWarnings = append(out.TokenWarnings, TokenWarning{TokenID: t.ID, Hint: t.Hint, ExpiresAt: *t.Expires,

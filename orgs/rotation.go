@@ -195,6 +195,10 @@ func (d *Directory) RotationOf(ctx context.Context, connectionID string) (*Rotat
 	return r, err
 }
 
+// DefaultTokenExpiryWarning is how long before a SCIM token lapses it is reported, unless
+// configured otherwise: two weeks leave a partner time to put a new token into its IdP.
+const DefaultTokenExpiryWarning = 14 * 24 * time.Hour
+
 // ExpiringTokens returns the usable tokens that lapse within window of now, soonest
 // first: the ones whose IdP must be given a new token before they stop working.
 func ExpiringTokens(tokens []*Token, now time.Time, window time.Duration) []*Token {

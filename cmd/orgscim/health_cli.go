@@ -18,7 +18,7 @@ func connectionHealth(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs, dbURL := newFlags("connection health", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	last := fs.Int("last", 10, "how many of the last requests to show, up to 50")
-	warn := fs.Duration("token-expiry-warning", defaultTokenExpiryWarning, "warn of tokens that lapse within this")
+	warn := fs.Duration("token-expiry-warning", orgs.DefaultTokenExpiryWarning, "warn of tokens that lapse within this")
 	// The slug may come before or after the flags.
 	slug := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
