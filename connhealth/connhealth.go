@@ -47,17 +47,17 @@ const (
 
 // Logged is a stored entry of the log, redacted.
 type Logged struct {
-	Seq          int64         `json:"seq"`
-	At           time.Time     `json:"at"`
-	Method       string        `json:"method"`
-	Path         string        `json:"path"`
-	Status       int           `json:"status"`
-	ScimType     string        `json:"scim_type,omitempty"`
-	Detail       string        `json:"detail,omitempty"`
-	Latency      time.Duration `json:"-"`
-	RequestID    string        `json:"request_id"`
-	RequestBody  string        `json:"request_body,omitempty"`
-	ResponseBody string        `json:"response_body,omitempty"`
+	Seq          int64
+	At           time.Time
+	Method       string
+	Path         string
+	Status       int
+	ScimType     string
+	Detail       string
+	Latency      time.Duration
+	RequestID    string
+	RequestBody  string
+	ResponseBody string
 }
 
 // Health is the stored figures of one connection.
@@ -111,7 +111,8 @@ type Batch struct {
 type Store interface {
 	// AddHealth adds the batches' counts, moves their times forward (never back: another
 	// replica may have seen later requests) and appends their entries to each
-	// connection's ring of size keep, numbering them, in one transaction.
+	// connection's ring of size keep, numbering them, in one transaction. A batch holds
+	// at most keep entries.
 	AddHealth(ctx context.Context, batches []Batch, keep int) error
 	// Health returns the figures of a connection; zero when it never made a request.
 	Health(ctx context.Context, connectionID string) (*Health, error)

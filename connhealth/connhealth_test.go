@@ -36,7 +36,7 @@ func TestRedactBody(t *testing.T) {
 		{name: "cut to MaxBody on a character boundary", body: long, want: []string{"…[cut "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := RedactBody([]byte(tc.body), tc.cut)
+			got := redactBody([]byte(tc.body), tc.cut)
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("RedactBody(%s) = %s, want it to contain %s", tc.body, got, w)

@@ -31,7 +31,7 @@ func secretName(s string) bool {
 // MaxBody, and the error's scimType and detail read from a SCIM error response.
 func redactEntry(e Entry) Logged {
 	l := Logged{At: e.At, Method: e.Method, Path: loggedPath(e.Path, e.RawQuery), Status: e.Status, Latency: e.Latency, RequestID: e.RequestID,
-		RequestBody: RedactBody(e.RequestBody, e.RequestCut), ResponseBody: RedactBody(e.ResponseBody, e.ResponseCut)}
+		RequestBody: redactBody(e.RequestBody, e.RequestCut), ResponseBody: redactBody(e.ResponseBody, e.ResponseCut)}
 	if e.Status >= 400 {
 		var doc struct {
 			ScimType string `json:"scimType"`
@@ -74,11 +74,11 @@ func loggedPath(path, rawQuery string) string {
 	return path + "?" + kept.Encode()
 }
 
-// RedactBody is body as stored: a JSON body with every secret replaced by Redacted,
+// redactBody is body as stored: a JSON body with every secret replaced by Redacted,
 // cut to MaxBody bytes. A body that is not JSON (or was cut before it could be read
 // whole) cannot be redacted member by member: it is kept, cut, only when no secret word
 // occurs in it at all, and withheld otherwise.
-func RedactBody(body []byte, wasCut bool) string {
+func redactBody(body []byte, wasCut bool) string {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ""
 	}

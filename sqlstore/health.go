@@ -52,10 +52,7 @@ func (s Health) AddHealth(ctx context.Context, batches []connhealth.Batch, keep 
 		RETURNING logged`
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
 		for _, b := range batches {
-			entries := b.Entries
-			if len(entries) > keep {
-				entries = entries[len(entries)-keep:]
-			}
+			entries := b.Entries // at most keep: the Recorder's ring holds no more
 			var logged int64
 			err := tx.Raw(upsert, b.ConnectionID, b.Requests, b.ClientErrors, b.ServerErrors,
 				microsPtr(b.LastRequest), microsPtr(b.LastPush), microsPtr(b.LastSuccess), microsPtr(b.LastError),
