@@ -257,13 +257,23 @@ func (s *Server) createConnection(c echo.Context) error {
 	return c.JSON(http.StatusCreated, CreatedConnection{Connection: out, Token: secret})
 }
 
-func (s *Server) getConnection(c echo.Context) error {
-	ctx, p := c.Request().Context(), principal(c)
+// visibleConnection is the connection the path's slug names, when the caller may see it.
+func (s *Server) visibleConnection(c echo.Context) (*orgs.Connection, error) {
+	ctx := c.Request().Context()
 	conn, err := s.Directory.Connection(ctx, c.Param("slug"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.relatedConnection(ctx, p, conn); err != nil {
+	if err := s.relatedConnection(ctx, principal(c), conn); err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (s *Server) getConnection(c echo.Context) error {
+	ctx := c.Request().Context()
+	conn, err := s.visibleConnection(c)
+	if err != nil {
 		return err
 	}
 	out, err := s.resolver(ctx).connectionJSON(conn)
@@ -273,17 +283,26 @@ func (s *Server) getConnection(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) issueToken(c echo.Context) error {
-	ctx := c.Request().Context()
+// newTokenExpiry checks that the caller is an operator and reads the expiry of the token
+// it asks for (nil: no expiry).
+func newTokenExpiry(c echo.Context) (*time.Time, error) {
 	if err := operatorOnly(principal(c)); err != nil {
-		return err
+		return nil, err
 	}
 	var req ExpiryRequest
 	if err := decode(c, &req, true); err != nil {
+		return nil, err
+	}
+	return req.ExpiresAt, nil
+}
+
+func (s *Server) issueToken(c echo.Context) error {
+	expires, err := newTokenExpiry(c)
+	if err != nil {
 		return err
 	}
 	slug := c.Param("slug")
-	t, secret, err := s.Directory.IssueToken(ctx, slug, req.ExpiresAt)
+	t, secret, err := s.Directory.IssueToken(c.Request().Context(), slug, expires)
 	if err != nil {
 		return err
 	}
@@ -709,11 +728,8 @@ func (s *Server) Explain(ctx context.Context, conn *orgs.Connection, d *orgs.Dec
 
 func (s *Server) userAccess(c echo.Context) error {
 	ctx, p := c.Request().Context(), principal(c)
-	conn, err := s.Directory.Connection(ctx, c.Param("slug"))
+	conn, err := s.visibleConnection(c)
 	if err != nil {
-		return err
-	}
-	if err := s.relatedConnection(ctx, p, conn); err != nil {
 		return err
 	}
 	user := c.Param("id")

@@ -18,9 +18,6 @@ type HealthReader interface {
 	RequestLog(ctx context.Context, connectionID string, limit int) ([]connhealth.Logged, error)
 }
 
-// defaultTokenExpiryWarning is Server.TokenExpiryWarning's default.
-const defaultTokenExpiryWarning = 14 * 24 * time.Hour
-
 // ConnectionHealth is how a connection's IdP is doing.
 type ConnectionHealth struct {
 	Connection     string         `json:"connection"`
@@ -100,12 +97,8 @@ func (s *Server) healthConnection(c echo.Context) (*orgs.Connection, HealthReade
 	if s.Health == nil {
 		return nil, nil, orgscim.Errorf(orgscim.NotImplemented, "connection health is not available")
 	}
-	ctx := c.Request().Context()
-	conn, err := s.Directory.Connection(ctx, c.Param("slug"))
+	conn, err := s.visibleConnection(c)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.relatedConnection(ctx, principal(c), conn); err != nil {
 		return nil, nil, err
 	}
 	return conn, s.Health, nil
@@ -124,7 +117,7 @@ func (s *Server) connectionHealth(c echo.Context) error {
 }
 
 // HealthOf builds the health report of conn at now, warning of tokens that lapse
-// within window (0: 14 days). The CLI prints the same report.
+// within window (0: orgs.DefaultTokenExpiryWarning). The CLI prints the same report.
 func HealthOf(ctx context.Context, dir *orgs.Directory, hr HealthReader, conn *orgs.Connection, now time.Time, window time.Duration) (ConnectionHealth, error) {
 	h, err := hr.Health(ctx, conn.ID)
 	if err != nil {
@@ -151,7 +144,7 @@ func HealthOf(ctx context.Context, dir *orgs.Directory, hr HealthReader, conn *o
 		out.Rotation = &r
 	}
 	if window <= 0 {
-		window = defaultTokenExpiryWarning
+		window = orgs.DefaultTokenExpiryWarning
 	}
 	for _, t := range orgs.ExpiringTokens(tokens, now, window) {
 		out.TokenWarnings = append(out.TokenWarnings, TokenWarning{TokenID: t.ID, Hint: t.Hint, ExpiresAt: *t.Expires,
@@ -204,16 +197,12 @@ func RequestLogOf(ctx context.Context, hr HealthReader, conn *orgs.Connection, l
 }
 
 func (s *Server) startRotation(c echo.Context) error {
-	ctx := c.Request().Context()
-	if err := operatorOnly(principal(c)); err != nil {
-		return err
-	}
-	var req ExpiryRequest
-	if err := decode(c, &req, true); err != nil {
+	expires, err := newTokenExpiry(c)
+	if err != nil {
 		return err
 	}
 	slug := c.Param("slug")
-	r, t, secret, err := s.Directory.StartRotation(ctx, slug, req.ExpiresAt)
+	r, t, secret, err := s.Directory.StartRotation(c.Request().Context(), slug, expires)
 	if err != nil {
 		return err
 	}

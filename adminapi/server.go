@@ -77,7 +77,7 @@ type Server struct {
 	// Onboarding, when set, serves partner onboarding and setup links.
 	Onboarding *orgs.Onboarding
 	// Health, when set, serves GET /connections/{slug}/health and /requests;
-	// TokenExpiryWarning is how long before a token lapses health warns (default 14 days).
+	// TokenExpiryWarning is how long before a token lapses health warns (0: orgs.DefaultTokenExpiryWarning).
 	Health             HealthReader
 	TokenExpiryWarning time.Duration
 

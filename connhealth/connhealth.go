@@ -26,7 +26,8 @@ type Entry struct {
 	ConnectionID string
 	At           time.Time
 	Method       string
-	Path         string // the path and the query parameters worth keeping (see scim)
+	Path         string
+	RawQuery     string // stored with only the parameters worth keeping (see keptParams)
 	Status       int
 	Latency      time.Duration
 	RequestID    string
@@ -46,17 +47,17 @@ const (
 
 // Logged is a stored entry of the log, redacted.
 type Logged struct {
-	Seq          int64         `json:"seq"`
-	At           time.Time     `json:"at"`
-	Method       string        `json:"method"`
-	Path         string        `json:"path"`
-	Status       int           `json:"status"`
-	ScimType     string        `json:"scim_type,omitempty"`
-	Detail       string        `json:"detail,omitempty"`
-	Latency      time.Duration `json:"-"`
-	RequestID    string        `json:"request_id"`
-	RequestBody  string        `json:"request_body,omitempty"`
-	ResponseBody string        `json:"response_body,omitempty"`
+	Seq          int64
+	At           time.Time
+	Method       string
+	Path         string
+	Status       int
+	ScimType     string
+	Detail       string
+	Latency      time.Duration
+	RequestID    string
+	RequestBody  string
+	ResponseBody string
 }
 
 // Health is the stored figures of one connection.
@@ -75,6 +76,26 @@ type Health struct {
 	LastRejected *time.Time
 }
 
+// add adds o's counts to h and moves h's times forward to o's.
+func (h *Health) add(o Health) {
+	h.Requests += o.Requests
+	h.ClientErrors += o.ClientErrors
+	h.ServerErrors += o.ServerErrors
+	h.Rejected += o.Rejected
+	later(&h.LastRequest, o.LastRequest)
+	later(&h.LastPush, o.LastPush)
+	later(&h.LastSuccess, o.LastSuccess)
+	later(&h.LastError, o.LastError)
+	later(&h.LastRejected, o.LastRejected)
+}
+
+// later moves the time *dst forward to t; nil is earlier than any time.
+func later(dst **time.Time, t *time.Time) {
+	if t != nil && (*dst == nil || t.After(**dst)) {
+		*dst = t
+	}
+}
+
 // Batch is what one flush adds for one connection: counts to add, times to move
 // forward, entries to append to the ring (oldest first). A batch of refused requests
 // names the connection by ConnectionSlug, as the URL did, and is dropped when no
@@ -90,7 +111,8 @@ type Batch struct {
 type Store interface {
 	// AddHealth adds the batches' counts, moves their times forward (never back: another
 	// replica may have seen later requests) and appends their entries to each
-	// connection's ring of size keep, numbering them, in one transaction.
+	// connection's ring of size keep, numbering them, in one transaction. A batch holds
+	// at most keep entries.
 	AddHealth(ctx context.Context, batches []Batch, keep int) error
 	// Health returns the figures of a connection; zero when it never made a request.
 	Health(ctx context.Context, connectionID string) (*Health, error)
@@ -127,25 +149,21 @@ type pending struct {
 func (p *pending) add(e Entry) {
 	h := &p.health
 	h.Requests++
-	at := e.At
-	later := func(t **time.Time) {
-		if *t == nil || at.After(**t) {
-			*t = &at
-		}
-	}
-	later(&h.LastRequest)
+	t := e.At // not &e.At, which would move the whole entry to the heap
+	at := &t
+	later(&h.LastRequest, at)
 	if e.Push {
-		later(&h.LastPush)
+		later(&h.LastPush, at)
 	}
 	switch {
 	case e.Status >= 500:
 		h.ServerErrors++
-		later(&h.LastError)
+		later(&h.LastError, at)
 	case e.Status >= 400:
 		h.ClientErrors++
-		later(&h.LastError)
+		later(&h.LastError, at)
 	default:
-		later(&h.LastSuccess)
+		later(&h.LastSuccess, at)
 	}
 	if len(p.entries) < Keep {
 		p.entries = append(p.entries, e)
@@ -179,9 +197,7 @@ func (r *Recorder) RecordRejected(slug string, at time.Time) {
 		r.rejected[slug] = h
 	}
 	h.Rejected++
-	if h.LastRejected == nil || at.After(*h.LastRejected) {
-		h.LastRejected = &at
-	}
+	later(&h.LastRejected, &at)
 	r.schedule()
 }
 
@@ -262,10 +278,7 @@ func (r *Recorder) restore(taken map[string]*pending, rejected map[string]*Healt
 			}
 			continue
 		}
-		old.Rejected += h.Rejected
-		if h.LastRejected != nil && (old.LastRejected == nil || h.LastRejected.After(*old.LastRejected)) {
-			old.LastRejected = h.LastRejected
-		}
+		old.add(*h)
 	}
 	r.rejected = rejected
 	if taken == nil {
@@ -294,20 +307,7 @@ const maxRetries = 5
 
 // merge adds newer's counts, times and entries to p.
 func (p *pending) merge(newer *pending) {
-	h, n := &p.health, newer.health
-	h.Requests += n.Requests
-	h.ClientErrors += n.ClientErrors
-	h.ServerErrors += n.ServerErrors
-	for _, f := range []struct {
-		dst **time.Time
-		src *time.Time
-	}{
-		{&h.LastRequest, n.LastRequest}, {&h.LastPush, n.LastPush}, {&h.LastSuccess, n.LastSuccess}, {&h.LastError, n.LastError},
-	} {
-		if f.src != nil && (*f.dst == nil || f.src.After(**f.dst)) {
-			*f.dst = f.src
-		}
-	}
+	p.health.add(newer.health)
 	entries := append(p.ordered(), newer.ordered()...)
 	if len(entries) > Keep {
 		entries = entries[len(entries)-Keep:]

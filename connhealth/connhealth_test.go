@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func TestRedactBody(t *testing.T) {
 		{name: "cut to MaxBody on a character boundary", body: long, want: []string{"…[cut "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := RedactBody([]byte(tc.body), tc.cut)
+			got := redactBody([]byte(tc.body), tc.cut)
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("RedactBody(%s) = %s, want it to contain %s", tc.body, got, w)
@@ -50,6 +51,20 @@ func TestRedactBody(t *testing.T) {
 				t.Errorf("RedactBody is %d bytes or not UTF-8", len(got))
 			}
 		})
+	}
+}
+
+func TestLoggedPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/scim/v2/a/Users", "/scim/v2/a/Users"},
+		{"/scim/v2/a/Users?filter=userName+eq+%22x%22&access_token=s3cret&count=5", "/scim/v2/a/Users?count=5&filter=userName+eq+%22x%22"},
+		{"/scim/v2/a/Users?FILTER=password+eq+%22p%22", "/scim/v2/a/Users?FILTER=%5Bredacted%5D"},
+		{"/scim/v2/a/Users?token=abc", "/scim/v2/a/Users"},
+	} {
+		u, _ := url.Parse(tc.in)
+		if got := loggedPath(u.Path, u.RawQuery); got != tc.want {
+			t.Errorf("loggedPath(%s) = %s, want %s", tc.in, got, tc.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package connhealth
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -29,8 +30,8 @@ func secretName(s string) bool {
 // redactEntry turns a recorded entry into what is stored: bodies redacted and cut to
 // MaxBody, and the error's scimType and detail read from a SCIM error response.
 func redactEntry(e Entry) Logged {
-	l := Logged{At: e.At, Method: e.Method, Path: e.Path, Status: e.Status, Latency: e.Latency, RequestID: e.RequestID,
-		RequestBody: RedactBody(e.RequestBody, e.RequestCut), ResponseBody: RedactBody(e.ResponseBody, e.ResponseCut)}
+	l := Logged{At: e.At, Method: e.Method, Path: loggedPath(e.Path, e.RawQuery), Status: e.Status, Latency: e.Latency, RequestID: e.RequestID,
+		RequestBody: redactBody(e.RequestBody, e.RequestCut), ResponseBody: redactBody(e.ResponseBody, e.ResponseCut)}
 	if e.Status >= 400 {
 		var doc struct {
 			ScimType string `json:"scimType"`
@@ -43,11 +44,41 @@ func redactEntry(e Entry) Logged {
 	return l
 }
 
-// RedactBody is body as stored: a JSON body with every secret replaced by Redacted,
+// keptParams are the query parameters a logged path keeps: what decides the answer of a
+// SCIM query. Anything else (a client's own parameters, possibly secrets) is dropped.
+var keptParams = []string{"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"}
+
+// loggedPath is the request's path with only the query parameters that keptParams
+// names; a value that mentions a secret (a filter on the password) is redacted.
+func loggedPath(path, rawQuery string) string {
+	if rawQuery == "" {
+		return path
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	kept := url.Values{}
+	for _, name := range keptParams {
+		for k, vs := range q {
+			if strings.EqualFold(k, name) {
+				for _, v := range vs {
+					if secretName(v) {
+						v = Redacted
+					}
+					kept.Add(k, v)
+				}
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return path
+	}
+	return path + "?" + kept.Encode()
+}
+
+// redactBody is body as stored: a JSON body with every secret replaced by Redacted,
 // cut to MaxBody bytes. A body that is not JSON (or was cut before it could be read
 // whole) cannot be redacted member by member: it is kept, cut, only when no secret word
 // occurs in it at all, and withheld otherwise.
-func RedactBody(body []byte, wasCut bool) string {
+func redactBody(body []byte, wasCut bool) string {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ""
 	}

@@ -67,29 +67,15 @@ func (d *Directory) StartRotation(ctx context.Context, connSlug string, expires 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	now := d.now()
-	if expires != nil && !expires.After(now) {
-		return nil, nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
-	}
-	secret, t := newToken(c.ID, now, expires)
-	r := &Rotation{ConnectionID: c.ID, TokenID: t.ID, Started: now}
-	err = d.inTx(ctx, func(ctx context.Context) error {
-		// AddToken locks the connection: two starts at once queue there, and the second
-		// finds the first's rotation (or the tokens at their maximum).
-		if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
-			return err
-		}
+	var r *Rotation
+	t, secret, err := d.issueToken(ctx, connSlug, expires, func(ctx context.Context, t *Token) error {
+		// issueToken's AddToken locked the connection: two starts at once queue there,
+		// and the second finds the first's rotation (or the tokens at their maximum).
+		r = &Rotation{ConnectionID: t.ConnectionID, TokenID: t.ID, Started: t.Created}
 		if err := rs.StartRotation(ctx, r); err != nil {
 			return err
 		}
-		if err := d.recordToken(ctx, ActTokenCreate, t, now); err != nil {
-			return err
-		}
-		return d.recordRotation(ctx, ActRotationStart, c.ID, rotationView{TokenID: t.ID}, now)
+		return d.recordRotation(ctx, ActRotationStart, t.ConnectionID, rotationView{TokenID: t.ID}, t.Created)
 	})
 	if err != nil {
 		return nil, nil, "", err
@@ -103,7 +89,7 @@ func (d *Directory) StartRotation(ctx context.Context, connSlug string, expires 
 // old token is not cut off; the IdP's first request with the new token is the proof
 // that it switched.
 func (d *Directory) CompleteRotation(ctx context.Context, connSlug string, force bool) (*RotationResult, error) {
-	return d.endRotation(ctx, connSlug, func(ctx context.Context, r *Rotation, tokens []*Token, now time.Time) ([]string, rotationView, error) {
+	return d.endRotation(ctx, connSlug, func(r *Rotation, tokens []*Token, now time.Time) ([]string, rotationView, error) {
 		var fresh *Token
 		for _, t := range tokens {
 			if t.ID == r.TokenID {
@@ -131,7 +117,7 @@ func (d *Directory) CompleteRotation(ctx context.Context, connSlug string, force
 // CancelRotation ends the connection's rotation by revoking its new token; the tokens
 // the connection had before stay as they are.
 func (d *Directory) CancelRotation(ctx context.Context, connSlug string) (*RotationResult, error) {
-	return d.endRotation(ctx, connSlug, func(ctx context.Context, r *Rotation, tokens []*Token, now time.Time) ([]string, rotationView, error) {
+	return d.endRotation(ctx, connSlug, func(r *Rotation, tokens []*Token, now time.Time) ([]string, rotationView, error) {
 		var revoke []string
 		for _, t := range tokens {
 			if t.ID == r.TokenID && t.Revoked == nil {
@@ -145,7 +131,7 @@ func (d *Directory) CancelRotation(ctx context.Context, connSlug string) (*Rotat
 // endRotation removes the connection's rotation and revokes the tokens decide names,
 // with their audit events, in one transaction.
 func (d *Directory) endRotation(ctx context.Context, connSlug string,
-	decide func(ctx context.Context, r *Rotation, tokens []*Token, now time.Time) ([]string, rotationView, error), action string) (*RotationResult, error) {
+	decide func(r *Rotation, tokens []*Token, now time.Time) ([]string, rotationView, error), action string) (*RotationResult, error) {
 	rs, err := d.rotations()
 	if err != nil {
 		return nil, err
@@ -168,7 +154,7 @@ func (d *Directory) endRotation(ctx context.Context, connSlug string,
 		if err != nil {
 			return err
 		}
-		revoke, view, err := decide(ctx, r, tokens, now)
+		revoke, view, err := decide(r, tokens, now)
 		if err != nil {
 			return err
 		}
@@ -208,6 +194,10 @@ func (d *Directory) RotationOf(ctx context.Context, connectionID string) (*Rotat
 	}
 	return r, err
 }
+
+// DefaultTokenExpiryWarning is how long before a SCIM token lapses it is reported, unless
+// configured otherwise: two weeks leave a partner time to put a new token into its IdP.
+const DefaultTokenExpiryWarning = 14 * 24 * time.Hour
 
 // ExpiringTokens returns the usable tokens that lapse within window of now, soonest
 // first: the ones whose IdP must be given a new token before they stop working.

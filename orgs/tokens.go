@@ -96,6 +96,13 @@ func wellFormedWith(prefix, secret string) bool {
 // IssueToken issues another token for the connection, valid until expires (nil: no
 // expiry). It refuses when the connection already has MaxActiveTokens usable tokens.
 func (d *Directory) IssueToken(ctx context.Context, connSlug string, expires *time.Time) (*Token, string, error) {
+	return d.issueToken(ctx, connSlug, expires, nil)
+}
+
+// issueToken issues a token for the connection, valid until expires (nil: no expiry),
+// and records it; also, when set, runs in the same transaction after that.
+func (d *Directory) issueToken(ctx context.Context, connSlug string, expires *time.Time,
+	also func(ctx context.Context, t *Token) error) (*Token, string, error) {
 	c, err := d.Store.ConnectionBySlug(ctx, connSlug)
 	if err != nil {
 		return nil, "", err
@@ -106,10 +113,17 @@ func (d *Directory) IssueToken(ctx context.Context, connSlug string, expires *ti
 	}
 	secret, t := newToken(c.ID, now, expires)
 	err = d.inTx(ctx, func(ctx context.Context) error {
+		// AddToken locks the connection: two issues at once queue there.
 		if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
 			return err
 		}
-		return d.recordToken(ctx, ActTokenCreate, t, now)
+		if err := d.recordToken(ctx, ActTokenCreate, t, now); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(ctx, t)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, "", err

@@ -3,8 +3,6 @@ package scim
 import (
 	"context"
 	"log/slog"
-	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim/orgs"
@@ -25,13 +23,9 @@ func (s *Server) activateAfter(c echo.Context, conn *orgs.Connection, next echo.
 	if err != nil || s.Activator == nil {
 		return err
 	}
-	switch c.Request().Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-	default:
+	req := c.Request()
+	if st := c.Response().Status; st < 200 || st > 299 || !isPush(req.Method, req.URL.Path) {
 		return nil
-	}
-	if st := c.Response().Status; st < 200 || st > 299 || strings.HasSuffix(c.Request().URL.Path, "/.search") {
-		return nil // a search changes nothing
 	}
 	if aerr := s.Activator.ActivatePending(c.Request().Context(), conn); aerr != nil {
 		s.logger().Warn("activating a pending connection failed", slog.String("connection", conn.Slug),

@@ -3,7 +3,6 @@ package scim
 import (
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -19,10 +18,6 @@ type RequestRecorder interface {
 	// RecordRejected counts a request to /scim/v2/{slug} whose bearer token was refused.
 	RecordRejected(slug string, at time.Time)
 }
-
-// keptParams are the query parameters a logged path keeps: what decides the answer of a
-// SCIM query. Anything else (a client's own parameters, possibly secrets) is dropped.
-var keptParams = []string{"filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"}
 
 // RecordRequests is an echo Pre middleware that hands each authenticated SCIM request,
 // with the start of its bodies, to s.Health after the response has been written — after
@@ -60,7 +55,7 @@ func (s *Server) RecordRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			return nil
 		}
 		e := connhealth.Entry{
-			ConnectionID: conn.ID, At: s.now(), Method: req.Method, Path: loggedPath(req.URL),
+			ConnectionID: conn.ID, At: s.now(), Method: req.Method, Path: req.URL.Path, RawQuery: req.URL.RawQuery,
 			Status: res.Status, Latency: time.Since(start), RequestID: res.Header().Get(echo.HeaderXRequestID),
 			Push:         isPush(req.Method, req.URL.Path),
 			ResponseBody: out.buf, ResponseCut: out.cut,
@@ -87,32 +82,6 @@ func isPush(method, path string) bool {
 		return !strings.HasSuffix(path, "/.search")
 	}
 	return false
-}
-
-// loggedPath is the request's path with only the query parameters that keptParams
-// names; a filter that mentions a password is redacted.
-func loggedPath(u *url.URL) string {
-	if u.RawQuery == "" {
-		return u.Path
-	}
-	q, _ := url.ParseQuery(u.RawQuery)
-	kept := url.Values{}
-	for _, name := range keptParams {
-		for k, vs := range q {
-			if strings.EqualFold(k, name) {
-				for _, v := range vs {
-					if strings.Contains(strings.ToLower(v), "password") {
-						v = connhealth.Redacted
-					}
-					kept.Add(k, v)
-				}
-			}
-		}
-	}
-	if len(kept) == 0 {
-		return u.Path
-	}
-	return u.Path + "?" + kept.Encode()
 }
 
 // captureReader keeps the first connhealth.CaptureLimit bytes read through it.

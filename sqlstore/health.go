@@ -30,42 +30,33 @@ func (d dialect) greatest(a, b string) string {
 const requestLogCols = "connection_id, slot, seq, at, method, path, status, scim_type, detail, latency_us, request_id, request_body, response_body"
 
 func (s Health) AddHealth(ctx context.Context, batches []connhealth.Batch, keep int) error {
-	if len(batches) == 0 {
-		return nil
+	batches, err := s.resolveSlugs(ctx, batches)
+	if err != nil || len(batches) == 0 {
+		return err
 	}
 	// The same order in every replica, so that two flushes at once cannot deadlock on
 	// each other's rows.
-	var byID, bySlug []connhealth.Batch
-	for _, b := range batches {
-		if b.ConnectionID == "" {
-			bySlug = append(bySlug, b)
-		} else {
-			byID = append(byID, b)
-		}
-	}
-	batches = byID
 	sort.Slice(batches, func(i, j int) bool { return batches[i].ConnectionID < batches[j].ConnectionID })
 	d := s.db.dialect
 	later := func(col string) string { return col + " = " + d.greatest("connection_health."+col, "excluded."+col) }
 	upsert := `INSERT INTO connection_health (connection_id, requests, client_errors, server_errors,
-		last_request_at, last_push_at, last_success_at, last_error_at, logged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		last_request_at, last_push_at, last_success_at, last_error_at, logged, rejected, last_rejected_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (connection_id) DO UPDATE SET
 		requests = connection_health.requests + excluded.requests,
 		client_errors = connection_health.client_errors + excluded.client_errors,
 		server_errors = connection_health.server_errors + excluded.server_errors, ` +
 		later("last_request_at") + ", " + later("last_push_at") + ", " + later("last_success_at") + ", " + later("last_error_at") + `,
-		logged = connection_health.logged + excluded.logged
+		logged = connection_health.logged + excluded.logged,
+		rejected = connection_health.rejected + excluded.rejected, ` + later("last_rejected_at") + `
 		RETURNING logged`
-	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
 		for _, b := range batches {
-			entries := b.Entries
-			if len(entries) > keep {
-				entries = entries[len(entries)-keep:]
-			}
+			entries := b.Entries // at most keep: the Recorder's ring holds no more
 			var logged int64
 			err := tx.Raw(upsert, b.ConnectionID, b.Requests, b.ClientErrors, b.ServerErrors,
 				microsPtr(b.LastRequest), microsPtr(b.LastPush), microsPtr(b.LastSuccess), microsPtr(b.LastError),
-				len(entries)).Scan(&logged).Error
+				len(entries), b.Rejected, microsPtr(b.LastRejected)).Scan(&logged).Error
 			if err != nil {
 				return err
 			}
@@ -97,22 +88,58 @@ func (s Health) AddHealth(ctx context.Context, batches []connhealth.Batch, keep 
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	// Refused requests name their connection by the URL's slug; each is one statement
-	// of its own, outside the transaction above, so that no two flushes lock rows in
-	// different orders. A slug no connection has adds nothing.
-	for _, b := range bySlug {
-		err := s.db.q(ctx).Exec(`INSERT INTO connection_health (connection_id, rejected, last_rejected_at)
-			SELECT id, ?, ? FROM connections WHERE slug = ?
-			ON CONFLICT (connection_id) DO UPDATE SET rejected = connection_health.rejected + excluded.rejected, `+
-			later("last_rejected_at"), b.Rejected, microsPtr(b.LastRejected), b.ConnectionSlug).Error
-		if err != nil {
-			return err
+}
+
+// resolveSlugs folds the batches of refused requests, which name their connection by the
+// URL's slug, into the batches by connection id, so that one transaction adds them all:
+// a flush that fails adds nothing, and is retried whole. A slug no connection has adds
+// nothing.
+func (s Health) resolveSlugs(ctx context.Context, batches []connhealth.Batch) ([]connhealth.Batch, error) {
+	var slugs []string
+	for _, b := range batches {
+		if b.ConnectionID == "" {
+			slugs = append(slugs, b.ConnectionSlug)
 		}
 	}
-	return nil
+	if len(slugs) == 0 {
+		return batches, nil
+	}
+	var rows []struct{ ID, Slug string }
+	if err := s.db.q(ctx).Raw("SELECT id, slug FROM connections WHERE slug IN ?", slugs).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	idOf := make(map[string]string, len(rows))
+	for _, r := range rows {
+		idOf[r.Slug] = r.ID
+	}
+	out := make([]connhealth.Batch, 0, len(batches))
+	at := map[string]int{} // connection id -> index in out
+	for _, b := range batches {
+		if b.ConnectionID != "" {
+			at[b.ConnectionID] = len(out)
+			out = append(out, b)
+		}
+	}
+	for _, b := range batches {
+		if b.ConnectionID != "" {
+			continue
+		}
+		id, ok := idOf[b.ConnectionSlug]
+		if !ok {
+			continue
+		}
+		i, ok := at[id]
+		if !ok {
+			at[id] = len(out)
+			out = append(out, connhealth.Batch{ConnectionID: id})
+			i = len(out) - 1
+		}
+		out[i].Rejected += b.Rejected
+		if t := out[i].LastRejected; t == nil || b.LastRejected != nil && b.LastRejected.After(*t) {
+			out[i].LastRejected = b.LastRejected
+		}
+	}
+	return out, nil
 }
 
 func (s Health) Health(ctx context.Context, connectionID string) (*connhealth.Health, error) {

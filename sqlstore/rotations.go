@@ -29,29 +29,23 @@ func (s orgStore) StartRotation(ctx context.Context, r *orgs.Rotation) error {
 }
 
 func (s orgStore) Rotation(ctx context.Context, connectionID string) (*orgs.Rotation, error) {
-	var rows []rotationRow
-	if err := s.db.q(ctx).Raw("SELECT connection_id, token_id, started_at FROM token_rotations WHERE connection_id = ?",
-		connectionID).Scan(&rows).Error; err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, orgscim.Errorf(orgscim.NotFound, "no token rotation in progress")
-	}
-	return rows[0].rotation(), nil
+	return s.rotation(ctx, "SELECT connection_id, token_id, started_at FROM token_rotations WHERE connection_id = ?", connectionID)
 }
 
+// EndRotation deletes the row, which holds its lock until the transaction ends: a second
+// end at once waits, then finds none.
 func (s orgStore) EndRotation(ctx context.Context, connectionID string) (*orgs.Rotation, error) {
-	q := s.db.q(ctx)
+	return s.rotation(ctx, "DELETE FROM token_rotations WHERE connection_id = ? RETURNING connection_id, token_id, started_at", connectionID)
+}
+
+// rotation runs query, which returns the connection's rotation row; NotFound when none.
+func (s orgStore) rotation(ctx context.Context, query, connectionID string) (*orgs.Rotation, error) {
 	var rows []rotationRow
-	if err := q.Raw("SELECT connection_id, token_id, started_at FROM token_rotations WHERE connection_id = ?"+s.db.dialect.forUpdate,
-		connectionID).Scan(&rows).Error; err != nil {
+	if err := s.db.q(ctx).Raw(query, connectionID).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, orgscim.Errorf(orgscim.NotFound, "no token rotation in progress")
-	}
-	if err := q.Exec("DELETE FROM token_rotations WHERE connection_id = ?", connectionID).Error; err != nil {
-		return nil, err
 	}
 	return rows[0].rotation(), nil
 }

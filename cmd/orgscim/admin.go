@@ -115,24 +115,34 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer db.Close()
-	var exp *time.Time
-	if *expires > 0 {
-		t := time.Now().Add(*expires)
-		exp = &t
-	}
-	t, secret, err := newServices(db, nil).dir.IssueToken(ctx, *conn, exp)
+	t, secret, err := newServices(db, nil).dir.IssueToken(ctx, *conn, expiryIn(*expires))
 	if err != nil {
 		return cliError(err)
 	}
 	if *asJSON {
-		out := map[string]any{"id": t.ID, "token": secret, "connection": *conn}
-		if t.Expires != nil {
-			out["expires_at"] = t.Expires.Format(time.RFC3339)
-		}
-		return printJSON(stdout, out)
+		return printJSON(stdout, issuedJSON(*conn, t, secret))
 	}
 	fmt.Fprintf(stdout, "token %s issued for connection %s\ntoken (shown once): %s\n", t.ID, *conn, secret)
 	return nil
+}
+
+// expiryIn is the expiry of a token with the lifetime of an --expires flag; nil, no
+// expiry, for 0.
+func expiryIn(lifetime time.Duration) *time.Time {
+	if lifetime <= 0 {
+		return nil
+	}
+	t := time.Now().Add(lifetime)
+	return &t
+}
+
+// issuedJSON is what --json prints of a token issued for a connection, secret included.
+func issuedJSON(conn string, t *orgs.Token, secret string) map[string]any {
+	out := map[string]any{"id": t.ID, "token": secret, "connection": conn}
+	if t.Expires != nil {
+		out["expires_at"] = t.Expires.Format(time.RFC3339)
+	}
+	return out
 }
 
 func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {

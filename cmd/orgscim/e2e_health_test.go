@@ -526,7 +526,7 @@ func TestTokenExpiryWarnings(t *testing.T) {
 		}
 
 		logs := &syncBuffer{}
-		warnExpiringTokens(context.Background(), db.Health(), defaultTokenExpiryWarning, env.clock.Now(), slog.New(slog.NewJSONHandler(logs, nil)))
+		warnExpiringTokens(context.Background(), db.Health(), orgs.DefaultTokenExpiryWarning, env.clock.Now(), slog.New(slog.NewJSONHandler(logs, nil)))
 		if out := logs.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, `"connection":"acme"`) {
 			t.Errorf("daily warning logged:\n%s", out)
 		}

@@ -11,10 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// defaultTokenExpiryWarning is how long before a SCIM token lapses it is reported: two
-// weeks leave a partner time to put a new token into its IdP.
-const defaultTokenExpiryWarning = 14 * 24 * time.Hour
-
 // flushHealth stores what the server recorded of its last requests when it stops.
 func flushHealth(r *connhealth.Recorder, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

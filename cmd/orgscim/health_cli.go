@@ -18,7 +18,7 @@ func connectionHealth(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs, dbURL := newFlags("connection health", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	last := fs.Int("last", 10, "how many of the last requests to show, up to 50")
-	warn := fs.Duration("token-expiry-warning", defaultTokenExpiryWarning, "warn of tokens that lapse within this")
+	warn := fs.Duration("token-expiry-warning", orgs.DefaultTokenExpiryWarning, "warn of tokens that lapse within this")
 	// The slug may come before or after the flags.
 	slug := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -132,20 +132,13 @@ func tokenRotate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer db.Close()
 	dir := newServices(db, nil).dir
 	if step == "start" {
-		var exp *time.Time
-		if *expires > 0 {
-			t := time.Now().Add(*expires)
-			exp = &t
-		}
-		r, t, secret, err := dir.StartRotation(ctx, *conn, exp)
+		r, t, secret, err := dir.StartRotation(ctx, *conn, expiryIn(*expires))
 		if err != nil {
 			return cliError(err)
 		}
 		if *asJSON {
-			out := map[string]any{"connection": *conn, "id": t.ID, "token": secret, "started_at": r.Started.Format(time.RFC3339)}
-			if t.Expires != nil {
-				out["expires_at"] = t.Expires.Format(time.RFC3339)
-			}
+			out := issuedJSON(*conn, t, secret)
+			out["started_at"] = r.Started.Format(time.RFC3339)
 			return printJSON(stdout, out)
 		}
 		fmt.Fprintf(stdout, "rotation started for connection %s: new token %s works beside the old one\n"+

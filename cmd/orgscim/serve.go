@@ -19,6 +19,7 @@ import (
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/setuppage"
@@ -33,7 +34,8 @@ type httpConfig struct {
 	Limits         scim.Limits   // SCIM request limits and the per-connection rate limit
 	Now            func() time.Time
 	// Health buffers the connections' health (nil: newHandler makes one, flushed about
-	// every second); TokenExpiryWarning is how long before a token lapses it is reported.
+	// every second, unless NoHealth); TokenExpiryWarning is how long before a token
+	// lapses it is reported (0: orgs.DefaultTokenExpiryWarning).
 	Health             *connhealth.Recorder
 	TokenExpiryWarning time.Duration
 	NoHealth           bool // record no connection health: for benchmarks of its cost
@@ -51,12 +53,6 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
-	if cfg.Health == nil {
-		cfg.Health = &connhealth.Recorder{Store: db.Health(), Logger: logger}
-	}
-	if cfg.TokenExpiryWarning == 0 {
-		cfg.TokenExpiryWarning = defaultTokenExpiryWarning
-	}
 	svc := newServices(db, cfg.Now)
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
@@ -64,9 +60,12 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
-		Activator: svc.dir, Health: cfg.Health, Now: cfg.Now}
-	if cfg.NoHealth {
-		s.Health = nil
+		Activator: svc.dir, Now: cfg.Now}
+	if !cfg.NoHealth {
+		if cfg.Health == nil {
+			cfg.Health = &connhealth.Recorder{Store: db.Health(), Logger: logger}
+		}
+		s.Health = cfg.Health
 	}
 	metrics := httpmetrics.New(httpmetrics.Options{
 		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
@@ -271,7 +270,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fs.DurationVar(&webhookInterval, "webhook-interval", webhookInterval, "how often to send due webhook deliveries; 0 sends none (env ORGSCIM_WEBHOOK_INTERVAL)")
-	tokenWarning, err := envDuration("ORGSCIM_TOKEN_EXPIRY_WARNING", defaultTokenExpiryWarning)
+	tokenWarning, err := envDuration("ORGSCIM_TOKEN_EXPIRY_WARNING", orgs.DefaultTokenExpiryWarning)
 	if err != nil {
 		return err
 	}
