@@ -63,8 +63,10 @@ type PendingActivator interface {
 }
 
 // CreateSetupLink issues a setup link for the connection, valid for ttl (0: the
-// default). It returns the link's secret, which is shown once. Operators may, and a
-// delegate with the delegate capability on the connection's org.
+// default). It returns the link's secret, which is shown once. Operators may for any
+// connection; a delegate with the delegate capability on the connection's org only for a
+// pending one, since the link reveals a fresh token and issuing tokens to a running
+// connection is the operators'.
 func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug string, ttl time.Duration) (*SetupLink, string, error) {
 	if ttl == 0 {
 		ttl = DefaultSetupLinkTTL
@@ -82,6 +84,9 @@ func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug
 	}
 	if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
 		return nil, "", err
+	}
+	if by.Operator == "" && conn.Status != ConnectionPending {
+		return nil, "", orgscim.Errorf(orgscim.Forbidden, "connection %s is %s: only operators create setup links for a connection that is not pending", conn.Slug, conn.Status)
 	}
 	if conn.Status == "suspended" {
 		return nil, "", orgscim.Errorf(orgscim.Conflict, "connection %s is suspended", conn.Slug)

@@ -478,6 +478,8 @@ func TestOnboardingByDelegate(t *testing.T) {
 		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
 		c.create(map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"})
 		partner.get("/me").must(t, http.StatusOK)
+		// The connection is active now: a fresh token for it is the operators' to issue.
+		refused(t, "delegate's setup link for an active connection", partner.post("/connections/acme/setup-links", nil), http.StatusForbidden, "forbidden")
 
 		sub := f.proposal("Acme Paris")
 		sub["parent"] = "acme"
