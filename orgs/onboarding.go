@@ -263,8 +263,8 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		if err != nil {
 			return err
 		}
-		if parent.Status == StatusSuspended || parent.Status == StatusEnded {
-			return orgscim.Errorf(orgscim.Conflict, "the relationship with parent org %s is %s", parent.Slug, parent.Status)
+		if err := s.grantsAccessOnPath(ctx, parent, now); err != nil {
+			return err
 		}
 		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: KindPartner,
 			Status: StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
@@ -323,6 +323,34 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		return s.record(ctx, now, ActOnboardingApprove, r, map[string]any{"reason": reason, "org_id": org.ID,
 			"connection_id": conn.ID, "delegation_id": d.ID, "admin_user_id": admin.ID})
 	})
+}
+
+// grantsAccessOnPath refuses a parent when the relationship with it, or with any org
+// above it, does not allow access now: nothing is onboarded where its tokens would not
+// work.
+func (s *Onboarding) grantsAccessOnPath(ctx context.Context, parent *Org, now time.Time) error {
+	path := parent.AncestorIDs()
+	byID, err := s.Dir.Store.OrgsByID(ctx, path)
+	if err != nil {
+		return err
+	}
+	for _, id := range path {
+		o := byID[id]
+		if o == nil {
+			return orgscim.Errorf(orgscim.Conflict, "an org above parent org %s no longer exists", parent.Slug)
+		}
+		if !o.GrantsAccessAt(now) {
+			what := "does not grant access now"
+			if o.Status != StatusActive {
+				what = "is " + string(o.Status)
+			}
+			if o.ID == parent.ID {
+				return orgscim.Errorf(orgscim.Conflict, "the relationship with parent org %s %s", o.Slug, what)
+			}
+			return orgscim.Errorf(orgscim.Conflict, "the relationship with org %s, above parent org %s, %s", o.Slug, parent.Slug, what)
+		}
+	}
+	return nil
 }
 
 // Reject refuses a request; like approval, it is an operator's decision.
