@@ -266,30 +266,16 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		if err := s.grantsAccessOnPath(ctx, parent, now); err != nil {
 			return err
 		}
-		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: KindPartner,
+		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: kindUnder(parent),
 			Status: StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
 			Version: 1, Created: now, Updated: now}
-		if parent.Kind != KindVendor {
-			org.Kind = KindSubsidiary
-		}
-		if err := s.Dir.Store.CreateOrg(ctx, org); err != nil {
-			return err
-		}
-		e := audit.New(ctx, now, ActOrgCreate, "org", org.ID)
-		e.OrgID, e.Diff = org.ID, audit.Diff(nil, viewOrg(org))
-		if err := record(ctx, s.Audit, e); err != nil {
+		if err := s.Dir.createOrg(ctx, org, now); err != nil {
 			return err
 		}
 		conn := &Connection{ID: provisioning.NewID(), Slug: r.ConnectionSlug, OrgID: org.ID, IdP: r.IdP,
 			Status: ConnectionPending, Created: now}
 		// No token yet: the partner's administrator gets one from a setup link.
-		if err := s.Dir.Store.CreateConnection(ctx, conn, nil); err != nil {
-			return err
-		}
-		e = audit.New(ctx, now, ActConnectionCreate, "connection", conn.ID)
-		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
-		e.Diff = audit.Diff(nil, connectionView{Slug: conn.Slug, OrgID: conn.OrgID, IdP: conn.IdP, Status: conn.Status})
-		if err := record(ctx, s.Audit, e); err != nil {
+		if err := s.Dir.createConnection(ctx, conn, nil, now); err != nil {
 			return err
 		}
 		admin, err := s.Users.Create(ctx, conn.ID, firstAdminAttributes(r), "")
