@@ -181,14 +181,13 @@ func (s *Onboarding) normalise(ctx context.Context, r *OnboardingRequest, now ti
 	if err := checkSlug(r.ConnectionSlug); err != nil {
 		return err
 	}
-	if r.IdP == "" {
-		r.IdP = IdPGeneric
+	idp, err := checkIdP(r.IdP)
+	if err != nil {
+		return err
 	}
-	if r.IdP != IdPEntra && r.IdP != IdPOkta && r.IdP != IdPGeneric {
-		return orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", r.IdP)
-	}
-	if r.ContractStart != nil && r.ContractEnd != nil && r.ContractEnd.Before(*r.ContractStart) {
-		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	r.IdP = idp
+	if err := checkContract(r.ContractStart, r.ContractEnd); err != nil {
+		return err
 	}
 	if r.ContractEnd != nil && !r.ContractEnd.After(now) {
 		return orgscim.Errorf(orgscim.Invalid, "the contract must end in the future")
@@ -204,10 +203,8 @@ func (s *Onboarding) normalise(ctx context.Context, r *OnboardingRequest, now ti
 	if len(r.AdminCapabilities) == 0 {
 		r.AdminCapabilities = slices.Clone(defaultAdminCapabilities)
 	}
-	for _, c := range r.AdminCapabilities {
-		if !slices.Contains(allCapabilities, c) {
-			return orgscim.Errorf(orgscim.Invalid, "unknown capability %q", c)
-		}
+	if err := checkCapabilities(r.AdminCapabilities); err != nil {
+		return err
 	}
 	if len(r.Mappings) > maxOnboardingMappings {
 		return orgscim.Errorf(orgscim.Invalid, "at most %d mappings per request", maxOnboardingMappings)

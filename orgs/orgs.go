@@ -322,8 +322,8 @@ func (u OrgUpdate) apply(o *Org, now time.Time) error {
 	if u.ContractEnd != nil {
 		o.ContractEnd = *u.ContractEnd
 	}
-	if o.ContractStart != nil && o.ContractEnd != nil && o.ContractEnd.Before(*o.ContractStart) {
-		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	if err := checkContract(o.ContractStart, o.ContractEnd); err != nil {
+		return err
 	}
 	if u.Grace != nil {
 		if *u.Grace < 0 {
@@ -339,6 +339,14 @@ func (u OrgUpdate) apply(o *Org, now time.Time) error {
 	}
 	o.Version++
 	o.Updated = now
+	return nil
+}
+
+// checkContract refuses a contract that ends before it starts.
+func checkContract(start, end *time.Time) error {
+	if start != nil && end != nil && end.Before(*start) {
+		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	}
 	return nil
 }
 
@@ -386,13 +394,9 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 	if err != nil {
 		return nil, "", err
 	}
-	if idp == "" {
-		idp = IdPGeneric
-	}
-	switch idp {
-	case IdPEntra, IdPOkta, IdPGeneric:
-	default:
-		return nil, "", orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", idp)
+	idp, err = checkIdP(idp)
+	if err != nil {
+		return nil, "", err
 	}
 	if slug == "" {
 		slug = org.Slug
@@ -410,6 +414,17 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 		return nil, "", err
 	}
 	return c, secret, nil
+}
+
+// checkIdP returns the IdP kind, generic when it is empty, or refuses an unknown one.
+func checkIdP(idp string) (string, error) {
+	switch idp {
+	case "":
+		return IdPGeneric, nil
+	case IdPEntra, IdPOkta, IdPGeneric:
+		return idp, nil
+	}
+	return "", orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", idp)
 }
 
 // createConnection stores the connection with its first token, if any, and records
