@@ -2,7 +2,6 @@ package orgs
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,10 +73,10 @@ type OnboardingStore interface {
 	Onboarding(ctx context.Context, id string) (*OnboardingRequest, error)
 	// UpdateOnboarding runs fn on the request, locked, and stores the result.
 	UpdateOnboarding(ctx context.Context, id string, fn func(*OnboardingRequest) error) (*OnboardingRequest, error)
-	// Onboardings lists up to limit requests, newest first, after the request whose
-	// cursor is after (see OnboardingCursor): in the given state when it is not empty,
-	// and only those whose parent lies in the subtree at path when path is not empty.
-	Onboardings(ctx context.Context, state, path, after string, limit int) ([]*OnboardingRequest, error)
+	// Onboardings lists up to limit requests, newest first, after the position after
+	// when it is not nil: in the given state when it is not empty, and only those whose
+	// parent lies in the subtree at path when path is not empty.
+	Onboardings(ctx context.Context, state, path string, after *OnboardingPosition, limit int) ([]*OnboardingRequest, error)
 	SetupLinkStore
 }
 
@@ -410,11 +409,16 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state, after string
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	if after != "" && !cursorPattern.MatchString(after) {
-		return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
+	var pos *OnboardingPosition
+	if after != "" {
+		micros, id, ok := audit.ParseCursor(after)
+		if !ok {
+			return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
+		}
+		pos = &OnboardingPosition{ProposedMicros: micros, ID: id}
 	}
 	if by.Operator != "" {
-		return s.Store.Onboardings(ctx, state, "", after, limit)
+		return s.Store.Onboardings(ctx, state, "", pos, limit)
 	}
 	if by.Delegation == nil {
 		return nil, orgscim.Errorf(orgscim.Unauthorized, "no principal")
@@ -426,16 +430,22 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state, after string
 	if err := s.Delegations.Authorize(ctx, by, CapDelegate, home); err != nil {
 		return nil, err
 	}
-	return s.Store.Onboardings(ctx, state, home.Path, after, limit)
+	return s.Store.Onboardings(ctx, state, home.Path, pos, limit)
 }
 
 // OnboardingCursor is where a listing continues after r: its time of proposal, then
-// its id, since the listing is newest first.
+// its id, since the listing is newest first. It has the shape of an audit cursor
+// (audit.ParseCursor reads it), in microseconds.
 func OnboardingCursor(r *OnboardingRequest) string {
 	return strconv.FormatInt(r.Proposed.UnixMicro(), 10) + "_" + r.ID
 }
 
-var cursorPattern = regexp.MustCompile(`^[0-9]{1,20}_[0-9a-f-]{36}$`)
+// OnboardingPosition is a parsed OnboardingCursor: a listing continues with the
+// requests before it, newest first.
+type OnboardingPosition struct {
+	ProposedMicros int64
+	ID             string
+}
 
 // onboardingView is what an event shows of a proposal.
 type onboardingView struct {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 
@@ -127,7 +126,7 @@ func (s onboardingStore) UpdateOnboarding(ctx context.Context, id string, fn fun
 	return out, err
 }
 
-func (s onboardingStore) Onboardings(ctx context.Context, state, path, after string, limit int) ([]*orgs.OnboardingRequest, error) {
+func (s onboardingStore) Onboardings(ctx context.Context, state, path string, after *orgs.OnboardingPosition, limit int) ([]*orgs.OnboardingRequest, error) {
 	var where []string
 	var args []any
 	if state != "" {
@@ -137,13 +136,8 @@ func (s onboardingStore) Onboardings(ctx context.Context, state, path, after str
 		where = append(where, `parent_id IN (SELECT id FROM orgs WHERE path LIKE ? ESCAPE '\')`)
 		args = append(args, likePrefix(path))
 	}
-	if after != "" {
-		at, id, _ := strings.Cut(after, "_")
-		micros, err := strconv.ParseInt(at, 10, 64)
-		if err != nil {
-			return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
-		}
-		where, args = append(where, "(proposed_at, id) < (?, ?)"), append(args, micros, id)
+	if after != nil {
+		where, args = append(where, "(proposed_at, id) < (?, ?)"), append(args, after.ProposedMicros, after.ID)
 	}
 	q := "SELECT " + onboardingCols + " FROM onboarding_requests"
 	if len(where) > 0 {
