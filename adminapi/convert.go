@@ -30,6 +30,29 @@ func (r *resolver) remember(os ...*orgs.Org) {
 	}
 }
 
+// preloadOrgs reads the orgs with these ids that it does not know yet, in one query.
+func (r *resolver) preloadOrgs(ids []string) error {
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := r.orgs[id]; !ok && !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	m, err := r.s.Access.Store.OrgsByID(r.ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, o := range m {
+		r.remember(o)
+	}
+	return nil
+}
+
 func (r *resolver) org(id string) (*orgs.Org, error) {
 	if o, ok := r.orgs[id]; ok {
 		return o, nil

@@ -89,11 +89,9 @@ func (req ProposeOnboardingRequest) Proposal() orgs.OnboardingRequest {
 		AdminDisplayName: req.AdminDisplayName, AdminCapabilities: caps, Mappings: maps, Reason: req.Reason}
 }
 
-func (s *Server) onboardingJSON(c echo.Context, r *orgs.OnboardingRequest) (Onboarding, error) {
-	parent, err := s.resolver(c.Request().Context()).orgSlug(r.ParentID)
-	if err != nil {
-		return Onboarding{}, err
-	}
+// OnboardingOf is the request as the API shows it; parent is the slug of its parent org.
+// The CLI prints the same.
+func OnboardingOf(r *orgs.OnboardingRequest, parent string) Onboarding {
 	caps := make([]string, len(r.AdminCapabilities))
 	for i, c := range r.AdminCapabilities {
 		caps[i] = string(c)
@@ -106,11 +104,19 @@ func (s *Server) onboardingJSON(c echo.Context, r *orgs.OnboardingRequest) (Onbo
 		IdP: r.IdP, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner, AdminUserName: r.AdminUserName,
 		AdminDisplayName: r.AdminDisplayName, AdminCapabilities: caps, Mappings: maps, Reason: r.Reason, ProposedBy: r.ProposedBy,
 		ProposedAt: r.Proposed, DecidedBy: r.DecidedBy, DecidedAt: r.Decided, DecisionReason: r.DecisionReason, OrgID: r.OrgID,
-		ConnectionID: r.ConnectionID, DelegationID: r.DelegationID}, nil
+		ConnectionID: r.ConnectionID, DelegationID: r.DelegationID}
+}
+
+func (r *resolver) onboardingJSON(x *orgs.OnboardingRequest) (Onboarding, error) {
+	parent, err := r.orgSlug(x.ParentID)
+	if err != nil {
+		return Onboarding{}, err
+	}
+	return OnboardingOf(x, parent), nil
 }
 
 func (s *Server) onboardingReply(c echo.Context, code int, r *orgs.OnboardingRequest) error {
-	out, err := s.onboardingJSON(c, r)
+	out, err := s.resolver(c.Request().Context()).onboardingJSON(r)
 	if err != nil {
 		return err
 	}
@@ -169,9 +175,16 @@ func (s *Server) listOnboarding(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, rs, limit, orgs.OnboardingCursor, func(r *orgs.OnboardingRequest) (Onboarding, error) {
-		return s.onboardingJSON(c, r)
-	})
+	// One resolver for the page, with every parent read in one query.
+	r := s.resolver(c.Request().Context())
+	parents := make([]string, len(rs))
+	for i, x := range rs {
+		parents[i] = x.ParentID
+	}
+	if err := r.preloadOrgs(parents); err != nil {
+		return err
+	}
+	return reply(c, rs, limit, orgs.OnboardingCursor, r.onboardingJSON)
 }
 
 func (s *Server) decideOnboarding(approve bool) echo.HandlerFunc {

@@ -289,7 +289,7 @@ func (s *Server) routes() []route {
 			status: http.StatusCreated, resp: CreatedSetupLink{},
 			summary: "Create a setup link for the partner's IT administrator; its URL is shown once. The page shows the SCIM base URL " +
 				"and instructions for the connection's IdP, and reveals one fresh token once; the link expires after its TTL.",
-			who: "Operators; a delegate with the delegate capability on the connection's org.", handle: s.createSetupLink},
+			who: "Operators, for any connection; a delegate with the delegate capability on the connection's org, only while the connection is pending.", handle: s.createSetupLink},
 		{method: http.MethodGet, path: "/connections/{slug}/health", tag: "connections", status: http.StatusOK, resp: ConnectionHealth{},
 			summary: "How the connection's IdP is doing: requests and errors counted, when it last pushed, succeeded and failed, " +
 				"the token rotation in progress and the tokens about to lapse. Counts are stored about once a second.",

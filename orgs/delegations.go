@@ -153,10 +153,8 @@ func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRe
 	if len(r.Capabilities) == 0 {
 		return nil, orgscim.Errorf(orgscim.Invalid, "a delegation needs at least one capability")
 	}
-	for _, c := range r.Capabilities {
-		if !slices.Contains(allCapabilities, c) {
-			return nil, orgscim.Errorf(orgscim.Invalid, "unknown capability %q", c)
-		}
+	if err := checkCapabilities(r.Capabilities); err != nil {
+		return nil, err
 	}
 	if r.Depth < 0 || r.Depth > MaxDelegationDepth {
 		return nil, orgscim.Errorf(orgscim.Invalid, "depth must be between 0 and %d", MaxDelegationDepth)
@@ -339,4 +337,14 @@ func inTx(ctx context.Context, tx provisioning.Transactor, fn func(ctx context.C
 		return fn(ctx)
 	}
 	return tx.InTx(ctx, fn)
+}
+
+// checkCapabilities refuses a capability that does not exist.
+func checkCapabilities(caps []Capability) error {
+	for _, c := range caps {
+		if !slices.Contains(allCapabilities, c) {
+			return orgscim.Errorf(orgscim.Invalid, "unknown capability %q", c)
+		}
+	}
+	return nil
 }

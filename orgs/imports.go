@@ -239,11 +239,8 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 				if i == len(row.OrgPath)-1 && row.OrgName != "" {
 					name = row.OrgName
 				}
-				n := &Org{ID: provisioning.NewID(), Slug: slug, Name: name, ParentID: org.ID, Kind: KindPartner,
+				n := &Org{ID: provisioning.NewID(), Slug: slug, Name: name, ParentID: org.ID, Kind: kindUnder(org),
 					Status: StatusActive, Version: 1, Created: now, Updated: now}
-				if org.Kind != KindVendor {
-					n.Kind = KindSubsidiary
-				}
 				n.Path = org.Path + n.ID + "/"
 				orgsBySlug[slug], orgByID[n.ID], planned[slug], createdOn[slug] = n, n, true, row.Line
 				p.newOrgs = append(p.newOrgs, n)
@@ -584,13 +581,10 @@ func (im *Importer) apply(ctx context.Context, by Principal, p *importPlan, now 
 	if err := im.Store.CreateImportBatch(ctx, b); err != nil {
 		return err
 	}
+	// The orgs are created as the directory creates them, with their usual events.
+	dir := &Directory{Store: im.Orgs, Audit: a.Audit}
 	for _, o := range p.newOrgs {
-		if err := im.Orgs.CreateOrg(ctx, o); err != nil {
-			return err
-		}
-		e := audit.New(ctx, now, ActOrgCreate, "org", o.ID)
-		e.OrgID, e.Diff = o.ID, audit.Diff(nil, viewOrg(o))
-		if err := record(ctx, a.Audit, e); err != nil {
+		if err := dir.createOrg(ctx, o, now); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,6 @@ package orgs
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,10 +73,10 @@ type OnboardingStore interface {
 	Onboarding(ctx context.Context, id string) (*OnboardingRequest, error)
 	// UpdateOnboarding runs fn on the request, locked, and stores the result.
 	UpdateOnboarding(ctx context.Context, id string, fn func(*OnboardingRequest) error) (*OnboardingRequest, error)
-	// Onboardings lists up to limit requests, newest first, after the request whose
-	// cursor is after (see OnboardingCursor): in the given state when it is not empty,
-	// and only those whose parent lies in the subtree at path when path is not empty.
-	Onboardings(ctx context.Context, state, path, after string, limit int) ([]*OnboardingRequest, error)
+	// Onboardings lists up to limit requests, newest first, after the position after
+	// when it is not nil: in the given state when it is not empty, and only those whose
+	// parent lies in the subtree at path when path is not empty.
+	Onboardings(ctx context.Context, state, path string, after *OnboardingPosition, limit int) ([]*OnboardingRequest, error)
 	SetupLinkStore
 }
 
@@ -181,14 +180,13 @@ func (s *Onboarding) normalise(ctx context.Context, r *OnboardingRequest, now ti
 	if err := checkSlug(r.ConnectionSlug); err != nil {
 		return err
 	}
-	if r.IdP == "" {
-		r.IdP = IdPGeneric
+	idp, err := checkIdP(r.IdP)
+	if err != nil {
+		return err
 	}
-	if r.IdP != IdPEntra && r.IdP != IdPOkta && r.IdP != IdPGeneric {
-		return orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", r.IdP)
-	}
-	if r.ContractStart != nil && r.ContractEnd != nil && r.ContractEnd.Before(*r.ContractStart) {
-		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	r.IdP = idp
+	if err := checkContract(r.ContractStart, r.ContractEnd); err != nil {
+		return err
 	}
 	if r.ContractEnd != nil && !r.ContractEnd.After(now) {
 		return orgscim.Errorf(orgscim.Invalid, "the contract must end in the future")
@@ -204,10 +202,8 @@ func (s *Onboarding) normalise(ctx context.Context, r *OnboardingRequest, now ti
 	if len(r.AdminCapabilities) == 0 {
 		r.AdminCapabilities = slices.Clone(defaultAdminCapabilities)
 	}
-	for _, c := range r.AdminCapabilities {
-		if !slices.Contains(allCapabilities, c) {
-			return orgscim.Errorf(orgscim.Invalid, "unknown capability %q", c)
-		}
+	if err := checkCapabilities(r.AdminCapabilities); err != nil {
+		return err
 	}
 	if len(r.Mappings) > maxOnboardingMappings {
 		return orgscim.Errorf(orgscim.Invalid, "at most %d mappings per request", maxOnboardingMappings)
@@ -263,33 +259,19 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		if err != nil {
 			return err
 		}
-		if parent.Status == StatusSuspended || parent.Status == StatusEnded {
-			return orgscim.Errorf(orgscim.Conflict, "the relationship with parent org %s is %s", parent.Slug, parent.Status)
-		}
-		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: KindPartner,
-			Status: StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
-			Version: 1, Created: now, Updated: now}
-		if parent.Kind != KindVendor {
-			org.Kind = KindSubsidiary
-		}
-		if err := s.Dir.Store.CreateOrg(ctx, org); err != nil {
+		if err := s.grantsAccessOnPath(ctx, parent, now); err != nil {
 			return err
 		}
-		e := audit.New(ctx, now, ActOrgCreate, "org", org.ID)
-		e.OrgID, e.Diff = org.ID, audit.Diff(nil, viewOrg(org))
-		if err := record(ctx, s.Audit, e); err != nil {
+		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: kindUnder(parent),
+			Status: StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
+			Version: 1, Created: now, Updated: now}
+		if err := s.Dir.createOrg(ctx, org, now); err != nil {
 			return err
 		}
 		conn := &Connection{ID: provisioning.NewID(), Slug: r.ConnectionSlug, OrgID: org.ID, IdP: r.IdP,
 			Status: ConnectionPending, Created: now}
 		// No token yet: the partner's administrator gets one from a setup link.
-		if err := s.Dir.Store.CreateConnection(ctx, conn, nil); err != nil {
-			return err
-		}
-		e = audit.New(ctx, now, ActConnectionCreate, "connection", conn.ID)
-		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
-		e.Diff = audit.Diff(nil, connectionView{Slug: conn.Slug, OrgID: conn.OrgID, IdP: conn.IdP, Status: conn.Status})
-		if err := record(ctx, s.Audit, e); err != nil {
+		if err := s.Dir.createConnection(ctx, conn, nil, now); err != nil {
 			return err
 		}
 		admin, err := s.Users.Create(ctx, conn.ID, firstAdminAttributes(r), "")
@@ -323,6 +305,34 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		return s.record(ctx, now, ActOnboardingApprove, r, map[string]any{"reason": reason, "org_id": org.ID,
 			"connection_id": conn.ID, "delegation_id": d.ID, "admin_user_id": admin.ID})
 	})
+}
+
+// grantsAccessOnPath refuses a parent when the relationship with it, or with any org
+// above it, does not allow access now: nothing is onboarded where its tokens would not
+// work.
+func (s *Onboarding) grantsAccessOnPath(ctx context.Context, parent *Org, now time.Time) error {
+	path := parent.AncestorIDs()
+	byID, err := s.Dir.Store.OrgsByID(ctx, path)
+	if err != nil {
+		return err
+	}
+	for _, id := range path {
+		o := byID[id]
+		if o == nil {
+			return orgscim.Errorf(orgscim.Conflict, "an org above parent org %s no longer exists", parent.Slug)
+		}
+		if !o.GrantsAccessAt(now) {
+			what := "does not grant access now"
+			if o.Status != StatusActive {
+				what = "is " + string(o.Status)
+			}
+			if o.ID == parent.ID {
+				return orgscim.Errorf(orgscim.Conflict, "the relationship with parent org %s %s", o.Slug, what)
+			}
+			return orgscim.Errorf(orgscim.Conflict, "the relationship with org %s, above parent org %s, %s", o.Slug, parent.Slug, what)
+		}
+	}
+	return nil
 }
 
 // Reject refuses a request; like approval, it is an operator's decision.
@@ -399,11 +409,16 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state, after string
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	if after != "" && !cursorPattern.MatchString(after) {
-		return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
+	var pos *OnboardingPosition
+	if after != "" {
+		micros, id, ok := audit.ParseCursor(after)
+		if !ok {
+			return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
+		}
+		pos = &OnboardingPosition{ProposedMicros: micros, ID: id}
 	}
 	if by.Operator != "" {
-		return s.Store.Onboardings(ctx, state, "", after, limit)
+		return s.Store.Onboardings(ctx, state, "", pos, limit)
 	}
 	if by.Delegation == nil {
 		return nil, orgscim.Errorf(orgscim.Unauthorized, "no principal")
@@ -415,16 +430,22 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state, after string
 	if err := s.Delegations.Authorize(ctx, by, CapDelegate, home); err != nil {
 		return nil, err
 	}
-	return s.Store.Onboardings(ctx, state, home.Path, after, limit)
+	return s.Store.Onboardings(ctx, state, home.Path, pos, limit)
 }
 
 // OnboardingCursor is where a listing continues after r: its time of proposal, then
-// its id, since the listing is newest first.
+// its id, since the listing is newest first. It has the shape of an audit cursor
+// (audit.ParseCursor reads it), in microseconds.
 func OnboardingCursor(r *OnboardingRequest) string {
 	return strconv.FormatInt(r.Proposed.UnixMicro(), 10) + "_" + r.ID
 }
 
-var cursorPattern = regexp.MustCompile(`^[0-9]{1,20}_[0-9a-f-]{36}$`)
+// OnboardingPosition is a parsed OnboardingCursor: a listing continues with the
+// requests before it, newest first.
+type OnboardingPosition struct {
+	ProposedMicros int64
+	ID             string
+}
 
 // onboardingView is what an event shows of a proposal.
 type onboardingView struct {

@@ -224,22 +224,33 @@ func (d *Directory) CreateOrg(ctx context.Context, name, slug, parentSlug string
 				return err
 			}
 			o.ParentID = p.ID
-			o.Kind = KindPartner
-			if p.Kind != KindVendor {
-				o.Kind = KindSubsidiary
-			}
+			o.Kind = kindUnder(p)
 		}
-		if err := d.Store.CreateOrg(ctx, o); err != nil {
-			return err
-		}
-		e := audit.New(ctx, now, ActOrgCreate, "org", o.ID)
-		e.OrgID, e.Diff = o.ID, audit.Diff(nil, viewOrg(o))
-		return record(ctx, d.Audit, e)
+		return d.createOrg(ctx, o, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// kindUnder is the kind of an org created under parent: a vendor's child is a partner,
+// anyone else's a subsidiary.
+func kindUnder(parent *Org) Kind {
+	if parent.Kind == KindVendor {
+		return KindPartner
+	}
+	return KindSubsidiary
+}
+
+// createOrg stores the org and records its creation, in the caller's transaction.
+func (d *Directory) createOrg(ctx context.Context, o *Org, now time.Time) error {
+	if err := d.Store.CreateOrg(ctx, o); err != nil {
+		return err
+	}
+	e := audit.New(ctx, now, ActOrgCreate, "org", o.ID)
+	e.OrgID, e.Diff = o.ID, audit.Diff(nil, viewOrg(o))
+	return record(ctx, d.Audit, e)
 }
 
 // OrgUpdate is a change to an org's relationship, contract, owner or brand. Nil fields
@@ -311,8 +322,8 @@ func (u OrgUpdate) apply(o *Org, now time.Time) error {
 	if u.ContractEnd != nil {
 		o.ContractEnd = *u.ContractEnd
 	}
-	if o.ContractStart != nil && o.ContractEnd != nil && o.ContractEnd.Before(*o.ContractStart) {
-		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	if err := checkContract(o.ContractStart, o.ContractEnd); err != nil {
+		return err
 	}
 	if u.Grace != nil {
 		if *u.Grace < 0 {
@@ -328,6 +339,14 @@ func (u OrgUpdate) apply(o *Org, now time.Time) error {
 	}
 	o.Version++
 	o.Updated = now
+	return nil
+}
+
+// checkContract refuses a contract that ends before it starts.
+func checkContract(start, end *time.Time) error {
+	if start != nil && end != nil && end.Before(*start) {
+		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
+	}
 	return nil
 }
 
@@ -375,13 +394,9 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 	if err != nil {
 		return nil, "", err
 	}
-	if idp == "" {
-		idp = IdPGeneric
-	}
-	switch idp {
-	case IdPEntra, IdPOkta, IdPGeneric:
-	default:
-		return nil, "", orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", idp)
+	idp, err = checkIdP(idp)
+	if err != nil {
+		return nil, "", err
 	}
 	if slug == "" {
 		slug = org.Slug
@@ -393,22 +408,42 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 	c := &Connection{ID: provisioning.NewID(), Slug: slug, OrgID: org.ID, IdP: idp, Status: "active", Created: now}
 	secret, tok := newToken(c.ID, now, nil)
 	err = d.inTx(ctx, func(ctx context.Context) error {
-		if err := d.Store.CreateConnection(ctx, c, tok); err != nil {
-			return err
-		}
-		// The connection's chain starts with its creation and its first token.
-		e := audit.New(ctx, now, ActConnectionCreate, "connection", c.ID)
-		e.ConnectionID, e.OrgID = c.ID, c.OrgID
-		e.Diff = audit.Diff(nil, connectionView{Slug: c.Slug, OrgID: c.OrgID, IdP: c.IdP, Status: c.Status})
-		if err := record(ctx, d.Audit, e); err != nil {
-			return err
-		}
-		return d.recordToken(ctx, ActTokenCreate, tok, now)
+		return d.createConnection(ctx, c, tok, now)
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return c, secret, nil
+}
+
+// checkIdP returns the IdP kind, generic when it is empty, or refuses an unknown one.
+func checkIdP(idp string) (string, error) {
+	switch idp {
+	case "":
+		return IdPGeneric, nil
+	case IdPEntra, IdPOkta, IdPGeneric:
+		return idp, nil
+	}
+	return "", orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", idp)
+}
+
+// createConnection stores the connection with its first token, if any, and records
+// their creation, in the caller's transaction: the connection's chain starts with its
+// creation and its first token.
+func (d *Directory) createConnection(ctx context.Context, c *Connection, tok *Token, now time.Time) error {
+	if err := d.Store.CreateConnection(ctx, c, tok); err != nil {
+		return err
+	}
+	e := audit.New(ctx, now, ActConnectionCreate, "connection", c.ID)
+	e.ConnectionID, e.OrgID = c.ID, c.OrgID
+	e.Diff = audit.Diff(nil, connectionView{Slug: c.Slug, OrgID: c.OrgID, IdP: c.IdP, Status: c.Status})
+	if err := record(ctx, d.Audit, e); err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil
+	}
+	return d.recordToken(ctx, ActTokenCreate, tok, now)
 }
 
 // SetPlacement replaces the connection's placement rules. Every rule's org must lie in

@@ -63,8 +63,10 @@ type PendingActivator interface {
 }
 
 // CreateSetupLink issues a setup link for the connection, valid for ttl (0: the
-// default). It returns the link's secret, which is shown once. Operators may, and a
-// delegate with the delegate capability on the connection's org.
+// default). It returns the link's secret, which is shown once. Operators may for any
+// connection; a delegate with the delegate capability on the connection's org only for a
+// pending one, since the link reveals a fresh token and issuing tokens to a running
+// connection is the operators'.
 func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug string, ttl time.Duration) (*SetupLink, string, error) {
 	if ttl == 0 {
 		ttl = DefaultSetupLinkTTL
@@ -82,6 +84,9 @@ func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug
 	}
 	if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
 		return nil, "", err
+	}
+	if by.Operator == "" && conn.Status != ConnectionPending {
+		return nil, "", orgscim.Errorf(orgscim.Forbidden, "connection %s is %s: only operators create setup links for a connection that is not pending", conn.Slug, conn.Status)
 	}
 	if conn.Status == "suspended" {
 		return nil, "", orgscim.Errorf(orgscim.Conflict, "connection %s is suspended", conn.Slug)
@@ -109,29 +114,41 @@ func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug
 // page says no more than that.
 var errSetupLinkGone = orgscim.Errorf(orgscim.NotFound, "this setup link is unknown, used or expired")
 
-// SetupLinkConnection returns the connection of an unused, unexpired link, without using
-// it: what the page shows before the administrator asks for the token.
-func (s *Onboarding) SetupLinkConnection(ctx context.Context, secret string) (*Connection, error) {
+// usableLink returns the unused link with this secret that is unexpired at now, and its
+// connection; anything else is errSetupLinkGone.
+func (s *Onboarding) usableLink(ctx context.Context, secret string, now time.Time) (*SetupLink, *Connection, error) {
 	if !wellFormedWith(SetupLinkPrefix, secret) {
-		return nil, errSetupLinkGone
+		return nil, nil, errSetupLinkGone
 	}
 	l, err := s.Store.SetupLinkByHash(ctx, HashToken(secret))
 	if orgscim.ErrorCode(err) == orgscim.NotFound {
-		return nil, errSetupLinkGone
+		return nil, nil, errSetupLinkGone
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if l.Used != nil || !s.now().Before(l.Expires) {
-		return nil, errSetupLinkGone
+	if l.Used != nil || !now.Before(l.Expires) {
+		return nil, nil, errSetupLinkGone
 	}
-	return s.Access.Store.ConnectionByID(ctx, l.ConnectionID)
+	conn, err := s.Access.Store.ConnectionByID(ctx, l.ConnectionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, conn, nil
+}
+
+// SetupLinkConnection returns the connection of an unused, unexpired link, without using
+// it: what the page shows before the administrator asks for the token.
+func (s *Onboarding) SetupLinkConnection(ctx context.Context, secret string) (*Connection, error) {
+	_, conn, err := s.usableLink(ctx, secret, s.now())
+	return conn, err
 }
 
 // RevealSetupLink uses the link: in one transaction it marks the link used and issues a
 // fresh token for its connection, whose secret it returns to be shown once. Of two
 // reveals at once, one gets the token and the other the same refusal as a used link.
 func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*Connection, string, error) {
+	// A malformed secret costs no transaction.
 	if !wellFormedWith(SetupLinkPrefix, secret) {
 		return nil, "", errSetupLinkGone
 	}
@@ -139,19 +156,11 @@ func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*Conne
 	var conn *Connection
 	var tokenSecret string
 	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
-		l0, err := s.Store.SetupLinkByHash(ctx, HashToken(secret))
-		if orgscim.ErrorCode(err) == orgscim.NotFound {
-			return errSetupLinkGone
-		}
+		l0, c, err := s.usableLink(ctx, secret, now)
 		if err != nil {
 			return err
 		}
-		if l0.Used != nil || !now.Before(l0.Expires) {
-			return errSetupLinkGone
-		}
-		if conn, err = s.Access.Store.ConnectionByID(ctx, l0.ConnectionID); err != nil {
-			return err
-		}
+		conn = c
 		if conn.Status == "suspended" {
 			return orgscim.Errorf(orgscim.Conflict, "this connection is suspended; ask your contact for a new link")
 		}

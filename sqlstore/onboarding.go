@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 
@@ -127,7 +126,7 @@ func (s onboardingStore) UpdateOnboarding(ctx context.Context, id string, fn fun
 	return out, err
 }
 
-func (s onboardingStore) Onboardings(ctx context.Context, state, path, after string, limit int) ([]*orgs.OnboardingRequest, error) {
+func (s onboardingStore) Onboardings(ctx context.Context, state, path string, after *orgs.OnboardingPosition, limit int) ([]*orgs.OnboardingRequest, error) {
 	var where []string
 	var args []any
 	if state != "" {
@@ -137,13 +136,8 @@ func (s onboardingStore) Onboardings(ctx context.Context, state, path, after str
 		where = append(where, `parent_id IN (SELECT id FROM orgs WHERE path LIKE ? ESCAPE '\')`)
 		args = append(args, likePrefix(path))
 	}
-	if after != "" {
-		at, id, _ := strings.Cut(after, "_")
-		micros, err := strconv.ParseInt(at, 10, 64)
-		if err != nil {
-			return nil, orgscim.Errorf(orgscim.Invalid, "cursor is not one this listing gave")
-		}
-		where, args = append(where, "(proposed_at, id) < (?, ?)"), append(args, micros, id)
+	if after != nil {
+		where, args = append(where, "(proposed_at, id) < (?, ?)"), append(args, after.ProposedMicros, after.ID)
 	}
 	q := "SELECT " + onboardingCols + " FROM onboarding_requests"
 	if len(where) > 0 {
@@ -198,26 +192,19 @@ func (s onboardingStore) SetupLinkByHash(ctx context.Context, hash string) (*org
 }
 
 // ConsumeSetupLink is one conditional UPDATE: the database decides which of two
-// concurrent reveals wins, by which one's update finds used_at still NULL.
+// concurrent reveals wins, by which one's update finds used_at still NULL. It returns
+// the link it used, and NotFound when it updated nothing.
 func (s onboardingStore) ConsumeSetupLink(ctx context.Context, hash string, now time.Time, tokenID string) (*orgs.SetupLink, error) {
-	var out *orgs.SetupLink
-	err := s.db.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec("UPDATE setup_links SET used_at = ?, token_id = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
-			micros(now), tokenID, hash, micros(now))
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return orgscim.Errorf(orgscim.NotFound, "no such setup link")
-		}
-		var r setupLinkRow
-		if err := tx.Raw("SELECT "+setupLinkCols+" FROM setup_links WHERE hash = ?", hash).Take(&r).Error; err != nil {
-			return err
-		}
-		out = r.link()
-		return nil
-	})
-	return out, err
+	var rows []setupLinkRow
+	err := s.db.q(ctx).Raw("UPDATE setup_links SET used_at = ?, token_id = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? "+
+		"RETURNING "+setupLinkCols, micros(now), tokenID, hash, micros(now)).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != 1 {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no such setup link")
+	}
+	return rows[0].link(), nil
 }
 
 func (s orgStore) ActivatePending(ctx context.Context, id string) (bool, error) {

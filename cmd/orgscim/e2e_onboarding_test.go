@@ -263,6 +263,14 @@ func TestOnboardingRefusesBadInput(t *testing.T) {
 		f.op1.call("PATCH", "/orgs/reseller", map[string]any{"status": "ended"}).must(t, http.StatusOK)
 		refused(t, "approval under an ended parent", f.op2.post("/onboarding/"+sub+"/approve", nil), http.StatusConflict, "conflict")
 		refused(t, "org under an ended parent", f.op1.get("/orgs/gamma-sub"), http.StatusNotFound, "not_found")
+		// Nor under an active parent when an org above it is suspended.
+		f.op1.post("/orgs", map[string]any{"name": "Distributor", "slug": "distributor", "parent": "vendor"}).must(t, http.StatusCreated)
+		f.op1.post("/orgs", map[string]any{"name": "Shop", "slug": "shop", "parent": "distributor"}).must(t, http.StatusCreated)
+		deep := with(map[string]any{"parent": "shop", "slug": "gamma-shop", "connection_slug": "gamma-shop"})
+		deepID := field(f.op1.post("/onboarding", deep).must(t, http.StatusCreated).JSON, "id")
+		f.op1.call("PATCH", "/orgs/distributor", map[string]any{"status": "suspended"}).must(t, http.StatusOK)
+		refused(t, "approval under a suspended grandparent", f.op2.post("/onboarding/"+deepID+"/approve", nil), http.StatusConflict, "conflict")
+		refused(t, "org under a suspended grandparent", f.op1.get("/orgs/gamma-shop"), http.StatusNotFound, "not_found")
 
 		// Rejection and approval are operators' decisions on requests that exist.
 		refused(t, "approve unknown", f.op2.post("/onboarding/nope/approve", nil), http.StatusNotFound, "not_found")
@@ -478,6 +486,8 @@ func TestOnboardingByDelegate(t *testing.T) {
 		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
 		c.create(map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"})
 		partner.get("/me").must(t, http.StatusOK)
+		// The connection is active now: a fresh token for it is the operators' to issue.
+		refused(t, "delegate's setup link for an active connection", partner.post("/connections/acme/setup-links", nil), http.StatusForbidden, "forbidden")
 
 		sub := f.proposal("Acme Paris")
 		sub["parent"] = "acme"

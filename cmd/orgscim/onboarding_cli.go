@@ -77,7 +77,7 @@ func onboardingPropose(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return cliError(err)
 	}
-	return printOnboarding(stdout, r, *asJSON)
+	return printOnboarding(ctx, stdout, db.Orgs(), r, *asJSON)
 }
 
 func onboardingDecide(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
@@ -107,7 +107,7 @@ func onboardingDecide(ctx context.Context, verb string, args []string, stdout, s
 	if err != nil {
 		return cliError(err)
 	}
-	return printOnboarding(stdout, r, *asJSON)
+	return printOnboarding(ctx, stdout, db.Orgs(), r, *asJSON)
 }
 
 func onboardingList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -127,9 +127,9 @@ func onboardingList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return cliError(err)
 	}
 	if *asJSON {
-		out := []map[string]any{}
-		for _, r := range rs {
-			out = append(out, onboardingMap(r))
+		out, err := onboardingsJSON(ctx, db.Orgs(), rs)
+		if err != nil {
+			return err
 		}
 		return printJSON(stdout, out)
 	}
@@ -160,21 +160,38 @@ func onboardingShow(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return cliError(err)
 	}
-	return printOnboarding(stdout, r, *asJSON)
+	return printOnboarding(ctx, stdout, db.Orgs(), r, *asJSON)
 }
 
-func onboardingMap(r *orgs.OnboardingRequest) map[string]any {
-	return map[string]any{"id": r.ID, "state": r.State, "parent_id": r.ParentID, "name": r.OrgName, "slug": r.OrgSlug,
-		"connection_slug": r.ConnectionSlug, "idp": r.IdP, "contract_start": r.ContractStart, "contract_end": r.ContractEnd,
-		"owner": r.Owner, "admin_user_name": r.AdminUserName, "admin_capabilities": r.AdminCapabilities, "mappings": r.Mappings,
-		"reason": r.Reason, "proposed_by": r.ProposedBy, "proposed_at": r.Proposed, "decided_by": r.DecidedBy,
-		"decided_at": r.Decided, "decision_reason": r.DecisionReason, "org_id": r.OrgID, "connection_id": r.ConnectionID,
-		"delegation_id": r.DelegationID}
+// onboardingsJSON is the requests as the admin API shows them, their parents read in one
+// query.
+func onboardingsJSON(ctx context.Context, st orgs.Store, rs []*orgs.OnboardingRequest) ([]adminapi.Onboarding, error) {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ParentID
+	}
+	parents, err := st.OrgsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Onboarding, len(rs))
+	for i, r := range rs {
+		p := parents[r.ParentID]
+		if p == nil {
+			return nil, fmt.Errorf("onboarding request %s: no parent org %s", r.ID, r.ParentID)
+		}
+		out[i] = adminapi.OnboardingOf(r, p.Slug)
+	}
+	return out, nil
 }
 
-func printOnboarding(w io.Writer, r *orgs.OnboardingRequest, asJSON bool) error {
+func printOnboarding(ctx context.Context, w io.Writer, st orgs.Store, r *orgs.OnboardingRequest, asJSON bool) error {
 	if asJSON {
-		return printJSON(w, onboardingMap(r))
+		out, err := onboardingsJSON(ctx, st, []*orgs.OnboardingRequest{r})
+		if err != nil {
+			return err
+		}
+		return printJSON(w, out[0])
 	}
 	fmt.Fprintf(w, "onboarding request %s: %s, org %s (connection %s, %s), first administrator %s\n",
 		r.ID, r.State, r.OrgSlug, r.ConnectionSlug, r.IdP, r.AdminUserName)
