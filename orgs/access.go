@@ -412,17 +412,7 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 	}
 	g := &Grant{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
 		Source: SourceDirect, GrantedBy: by.Name(), Reason: reason, ValidFrom: now, Expires: expires, Created: now}
-	err = a.inTx(ctx, func(ctx context.Context) error {
-		if err := a.Store.CreateGrant(ctx, g); err != nil {
-			return err
-		}
-		e := audit.New(ctx, now, ActGrantCreate, "grant", g.ID)
-		e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
-		e.Diff = audit.Diff(nil, grantView{UserID: g.UserID, RoleID: g.RoleID, OrgID: g.OrgID, Source: g.Source,
-			SourceID: g.SourceID, GrantedBy: g.GrantedBy, Reason: g.Reason, ValidFrom: g.ValidFrom, ExpiresAt: g.Expires})
-		return record(ctx, a.Audit, e)
-	})
-	if err != nil {
+	if err := a.inTx(ctx, func(ctx context.Context) error { return a.createGrant(ctx, g, now) }); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -808,4 +798,17 @@ func (a *Access) RepairMapping(ctx context.Context, m *Mapping, users []string, 
 		return 0, 0, err
 	}
 	return a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, a.now()), reason)
+}
+
+// createGrant stores one grant and records it, in the context's transaction: a direct
+// assignment, or a spreadsheet import's.
+func (a *Access) createGrant(ctx context.Context, g *Grant, now time.Time) error {
+	if err := a.Store.CreateGrant(ctx, g); err != nil {
+		return err
+	}
+	e := audit.New(ctx, now, ActGrantCreate, "grant", g.ID)
+	e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
+	e.Diff = audit.Diff(nil, grantView{UserID: g.UserID, RoleID: g.RoleID, OrgID: g.OrgID, Source: g.Source,
+		SourceID: g.SourceID, GrantedBy: g.GrantedBy, Reason: g.Reason, ValidFrom: g.ValidFrom, ExpiresAt: g.Expires})
+	return record(ctx, a.Audit, e)
 }

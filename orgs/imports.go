@@ -606,33 +606,15 @@ func (im *Importer) apply(ctx context.Context, by Principal, p *importPlan, now 
 			return err
 		}
 	}
-	gs, _ := a.Store.(GrantStore)
 	for _, pg := range p.grants {
-		g := pg.grant
 		if old := pg.replaces; old != nil {
-			if gs == nil {
-				return orgscim.Errorf(orgscim.NotImplemented, "this store cannot revoke single grants")
-			}
-			why := "replaced by import batch " + b.ID
-			if err := gs.RevokeGrant(ctx, old.ID, now, by.Name(), why); err != nil {
-				return err
-			}
-			e := audit.New(ctx, now, ActGrantRevoke, "grant", old.ID)
-			e.ConnectionID, e.OrgID = old.ConnectionID, old.OrgID
-			e.Diff = audit.Detail(map[string]any{"reason": why, "user_id": old.UserID, "role_id": old.RoleID, "source": old.Source})
-			if err := record(ctx, a.Audit, e); err != nil {
+			if err := a.revokeOne(ctx, old, now, by.Name(), "replaced by import batch "+b.ID, nil); err != nil {
 				return err
 			}
 		}
+		g := pg.grant
 		g.ID, g.SourceID = provisioning.NewID(), b.ID
-		if err := a.Store.CreateGrant(ctx, g); err != nil {
-			return err
-		}
-		e := audit.New(ctx, now, ActGrantCreate, "grant", g.ID)
-		e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
-		e.Diff = audit.Diff(nil, grantView{UserID: g.UserID, RoleID: g.RoleID, OrgID: g.OrgID, Source: g.Source,
-			SourceID: g.SourceID, GrantedBy: g.GrantedBy, Reason: g.Reason, ValidFrom: g.ValidFrom, ExpiresAt: g.Expires})
-		if err := record(ctx, a.Audit, e); err != nil {
+		if err := a.createGrant(ctx, g, now); err != nil {
 			return err
 		}
 	}
