@@ -47,9 +47,12 @@ type Mapping struct {
 	Replaces     string // the active mapping this draft replaces on activation
 	DraftedBy    string
 	ApprovedBy   string
-	Reason       string
-	Created      time.Time
-	Activated    *time.Time
+	// ApprovedUnder is the delegation its approver acted through ("" for an operator):
+	// the mapping's grants hold only while that delegation's chain does.
+	ApprovedUnder string
+	Reason        string
+	Created       time.Time
+	Activated     *time.Time
 	Retired      *time.Time
 }
 
@@ -74,6 +77,9 @@ type Grant struct {
 	Source       GrantSource
 	SourceID     string // the mapping, import batch or elevation request
 	GrantedBy    string
+	// GrantedUnder is the delegation under which the grant was made ("" when an operator
+	// made it): the grant holds only while that delegation's chain does.
+	GrantedUnder string
 	ApprovedBy   string
 	Reason       string
 	ValidFrom    time.Time
@@ -156,7 +162,35 @@ type Access struct {
 	Holders interface {
 		HolderLeft(ctx context.Context, conn, userID, why string) error
 	}
-	Now func() time.Time
+	// Authority evaluates the authority rule for the delegations grants were made under;
+	// nil uses Authz when it can (Delegations can).
+	Authority AuthorityRule
+	// FourEyes says which mappings need an approver other than their drafter:
+	// FourEyesAll (the zero value) every mapping, FourEyesPrivileged only mappings to
+	// privileged roles.
+	FourEyes FourEyes
+	Now      func() time.Time
+}
+
+// FourEyes is a deployment's rule for who may approve a mapping.
+type FourEyes string
+
+const (
+	// FourEyesAll: no mapping is approved by the person who drafted it.
+	FourEyesAll FourEyes = "all"
+	// FourEyesPrivileged relaxes the rule for mappings to roles that are not privileged.
+	FourEyesPrivileged FourEyes = "privileged"
+)
+
+// ParseFourEyes reads a deployment's setting; "" is FourEyesAll.
+func ParseFourEyes(s string) (FourEyes, error) {
+	switch FourEyes(s) {
+	case "", FourEyesAll:
+		return FourEyesAll, nil
+	case FourEyesPrivileged:
+		return FourEyesPrivileged, nil
+	}
+	return "", orgscim.Errorf(orgscim.Invalid, "four-eyes must be all or privileged, not %q", s)
 }
 
 // Authorizer decides whether a principal may use a capability on an org.
@@ -295,8 +329,8 @@ func (a *Access) recordMapping(ctx context.Context, now time.Time, action string
 
 // ApproveMapping activates a draft: its group's members get their grants, and the
 // mapping it replaces is retired with its grants, in one transaction (the caller's
-// store joins it). A privileged role's mapping must be approved by someone other than
-// its drafter.
+// store joins it). A mapping is approved by someone other than its drafter (four
+// eyes); a deployment may relax that to mappings of privileged roles (FourEyes).
 func (a *Access) ApproveMapping(ctx context.Context, by Principal, id string) (*Mapping, error) {
 	var out *Mapping
 	err := a.inTx(ctx, func(ctx context.Context) error {
@@ -304,7 +338,7 @@ func (a *Access) ApproveMapping(ctx context.Context, by Principal, id string) (*
 			return err
 		}
 		var err error
-		out, err = a.approve(ctx, id, by.Name())
+		out, err = a.approve(ctx, id, by)
 		return err
 	})
 	return out, err
@@ -323,7 +357,8 @@ func (a *Access) authorizeOnMapping(ctx context.Context, p Principal, c Capabili
 	return a.authorize(ctx, p, c, orgsByID[m.OrgID])
 }
 
-func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, error) {
+func (a *Access) approve(ctx context.Context, id string, by Principal) (*Mapping, error) {
+	approver := by.Name()
 	now := a.now()
 	var role *Role
 	var before mappingView
@@ -336,10 +371,15 @@ func (a *Access) approve(ctx context.Context, id, approver string) (*Mapping, er
 		if role, err = a.Store.RoleByID(ctx, m.RoleID); err != nil {
 			return err
 		}
-		if role.Privileged && approver == m.DraftedBy {
-			return orgscim.Errorf(orgscim.Forbidden, "a mapping to the privileged role %q needs a second person's approval", role.Key)
+		if approver == m.DraftedBy {
+			if role.Privileged {
+				return orgscim.Errorf(orgscim.Forbidden, "a mapping to the privileged role %q needs a second person's approval", role.Key)
+			}
+			if a.FourEyes != FourEyesPrivileged {
+				return orgscim.Errorf(orgscim.Forbidden, "a mapping is approved by someone other than its drafter (%s)", m.DraftedBy)
+			}
 		}
-		m.State, m.ApprovedBy, m.Activated = MappingActive, approver, &now
+		m.State, m.ApprovedBy, m.ApprovedUnder, m.Activated = MappingActive, approver, by.Under(), &now
 		return nil
 	})
 	if err != nil {
@@ -411,7 +451,7 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", user.UserName)
 	}
 	g := &Grant{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
-		Source: SourceDirect, GrantedBy: by.Name(), Reason: reason, ValidFrom: now, Expires: expires, Created: now}
+		Source: SourceDirect, GrantedBy: by.Name(), GrantedUnder: by.Under(), Reason: reason, ValidFrom: now, Expires: expires, Created: now}
 	if err := a.inTx(ctx, func(ctx context.Context) error { return a.createGrant(ctx, g, now) }); err != nil {
 		return nil, err
 	}
@@ -525,7 +565,7 @@ func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, ta
 
 func (a *Access) grantTemplate(m *Mapping, role *Role, actor string, now time.Time) Grant {
 	g := Grant{ConnectionID: m.ConnectionID, RoleID: m.RoleID, OrgID: m.OrgID, Source: SourceMapping, SourceID: m.ID,
-		GrantedBy: actor, ApprovedBy: m.ApprovedBy, Reason: "member of the mapped group", ValidFrom: now, Created: now}
+		GrantedBy: actor, GrantedUnder: m.ApprovedUnder, ApprovedBy: m.ApprovedBy, Reason: "member of the mapped group", ValidFrom: now, Created: now}
 	if role != nil && role.MaxDuration > 0 {
 		exp := now.Add(role.MaxDuration)
 		g.Expires = &exp

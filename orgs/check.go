@@ -59,27 +59,56 @@ func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission
 	if err != nil {
 		return nil, err
 	}
-	d := &Decision{}
+	var candidates []*Grant
 	for _, g := range grants {
 		role := roles[g.RoleID]
-		if role == nil || !g.LiveAt(now) || !hasPermission(role, permission) {
+		if role == nil || !hasPermission(role, permission) || (g.OrgID != target.ID && !role.Inherits) {
 			continue
 		}
-		if g.OrgID != target.ID && !role.Inherits {
+		candidates = append(candidates, g)
+	}
+	standing, err := a.grantStanding(ctx, candidates, orgsByID, now)
+	if err != nil {
+		return nil, err
+	}
+	d := &Decision{}
+	why := ""
+	for _, g := range candidates {
+		if w, broken := standing[g.ID]; broken {
+			if why == "" {
+				why = w
+			}
 			continue
 		}
-		ex := Explanation{Grant: g, Role: role, Org: orgsByID[g.OrgID], Connection: conn}
+		ex := Explanation{Grant: g, Role: roles[g.RoleID], Org: orgsByID[g.OrgID], Connection: conn}
 		if g.Source == SourceMapping {
+			// The source: an active mapping of this connection and the membership behind
+			// it, read now.
 			if ex.Mapping, err = a.Store.Mapping(ctx, g.SourceID); err != nil {
 				return nil, err
 			}
+			if ex.Mapping.State != MappingActive || ex.Mapping.ConnectionID != conn.ID {
+				if why == "" {
+					why = fmt.Sprintf("grant %s comes from mapping %s, which is %s", g.ID, ex.Mapping.ID, ex.Mapping.State)
+				}
+				continue
+			}
 			if ex.Groups, err = a.Store.MembershipPath(ctx, conn.ID, userID, ex.Mapping.GroupID); err != nil {
 				return nil, err
+			}
+			if len(ex.Groups) == 0 {
+				if why == "" {
+					why = fmt.Sprintf("grant %s comes from mapping %s, whose group the user is no longer in", g.ID, ex.Mapping.ID)
+				}
+				continue
 			}
 		}
 		d.Because = append(d.Because, ex)
 	}
 	if len(d.Because) == 0 {
+		if why != "" {
+			return deny("no grant that gives %s on org %s holds now: %s", permission, target.Slug, why)
+		}
 		return deny("no live grant gives %s on org %s", permission, target.Slug)
 	}
 	d.Allowed, d.Reason = true, "granted"
@@ -153,13 +182,21 @@ func (a *Access) WhoHasAccess(ctx context.Context, orgID string) ([]Holding, err
 	if err != nil {
 		return nil, err
 	}
-	var out []Holding
+	var held []*Grant
 	for _, g := range grants {
-		role := roles[g.RoleID]
-		if role == nil || !g.LiveAt(now) || (g.OrgID != target.ID && !role.Inherits) {
-			continue
+		if role := roles[g.RoleID]; role != nil && (g.OrgID == target.ID || role.Inherits) {
+			held = append(held, g)
 		}
-		out = append(out, Holding{Grant: g, Role: role, Org: orgsByID[g.OrgID]})
+	}
+	standing, err := a.grantStanding(ctx, held, orgsByID, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []Holding
+	for _, g := range held {
+		if _, broken := standing[g.ID]; !broken {
+			out = append(out, Holding{Grant: g, Role: roles[g.RoleID], Org: orgsByID[g.OrgID]})
+		}
 	}
 	return out, nil
 }
@@ -196,10 +233,14 @@ func (a *Access) WhatCanUserDo(ctx context.Context, conn *Connection, userID str
 	if err != nil {
 		return nil, err
 	}
+	standing, err := a.grantStanding(ctx, grants, orgsByID, now)
+	if err != nil {
+		return nil, err
+	}
 	var out []Holding
 	for _, g := range grants {
 		o := orgsByID[g.OrgID]
-		if o == nil || !g.LiveAt(now) || roles[g.RoleID] == nil {
+		if _, broken := standing[g.ID]; o == nil || broken || roles[g.RoleID] == nil {
 			continue
 		}
 		ok := true

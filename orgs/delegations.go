@@ -64,6 +64,9 @@ type DelegationStore interface {
 	LiveDelegations(ctx context.Context, orgIDs []string, at time.Time) ([]*Delegation, error)
 	// DelegationsHeldBy returns the unrevoked delegations whose holder is the user.
 	DelegationsHeldBy(ctx context.Context, conn, userID string) ([]*Delegation, error)
+	// DelegationChain returns the delegation and each one above it, the delegation
+	// first, with what the authority rule asks of each (NotFound when there is none).
+	DelegationChain(ctx context.Context, id string) ([]ChainLink, error)
 }
 
 // Principal is who acts through the admin API or the CLI: a vendor operator, with all
@@ -74,6 +77,15 @@ type Principal struct {
 	// KeyID is the admin API key the principal authenticated with; empty elsewhere (the
 	// CLI). It names the actor of audit events, not the principal's authority.
 	KeyID string
+}
+
+// Under is the delegation p acts through, recorded as the provenance of what p makes;
+// "" for an operator.
+func (p Principal) Under() string {
+	if p.Delegation != nil {
+		return p.Delegation.ID
+	}
+	return ""
 }
 
 // Name identifies the principal in records (granted_by, approved_by, audit).
@@ -105,7 +117,9 @@ func (s *Delegations) now() time.Time {
 }
 
 // Authorize checks that p may use capability c on org: an operator always may; a
-// delegate only through a live delegation with c whose subtree contains org.
+// delegate only through a delegation that holds now under the authority rule
+// (DelegationHolds: its whole chain, its holder, every org on its path), confers c, and
+// whose subtree contains org.
 func (s *Delegations) Authorize(ctx context.Context, p Principal, c Capability, org *Org) error {
 	if p.Operator != "" {
 		return nil
@@ -114,22 +128,18 @@ func (s *Delegations) Authorize(ctx context.Context, p Principal, c Capability, 
 	if d == nil {
 		return orgscim.Errorf(orgscim.Unauthorized, "no principal")
 	}
-	// Re-read: a delegation revoked a moment ago must not act.
-	cur, err := s.Store.Delegation(ctx, d.ID)
+	// Re-read: a delegation revoked, or a relationship ended, a moment ago must not act.
+	cur, home, err := s.DelegationHolds(ctx, d.ID)
+	if orgscim.ErrorCode(err) == orgscim.NotFound {
+		return orgscim.Errorf(orgscim.Forbidden, "delegation %s no longer exists", d.ID)
+	}
 	if err != nil {
 		return err
-	}
-	if !cur.LiveAt(s.now()) {
-		return orgscim.Errorf(orgscim.Forbidden, "delegation %s is no longer in force", d.ID)
 	}
 	if !cur.Has(c) {
 		return orgscim.Errorf(orgscim.Forbidden, "the delegation does not confer %s", c)
 	}
-	home, err := s.Orgs.OrgByID(ctx, cur.OrgID)
-	if err != nil {
-		return err
-	}
-	if !home.Contains(org) {
+	if home == nil || !home.Contains(org) {
 		return orgscim.Errorf(orgscim.Forbidden, "org %s is outside the delegated subtree", org.Slug)
 	}
 	return nil

@@ -181,7 +181,7 @@ func (a *Access) ApproveElevation(ctx context.Context, by Principal, id, reason 
 		}
 		expires := now.Add(el.Duration)
 		g := &Grant{ID: provisioning.NewID(), ConnectionID: el.ConnectionID, UserID: el.UserID, RoleID: el.RoleID, OrgID: el.OrgID,
-			Source: SourceElevation, SourceID: el.ID, GrantedBy: el.RequestedBy, ApprovedBy: by.Name(), Reason: el.Reason,
+			Source: SourceElevation, SourceID: el.ID, GrantedBy: el.RequestedBy, GrantedUnder: by.Under(), ApprovedBy: by.Name(), Reason: el.Reason,
 			ValidFrom: now, Expires: &expires, Created: now}
 		if err := a.Store.CreateGrant(ctx, g); err != nil {
 			return err

@@ -20,12 +20,14 @@ type AccessRow struct {
 	UserName   string
 	Email      string
 	ExternalID string
-	Connection string // slug
-	Role       string // key
-	Source     GrantSource
-	SourceID   string
-	GrantedBy  string
-	ApprovedBy string
+	Connection   string // slug
+	ConnectionID string
+	Role         string // key
+	Source       GrantSource
+	SourceID     string
+	GrantedBy    string
+	GrantedUnder string
+	ApprovedBy   string
 	Reason     string
 	ValidFrom  time.Time
 	Expires    *time.Time
@@ -33,8 +35,9 @@ type AccessRow struct {
 
 // ExportStore streams the live grants of a subtree.
 type ExportStore interface {
-	// AccessRows calls fn for each grant in force at at on an org whose path starts with
-	// pathPrefix (every org when empty), ordered by org path, userName and role.
+	// AccessRows calls fn for each grant in force at at, held by a live, active user of
+	// an active connection, on an org whose path starts with pathPrefix (every org when
+	// empty), ordered by org path, userName and role.
 	AccessRows(ctx context.Context, pathPrefix string, at time.Time, fn func(*AccessRow) error) error
 	// OrgsUnder returns the orgs whose path starts with pathPrefix (every org when empty).
 	OrgsUnder(ctx context.Context, pathPrefix string) ([]*Org, error)
@@ -88,8 +91,10 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 		return err
 	}
 	slugs := map[string]string{}
+	byID := map[string]*Org{}
 	for _, o := range all {
 		slugs[o.ID] = o.Slug
+		byID[o.ID] = o
 	}
 	if root != nil {
 		// The path is written from the tree's root, as the importer reads org paths.
@@ -99,6 +104,7 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 		}
 		for id, o := range above {
 			slugs[id] = o.Slug
+			byID[id] = o
 		}
 	}
 	paths := map[string]string{}
@@ -118,8 +124,32 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 	if err := cw.Write(AccessExportColumns); err != nil {
 		return err
 	}
+	// The authority rule decides what is exported: a grant whose org path is not in an
+	// active relationship, or whose scope or authority no longer holds, is no access.
+	now := x.Access.now()
+	st := x.Access.newStanding(now)
+	pathHolds := map[string]bool{}
 	n := 0
-	err = x.Store.AccessRows(ctx, prefix, x.Access.now(), func(r *AccessRow) error {
+	err = x.Store.AccessRows(ctx, prefix, now, func(r *AccessRow) error {
+		holds, ok := pathHolds[r.OrgPath]
+		if !ok {
+			holds = true
+			for _, id := range pathIDs(r.OrgPath) {
+				if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
+					holds = false
+					break
+				}
+			}
+			pathHolds[r.OrgPath] = holds
+		}
+		if !holds {
+			return nil
+		}
+		g := &Grant{ID: r.GrantID, ConnectionID: r.ConnectionID, OrgID: r.OrgID, GrantedUnder: r.GrantedUnder,
+			ValidFrom: r.ValidFrom, Expires: r.Expires}
+		if why, err := st.of(ctx, g, byID[r.OrgID]); err != nil || why != "" {
+			return err
+		}
 		expires := ""
 		if r.Expires != nil {
 			expires = r.Expires.UTC().Format(time.RFC3339)

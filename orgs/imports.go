@@ -379,7 +379,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			reason = "imported"
 		}
 		g := &Grant{ConnectionID: conn.ID, UserID: pu.user.ID, RoleID: role.ID, OrgID: org.ID, Source: SourceImport,
-			GrantedBy: by.Name(), Reason: reason, ValidFrom: now, Expires: row.Expires, Created: now}
+			GrantedBy: by.Name(), GrantedUnder: by.Under(), Reason: reason, ValidFrom: now, Expires: row.Expires, Created: now}
 		var previous *Grant
 		if !pu.new && !planned[org.Slug] {
 			live, _, err := a.Store.LiveGrants(ctx, pu.user.ID, []string{org.ID})

@@ -133,26 +133,14 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 	}
 	p := Principal{Operator: k.Operator}
 	if k.DelegationID != "" {
-		d, err := s.Delegations.Store.Delegation(ctx, k.DelegationID)
-		if err != nil {
-			return Principal{}, err
-		}
-		if !d.LiveAt(now) {
-			return Principal{}, errBadAdminKey
-		}
-		conn, err := s.Delegations.Access.Store.ConnectionByID(ctx, d.HolderConnectionID)
-		if err != nil {
-			return Principal{}, err
-		}
-		holder, err := s.Delegations.Access.Users.Get(ctx, conn.ID, d.HolderUserID)
-		if orgscim.ErrorCode(err) == orgscim.NotFound {
+		// The authority rule, in full: the delegation, every delegation above it, their
+		// holders and every org on their paths hold now, or the key does not work.
+		d, _, err := s.Delegations.delegationHoldsAt(ctx, k.DelegationID, now)
+		if c := orgscim.ErrorCode(err); c == orgscim.Forbidden || c == orgscim.NotFound {
 			return Principal{}, errBadAdminKey
 		}
 		if err != nil {
 			return Principal{}, err
-		}
-		if conn.Status != "active" || !holder.Active {
-			return Principal{}, errBadAdminKey
 		}
 		p = Principal{Delegation: d}
 	}

@@ -70,7 +70,7 @@ func newReviewWorld(t *testing.T, db *sqlstore.DB) *reviewWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.access.ApproveMapping(ctx, op, m.ID); err != nil {
+	if _, err := w.access.ApproveMapping(ctx, orgs.Principal{Operator: "second"}, m.ID); err != nil {
 		t.Fatal(err)
 	}
 	w.reviews = &orgs.Reviews{Store: db.Reviews(), Access: w.access, Tx: db, Audit: log, Now: w.clock}

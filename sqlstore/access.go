@@ -86,28 +86,29 @@ type mappingRow struct {
 	State        string
 	Replaces     *string
 	DraftedBy    string
-	ApprovedBy   *string
-	Reason       string
-	CreatedAt    int64
-	ActivatedAt  *int64
-	RetiredAt    *int64
+	ApprovedBy    *string
+	ApprovedUnder *string
+	Reason        string
+	CreatedAt     int64
+	ActivatedAt   *int64
+	RetiredAt     *int64
 }
 
-const mappingCols = "id, connection_id, group_id, role_id, org_id, state, replaces, drafted_by, approved_by, reason, created_at, activated_at, retired_at"
+const mappingCols = "id, connection_id, group_id, role_id, org_id, state, replaces, drafted_by, approved_by, approved_under, reason, created_at, activated_at, retired_at"
 
 func (r mappingRow) mapping() *orgs.Mapping {
 	return &orgs.Mapping{ID: r.ID, ConnectionID: r.ConnectionID, GroupID: r.GroupID, RoleID: r.RoleID, OrgID: r.OrgID,
 		State: orgs.MappingState(r.State), Replaces: deref(r.Replaces), DraftedBy: r.DraftedBy, ApprovedBy: deref(r.ApprovedBy),
-		Reason: r.Reason, Created: fromMicros(r.CreatedAt), Activated: fromMicrosPtr(r.ActivatedAt), Retired: fromMicrosPtr(r.RetiredAt)}
+		ApprovedUnder: deref(r.ApprovedUnder), Reason: r.Reason, Created: fromMicros(r.CreatedAt), Activated: fromMicrosPtr(r.ActivatedAt), Retired: fromMicrosPtr(r.RetiredAt)}
 }
 
 func mappingArgs(m *orgs.Mapping) []any {
 	return []any{m.ID, m.ConnectionID, m.GroupID, m.RoleID, m.OrgID, string(m.State), nullable(m.Replaces), m.DraftedBy,
-		nullable(m.ApprovedBy), m.Reason, micros(m.Created), microsPtr(m.Activated), microsPtr(m.Retired)}
+		nullable(m.ApprovedBy), nullable(m.ApprovedUnder), m.Reason, micros(m.Created), microsPtr(m.Activated), microsPtr(m.Retired)}
 }
 
 func (s accessStore) CreateMapping(ctx context.Context, m *orgs.Mapping) error {
-	return s.db.q(ctx).Exec("INSERT INTO mappings ("+mappingCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", mappingArgs(m)...).Error
+	return s.db.q(ctx).Exec("INSERT INTO mappings ("+mappingCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", mappingArgs(m)...).Error
 }
 
 func (s accessStore) Mapping(ctx context.Context, id string) (*orgs.Mapping, error) {
@@ -138,9 +139,8 @@ func (s accessStore) UpdateMapping(ctx context.Context, id string, fn func(*orgs
 			return err
 		}
 		m.ID = id
-		a := mappingArgs(m)
-		if err := tx.Exec("UPDATE mappings SET state = ?, approved_by = ?, reason = ?, activated_at = ?, retired_at = ? WHERE id = ?",
-			a[5], a[8], a[9], a[11], a[12], id).Error; err != nil {
+		if err := tx.Exec("UPDATE mappings SET state = ?, approved_by = ?, approved_under = ?, reason = ?, activated_at = ?, retired_at = ? WHERE id = ?",
+			string(m.State), nullable(m.ApprovedBy), nullable(m.ApprovedUnder), m.Reason, microsPtr(m.Activated), microsPtr(m.Retired), id).Error; err != nil {
 			return err
 		}
 		out = m
@@ -263,10 +263,10 @@ func set(ids []string) map[string]bool {
 }
 
 func insertGrant(tx *gorm.DB, g *orgs.Grant) error {
-	err := tx.Exec(`INSERT INTO grants (id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, approved_by,
-		reason, valid_from, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	err := tx.Exec(`INSERT INTO grants (id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, granted_under,
+		approved_by, reason, valid_from, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, nullable(g.ConnectionID), g.UserID, g.RoleID, g.OrgID, string(g.Source), g.SourceID, g.GrantedBy,
-		nullable(g.ApprovedBy), g.Reason, micros(g.ValidFrom), microsPtr(g.Expires), micros(g.Created)).Error
+		nullable(g.GrantedUnder), nullable(g.ApprovedBy), g.Reason, micros(g.ValidFrom), microsPtr(g.Expires), micros(g.Created)).Error
 	if isUniqueViolation(err) {
 		return orgscim.Errorf(orgscim.Conflict, "the user already holds this role on this org from this source")
 	}
@@ -305,6 +305,7 @@ type grantRow struct {
 	Source       string
 	SourceID     string
 	GrantedBy    string
+	GrantedUnder *string
 	ApprovedBy   *string
 	Reason       string
 	ValidFrom    int64
@@ -317,7 +318,7 @@ type grantRow struct {
 
 func (r grantRow) grant() *orgs.Grant {
 	return &orgs.Grant{ID: r.ID, ConnectionID: deref(r.ConnectionID), UserID: r.UserID, RoleID: r.RoleID, OrgID: r.OrgID,
-		Source: orgs.GrantSource(r.Source), SourceID: r.SourceID, GrantedBy: r.GrantedBy, ApprovedBy: deref(r.ApprovedBy),
+		Source: orgs.GrantSource(r.Source), SourceID: r.SourceID, GrantedBy: r.GrantedBy, GrantedUnder: deref(r.GrantedUnder), ApprovedBy: deref(r.ApprovedBy),
 		Reason: r.Reason, ValidFrom: fromMicros(r.ValidFrom), Expires: fromMicrosPtr(r.ExpiresAt), Created: fromMicros(r.CreatedAt),
 		Revoked: fromMicrosPtr(r.RevokedAt), RevokedBy: deref(r.RevokedBy), RevokeReason: deref(r.RevokeReason)}
 }

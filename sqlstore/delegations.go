@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -124,4 +125,56 @@ func (s delegationStore) DelegationsHeldBy(ctx context.Context, conn, userID str
 		return nil, err
 	}
 	return delegations(rows)
+}
+
+type chainRow struct {
+	D                delegationRow `gorm:"embedded"`
+	OrgPath          string
+	HolderActive     *bool
+	HolderConnStatus *string
+	Link             int
+}
+
+// DelegationChain reads the delegation and every delegation above it in one query, with
+// what the authority rule asks of each: its org's path, whether its holder is a live,
+// active user, and the status of the holder's connection.
+func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs.ChainLink, error) {
+	var rows []chainRow
+	err := s.db.q(ctx).Raw(`WITH RECURSIVE chain(id, link) AS (
+			SELECT id, 0 FROM delegations WHERE id = ?
+			UNION ALL
+			SELECT d.parent_id, chain.link + 1 FROM delegations d JOIN chain ON d.id = chain.id
+			WHERE d.parent_id IS NOT NULL AND chain.link < 64)
+		SELECT `+prefixCols("d.", delegationCols)+`, o.path AS org_path, chain.link AS link,
+			(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
+		FROM chain JOIN delegations d ON d.id = chain.id
+		JOIN orgs o ON o.id = d.org_id
+		LEFT JOIN scim_users u ON u.connection_id = d.holder_connection_id AND u.id = d.holder_user_id
+		LEFT JOIN connections c ON c.id = d.holder_connection_id
+		ORDER BY chain.link`, id).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
+	}
+	out := make([]orgs.ChainLink, len(rows))
+	for i, r := range rows {
+		d, err := r.D.delegation()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = orgs.ChainLink{Delegation: d, OrgPath: r.OrgPath, HolderActive: r.HolderActive != nil && *r.HolderActive,
+			HolderConnectionStatus: deref(r.HolderConnStatus)}
+	}
+	return out, nil
+}
+
+// prefixCols qualifies each column of a comma-separated list with prefix.
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -157,12 +157,14 @@ type accessRow struct {
 	UserName   string
 	Email      *string
 	ExternalID *string
-	Connection *string
-	RoleKey    string
-	Source     string
-	SourceID   string
-	GrantedBy  string
-	ApprovedBy *string
+	Connection   *string
+	ConnectionID *string
+	RoleKey      string
+	Source       string
+	SourceID     string
+	GrantedBy    string
+	GrantedUnder *string
+	ApprovedBy   *string
 	Reason     string
 	ValidFrom  int64
 	ExpiresAt  *int64
@@ -173,15 +175,17 @@ type accessRow struct {
 func (s Imports) AccessRows(ctx context.Context, pathPrefix string, at time.Time, fn func(*orgs.AccessRow) error) error {
 	now := micros(at)
 	rows, err := s.db.q(ctx).Raw(`SELECT g.id AS grant_id, g.org_id, o.path AS org_path, g.user_id, COALESCE(u.user_name, '') AS user_name,
-			u.email, u.external_id, c.slug AS connection, r.key AS role_key, g.source, g.source_id, g.granted_by, g.approved_by,
-			g.reason, g.valid_from, g.expires_at
+			u.email, u.external_id, c.slug AS connection, g.connection_id, r.key AS role_key, g.source, g.source_id, g.granted_by,
+			g.granted_under, g.approved_by, g.reason, g.valid_from, g.expires_at
 		FROM grants g
 		JOIN orgs o ON o.id = g.org_id
 		JOIN roles r ON r.id = g.role_id
-		LEFT JOIN scim_users u ON u.connection_id = g.connection_id AND u.id = g.user_id
-		LEFT JOIN connections c ON c.id = g.connection_id
+		JOIN scim_users u ON u.connection_id = g.connection_id AND u.id = g.user_id
+		JOIN connections c ON c.id = g.connection_id
 		WHERE g.revoked_at IS NULL AND g.valid_from <= ? AND (g.expires_at IS NULL OR g.expires_at > ?)
 			AND o.path LIKE ? ESCAPE '\'
+			-- the holder: a live, active user of an active connection
+			AND u.deleted_at IS NULL AND u.active AND c.status = 'active'
 		ORDER BY o.path, u.user_name_key, r.key, g.id`, now, now, likePrefix(pathPrefix)).Rows()
 	if err != nil {
 		return err
@@ -194,8 +198,9 @@ func (s Imports) AccessRows(ctx context.Context, pathPrefix string, at time.Time
 			return err
 		}
 		out := &orgs.AccessRow{GrantID: r.GrantID, OrgID: r.OrgID, OrgPath: r.OrgPath, UserID: r.UserID, UserName: r.UserName,
-			Email: deref(r.Email), ExternalID: deref(r.ExternalID), Connection: deref(r.Connection), Role: r.RoleKey,
-			Source: orgs.GrantSource(r.Source), SourceID: r.SourceID, GrantedBy: r.GrantedBy, ApprovedBy: deref(r.ApprovedBy),
+			Email: deref(r.Email), ExternalID: deref(r.ExternalID), Connection: deref(r.Connection), ConnectionID: deref(r.ConnectionID),
+			Role: r.RoleKey, Source: orgs.GrantSource(r.Source), SourceID: r.SourceID, GrantedBy: r.GrantedBy,
+			GrantedUnder: deref(r.GrantedUnder), ApprovedBy: deref(r.ApprovedBy),
 			Reason: r.Reason, ValidFrom: fromMicros(r.ValidFrom), Expires: fromMicrosPtr(r.ExpiresAt)}
 		if err := fn(out); err != nil {
 			return err

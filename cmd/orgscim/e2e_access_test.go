@@ -84,7 +84,10 @@ func TestAccessFollowsSCIM(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustDeny(ann, "billing.read", emea, "no live grant") // a draft grants nothing
-		if _, err := access.ApproveMapping(ctx, op1, m.ID); err != nil {
+		if _, err := access.ApproveMapping(ctx, op1, m.ID); orgscim.ErrorCode(err) != orgscim.Forbidden {
+			t.Fatalf("the drafter approved its own mapping: %v", err)
+		}
+		if _, err := access.ApproveMapping(ctx, orgs.Principal{Operator: "op2"}, m.ID); err != nil {
 			t.Fatal(err)
 		}
 

@@ -151,12 +151,13 @@ func TestE2EAuditAdmin(t *testing.T) {
 			rep     *reply
 			actions []string
 			target  string
+			actor   string // "" for opActor
 		}
 		var steps []step
 		do := func(what string, rep *reply, status int, target string, actions ...string) *reply {
 			t.Helper()
 			rep.must(t, status)
-			steps = append(steps, step{what, rep, actions, target})
+			steps = append(steps, step{what: what, rep: rep, actions: actions, target: target})
 			return rep
 		}
 
@@ -194,7 +195,13 @@ func TestE2EAuditAdmin(t *testing.T) {
 		draft := oper.post("/mappings", map[string]any{"connection": "acme", "group_id": finance, "role": "billing.viewer", "org": "emea"})
 		mapping := field(draft.JSON, "id")
 		do("draft mapping", draft, http.StatusCreated, mapping, "mapping.draft")
-		approved := do("approve mapping", oper.post("/mappings/"+mapping+"/approve", nil), http.StatusOK, mapping, "mapping.approve", "grants.sync")
+		// Four eyes: a second operator approves what the first drafted.
+		op2Key, op2Secret, err := svc.keys.IssueOperatorKey(ctx, "ops2", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		approved := do("approve mapping", env.admin(t, op2Secret, doc).post("/mappings/"+mapping+"/approve", nil), http.StatusOK, mapping, "mapping.approve", "grants.sync")
+		steps[len(steps)-1].actor = adminapi.Actor(orgs.Principal{Operator: "ops2", KeyID: op2Key.ID})
 		grant := oper.post("/grants", map[string]any{"connection": "acme", "user_id": carol, "role": "billing.viewer", "org": "acme", "reason": "audit test"})
 		do("assign role", grant, http.StatusCreated, field(grant.JSON, "id"), "grant.create")
 		grantOf := func(user string) string {
@@ -252,9 +259,13 @@ func TestE2EAuditAdmin(t *testing.T) {
 				if e := events[s.actions[0]]; field(e, "target_id") != s.target {
 					t.Errorf("%s: target %s, want %s", s.what, field(e, "target_id"), s.target)
 				}
+				actor := opActor
+				if s.actor != "" {
+					actor = s.actor
+				}
 				for _, e := range events {
-					if field(e, "actor") != opActor || field(e, "client_addr") != "127.0.0.1" {
-						t.Errorf("%s: %s by %q from %q, want %q from 127.0.0.1", s.what, field(e, "action"), field(e, "actor"), field(e, "client_addr"), opActor)
+					if field(e, "actor") != actor || field(e, "client_addr") != "127.0.0.1" {
+						t.Errorf("%s: %s by %q from %q, want %q from 127.0.0.1", s.what, field(e, "action"), field(e, "actor"), field(e, "client_addr"), actor)
 					}
 				}
 			}

@@ -39,6 +39,8 @@ type httpConfig struct {
 	Health             *connhealth.Recorder
 	TokenExpiryWarning time.Duration
 	NoHealth           bool // record no connection health: for benchmarks of its cost
+	// FourEyes is who may approve a mapping ("" is orgs.FourEyesAll: never its drafter).
+	FourEyes orgs.FourEyes
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -54,6 +56,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
 	svc := newServices(db, cfg.Now)
+	svc.access.FourEyes = cfg.FourEyes
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,

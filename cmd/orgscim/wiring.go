@@ -38,6 +38,8 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// delegates by their keys.
 	dels := &orgs.Delegations{Store: db.Delegations(), Orgs: db.Orgs(), Access: access, Tx: db, Audit: log, Now: now}
 	access.Authz = dels
+	// The authority rule: grants made under a delegation hold while its chain does.
+	access.Authority = dels
 	// Offboarding: a user the IdP deactivates loses its delegations in the same
 	// transaction as its grants.
 	access.Holders = dels

@@ -1,0 +1,224 @@
+package orgs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+)
+
+// The authority rule: a right — a grant, a delegation, an admin key, a SCIM token —
+// holds only while every link of its chain holds: its holder is an active user of an
+// active connection; every org on its path is active and inside its contract (with its
+// grace period); its source is valid (an active mapping and the membership behind it,
+// the unrevoked delegation chain it was made under, an approved elevation); and its org
+// lies inside its source's scope.
+//
+// The rule is evaluated at each decision, from the rows as they are at that moment, by
+// the functions in this file: DelegationHolds for delegations (and through them admin
+// keys and delegated administration), grantStanding for grants, and
+// Directory.AuthenticateToken for SCIM tokens. Ending, suspending, moving or revoking
+// therefore takes effect for every decision at the commit of that change; the reconciler
+// records the consequences as state, notifies and cleans up, but no right waits for it.
+
+// ChainLink is one delegation of a chain, with what the authority rule asks of it.
+type ChainLink struct {
+	Delegation *Delegation
+	// OrgPath is the path of the delegation's org, as it is now.
+	OrgPath string
+	// HolderActive: the holder exists, is not deleted and is active.
+	HolderActive bool
+	// HolderConnectionStatus is the status of the holder's connection ("" when gone).
+	HolderConnectionStatus string
+}
+
+// Org paths are "/root/.../id/"; pathIDs returns the ids, root first.
+func pathIDs(path string) []string {
+	return strings.Split(strings.Trim(path, "/"), "/")
+}
+
+// brokenLink says why a right does not hold: Forbidden, with the first link that broke.
+func brokenLink(format string, args ...any) error {
+	return orgscim.Errorf(orgscim.Forbidden, "%s", fmt.Sprintf(format, args...))
+}
+
+// chainHolds applies the rule to a delegation chain, the delegation first and then each
+// one it was made under, with byID holding every org on their paths. It returns nil when
+// every link holds, or a Forbidden error naming the first link that does not.
+func chainHolds(chain []ChainLink, byID map[string]*Org, now time.Time) error {
+	if len(chain) == 0 {
+		return brokenLink("no such delegation")
+	}
+	for i, l := range chain {
+		d := l.Delegation
+		name := "delegation " + d.ID
+		if i > 0 {
+			name = "delegation " + d.ID + " (which " + chain[i-1].Delegation.ID + " was made under)"
+		}
+		switch {
+		case d.Revoked != nil:
+			return brokenLink("%s was revoked", name)
+		case d.Expires != nil && !now.Before(*d.Expires):
+			return brokenLink("%s has expired", name)
+		case !l.HolderActive:
+			return brokenLink("the holder of %s is no longer an active user", name)
+		case l.HolderConnectionStatus != "active":
+			return brokenLink("the holder of %s belongs to a connection that is not active", name)
+		}
+		for _, id := range pathIDs(l.OrgPath) {
+			if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
+				slug := id
+				if o != nil {
+					slug = o.Slug
+				}
+				return brokenLink("%s: the relationship with org %s is not active (status, contract or grace period)", name, slug)
+			}
+		}
+		if d.ParentID == "" {
+			if i != len(chain)-1 {
+				return brokenLink("%s: its chain is inconsistent", name)
+			}
+			continue
+		}
+		if i+1 >= len(chain) || chain[i+1].Delegation.ID != d.ParentID {
+			return brokenLink("%s: the delegation it was made under is missing", name)
+		}
+		if !strings.HasPrefix(l.OrgPath, chain[i+1].OrgPath) {
+			return brokenLink("%s: its org has moved outside the subtree of the delegation it was made under", name)
+		}
+	}
+	return nil
+}
+
+// DelegationHolds evaluates the authority rule for the delegation with this id now, and
+// returns the delegation as stored and its org. The error is Forbidden, naming the
+// broken link, when the rule does not hold.
+func (s *Delegations) DelegationHolds(ctx context.Context, id string) (*Delegation, *Org, error) {
+	return s.delegationHoldsAt(ctx, id, s.now())
+}
+
+func (s *Delegations) delegationHoldsAt(ctx context.Context, id string, now time.Time) (*Delegation, *Org, error) {
+	chain, err := s.Store.DelegationChain(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ids []string
+	for _, l := range chain {
+		ids = append(ids, pathIDs(l.OrgPath)...)
+	}
+	byID, err := s.Orgs.OrgsByID(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := chainHolds(chain, byID, now); err != nil {
+		return nil, nil, err
+	}
+	d := chain[0].Delegation
+	return d, byID[d.OrgID], nil
+}
+
+// AuthorityRule evaluates the rule for a delegation (Delegations does).
+type AuthorityRule interface {
+	DelegationHolds(ctx context.Context, id string) (*Delegation, *Org, error)
+}
+
+func (a *Access) authority() AuthorityRule {
+	if a.Authority != nil {
+		return a.Authority
+	}
+	r, _ := a.Authz.(AuthorityRule)
+	return r
+}
+
+// grantStanding evaluates, for a batch of grants, the links of the rule that lie beyond
+// a grant's holder and its org path (which callers check once per path): see
+// standing.of. byID must hold each grant's org. It returns why each grant that does not
+// hold does not; grants missing from the map hold.
+func (a *Access) grantStanding(ctx context.Context, grants []*Grant, byID map[string]*Org, now time.Time) (map[string]string, error) {
+	out := map[string]string{}
+	st := a.newStanding(now)
+	for _, g := range grants {
+		why, err := st.of(ctx, g, byID[g.OrgID])
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			out[g.ID] = why
+		}
+	}
+	return out, nil
+}
+
+// standing evaluates grants one by one, reading each connection and each delegation
+// chain once.
+type standing struct {
+	a      *Access
+	now    time.Time
+	conns  map[string]*Connection
+	chains map[string]chainVerdict
+}
+
+type chainVerdict struct {
+	home *Org
+	why  string
+}
+
+func (a *Access) newStanding(now time.Time) *standing {
+	return &standing{a: a, now: now, conns: map[string]*Connection{}, chains: map[string]chainVerdict{}}
+}
+
+// of says why g does not hold now, or "" when these links hold: the grant is live; its
+// org (org, as stored now) lies inside the subtree of its holder's connection, so that
+// an org moved away takes no foreign grant along; and the delegation it was made under,
+// if any, holds now and covers its org.
+func (st *standing) of(ctx context.Context, g *Grant, org *Org) (string, error) {
+	if !g.LiveAt(st.now) {
+		return "grant " + g.ID + " is not in force now (revoked, expired or not yet valid)", nil
+	}
+	if org == nil {
+		return "the org of grant " + g.ID + " no longer exists", nil
+	}
+	if g.ConnectionID != "" {
+		c, ok := st.conns[g.ConnectionID]
+		if !ok {
+			var err error
+			if c, err = st.a.Store.ConnectionByID(ctx, g.ConnectionID); err != nil && orgscim.ErrorCode(err) != orgscim.NotFound {
+				return "", err
+			}
+			st.conns[g.ConnectionID] = c
+		}
+		if c == nil || !strings.Contains(org.Path, "/"+c.OrgID+"/") {
+			slug := g.ConnectionID
+			if c != nil {
+				slug = c.Slug
+			}
+			return fmt.Sprintf("org %s lies outside the subtree of connection %s, whose user holds grant %s", org.Slug, slug, g.ID), nil
+		}
+	}
+	if g.GrantedUnder == "" {
+		return "", nil
+	}
+	v, ok := st.chains[g.GrantedUnder]
+	if !ok {
+		rule := st.a.authority()
+		if rule == nil {
+			v.why = "the delegation it was made under cannot be evaluated here"
+		} else if _, home, err := rule.DelegationHolds(ctx, g.GrantedUnder); err == nil {
+			v.home = home
+		} else if c := orgscim.ErrorCode(err); c == orgscim.Forbidden || c == orgscim.NotFound {
+			v.why = orgscim.ErrorMessage(err)
+		} else {
+			return "", err
+		}
+		st.chains[g.GrantedUnder] = v
+	}
+	switch {
+	case v.why != "":
+		return fmt.Sprintf("grant %s was made under delegation %s, which no longer holds: %s", g.ID, g.GrantedUnder, v.why), nil
+	case v.home == nil || !v.home.Contains(org):
+		return fmt.Sprintf("org %s lies outside the subtree of delegation %s, under which grant %s was made", org.Slug, g.GrantedUnder, g.ID), nil
+	}
+	return "", nil
+}
