@@ -580,7 +580,12 @@ func (s *Server) revokeDelegation(c echo.Context) error {
 		succ = &orgs.DelegationRequest{HolderConnectionID: succConn.ID, HolderUserID: sr.UserID,
 			Capabilities: capabilities(sr.Capabilities), Depth: sr.Depth, Expires: sr.ExpiresAt}
 	}
-	if err := s.Delegations.Revoke(ctx, p, id, req.Reason, succ); err != nil {
+	rv := orgs.Revocation{Reason: req.Reason, Successor: succ, Compromise: req.Compromise}
+	if req.ReattestBy != nil {
+		rv.ReattestBy = *req.ReattestBy
+	}
+	done, err := s.Delegations.Revoke(ctx, p, id, rv)
+	if err != nil {
 		return err
 	}
 	d, err := s.Delegations.Store.Delegation(ctx, id)
@@ -588,33 +593,35 @@ func (s *Server) revokeDelegation(c echo.Context) error {
 		return err
 	}
 	r := s.resolver(ctx)
-	out := RevokedDelegation{}
+	out := RevokedDelegation{Cascade: []string{}}
 	if out.Revoked, err = r.delegationJSON(d); err != nil {
 		return err
 	}
-	if succ != nil {
-		// orgs.Delegations.Revoke does not return the successor: find it among the live
-		// delegations on the org, the newest one of that holder granted by the caller.
-		live, err := s.Delegations.Store.LiveDelegations(ctx, []string{d.OrgID}, s.now())
+	if done.Successor != nil {
+		sd, err := r.delegationJSON(done.Successor)
 		if err != nil {
 			return err
 		}
-		var found *orgs.Delegation
-		for _, l := range live {
-			if l.OrgID == d.OrgID && l.HolderConnectionID == succ.HolderConnectionID && l.HolderUserID == succ.HolderUserID &&
-				l.GrantedBy == p.Name() && (found == nil || l.Created.After(found.Created)) {
-				found = l
-			}
-		}
-		if found != nil {
-			sd, err := r.delegationJSON(found)
-			if err != nil {
-				return err
-			}
-			out.Successor = &sd
+		out.Successor = &sd
+	}
+	for _, c := range done.Delegations {
+		if c.ID != id {
+			out.Cascade = append(out.Cascade, c.ID)
 		}
 	}
+	out.Handover = handoverJSON(done.Handover)
 	return c.JSON(http.StatusOK, out)
+}
+
+func handoverJSON(h orgs.Handover) Handover {
+	out := Handover{Grants: h.Grants, Mappings: h.Mappings, RevokedGrants: h.RevokedGrants, RetiredMappings: h.RetiredMappings}
+	if h.To != "" {
+		out.To = &h.To
+	}
+	if h.Reattestation != nil {
+		out.Reattestation = &h.Reattestation.ID
+	}
+	return out
 }
 
 func (s *Server) issueDelegateKey(c echo.Context) error {

@@ -256,13 +256,28 @@ type Successor struct {
 // RevokeDelegationRequest is the optional body of a revocation.
 type RevokeDelegationRequest struct {
 	Reason    string     `json:"reason,omitempty"`
-	Successor *Successor `json:"successor,omitempty" doc:"required when the revocation would leave a partner org without an administrator"`
+	Successor *Successor `json:"successor,omitempty" doc:"required when the revocation would leave a partner org without an administrator; answers for what was made under the revoked delegations"`
+	// Compromise revokes what was made under the delegations instead of handing it over.
+	Compromise bool       `json:"compromise,omitempty" doc:"revoke at once every grant made under the revoked delegations and retire the mappings they approved, instead of handing them over for re-attestation"`
+	ReattestBy *time.Time `json:"reattest_by,omitempty" doc:"deadline of the re-attestation campaign (default: 14 days)"`
 }
 
 // RevokedDelegation is the answer to a revocation.
 type RevokedDelegation struct {
 	Revoked   Delegation  `json:"revoked"`
 	Successor *Delegation `json:"successor" doc:"the successor's delegation, when one was named"`
+	Cascade   []string    `json:"cascade" doc:"the delegations revoked with it, delegated through it"`
+	Handover  Handover    `json:"handover"`
+}
+
+// Handover says what became of the rights made under revoked delegations.
+type Handover struct {
+	To              *string `json:"to" doc:"the delegation that now answers for them; null for the vendor's operators"`
+	Grants          int     `json:"grants" doc:"live grants handed over for re-attestation"`
+	Mappings        int     `json:"mappings" doc:"active mappings whose approval was handed over"`
+	Reattestation   *string `json:"reattestation" doc:"the review that re-attests the grants handed over"`
+	RevokedGrants   int     `json:"revoked_grants" doc:"on a compromise: grants revoked at once"`
+	RetiredMappings int     `json:"retired_mappings" doc:"on a compromise: mappings retired at once"`
 }
 
 // IssuedKey is a new admin API key with its secret.

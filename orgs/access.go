@@ -133,6 +133,15 @@ type AccessStore interface {
 	Mapping(ctx context.Context, id string) (*Mapping, error)
 	// SetUserOrg records where placement put the user.
 	SetUserOrg(ctx context.Context, conn, userID, orgID string) error
+	// AddMappingException records an exception (a second one for the same mapping and
+	// user is a no-op).
+	AddMappingException(ctx context.Context, x MappingException) error
+	// MappingsApprovedUnder returns the active mappings approved under any of the
+	// delegations.
+	MappingsApprovedUnder(ctx context.Context, delegationIDs []string) ([]*Mapping, error)
+	// HandOver makes delegation to ("" for the operators) the authority of the live
+	// grants and active mappings made under any of from, and returns the grants' ids.
+	HandOver(ctx context.Context, from []string, to string) (grantIDs []string, mappings int, err error)
 }
 
 // UserLookup is what access needs to know of a user.
@@ -145,6 +154,21 @@ type GrantSelector struct {
 	Source   GrantSource
 	SourceID string
 	UserID   string
+	// GrantedUnder picks the grants made under any of these delegations.
+	GrantedUnder []string
+}
+
+// MappingException records that a reviewer revoked a person's mapping-derived grant: it
+// overrides the IdP's membership, so the mapping does not grant it again while the
+// exception stands.
+type MappingException struct {
+	MappingID    string
+	UserID       string
+	ConnectionID string
+	ReviewID     string
+	CreatedBy    string
+	Created      time.Time
+	Reason       string
 }
 
 // Access is the service over roles, mappings and grants, and the answer to "may this
@@ -538,19 +562,25 @@ func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g 
 // revokeGrants revokes the live grants sel selects and records them as one grants.sync
 // event on the target that caused it.
 func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) error {
+	_, err := a.revokeGrantsCounted(ctx, sel, now, by, reason, targetType, targetID, conn, org)
+	return err
+}
+
+// revokeGrantsCounted is revokeGrants that says how many it revoked.
+func (a *Access) revokeGrantsCounted(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) (int, error) {
 	var ids []string
 	if namer, ok := a.Store.(grantNamer); ok && a.Audit != nil {
 		var err error
 		// Every live grant sel selects is revoked, so the first of them are the ids.
 		if ids, err = namer.LiveGrantIDs(ctx, sel, nil, time.Time{}, maxListedIDs); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	n, err := a.Store.RevokeGrants(ctx, sel, now, by, reason)
 	if err != nil || n == 0 {
-		return err
+		return n, err
 	}
-	return a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
+	return n, a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
 }
 
 // recordGrants records a bulk change of grants. conn puts it in the connection's chain

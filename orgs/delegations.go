@@ -77,6 +77,8 @@ type Principal struct {
 	// KeyID is the admin API key the principal authenticated with; empty elsewhere (the
 	// CLI). It names the actor of audit events, not the principal's authority.
 	KeyID string
+	// KeyExpires is when that key lapses (nil: never): keys it mints lapse no later.
+	KeyExpires *time.Time
 }
 
 // Under is the delegation p acts through, recorded as the provenance of what p makes;
@@ -106,7 +108,12 @@ type Delegations struct {
 	Access *Access
 	Tx     provisioning.Transactor
 	Audit  AuditLog // optional
-	Now    func() time.Time
+	// Reattest opens the campaign that re-attests the grants handed over when a
+	// delegation is revoked (Reviews does); nil hands them over without one.
+	Reattest interface {
+		Reattest(ctx context.Context, orgID string, grantIDs []string, deadline time.Time, why string) (*Review, error)
+	}
+	Now func() time.Time
 }
 
 func (s *Delegations) now() time.Time {
@@ -224,11 +231,48 @@ func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRe
 	return d, nil
 }
 
-// Revoke revokes a delegation and everything delegated through it. The last live
-// delegation able to administer a partner org cannot go without a successor, who
-// receives the same authority in the same transaction.
-func (s *Delegations) Revoke(ctx context.Context, by Principal, id, reason string, successor *DelegationRequest) error {
-	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+// Revocation says how to revoke a delegation.
+type Revocation struct {
+	Reason string
+	// Successor receives the same authority in the same transaction — required when the
+	// revocation would leave a partner org without an administrator — and answers for
+	// what was made under the revoked delegations.
+	Successor *DelegationRequest
+	// Compromise revokes at once everything made under the revoked delegations (grants
+	// and mapping approvals) instead of handing it over for re-attestation: for a
+	// delegate who cannot be trusted with what they did.
+	Compromise bool
+	// ReattestBy is the deadline of the re-attestation (zero: DefaultReattestation).
+	ReattestBy time.Time
+}
+
+// Revoked is what a revocation did.
+type Revoked struct {
+	Delegations []*Delegation // the delegation and those delegated through it
+	Successor   *Delegation
+	Handover
+}
+
+// Handover is what became of the rights made under revoked delegations: handed to the
+// delegation To ("" for the vendor's operators) with a re-attestation campaign, or, on
+// a compromise, revoked at once.
+type Handover struct {
+	To              string
+	Grants          int // grants handed over
+	Mappings        int // active mappings whose approval was handed over
+	Reattestation   *Review
+	RevokedGrants   int // compromise
+	RetiredMappings int // compromise
+}
+
+// Revoke revokes a delegation and everything delegated through it, with their keys, at
+// once. What was made under them — grants, mapping approvals — goes to the successor
+// (or to whoever revoked) for re-attestation by a deadline, or is revoked at once on a
+// compromise. The last live delegation able to administer a partner org cannot go
+// without a successor.
+func (s *Delegations) Revoke(ctx context.Context, by Principal, id string, rv Revocation) (*Revoked, error) {
+	out := &Revoked{}
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
 		d, err := s.Store.Delegation(ctx, id)
 		if err != nil {
 			return err
@@ -243,33 +287,106 @@ func (s *Delegations) Revoke(ctx context.Context, by Principal, id, reason strin
 		if err := s.Authorize(ctx, by, CapDelegate, org); err != nil {
 			return err
 		}
-		if successor != nil {
-			successor.OrgID = d.OrgID
-			if _, err := s.Delegate(ctx, by, *successor); err != nil {
+		if !rv.ReattestBy.IsZero() && !rv.ReattestBy.After(s.now()) {
+			return orgscim.Errorf(orgscim.Invalid, "the re-attestation deadline must be in the future")
+		}
+		if rv.Successor != nil {
+			rv.Successor.OrgID = d.OrgID
+			if out.Successor, err = s.Delegate(ctx, by, *rv.Successor); err != nil {
 				return err
 			}
 		}
 		now := s.now()
-		revoked, err := s.Store.RevokeDelegationTree(ctx, id, now, by.Name(), reason)
+		revoked, err := s.Store.RevokeDelegationTree(ctx, id, now, by.Name(), rv.Reason)
 		if err != nil {
 			return err
 		}
+		out.Delegations = revoked
 		if err := s.keepAnAdministrator(ctx, revoked, now); err != nil {
 			return err
 		}
-		// One event for the revocation and its cascade: the delegations revoked with it
-		// are named, not recorded one by one.
-		var cascade []string
-		for _, r := range revoked {
-			if r.ID != d.ID && len(cascade) < maxListedIDs {
-				cascade = append(cascade, r.ID)
+		to := by.Under()
+		if out.Successor != nil {
+			to = out.Successor.ID
+		}
+		if out.Handover, err = s.handOver(ctx, d, revoked, to, rv.Compromise, rv.ReattestBy, by.Name(), rv.Reason, now); err != nil {
+			return err
+		}
+		return s.recordRevocation(ctx, d, revoked, out.Handover, "", map[string]any{"reason": rv.Reason, "compromise": rv.Compromise}, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// handOver deals with what was made under the revoked delegations, in the caller's
+// transaction: on a compromise it revokes their grants and retires the mappings they
+// approved; otherwise it makes to the authority of both and opens a campaign that
+// re-attests exactly those grants.
+func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*Delegation, to string, compromise bool,
+	deadline time.Time, actor, reason string, now time.Time) (Handover, error) {
+	ids := make([]string, len(revoked))
+	for i, r := range revoked {
+		ids[i] = r.ID
+	}
+	a := s.Access
+	h := Handover{To: to}
+	if compromise {
+		why := "made under revoked delegation " + d.ID + " (compromise)"
+		if reason != "" {
+			why += ": " + reason
+		}
+		mappings, err := a.Store.MappingsApprovedUnder(ctx, ids)
+		if err != nil {
+			return h, err
+		}
+		for _, m := range mappings {
+			if err := a.retire(ctx, m.ID, actor, why, now); err != nil {
+				return h, err
 			}
 		}
-		e := audit.New(ctx, now, ActDelegationRevoke, "delegation", d.ID)
-		e.OrgID = d.OrgID
-		e.Diff = audit.Detail(map[string]any{"reason": reason, "revoked": len(revoked), "cascade": cascade})
-		return record(ctx, s.Audit, e)
-	})
+		h.RetiredMappings = len(mappings)
+		n, err := a.revokeGrantsCounted(ctx, GrantSelector{GrantedUnder: ids}, now, actor, why, "delegation", d.ID, "", d.OrgID)
+		h.RevokedGrants = n
+		return h, err
+	}
+	grants, mappings, err := a.Store.HandOver(ctx, ids, to)
+	if err != nil {
+		return h, err
+	}
+	h.Grants, h.Mappings = len(grants), mappings
+	if len(grants) > 0 && s.Reattest != nil {
+		if h.Reattestation, err = s.Reattest.Reattest(ctx, d.OrgID, grants, deadline, "delegation "+d.ID+" revoked"); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// recordRevocation records one event for a revocation and its cascade: the
+// delegations revoked with it are named, not recorded one by one, with what became of
+// what was made under them.
+func (s *Delegations) recordRevocation(ctx context.Context, d *Delegation, revoked []*Delegation, h Handover, conn string,
+	detail map[string]any, now time.Time) error {
+	var cascade []string
+	for _, r := range revoked {
+		if r.ID != d.ID && len(cascade) < maxListedIDs {
+			cascade = append(cascade, r.ID)
+		}
+	}
+	detail["revoked"], detail["cascade"] = len(revoked), cascade
+	detail["handed_over_to"], detail["grants_handed_over"], detail["mappings_handed_over"] = h.To, h.Grants, h.Mappings
+	if h.Reattestation != nil {
+		detail["reattestation"] = h.Reattestation.ID
+	}
+	if h.RevokedGrants+h.RetiredMappings > 0 {
+		detail["grants_revoked"], detail["mappings_retired"] = h.RevokedGrants, h.RetiredMappings
+	}
+	e := audit.New(ctx, now, ActDelegationRevoke, "delegation", d.ID)
+	e.ConnectionID, e.OrgID = conn, d.OrgID
+	e.Diff = audit.Detail(detail)
+	return record(ctx, s.Audit, e)
 }
 
 // HolderLeft revokes, with everything delegated through them, the delegations the user
@@ -296,22 +413,27 @@ func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) 
 		if err != nil {
 			return err
 		}
-		var cascade []string
-		for _, r := range revoked {
-			if r.ID != d.ID && len(cascade) < maxListedIDs {
-				cascade = append(cascade, r.ID)
-			}
-		}
-		detail := map[string]any{"reason": why, "revoked": len(revoked), "cascade": cascade}
+		detail := map[string]any{"reason": why}
 		if err := s.keepAnAdministrator(ctx, revoked, now); orgscim.ErrorCode(err) == orgscim.Conflict {
 			detail["warning"] = orgscim.ErrorMessage(err)
 		} else if err != nil {
 			return err
 		}
-		e := audit.New(ctx, now, ActDelegationRevoke, "delegation", d.ID)
-		e.ConnectionID, e.OrgID = conn, d.OrgID
-		e.Diff = audit.Detail(detail)
-		if err := record(ctx, s.Audit, e); err != nil {
+		// What the person made goes up the chain, to whoever delegated to them if that
+		// still holds, else to the operators, for re-attestation.
+		to := ""
+		if d.ParentID != "" {
+			if _, _, err := s.DelegationHolds(ctx, d.ParentID); err == nil {
+				to = d.ParentID
+			} else if c := orgscim.ErrorCode(err); c != orgscim.Forbidden && c != orgscim.NotFound {
+				return err
+			}
+		}
+		h, err := s.handOver(ctx, d, revoked, to, false, time.Time{}, by, why, now)
+		if err != nil {
+			return err
+		}
+		if err := s.recordRevocation(ctx, d, revoked, h, conn, detail, now); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,11 @@ type AdminKey struct {
 	Operator     string // set for an operator key
 	DelegationID string // set for a delegated administrator's key
 	CreatedBy    string
+	// IssuedWithKey is the key its issuer authenticated with ("" from the CLI): a key
+	// never outlives the key it was minted with. IssuedUnder is the delegation the
+	// issuer acted through ("" for an operator).
+	IssuedWithKey string
+	IssuedUnder   string
 	Created      time.Time
 	Expires      *time.Time
 	Revoked      *time.Time
@@ -31,7 +36,9 @@ type AdminKey struct {
 type AdminKeyStore interface {
 	CreateAdminKey(ctx context.Context, k *AdminKey) error
 	AdminKeyByHash(ctx context.Context, hash string) (*AdminKey, error)
-	RevokeAdminKey(ctx context.Context, id string, at time.Time) error
+	// RevokeAdminKey revokes the key and every usable key minted with it, directly or
+	// through others, and returns the ids of the keys it revoked besides id.
+	RevokeAdminKey(ctx context.Context, id string, at time.Time) ([]string, error)
 	TouchAdminKey(ctx context.Context, id string, at time.Time) error
 }
 
@@ -82,7 +89,13 @@ func (s *AdminKeys) IssueDelegateKey(ctx context.Context, by Principal, delegati
 	if d.Expires != nil && (expires == nil || expires.After(*d.Expires)) {
 		expires = d.Expires
 	}
-	return s.issue(ctx, &AdminKey{DelegationID: d.ID, CreatedBy: by.Name()}, expires, d.OrgID)
+	// A key minted with a key ends no later than it: a leaked key cannot outlast itself
+	// through the keys it mints.
+	if by.KeyExpires != nil && (expires == nil || expires.After(*by.KeyExpires)) {
+		expires = by.KeyExpires
+	}
+	return s.issue(ctx, &AdminKey{DelegationID: d.ID, CreatedBy: by.Name(), IssuedWithKey: by.KeyID, IssuedUnder: by.Under()},
+		expires, d.OrgID)
 }
 
 // issue stores k with a new secret and records it; orgID is the delegation's org for a
@@ -149,17 +162,24 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 			return Principal{}, err
 		}
 	}
-	p.KeyID = k.ID
+	p.KeyID, p.KeyExpires = k.ID, k.Expires
 	return p, nil
 }
 
-// Revoke revokes a key at once.
+// Revoke revokes a key at once, with every key minted with it: revoking a leaked key
+// contains the leak.
 func (s *AdminKeys) Revoke(ctx context.Context, id string) error {
 	now := s.now()
 	return inTx(ctx, s.Tx, func(ctx context.Context) error {
-		if err := s.Store.RevokeAdminKey(ctx, id, now); err != nil {
+		cascade, err := s.Store.RevokeAdminKey(ctx, id, now)
+		if err != nil {
 			return err
 		}
-		return record(ctx, s.Audit, audit.New(ctx, now, ActAdminKeyRevoke, "admin_key", id))
+		e := audit.New(ctx, now, ActAdminKeyRevoke, "admin_key", id)
+		if len(cascade) > 0 {
+			listed := cascade[:min(len(cascade), maxListedIDs)]
+			e.Diff = audit.Detail(map[string]any{"revoked_with_it": len(cascade), "cascade": listed})
+		}
+		return record(ctx, s.Audit, e)
 	})
 }

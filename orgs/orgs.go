@@ -151,7 +151,22 @@ type Directory struct {
 	Store Store
 	Tx    provisioning.Transactor // optional: a change commits with its audit event
 	Audit AuditLog                // optional
-	Now   func() time.Time        // nil means time.Now
+	// Revalidate opens, in the change's transaction, the campaign a business event
+	// calls for (Reviews does): a move, a new contract, a new accountable owner. Nil
+	// opens none.
+	Revalidate interface {
+		Revalidate(ctx context.Context, org *Org, why string) (*Review, error)
+	}
+	Now func() time.Time // nil means time.Now
+}
+
+// revalidate opens the campaign of a business event on org's subtree, if wired.
+func (d *Directory) revalidate(ctx context.Context, org *Org, why string) error {
+	if d.Revalidate == nil {
+		return nil
+	}
+	_, err := d.Revalidate.Revalidate(ctx, org, why)
+	return err
 }
 
 // AuditLog records the audit event of a change; in the change's transaction when the
@@ -284,7 +299,20 @@ func (d *Directory) UpdateOrg(ctx context.Context, slug string, u OrgUpdate) (*O
 		}
 		e := audit.New(ctx, now, ActOrgUpdate, "org", out.ID)
 		e.OrgID, e.Diff = out.ID, audit.Diff(before, viewOrg(out))
-		return record(ctx, d.Audit, e)
+		if err := record(ctx, d.Audit, e); err != nil {
+			return err
+		}
+		// A renewed or changed contract, or a new accountable owner, is a business
+		// event: whoever answers for the subtree now confirms who keeps access.
+		after := viewOrg(out)
+		switch {
+		case !sameTime(before.ContractStart, after.ContractStart) || !sameTime(before.ContractEnd, after.ContractEnd) ||
+			before.GraceSeconds != after.GraceSeconds:
+			return d.revalidate(ctx, out, "the contract of org "+out.Slug+" changed")
+		case before.Owner != after.Owner:
+			return d.revalidate(ctx, out, "the accountable owner of org "+out.Slug+" changed")
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -383,7 +411,12 @@ func (d *Directory) MoveOrg(ctx context.Context, slug, newParentSlug string) err
 		}
 		e := audit.New(ctx, now, ActOrgMove, "org", o.ID)
 		e.OrgID, e.Diff = o.ID, audit.Diff(place{o.ParentID, o.Path}, place{moved.ParentID, moved.Path})
-		return record(ctx, d.Audit, e)
+		if err := record(ctx, d.Audit, e); err != nil {
+			return err
+		}
+		// Rights whose source no longer covers the moved subtree stopped with this
+		// commit (the authority rule); the new parent's administrators confirm the rest.
+		return d.revalidate(ctx, moved, "org "+moved.Slug+" moved under "+p.Slug)
 	})
 }
 
@@ -495,4 +528,8 @@ func (d *Directory) checkPlacement(ctx context.Context, c *Connection, rules []P
 // Connection returns the connection with this slug.
 func (d *Directory) Connection(ctx context.Context, slug string) (*Connection, error) {
 	return d.Store.ConnectionBySlug(ctx, slug)
+}
+
+func sameTime(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }

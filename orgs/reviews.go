@@ -44,11 +44,36 @@ const (
 // MaxReviewLength bounds a campaign: a review nobody finishes within a year is no review.
 const MaxReviewLength = 366 * 24 * time.Hour
 
+// ReviewKind says what a campaign covers and why it was opened.
+type ReviewKind string
+
+const (
+	// ReviewSubtree: every grant live in a subtree, started by a person.
+	ReviewSubtree ReviewKind = "subtree"
+	// ReviewReattest: exactly the grants made under a revoked delegation, handed to its
+	// successor (or to whoever revoked it) to confirm or revoke.
+	ReviewReattest ReviewKind = "reattest"
+	// ReviewRevalidate: every grant live in a subtree after a business event (a move, a
+	// contract or owner change), for the new administrators to confirm or revoke.
+	ReviewRevalidate ReviewKind = "revalidate"
+)
+
+// ReviewScope selects the grants a campaign snapshots: those live on the orgs of the
+// subtree at Path, or, when GrantIDs is not nil, those of these that are live.
+type ReviewScope struct {
+	Path     string
+	GrantIDs []string
+}
+
+// DefaultReattestation is how long re-attestation and revalidation campaigns run.
+const DefaultReattestation = 14 * 24 * time.Hour
+
 // Review is an access review campaign over the subtree of OrgID: the grants live there
-// when it started (but those a mapping materialises — see StartReview) each wait for a
-// confirmation or a revocation until Deadline; what is unconfirmed then is revoked.
+// when it started (or the grants its kind names) each wait for a confirmation or a
+// revocation until Deadline; what is unconfirmed then is revoked.
 type Review struct {
 	ID          string
+	Kind        ReviewKind
 	OrgID       string
 	Name        string
 	Description string
@@ -65,7 +90,8 @@ type Review struct {
 // RevokedAtDeadline + Pending + Lapsed.
 type ReviewCounts struct {
 	Items int
-	// ExcludedMapping counts the mapping grants of the subtree left out of the snapshot.
+	// ExcludedMapping counted the mapping grants left out of snapshots taken before
+	// reviews covered them; 0 for campaigns since.
 	ExcludedMapping   int
 	Confirmed         int
 	Revoked           int // by a reviewer
@@ -86,10 +112,9 @@ type ReviewItem struct {
 
 // ReviewStore keeps campaigns and their items.
 type ReviewStore interface {
-	// CreateReview stores r and snapshots into it, in one statement, the grants live at
-	// r.Created on the orgs of the subtree at path, leaving out mapping grants. It sets
-	// r.Counts.Items and r.Counts.ExcludedMapping.
-	CreateReview(ctx context.Context, r *Review, path string) error
+	// CreateReview stores r and snapshots into it the grants scope selects that are
+	// live at r.Created, mapping grants included. It sets r.Counts.Items.
+	CreateReview(ctx context.Context, r *Review, scope ReviewScope) error
 	// Review returns a campaign with its counts, Pending and Lapsed judged at at; a zero
 	// at leaves those two out (they cost a pass over the undecided items).
 	Review(ctx context.Context, id string, at time.Time) (*Review, error)
@@ -140,9 +165,9 @@ func (s *Reviews) record(ctx context.Context, e audit.Event) error { return reco
 // the grants live there now into its items. Operators and delegates with approve on the
 // org may start one.
 //
-// Grants a mapping materialises are left out (and counted as such): revoking one would
-// be undone by the next membership change, so their review is the mapping's — retire it
-// or change the group — not the grant's, just as DELETE /grants/{id} refuses them.
+// Grants a mapping materialises are reviewed like any other: confirming one attests the
+// person's membership; revoking one records an exception against the mapping, which
+// then does not grant it again whatever the IdP's group says (MappingException).
 func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, description string, deadline time.Time) (*Review, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
@@ -166,20 +191,74 @@ func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, de
 	if err := s.Access.authorize(ctx, by, CapApprove, org); err != nil {
 		return nil, err
 	}
-	r := &Review{ID: provisioning.NewID(), OrgID: org.ID, Name: name, Description: description, CreatedBy: by.Name(),
-		Created: now, Deadline: deadline, State: ReviewOpen}
+	r := &Review{ID: provisioning.NewID(), Kind: ReviewSubtree, OrgID: org.ID, Name: name, Description: description,
+		CreatedBy: by.Name(), Created: now, Deadline: deadline, State: ReviewOpen}
 	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
-		if err := s.Store.CreateReview(ctx, r, org.Path); err != nil {
-			return err
-		}
-		r.Counts.Pending = r.Counts.Items
-		e := audit.New(ctx, now, ActReviewStart, "review", r.ID)
-		e.OrgID = r.OrgID
-		e.Diff = audit.Detail(map[string]any{"name": r.Name, "deadline": r.Deadline, "items": r.Counts.Items,
-			"excluded_mapping_grants": r.Counts.ExcludedMapping})
-		return s.record(ctx, e)
+		return s.open(ctx, r, ReviewScope{Path: org.Path}, nil)
 	})
 	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// open stores the campaign with its snapshot and records its start, in the caller's
+// transaction.
+func (s *Reviews) open(ctx context.Context, r *Review, scope ReviewScope, detail map[string]any) error {
+	if err := s.Store.CreateReview(ctx, r, scope); err != nil {
+		return err
+	}
+	r.Counts.Pending = r.Counts.Items
+	e := audit.New(ctx, r.Created, ActReviewStart, "review", r.ID)
+	e.OrgID = r.OrgID
+	d := map[string]any{"name": r.Name, "kind": r.Kind, "deadline": r.Deadline, "items": r.Counts.Items}
+	for k, v := range detail {
+		d[k] = v
+	}
+	e.Diff = audit.Detail(d)
+	return s.record(ctx, e)
+}
+
+// systemActor names who opens a campaign that a change, not a person, opens: the actor
+// of the change when the context says, else "system".
+func systemActor(ctx context.Context) string {
+	if a := audit.SourceOf(ctx).Actor; a != "" {
+		return a
+	}
+	return "system"
+}
+
+// Reattest opens, in the caller's transaction, a campaign over exactly the grants with
+// these ids — those made under a revoked delegation and handed over — on the subtree of
+// orgID, until deadline (zero: DefaultReattestation from now). Whoever administers
+// their orgs confirms or revokes them; what is unconfirmed then is revoked.
+func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs []string, deadline time.Time, why string) (*Review, error) {
+	now := s.now()
+	if deadline.IsZero() {
+		deadline = now.Add(DefaultReattestation)
+	}
+	if grantIDs == nil {
+		grantIDs = []string{}
+	}
+	r := &Review{ID: provisioning.NewID(), Kind: ReviewReattest, OrgID: orgID, Name: "re-attestation: " + why,
+		Description: "The grants made under a revoked delegation, handed over: confirm each one that should stay.",
+		CreatedBy: systemActor(ctx), Created: now, Deadline: deadline.UTC().Truncate(time.Millisecond), State: ReviewOpen}
+	if err := s.open(ctx, r, ReviewScope{GrantIDs: grantIDs}, map[string]any{"reason": why}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Revalidate opens, in the caller's transaction, a campaign over the subtree of org
+// after a business event (why says which), for DefaultReattestation: the rights whose
+// source no longer covers the org have stopped already (the authority rule); the rest
+// are confirmed or revoked by the org's administrators as they are now.
+func (s *Reviews) Revalidate(ctx context.Context, org *Org, why string) (*Review, error) {
+	now := s.now()
+	r := &Review{ID: provisioning.NewID(), Kind: ReviewRevalidate, OrgID: org.ID, Name: "revalidation: " + why,
+		Description: "A business event changed who answers for this subtree: confirm each grant that should stay.",
+		CreatedBy: systemActor(ctx), Created: now, Deadline: now.Add(DefaultReattestation), State: ReviewOpen}
+	if err := s.open(ctx, r, ReviewScope{Path: org.Path}, map[string]any{"reason": why}); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -326,10 +405,6 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			if !g.LiveAt(now) {
 				return orgscim.Errorf(orgscim.Conflict, "grant %s has ended meanwhile: nothing is left to review", g.ID)
 			}
-			if decision == ItemRevoked && g.Source == SourceMapping {
-				return orgscim.Errorf(orgscim.Conflict,
-					"grant %q comes from mapping %s: retire the mapping or remove the user from its group instead", g.ID, g.SourceID)
-			}
 			it.Decision, it.DecidedBy, it.Decided, it.Note = decision, by.Name(), &now, note
 			return nil
 		})
@@ -345,6 +420,14 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			}
 			if err := s.Access.revokeOne(ctx, g, now, by.Name(), reason, map[string]any{"review": r.ID}); err != nil {
 				return err
+			}
+			if g.Source == SourceMapping {
+				// The reviewer overrides the IdP's membership: the mapping must not grant
+				// it again at the next change of the group.
+				if err := s.Access.Store.AddMappingException(ctx, MappingException{MappingID: g.SourceID, UserID: g.UserID,
+					ConnectionID: g.ConnectionID, ReviewID: r.ID, CreatedBy: by.Name(), Created: now, Reason: reason}); err != nil {
+					return err
+				}
 			}
 		}
 		e := audit.New(ctx, now, action, "review", r.ID)

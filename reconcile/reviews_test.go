@@ -124,11 +124,29 @@ func TestAccessReview(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// ann's two, ben's and dave's own; erin's mapping grant is the mapping's to review.
-		if r.Counts.Items != 4 || r.Counts.ExcludedMapping != 1 || r.State != orgs.ReviewOpen {
+		// ann's two, ben's, dave's own, and erin's from the Finance mapping.
+		if r.Counts.Items != 5 || r.Counts.ExcludedMapping != 0 || r.State != orgs.ReviewOpen {
 			t.Fatalf("started %+v", r)
 		}
 		ben, ann1h, ann3h := w.grants["ben"].ID, w.grants["ann1h"].ID, w.grants["ann3h"].ID
+		all, err := rv.Items(ctx, w.dave, r.ID, "", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var erin *orgs.Grant
+		for _, it := range all {
+			if it.Grant.Source == orgs.SourceMapping {
+				erin = it.Grant
+			}
+		}
+		if erin == nil {
+			t.Fatalf("no mapping grant among %v", itemIDs(all))
+		}
+		// Revoking a membership-derived grant overrides the IdP's membership: an
+		// exception against the mapping, which no later sync undoes (checked below).
+		if _, err := rv.Revoke(ctx, w.dave, r.ID, erin.ID, "no longer in finance"); err != nil {
+			t.Fatalf("revoke the mapping grant: %v", err)
+		}
 
 		// Decisions.
 		if _, err := rv.Confirm(ctx, w.dave, r.ID, ben, "still on the team"); err != nil {
@@ -190,7 +208,7 @@ func TestAccessReview(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := got.Counts; c.Confirmed != 1 || c.Revoked != 1 || c.Pending != 1 || c.Lapsed != 1 || c.RevokedAtDeadline != 0 {
+		if c := got.Counts; c.Confirmed != 1 || c.Revoked != 2 || c.Pending != 1 || c.Lapsed != 1 || c.RevokedAtDeadline != 0 {
 			t.Errorf("counts before the deadline: %+v", c)
 		}
 
@@ -228,6 +246,11 @@ func TestAccessReview(t *testing.T) {
 		if g := w.grant(t, ben); g.Revoked != nil {
 			t.Errorf("the confirmed grant was revoked: %+v", g)
 		}
+		// The reconciler's drift rule repaired the mapping's grants and left erin's
+		// exception alone: she is still in Finance, and still without the grant.
+		if live, _, err := db.Access().GrantsOfUser(ctx, erin.UserID); err != nil || len(live) != 0 {
+			t.Errorf("erin's grants after the pass: %v %v; want none (exception)", live, err)
+		}
 		if g := w.grant(t, ann1h); g.RevokedBy != reconcile.Actor || strings.Contains(g.RevokeReason, "review") {
 			t.Errorf("the lapsed grant went by its own rule: %+v", g)
 		}
@@ -253,7 +276,7 @@ func TestAccessReview(t *testing.T) {
 				t.Errorf("event %s %s does not carry its rule and run: %s", e.Action, e.RequestID, e.Diff)
 			}
 		}
-		if strings.Join(actions, ",") != "review.start,review.confirm,review.revoke,grants.revoke,review.close" {
+		if strings.Join(actions, ",") != "review.start,review.revoke,review.confirm,review.revoke,grants.revoke,review.close" {
 			t.Errorf("audit events of the review: %v", actions)
 		}
 
@@ -276,7 +299,7 @@ func TestCloseDueResumes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.now = w.now.Add(90 * time.Minute) // ann1h has lapsed: three grants are unconfirmed
+		w.now = w.now.Add(90 * time.Minute) // ann1h has lapsed: four grants (erin's from a mapping) are unconfirmed
 		ctx := audit.WithSource(ctx, audit.Source{Actor: "operator:cli:test"})
 		lost := errors.New("lock lost")
 		calls := 0
@@ -290,11 +313,11 @@ func TestCloseDueResumes(t *testing.T) {
 		if !errors.Is(err, lost) || res.Revoked != 2 || len(res.Closed) != 0 {
 			t.Fatalf("interrupted: %+v %v; want 2 revoked, none closed", res, err)
 		}
-		if st, _ := w.reviews.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, r.ID); st.State != orgs.ReviewOpen || st.Counts.Pending != 1 {
+		if st, _ := w.reviews.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, r.ID); st.State != orgs.ReviewOpen || st.Counts.Pending != 2 {
 			t.Fatalf("after the interruption: %+v", st)
 		}
 		res, err = w.reviews.CloseDue(ctx, orgs.CloseOptions{Batch: 1})
-		if err != nil || res.Revoked != 1 || len(res.Closed) != 1 {
+		if err != nil || res.Revoked != 2 || len(res.Closed) != 1 {
 			t.Fatalf("resumed: %+v %v", res, err)
 		}
 		res, err = w.reviews.CloseDue(ctx, orgs.CloseOptions{})
@@ -302,11 +325,11 @@ func TestCloseDueResumes(t *testing.T) {
 			t.Fatalf("third call: %+v %v", res, err)
 		}
 		st, _ := w.reviews.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, r.ID)
-		if c := st.Counts; st.State != orgs.ReviewClosed || st.EndedBy != "operator:cli:test" || c.RevokedAtDeadline != 3 || c.Lapsed != 1 {
+		if c := st.Counts; st.State != orgs.ReviewClosed || st.EndedBy != "operator:cli:test" || c.RevokedAtDeadline != 4 || c.Lapsed != 1 {
 			t.Errorf("closed: %+v", st)
 		}
 		evs, err := db.Audit().Events(ctx, audit.Query{TargetID: r.ID, Action: "grants.revoke"})
-		if err != nil || len(evs) != 3 {
+		if err != nil || len(evs) != 4 {
 			t.Errorf("%d batch events, %v; want one per batch of one", len(evs), err)
 		}
 	})

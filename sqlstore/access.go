@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"sort"
 	"encoding/json"
 	"strings"
 	"time"
@@ -201,10 +202,12 @@ func (s accessStore) UsersUnder(ctx context.Context, conn string, groupIDs []str
 func (s accessStore) SyncMappingGrants(ctx context.Context, m *orgs.Mapping, users []string, g orgs.Grant) (added, revoked int, err error) {
 	err = s.db.tx(ctx, func(tx *gorm.DB) error {
 		// Who should hold the grant: live, active users in the mapped group's closure.
+		// A reviewer's exception overrides the membership.
 		q := downGroups + `SELECT DISTINCT m.member_id FROM scim_memberships m JOIN down ON m.group_id = down.id
 			JOIN scim_users u ON u.connection_id = m.connection_id AND u.id = m.member_id
-			WHERE m.connection_id = ? AND m.member_type = 'User' AND u.deleted_at IS NULL AND u.active`
-		args := []any{m.ConnectionID, []string{m.GroupID}, m.ConnectionID, m.ConnectionID}
+			WHERE m.connection_id = ? AND m.member_type = 'User' AND u.deleted_at IS NULL AND u.active
+			AND NOT EXISTS (SELECT 1 FROM mapping_exceptions x WHERE x.mapping_id = ? AND x.user_id = m.member_id)`
+		args := []any{m.ConnectionID, []string{m.GroupID}, m.ConnectionID, m.ConnectionID, m.ID}
 		held := "SELECT user_id FROM grants WHERE source = 'mapping' AND source_id = ? AND revoked_at IS NULL"
 		heldArgs := []any{m.ID}
 		if users != nil {
@@ -278,16 +281,7 @@ func (s accessStore) CreateGrant(ctx context.Context, g *orgs.Grant) error {
 }
 
 func (s accessStore) RevokeGrants(ctx context.Context, sel orgs.GrantSelector, at time.Time, by, reason string) (int, error) {
-	where := []string{"revoked_at IS NULL"}
-	var args []any
-	if sel.Source != "" {
-		where = append(where, "source = ?", "source_id = ?")
-		args = append(args, string(sel.Source), sel.SourceID)
-	}
-	if sel.UserID != "" {
-		where = append(where, "user_id = ?")
-		args = append(args, sel.UserID)
-	}
+	where, args := selectorWhere(sel)
 	if len(args) == 0 {
 		return 0, orgscim.Errorf(orgscim.Invalid, "refusing to revoke every grant")
 	}
@@ -412,4 +406,28 @@ func (s accessStore) MembershipPath(ctx context.Context, conn, userID, groupID s
 		return nil, err
 	}
 	return strings.Split(paths[0], ","), nil
+}
+
+func (s accessStore) AddMappingException(ctx context.Context, x orgs.MappingException) error {
+	return s.db.q(ctx).Exec(`INSERT INTO mapping_exceptions (mapping_id, user_id, connection_id, campaign_id, created_by, created_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, x.MappingID, x.UserID, x.ConnectionID, nullable(x.ReviewID),
+		x.CreatedBy, micros(x.Created), x.Reason).Error
+}
+
+func (s accessStore) MappingsApprovedUnder(ctx context.Context, delegationIDs []string) ([]*orgs.Mapping, error) {
+	return s.mappings(ctx, "SELECT "+mappingCols+" FROM mappings WHERE state = 'active' AND approved_under IN ? ORDER BY id", delegationIDs)
+}
+
+func (s accessStore) HandOver(ctx context.Context, from []string, to string) (grantIDs []string, mappings int, err error) {
+	err = s.db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Raw("UPDATE grants SET granted_under = ? WHERE granted_under IN ? AND revoked_at IS NULL RETURNING id",
+			nullable(to), from).Scan(&grantIDs).Error; err != nil {
+			return err
+		}
+		res := tx.Exec("UPDATE mappings SET approved_under = ? WHERE approved_under IN ? AND state = 'active'", nullable(to), from)
+		mappings = int(res.RowsAffected)
+		return res.Error
+	})
+	sort.Strings(grantIDs)
+	return grantIDs, mappings, err
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/orgs"
+	"gorm.io/gorm"
 )
 
 // AdminKeys is the orgs.AdminKeyStore of a DB.
@@ -19,17 +20,20 @@ type adminKeyRow struct {
 	Hint         string
 	Operator     *string
 	DelegationID *string
-	CreatedBy    string
-	CreatedAt    int64
+	CreatedBy     string
+	IssuedWithKey *string
+	IssuedUnder   *string
+	CreatedAt     int64
 	ExpiresAt    *int64
 	RevokedAt    *int64
 	LastUsedAt   *int64
 }
 
 func (s adminKeyStore) CreateAdminKey(ctx context.Context, k *orgs.AdminKey) error {
-	return s.db.q(ctx).Exec(`INSERT INTO admin_keys (id, hash, hint, operator, delegation_id, created_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Hash, k.Hint, nullable(k.Operator), nullable(k.DelegationID), k.CreatedBy,
-		micros(k.Created), microsPtr(k.Expires)).Error
+	return s.db.q(ctx).Exec(`INSERT INTO admin_keys (id, hash, hint, operator, delegation_id, created_by, issued_with_key,
+		issued_under, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Hash, k.Hint, nullable(k.Operator),
+		nullable(k.DelegationID), k.CreatedBy, nullable(k.IssuedWithKey), nullable(k.IssuedUnder), micros(k.Created),
+		microsPtr(k.Expires)).Error
 }
 
 func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.AdminKey, error) {
@@ -42,19 +46,35 @@ func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.A
 		return nil, err
 	}
 	return &orgs.AdminKey{ID: r.ID, Hash: r.Hash, Hint: r.Hint, Operator: deref(r.Operator), DelegationID: deref(r.DelegationID),
-		CreatedBy: r.CreatedBy, Created: fromMicros(r.CreatedAt), Expires: fromMicrosPtr(r.ExpiresAt),
+		CreatedBy: r.CreatedBy, IssuedWithKey: deref(r.IssuedWithKey), IssuedUnder: deref(r.IssuedUnder), Created: fromMicros(r.CreatedAt), Expires: fromMicrosPtr(r.ExpiresAt),
 		Revoked: fromMicrosPtr(r.RevokedAt), LastUsed: fromMicrosPtr(r.LastUsedAt)}, nil
 }
 
-func (s adminKeyStore) RevokeAdminKey(ctx context.Context, id string, at time.Time) error {
-	res := s.db.q(ctx).Exec("UPDATE admin_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", micros(at), id)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return orgscim.Errorf(orgscim.NotFound, "no usable key %q", id)
-	}
-	return nil
+func (s adminKeyStore) RevokeAdminKey(ctx context.Context, id string, at time.Time) ([]string, error) {
+	var cascade []string
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec("UPDATE admin_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", micros(at), id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return orgscim.Errorf(orgscim.NotFound, "no usable key %q", id)
+		}
+		// Every key minted with it, through any number of keys, revoked or not on the
+		// way: a key minted before its parent was revoked must not survive it.
+		if err := tx.Raw(`WITH RECURSIVE minted(id, depth) AS (
+				SELECT id, 1 FROM admin_keys WHERE issued_with_key = ?
+				UNION
+				SELECT k.id, minted.depth + 1 FROM admin_keys k JOIN minted ON k.issued_with_key = minted.id WHERE minted.depth < 64)
+			SELECT id FROM admin_keys WHERE id IN (SELECT id FROM minted) AND revoked_at IS NULL ORDER BY id`, id).Scan(&cascade).Error; err != nil {
+			return err
+		}
+		if len(cascade) == 0 {
+			return nil
+		}
+		return tx.Exec("UPDATE admin_keys SET revoked_at = ? WHERE id IN ? AND revoked_at IS NULL", micros(at), cascade).Error
+	})
+	return cascade, err
 }
 
 func (s adminKeyStore) TouchAdminKey(ctx context.Context, id string, at time.Time) error {

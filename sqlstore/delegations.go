@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -145,7 +144,7 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 			UNION ALL
 			SELECT d.parent_id, chain.link + 1 FROM delegations d JOIN chain ON d.id = chain.id
 			WHERE d.parent_id IS NOT NULL AND chain.link < 64)
-		SELECT `+prefixCols("d.", delegationCols)+`, o.path AS org_path, chain.link AS link,
+		SELECT `+prefixed("d.", delegationCols)+`, o.path AS org_path, chain.link AS link,
 			(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
 		FROM chain JOIN delegations d ON d.id = chain.id
 		JOIN orgs o ON o.id = d.org_id
@@ -170,11 +169,3 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 	return out, nil
 }
 
-// prefixCols qualifies each column of a comma-separated list with prefix.
-func prefixCols(prefix, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, p := range parts {
-		parts[i] = prefix + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
-}

@@ -106,13 +106,13 @@ func TestDelegatedAdministration(t *testing.T) {
 		refused("draft a mapping without manage_mappings", err, orgscim.Forbidden)
 
 		// The last administrator of a partner cannot go without a successor.
-		err = dels.Revoke(ctx, op, alice.Delegation.ID, "left the company", nil)
+		_, err = dels.Revoke(ctx, op, alice.Delegation.ID, orgs.Revocation{Reason: "left the company"})
 		refused("revoke the last administrator", err, orgscim.Conflict)
 		if err := dels.Authorize(ctx, bob, orgs.CapManageMembers, org("paris")); err != nil {
 			t.Fatalf("a refused revocation changed something: %v", err)
 		}
 		succ := orgs.DelegationRequest{HolderConnectionID: conn.ID, HolderUserID: person["dave"], Capabilities: all, Depth: 2}
-		if err := dels.Revoke(ctx, op, alice.Delegation.ID, "left the company", &succ); err != nil {
+		if _, err := dels.Revoke(ctx, op, alice.Delegation.ID, orgs.Revocation{Reason: "left the company", Successor: &succ}); err != nil {
 			t.Fatal(err)
 		}
 		// Everything delegated through alice is gone with her.

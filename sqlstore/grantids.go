@@ -17,16 +17,7 @@ import (
 // LiveGrantIDs returns up to limit ids of the live grants sel selects: of the given
 // users only when users is not nil, created exactly at createdAt when it is not zero.
 func (s accessStore) LiveGrantIDs(ctx context.Context, sel orgs.GrantSelector, users []string, createdAt time.Time, limit int) ([]string, error) {
-	where := []string{"revoked_at IS NULL"}
-	var args []any
-	if sel.Source != "" {
-		where = append(where, "source = ?", "source_id = ?")
-		args = append(args, string(sel.Source), sel.SourceID)
-	}
-	if sel.UserID != "" {
-		where = append(where, "user_id = ?")
-		args = append(args, sel.UserID)
-	}
+	where, args := selectorWhere(sel)
 	if len(args) == 0 {
 		return nil, orgscim.Errorf(orgscim.Invalid, "refusing to list every grant")
 	}
@@ -68,4 +59,23 @@ func (s accessStore) RevokedGrantIDs(ctx context.Context, ids []string) ([]strin
 		ids = ids[n:]
 	}
 	return out, nil
+}
+
+// selectorWhere is the condition, as AND-ed terms, and the arguments of the live grants
+// sel selects; no arguments means sel selects every live grant.
+func selectorWhere(sel orgs.GrantSelector) (where []string, args []any) {
+	where = []string{"revoked_at IS NULL"}
+	if sel.Source != "" {
+		where = append(where, "source = ?", "source_id = ?")
+		args = append(args, string(sel.Source), sel.SourceID)
+	}
+	if sel.UserID != "" {
+		where = append(where, "user_id = ?")
+		args = append(args, sel.UserID)
+	}
+	if len(sel.GrantedUnder) > 0 {
+		where = append(where, "granted_under IN ?")
+		args = append(args, sel.GrantedUnder)
+	}
+	return where, args
 }

@@ -53,11 +53,12 @@ func (s Reconcile) ActiveMappings(ctx context.Context, after string, sc reconcil
 const driftSets = downGroups + `, want AS (
 		SELECT DISTINCT mm.member_id AS user_id FROM scim_memberships mm JOIN down ON mm.group_id = down.id
 		JOIN scim_users u ON u.connection_id = mm.connection_id AND u.id = mm.member_id
-		WHERE mm.connection_id = ? AND mm.member_type = 'User' AND u.deleted_at IS NULL AND u.active),
+		WHERE mm.connection_id = ? AND mm.member_type = 'User' AND u.deleted_at IS NULL AND u.active
+		AND NOT EXISTS (SELECT 1 FROM mapping_exceptions x WHERE x.mapping_id = ? AND x.user_id = mm.member_id)),
 	have AS (SELECT user_id FROM grants WHERE source = 'mapping' AND source_id = ? AND revoked_at IS NULL) `
 
 func driftArgs(m *orgs.Mapping) []any {
-	return []any{m.ConnectionID, []string{m.GroupID}, m.ConnectionID, m.ConnectionID, m.ID}
+	return []any{m.ConnectionID, []string{m.GroupID}, m.ConnectionID, m.ConnectionID, m.ID, m.ID}
 }
 
 // missingSQL selects the members without the grant. A role with a maximum duration is

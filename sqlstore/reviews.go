@@ -32,15 +32,16 @@ type reviewRow struct {
 	Confirmed          int64
 	Revoked            int64
 	ExpiredUnconfirmed int64
+	Kind               string
 }
 
 const reviewCols = `id, org_id, name, description, created_by, created_at, deadline, state, ended_by, ended_at,
-	items, excluded_mapping, confirmed, revoked, expired_unconfirmed`
+	items, excluded_mapping, confirmed, revoked, expired_unconfirmed, kind`
 
 func (r reviewRow) review() *orgs.Review {
 	return &orgs.Review{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, CreatedBy: r.CreatedBy,
 		Created: fromMicros(r.CreatedAt), Deadline: fromMicros(r.Deadline), State: orgs.ReviewState(r.State),
-		EndedBy: deref(r.EndedBy), Ended: fromMicrosPtr(r.EndedAt),
+		EndedBy: deref(r.EndedBy), Ended: fromMicrosPtr(r.EndedAt), Kind: orgs.ReviewKind(r.Kind),
 		Counts: orgs.ReviewCounts{Items: int(r.Items), ExcludedMapping: int(r.ExcludedMapping), Confirmed: int(r.Confirmed),
 			Revoked: int(r.Revoked), RevokedAtDeadline: int(r.ExpiredUnconfirmed)}}
 }
@@ -54,26 +55,38 @@ const snapshotWhere = `FROM grants g JOIN orgs o ON o.id = g.org_id
 	WHERE g.revoked_at IS NULL AND g.valid_from <= ? AND (g.expires_at IS NULL OR g.expires_at > ?)
 	  AND o.path LIKE ? ESCAPE '\'`
 
-func (s reviewStore) CreateReview(ctx context.Context, r *orgs.Review, path string) error {
+func (s reviewStore) CreateReview(ctx context.Context, r *orgs.Review, scope orgs.ReviewScope) error {
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
-		err := tx.Exec("INSERT INTO review_campaigns (id, org_id, name, description, created_by, created_at, deadline, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			r.ID, r.OrgID, r.Name, r.Description, r.CreatedBy, micros(r.Created), micros(r.Deadline), string(r.State)).Error
+		err := tx.Exec("INSERT INTO review_campaigns (id, org_id, name, description, created_by, created_at, deadline, state, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.ID, r.OrgID, r.Name, r.Description, r.CreatedBy, micros(r.Created), micros(r.Deadline), string(r.State), string(r.Kind)).Error
 		if err != nil {
 			return err
 		}
-		at, like := micros(r.Created), likePrefix(path)
-		// One statement, however many grants: the snapshot never passes through Go.
-		res := tx.Exec("INSERT INTO review_items (campaign_id, grant_id, decision) SELECT ?, g.id, 'pending' "+
-			snapshotWhere+" AND g.source <> 'mapping'", r.ID, at, at, like)
-		if res.Error != nil {
-			return res.Error
+		at := micros(r.Created)
+		var items int64
+		if scope.GrantIDs != nil {
+			for ids := scope.GrantIDs; len(ids) > 0; {
+				n := min(len(ids), batch)
+				res := tx.Exec(`INSERT INTO review_items (campaign_id, grant_id, decision) SELECT ?, g.id, 'pending' FROM grants g
+					WHERE g.id IN ? AND g.revoked_at IS NULL AND g.valid_from <= ? AND (g.expires_at IS NULL OR g.expires_at > ?)`,
+					r.ID, ids[:n], at, at)
+				if res.Error != nil {
+					return res.Error
+				}
+				items += res.RowsAffected
+				ids = ids[n:]
+			}
+		} else {
+			// One statement, however many grants: the snapshot never passes through Go.
+			res := tx.Exec("INSERT INTO review_items (campaign_id, grant_id, decision) SELECT ?, g.id, 'pending' "+snapshotWhere,
+				r.ID, at, at, likePrefix(scope.Path))
+			if res.Error != nil {
+				return res.Error
+			}
+			items = res.RowsAffected
 		}
-		var excluded int64
-		if err := tx.Raw("SELECT count(*) "+snapshotWhere+" AND g.source = 'mapping'", at, at, like).Scan(&excluded).Error; err != nil {
-			return err
-		}
-		r.Counts.Items, r.Counts.ExcludedMapping = int(res.RowsAffected), int(excluded)
-		return tx.Exec("UPDATE review_campaigns SET items = ?, excluded_mapping = ? WHERE id = ?", res.RowsAffected, excluded, r.ID).Error
+		r.Counts.Items = int(items)
+		return tx.Exec("UPDATE review_campaigns SET items = ? WHERE id = ?", items, r.ID).Error
 	})
 }
 
@@ -310,6 +323,13 @@ func (s reviewStore) RevokeUnconfirmed(ctx context.Context, id string, grantIDs 
 		}
 		if err := tx.Exec("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id IN ? AND revoked_at IS NULL",
 			micros(now), by, reason, revoked).Error; err != nil {
+			return err
+		}
+		// A mapping-derived grant left unconfirmed stays revoked whatever the IdP's
+		// membership says: an exception against the mapping.
+		if err := tx.Exec(`INSERT INTO mapping_exceptions (mapping_id, user_id, connection_id, campaign_id, created_by, created_at, reason)
+			SELECT source_id, user_id, connection_id, ?, ?, ?, ? FROM grants WHERE id IN ? AND source = 'mapping'
+			ON CONFLICT DO NOTHING`, id, by, micros(now), reason, revoked).Error; err != nil {
 			return err
 		}
 		return tx.Exec("UPDATE review_campaigns SET expired_unconfirmed = expired_unconfirmed + ? WHERE id = ?", len(revoked), id).Error

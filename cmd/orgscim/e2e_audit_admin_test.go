@@ -174,8 +174,8 @@ func TestE2EAuditAdmin(t *testing.T) {
 			return field(oper.get("/orgs/"+slug).must(t, http.StatusOK).JSON, "id")
 		}
 		acmeID, emeaID, globexID := orgID("acme"), orgID("emea"), orgID("globex")
-		updAcme := do("update org", oper.call("PATCH", "/orgs/acme", map[string]any{"owner": "it@acme.example"}), http.StatusOK, acmeID, "org.update")
-		do("update sibling", oper.call("PATCH", "/orgs/globex", map[string]any{"owner": "it@globex.example"}), http.StatusOK, globexID, "org.update")
+		updAcme := do("update org", oper.call("PATCH", "/orgs/acme", map[string]any{"owner": "it@acme.example"}), http.StatusOK, acmeID, "org.update", "review.start") // a new owner revalidates the subtree
+		do("update sibling", oper.call("PATCH", "/orgs/globex", map[string]any{"owner": "it@globex.example"}), http.StatusOK, globexID, "org.update", "review.start")
 		created := oper.post("/connections", map[string]any{"org": "acme", "slug": "acme", "idp": "entra"})
 		do("create connection", created, http.StatusCreated, field(created.JSON, "id"), "connection.create", "token.create")
 		acmeConn := field(created.JSON, "id")
@@ -217,7 +217,7 @@ func TestE2EAuditAdmin(t *testing.T) {
 		do("revoke a token", oper.call("DELETE", "/connections/acme/tokens/"+field(issued.JSON, "id"), nil), http.StatusNoContent,
 			field(issued.JSON, "id"), "token.revoke")
 		oper.post("/orgs", map[string]any{"name": "Acme Lab", "slug": "lab", "parent": "acme"}).must(t, http.StatusCreated)
-		do("move org", oper.post("/orgs/lab/move", map[string]any{"parent": "emea"}), http.StatusOK, orgID("lab"), "org.move")
+		do("move org", oper.post("/orgs/lab/move", map[string]any{"parent": "emea"}), http.StatusOK, orgID("lab"), "org.move", "review.start")
 
 		allCaps := []string{"manage_members", "manage_mappings", "approve", "delegate"}
 		carolDel := oper.post("/delegations", map[string]any{"org": "acme", "connection": "acme", "user_id": carol, "capabilities": allCaps, "depth": 1})

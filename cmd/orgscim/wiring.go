@@ -47,6 +47,10 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Access reviews decide through access: the same authority and revocation path as
 	// revoking a grant by hand.
 	reviews := &orgs.Reviews{Store: db.Reviews(), Access: access, Tx: db, Audit: log, Now: now}
+	// Revoking a delegation hands what was made under it to a re-attestation campaign;
+	// a move, a new contract or owner opens a revalidation of the subtree.
+	dels.Reattest = reviews
+	dir.Revalidate = reviews
 	// Spreadsheet imports; an IdP's creation of an imported person adopts it.
 	users.Links = db.Imports()
 	imports := &orgs.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
