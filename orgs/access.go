@@ -53,7 +53,7 @@ type Mapping struct {
 	Reason        string
 	Created       time.Time
 	Activated     *time.Time
-	Retired      *time.Time
+	Retired       *time.Time
 }
 
 // GrantSource says where a grant comes from.

@@ -13,13 +13,13 @@ import (
 // AccessRow is one live grant as an auditor reads it: who holds what on which org, why,
 // and until when.
 type AccessRow struct {
-	GrantID    string
-	OrgID      string
-	OrgPath    string // the org's ids path, "/root/.../id/"
-	UserID     string
-	UserName   string
-	Email      string
-	ExternalID string
+	GrantID      string
+	OrgID        string
+	OrgPath      string // the org's ids path, "/root/.../id/"
+	UserID       string
+	UserName     string
+	Email        string
+	ExternalID   string
 	Connection   string // slug
 	ConnectionID string
 	Role         string // key
@@ -28,9 +28,9 @@ type AccessRow struct {
 	GrantedBy    string
 	GrantedUnder string
 	ApprovedBy   string
-	Reason     string
-	ValidFrom  time.Time
-	Expires    *time.Time
+	Reason       string
+	ValidFrom    time.Time
+	Expires      *time.Time
 }
 
 // ExportStore streams the live grants of a subtree.

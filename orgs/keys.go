@@ -26,10 +26,10 @@ type AdminKey struct {
 	// issuer acted through ("" for an operator).
 	IssuedWithKey string
 	IssuedUnder   string
-	Created      time.Time
-	Expires      *time.Time
-	Revoked      *time.Time
-	LastUsed     *time.Time
+	Created       time.Time
+	Expires       *time.Time
+	Revoked       *time.Time
+	LastUsed      *time.Time
 }
 
 // AdminKeyStore keeps admin keys.

@@ -242,7 +242,7 @@ func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs []string,
 	}
 	r := &Review{ID: provisioning.NewID(), Kind: ReviewReattest, OrgID: orgID, Name: "re-attestation: " + why,
 		Description: "The grants made under a revoked delegation, handed over: confirm each one that should stay.",
-		CreatedBy: systemActor(ctx), Created: now, Deadline: deadline.UTC().Truncate(time.Millisecond), State: ReviewOpen}
+		CreatedBy:   systemActor(ctx), Created: now, Deadline: deadline.UTC().Truncate(time.Millisecond), State: ReviewOpen}
 	if err := s.open(ctx, r, ReviewScope{GrantIDs: grantIDs}, map[string]any{"reason": why}); err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func (s *Reviews) Revalidate(ctx context.Context, org *Org, why string) (*Review
 	now := s.now()
 	r := &Review{ID: provisioning.NewID(), Kind: ReviewRevalidate, OrgID: org.ID, Name: "revalidation: " + why,
 		Description: "A business event changed who answers for this subtree: confirm each grant that should stay.",
-		CreatedBy: systemActor(ctx), Created: now, Deadline: now.Add(DefaultReattestation), State: ReviewOpen}
+		CreatedBy:   systemActor(ctx), Created: now, Deadline: now.Add(DefaultReattestation), State: ReviewOpen}
 	if err := s.open(ctx, r, ReviewScope{Path: org.Path}, map[string]any{"reason": why}); err != nil {
 		return nil, err
 	}

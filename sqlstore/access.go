@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"sort"
 	"encoding/json"
+	"sort"
 	"strings"
 	"time"
 
@@ -79,14 +79,14 @@ func (s accessStore) RoleByID(ctx context.Context, id string) (*orgs.Role, error
 }
 
 type mappingRow struct {
-	ID           string
-	ConnectionID string
-	GroupID      string
-	RoleID       string
-	OrgID        string
-	State        string
-	Replaces     *string
-	DraftedBy    string
+	ID            string
+	ConnectionID  string
+	GroupID       string
+	RoleID        string
+	OrgID         string
+	State         string
+	Replaces      *string
+	DraftedBy     string
 	ApprovedBy    *string
 	ApprovedUnder *string
 	Reason        string

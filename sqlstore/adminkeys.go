@@ -15,18 +15,18 @@ func (db *DB) AdminKeys() orgs.AdminKeyStore { return adminKeyStore{db} }
 type adminKeyStore struct{ db *DB }
 
 type adminKeyRow struct {
-	ID           string
-	Hash         string
-	Hint         string
-	Operator     *string
-	DelegationID *string
+	ID            string
+	Hash          string
+	Hint          string
+	Operator      *string
+	DelegationID  *string
 	CreatedBy     string
 	IssuedWithKey *string
 	IssuedUnder   *string
 	CreatedAt     int64
-	ExpiresAt    *int64
-	RevokedAt    *int64
-	LastUsedAt   *int64
+	ExpiresAt     *int64
+	RevokedAt     *int64
+	LastUsedAt    *int64
 }
 
 func (s adminKeyStore) CreateAdminKey(ctx context.Context, k *orgs.AdminKey) error {

@@ -168,4 +168,3 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 	}
 	return out, nil
 }
-

@@ -150,13 +150,13 @@ func (s Imports) OrgsUnder(ctx context.Context, pathPrefix string) ([]*orgs.Org,
 }
 
 type accessRow struct {
-	GrantID    string
-	OrgID      string
-	OrgPath    string
-	UserID     string
-	UserName   string
-	Email      *string
-	ExternalID *string
+	GrantID      string
+	OrgID        string
+	OrgPath      string
+	UserID       string
+	UserName     string
+	Email        *string
+	ExternalID   *string
 	Connection   *string
 	ConnectionID *string
 	RoleKey      string
@@ -165,9 +165,9 @@ type accessRow struct {
 	GrantedBy    string
 	GrantedUnder *string
 	ApprovedBy   *string
-	Reason     string
-	ValidFrom  int64
-	ExpiresAt  *int64
+	Reason       string
+	ValidFrom    int64
+	ExpiresAt    *int64
 }
 
 // AccessRows streams rows from the database: an export of a large tree never holds it
