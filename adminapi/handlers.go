@@ -557,7 +557,29 @@ func (s *Server) getDelegation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	inForce := true
+	if _, _, err := s.Delegations.DelegationHolds(ctx, d.ID); orgscim.ErrorCode(err) == orgscim.Forbidden {
+		inForce, out.Standing = false, orgscim.ErrorMessage(err)
+	} else if err != nil {
+		return err
+	}
+	out.InForce = &inForce
+	mu, err := s.Delegations.Store.MadeUnder(ctx, d.ID, 100)
+	if err != nil {
+		return err
+	}
+	out.MadeUnder = &MadeUnder{Delegations: nonNil(mu.Delegations), DelegationCount: mu.DelegationCount, Keys: nonNil(mu.Keys),
+		KeyCount: mu.KeyCount, Grants: nonNil(mu.Grants), GrantCount: mu.GrantCount, Mappings: nonNil(mu.Mappings),
+		MappingCount: mu.MappingCount}
 	return c.JSON(http.StatusOK, out)
+}
+
+// nonNil makes an empty list [] rather than null in JSON.
+func nonNil(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
 }
 
 func (s *Server) revokeDelegation(c echo.Context) error {

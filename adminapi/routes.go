@@ -143,20 +143,24 @@ func (s *Server) routes() []route {
 			who: "Operators; a delegate with the delegate capability on the org, giving a subset of its capabilities, " +
 				"a smaller depth and no later expiry.", handle: s.createDelegation},
 		{method: http.MethodGet, path: "/delegations/{id}", tag: "delegations", status: http.StatusOK, resp: Delegation{},
-			summary: "Read a delegation.", who: "Operators; a delegate whose subtree contains the delegation's org.", handle: s.getDelegation},
+			summary: "Read a delegation: whether it is in force now under the authority rule (and if not, the first link that broke), " +
+				"and what was made under it — delegations, keys, grants, mapping approvals.",
+			who: "Operators; a delegate whose subtree contains the delegation's org.", handle: s.getDelegation},
 		{method: http.MethodDelete, path: "/delegations/{id}", tag: "delegations", body: RevokeDelegationRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: RevokedDelegation{},
 			summary: "Revoke a delegation and everything delegated through it; its keys stop working at once. " +
+				"The grants and mapping approvals made under them go to the successor (or to the revoker) with a re-attestation review " +
+				"scoped to exactly those grants, or, with compromise, are revoked at once. " +
 				"The last administrator of a partner org cannot go without a successor (409).",
 			who:    "Operators; a delegate with the delegate capability on the delegation's org, never for its own delegation.",
 			handle: s.revokeDelegation},
 		{method: http.MethodPost, path: "/delegations/{id}/keys", tag: "delegations", body: ExpiryRequest{}, bodyOptional: true,
 			status: http.StatusCreated, resp: IssuedKey{},
 			summary: "Issue an admin API key for the delegation's holder; the secret is shown once. It works while the delegation is in force " +
-				"and its holder is an active user of an active connection.",
+				"under the authority rule, and never outlives the key it was issued with: revoking that key revokes it too.",
 			who: "Operators; a delegate with the delegate capability on the delegation's org; the holder itself.", handle: s.issueDelegateKey},
 		{method: http.MethodDelete, path: "/keys/{id}", tag: "delegations", status: http.StatusNoContent,
-			summary: "Revoke an admin API key at once.", who: whoOperators, handle: s.revokeKey},
+			summary: "Revoke an admin API key at once, with every key issued with it.", who: whoOperators, handle: s.revokeKey},
 
 		{method: http.MethodGet, path: "/orgs", tag: "orgs", status: http.StatusOK, resp: Page[Org]{},
 			query:   append([]param{{"parent", "slug of the parent; absent lists the roots (operators only)", false}}, pageParams...),

@@ -232,6 +232,22 @@ type Delegation struct {
 	RevokedAt    *time.Time `json:"revoked_at"`
 	RevokedBy    string     `json:"revoked_by"`
 	RevokeReason string     `json:"revoke_reason"`
+	// Set when one delegation is read (GET /delegations/{id}).
+	InForce   *bool      `json:"in_force,omitempty" doc:"whether the authority rule holds for it now: its whole chain, its holders and every org on their paths"`
+	Standing  string     `json:"standing,omitempty" doc:"why it is not in force, naming the first link that broke"`
+	MadeUnder *MadeUnder `json:"made_under,omitempty" doc:"what was made under it and stands or falls with it"`
+}
+
+// MadeUnder is what was made under a delegation: ids (at most 100 of each) and counts.
+type MadeUnder struct {
+	Delegations     []string `json:"delegations" doc:"live delegations delegated through it"`
+	DelegationCount int      `json:"delegation_count"`
+	Keys            []string `json:"keys" doc:"live admin keys of its holder and keys issued through it"`
+	KeyCount        int      `json:"key_count"`
+	Grants          []string `json:"grants" doc:"live grants made under it"`
+	GrantCount      int      `json:"grant_count"`
+	Mappings        []string `json:"mappings" doc:"active mappings approved under it"`
+	MappingCount    int      `json:"mapping_count"`
 }
 
 // CreateDelegationRequest delegates authority.

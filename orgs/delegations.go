@@ -67,6 +67,23 @@ type DelegationStore interface {
 	// DelegationChain returns the delegation and each one above it, the delegation
 	// first, with what the authority rule asks of each (NotFound when there is none).
 	DelegationChain(ctx context.Context, id string) ([]ChainLink, error)
+	// MadeUnder lists what was made under the delegation, up to limit ids of each kind.
+	MadeUnder(ctx context.Context, id string, limit int) (*MadeUnder, error)
+}
+
+// MadeUnder is what was made under a delegation and stands or falls with it: the
+// delegations made through it, the live admin keys of its holder and those issued
+// through it, the live grants made under it, and the active mappings approved under
+// it. Counts are complete; id lists stop at a limit.
+type MadeUnder struct {
+	Delegations     []string
+	DelegationCount int
+	Keys            []string
+	KeyCount        int
+	Grants          []string
+	GrantCount      int
+	Mappings        []string
+	MappingCount    int
 }
 
 // Principal is who acts through the admin API or the CLI: a vendor operator, with all

@@ -43,6 +43,9 @@ type Store interface {
 	// plus grace passed) and whose subtree still has access to take away.
 	EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, error)
 	LiveGrantsUnder(ctx context.Context, path string, sc Scope, limit int) ([]*orgs.Grant, error)
+	// LiveDelegationsUnder returns up to limit live delegations on the subtree at path,
+	// those highest in the tree first.
+	LiveDelegationsUnder(ctx context.Context, path string, limit int) ([]*orgs.Delegation, error)
 	// ShutConnectionsUnder suspends the subtree's connections and revokes their tokens.
 	ShutConnectionsUnder(ctx context.Context, path string, sc Scope, at time.Time) (map[string]Shut, error)
 	// StaleUsers returns up to limit active members whose IdP has not written them
@@ -402,38 +405,43 @@ func (r *Reconciler) expireDelegations(ctx context.Context, lead Leadership, run
 			return res, nil
 		}
 		for _, d := range due {
-			err := r.Tx.InTx(ctx, func(ctx context.Context) error {
-				revoked, err := r.Store.RevokeDelegationTree(ctx, d.ID, r.now(), Actor, "expired (reconciler run "+run.ID+")")
-				if orgscim.ErrorCode(err) == orgscim.NotFound {
-					return nil // revoked meanwhile, or with a delegation above it
-				}
-				if err != nil {
-					return err
-				}
-				ids, cascade := make([]string, len(revoked)), []string{}
-				for i, x := range revoked {
-					ids[i] = x.ID
-					if x.ID != d.ID {
-						cascade = append(cascade, x.ID)
-					}
-				}
-				e := audit.New(ctx, r.now(), "delegation.revoke", "delegation", d.ID)
-				e.ConnectionID, e.OrgID = d.HolderConnectionID, d.OrgID
-				e.Diff = audit.Detail(map[string]any{"rule": RuleDelegationExpired, "run": run.ID,
-					"reason": "expired", "revoked": len(revoked), "cascade": cascade})
-				if err := r.Audit.Record(ctx, e); err != nil {
-					return err
-				}
-				for _, id := range ids {
-					res.add(tenantOf(d.HolderConnectionID), id)
-				}
-				return nil
-			})
-			if err != nil {
+			if err := r.revokeDelegation(ctx, run, RuleDelegationExpired, d, "expired", &res); err != nil {
 				return res, err
 			}
 		}
 	}
+}
+
+// revokeDelegation revokes d with what was delegated through it, in its own
+// transaction, and records it as one event of the rule.
+func (r *Reconciler) revokeDelegation(ctx context.Context, run *Run, rule string, d *orgs.Delegation, reason string, res *RuleResult) error {
+	return r.Tx.InTx(ctx, func(ctx context.Context) error {
+		revoked, err := r.Store.RevokeDelegationTree(ctx, d.ID, r.now(), Actor, reason+" (reconciler run "+run.ID+")")
+		if orgscim.ErrorCode(err) == orgscim.NotFound {
+			return nil // revoked meanwhile, or with a delegation above it
+		}
+		if err != nil {
+			return err
+		}
+		ids, cascade := make([]string, len(revoked)), []string{}
+		for i, x := range revoked {
+			ids[i] = x.ID
+			if x.ID != d.ID {
+				cascade = append(cascade, x.ID)
+			}
+		}
+		e := audit.New(ctx, r.now(), "delegation.revoke", "delegation", d.ID)
+		e.ConnectionID, e.OrgID = d.HolderConnectionID, d.OrgID
+		e.Diff = audit.Detail(map[string]any{"rule": rule, "run": run.ID,
+			"reason": reason, "revoked": len(revoked), "cascade": cascade})
+		if err := r.Audit.Record(ctx, e); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			res.add(tenantOf(d.HolderConnectionID), id)
+		}
+		return nil
+	})
 }
 
 func sortedShut(m map[string]Shut) []string {

@@ -298,6 +298,18 @@ func TestEndedContractIsOffboarded(t *testing.T) {
 		if _, err := dir.UpdateOrg(ctx, "acme", orgs.OrgUpdate{ContractEnd: &endp, Grace: &grace}); err != nil {
 			t.Fatal(err)
 		}
+		// ben administers emea with no expiry: the end of the contract stops his
+		// delegation at once (the authority rule), and the pass records it.
+		emea, err := db.Orgs().OrgBySlug(ctx, "emea")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dels := &orgs.Delegations{Store: db.Delegations(), Orgs: db.Orgs(), Access: w.access, Tx: db, Audit: db.Audit(), Now: w.clock}
+		bens, err := dels.Delegate(ctx, orgs.Principal{Operator: "ops"}, orgs.DelegationRequest{OrgID: emea.ID,
+			HolderConnectionID: w.conn.ID, HolderUserID: w.person["ben"], Capabilities: []orgs.Capability{orgs.CapManageMembers}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		rec := w.reconciler()
 
 		// Inside the grace period nothing happens.
@@ -317,19 +329,26 @@ func TestEndedContractIsOffboarded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var grants, conns int
+		var grants, conns, delegated int
 		for _, r := range run.Report.Rules {
 			if r.Rule == reconcile.RuleContractEnded {
-				if strings.HasPrefix(r.Action, "revoke grants") {
+				switch {
+				case strings.HasPrefix(r.Action, "revoke grants"):
 					grants = r.Count
-				} else {
+				case strings.HasPrefix(r.Action, "suspend"):
 					conns = r.Count
+				case strings.HasPrefix(r.Action, "revoke delegations"):
+					delegated = r.Count
 				}
 			}
 		}
 		// ann's grants expired by then and went by their own rule; ben's had no expiry.
-		if grants != 1 || conns != 1 {
-			t.Errorf("offboarded %d grants, %d connections; want ben's and the one connection", grants, conns)
+		// ann's delegation (and carol's through it) expired; ben's did not.
+		if grants != 1 || conns != 1 || delegated != 1 {
+			t.Errorf("offboarded %d grants, %d connections, %d delegations; want ben's, the one connection and ben's", grants, conns, delegated)
+		}
+		if d, err := db.Delegations().Delegation(ctx, bens.ID); err != nil || d.Revoked == nil || d.RevokedBy != reconcile.Actor {
+			t.Errorf("ben's delegation after offboarding: %+v %v", d, err)
 		}
 		if !w.revoked(t, "ann3h") || !w.revoked(t, "ben") {
 			t.Error("grants of the ended partner still live")

@@ -90,10 +90,15 @@ func (r *Reconciler) expireGrants(ctx context.Context, lead Leadership, run *Run
 // has: its live grants (in batches), then its connections and their tokens. Query-time
 // checks already deny that access; this records it and makes it final, so that an org
 // reactivated later starts from nothing.
+// maxDelegationsPerOrg bounds the delegations one pass revokes under one ended org; a
+// next pass takes the rest (the authority rule has stopped them all already).
+const maxDelegationsPerOrg = 10_000
+
 func (r *Reconciler) offboardEnded(ctx context.Context, lead Leadership, run *Run, sc Scope, ended []*orgs.Org, opts Options) ([]RuleResult, error) {
 	grants := newResult(RuleContractEnded, "revoke grants in the subtree")
 	conns := newResult(RuleContractEnded, "suspend connections in the subtree and revoke their tokens")
-	out := func() []RuleResult { return []RuleResult{grants, conns} }
+	dels := newResult(RuleContractEnded, "revoke delegations in the subtree")
+	out := func() []RuleResult { return []RuleResult{grants, conns, dels} }
 	if opts.DryRun {
 		planned(run, RuleContractEnded, sc, &grants, false)
 		return out(), nil
@@ -104,6 +109,23 @@ func (r *Reconciler) offboardEnded(ctx context.Context, lead Leadership, run *Ru
 			func(limit int) ([]*orgs.Grant, error) { return r.Store.LiveGrantsUnder(ctx, o.Path, sc, limit) })
 		if err != nil {
 			return out(), err
+		}
+		// The authority rule stopped these delegations when the relationship ended;
+		// this records it as their state, for those held in the pass's scope.
+		if err := lead.Check(ctx); err != nil {
+			return out(), err
+		}
+		live, err := r.Store.LiveDelegationsUnder(ctx, o.Path, maxDelegationsPerOrg)
+		if err != nil {
+			return out(), err
+		}
+		for _, d := range live {
+			if !sc.Includes(d.HolderConnectionID) {
+				continue
+			}
+			if err := r.revokeDelegation(ctx, run, RuleContractEnded, d, why, &dels); err != nil {
+				return out(), err
+			}
 		}
 		if err := lead.Check(ctx); err != nil {
 			return out(), err

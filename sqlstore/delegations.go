@@ -168,3 +168,28 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 	}
 	return out, nil
 }
+
+func (s delegationStore) MadeUnder(ctx context.Context, id string, limit int) (*orgs.MadeUnder, error) {
+	out := &orgs.MadeUnder{}
+	for _, q := range []struct {
+		ids   *[]string
+		count *int
+		from  string
+		args  []any
+	}{
+		{&out.Delegations, &out.DelegationCount, "delegations WHERE parent_id = ? AND revoked_at IS NULL", []any{id}},
+		{&out.Keys, &out.KeyCount, "admin_keys WHERE (delegation_id = ? OR issued_under = ?) AND revoked_at IS NULL", []any{id, id}},
+		{&out.Grants, &out.GrantCount, "grants WHERE granted_under = ? AND revoked_at IS NULL", []any{id}},
+		{&out.Mappings, &out.MappingCount, "mappings WHERE approved_under = ? AND state = 'active'", []any{id}},
+	} {
+		var n int64
+		if err := s.db.q(ctx).Raw("SELECT count(*) FROM "+q.from, q.args...).Scan(&n).Error; err != nil {
+			return nil, err
+		}
+		*q.count = int(n)
+		if err := s.db.q(ctx).Raw("SELECT id FROM "+q.from+" ORDER BY id LIMIT ?", append(q.args, limit)...).Scan(q.ids).Error; err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

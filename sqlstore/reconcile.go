@@ -210,14 +210,16 @@ func (s Reconcile) Run(ctx context.Context, id string) (*reconcile.Run, error) {
 }
 
 // EndedOrgs returns the orgs whose relationship is over — status ended, or contract end
-// plus grace passed by at — whose subtree still has live grants, active connections or
-// usable tokens: what offboarding has left to do.
+// plus grace passed by at — whose subtree still has live grants, live delegations,
+// active connections or usable tokens: what offboarding has left to do.
 func (s Reconcile) EndedOrgs(ctx context.Context, at time.Time) ([]*orgs.Org, error) {
 	var rows []orgRow
 	err := s.db.q(ctx).Raw(`SELECT `+orgCols+` FROM orgs o
 		WHERE (o.status = 'ended' OR (o.contract_end IS NOT NULL AND o.contract_end + o.grace_seconds * 1000000 <= ?))
 		  AND (EXISTS (SELECT 1 FROM grants g JOIN orgs x ON x.id = g.org_id
 		               WHERE g.revoked_at IS NULL AND x.path LIKE o.path || '%')
+		    OR EXISTS (SELECT 1 FROM delegations d JOIN orgs x ON x.id = d.org_id
+		               WHERE d.revoked_at IS NULL AND x.path LIKE o.path || '%')
 		    OR EXISTS (SELECT 1 FROM connections c JOIN orgs x ON x.id = c.org_id
 		               WHERE x.path LIKE o.path || '%'
 		                 AND (c.status IN ('active', 'pending') OR EXISTS (SELECT 1 FROM tokens t WHERE t.connection_id = c.id AND t.revoked_at IS NULL))))
@@ -239,6 +241,20 @@ func (s Reconcile) LiveGrantsUnder(ctx context.Context, path string, sc reconcil
 	return s.grants(ctx, `SELECT g.* FROM grants g JOIN orgs o ON o.id = g.org_id
 		WHERE g.revoked_at IS NULL AND o.path LIKE ? ESCAPE '\'`+where+` ORDER BY g.id LIMIT ?`,
 		append(append([]any{likePrefix(path)}, args...), limit)...)
+}
+
+// LiveDelegationsUnder returns up to limit live delegations on the orgs of the subtree
+// at path, those nearest the root of the tree first, so that one revocation takes the
+// delegations made through it along.
+func (s Reconcile) LiveDelegationsUnder(ctx context.Context, path string, limit int) ([]*orgs.Delegation, error) {
+	var rows []delegationRow
+	err := s.db.q(ctx).Raw("SELECT "+prefixed("d.", delegationCols)+` FROM delegations d JOIN orgs o ON o.id = d.org_id
+		WHERE d.revoked_at IS NULL AND o.path LIKE ? ESCAPE '\'
+		ORDER BY length(o.path), CASE WHEN d.parent_id IS NULL THEN 0 ELSE 1 END, d.id LIMIT ?`, likePrefix(path), limit).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	return delegations(rows)
 }
 
 // ShutConnectionsUnder suspends the active and pending connections of the subtree at path and
