@@ -26,7 +26,7 @@ type ReviewDecisionRequest struct {
 // revoked_at_deadline + pending + lapsed.
 type ReviewCounts struct {
 	Items                 int `json:"items" doc:"grants in the snapshot taken at the start"`
-	ExcludedMappingGrants int `json:"excluded_mapping_grants" doc:"grants from mappings in the subtree, left out: review the mapping instead"`
+	ExcludedMappingGrants int `json:"excluded_mapping_grants" doc:"grants from mappings left out of reviews started before reviews covered them; 0 since"`
 	Confirmed             int `json:"confirmed"`
 	Revoked               int `json:"revoked" doc:"revoked by a reviewer"`
 	RevokedAtDeadline     int `json:"revoked_at_deadline" doc:"not confirmed by the deadline, so revoked"`
@@ -37,6 +37,7 @@ type ReviewCounts struct {
 // Review is an access review campaign.
 type Review struct {
 	ID          string       `json:"id"`
+	Kind        string       `json:"kind" enum:"subtree,reattest,revalidate" doc:"subtree: started by a person over a subtree; reattest: the grants made under a revoked delegation, handed over; revalidate: a subtree after a move, a contract or owner change"`
 	Org         string       `json:"org" doc:"org slug, the root of the reviewed subtree"`
 	Name        string       `json:"name"`
 	Description string       `json:"description"`
@@ -56,7 +57,7 @@ type ReviewItem struct {
 	UserID     string     `json:"user_id"`
 	Role       string     `json:"role" doc:"role key"`
 	Org        string     `json:"org" doc:"org slug"`
-	Source     string     `json:"source" enum:"direct,import,elevation"`
+	Source     string     `json:"source" enum:"mapping,direct,import,elevation" doc:"revoking a mapping's grant records an exception: the mapping does not grant it again"`
 	SourceID   string     `json:"source_id"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at" doc:"when the grant was revoked, by this review or otherwise"`
@@ -79,7 +80,7 @@ func (r *resolver) reviewJSON(x *orgs.Review) (Review, error) {
 		return Review{}, err
 	}
 	c := x.Counts
-	return Review{ID: x.ID, Org: org, Name: x.Name, Description: x.Description, CreatedBy: x.CreatedBy, CreatedAt: x.Created,
+	return Review{ID: x.ID, Kind: string(x.Kind), Org: org, Name: x.Name, Description: x.Description, CreatedBy: x.CreatedBy, CreatedAt: x.Created,
 		Deadline: x.Deadline, State: string(x.State), EndedBy: x.EndedBy, EndedAt: x.Ended,
 		Counts: ReviewCounts{Items: c.Items, ExcludedMappingGrants: c.ExcludedMapping, Confirmed: c.Confirmed, Revoked: c.Revoked,
 			RevokedAtDeadline: c.RevokedAtDeadline, Pending: c.Pending, Lapsed: c.Lapsed}}, nil
