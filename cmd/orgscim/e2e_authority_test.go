@@ -73,7 +73,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 		check := func(conn, user, org string) map[string]any {
 			t.Helper()
 			q := url.Values{"connection": {conn}, "user": {user}, "permission": {"reports.read"}, "org": {org}}
-			return oper.get("/access/check?" + q.Encode()).must(t, http.StatusOK).JSON
+			return oper.get("/access/check?"+q.Encode()).must(t, http.StatusOK).JSON
 		}
 
 		t.Run("ending a partner ends its administrators' power at once", func(t *testing.T) {
@@ -129,7 +129,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 		if d := check("acme", acme["dave"], "emea"); d["allowed"] != true {
 			t.Fatalf("dave before: %v", d)
 		}
-		made := oper.get("/delegations/" + samDel).must(t, http.StatusOK).JSON
+		made := oper.get("/delegations/"+samDel).must(t, http.StatusOK).JSON
 		if field(made, "made_under", "grants", 0) != field(grant, "id") || made["in_force"] != true {
 			t.Errorf("what sam made: %v", made)
 		}
@@ -165,7 +165,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 		t.Run("reviews cover mapping-derived access", func(t *testing.T) {
 			r := oper.post("/reviews", map[string]any{"org": "acme", "name": "Q1", "deadline": env.clock.Now().Add(48 * time.Hour)}).
 				must(t, http.StatusCreated).JSON
-			items := oper.get("/reviews/" + field(r, "id") + "/items?limit=100").must(t, http.StatusOK).JSON["items"].([]any)
+			items := oper.get("/reviews/"+field(r, "id")+"/items?limit=100").must(t, http.StatusOK).JSON["items"].([]any)
 			var erinGrant string
 			for _, it := range items {
 				if field(it, "source") == "mapping" && field(it, "user_id") == acme["erin"] {
@@ -204,11 +204,11 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			if d := check("acme", acme["dave"], "emea"); d["allowed"] != true {
 				t.Errorf("dave's grant, handed over for re-attestation: %v", d)
 			}
-			items := oper.get("/reviews/" + field(rv, "handover", "reattestation") + "/items").must(t, http.StatusOK).JSON["items"].([]any)
+			items := oper.get("/reviews/"+field(rv, "handover", "reattestation")+"/items").must(t, http.StatusOK).JSON["items"].([]any)
 			if len(items) != 1 || field(items[0], "grant_id") != field(grant, "id") {
 				t.Errorf("re-attestation items: %v", items)
 			}
-			if g := oper.get("/grants/" + field(grant, "id")).must(t, http.StatusOK).JSON; g["revoked_at"] != nil {
+			if g := oper.get("/grants/"+field(grant, "id")).must(t, http.StatusOK).JSON; g["revoked_at"] != nil {
 				t.Errorf("handed-over grant %v", g)
 			}
 
@@ -225,7 +225,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			if n := num(t, at(rv, "handover", "revoked_grants")); n != 1 {
 				t.Errorf("compromise revoked %d grants: %v", n, rv)
 			}
-			if g := oper.get("/grants/" + field(g2, "id")).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
+			if g := oper.get("/grants/"+field(g2, "id")).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
 				t.Errorf("grant made under a compromised delegation: %v", g)
 			}
 		})
