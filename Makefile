@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/orgscim
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: run test build vet conformance bench fuzz clean
+.PHONY: run test build vet conformance bench fuzz model clean
 
 ## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
 run: build
@@ -37,6 +37,14 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
 	$(GO) test -run '^$$' -fuzz '^FuzzApplyPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
+
+## model: the long model-based run of the authority rule (20 seeds x 500 steps per engine;
+## PostgreSQL too when ORGSCIM_TEST_DATABASE_URL is set). make test runs a short one.
+MODEL_SEEDS ?= 20x
+MODEL_STEPS ?= 500
+model:
+	ORGSCIM_MODEL_SEEDS=$(MODEL_SEEDS) ORGSCIM_MODEL_STEPS=$(MODEL_STEPS) CGO_ENABLED=0 $(GO) test -count=1 -v -timeout 120m \
+	  -run '^TestAuthorityModel$$' ./cmd/orgscim/ 2>&1 | grep -v '^=== ' | grep -E 'model|steps|^(ok|FAIL|---)'
 
 clean:
 	rm -rf bin data

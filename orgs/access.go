@@ -482,18 +482,41 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 	return g, nil
 }
 
-// holds checks that the holder of d has a live grant of role covering org.
+// holds checks that the holder of d holds role on org now, under the authority rule:
+// a grant of it on org or (inheriting) above it, that holds, on a path in an active
+// relationship. A delegate never grants more than it holds.
 func (a *Access) holds(ctx context.Context, d *Delegation, role *Role, org *Org, now time.Time) error {
-	grants, _, err := a.Store.LiveGrants(ctx, d.HolderUserID, org.AncestorIDs())
+	refused := orgscim.Errorf(orgscim.Forbidden, "cannot grant %q on %s: the delegate does not hold it there", role.Key, org.Slug)
+	path := org.AncestorIDs()
+	byID, err := a.Store.OrgsByID(ctx, path)
 	if err != nil {
 		return err
 	}
+	for _, id := range path {
+		if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
+			return refused
+		}
+	}
+	grants, _, err := a.Store.LiveGrants(ctx, d.HolderUserID, path)
+	if err != nil {
+		return err
+	}
+	var covering []*Grant
 	for _, g := range grants {
-		if g.RoleID == role.ID && g.LiveAt(now) && (g.OrgID == org.ID || role.Inherits) {
+		if g.RoleID == role.ID && g.ConnectionID == d.HolderConnectionID && (g.OrgID == org.ID || role.Inherits) {
+			covering = append(covering, g)
+		}
+	}
+	standing, err := a.grantStanding(ctx, covering, byID, now)
+	if err != nil {
+		return err
+	}
+	for _, g := range covering {
+		if _, broken := standing[g.ID]; !broken {
 			return nil
 		}
 	}
-	return orgscim.Errorf(orgscim.Forbidden, "cannot grant %q on %s: the delegate does not hold it there", role.Key, org.Slug)
+	return refused
 }
 
 func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.Time) error {
