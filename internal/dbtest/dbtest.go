@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to create and drop schemas
@@ -28,6 +30,10 @@ func Engines(t testing.TB) []string {
 		engines = append(engines, "postgres")
 	} else if os.Getenv("ORGSCIM_REQUIRE_POSTGRES") == "1" {
 		t.Fatal("ORGSCIM_REQUIRE_POSTGRES=1 but ORGSCIM_TEST_DATABASE_URL is not set")
+	}
+	// ORGSCIM_TEST_ENGINES narrows a long run (make model) to some engines.
+	if only := os.Getenv("ORGSCIM_TEST_ENGINES"); only != "" {
+		engines = slices.DeleteFunc(engines, func(e string) bool { return !slices.Contains(strings.Split(only, ","), e) })
 	}
 	return engines
 }
