@@ -128,6 +128,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !strings.EqualFold(scheme, "Bearer") {
 			secret = ""
 		}
+		// One request is one decision: the caller's authority is evaluated once, now,
+		// and every question the request asks of it gets that answer.
+		c.SetRequest(c.Request().WithContext(orgs.WithDecision(c.Request().Context())))
 		p, err := s.Keys.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
 		if err != nil {
 			if orgscim.ErrorCode(err) == orgscim.Internal {

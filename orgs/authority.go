@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -99,7 +100,57 @@ func (s *Delegations) DelegationHolds(ctx context.Context, id string) (*Delegati
 	return s.delegationHoldsAt(ctx, id, s.now())
 }
 
+// decisionKey keys a request's memo of the chains it has evaluated.
+type decisionKey struct{}
+
+type decisionMemo struct {
+	mu     sync.Mutex
+	chains map[string]heldChain
+}
+
+type heldChain struct {
+	d    *Delegation
+	home *Org
+	err  error
+}
+
+// WithDecision marks ctx as one decision — one request of an adapter: a delegation's
+// chain is evaluated once, at the request's first question, and every later question
+// of the same request gets the same answer instead of reading the chain again.
+func WithDecision(ctx context.Context) context.Context {
+	return context.WithValue(ctx, decisionKey{}, &decisionMemo{chains: map[string]heldChain{}})
+}
+
 func (s *Delegations) delegationHoldsAt(ctx context.Context, id string, now time.Time) (*Delegation, *Org, error) {
+	memo, _ := ctx.Value(decisionKey{}).(*decisionMemo)
+	if memo != nil {
+		memo.mu.Lock()
+		h, ok := memo.chains[id]
+		memo.mu.Unlock()
+		if ok {
+			return h.d, h.home, h.err
+		}
+	}
+	d, home, err := s.evaluateChain(ctx, id, now)
+	if memo != nil && (err == nil || orgscim.ErrorCode(err) == orgscim.Forbidden || orgscim.ErrorCode(err) == orgscim.NotFound) {
+		memo.mu.Lock()
+		memo.chains[id] = heldChain{d, home, err}
+		memo.mu.Unlock()
+	}
+	return d, home, err
+}
+
+// forgetDecisions drops what the request has evaluated: it has just changed a
+// delegation, so later questions of the same request read the chains again.
+func forgetDecisions(ctx context.Context) {
+	if memo, _ := ctx.Value(decisionKey{}).(*decisionMemo); memo != nil {
+		memo.mu.Lock()
+		clear(memo.chains)
+		memo.mu.Unlock()
+	}
+}
+
+func (s *Delegations) evaluateChain(ctx context.Context, id string, now time.Time) (*Delegation, *Org, error) {
 	chain, err := s.Store.DelegationChain(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -134,11 +185,15 @@ func (a *Access) authority() AuthorityRule {
 
 // grantStanding evaluates, for a batch of grants, the links of the rule that lie beyond
 // a grant's holder and its org path (which callers check once per path): see
-// standing.of. byID must hold each grant's org. It returns why each grant that does not
-// hold does not; grants missing from the map hold.
-func (a *Access) grantStanding(ctx context.Context, grants []*Grant, byID map[string]*Org, now time.Time) (map[string]string, error) {
+// standing.of. byID must hold each grant's org; conns are connections the caller has
+// read already. It returns why each grant that does not hold does not; grants missing
+// from the map hold.
+func (a *Access) grantStanding(ctx context.Context, grants []*Grant, byID map[string]*Org, now time.Time, conns ...*Connection) (map[string]string, error) {
 	out := map[string]string{}
 	st := a.newStanding(now)
+	for _, c := range conns {
+		st.conns[c.ID] = c
+	}
 	for _, g := range grants {
 		why, err := st.of(ctx, g, byID[g.OrgID])
 		if err != nil {

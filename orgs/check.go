@@ -67,7 +67,7 @@ func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission
 		}
 		candidates = append(candidates, g)
 	}
-	standing, err := a.grantStanding(ctx, candidates, orgsByID, now)
+	standing, err := a.grantStanding(ctx, candidates, orgsByID, now, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (a *Access) WhatCanUserDo(ctx context.Context, conn *Connection, userID str
 	if err != nil {
 		return nil, err
 	}
-	standing, err := a.grantStanding(ctx, grants, orgsByID, now)
+	standing, err := a.grantStanding(ctx, grants, orgsByID, now, conn)
 	if err != nil {
 		return nil, err
 	}

@@ -318,6 +318,7 @@ func (s *Delegations) Revoke(ctx context.Context, by Principal, id string, rv Re
 		if err != nil {
 			return err
 		}
+		forgetDecisions(ctx)
 		out.Delegations = revoked
 		if err := s.keepAnAdministrator(ctx, revoked, now); err != nil {
 			return err
@@ -430,6 +431,7 @@ func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) 
 		if err != nil {
 			return err
 		}
+		forgetDecisions(ctx)
 		detail := map[string]any{"reason": why}
 		if err := s.keepAnAdministrator(ctx, revoked, now); orgscim.ErrorCode(err) == orgscim.Conflict {
 			detail["warning"] = orgscim.ErrorMessage(err)

@@ -88,7 +88,7 @@ type mOrg struct {
 }
 
 type mUser struct {
-	name, conn, id   string
+	name, conn, id  string
 	active, deleted bool
 }
 
@@ -278,7 +278,7 @@ func (w *modelWorld) probe(when string) {
 		mu := w.users[u]
 		for _, o := range []string{"p1", "p1a", "p1b", "p2", "p2a"} {
 			q := url.Values{"connection": {mu.conn}, "user": {mu.id}, "permission": {"reports.read"}, "org": {o}}
-			got := w.oper.get("/access/check?" + q.Encode()).must(t, http.StatusOK).JSON
+			got := w.oper.get("/access/check?"+q.Encode()).must(t, http.StatusOK).JSON
 			want := w.allowed(u, o)
 			w.seen[fmt.Sprintf("check %v", want)]++
 			if got["allowed"] != want {
