@@ -1,11 +1,15 @@
 // Package orgs holds the authority rule (authority.go): a grant, delegation, admin key
 // or SCIM token holds only while every link of its chain holds — holder, connection,
 // every org on its path, source, scope — evaluated at each decision, so that ending,
-// suspending, moving or revoking takes effect at the commit of that change. Around it:
-// the organisation tree and the SCIM connections bound to it, with their bearer tokens; the vendor's roles, the group-to-role mappings and the grants
-// they materialise; delegated administration and the admin API keys; just-in-time
-// elevation; access reviews (reviews.go), in which delegated administrators confirm
-// or revoke each grant of their subtree by a deadline; each connection's lifecycle
+// suspending, moving or revoking takes effect at the commit of that change.
+//
+// Around it: the organisation tree and the SCIM connections bound to it, with their
+// bearer tokens; the vendor's roles, the group-to-role mappings and the grants they
+// materialise; delegated administration and the admin API keys, each grant, mapping
+// approval and key recording the delegation it was made under, so that revoking one
+// reaches what was made under it; just-in-time elevation; access reviews (reviews.go),
+// in which delegated administrators confirm or revoke each grant of their subtree, or
+// of what a revoked delegation handed over, by a deadline; each connection's lifecycle
 // policy (policy.go: its stale-member window and the reconciler's guardrail); partner
 // onboarding by proposal and second-person approval, and the one-time setup links of a
 // new connection (onboarding.go, setuplinks.go); token rotation (rotation.go); and the
