@@ -231,7 +231,7 @@ var errTouched = orgscim.Errorf(orgscim.Conflict, "written by its IdP since the 
 // as they happen; strays are what a crash, a restore from backup or a direct database
 // edit left behind.
 func (r *Reconciler) revokeStrays(ctx context.Context, lead Leadership, run *Run, sc Scope, opts Options) (RuleResult, error) {
-	res := newResult(RuleOrphan, "revoke grants whose mapping is retired or whose holder is gone or inactive")
+	res := newResult(RuleOrphan, "revoke grants whose mapping is retired, whose holder is gone or inactive, or whose org has moved out of their connection's subtree")
 	if opts.DryRun {
 		due, err := r.Store.StrayGrants(ctx, sc, listed)
 		for _, g := range due {

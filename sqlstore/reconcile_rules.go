@@ -84,6 +84,11 @@ const (
 		WHERE g.source = 'mapping' AND g.revoked_at IS NULL AND m.state <> 'active'`
 	strayHolder = ` FROM grants g LEFT JOIN scim_users u ON u.connection_id = g.connection_id AND u.id = g.user_id
 		WHERE g.revoked_at IS NULL AND g.connection_id IS NOT NULL AND (u.id IS NULL OR u.deleted_at IS NOT NULL OR NOT u.active)`
+	// strayScope selects live grants on an org that has moved out of the subtree of the
+	// holder's connection: the authority rule stopped them at the move.
+	strayScope = ` FROM grants g JOIN connections c ON c.id = g.connection_id JOIN orgs co ON co.id = c.org_id
+		JOIN orgs go ON go.id = g.org_id
+		WHERE g.revoked_at IS NULL AND go.path NOT LIKE co.path || '%'`
 )
 
 // StrayGrants returns up to limit live grants in scope that nothing justifies.
@@ -93,8 +98,16 @@ func (s Reconcile) StrayGrants(ctx context.Context, sc reconcile.Scope, limit in
 	if err != nil || len(out) >= limit {
 		return out, err
 	}
-	more, err := s.grants(ctx, `SELECT g.*`+strayHolder+where+` ORDER BY g.id LIMIT ?`, append(args, limit-len(out))...)
-	return append(out, more...), err
+	for _, stray := range []string{strayHolder, strayScope} {
+		more, err := s.grants(ctx, `SELECT g.*`+stray+where+` ORDER BY g.id LIMIT ?`, append(args, limit-len(out))...)
+		if err != nil {
+			return nil, err
+		}
+		if out = append(out, more...); len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
 }
 
 // Plan counts what each rule would change, per connection ("" for grants of none), with
@@ -157,6 +170,9 @@ func (s Reconcile) Plan(ctx context.Context, at time.Time, ended []*orgs.Org, sc
 		return nil, err
 	}
 	if err := counted(reconcile.RuleOrphan, `SELECT g.connection_id, count(*) AS n`+strayMapping+where+` GROUP BY g.connection_id`, args...); err != nil {
+		return nil, err
+	}
+	if err := counted(reconcile.RuleOrphan, `SELECT g.connection_id, count(*) AS n`+strayScope+where+` GROUP BY g.connection_id`, args...); err != nil {
 		return nil, err
 	}
 	if err := counted(reconcile.RuleOrphan, `SELECT g.connection_id, count(*) AS n`+strayHolder+where+` GROUP BY g.connection_id`, args...); err != nil {
