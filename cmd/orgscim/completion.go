@@ -271,12 +271,14 @@ function __orgscim_complete
         end
         return
     end
+    set -l subs (__orgscim_subs "$p")
+    set -l args (__orgscim_values "$p" "")
     if string match -q -- '-*' $cur
         __orgscim_flags "$p"
-    else if set -l subs (__orgscim_subs "$p")
+    else if test (count $subs) -gt 0
         printf '%s\n' $subs
-    else if set -l vals (__orgscim_values "$p" "")
-        printf '%s\n' $vals
+    else if test (count $args) -gt 0
+        printf '%s\n' $args
     else
         __fish_complete_path $cur
     end
