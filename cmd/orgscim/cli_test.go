@@ -163,7 +163,9 @@ func TestContractCommandsKeepWorking(t *testing.T) {
 				t.Errorf("token create: %+v", tok)
 			}
 			var pass struct {
-				Report struct{ DryRun bool `json:"dry_run"` }
+				Report struct {
+					DryRun bool `json:"dry_run"`
+				}
 			}
 			decode(mustCLI(t, "reconcile", "--dry-run", "--json"), &pass)
 			if !pass.Report.DryRun {

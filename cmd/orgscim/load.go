@@ -163,6 +163,13 @@ func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op fun
 	return res
 }
 
+// withThrottled counts in r the 429s of the requests a phase made before its measured
+// part (the group it adds to, the count it pages through).
+func withThrottled(r phaseResult, n int64) phaseResult {
+	r.Throttled = n
+	return r
+}
+
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
 // loadOptions configures `orgscim load`.
@@ -279,6 +286,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 	}
 	if want["page"] {
 		// One client pages through everything, as an IdP's full sync does.
+		before := l.throttled.Load()
 		var total int
 		pages := 0
 		b, err := l.do(ctx, "GET", "/Users?count=0", nil, http.StatusOK)
@@ -293,8 +301,10 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 				_, err := l.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", i*100+1), nil, http.StatusOK)
 				return err
 			})
+		out["page"] = withThrottled(out["page"], l.throttled.Load()-before)
 	}
 	if want["groupadd"] {
+		before := l.throttled.Load()
 		b, err := l.do(ctx, "POST", "/Groups", map[string]any{"displayName": l.prefix + " group"}, http.StatusCreated)
 		var g struct{ ID string }
 		if err == nil {
@@ -319,6 +329,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 				}, http.StatusNoContent, http.StatusOK)
 				return err
 			})
+		out["groupadd"] = withThrottled(out["groupadd"], l.throttled.Load()-before)
 	}
 	if want["deactivate"] {
 		out["deactivate"] = l.phase(ctx, fmt.Sprintf("PATCH /Users/{id} active=false × %d", o.Users), o.Users, o.Concurrency, func(ctx context.Context, i int) error {
