@@ -11,6 +11,7 @@ import (
 
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/sqlstore"
 )
 
 // actor is the --as flag of the commands that change something. Whoever runs a command
@@ -41,6 +42,19 @@ func (a actor) ctx(ctx context.Context) context.Context {
 		src.ClientAddr = "cli:" + osUser()
 	}
 	return audit.WithSource(ctx, src)
+}
+
+// act starts a command that changes something: it checks --as, opens the database and
+// returns the context with the operator's audit source.
+func (a actor) act(env *cliEnv) (context.Context, *sqlstore.DB, error) {
+	if err := a.validate(); err != nil {
+		return nil, nil, err
+	}
+	db, err := env.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.ctx(env.ctx), db, nil
 }
 
 // principal is the operator as the domain's authority checks see it.
@@ -88,11 +102,7 @@ Example:
 }
 
 func (c *orgCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -126,11 +136,7 @@ Example:
 }
 
 func (c *connectionCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -165,11 +171,7 @@ Example:
 }
 
 func (c *tokenCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -283,11 +285,7 @@ Example:
 }
 
 func (c *tokenRevokeCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}

@@ -34,14 +34,10 @@ Example:
 }
 
 func (c *apikeyCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
 	if c.Expires < 0 {
 		return usagef("--expires must not be negative")
 	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -74,11 +70,7 @@ func (apikeyRevokeCmd) Help() string {
 }
 
 func (c *apikeyRevokeCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -138,9 +130,6 @@ Example:
 }
 
 func (c *orgUpdateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
 	var u orgs.OrgUpdate
 	if c.Status != nil {
 		st := orgs.Status(*c.Status)
@@ -165,8 +154,7 @@ func (c *orgUpdateCmd) Run(env *cliEnv) error {
 	if u == (orgs.OrgUpdate{}) {
 		return usagef("nothing to change; give --status, --contract-end, --grace, --owner, ...")
 	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -209,11 +197,7 @@ Example:
 }
 
 func (c *orgMoveCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -247,11 +231,7 @@ func (roleCreateCmd) Help() string {
 }
 
 func (c *roleCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}

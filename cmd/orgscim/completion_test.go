@@ -41,6 +41,16 @@ func shell(t *testing.T, name, script string) string {
 	return string(out)
 }
 
+// shellWords splits a typed line into its words, and the same single-quoted for a
+// shell array.
+func shellWords(line string) (words, quoted []string) {
+	words = strings.Split(line, " ")
+	for _, w := range words {
+		quoted = append(quoted, "'"+w+"'")
+	}
+	return words, quoted
+}
+
 func sortedFields(s string) string {
 	f := strings.Fields(s)
 	sort.Strings(f)
@@ -69,11 +79,7 @@ var completionCases = []struct {
 func TestCompletionBash(t *testing.T) {
 	script := completionScript(t, "bash")
 	for _, c := range completionCases {
-		words := strings.Split(c.line, " ")
-		var quoted []string
-		for _, w := range words {
-			quoted = append(quoted, "'"+w+"'")
-		}
+		words, quoted := shellWords(c.line)
 		got := shell(t, "bash", "source "+script+"; COMP_WORDS=("+strings.Join(quoted, " ")+"); COMP_CWORD="+
 			strconv.Itoa(len(words)-1)+"; _orgscim; echo \"${COMPREPLY[@]}\"")
 		if sortedFields(got) != c.want {
@@ -87,11 +93,7 @@ func TestCompletionZsh(t *testing.T) {
 	for _, c := range completionCases {
 		// compadd exists only inside a completion widget: a stand-in prints what it is
 		// given, and _orgscim runs with the words zsh would pass.
-		words := strings.Split(c.line, " ")
-		var quoted []string
-		for _, w := range words {
-			quoted = append(quoted, "'"+w+"'")
-		}
+		words, quoted := shellWords(c.line)
 		got := shell(t, "zsh", "compdef() { :; }; compadd() { shift; print -l -- \"$@\"; }; _files() { :; }; source "+script+
 			"; words=("+strings.Join(quoted, " ")+"); CURRENT="+strconv.Itoa(len(words))+"; PREFIX="+quoted[len(quoted)-1]+
 			"; _orgscim")

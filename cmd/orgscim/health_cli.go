@@ -110,11 +110,7 @@ Example:
 }
 
 func (c *tokenRotateStartCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}

@@ -113,11 +113,7 @@ func (c *onboardingApproveCmd) Run(env *cliEnv) error { return c.decide(env, tru
 func (c *onboardingRejectCmd) Run(env *cliEnv) error { return c.decide(env, false) }
 
 func (c *onboardingDecision) decide(env *cliEnv, approve bool) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -251,14 +247,10 @@ Example:
 }
 
 func (c *setupLinkCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
 	if c.TTL <= 0 {
 		return usagef("--ttl must be positive")
 	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim/audit"
@@ -181,11 +179,7 @@ Example:
 }
 
 func (c *reconcileApproveCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
@@ -235,7 +229,7 @@ func (c *reconcileShowCmd) Run(env *cliEnv) error {
 	return printRun(env.ctx, env.stdout, db, run, c.JSON)
 }
 
-// heldView is a held plan as the CLI prints it: the hold, its connection's slug and
+// heldView is a held plan as --json prints it: the hold, its connection's slug and
 // what it holds back per rule.
 type heldView struct {
 	*reconcile.Hold
@@ -246,17 +240,18 @@ type heldView struct {
 // printRun prints a run with its held plans named by connection slug. The JSON keeps
 // the stored report as it is and adds "held": the holds with their slugs.
 func printRun(ctx context.Context, w io.Writer, db *sqlstore.DB, run *reconcile.Run, asJSON bool) error {
+	slugs := map[string]string{}
 	held := make([]heldView, len(run.Report.Held))
 	for i, h := range run.Report.Held {
-		slug := h.ConnectionID
+		slugs[h.ConnectionID] = h.ConnectionID
 		if c, err := db.Access().ConnectionByID(ctx, h.ConnectionID); err == nil {
-			slug = c.Slug
+			slugs[h.ConnectionID] = c.Slug
 		}
 		rev := h.Plan.Revoke
 		if rev == nil {
 			rev = map[string]int{}
 		}
-		held[i] = heldView{Hold: h, Connection: slug, Revoke: rev}
+		held[i] = heldView{Hold: h, Connection: slugs[h.ConnectionID], Revoke: rev}
 	}
 	if asJSON {
 		return printJSON(w, map[string]any{"id": run.ID, "kind": run.Kind, "state": run.State, "started_at": run.Started,
@@ -266,73 +261,7 @@ func printRun(ctx context.Context, w io.Writer, db *sqlstore.DB, run *reconcile.
 	if run.Report.DryRun {
 		id = "(dry run)"
 	}
-	_, err := fmt.Fprintf(w, "reconciler run %s: %s\n  %s\n", id, run.State, reportText(run.Report, held))
+	_, err := fmt.Fprintf(w, "reconciler run %s: %s\n  %s\n", id, run.State,
+		run.Report.Text(func(id string) string { return slugs[id] }))
 	return err
-}
-
-// reportText summarises a report for a terminal: each rule's count, and beside it what
-// the guardrail holds back of that rule; each held plan by connection slug.
-func reportText(rep reconcile.Report, held []heldView) string {
-	heldByRule := map[string]int{}
-	for _, h := range held {
-		if h.State != "held" {
-			continue
-		}
-		for rule, n := range h.Revoke {
-			heldByRule[rule] += n
-		}
-		heldByRule[reconcile.RuleStaleMember] += h.Plan.Deactivate
-	}
-	s := fmt.Sprintf("as of %s", rep.AsOf.Format(time.RFC3339))
-	if rep.DryRun {
-		s += " (dry run: nothing changed)"
-	}
-	for _, r := range rep.Rules {
-		s += fmt.Sprintf("\n  %-20s %6d  %s", r.Rule, r.Count, r.Action)
-		// A rule with several actions (revoke, then suspend) shows what it holds
-		// back once, on its first.
-		if n := heldByRule[r.Rule]; n > 0 {
-			s += fmt.Sprintf("; %d more held for approval", n)
-			delete(heldByRule, r.Rule)
-		}
-	}
-	if rep.Kind != "approval" {
-		s += fmt.Sprintf("\n  %-20s %6d events checked, %d breaks", reconcile.RuleAuditChain, rep.AuditEvents, len(rep.AuditBreaks))
-	}
-	for _, b := range rep.AuditBreaks {
-		s += "\n    BROKEN " + b.String()
-	}
-	for _, h := range held {
-		var per []string
-		for _, rule := range sortedRules(h.Revoke) {
-			if h.Revoke[rule] > 0 {
-				per = append(per, fmt.Sprintf("%s %d", rule, h.Revoke[rule]))
-			}
-		}
-		s += fmt.Sprintf("\n  HELD connection %s: %d grants to revoke", h.Connection, h.Plan.Revocations())
-		if len(per) > 0 {
-			s += " (" + strings.Join(per, ", ") + ")"
-		}
-		s += fmt.Sprintf(", %d members to deactivate (of %d live grants, %d active members; limit %d, share %g): %s",
-			h.Plan.Deactivate, h.Size.LiveGrants, h.Size.ActiveUsers, h.GuardMaxChanges, h.GuardMaxShare, h.State)
-		if h.State == "held" && !rep.DryRun {
-			s += "; apply with: orgscim reconcile approve " + h.RunID
-		}
-	}
-	if rep.Approves != "" {
-		s += "\n  applied the held plans of run " + rep.Approves
-	}
-	if rep.Error != "" {
-		s += "\n  stopped: " + rep.Error
-	}
-	return s
-}
-
-func sortedRules(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -46,15 +46,11 @@ Example:
 }
 
 func (c *reviewCreateCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
 	due, err := parseDeadline(c.Deadline, time.Now())
 	if err != nil {
 		return usagef("%v", err)
 	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}

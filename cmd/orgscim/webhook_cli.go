@@ -171,11 +171,7 @@ Example:
 }
 
 func (c *webhookDisableCmd) Run(env *cliEnv) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	ctx := c.ctx(env.ctx)
-	db, err := env.open()
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
