@@ -39,6 +39,8 @@ type Options struct {
 	DBStats func() sql.DBStats
 	// Engine labels the pool metrics ("postgres", "sqlite").
 	Engine string
+	// Build labels the orgscim_build_info gauge; nil: ReadBuild, the running binary's.
+	Build *Build
 }
 
 // Metrics holds one server's collectors and their registry.
@@ -73,6 +75,12 @@ func New(opts Options) *Metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.inFlight,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := opts.Build
+	if build == nil {
+		b := ReadBuild()
+		build = &b
+	}
+	m.reg.MustRegister(buildInfo(*build))
 	if opts.DBStats != nil {
 		m.reg.MustRegister(newPoolCollector(opts.DBStats, opts.Engine))
 	}

@@ -56,3 +56,28 @@ orgscim_db_wait_duration_seconds_total{engine="sqlite"} 1.5
 		t.Error(err)
 	}
 }
+
+// The build is exposed as orgscim_build_info{version,revision,goversion} 1, with the
+// labels of the build given, and of the running binary by default.
+func TestBuildInfoGauge(t *testing.T) {
+	scrape := func(m *Metrics) string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		for _, l := range strings.Split(rec.Body.String(), "\n") {
+			if strings.HasPrefix(l, "orgscim_build_info{") {
+				return l
+			}
+		}
+		t.Fatalf("no orgscim_build_info in:\n%s", rec.Body.String())
+		return ""
+	}
+	got := scrape(New(Options{Build: &Build{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26.8"}}))
+	if want := `orgscim_build_info{goversion="go1.26.8",revision="abc123",version="v1.2.3"} 1`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	b := ReadBuild()
+	got = scrape(New(Options{}))
+	if !strings.Contains(got, `goversion="`+b.GoVersion+`"`) || !strings.Contains(got, `version="`+b.Version+`"`) || !strings.HasSuffix(got, " 1") {
+		t.Errorf("default build: %s, want the running binary's %+v", got, b)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -453,14 +455,39 @@ func sortedShut(m map[string]Shut) []string {
 	return out
 }
 
-// String summarises a report for a terminal.
-func (rep Report) String() string {
+// String summarises a report for a terminal, naming connections by id.
+func (rep Report) String() string { return rep.Text(nil) }
+
+// Text summarises a report for a terminal: each rule's count and, beside it, what the
+// guardrail holds back of that rule; each held plan with its counts per rule.
+// connection names a connection by its id (nil: the id itself), so that a terminal shows
+// the slug an operator knows.
+func (rep Report) Text(connection func(id string) string) string {
+	if connection == nil {
+		connection = func(id string) string { return id }
+	}
+	heldByRule := map[string]int{}
+	for _, h := range rep.Held {
+		if h.State != "held" {
+			continue
+		}
+		for rule, n := range h.Plan.Revoke {
+			heldByRule[rule] += n
+		}
+		heldByRule[RuleStaleMember] += h.Plan.Deactivate
+	}
 	s := fmt.Sprintf("as of %s", rep.AsOf.Format(time.RFC3339))
 	if rep.DryRun {
 		s += " (dry run: nothing changed)"
 	}
 	for _, r := range rep.Rules {
 		s += fmt.Sprintf("\n  %-20s %6d  %s", r.Rule, r.Count, r.Action)
+		// A rule with several actions (revoke, then suspend) shows what it holds back
+		// once, on its first.
+		if n := heldByRule[r.Rule]; n > 0 {
+			s += fmt.Sprintf("; %d more held for approval", n)
+			delete(heldByRule, r.Rule)
+		}
 	}
 	if rep.Kind != "approval" {
 		s += fmt.Sprintf("\n  %-20s %6d events checked, %d breaks", RuleAuditChain, rep.AuditEvents, len(rep.AuditBreaks))
@@ -469,8 +496,18 @@ func (rep Report) String() string {
 		s += "\n    BROKEN " + b.String()
 	}
 	for _, h := range rep.Held {
-		s += fmt.Sprintf("\n  HELD connection %s: %d grants to revoke, %d members to deactivate (of %d live grants, %d active members; limit %d, share %g): %s",
-			h.ConnectionID, h.Plan.Revocations(), h.Plan.Deactivate, h.Size.LiveGrants, h.Size.ActiveUsers, h.GuardMaxChanges, h.GuardMaxShare, h.State)
+		var per []string
+		for _, rule := range slices.Sorted(maps.Keys(h.Plan.Revoke)) {
+			if h.Plan.Revoke[rule] > 0 {
+				per = append(per, fmt.Sprintf("%s %d", rule, h.Plan.Revoke[rule]))
+			}
+		}
+		s += fmt.Sprintf("\n  HELD connection %s: %d grants to revoke", connection(h.ConnectionID), h.Plan.Revocations())
+		if len(per) > 0 {
+			s += " (" + strings.Join(per, ", ") + ")"
+		}
+		s += fmt.Sprintf(", %d members to deactivate (of %d live grants, %d active members; limit %d, share %g): %s",
+			h.Plan.Deactivate, h.Size.LiveGrants, h.Size.ActiveUsers, h.GuardMaxChanges, h.GuardMaxShare, h.State)
 		if h.State == "held" && !rep.DryRun {
 			s += "; apply with: orgscim reconcile approve " + h.RunID
 		}

@@ -149,12 +149,19 @@ type subscriptionRow struct {
 	Pending        int64
 	Delivered      int64
 	Dead           int64
+	LastError      string
+	Attempts       int
+	NextAttemptAt  *int64
 }
 
 func (r subscriptionRow) subscription() webhooks.Subscription {
 	s := webhooks.Subscription{ID: r.ID, ConnectionSlug: r.ConnectionSlug, URL: r.URL,
 		Actions: splitActions(r.Actions), State: r.State, Created: fromMicros(r.CreatedAt),
-		Pending: r.Pending, Delivered: r.Delivered, Dead: r.Dead}
+		Pending: r.Pending, Delivered: r.Delivered, Dead: r.Dead, LastError: r.LastError, Attempts: r.Attempts}
+	if r.NextAttemptAt != nil {
+		t := fromMicros(*r.NextAttemptAt)
+		s.NextAttemptAt = &t
+	}
 	if r.ConnectionID != nil {
 		s.ConnectionID = *r.ConnectionID
 	}
@@ -172,7 +179,14 @@ func (s Webhooks) Subscriptions(ctx context.Context) ([]webhooks.Subscription, e
 			s.state, s.created_at,
 			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'pending') AS pending,
 			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'delivered') AS delivered,
-			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'dead') AS dead
+			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'dead') AS dead,
+			COALESCE(NULLIF((SELECT o.last_error FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'pending'
+					ORDER BY o.next_attempt_at, o.id LIMIT 1), ''),
+				(SELECT o.last_error FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'dead'
+					ORDER BY o.created_at DESC, o.id DESC LIMIT 1), '') AS last_error,
+			COALESCE((SELECT o.attempts FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'pending'
+				ORDER BY o.next_attempt_at, o.id LIMIT 1), 0) AS attempts,
+			(SELECT min(o.next_attempt_at) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'pending') AS next_attempt_at
 		FROM webhook_subscriptions s LEFT JOIN connections c ON c.id = s.connection_id
 		ORDER BY s.created_at, s.id`).Scan(&rows).Error
 	if err != nil {

@@ -32,6 +32,12 @@ type Subscription struct {
 	Pending   int64 `json:"pending"`
 	Delivered int64 `json:"delivered"`
 	Dead      int64 `json:"dead"`
+	// Why deliveries fail, filled when listed: the error of the pending delivery due
+	// next (or, with none pending, of the delivery that died last), its attempts so
+	// far, and when the next attempt is due (nil: nothing pending).
+	LastError     string     `json:"last_error,omitempty"`
+	Attempts      int        `json:"attempts,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // SubscriptionStore keeps subscriptions.

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -18,65 +17,71 @@ import (
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
-func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("apikey create", stderr)
-	operator := fs.String("operator", "", "the operator's name, recorded as operator:NAME in what the key does (required)")
-	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h; 0 means no expiry")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+type apikeyCreateCmd struct {
+	Operator string        `required:"" placeholder:"NAME" help:"The operator's name, recorded as operator:NAME in what the key does."`
+	Expires  time.Duration `placeholder:"DURATION" help:"Lifetime, e.g. 720h; 0 means no expiry."`
+	actor
+	jsonFlag
+}
+
+func (apikeyCreateCmd) Help() string {
+	return `The key (prefix oscadm_) is printed once and stored only as a hash. Use it as
+Authorization: Bearer oscadm_... on the admin API.
+
+Example:
+
+    orgscim apikey create --operator alice --expires 720h --json`
+}
+
+func (c *apikeyCreateCmd) Run(env *cliEnv) error {
+	if c.Expires < 0 {
+		return usagef("--expires must not be negative")
 	}
-	if *operator == "" || *expires < 0 {
-		fmt.Fprintln(stderr, "apikey create: --operator is required; --expires must not be negative")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	var exp *time.Time
-	if *expires > 0 {
-		t := time.Now().Add(*expires)
-		exp = &t
-	}
-	keys := newServices(db, nil).keys
-	k, secret, err := keys.IssueOperatorKey(ctx, *operator, exp)
+	k, secret, err := newServices(db, nil).keys.IssueOperatorKey(ctx, c.Operator, expiryIn(c.Expires))
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
+	if c.JSON {
 		out := map[string]any{"id": k.ID, "key": secret, "hint": k.Hint, "operator": k.Operator, "expires_at": nil}
 		if k.Expires != nil {
 			out["expires_at"] = k.Expires.Format(time.RFC3339)
 		}
-		return printJSON(stdout, out)
+		return printJSON(env.stdout, out)
 	}
-	fmt.Fprintf(stdout, "admin API key %s issued for operator %s\nkey (shown once): %s\n", k.ID, k.Operator, secret)
+	fmt.Fprintf(env.stdout, "admin API key %s issued for operator %s\nkey (shown once): %s\n", k.ID, k.Operator, secret)
 	return nil
 }
 
-func apikeyRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("apikey revoke", stderr)
-	id := fs.String("id", "", "the key's id (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		fmt.Fprintln(stderr, "apikey revoke: --id is required")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+type apikeyRevokeCmd struct {
+	ID string `name:"id" required:"" placeholder:"KEY_ID" help:"The key's id."`
+	actor
+	jsonFlag
+}
+
+func (apikeyRevokeCmd) Help() string {
+	return `Example:
+
+    orgscim apikey revoke --id 5d0f9a52-3b8e-4bde-a7f4-0c3e1d2b6a77`
+}
+
+func (c *apikeyRevokeCmd) Run(env *cliEnv) error {
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := newServices(db, nil).keys.Revoke(ctx, *id); err != nil {
+	if err := newServices(db, nil).keys.Revoke(ctx, c.ID); err != nil {
 		return cliError(err)
 	}
-	fmt.Fprintf(stdout, "admin API key %s revoked\n", *id)
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"id": c.ID, "revoked": true})
+	}
+	fmt.Fprintf(env.stdout, "admin API key %s revoked\n", c.ID)
 	return nil
 }
 
@@ -87,82 +92,78 @@ func optionalTime(name, v string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: %q is not an RFC 3339 time (e.g. 2027-06-30T00:00:00Z) or none", name, v)
+		return nil, usagef("--%s: %q is not an RFC 3339 time (e.g. 2027-06-30T00:00:00Z) or none", name, v)
 	}
 	return &t, nil
 }
 
-func orgUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("org update", stderr)
-	slug := fs.String("slug", "", "the org's slug (required)")
-	status := fs.String("status", "", "relationship status: pending, active, suspended or ended")
-	kind := fs.String("kind", "", "vendor, partner, subsidiary or business_unit")
-	name := fs.String("name", "", "a new name")
-	owner := fs.String("owner", "", "the accountable owner, e.g. an e-mail address")
-	contractStart := fs.String("contract-start", "", "RFC 3339 time the contract starts; none clears it")
-	contractEnd := fs.String("contract-end", "", "RFC 3339 time the contract ends; none clears it. Past it (plus --grace) the org and its subtree lose all access")
-	grace := fs.Duration("grace", 0, "how long access continues after the contract ends, e.g. 72h")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+// optionalTimeFlag is optionalTime for a field that says "set" (non-nil) or "unchanged".
+func optionalTimeFlag(name, v string) (**time.Time, error) {
+	t, err := optionalTime(name, v)
+	if err != nil {
+		return nil, err
 	}
-	if *slug == "" {
-		fmt.Fprintln(stderr, "org update: --slug is required")
-		return errUsage
-	}
+	return &t, nil
+}
+
+// orgUpdateCmd changes what its flags name and leaves the rest: a nil field was not given.
+type orgUpdateCmd struct {
+	Slug          string         `required:"" help:"The org's slug."`
+	Status        *string        `placeholder:"pending|active|suspended|ended" completion:"pending active suspended ended" help:"Relationship status."`
+	ContractStart *string        `placeholder:"RFC3339|none" help:"When the contract starts; none clears it."`
+	ContractEnd   *string        `placeholder:"RFC3339|none" help:"When the contract ends; none clears it. Past it (plus --grace) the org and its subtree lose all access."`
+	Grace         *time.Duration `placeholder:"DURATION" help:"How long access continues after the contract ends, e.g. 72h."`
+	Owner         *string        `help:"The accountable owner, e.g. an e-mail address."`
+	Kind          *string        `placeholder:"KIND" completion:"vendor partner subsidiary business_unit" help:"vendor, partner, subsidiary or business_unit."`
+	Name          *string        `help:"A new name."`
+	actor
+	jsonFlag
+}
+
+func (orgUpdateCmd) Help() string {
+	return `An ended or past contract removes the whole subtree's access at once.
+
+Example:
+
+    orgscim org update --slug acme --contract-end 2027-06-30T00:00:00Z --grace 72h
+    orgscim org update --slug acme --status ended --json`
+}
+
+func (c *orgUpdateCmd) Run(env *cliEnv) error {
 	var u orgs.OrgUpdate
-	var bad error
-	set := 0
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "status":
-			st := orgs.Status(*status)
-			u.Status = &st
-		case "kind":
-			k := orgs.Kind(*kind)
-			u.Kind = &k
-		case "name":
-			u.Name = name
-		case "owner":
-			u.Owner = owner
-		case "contract-start":
-			t, err := optionalTime(f.Name, *contractStart)
-			if err != nil {
-				bad = err
-			}
-			u.ContractStart = &t
-		case "contract-end":
-			t, err := optionalTime(f.Name, *contractEnd)
-			if err != nil {
-				bad = err
-			}
-			u.ContractEnd = &t
-		case "grace":
-			u.Grace = grace
-		default:
-			return
+	if c.Status != nil {
+		st := orgs.Status(*c.Status)
+		u.Status = &st
+	}
+	if c.Kind != nil {
+		k := orgs.Kind(*c.Kind)
+		u.Kind = &k
+	}
+	u.Name, u.Owner, u.Grace = c.Name, c.Owner, c.Grace
+	var err error
+	if c.ContractStart != nil {
+		if u.ContractStart, err = optionalTimeFlag("contract-start", *c.ContractStart); err != nil {
+			return err
 		}
-		set++
-	})
-	if bad != nil {
-		fmt.Fprintln(stderr, "org update:", bad)
-		return errUsage
 	}
-	if set == 0 {
-		fmt.Fprintln(stderr, "org update: nothing to change; give --status, --contract-end, --grace, --owner, ...")
-		return errUsage
+	if c.ContractEnd != nil {
+		if u.ContractEnd, err = optionalTimeFlag("contract-end", *c.ContractEnd); err != nil {
+			return err
+		}
 	}
-	db, err := open(ctx, *dbURL)
+	if u == (orgs.OrgUpdate{}) {
+		return usagef("nothing to change; give --status, --contract-end, --grace, --owner, ...")
+	}
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	o, err := newServices(db, nil).dir.UpdateOrg(ctx, *slug, u)
+	o, err := newServices(db, nil).dir.UpdateOrg(ctx, c.Slug, u)
 	if err != nil {
 		return cliError(err)
 	}
-	return printOrg(stdout, o, *asJSON)
+	return printOrg(env.stdout, o, c.JSON)
 }
 
 func printOrg(stdout io.Writer, o *orgs.Org, asJSON bool) error {
@@ -180,113 +181,119 @@ func printOrg(stdout io.Writer, o *orgs.Org, asJSON bool) error {
 	return nil
 }
 
-func orgMove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("org move", stderr)
-	slug := fs.String("slug", "", "the org to move (required)")
-	parent := fs.String("parent", "", "the new parent's slug (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *slug == "" || *parent == "" {
-		fmt.Fprintln(stderr, "org move: --slug and --parent are required")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+type orgMoveCmd struct {
+	Slug   string `required:"" help:"The org to move."`
+	Parent string `required:"" placeholder:"SLUG" help:"The new parent's slug."`
+	actor
+	jsonFlag
+}
+
+func (orgMoveCmd) Help() string {
+	return `The org keeps its subtree; grants that inherit down follow the new path.
+
+Example:
+
+    orgscim org move --slug acme-emea --parent acme`
+}
+
+func (c *orgMoveCmd) Run(env *cliEnv) error {
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := newServices(db, nil).dir.MoveOrg(ctx, *slug, *parent); err != nil {
+	if err := newServices(db, nil).dir.MoveOrg(ctx, c.Slug, c.Parent); err != nil {
 		return cliError(err)
 	}
-	fmt.Fprintf(stdout, "org %s moved under %s\n", *slug, *parent)
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"slug": c.Slug, "parent": c.Parent})
+	}
+	fmt.Fprintf(env.stdout, "org %s moved under %s\n", c.Slug, c.Parent)
 	return nil
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
+type roleCreateCmd struct {
+	Key         string        `required:"" help:"The role's key, e.g. billing.viewer."`
+	Permission  []string      `required:"" placeholder:"P" help:"A permission the role gives, e.g. billing.read or billing.*; repeat for more."`
+	Description string        `placeholder:"TEXT" help:"What the role is for."`
+	Privileged  bool          `help:"Needs a second person's approval and expires after --max-duration."`
+	MaxDuration time.Duration `placeholder:"DURATION" help:"How long a grant of a privileged role lasts, e.g. 8h (required with --privileged)."`
+	Inherits    bool          `help:"A grant on an org holds on its whole subtree."`
+	actor
+	jsonFlag
+}
 
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+func (roleCreateCmd) Help() string {
+	return `Example:
 
-func roleCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("role create", stderr)
-	key := fs.String("key", "", "the role's key, e.g. billing.viewer (required)")
-	description := fs.String("description", "", "what the role is for")
-	var perms stringList
-	fs.Var(&perms, "permission", "a permission the role gives, e.g. billing.read or billing.*; repeat for more (at least one)")
-	privileged := fs.Bool("privileged", false, "needs a second person's approval and expires after --max-duration")
-	maxDuration := fs.Duration("max-duration", 0, "how long a grant of a privileged role lasts, e.g. 8h (required with --privileged)")
-	inherits := fs.Bool("inherits", false, "a grant on an org holds on its whole subtree")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *key == "" || len(perms) == 0 {
-		fmt.Fprintln(stderr, "role create: --key and at least one --permission are required")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+    orgscim role create --key billing.viewer --permission billing.read --inherits
+    orgscim role create --key billing.admin --permission 'billing.*' --privileged --max-duration 8h`
+}
+
+func (c *roleCreateCmd) Run(env *cliEnv) error {
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	access := newServices(db, nil).access
-	r, err := access.CreateRole(ctx, orgs.Role{Key: *key, Description: *description, Permissions: perms,
-		Privileged: *privileged, MaxDuration: *maxDuration, Inherits: *inherits})
+	r, err := newServices(db, nil).access.CreateRole(ctx, orgs.Role{Key: c.Key, Description: c.Description, Permissions: c.Permission,
+		Privileged: c.Privileged, MaxDuration: c.MaxDuration, Inherits: c.Inherits})
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
-		return printJSON(stdout, map[string]any{"id": r.ID, "key": r.Key, "description": r.Description, "permissions": r.Permissions,
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"id": r.ID, "key": r.Key, "description": r.Description, "permissions": r.Permissions,
 			"privileged": r.Privileged, "max_duration_seconds": int64(r.MaxDuration / time.Second), "inherits": r.Inherits})
 	}
-	fmt.Fprintf(stdout, "role %s created: %s\n", r.Key, strings.Join(r.Permissions, ", "))
+	fmt.Fprintf(env.stdout, "role %s created: %s\n", r.Key, strings.Join(r.Permissions, ", "))
 	return nil
 }
 
-func accessCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("access check", stderr)
-	conn := fs.String("connection", "", "connection slug (required)")
-	user := fs.String("user", "", "the user's SCIM id (required)")
-	perm := fs.String("permission", "", "the permission, e.g. billing.read (required)")
-	org := fs.String("org", "", "org slug (required)")
-	asJSON := fs.Bool("json", false, "print JSON, as GET /api/v1/access/check answers")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *conn == "" || *user == "" || *perm == "" || *org == "" {
-		fmt.Fprintln(stderr, "access check: --connection, --user, --permission and --org are required")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+type accessCheckCmd struct {
+	JSON       bool   `name:"json" help:"Print JSON, as GET /api/v1/access/check answers."`
+	Connection string `required:"" placeholder:"SLUG" help:"The user's connection."`
+	User       string `required:"" placeholder:"USER_ID" help:"The user's SCIM id."`
+	Permission string `required:"" placeholder:"P" help:"The permission, e.g. billing.read."`
+	Org        string `required:"" placeholder:"SLUG" help:"The org the user would act for."`
+}
+
+func (accessCheckCmd) Help() string {
+	return `Prints allow with each grant behind it (role, org, who granted and approved it, the
+mapping and group membership it comes from), or deny with the reason.
+
+Example:
+
+    orgscim access check --connection acme --user fdc41fcf-94f7-487f-80bf-8f2e41d137d3 \
+        --permission billing.read --org acme-emea`
+}
+
+func (c *accessCheckCmd) Run(env *cliEnv) error {
+	ctx, stdout := env.ctx, env.stdout
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	api, c, o, err := checker(ctx, db, *conn, *org)
+	api, conn, o, err := checker(ctx, db, c.Connection, c.Org)
 	if err != nil {
 		return cliError(err)
 	}
-	d, err := api.Access.Check(ctx, c, *user, *perm, o.ID)
+	d, err := api.Access.Check(ctx, conn, c.User, c.Permission, o.ID)
 	if err != nil {
 		return cliError(err)
 	}
-	out, err := api.Explain(ctx, c, d)
+	out, err := api.Explain(ctx, conn, d)
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
+	if c.JSON {
 		return printJSON(stdout, out)
 	}
 	if !out.Allowed {
 		fmt.Fprintf(stdout, "deny: %s\n", out.Reason)
 		return nil
 	}
-	fmt.Fprintf(stdout, "allow: %s on %s\n", *perm, o.Slug)
+	fmt.Fprintf(stdout, "allow: %s on %s\n", c.Permission, o.Slug)
 	for _, e := range out.Because {
 		g := e.Grant
 		expires := "never"

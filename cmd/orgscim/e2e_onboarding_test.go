@@ -613,7 +613,7 @@ func TestOnboardedPartnerOffboarded(t *testing.T) {
 		// The reconciler's PostgreSQL lock is one per database: another package's test may
 		// hold it for a moment, so a pass that finds it taken is tried again.
 		for attempt := 0; ; attempt++ {
-			_, err := newReconciler(db, f.env.clock.Now).Once(asOperator(ctx), reconcile.Options{})
+			_, err := newReconciler(db, f.env.clock.Now).Once(actor{}.ctx(ctx), reconcile.Options{})
 			if err == nil {
 				break
 			}

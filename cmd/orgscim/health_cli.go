@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -12,32 +11,30 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 )
 
-// connectionHealth prints what GET /api/v1/connections/{slug}/health and /requests
+// connectionHealthCmd prints what GET /api/v1/connections/{slug}/health and /requests
 // answer: the figures, the rotation, the tokens about to lapse and the last requests.
-func connectionHealth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("connection health", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	last := fs.Int("last", 10, "how many of the last requests to show, up to 50")
-	warn := fs.Duration("token-expiry-warning", orgs.DefaultTokenExpiryWarning, "warn of tokens that lapse within this")
-	// The slug may come before or after the flags.
-	slug := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		slug, args = args[0], args[1:]
+type connectionHealthCmd struct {
+	Slug               string        `arg:"" name:"SLUG" help:"The connection's slug."`
+	Last               int           `default:"10" placeholder:"N" help:"How many of the last requests to show, 0 to 50."`
+	TokenExpiryWarning time.Duration `default:"${token_expiry_warning}" placeholder:"DURATION" help:"Warn of tokens that lapse within this."`
+	jsonFlag
+}
+
+func (connectionHealthCmd) Help() string {
+	return `A running server stores what it recorded about once a second, so the last second
+may be missing. --json prints the health object of the admin API with last_requests.
+
+Example:
+
+    orgscim connection health acme --last 20`
+}
+
+func (c *connectionHealthCmd) Run(env *cliEnv) error {
+	if c.Last < 0 || c.Last > connhealth.Keep {
+		return usagef("--last must be 0 to %d", connhealth.Keep)
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if slug == "" && fs.NArg() == 1 {
-		slug = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	if slug == "" || *last < 0 || *last > connhealth.Keep {
-		fmt.Fprintln(stderr, "usage: orgscim connection health SLUG [--last N (0 to 50)] [--json]")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+	ctx, stdout, slug, last, warn, asJSON := env.ctx, env.stdout, c.Slug, &c.Last, &c.TokenExpiryWarning, &c.JSON
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
@@ -96,69 +93,105 @@ func connectionHealth(ctx context.Context, args []string, stdout, stderr io.Writ
 	return nil
 }
 
-// tokenRotate starts, completes or cancels a connection's token rotation.
-func tokenRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	step := ""
-	if len(args) > 0 {
-		step, args = args[0], args[1:]
-	}
-	if step != "start" && step != "complete" && step != "cancel" {
-		fmt.Fprintln(stderr, "usage: orgscim token rotate start|complete|cancel --connection SLUG [--expires DURATION] [--force] [--json]")
-		return errUsage
-	}
-	fs, dbURL := newFlags("token rotate "+step, stderr)
-	conn := fs.String("connection", "", "connection slug (required)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	var expires *time.Duration
-	var force *bool
-	switch step {
-	case "start":
-		expires = fs.Duration("expires", 0, "the new token's lifetime, e.g. 2160h; 0 means no expiry")
-	case "complete":
-		force = fs.Bool("force", false, "revoke the old tokens even though the new one has not been used yet")
-	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *conn == "" {
-		fmt.Fprintf(stderr, "token rotate %s: --connection is required\n", step)
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+type tokenRotateStartCmd struct {
+	Connection string        `required:"" placeholder:"SLUG" help:"The connection's slug."`
+	Expires    time.Duration `placeholder:"DURATION" help:"The new token's lifetime, e.g. 2160h; 0 means no expiry."`
+	actor
+	jsonFlag
+}
+
+func (tokenRotateStartCmd) Help() string {
+	return `Issues a new token, printed once, that works beside the old one. Put it into the
+IdP, then complete. --json prints id, token, connection, started_at (and expires_at).
+
+Example:
+
+    orgscim token rotate start --connection acme --expires 2160h`
+}
+
+func (c *tokenRotateStartCmd) Run(env *cliEnv) error {
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	dir := newServices(db, nil).dir
-	if step == "start" {
-		r, t, secret, err := dir.StartRotation(ctx, *conn, expiryIn(*expires))
-		if err != nil {
-			return cliError(err)
-		}
-		if *asJSON {
-			out := issuedJSON(*conn, t, secret)
-			out["started_at"] = r.Started.Format(time.RFC3339)
-			return printJSON(stdout, out)
-		}
-		fmt.Fprintf(stdout, "rotation started for connection %s: new token %s works beside the old one\n"+
-			"token (shown once): %s\nput it into the IdP, then: orgscim token rotate complete --connection %s\n", *conn, t.ID, secret, *conn)
-		return nil
+	r, t, secret, err := newServices(db, nil).dir.StartRotation(ctx, c.Connection, expiryIn(c.Expires))
+	if err != nil {
+		return cliError(err)
 	}
-	var r *orgs.RotationResult
-	if step == "complete" {
-		r, err = dir.CompleteRotation(ctx, *conn, *force)
-	} else {
-		r, err = dir.CancelRotation(ctx, *conn)
+	if c.JSON {
+		out := issuedJSON(c.Connection, t, secret)
+		out["started_at"] = r.Started.Format(time.RFC3339)
+		return printJSON(env.stdout, out)
 	}
+	fmt.Fprintf(env.stdout, "rotation started for connection %s: new token %s works beside the old one\n"+
+		"token (shown once): %s\nput it into the IdP, then: orgscim token rotate complete --connection %s\n", c.Connection, t.ID, secret, c.Connection)
+	return nil
+}
+
+type tokenRotateCompleteCmd struct {
+	Connection string `required:"" placeholder:"SLUG" help:"The connection's slug."`
+	Force      bool   `help:"Revoke the old tokens even though the new one has not been used yet."`
+	actor
+	jsonFlag
+}
+
+func (tokenRotateCompleteCmd) Help() string {
+	return `Refused until the IdP has made one request with the new token, because a partner
+that has not switched yet would be cut off mid-sync; --force completes anyway (e.g. the
+old token leaked). Prints the ids revoked.
+
+Example:
+
+    orgscim token rotate complete --connection acme`
+}
+
+func (c *tokenRotateCompleteCmd) Run(env *cliEnv) error {
+	return rotationStep(env, c.actor, c.Connection, c.JSON, "completed", func(dir *orgs.Directory, ctx context.Context) (*orgs.RotationResult, error) {
+		return dir.CompleteRotation(ctx, c.Connection, c.Force)
+	})
+}
+
+type tokenRotateCancelCmd struct {
+	Connection string `required:"" placeholder:"SLUG" help:"The connection's slug."`
+	actor
+	jsonFlag
+}
+
+func (tokenRotateCancelCmd) Help() string {
+	return `Revokes the rotation's new token and keeps the old. Prints the ids revoked.
+
+Example:
+
+    orgscim token rotate cancel --connection acme`
+}
+
+func (c *tokenRotateCancelCmd) Run(env *cliEnv) error {
+	return rotationStep(env, c.actor, c.Connection, c.JSON, "cancelled", func(dir *orgs.Directory, ctx context.Context) (*orgs.RotationResult, error) {
+		return dir.CancelRotation(ctx, c.Connection)
+	})
+}
+
+// rotationStep completes or cancels a rotation and prints the tokens it revoked.
+func rotationStep(env *cliEnv, a actor, conn string, asJSON bool, verb string,
+	step func(*orgs.Directory, context.Context) (*orgs.RotationResult, error)) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	ctx := a.ctx(env.ctx)
+	db, err := env.open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	r, err := step(newServices(db, nil).dir, ctx)
 	if err != nil {
 		return cliError(err)
 	}
 	revoked := append([]string{}, r.Revoked...)
-	if *asJSON {
-		return printJSON(stdout, map[string]any{"connection": *conn, "new_token_id": r.Rotation.TokenID, "revoked_token_ids": revoked})
+	if asJSON {
+		return printJSON(env.stdout, map[string]any{"connection": conn, "new_token_id": r.Rotation.TokenID, "revoked_token_ids": revoked})
 	}
-	verb := map[string]string{"complete": "completed", "cancel": "cancelled"}[step]
-	fmt.Fprintf(stdout, "rotation %s for connection %s; revoked: %s\n", verb, *conn, strings.Join(revoked, ", "))
+	fmt.Fprintf(env.stdout, "rotation %s for connection %s; revoked: %s\n", verb, conn, strings.Join(revoked, ", "))
 	return nil
 }

@@ -5,7 +5,6 @@ package main
 // authority of an operator.
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -19,39 +18,67 @@ import (
 // report on stdout names them.
 var errImportProblems = fmt.Errorf("the file has problems; nothing was imported")
 
-func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("import", stderr)
-	dryRun := fs.Bool("dry-run", false, "check the file and print what would change; change nothing")
-	asJSON := fs.Bool("json", false, "print the report as JSON, as POST /api/v1/imports answers")
-	file, err := argAndFlags(fs, args, "FILE (a CSV file, or - for standard input)", stderr)
-	if err != nil {
+type importCmd struct {
+	JSON   bool   `name:"json" help:"Print the report as JSON, as POST /api/v1/imports answers."`
+	DryRun bool   `help:"Check the file and print what would change; change nothing."`
+	File   string `arg:"" name:"FILE" help:"A CSV file, or - for standard input."`
+	actor
+}
+
+func (importCmd) Help() string {
+	return `The file is CSV (UTF-8) with a header row; only org_path is required (see the
+README, "Importing a spreadsheet"). Everything is checked first and every problem is
+reported with its line and column; a file with any problem imports nothing and exits 1.
+A real run applies the whole file in one transaction. On a terminal, progress goes to
+stderr.
+
+Example:
+
+    orgscim import partners.csv --dry-run
+    orgscim import partners.csv --json
+    cat partners.csv | orgscim import -`
+}
+
+func (c *importCmd) Run(env *cliEnv) error {
+	if err := c.validate(); err != nil {
 		return err
 	}
+	ctx := c.ctx(env.ctx)
 	var data []byte
-	if file == "-" {
+	var err error
+	if c.File == "-" {
 		data, err = io.ReadAll(io.LimitReader(os.Stdin, orgs.MaxImportBytes+1))
 	} else {
-		data, err = readCapped(file, orgs.MaxImportBytes+1)
+		data, err = readCapped(c.File, orgs.MaxImportBytes+1)
 	}
 	if err != nil {
 		return err
 	}
-	db, err := open(ctx, *dbURL)
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rep, err := newServices(db, nil).imports.Import(ctx, cliOperator(), data, *dryRun)
+	// The import is one transaction with no steps to count: a spinner with the time
+	// it has taken.
+	verb := "importing"
+	if c.DryRun {
+		verb = "checking"
+	}
+	bar := newProgress(env.stderr, c.JSON, -1, fmt.Sprintf("%s %s (%d bytes)", verb, c.File, len(data)), "")
+	stop := bar.spin()
+	rep, err := newServices(db, nil).imports.Import(ctx, c.principal(), data, c.DryRun)
+	stop()
+	bar.Done()
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
-		if err := printJSON(stdout, adminapi.ImportReportJSON(rep)); err != nil {
+	if c.JSON {
+		if err := printJSON(env.stdout, adminapi.ImportReportJSON(rep)); err != nil {
 			return err
 		}
 	} else {
-		printImportReport(stdout, rep)
+		printImportReport(env.stdout, rep)
 	}
 	if len(rep.Problems) > 0 {
 		return errImportProblems
@@ -103,21 +130,31 @@ func printImportReport(w io.Writer, r *orgs.ImportReport) {
 	fmt.Fprintln(w)
 }
 
-func exportAccess(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("export access", stderr)
-	org := fs.String("org", "", "the slug of the subtree's org; absent: the whole tree")
-	out := fs.String("out", "", "write to this file instead of standard output")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	db, err := open(ctx, *dbURL)
+type exportAccessCmd struct {
+	Org string `placeholder:"SLUG" help:"The slug of the subtree's org; absent: the whole tree."`
+	Out string `placeholder:"FILE" help:"Write to this file instead of standard output."`
+}
+
+func (exportAccessCmd) Help() string {
+	return `One CSV line per grant in force on the subtree: org_path, user_name, email,
+external_id, user_id, connection, role, source, source_id, granted_by, approved_by,
+reason, valid_from, expires_at, grant_id. Cells a spreadsheet would read as a formula get
+a leading '.
+
+Example:
+
+    orgscim export access --org acme --out acme-access.csv`
+}
+
+func (c *exportAccessCmd) Run(env *cliEnv) error {
+	ctx, stdout, org, out := env.ctx, env.stdout, &c.Org, &c.Out
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	x := newServices(db, nil).exports
-	by := cliOperator()
+	by := cliPrincipal()
 	root, err := x.Subtree(ctx, by, *org)
 	if err != nil {
 		return cliError(err)

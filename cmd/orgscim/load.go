@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,15 +21,18 @@ import (
 
 // phaseResult is what `orgscim load` reports for one phase.
 type phaseResult struct {
-	Requests    int     `json:"requests"`
-	Errors      int     `json:"errors"`
-	Seconds     float64 `json:"seconds"`
-	PerSecond   float64 `json:"requests_per_second"`
-	P50ms       float64 `json:"p50_ms"`
-	P99ms       float64 `json:"p99_ms"`
-	MaxMs       float64 `json:"max_ms"`
-	FirstError  string  `json:"first_error,omitempty"`
-	Description string  `json:"description"`
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"`
+	Seconds    float64 `json:"seconds"`
+	PerSecond  float64 `json:"requests_per_second"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+	FirstError string  `json:"first_error,omitempty"`
+	// Throttled counts the 429 answers the phase waited out (Retry-After) and retried;
+	// their waits are in the latencies, as a client experiences them.
+	Throttled   int64  `json:"throttled,omitempty"`
+	Description string `json:"description"`
 }
 
 // loadRun drives one SCIM base URL. It is the engine of `orgscim load`.
@@ -37,44 +42,88 @@ type loadRun struct {
 	concurrency int
 	client      *http.Client
 	prefix      string
+	// maxRetries bounds the retries of one request answered 429; maxWait bounds one
+	// wait, whatever Retry-After asks.
+	maxRetries int
+	maxWait    time.Duration
+	throttled  atomic.Int64
+	bar        *progress
 }
 
-func (l *loadRun) do(ctx context.Context, method, path string, body any, want int) ([]byte, error) {
-	var r io.Reader
+// do sends one request and wants one of the statuses. A 429 is waited out as its
+// Retry-After says (1 s without one, at most maxWait) and retried, at most maxRetries
+// times: the server's default rate limit must slow the tool down, not fail it.
+func (l *loadRun) do(ctx context.Context, method, path string, body any, want ...int) ([]byte, error) {
+	var payload []byte
 	if body != nil {
-		b, err := json.Marshal(body)
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, method, l.base+path, bytes.NewReader(payload))
 		if err != nil {
 			return nil, err
 		}
-		r = bytes.NewReader(b)
+		req.Header.Set("Authorization", "Bearer "+l.token)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/scim+json")
+		}
+		res, err := l.client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if res.StatusCode == http.StatusTooManyRequests && attempt < l.maxRetries {
+			l.throttled.Add(1)
+			if err := sleepCtx(ctx, retryAfter(res.Header.Get("Retry-After"), time.Now(), l.maxWait)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !slices.Contains(want, res.StatusCode) {
+			return b, fmt.Errorf("%s %s: status %d, want %v", method, strings.SplitN(path, "?", 2)[0], res.StatusCode, want)
+		}
+		return b, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, l.base+path, r)
-	if err != nil {
-		return nil, err
+}
+
+// retryAfter is how long a 429's Retry-After asks to wait (seconds or an HTTP date),
+// 1 s when it says nothing usable, never more than max.
+func retryAfter(h string, now time.Time, limit time.Duration) time.Duration {
+	d := time.Second
+	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
 	}
-	req.Header.Set("Authorization", "Bearer "+l.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/scim+json")
+	// A zero wait would retry at once into the same limit: wait a little.
+	d = max(d, 50*time.Millisecond)
+	return min(d, limit)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	res, err := l.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode != want {
-		return b, fmt.Errorf("%s %s: status %d, want %d", method, strings.SplitN(path, "?", 2)[0], res.StatusCode, want)
-	}
-	return b, nil
 }
 
 // phase runs n operations on the run's workers and measures each.
 func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op func(ctx context.Context, i int) error) phaseResult {
 	lat := make([]time.Duration, n)
 	var next, errs atomic.Int64
+	throttled := l.throttled.Load()
+	l.bar.Reset(int64(n), "load: "+strings.Fields(desc)[0]+" "+strings.Fields(desc)[1])
 	var firstErr atomic.Value
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -90,6 +139,7 @@ func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op fun
 				t0 := time.Now()
 				err := op(ctx, i)
 				lat[i] = time.Since(t0)
+				l.bar.Add(1)
 				if err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -99,7 +149,8 @@ func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op fun
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res := phaseResult{Requests: n, Errors: int(errs.Load()), Seconds: round3(elapsed.Seconds()), Description: desc}
+	res := phaseResult{Requests: n, Errors: int(errs.Load()), Seconds: round3(elapsed.Seconds()), Description: desc,
+		Throttled: l.throttled.Load() - throttled}
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s
 	}
@@ -110,6 +161,13 @@ func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op fun
 		res.P50ms, res.P99ms, res.MaxMs = ms(lat[(n-1)/2]), ms(lat[(n-1)*99/100]), ms(lat[n-1])
 	}
 	return res
+}
+
+// withThrottled counts in r the 429s of the requests a phase made before its measured
+// part (the group it adds to, the count it pages through).
+func withThrottled(r phaseResult, n int64) phaseResult {
+	r.Throttled = n
+	return r
 }
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
@@ -124,13 +182,33 @@ type loadOptions struct {
 	Lookups         int
 	Batch           int
 	Phases          []string
+	// MaxRetries and MaxWait bound how a 429 is retried (0: 8 retries, 30 s).
+	MaxRetries int
+	MaxWait    time.Duration
+	// Keep leaves the users and the group the run created; by default they are
+	// deleted at the end, also after a failure or an interrupt.
+	Keep bool
+	// Progress, when set, shows each phase's progress (on a terminal).
+	Progress *progress
 }
 
 var allPhases = []string{"create", "get", "filter", "page", "groupadd", "deactivate", "delete"}
 
-// runLoad runs the phases in order and returns their results by name.
-func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string]phaseResult, error) {
+// cleanupPhase names the result of the clean-up in runLoad's results.
+const cleanupPhase = "cleanup"
+
+// runLoad runs the phases in order and returns their results by name. Unless o.Keep, it
+// deletes what it created and did not delete in a phase (users, the group), also when
+// a phase failed or ctx was cancelled; the clean-up's result is "cleanup".
+func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[string]phaseResult, err error) {
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 8
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = 30 * time.Second
+	}
 	l := &loadRun{base: strings.TrimSuffix(base, "/"), token: token, concurrency: o.Concurrency,
+		maxRetries: o.MaxRetries, maxWait: o.MaxWait, bar: o.Progress,
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: 30 * time.Second}},
 		prefix: fmt.Sprintf("load-%d", time.Now().UnixNano())}
@@ -138,8 +216,19 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 	for _, p := range o.Phases {
 		want[p] = true
 	}
-	out := map[string]phaseResult{}
+	out = map[string]phaseResult{}
 	ids := make([]string, o.Users)
+	deleted := make([]bool, o.Users)
+	var groupID string
+	if !o.Keep {
+		defer func() {
+			// An interrupt must not leave the users behind: the clean-up gets its own,
+			// bounded, time.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			out[cleanupPhase] = l.cleanup(cctx, ids, deleted, groupID, o.Concurrency)
+		}()
+	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var rngMu sync.Mutex
 	pick := func() int {
@@ -197,6 +286,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 	}
 	if want["page"] {
 		// One client pages through everything, as an IdP's full sync does.
+		before := l.throttled.Load()
 		var total int
 		pages := 0
 		b, err := l.do(ctx, "GET", "/Users?count=0", nil, http.StatusOK)
@@ -211,8 +301,10 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 				_, err := l.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", i*100+1), nil, http.StatusOK)
 				return err
 			})
+		out["page"] = withThrottled(out["page"], l.throttled.Load()-before)
 	}
 	if want["groupadd"] {
+		before := l.throttled.Load()
 		b, err := l.do(ctx, "POST", "/Groups", map[string]any{"displayName": l.prefix + " group"}, http.StatusCreated)
 		var g struct{ ID string }
 		if err == nil {
@@ -221,6 +313,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 		if err != nil {
 			return out, fmt.Errorf("load: create group: %w", err)
 		}
+		groupID = g.ID
 		batches := (o.Users + o.Batch - 1) / o.Batch
 		// Batches go one after another: the group grows to every user, and each batch
 		// is measured at the size the group has then.
@@ -233,70 +326,105 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (map[string
 				_, err := l.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
 					"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 					"Operations": []any{map[string]any{"op": "Add", "path": "members", "value": members}},
-				}, http.StatusNoContent)
+				}, http.StatusNoContent, http.StatusOK)
 				return err
 			})
+		out["groupadd"] = withThrottled(out["groupadd"], l.throttled.Load()-before)
 	}
 	if want["deactivate"] {
 		out["deactivate"] = l.phase(ctx, fmt.Sprintf("PATCH /Users/{id} active=false × %d", o.Users), o.Users, o.Concurrency, func(ctx context.Context, i int) error {
 			_, err := l.do(ctx, "PATCH", "/Users/"+ids[i], map[string]any{
 				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 				"Operations": []any{map[string]any{"op": "Replace", "path": "active", "value": false}},
-			}, http.StatusNoContent)
+			}, http.StatusNoContent, http.StatusOK)
 			return err
 		})
 	}
 	if want["delete"] {
 		out["delete"] = l.phase(ctx, fmt.Sprintf("DELETE /Users/{id} × %d", o.Users), o.Users, o.Concurrency, func(ctx context.Context, i int) error {
 			_, err := l.do(ctx, "DELETE", "/Users/"+ids[i], nil, http.StatusNoContent)
+			if err == nil {
+				deleted[i] = true
+			}
 			return err
 		})
 	}
 	return out, nil
 }
 
-func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, _ := newFlags("load", stderr)
-	base := fs.String("url", "", "SCIM base URL of one connection, e.g. http://127.0.0.1:8080/scim/v2/acme (required)")
-	token := fs.String("token", envOr("ORGSCIM_LOAD_TOKEN", ""), "the connection's bearer token (env ORGSCIM_LOAD_TOKEN)")
-	users := fs.Int("users", 10000, "users to create")
-	conc := fs.Int("concurrency", 32, "concurrent requests")
-	lookups := fs.Int("lookups", 5000, "requests of the get and filter phases")
-	readConc := fs.Int("read-concurrency", 0, "concurrency of the get and filter phases; 0 for --concurrency")
-	batch := fs.Int("batch", 100, "members added per group PATCH")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, in this order: "+strings.Join(allPhases, ","))
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *base == "" || *token == "" {
-		fmt.Fprintln(stderr, "load: --url and --token are required")
-		return errUsage
-	}
-	if *users < 1 || *conc < 1 || *lookups < 0 || *batch < 1 || *readConc < 0 {
-		fmt.Fprintln(stderr, "load: --users, --concurrency and --batch must be positive")
-		return errUsage
-	}
-	for _, p := range strings.Split(*phases, ",") {
-		if !containsString(allPhases, p) {
-			fmt.Fprintf(stderr, "load: unknown phase %q\n", p)
-			return errUsage
+// cleanup deletes the users the run created and has not deleted, and its group. A user
+// already gone (404) counts as deleted.
+func (l *loadRun) cleanup(ctx context.Context, ids []string, deleted []bool, groupID string, workers int) phaseResult {
+	var left []string
+	for i, id := range ids {
+		if id != "" && !deleted[i] {
+			left = append(left, id)
 		}
 	}
-	res, err := runLoad(ctx, *base, *token, loadOptions{Users: *users, Concurrency: *conc, ReadConcurrency: *readConc, Lookups: *lookups, Batch: *batch,
-		Phases: strings.Split(*phases, ",")})
+	if groupID != "" {
+		left = append(left, "group:"+groupID)
+	}
+	return l.phase(ctx, fmt.Sprintf("cleanup: DELETE %d users and groups the run created", len(left)), len(left), workers,
+		func(ctx context.Context, i int) error {
+			path := "/Users/" + left[i]
+			if g, ok := strings.CutPrefix(left[i], "group:"); ok {
+				path = "/Groups/" + g
+			}
+			_, err := l.do(ctx, "DELETE", path, nil, http.StatusNoContent, http.StatusNotFound)
+			return err
+		})
+}
+
+type loadCmd struct {
+	URL             string        `name:"url" required:"" placeholder:"BASE" help:"SCIM base URL of one connection, e.g. http://127.0.0.1:8080/scim/v2/acme."`
+	Token           string        `env:"ORGSCIM_LOAD_TOKEN" placeholder:"TOKEN" help:"The connection's bearer token."`
+	Users           int           `default:"10000" placeholder:"N" help:"Users to create."`
+	Concurrency     int           `default:"32" placeholder:"C" help:"Concurrent requests."`
+	Lookups         int           `default:"5000" placeholder:"N" help:"Requests of the get and filter phases."`
+	ReadConcurrency int           `default:"0" placeholder:"C" help:"Concurrency of the get and filter phases; 0 for --concurrency."`
+	Batch           int           `default:"100" placeholder:"N" help:"Members added per group PATCH."`
+	Phases          string        `default:"${load_phases}" placeholder:"create,get,..." help:"Phases to run, in this order: ${load_phases}."`
+	MaxRetries      int           `default:"8" placeholder:"N" help:"Retries of a request answered 429 (Too Many Requests), each after its Retry-After."`
+	MaxWait         time.Duration `default:"30s" placeholder:"DURATION" help:"The longest one Retry-After is waited out."`
+	Keep            bool          `help:"Leave the users and group the run created; by default they are deleted at the end, also after a failure or Ctrl-C."`
+	JSON            bool          `name:"json" help:"Accepted for symmetry: the result is always JSON (no progress bar)."`
+}
+
+func (loadCmd) Help() string {
+	return `Drives a running server's SCIM endpoint: create, get, filter, page, group adds,
+deactivate, delete; and prints requests per second, p50/p99/max latency, errors and the
+429s it waited out per phase as JSON on stdout. A 429 is retried after its Retry-After
+(bounded by --max-retries and --max-wait), so the server's rate limit slows the run down
+instead of failing it. What the run created and did not delete is deleted at the end
+("cleanup" in the result) unless --keep. On a terminal, progress goes to stderr. See
+docs/PERFORMANCE.md.
+
+Example:
+
+    orgscim load --url http://127.0.0.1:8080/scim/v2/acme --token "$TOKEN" --users 10000 --concurrency 32`
+}
+
+func (c *loadCmd) Run(env *cliEnv) error {
+	if c.Token == "" {
+		return usagef("--token is required (or set ORGSCIM_LOAD_TOKEN)")
+	}
+	if c.Users < 1 || c.Concurrency < 1 || c.Lookups < 0 || c.Batch < 1 || c.ReadConcurrency < 0 || c.MaxRetries < 0 || c.MaxWait <= 0 {
+		return usagef("--users, --concurrency, --batch and --max-wait must be positive; --lookups, --read-concurrency and --max-retries not negative")
+	}
+	phases := strings.Split(c.Phases, ",")
+	for _, p := range phases {
+		if !slices.Contains(allPhases, p) {
+			return usagef("unknown phase %q; the phases are %s", p, strings.Join(allPhases, ","))
+		}
+	}
+	bar := newProgress(env.stderr, c.JSON, int64(c.Users), "load", "requests")
+	res, err := runLoad(env.ctx, c.URL, c.Token, loadOptions{Users: c.Users, Concurrency: c.Concurrency, ReadConcurrency: c.ReadConcurrency,
+		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar})
+	bar.Done()
 	if res != nil {
-		if perr := printJSON(stdout, res); perr != nil && err == nil {
+		if perr := printJSON(env.stdout, res); perr != nil && err == nil {
 			err = perr
 		}
 	}
 	return err
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

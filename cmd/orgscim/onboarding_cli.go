@@ -24,40 +24,39 @@ import (
 // says otherwise: the address `make run` serves.
 const DefaultPublicURL = "http://127.0.0.1:8080"
 
-// cliPrincipal is whoever runs the CLI, as an operator named like its audit actor.
-func onboardingCmd(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
-	switch sub {
-	case "propose":
-		return onboardingPropose(ctx, args, stdout, stderr)
-	case "approve", "reject":
-		return onboardingDecide(ctx, sub, args, stdout, stderr)
-	case "list":
-		return onboardingList(ctx, args, stdout, stderr)
-	case "show":
-		return onboardingShow(ctx, args, stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "orgscim: unknown command \"onboarding %s\"\n\n%s", sub, usage)
-	return errUsage
+type onboardingProposeCmd struct {
+	File string `required:"" placeholder:"FILE|-" help:"The proposal as JSON, as POST /api/v1/onboarding takes it; - for standard input."`
+	actor
+	jsonFlag
 }
 
-func onboardingPropose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("onboarding propose", stderr)
-	file := fs.String("file", "", "the proposal as JSON, as POST /api/v1/onboarding takes it; - for standard input (required)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
+func (onboardingProposeCmd) Help() string {
+	return `A proposal creates nothing; another operator approves it (the proposer is refused).
+The file holds the JSON of POST /api/v1/onboarding (see the README, "Partner
+onboarding"), for example:
+
+    {"name": "Globex", "slug": "globex", "parent": "vendor", "idp": "okta",
+     "owner": "ops@vendor.example", "admin_user_name": "it@globex.example",
+     "mappings": [{"group": "Globex Billing", "role": "billing.viewer"}]}
+
+Two operators sharing one account name themselves with --as, so that the four-eyes
+rule holds:
+
+    orgscim onboarding propose --file globex.json --as alice
+    orgscim onboarding approve --id ID --as bob`
+}
+
+func (c *onboardingProposeCmd) Run(env *cliEnv) error {
+	if err := c.validate(); err != nil {
 		return err
 	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "onboarding propose: --file is required")
-		return errUsage
-	}
+	ctx := c.ctx(env.ctx)
 	var raw []byte
 	var err error
-	if *file == "-" {
+	if c.File == "-" {
 		raw, err = io.ReadAll(os.Stdin)
 	} else {
-		raw, err = os.ReadFile(*file)
+		raw, err = os.ReadFile(c.File)
 	}
 	if err != nil {
 		return err
@@ -66,101 +65,129 @@ func onboardingPropose(ctx context.Context, args []string, stdout, stderr io.Wri
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return fmt.Errorf("onboarding propose: %s is not a proposal: %v", *file, err)
+		return fmt.Errorf("onboarding propose: %s is not a proposal: %v", c.File, err)
 	}
-	db, err := open(ctx, *dbURL)
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	r, err := newServices(db, nil).onboarding.Propose(ctx, cliOperator(), req.Proposal(), req.Parent)
+	r, err := newServices(db, nil).onboarding.Propose(ctx, c.principal(), req.Proposal(), req.Parent)
 	if err != nil {
 		return cliError(err)
 	}
-	return printOnboarding(ctx, stdout, db.Orgs(), r, *asJSON)
+	return printOnboarding(ctx, env.stdout, db.Orgs(), r, c.JSON)
 }
 
-func onboardingDecide(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("onboarding "+verb, stderr)
-	id := fs.String("id", "", "the request's id (required)")
-	reason := fs.String("reason", "", "why")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		fmt.Fprintf(stderr, "onboarding %s: --id is required\n", verb)
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+// onboardingDecision is what approve and reject take.
+type onboardingDecision struct {
+	ID     string `name:"id" required:"" help:"The request's id."`
+	Reason string `placeholder:"TEXT" help:"Why."`
+	actor
+	jsonFlag
+}
+
+type onboardingApproveCmd struct{ onboardingDecision }
+
+type onboardingRejectCmd struct{ onboardingDecision }
+
+func (onboardingApproveCmd) Help() string {
+	return `Approval creates, in one transaction with its audit events, the org, its connection
+(pending, no token), the first administrator with a delegation, and each mapping as a
+draft. The proposer cannot approve: a second operator does, here (--as NAME names them
+when several share an account) or through the admin API.
+
+Example:
+
+    orgscim onboarding approve --id 2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d --as bob`
+}
+
+func (onboardingRejectCmd) Help() string {
+	return `Example:
+
+    orgscim onboarding reject --id 2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d --reason "no contract yet"`
+}
+
+func (c *onboardingApproveCmd) Run(env *cliEnv) error { return c.decide(env, true) }
+
+func (c *onboardingRejectCmd) Run(env *cliEnv) error { return c.decide(env, false) }
+
+func (c *onboardingDecision) decide(env *cliEnv, approve bool) error {
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	svc := newServices(db, nil).onboarding
 	decide := svc.Reject
-	if verb == "approve" {
+	if approve {
 		decide = svc.Approve
 	}
-	r, err := decide(ctx, cliOperator(), *id, *reason)
+	r, err := decide(ctx, c.principal(), c.ID, c.Reason)
 	if err != nil {
 		return cliError(err)
 	}
-	return printOnboarding(ctx, stdout, db.Orgs(), r, *asJSON)
+	return printOnboarding(ctx, env.stdout, db.Orgs(), r, c.JSON)
 }
 
-func onboardingList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("onboarding list", stderr)
-	state := fs.String("state", "", "proposed, approved or rejected; empty for all")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	db, err := open(ctx, *dbURL)
+type onboardingListCmd struct {
+	State string `placeholder:"proposed|approved|rejected" completion:"proposed approved rejected" help:"Only the requests in this state; empty for all."`
+	jsonFlag
+}
+
+func (onboardingListCmd) Help() string {
+	return `Example:
+
+    orgscim onboarding list --state proposed`
+}
+
+func (c *onboardingListCmd) Run(env *cliEnv) error {
+	ctx := env.ctx
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rs, err := newServices(db, nil).onboarding.List(ctx, cliOperator(), *state, "", 1000)
+	rs, err := newServices(db, nil).onboarding.List(ctx, cliPrincipal(), c.State, "", 1000)
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
+	if c.JSON {
 		out, err := onboardingsJSON(ctx, db.Orgs(), rs)
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, out)
+		return printJSON(env.stdout, out)
 	}
 	for _, r := range rs {
-		fmt.Fprintf(stdout, "%s  %-8s  %-24s  proposed by %s at %s\n", r.ID, r.State, r.OrgSlug, r.ProposedBy,
+		fmt.Fprintf(env.stdout, "%s  %-8s  %-24s  proposed by %s at %s\n", r.ID, r.State, r.OrgSlug, r.ProposedBy,
 			r.Proposed.Format(time.RFC3339))
 	}
 	return nil
 }
 
-func onboardingShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("onboarding show", stderr)
-	id := fs.String("id", "", "the request's id (required)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		fmt.Fprintln(stderr, "onboarding show: --id is required")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+type onboardingShowCmd struct {
+	ID string `name:"id" required:"" help:"The request's id."`
+	jsonFlag
+}
+
+func (onboardingShowCmd) Help() string {
+	return `Example:
+
+    orgscim onboarding show --id 2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d --json`
+}
+
+func (c *onboardingShowCmd) Run(env *cliEnv) error {
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	r, err := newServices(db, nil).onboarding.OnboardingFor(ctx, cliOperator(), *id)
+	r, err := newServices(db, nil).onboarding.OnboardingFor(env.ctx, cliPrincipal(), c.ID)
 	if err != nil {
 		return cliError(err)
 	}
-	return printOnboarding(ctx, stdout, db.Orgs(), r, *asJSON)
+	return printOnboarding(env.ctx, env.stdout, db.Orgs(), r, c.JSON)
 }
 
 // onboardingsJSON is the requests as the admin API shows them, their parents read in one
@@ -202,34 +229,41 @@ func printOnboarding(ctx context.Context, w io.Writer, st orgs.Store, r *orgs.On
 	return nil
 }
 
-func setupLinkCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("setup-link create", stderr)
-	conn := fs.String("connection", "", "the connection's slug (required)")
-	ttl := fs.Duration("ttl", orgs.DefaultSetupLinkTTL, "how long the link works, at most 720h")
-	base := fs.String("base-url", envOr("ORGSCIM_PUBLIC_URL", DefaultPublicURL), "the server's public URL (env ORGSCIM_PUBLIC_URL)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+type setupLinkCreateCmd struct {
+	Connection string        `required:"" placeholder:"SLUG" help:"The connection's slug."`
+	TTL        time.Duration `name:"ttl" default:"72h" placeholder:"DURATION" help:"How long the link works, at most 720h."`
+	BaseURL    string        `name:"base-url" env:"ORGSCIM_PUBLIC_URL" default:"${default_public_url}" placeholder:"URL" help:"The server's public URL."`
+	actor
+	jsonFlag
+}
+
+func (setupLinkCreateCmd) Help() string {
+	return `The page shows the SCIM base URL, the IdP's steps and one fresh token, revealed
+once. The URL is printed once.
+
+Example:
+
+    orgscim setup-link create --connection globex --ttl 48h --base-url https://scim.vendor.example`
+}
+
+func (c *setupLinkCreateCmd) Run(env *cliEnv) error {
+	if c.TTL <= 0 {
+		return usagef("--ttl must be positive")
 	}
-	if *conn == "" || *ttl <= 0 {
-		fmt.Fprintln(stderr, "setup-link create: --connection is required; --ttl must be positive")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	l, secret, err := newServices(db, nil).onboarding.CreateSetupLink(ctx, cliOperator(), *conn, *ttl)
+	l, secret, err := newServices(db, nil).onboarding.CreateSetupLink(ctx, c.principal(), c.Connection, c.TTL)
 	if err != nil {
 		return cliError(err)
 	}
-	url := strings.TrimSuffix(*base, "/") + setuppage.Prefix + secret
-	if *asJSON {
-		return printJSON(stdout, map[string]any{"id": l.ID, "connection": *conn, "url": url, "expires_at": l.Expires.Format(time.RFC3339)})
+	url := strings.TrimSuffix(c.BaseURL, "/") + setuppage.Prefix + secret
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"id": l.ID, "connection": c.Connection, "url": url, "expires_at": l.Expires.Format(time.RFC3339)})
 	}
-	fmt.Fprintf(stdout, "setup link %s for connection %s, until %s\nURL (shown once): %s\n", l.ID, *conn,
+	fmt.Fprintf(env.stdout, "setup link %s for connection %s, until %s\nURL (shown once): %s\n", l.ID, c.Connection,
 		l.Expires.Format(time.RFC3339), url)
 	return nil
 }

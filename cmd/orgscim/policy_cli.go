@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/orgs"
 )
 
@@ -25,39 +23,41 @@ func parseDays(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-func connectionPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("connection policy", stderr)
-	conn := fs.String("connection", "", "connection slug (required)")
-	stale := fs.String("stale-after", "", "deactivate members their IdP has not written for this long, e.g. 90d; 0 turns it off")
-	maxChanges := fs.Int("guard-max-changes", -1, "hold a pass that would revoke more grants or deactivate more members than this; 0: no limit")
-	maxShare := fs.Float64("guard-max-share", -1, "hold a pass that would revoke more than this share (0..1) of the live grants or active members; 0: no limit")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
+// connectionPolicyCmd shows the policy, or changes what its flags name: a nil field was
+// not given.
+type connectionPolicyCmd struct {
+	Connection      string   `required:"" placeholder:"SLUG" help:"The connection's slug."`
+	StaleAfter      *string  `placeholder:"DURATION|Nd" help:"Deactivate members their IdP has not written for this long, e.g. 90d; 0 turns it off."`
+	GuardMaxChanges *int     `placeholder:"N" help:"Hold a pass that would revoke more grants or deactivate more members than this; 0: no limit."`
+	GuardMaxShare   *float64 `placeholder:"F" help:"Hold a pass that would revoke more than this share (0..1) of the live grants or active members; 0: no limit."`
+	actor
+	jsonFlag
+}
+
+func (connectionPolicyCmd) Help() string {
+	return `Without a change, prints the policy. The stale window must be longer than the IdP's
+full-sync cycle: Entra and Okta send only users that change.
+
+Example:
+
+    orgscim connection policy --connection acme
+    orgscim connection policy --connection acme --stale-after 90d --guard-max-changes 200`
+}
+
+func (c *connectionPolicyCmd) Run(env *cliEnv) error {
+	if err := c.validate(); err != nil {
 		return err
 	}
-	if *conn == "" {
-		fmt.Fprintln(stderr, "connection policy: --connection is required")
-		return errUsage
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var u orgs.PolicyUpdate
-	if set["stale-after"] {
-		d, err := parseDays(*stale)
+	ctx := c.ctx(env.ctx)
+	u := orgs.PolicyUpdate{GuardMaxChanges: c.GuardMaxChanges, GuardMaxShare: c.GuardMaxShare}
+	if c.StaleAfter != nil {
+		d, err := parseDays(*c.StaleAfter)
 		if err != nil {
-			fmt.Fprintln(stderr, "connection policy: --stale-after:", err)
-			return errUsage
+			return usagef("--stale-after: %v", err)
 		}
 		u.StaleAfter = &d
 	}
-	if set["guard-max-changes"] {
-		u.GuardMaxChanges = maxChanges
-	}
-	if set["guard-max-share"] {
-		u.GuardMaxShare = maxShare
-	}
-	db, err := open(ctx, *dbURL)
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
@@ -65,22 +65,22 @@ func connectionPolicy(ctx context.Context, args []string, stdout, stderr io.Writ
 	dir := newServices(db, nil).dir
 	var p orgs.Policy
 	if u == (orgs.PolicyUpdate{}) {
-		p, err = dir.ConnectionPolicy(ctx, *conn)
+		p, err = dir.ConnectionPolicy(ctx, c.Connection)
 	} else {
-		p, err = dir.SetConnectionPolicy(ctx, *conn, "operator:cli:"+osUser(), u)
+		p, err = dir.SetConnectionPolicy(ctx, c.Connection, audit.SourceOf(ctx).Actor, u)
 	}
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
-		return printJSON(stdout, map[string]any{"connection": *conn, "stale_after_seconds": int64(p.StaleAfter / time.Second),
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"connection": c.Connection, "stale_after_seconds": int64(p.StaleAfter / time.Second),
 			"guard_max_changes": p.GuardMaxChanges, "guard_max_share": p.GuardMaxShare})
 	}
 	stalePart := "off"
 	if p.StaleAfter > 0 {
 		stalePart = p.StaleAfter.String()
 	}
-	_, err = fmt.Fprintf(stdout, "connection %s: stale after %s; guardrail: %d changes, share %g per pass\n",
-		*conn, stalePart, p.GuardMaxChanges, p.GuardMaxShare)
+	_, err = fmt.Fprintf(env.stdout, "connection %s: stale after %s; guardrail: %d changes, share %g per pass\n",
+		c.Connection, stalePart, p.GuardMaxChanges, p.GuardMaxShare)
 	return err
 }

@@ -149,10 +149,42 @@ func TestReconcileApproveCommand(t *testing.T) {
 				ID     string
 				Report struct{ Held []struct{ State string } }
 			}
-			if err := json.Unmarshal([]byte(mustCLI(t, "reconcile", "--json", "--database", url)), &pass); err != nil || len(pass.Report.Held) != 1 {
-				t.Fatalf("held: %+v %v", pass, err)
+			// A held plan is news for whoever runs the pass: exit 3, the connection by
+			// its slug and what each rule holds back. A dry run says the same.
+			for _, dry := range []bool{true, false} {
+				args := []string{"reconcile", "--database", url}
+				if dry {
+					args = append(args, "--dry-run")
+				}
+				out, err := cli(t, args...)
+				var coded *codedError
+				if !errors.As(err, &coded) || coded.code != exitHeld {
+					t.Fatalf("dry run %v: %v, want exit %d\n%s", dry, err, exitHeld, out)
+				}
+				for _, want := range []string{"HELD connection acme: 2 grants to revoke (grant-expired 2), 0 members",
+					"grant-expired             0  revoke; 2 more held for approval"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("dry run %v printed no %q:\n%s", dry, want, out)
+					}
+				}
+				if !dry {
+					_, id, _ := strings.Cut(out, "reconciler run ")
+					pass.ID, _, _ = strings.Cut(id, ":")
+				}
 			}
-			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, "HELD connection") ||
+			var shown struct {
+				Report struct{ Held []struct{ State string } }
+				Held   []struct {
+					Connection string
+					Revoke     map[string]int
+				}
+			}
+			if err := json.Unmarshal([]byte(mustCLI(t, "reconcile", "show", pass.ID, "--json", "--database", url)), &shown); err != nil ||
+				len(shown.Report.Held) != 1 || len(shown.Held) != 1 || shown.Held[0].Connection != "acme" ||
+				shown.Held[0].Revoke["grant-expired"] != 2 {
+				t.Fatalf("show --json: %+v %v", shown, err)
+			}
+			if out := mustCLI(t, "reconcile", "show", pass.ID, "--database", url); !strings.Contains(out, "HELD connection acme") ||
 				!strings.Contains(out, "orgscim reconcile approve "+pass.ID) {
 				t.Errorf("show printed %q", out)
 			}

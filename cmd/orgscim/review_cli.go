@@ -6,29 +6,12 @@ package main
 // reconciler pass.
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/orgscim/orgscim/orgs"
 )
-
-// cliOperator is the principal of an operator at the terminal.
-func reviewCmd(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
-	switch sub {
-	case "create":
-		return reviewCreate(ctx, args, stdout, stderr)
-	case "list":
-		return reviewList(ctx, args, stdout, stderr)
-	case "show":
-		return reviewShow(ctx, args, stdout, stderr)
-	case "close-due":
-		return reviewCloseDue(ctx, args, stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "orgscim: unknown command \"review %s\"\n\n%s", sub, usage)
-	return errUsage
-}
 
 // parseDeadline reads an RFC 3339 time, or a duration from now ("336h").
 func parseDeadline(s string, now time.Time) (time.Time, error) {
@@ -42,51 +25,63 @@ func parseDeadline(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-func reviewCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("review create", stderr)
-	org := fs.String("org", "", "slug of the org whose subtree is reviewed (required)")
-	name := fs.String("name", "", "the review's name (required)")
-	description := fs.String("description", "", "what the review is for")
-	deadline := fs.String("deadline", "", "RFC 3339 time, or a duration from now such as 336h (required)")
-	asJSON := fs.Bool("json", false, "print JSON, as GET /api/v1/reviews/{id} answers")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *org == "" || *name == "" || *deadline == "" {
-		fmt.Fprintln(stderr, "review create: --org, --name and --deadline are required")
-		return errUsage
-	}
-	due, err := parseDeadline(*deadline, time.Now())
+type reviewCreateCmd struct {
+	JSON        bool   `name:"json" help:"Print JSON, as GET /api/v1/reviews/{id} answers."`
+	Org         string `required:"" placeholder:"SLUG" help:"Slug of the org whose subtree is reviewed."`
+	Name        string `required:"" help:"The review's name."`
+	Deadline    string `required:"" placeholder:"RFC3339|DURATION" help:"RFC 3339 time, or a duration from now such as 336h."`
+	Description string `placeholder:"TEXT" help:"What the review is for."`
+	actor
+}
+
+func (reviewCreateCmd) Help() string {
+	return `Every grant live in the subtree now becomes an item; reviewers confirm or revoke each
+through the admin API (/api/v1/reviews) by the deadline, after which the reconciler
+revokes what is still pending. Grants from mappings are left out (their review is the
+mapping's).
+
+Example:
+
+    orgscim review create --org acme --name "Q3 access review" --deadline 336h`
+}
+
+func (c *reviewCreateCmd) Run(env *cliEnv) error {
+	due, err := parseDeadline(c.Deadline, time.Now())
 	if err != nil {
-		fmt.Fprintln(stderr, "review create:", err)
-		return errUsage
+		return usagef("%v", err)
 	}
-	db, err := open(ctx, *dbURL)
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	o, err := db.Orgs().OrgBySlug(ctx, *org)
+	o, err := db.Orgs().OrgBySlug(ctx, c.Org)
 	if err != nil {
 		return cliError(err)
 	}
-	r, err := newServices(db, nil).reviews.StartReview(ctx, cliOperator(), o.ID, *name, *description, due)
+	r, err := newServices(db, nil).reviews.StartReview(ctx, c.principal(), o.ID, c.Name, c.Description, due)
 	if err != nil {
 		return cliError(err)
 	}
-	return printReview(stdout, r, o.Slug, *asJSON)
+	return printReview(env.stdout, r, o.Slug, c.JSON)
 }
 
-func reviewList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("review list", stderr)
-	org := fs.String("org", "", "only the reviews on orgs of this org's subtree")
-	state := fs.String("state", "", "open, closed or cancelled")
-	asJSON := fs.Bool("json", false, "print JSON lines, one review each")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	db, err := open(ctx, *dbURL)
+type reviewListCmd struct {
+	JSON  bool   `name:"json" help:"Print JSON lines, one review each."`
+	Org   string `placeholder:"SLUG" help:"Only the reviews on orgs of this org's subtree."`
+	State string `placeholder:"open|closed|cancelled" completion:"open closed cancelled" help:"Only the reviews in this state."`
+}
+
+func (reviewListCmd) Help() string {
+	return `Example:
+
+    orgscim review list --org acme --state open`
+}
+
+func (c *reviewListCmd) Run(env *cliEnv) error {
+	ctx, stdout := env.ctx, env.stdout
+	org, state, asJSON := &c.Org, &c.State, &c.JSON
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
@@ -100,7 +95,7 @@ func reviewList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	svc := newServices(db, nil)
 	slugs := map[string]string{}
 	for after := ""; ; {
-		page, err := svc.reviews.List(ctx, cliOperator(), o, *state, after, 500)
+		page, err := svc.reviews.List(ctx, cliPrincipal(), o, *state, after, 500)
 		if err != nil {
 			return cliError(err)
 		}
@@ -130,19 +125,25 @@ func reviewList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 }
 
-func reviewShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("review show", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	id, err := argAndFlags(fs, args, "REVIEW", stderr)
-	if err != nil {
-		return err
-	}
-	db, err := open(ctx, *dbURL)
+type reviewShowCmd struct {
+	Review string `arg:"" name:"REVIEW" help:"The review's id."`
+	jsonFlag
+}
+
+func (reviewShowCmd) Help() string {
+	return `Example:
+
+    orgscim review show 7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f --json`
+}
+
+func (c *reviewShowCmd) Run(env *cliEnv) error {
+	ctx, stdout, id, asJSON := env.ctx, env.stdout, c.Review, &c.JSON
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	r, err := newServices(db, nil).reviews.ReviewFor(ctx, cliOperator(), id)
+	r, err := newServices(db, nil).reviews.ReviewFor(ctx, cliPrincipal(), id)
 	if err != nil {
 		return cliError(err)
 	}
@@ -153,15 +154,26 @@ func reviewShow(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return printReview(stdout, r, o.Slug, *asJSON)
 }
 
-func reviewCloseDue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("review close-due", stderr)
-	dry := fs.Bool("dry-run", false, "print what would be revoked and closed, change nothing")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
+type reviewCloseDueCmd struct {
+	DryRun bool `help:"Print what would be revoked and closed, change nothing."`
+	actor
+	jsonFlag
+}
+
+func (reviewCloseDueCmd) Help() string {
+	return `The reconciler does the same on its pass (rule review-deadline).
+
+Example:
+
+    orgscim review close-due --dry-run`
+}
+
+func (c *reviewCloseDueCmd) Run(env *cliEnv) error {
+	if err := c.validate(); err != nil {
 		return err
 	}
-	db, err := open(ctx, *dbURL)
+	ctx, stdout, dry, asJSON := c.ctx(env.ctx), env.stdout, &c.DryRun, &c.JSON
+	db, err := env.open()
 	if err != nil {
 		return err
 	}

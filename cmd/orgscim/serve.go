@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,7 +17,6 @@ import (
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
-	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/setuppage"
@@ -208,13 +205,26 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-const serveUsage = `Usage: orgscim serve [flags]
+// serveCmd runs the HTTP server. Each flag also reads its environment variable, for
+// containers.
+type serveCmd struct {
+	Addr               string        `default:"127.0.0.1:8080" env:"ORGSCIM_ADDR" placeholder:"HOST:PORT" help:"Listen address."`
+	RateLimit          float64       `default:"200" env:"ORGSCIM_RATE_LIMIT" placeholder:"N" help:"SCIM requests per second per connection; 0 for no limit."`
+	RateBurst          int           `default:"0" env:"ORGSCIM_RATE_BURST" placeholder:"N" help:"SCIM requests a connection may make at once; 0 for twice --rate-limit."`
+	RequestTimeout     time.Duration `default:"30s" env:"ORGSCIM_REQUEST_TIMEOUT" placeholder:"DURATION" help:"The longest a request may take, well under the 60s Entra waits."`
+	AnalyzeEvery       time.Duration `default:"15s" env:"ORGSCIM_ANALYZE_EVERY" placeholder:"DURATION" help:"How often to refresh the query planner's statistics of tables that changed a lot; 0 leaves it to autovacuum."`
+	WebhookInterval    time.Duration `default:"1s" env:"ORGSCIM_WEBHOOK_INTERVAL" placeholder:"DURATION" help:"How often to send due webhook deliveries; 0 sends none."`
+	TokenExpiryWarning time.Duration `default:"${token_expiry_warning}" env:"ORGSCIM_TOKEN_EXPIRY_WARNING" placeholder:"DURATION" help:"Report SCIM tokens this long before they lapse: in connection health, and logged daily."`
+	ReconcileAt        string        `default:"02:00" env:"ORGSCIM_RECONCILE_AT" placeholder:"HH:MM|off" help:"Time of day (UTC) of the daily reconciliation pass; off for none."`
+}
 
-Runs the HTTP server: SCIM 2.0 under /scim/v2/{connection}/, /healthz (liveness),
-/readyz (database reachable, migrations applied) and /metrics (Prometheus). /healthz,
-/readyz and /metrics need no credentials: expose them to the orchestrator and the
-monitoring network only, never publicly. Logs are JSON lines on stderr, one per request
-with its request id; they carry no tokens, passwords, bodies or query strings.
+func (serveCmd) Help() string {
+	return `Runs the HTTP server: SCIM 2.0 under /scim/v2/{connection}/, the admin API under
+/api/v1, /healthz (liveness), /readyz (database reachable, migrations applied) and
+/metrics (Prometheus). /healthz, /readyz and /metrics need no credentials: expose them to
+the orchestrator and the monitoring network only, never publicly. Logs are JSON lines on
+stderr, one per request with its request id; they carry no tokens, passwords, bodies or
+query strings.
 
 Each SCIM connection may make --rate-limit requests per second, in bursts of up to
 --rate-burst; beyond that it is answered 429 with Retry-After. Every request is bounded
@@ -227,7 +237,7 @@ that changed by more than a tenth since their last refresh, as autovacuum would:
 IdP's initial sync of many users, stale statistics make lookups many times slower.
 
 Every day at --reconcile-at (UTC) the server runs a reconciliation pass (see orgscim
-reconcile -h); with several replicas one of them leads and the others skip the day.
+reconcile --help); with several replicas one of them leads and the others skip the day.
 
 The server records every authenticated SCIM request for its connection's health (counts,
 last push, a redacted log of the last 50 requests; see orgscim connection health), stored
@@ -238,69 +248,38 @@ Every --webhook-interval the server sends the webhook deliveries that are due (s
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
 PostgreSQL database share the work without sending a delivery twice at once.
 
-Flags:
-`
+Example:
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("serve", stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
-	}
-	addr := fs.String("addr", envOr("ORGSCIM_ADDR", "127.0.0.1:8080"), "listen address (env ORGSCIM_ADDR)")
-	rateLimit, err := envFloat("ORGSCIM_RATE_LIMIT", 200)
+    orgscim serve --addr 127.0.0.1:8080
+    ORGSCIM_DATABASE_URL=postgres://orgscim@db:5432/orgscim orgscim serve --addr 0.0.0.0:8080`
+}
+
+func (c *serveCmd) Run(env *cliEnv) error {
+	ctx, stdout, stderr := env.ctx, env.stdout, env.stderr
+	daily, dailyOn, err := parseTimeOfDay(c.ReconcileAt)
 	if err != nil {
-		return err
+		return usagef("--reconcile-at: %v", err)
 	}
-	rateBurst, err := envInt("ORGSCIM_RATE_BURST", 0)
-	if err != nil {
-		return err
+	if c.TokenExpiryWarning <= 0 {
+		return usagef("--token-expiry-warning must be positive")
 	}
-	timeout, err := envDuration("ORGSCIM_REQUEST_TIMEOUT", defaultRequestTimeout)
-	if err != nil {
-		return err
+	if c.RateLimit < 0 || c.RateBurst < 0 || c.RequestTimeout <= 0 || c.AnalyzeEvery < 0 || c.WebhookInterval < 0 {
+		return usagef("--rate-limit, --rate-burst, --analyze-every and --webhook-interval must not be negative, --request-timeout must be positive")
 	}
-	fs.Float64Var(&rateLimit, "rate-limit", rateLimit, "SCIM requests per second per connection; 0 for no limit (env ORGSCIM_RATE_LIMIT)")
-	fs.IntVar(&rateBurst, "rate-burst", rateBurst, "SCIM requests a connection may make at once; 0 for twice --rate-limit (env ORGSCIM_RATE_BURST)")
-	fs.DurationVar(&timeout, "request-timeout", timeout, "the longest a request may take, well under the 60s Entra waits (env ORGSCIM_REQUEST_TIMEOUT)")
-	analyzeEvery, err := envDuration("ORGSCIM_ANALYZE_EVERY", 15*time.Second)
-	if err != nil {
-		return err
-	}
-	fs.DurationVar(&analyzeEvery, "analyze-every", analyzeEvery, "how often to refresh the query planner's statistics of tables that changed a lot; 0 leaves it to autovacuum (env ORGSCIM_ANALYZE_EVERY)")
-	webhookInterval, err := envDuration("ORGSCIM_WEBHOOK_INTERVAL", time.Second)
-	if err != nil {
-		return err
-	}
-	fs.DurationVar(&webhookInterval, "webhook-interval", webhookInterval, "how often to send due webhook deliveries; 0 sends none (env ORGSCIM_WEBHOOK_INTERVAL)")
-	tokenWarning, err := envDuration("ORGSCIM_TOKEN_EXPIRY_WARNING", orgs.DefaultTokenExpiryWarning)
-	if err != nil {
-		return err
-	}
-	fs.DurationVar(&tokenWarning, "token-expiry-warning", tokenWarning, "report SCIM tokens this long before they lapse: in connection health, and logged daily (env ORGSCIM_TOKEN_EXPIRY_WARNING)")
-	reconcileAt := fs.String("reconcile-at", envOr("ORGSCIM_RECONCILE_AT", "02:00"), "time of day (HH:MM, UTC) of the daily reconciliation pass; off for none (env ORGSCIM_RECONCILE_AT)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	daily, dailyOn, err := parseTimeOfDay(*reconcileAt)
-	if err != nil {
-		fmt.Fprintln(stderr, "--reconcile-at:", err)
-		return errUsage
-	}
-	if tokenWarning <= 0 {
-		fmt.Fprintln(stderr, "--token-expiry-warning must be positive")
-		return errUsage
-	}
-	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 || webhookInterval < 0 {
-		fmt.Fprintln(stderr, "--rate-limit, --rate-burst, --analyze-every and --webhook-interval must not be negative, --request-timeout must be positive")
-		return errUsage
-	}
-	limits := scim.Limits{RateLimit: rateLimit, RateBurst: rateBurst}
-	if rateLimit == 0 {
+	timeout, analyzeEvery, webhookInterval, tokenWarning := c.RequestTimeout, c.AnalyzeEvery, c.WebhookInterval, c.TokenExpiryWarning
+	limits := scim.Limits{RateLimit: c.RateLimit, RateBurst: c.RateBurst}
+	if c.RateLimit == 0 {
 		limits.RateLimit = -1 // scim.Limits: negative is no limit, zero the default
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
-	db, err := open(ctx, *dbURL)
+	// Listen before opening the database: a taken port is the commonest mistake, and
+	// says how to fix it before anything else happens.
+	ln, err := listen(c.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
@@ -311,10 +290,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer flushHealth(health, logger)
 	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning}
 	e := newHandler(db, logger, cfg)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
 		go keepStatistics(ctx, db, analyzeEvery, logger)
@@ -345,6 +320,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "orgscim listening on http://%s (%s)\n", ln.Addr(), db.Engine())
 	return runServer(ctx, ln, e, logger, timeout)
+}
+
+// listen listens on addr; a taken or unusable address says which flag changes it.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("address %s is in use: pass --addr HOST:PORT or set ORGSCIM_ADDR", addr)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("address %s: permission denied (ports below 1024 need privileges): pass --addr HOST:PORT or set ORGSCIM_ADDR", addr)
+	case err != nil:
+		return nil, fmt.Errorf("cannot listen on %s: %w; pass --addr HOST:PORT or set ORGSCIM_ADDR", addr, err)
+	}
+	return ln, nil
 }
 
 // parseTimeOfDay reads "HH:MM" as an offset into a UTC day, or "off".
@@ -459,40 +448,4 @@ func keepStatistics(ctx context.Context, db *sqlstore.DB, every time.Duration, l
 			logger.Info("planner statistics refreshed", slog.Any("tables", tables))
 		}
 	}
-}
-
-func envFloat(name string, def float64) (float64, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a number", name, v)
-	}
-	return f, nil
-}
-
-func envInt(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not an integer", name, v)
-	}
-	return n, nil
-}
-
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a duration (e.g. 30s)", name, v)
-	}
-	return d, nil
 }

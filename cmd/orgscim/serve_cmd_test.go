@@ -61,12 +61,17 @@ func TestServeCommandStopsOnCancel(t *testing.T) {
 
 func TestServeFlags(t *testing.T) {
 	var stdout, stderr strings.Builder
-	if err := run(context.Background(), []string{"serve", "-h"}, &stdout, &stderr); !errors.Is(err, errUsage) {
-		t.Errorf("serve -h: %v", err)
-	}
-	for _, want := range []string{"--rate-limit", "--rate-burst", "--request-timeout", "/metrics", "never publicly"} {
-		if !strings.Contains(stderr.String(), strings.TrimPrefix(want, "-")) {
-			t.Errorf("serve -h does not mention %q:\n%s", want, stderr.String())
+	// Help is an answer, not a mistake: on stdout, exit 0.
+	for _, help := range []string{"-h", "--help"} {
+		stdout.Reset()
+		if err := run(context.Background(), []string{"serve", help}, &stdout, &stderr); err != nil {
+			t.Errorf("serve %s: %v", help, err)
+		}
+		for _, want := range []string{"--addr=HOST:PORT", "--rate-limit", "--rate-burst", "--request-timeout", "/metrics", "never publicly",
+			"$ORGSCIM_ADDR", "Example:"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("serve %s does not mention %q:\n%s", help, want, stdout.String())
+			}
 		}
 	}
 	for _, args := range [][]string{

@@ -4,7 +4,6 @@ package main
 // take. Subscriptions are the vendor's configuration: the commands act as an operator.
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -19,53 +18,63 @@ func webhookService(db *sqlstore.DB) *webhooks.Subscriptions {
 	return &webhooks.Subscriptions{Store: db.Webhooks(), Tx: db, Audit: db.Audit(), NewID: provisioning.NewID}
 }
 
-func webhookCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("webhook create", stderr)
-	conn := fs.String("connection", "", "slug of the connection whose events to send; empty for the control plane's (orgs, roles, admin keys)")
-	target := fs.String("url", "", "http:// or https:// URL the signed events are POSTed to (required)")
-	actions := fs.String("actions", "", `actions to send, comma-separated: exact ("user.delete") or prefixes ending in "." ("user.,grant."); empty for all`)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
+type webhookCreateCmd struct {
+	Connection string `placeholder:"SLUG" help:"Slug of the connection whose events to send; empty for the control plane's (orgs, roles, admin keys)."`
+	URL        string `name:"url" required:"" help:"http:// or https:// URL the signed events are POSTed to."`
+	Actions    string `placeholder:"user.,grant." help:"Actions to send, comma-separated: exact (user.delete) or prefixes ending in \".\" (user.,grant.); empty for all."`
+	actor
+	jsonFlag
+}
+
+func (webhookCreateCmd) Help() string {
+	return `Prints the signing secret once. Each event is POSTed as JSON with
+Orgscim-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")> and
+Idempotency-Key: <event id>, retried with backoff, at least once; receivers verify with
+the recipe in webhooks/doc.go.
+
+Example:
+
+    orgscim webhook create --connection acme --url https://app.example/hooks/orgscim --actions user.,grant.`
+}
+
+func (c *webhookCreateCmd) Run(env *cliEnv) error {
+	if err := c.validate(); err != nil {
 		return err
 	}
-	if *target == "" {
-		fmt.Fprintln(stderr, "webhook create: --url is required")
-		return errUsage
-	}
-	filter, err := webhooks.ParseActions(*actions)
+	ctx := c.ctx(env.ctx)
+	filter, err := webhooks.ParseActions(c.Actions)
 	if err != nil {
 		return cliError(err)
 	}
-	if err := webhooks.ValidateURL(*target); err != nil {
+	if err := webhooks.ValidateURL(c.URL); err != nil {
 		return cliError(err) // before opening, and so creating, a database
 	}
-	db, err := open(ctx, *dbURL)
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	connID := ""
-	if *conn != "" {
-		c, err := db.Orgs().ConnectionBySlug(ctx, *conn)
+	if c.Connection != "" {
+		conn, err := db.Orgs().ConnectionBySlug(ctx, c.Connection)
 		if err != nil {
 			return cliError(err)
 		}
-		connID = c.ID
+		connID = conn.ID
 	}
-	s, err := webhookService(db).Create(ctx, connID, *target, filter)
+	s, err := webhookService(db).Create(ctx, connID, c.URL, filter)
 	if err != nil {
 		return cliError(err)
 	}
-	if *asJSON {
-		return printJSON(stdout, map[string]any{"id": s.ID, "connection": *conn, "url": s.URL, "actions": s.Actions,
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"id": s.ID, "connection": c.Connection, "url": s.URL, "actions": s.Actions,
 			"state": s.State, "secret": s.Secret})
 	}
-	scope := "connection " + *conn
-	if *conn == "" {
+	scope := "connection " + c.Connection
+	if c.Connection == "" {
 		scope = "the control plane"
 	}
-	fmt.Fprintf(stdout, "webhook %s created for %s, actions %s\nsigning secret (shown once): %s\n",
+	fmt.Fprintf(env.stdout, "webhook %s created for %s, actions %s\nsigning secret (shown once): %s\n",
 		s.ID, scope, actionsText(s.Actions), s.Secret)
 	return nil
 }
@@ -77,83 +86,136 @@ func actionsText(a []string) string {
 	return strings.Join(a, ",")
 }
 
-func webhookList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("webhook list", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	db, err := open(ctx, *dbURL)
+type webhookListCmd struct {
+	jsonFlag
+}
+
+func (webhookListCmd) Help() string {
+	return `One line per subscription: id, state, connection, URL, actions and its deliveries
+(pending, delivered, dead). A subscription with deliveries waiting shows a second line:
+the error of the delivery due next (or of the last one that died), its attempts so far
+and when it is tried again; 15 failed attempts make a delivery dead.
+
+Example:
+
+    orgscim webhook list
+    orgscim webhook list --json`
+}
+
+func (c *webhookListCmd) Run(env *cliEnv) error {
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	list, err := webhookService(db).List(ctx)
+	list, err := webhookService(db).List(env.ctx)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, list)
+	if c.JSON {
+		if list == nil {
+			list = []webhooks.Subscription{}
+		}
+		return printJSON(env.stdout, list)
 	}
+	printSubscriptions(env.stdout, list, time.Now())
+	return nil
+}
+
+// printSubscriptions prints each subscription and, where deliveries wait or died, why
+// and when they are tried next, relative to now.
+func printSubscriptions(w io.Writer, list []webhooks.Subscription, now time.Time) {
 	if len(list) == 0 {
-		fmt.Fprintln(stdout, "no webhook subscriptions")
-		return nil
+		fmt.Fprintln(w, "no webhook subscriptions")
+		return
 	}
 	for _, s := range list {
 		conn := s.ConnectionSlug
 		if s.ConnectionID == "" {
 			conn = "(control plane)"
 		}
-		fmt.Fprintf(stdout, "%s  %-8s  %s  %s  actions %s  pending %d, delivered %d, dead %d\n",
+		fmt.Fprintf(w, "%s  %-8s  %s  %s  actions %s  pending %d, delivered %d, dead %d\n",
 			s.ID, s.State, conn, s.URL, actionsText(s.Actions), s.Pending, s.Delivered, s.Dead)
+		var parts []string
+		if s.LastError != "" {
+			parts = append(parts, "last error: "+s.LastError)
+		}
+		if s.Attempts > 0 && s.NextAttemptAt != nil {
+			parts = append(parts, fmt.Sprintf("%d attempt(s) so far", s.Attempts))
+		}
+		if at := s.NextAttemptAt; at != nil {
+			when := "now"
+			if d := at.Sub(now); d > 0 {
+				when = "in " + d.Round(time.Second).String()
+			}
+			parts = append(parts, fmt.Sprintf("next attempt %s (%s)", at.Format(time.RFC3339), when))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "    %s\n", strings.Join(parts, "; "))
+		}
 	}
-	return nil
 }
 
-func webhookDisable(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ctx = asOperator(ctx)
-	fs, dbURL := newFlags("webhook disable", stderr)
-	id := fs.String("id", "", "the subscription's id (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		fmt.Fprintln(stderr, "webhook disable: --id is required")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+type webhookDisableCmd struct {
+	ID string `name:"id" required:"" help:"The subscription's id."`
+	actor
+	jsonFlag
+}
+
+func (webhookDisableCmd) Help() string {
+	return `Its pending deliveries are dropped (dead); its history stays.
+
+Example:
+
+    orgscim webhook disable --id 9e2b1f0c-5a4d-4c3b-8e7f-6a5b4c3d2e1f`
+}
+
+func (c *webhookDisableCmd) Run(env *cliEnv) error {
+	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := webhookService(db).Disable(ctx, *id); err != nil {
+	if _, err := webhookService(db).Disable(ctx, c.ID); err != nil {
 		return cliError(err)
 	}
-	fmt.Fprintf(stdout, "webhook %s disabled; its pending deliveries are dropped\n", *id)
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"id": c.ID, "state": webhooks.Disabled})
+	}
+	fmt.Fprintf(env.stdout, "webhook %s disabled; its pending deliveries are dropped\n", c.ID)
 	return nil
 }
 
-func webhookRevocations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, dbURL := newFlags("webhook revocations", stderr)
-	since := fs.Duration("since", 30*24*time.Hour, "over the revocations requested this long ago or later")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+type webhookRevocationsCmd struct {
+	Since time.Duration `default:"720h" placeholder:"DURATION" help:"Over the revocations requested this long ago or later."`
+	jsonFlag
+}
+
+func (webhookRevocationsCmd) Help() string {
+	return `Per connection: revocations acknowledged by every subscriber, their time to revoke
+(p50, max, latest: from the IdP's or operator's request to the last subscriber's
+acknowledgement), and those still unacknowledged.
+
+Example:
+
+    orgscim webhook revocations --since 168h`
+}
+
+func (c *webhookRevocationsCmd) Run(env *cliEnv) error {
+	if c.Since <= 0 {
+		return usagef("--since must be positive")
 	}
-	if *since <= 0 {
-		fmt.Fprintln(stderr, "webhook revocations: --since must be positive")
-		return errUsage
-	}
-	db, err := open(ctx, *dbURL)
+	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ttr, err := db.Webhooks().TimeToRevoke(ctx, time.Now().Add(-*since))
+	ttr, err := db.Webhooks().TimeToRevoke(env.ctx, time.Now().Add(-c.Since))
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	stdout := env.stdout
+	if c.JSON {
 		out := make([]map[string]any, len(ttr))
 		for i, t := range ttr {
 			out[i] = map[string]any{"chain": t.Chain, "connection": t.Connection, "revocations": t.Revocations,
