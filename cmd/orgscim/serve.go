@@ -17,6 +17,7 @@ import (
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/setuppage"
@@ -216,6 +217,7 @@ type serveCmd struct {
 	WebhookInterval    time.Duration `default:"1s" env:"ORGSCIM_WEBHOOK_INTERVAL" placeholder:"DURATION" help:"How often to send due webhook deliveries; 0 sends none."`
 	TokenExpiryWarning time.Duration `default:"${token_expiry_warning}" env:"ORGSCIM_TOKEN_EXPIRY_WARNING" placeholder:"DURATION" help:"Report SCIM tokens this long before they lapse: in connection health, and logged daily."`
 	ReconcileAt        string        `default:"02:00" env:"ORGSCIM_RECONCILE_AT" placeholder:"HH:MM|off" help:"Time of day (UTC) of the daily reconciliation pass; off for none."`
+	MappingFourEyes    string        `default:"all" enum:"all,privileged" env:"ORGSCIM_MAPPING_FOUR_EYES" placeholder:"all|privileged" help:"Which mappings need an approver other than their drafter: all, or only those of privileged roles."`
 }
 
 func (serveCmd) Help() string {
@@ -243,6 +245,12 @@ The server records every authenticated SCIM request for its connection's health 
 last push, a redacted log of the last 50 requests; see orgscim connection health), stored
 about once a second and when it stops. Once a day it logs the tokens that lapse within
 --token-expiry-warning.
+
+Authority follows the relationship: every admin request, access check and SCIM request
+evaluates, at that moment, whether the rights it relies on still hold (holder, connection,
+every org on the path, the delegation chain, scope); see the README's "Authority follows
+the relationship". A mapping is approved by someone other than its drafter;
+--mapping-four-eyes privileged relaxes that to mappings of privileged roles.
 
 Every --webhook-interval the server sends the webhook deliveries that are due (see
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
@@ -288,7 +296,11 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	// Deferred after db.Close, so it runs before: what was recorded up to the last
 	// request is stored.
 	defer flushHealth(health, logger)
-	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning}
+	fourEyes, err := orgs.ParseFourEyes(c.MappingFourEyes)
+	if err != nil {
+		return usagef("--mapping-four-eyes: %v", err)
+	}
+	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes}
 	e := newHandler(db, logger, cfg)
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
