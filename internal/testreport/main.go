@@ -209,6 +209,10 @@ func (s *summary) failedPackage(pkg string) {
 	s.brokenPackages = append(s.brokenPackages, pkg)
 }
 
+// groupedAbove is how many tests skipped for the same reason are listed one a line;
+// more make one line with their count.
+const groupedAbove = 3
+
 // skip is one skipped test and what it said.
 type skip struct {
 	key    testKey
@@ -261,6 +265,14 @@ func (s *summary) finish(code int, allowed allowList, strict bool) int {
 	var unlisted []skip
 	if len(skips) > 0 {
 		fmt.Fprintf(s.w, "\nskipped (%d):\n", len(skips))
+		// Many tests skipped for one reason (every PostgreSQL run without a PostgreSQL)
+		// make one line; the skip list file names them all.
+		type group struct {
+			reason, mark string
+			tests        []string
+		}
+		var groups []*group
+		byReason := map[[2]string]*group{}
 		for _, sk := range skips {
 			mark := "not on the allow-list"
 			if why, ok := allowed.allows(sk.key.test); ok {
@@ -268,7 +280,24 @@ func (s *summary) finish(code int, allowed allowList, strict bool) int {
 			} else {
 				unlisted = append(unlisted, sk)
 			}
-			fmt.Fprintf(s.w, "  %s %s: %s [%s]\n", sk.key.pkg, sk.key.test, sk.reason, mark)
+			k := [2]string{sk.reason, mark}
+			g := byReason[k]
+			if g == nil {
+				g = &group{reason: sk.reason, mark: mark}
+				byReason[k] = g
+				groups = append(groups, g)
+			}
+			g.tests = append(g.tests, sk.key.pkg+" "+sk.key.test)
+		}
+		for _, g := range groups {
+			if len(g.tests) <= groupedAbove {
+				for _, t := range g.tests {
+					fmt.Fprintf(s.w, "  %s: %s [%s]\n", t, g.reason, g.mark)
+				}
+				continue
+			}
+			fmt.Fprintf(s.w, "  %d tests: %s [%s], among them %s, ...\n", len(g.tests), g.reason, g.mark,
+				strings.Join(g.tests[:groupedAbove], "; "))
 		}
 	}
 	for _, stale := range allowed.unused(skips) {

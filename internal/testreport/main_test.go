@@ -47,6 +47,16 @@ var (
 	pkgFail = []string{ev("output", pkgA, "", "FAIL\n"), ev("output", pkgA, "", "FAIL\texample.com/m/a\t0.1s\n"), ev("fail", pkgA, "", "")}
 )
 
+// manySkips is n tests skipped for one reason.
+func manySkips(n int) []string {
+	var out []string
+	for i := range n {
+		name := "TestP" + string(rune('0'+i)) + "/postgres"
+		out = append(out, ev("output", pkgA, name, "    dbtest.go:44: no PostgreSQL\n"), ev("skip", pkgA, name, ""))
+	}
+	return out
+}
+
 func stream(parts ...[]string) string {
 	var all []string
 	for _, p := range parts {
@@ -80,6 +90,11 @@ func TestSummary(t *testing.T) {
 			wantLast: "3 passed, 0 failed, 1 skipped", wantIn: []string{"1 skipped test(s) are not on the allow-list"}},
 		{name: "strict accepts a listed skip", events: stream(passing, skipping, pkgOK), strict: true, allowed: allowed,
 			wantLast: "3 passed, 0 failed, 1 skipped", wantIn: []string{"[allowed: the machine has no PostgreSQL]"}},
+		{name: "many skips for one reason make one line", events: stream(passing, manySkips(5), pkgOK),
+			wantLast: "1 passed, 0 failed, 5 skipped",
+			wantIn: []string{"  5 tests: no PostgreSQL [not on the allow-list], among them example.com/m/a TestP0/postgres; " +
+				"example.com/m/a TestP1/postgres; example.com/m/a TestP2/postgres, ..."},
+			wantNotIn: []string{"TestP3/postgres"}},
 		{name: "a listed skip that did not happen is noted", events: stream(passing, pkgOK), strict: true, allowed: allowed,
 			wantLast: "1 passed, 0 failed, 0 skipped", wantIn: []string{"note: the allow-list names TestDB/postgres, which was not skipped"}},
 		{name: "failure shows the test's output and keeps go test's status", events: stream(passing, failing, pkgFail), goTest: 1,
