@@ -3,11 +3,16 @@
 #   docker build -t orgscim .
 #   docker run --rm -p 8080:8080 -v orgscim-data:/data orgscim
 #
-# Base images are pinned by tag; pin them by digest too (image@sha256:...) where builds
-# must be reproducible bit for bit.
+# Base images are pinned by digest (image:tag@sha256:...): a tag can be moved to another
+# image, a digest cannot, so the build's inputs are exactly the reviewed ones. The tag
+# stays for the reader. Both digests are those of the multi-platform image indexes as
+# published (golang:1.26.8-bookworm in September 2026, distroless static-debian12:nonroot
+# in August 2026). To move to a newer build, look the digest up and replace it, e.g.
+#   docker buildx imagetools inspect golang:1.26.8-bookworm --format '{{json .Manifest.Digest}}'
+# The Go version must stay the one go.mod names (GOTOOLCHAIN=local below).
 
 # --- build -----------------------------------------------------------------------------
-FROM golang:1.26.8-bookworm AS build
+FROM golang:1.26.8-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 # The toolchain of the image is the one go.mod names; never download another.
 ENV GOTOOLCHAIN=local CGO_ENABLED=0
 WORKDIR /src
@@ -19,7 +24,7 @@ RUN go build -trimpath -ldflags="-s -w" -o /out/orgscim ./cmd/orgscim \
  && mkdir -p /out/data
 
 # --- run -------------------------------------------------------------------------------
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:f5b485ea962d9bd1186b2f6b3a061191539b905b82ec395de78cbfae51f20e35
 COPY --from=build /out/orgscim /orgscim
 # /data belongs to the non-root user (65532), so that a new named volume mounted there
 # inherits that owner and the embedded SQLite database can be written.

@@ -104,7 +104,10 @@ func (s *Server) OpenAPI() map[string]any {
 				"A delegate acts only inside its delegation's subtree and with its capabilities. Orgs and connections are " +
 				"addressed by slug, users and groups by their SCIM ids. Errors are `{\"error\":{\"code\",\"message\",\"id\"}}`.",
 		},
-		"paths": paths,
+		// The API is served by the server that serves this document: paths are absolute
+		// on it.
+		"servers": []any{map[string]any{"url": "/", "description": "the orgscim server serving this document"}},
+		"paths":   paths,
 		"components": map[string]any{
 			"schemas": g.components,
 			"securitySchemes": map[string]any{

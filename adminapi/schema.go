@@ -114,8 +114,11 @@ func schemaName(t reflect.Type) string {
 }
 
 func nullable(s map[string]any) map[string]any {
+	// OpenAPI 3.0 lets nullable add null only to a type named beside it, and a $ref
+	// takes no siblings: a nullable component is an object that is all of it. Every
+	// component is a struct, so an object.
 	if _, isRef := s["$ref"]; isRef {
-		return map[string]any{"allOf": []any{s}, "nullable": true}
+		return map[string]any{"type": "object", "allOf": []any{s}, "nullable": true}
 	}
 	out := map[string]any{"nullable": true}
 	for k, v := range s {

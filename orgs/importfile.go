@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
 
-// The import file is a CSV spreadsheet with a header row. Its columns, in any order
-// (only org_path is required):
+// The import file is a CSV spreadsheet with a header row, its cells separated by commas,
+// semicolons or tabs (whichever the header row uses). Its columns, in any order (only
+// org_path is required):
 var importColumns = []string{
 	"org_path",    // slugs from an existing org down, "acme/emea"; missing orgs below it are created
 	"org_name",    // the name of the last org on the path, when the import creates it
@@ -74,6 +76,7 @@ func ParseImport(data []byte, now time.Time) ([]ImportRow, []ImportProblem) {
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // spreadsheets save a BOM
 	r := csv.NewReader(bytes.NewReader(data))
+	r.Comma = importDelimiter(data)
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
 	if err == io.EOF {
@@ -85,13 +88,9 @@ func ParseImport(data []byte, now time.Time) ([]ImportRow, []ImportProblem) {
 	var problems []ImportProblem
 	col := map[string]int{}
 	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(h))
-		known := false
-		for _, c := range importColumns {
-			known = known || c == h
-		}
+		h = columnName(h)
 		switch {
-		case !known:
+		case !slices.Contains(importColumns, h):
 			problems = append(problems, ImportProblem{Line: 1, Column: h, Message: fmt.Sprintf("unknown column %q; the columns are %s", h, strings.Join(importColumns, ", "))})
 		case col[h] != 0:
 			problems = append(problems, ImportProblem{Line: 1, Column: h, Message: "column named twice"})
@@ -176,6 +175,40 @@ func ParseImport(data []byte, now time.Time) ([]ImportRow, []ImportProblem) {
 		problems = append(problems, ImportProblem{Line: 2, Message: "the file has a header but no rows"})
 	}
 	return rows, problems
+}
+
+// columnName is a header cell as a column name.
+func columnName(h string) string { return strings.ToLower(strings.TrimSpace(h)) }
+
+// importDelimiters are the field separators an import file may use: the comma, the
+// semicolon that spreadsheets write where the comma is the decimal separator (European
+// Excel), and the tab of text copied out of a spreadsheet.
+var importDelimiters = []rune{',', ';', '\t'}
+
+// importDelimiter picks the separator from the header line: the one that splits it into
+// the most known column names, the comma when none finds any (the header's problems are
+// then reported as they read with commas).
+func importDelimiter(data []byte) rune {
+	header, _, _ := bytes.Cut(data, []byte("\n"))
+	best, most := ',', 0
+	for _, d := range importDelimiters {
+		r := csv.NewReader(bytes.NewReader(header))
+		r.Comma = d
+		cells, err := r.Read()
+		if err != nil {
+			continue
+		}
+		known := 0
+		for _, c := range cells {
+			if slices.Contains(importColumns, columnName(c)) {
+				known++
+			}
+		}
+		if known > most {
+			best, most = d, known
+		}
+	}
+	return best
 }
 
 // parseExpiry reads an RFC 3339 time, or a date meaning the end of that day in UTC: a

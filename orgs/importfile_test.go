@@ -81,3 +81,30 @@ func TestSafeCellDefusesFormulas(t *testing.T) {
 		}
 	}
 }
+
+func TestImportDelimiterFromTheHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name, header string
+		want         rune
+	}{
+		{"comma", "org_path,email,role", ','},
+		{"semicolon (European Excel)", "org_path;email;role", ';'},
+		{"tab (pasted from a spreadsheet)", "org_path\temail\trole", '\t'},
+		{"semicolon with quoted header cells", `org_path;"email";"role"`, ';'},
+		{"one column", "org_path", ','},
+		{"nothing known: read as commas, and reported so", "a;b;c", ','},
+		{"more known names win", "org_path;email,role;reason", ';'},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := importDelimiter([]byte(tc.header + "\nacme,x,y\n")); got != tc.want {
+				t.Errorf("%q: %q, want %q", tc.header, got, tc.want)
+			}
+		})
+	}
+	// A semicolon file parses as the comma file does.
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows, problems := ParseImport([]byte("org_path;email;role;reason\nacme/emea;ann@x.example;viewer;\"finance, audit\"\n"), now)
+	if len(problems) != 0 || len(rows) != 1 || rows[0].Email != "ann@x.example" || rows[0].Reason != "finance, audit" {
+		t.Errorf("rows %+v problems %v", rows, problems)
+	}
+}

@@ -208,8 +208,24 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 	users := map[string]*plannedUser{}   // connection id + folded userName
 	externalIDs := map[string]string{}   // connection id + externalId → folded userName
 	grantLines := map[string]int{}       // connection, user, role, org → line
+	roleByKey := func(key string) (*Role, error) {
+		role, seen := roles[key]
+		if !seen {
+			var err error
+			role, err = a.Store.RoleByKey(ctx, key)
+			if err != nil && orgscim.ErrorCode(err) != orgscim.NotFound {
+				return nil, err
+			}
+			roles[key] = role
+		}
+		return role, nil
+	}
+	others := func(row ImportRow) error { return im.otherProblems(ctx, row, rep, lookupOrg, roleByKey, bad) }
 	for _, row := range rows {
 		if row.Invalid {
+			if err := others(row); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		line := ImportLine{Line: row.Line, Org: row.OrgPath[len(row.OrgPath)-1], OrgAction: ImportExists}
@@ -263,7 +279,10 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			org = o
 		}
 		if !ok {
-			rep.Lines = append(rep.Lines, line)
+			// The path did not resolve: the problem says why, and there is no org to act on.
+			if err := others(row); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		// Creating an org takes delegate on its parent (above); putting people into
@@ -272,6 +291,9 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			if err := authorize(CapManageMembers, org); err != nil {
 				bad(row.Line, "org_path", "%s", orgscim.ErrorMessage(err))
 				rep.Lines = append(rep.Lines, line)
+				if err := others(row); err != nil {
+					return nil, err
+				}
 				continue
 			}
 		}
@@ -290,6 +312,9 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		if conn == nil {
 			bad(row.Line, "connection", "%s", msg)
 			rep.Lines = append(rep.Lines, line)
+			if err := others(row); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		line.Connection = conn.Slug
@@ -339,21 +364,12 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			continue
 		}
 		line.Role, line.ExpiresAt = row.Role, row.Expires
-		role, seen := roles[row.Role]
-		if !seen {
-			role, err = a.Store.RoleByKey(ctx, row.Role)
-			if err != nil && orgscim.ErrorCode(err) != orgscim.NotFound {
-				return nil, err
-			}
-			roles[row.Role] = role
+		role, err := roleByKey(row.Role)
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case role == nil:
-			bad(row.Line, "role", "unknown role %q", row.Role)
-		case role.Privileged:
-			bad(row.Line, "role", "the privileged role %q is granted only through an approved elevation", role.Key)
-		}
-		if role == nil || role.Privileged {
+		if msg := roleProblem(row.Role, role); msg != "" {
+			bad(row.Line, "role", "%s", msg)
 			rep.Lines = append(rep.Lines, line)
 			continue
 		}

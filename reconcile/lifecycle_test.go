@@ -356,18 +356,22 @@ func TestApprovalRefusesAPlanThatGrew(t *testing.T) {
 		if err != nil || len(run.Report.Held) != 1 {
 			t.Fatalf("held %+v %v", run, err)
 		}
-		// Since the hold, ben's grant was given an expiry before the held pass's time.
-		acme, _ := db.Orgs().OrgBySlug(ctx, "acme")
+		// Since the hold, ben was given a grant on emea with an expiry before the held
+		// pass's time. An expiry must lie ahead when it is given, so the clock stands just
+		// before it for the assignment: the grant is recorded after the hold, expired as
+		// of its pass.
+		emea, _ := db.Orgs().OrgBySlug(ctx, "emea")
 		past := run.AsOf.Add(-time.Minute)
-		if _, err := w.access.AssignRole(ctx, orgs.Principal{Operator: "ops"}, w.conn, w.person["ben"], "viewer", acme.ID, "late", &past); err == nil {
-			if _, err := rec.Approve(ctx, run.ID, "operator:alice", nil); orgscim.ErrorCode(err) != orgscim.Conflict {
-				t.Errorf("approving a plan that grew: %v; want Conflict", err)
-			}
-			if w.revoked(t, "ann1h") {
-				t.Error("a refused approval revoked something")
-			}
-		} else {
-			t.Skipf("cannot create an already expired grant here: %v", err)
+		w.now = past.Add(-time.Minute)
+		if _, err := w.access.AssignRole(ctx, orgs.Principal{Operator: "ops"}, w.conn, w.person["ben"], "viewer", emea.ID, "late", &past); err != nil {
+			t.Fatalf("assigning a grant that expires before the held pass: %v", err)
+		}
+		w.now = run.AsOf.Add(time.Hour)
+		if _, err := rec.Approve(ctx, run.ID, "operator:alice", nil); orgscim.ErrorCode(err) != orgscim.Conflict {
+			t.Errorf("approving a plan that grew: %v; want Conflict", err)
+		}
+		if w.revoked(t, "ann1h") {
+			t.Error("a refused approval revoked something")
 		}
 	})
 }

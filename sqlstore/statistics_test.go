@@ -27,7 +27,7 @@ func TestRefreshStatisticsAnalyzesWhatChanged(t *testing.T) {
 		// PostgreSQL publishes a backend's row counts within about a second of its
 		// commit, so the first refresh may come too early to see them.
 		var analyzed []string
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			got, err := db.RefreshStatistics(ctx)
 			if err != nil {
 				t.Fatal(err)

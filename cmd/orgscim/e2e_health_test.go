@@ -573,7 +573,7 @@ func TestServeStoresHealthAndWarnsOfExpiry(t *testing.T) {
 		done <- run(sctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--token-expiry-warning", "72h"}, out, logs)
 	}()
 	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); base == ""; time.Sleep(10 * time.Millisecond) {
 		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
 			base, _, _ = strings.Cut(rest, " ")
 		} else if time.Now().After(deadline) {

@@ -26,7 +26,7 @@ func TestServeCommandStopsOnCancel(t *testing.T) {
 	}()
 	listening := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
+	for deadline := time.Now().Add(time.Minute); base == ""; {
 		select {
 		case err := <-done:
 			t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
@@ -51,7 +51,7 @@ func TestServeCommandStopsOnCancel(t *testing.T) {
 		if err != nil {
 			t.Errorf("serve after cancel: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // a hang, not a performance bound
 		t.Fatal("serve did not stop")
 	}
 	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {

@@ -176,8 +176,8 @@ func shutdownRound(t *testing.T, dbURL string, round int, connID, token string, 
 	}
 	select {
 	case <-enoughAck:
-	case <-time.After(10 * time.Second):
-		t.Errorf("round %d: only %d creates acknowledged in 10 s", round, acks.Load())
+	case <-time.After(time.Minute): // a hang, not a performance bound
+		t.Errorf("round %d: only %d creates acknowledged in a minute", round, acks.Load())
 	}
 	stopping.Store(true)
 	inFlight := tracker.inFlight()
