@@ -11,7 +11,6 @@ import (
 	"github.com/elimity-com/scim/schema"
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
-	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -202,7 +201,7 @@ func (s *Server) patchGroup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if connection(c).IdP == orgs.IdPOkta || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != "" {
+	if patchAnswersResource(c) {
 		return s.respondGroup(c, http.StatusOK, g)
 	}
 	c.Response().Header().Set("ETag", etag(g.Version))
