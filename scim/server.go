@@ -158,6 +158,9 @@ func (s *Server) Register(e *echo.Echo) {
 	g.PATCH("/Groups/:id", s.patchGroup)
 	g.DELETE("/Groups/:id", s.deleteGroup)
 
+	g.POST("/.search", s.searchRoot)
+	g.POST("/Bulk", s.bulk)
+
 	methodNotAllowed(e, g)
 }
 

@@ -1,0 +1,262 @@
+package main
+
+// End-to-end tests of the SCIM and admin-API edges that third-party conformance suites
+// and real clients trip on (issue 14): each drives the real HTTP server over loopback on
+// every database engine.
+
+import (
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/sqlstore"
+)
+
+// TestE2EEdgesPatchAnswer: a generic connection answers PATCH of Users and Groups with
+// 200 and the resource, shaped by attributes / excludedAttributes; Entra keeps 204.
+func TestE2EEdgesPatchAnswer(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		gen := env.connect("gen", "generic")
+		entra := env.connect("ent", "entra")
+
+		id := str(gen.create(fullUser("pat@gen", "ext-pat"))["id"])
+		res := gen.patch(id, op("replace", "title", "Lead")).must(t, http.StatusOK)
+		got := gen.get(id)
+		if got["title"] != "Lead" || !reflect.DeepEqual(res.JSON, got) {
+			t.Errorf("generic PATCH body differs from GET:\n%s\n%v", res.Raw, got)
+		}
+		if res.Header.Get("ETag") != at(got, "meta", "version") {
+			t.Errorf("ETag %q, version %v", res.Header.Get("ETag"), at(got, "meta", "version"))
+		}
+		shaped := gen.do("PATCH", "/Users/"+id+"?attributes=title", patchBody(op("replace", "title", "Chief"))).must(t, http.StatusOK)
+		if want := map[string]any{"id": id, "title": "Chief", "schemas": shaped.JSON["schemas"]}; !reflect.DeepEqual(shaped.JSON, want) {
+			t.Errorf("PATCH ?attributes=title: %s", shaped.Raw)
+		}
+		lean := gen.do("PATCH", "/Users/"+id+"?excludedAttributes=emails,meta", patchBody(op("replace", "title", "Boss"))).must(t, http.StatusOK)
+		if has(lean.JSON, "emails") || has(lean.JSON, "meta") || lean.JSON["title"] != "Boss" || lean.JSON["userName"] != "pat@gen" {
+			t.Errorf("PATCH ?excludedAttributes=emails,meta: %s", lean.Raw)
+		}
+
+		member := str(gen.create(map[string]any{"userName": "member@gen"})["id"])
+		gid := str(gen.createGroup("Staff")["id"])
+		gres := gen.do("PATCH", "/Groups/"+gid, patchBody(op("add", "members", []any{map[string]any{"value": member}}))).must(t, http.StatusOK)
+		if !reflect.DeepEqual(gres.JSON, gen.getGroup(gid)) || !reflect.DeepEqual(memberValues(gres.JSON), []string{member}) {
+			t.Errorf("generic group PATCH body: %s", gres.Raw)
+		}
+
+		eid := str(entra.create(fullUser("pat@ent", "ext-pat"))["id"])
+		if r := entra.patch(eid, op("replace", "title", "Lead")).must(t, http.StatusNoContent); len(r.Raw) != 0 {
+			t.Errorf("Entra 204 with a body: %s", r.Raw)
+		}
+		egid := str(entra.createGroup("Staff")["id"])
+		entra.do("PATCH", "/Groups/"+egid, patchBody(op("replace", "displayName", "Team"))).must(t, http.StatusNoContent)
+		if entra.getGroup(egid)["displayName"] != "Team" {
+			t.Errorf("Entra group PATCH not stored")
+		}
+	})
+}
+
+// TestE2EEdgesProtocol: PATCH of an extension accepts an echoed schemas like PUT does,
+// excludedAttributes=meta is honoured, /Bulk is 501 and /.search at the root searches
+// Users and Groups.
+func TestE2EEdgesProtocol(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		c := env.connect("acme", "generic")
+		id := str(c.create(fullUser("pat@acme", "ext-pat"))["id"])
+
+		t.Run("extension value echoing schemas", func(t *testing.T) {
+			c := c.in(t)
+			value := map[string]any{"schemas": []any{enterpriseURN}, "department": "Sales"}
+			c.patch(id, op("add", enterpriseURN, value)).must(t, http.StatusOK)
+			if got := at(c.get(id), enterpriseURN, "department"); got != "Sales" {
+				t.Errorf("department after PATCH with path = %v", got)
+			}
+			value["department"] = "Legal"
+			c.patch(id, op("replace", "", map[string]any{"schemas": []any{userSchemaURN, enterpriseURN}, enterpriseURN: value})).must(t, http.StatusOK)
+			if got := at(c.get(id), enterpriseURN, "department"); got != "Legal" {
+				t.Errorf("department after path-less PATCH = %v", got)
+			}
+			// PUT accepts the same object; the echoed schemas is not stored either way.
+			put := fullUser("pat@acme", "ext-pat")
+			put[enterpriseURN] = map[string]any{"schemas": []any{enterpriseURN}, "department": "Ops"}
+			c.do("PUT", "/Users/"+id, put).must(t, http.StatusOK)
+			c.patch(id, op("add", enterpriseURN, value)).must(t, http.StatusOK)
+			if has(c.get(id), "schemas", enterpriseURN) {
+				t.Errorf("schemas stored inside the extension")
+			}
+			// A path into the extension that names no attribute is still refused.
+			c.patch(id, op("add", enterpriseURN+":nonsense", "x")).scimError(t, http.StatusBadRequest, "invalidPath")
+		})
+
+		t.Run("excludedAttributes=meta", func(t *testing.T) {
+			c := c.in(t)
+			one := c.do("GET", "/Users/"+id+"?excludedAttributes=meta", nil).must(t, http.StatusOK)
+			list := c.list("filter", `userName eq "pat@acme"`, "excludedAttributes", "meta").must(t, http.StatusOK)
+			for _, doc := range append(resources(t, list), one.JSON) {
+				if has(doc, "meta") || doc["userName"] != "pat@acme" {
+					t.Errorf("excludedAttributes=meta: %v", doc)
+				}
+			}
+			gid := str(c.createGroup("Metaless")["id"])
+			if g := c.getGroup(gid, "excludedAttributes=meta"); has(g, "meta") || g["displayName"] != "Metaless" {
+				t.Errorf("group excludedAttributes=meta: %v", g)
+			}
+			r := c.do("GET", "/Users/"+id+"?excludedAttributes=meta.location", nil).must(t, http.StatusOK)
+			if has(r.JSON, "location", "meta") || !has(r.JSON, "version", "meta") {
+				t.Errorf("excludedAttributes=meta.location: %s", r.Raw)
+			}
+			if r := c.do("GET", "/Users/"+id+"?attributes=meta", nil).must(t, http.StatusOK); !has(r.JSON, "created", "meta") || has(r.JSON, "userName") {
+				t.Errorf("attributes=meta: %s", r.Raw)
+			}
+		})
+
+		t.Run("Bulk", func(t *testing.T) {
+			c := c.in(t)
+			bulk := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": []any{
+				map[string]any{"method": "POST", "path": "/Users", "bulkId": "1", "data": map[string]any{"schemas": []string{userSchemaURN}, "userName": "bulk"}},
+			}}
+			for _, path := range []string{"/Bulk", "/bulk"} {
+				r := c.do("POST", path, bulk)
+				r.scimError(t, http.StatusNotImplemented, "")
+				if d := str(r.JSON["detail"]); d == "" || !strings.Contains(d, "Bulk is not supported") {
+					t.Errorf("POST %s detail %q", path, d)
+				}
+			}
+			if n := num(t, c.list("filter", `userName eq "bulk"`).JSON["totalResults"]); n != 0 {
+				t.Errorf("a refused Bulk created a user")
+			}
+			c.as(c.slug, "").do("POST", "/Bulk", bulk).scimError(t, http.StatusUnauthorized, "")
+		})
+	})
+}
+
+// TestE2EEdgesRootSearch: POST /.search at the connection root (RFC 7644 §3.4.3) returns
+// Users then Groups, filtered and projected per type, paged over both.
+func TestE2EEdgesRootSearch(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		c := env.connect("acme", "generic")
+		other := env.connect("other", "generic")
+		other.create(map[string]any{"userName": "stranger", "displayName": "Team"})
+		other.createGroup("Team")
+
+		var uids, gids []string
+		for _, n := range []string{"ann", "bob"} {
+			uids = append(uids, str(c.create(map[string]any{"userName": n, "displayName": "Team " + n})["id"]))
+		}
+		for _, n := range []string{"Team red", "Team blue", "Ops"} {
+			gids = append(gids, str(c.createGroup(n, uids[0])["id"]))
+		}
+		search := func(t *testing.T, body map[string]any) *reply {
+			t.Helper()
+			body["schemas"] = []string{searchRequestURN}
+			return c.do("POST", "/.search", body).must(t, http.StatusOK)
+		}
+		ids := func(r *reply) []string {
+			var out []string
+			for _, res := range resources(t, r) {
+				out = append(out, str(res["id"]))
+			}
+			return out
+		}
+
+		t.Run("all", func(t *testing.T) {
+			r := search(t, map[string]any{})
+			if got, want := ids(r), append(append([]string{}, uids...), gids...); !reflect.DeepEqual(got, want) {
+				t.Errorf("ids %v, want %v", got, want)
+			}
+			if num(t, r.JSON["totalResults"]) != 5 || num(t, r.JSON["itemsPerPage"]) != 5 {
+				t.Errorf("counts: %s", r.Raw)
+			}
+			res := resources(t, r)
+			if at(res[0], "meta", "resourceType") != "User" || at(res[4], "meta", "resourceType") != "Group" ||
+				strSlice(res[4]["schemas"])[0] != groupSchemaURN || !reflect.DeepEqual(memberValues(res[4]), []string{uids[0]}) {
+				t.Errorf("resources do not say their type: %s", r.Raw)
+			}
+		})
+
+		t.Run("filter", func(t *testing.T) {
+			// displayName exists in both schemas; userName only in Users; members only in Groups.
+			for _, tc := range []struct {
+				filter string
+				want   []string
+			}{
+				{`displayName sw "Team"`, []string{uids[0], uids[1], gids[0], gids[1]}},
+				{`userName eq "bob"`, []string{uids[1]}},
+				{`members.value eq "` + uids[0] + `"`, gids},
+				{`displayName eq "nobody"`, nil},
+			} {
+				r := search(t, map[string]any{"filter": tc.filter})
+				if got := ids(r); !reflect.DeepEqual(got, tc.want) || num(t, r.JSON["totalResults"]) != len(tc.want) {
+					t.Errorf("filter %s: ids %v, want %v", tc.filter, got, tc.want)
+				}
+			}
+			for _, f := range []string{`nosuch eq "x"`, `userName eq`, `(((`} {
+				c.do("POST", "/.search", map[string]any{"schemas": []string{searchRequestURN}, "filter": f}).
+					scimError(t, http.StatusBadRequest, "invalidFilter")
+			}
+		})
+
+		t.Run("paging", func(t *testing.T) {
+			all := append(append([]string{}, uids...), gids...)
+			for start := 1; start <= 6; start++ {
+				for _, count := range []int{0, 1, 2, 3, 10} {
+					r := search(t, map[string]any{"startIndex": start, "count": count})
+					want := all[min(start-1, len(all)):min(start-1+count, len(all))]
+					if got := ids(r); !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+						t.Errorf("startIndex %d count %d: %v, want %v", start, count, got, want)
+					}
+					if num(t, r.JSON["totalResults"]) != 5 || num(t, r.JSON["startIndex"]) != start {
+						t.Errorf("startIndex %d count %d: %s", start, count, r.Raw)
+					}
+				}
+			}
+		})
+
+		t.Run("projection", func(t *testing.T) {
+			r := search(t, map[string]any{"attributes": []string{"userName"}, "filter": `displayName sw "Team"`})
+			for _, res := range resources(t, r) {
+				keys := sortedCopy(mapKeys(res))
+				want := []string{"id", "schemas"}
+				if at(res, "schemas", 0) == userSchemaURN {
+					want = []string{"id", "schemas", "userName"}
+				}
+				if !reflect.DeepEqual(keys, want) {
+					t.Errorf("attributes=userName: %v", res)
+				}
+			}
+			r = search(t, map[string]any{"excludedAttributes": []string{"members", "meta"}})
+			for _, res := range resources(t, r) {
+				if has(res, "members") || has(res, "meta") || !has(res, "id") {
+					t.Errorf("excludedAttributes=members,meta: %v", res)
+				}
+			}
+			c.do("POST", "/.search", map[string]any{"schemas": []string{searchRequestURN}, "attributes": []string{"nosuch"}}).
+				scimError(t, http.StatusBadRequest, "invalidValue")
+		})
+
+		t.Run("refused", func(t *testing.T) {
+			c.do("POST", "/.search", map[string]any{"schemas": []string{searchRequestURN}, "sortBy": "displayName"}).
+				scimError(t, http.StatusBadRequest, "invalidValue")
+			c.do("POST", "/.search", "{").scimError(t, http.StatusBadRequest, "invalidSyntax")
+			r := c.do("GET", "/.search", nil)
+			r.scimError(t, http.StatusMethodNotAllowed, "")
+			if r.Header.Get("Allow") != "POST" {
+				t.Errorf("Allow %q", r.Header.Get("Allow"))
+			}
+			c.as(c.slug, "").do("POST", "/.search", map[string]any{}).scimError(t, http.StatusUnauthorized, "")
+		})
+	})
+}
+
+func mapKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
