@@ -5,12 +5,14 @@ package main
 // every database engine.
 
 import (
+	"context"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -259,4 +261,60 @@ func mapKeys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestE2EEdgesAdminUnstorableText: NUL in a JSON string, a CSV file, a path segment or a
+// query value, and invalid UTF-8 in a path or query, are refused with 400 by the admin
+// API on both engines, and nothing is stored (PostgreSQL used to answer 500, SQLite to
+// store the NUL).
+func TestE2EEdgesAdminUnstorableText(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		keys := &orgs.AdminKeys{Store: db.AdminKeys(), Now: env.clock.Now}
+		_, opKey, err := keys.IssueOperatorKey(context.Background(), "ops", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := env.admin(t, "", nil).get("/openapi.json").must(t, http.StatusOK).JSON
+		oper := env.admin(t, opKey, doc)
+		oper.post("/orgs", map[string]any{"name": "Acme", "slug": "acme"}).must(t, http.StatusCreated)
+
+		for _, tc := range []struct {
+			what, method, path string
+			body               any
+		}{
+			{"NUL in a name", "POST", "/orgs", `{"name":"Ev\u0000il","slug":"evil"}`},
+			{"NUL in a slug", "POST", "/orgs", `{"name":"Evil","slug":"ev\u0000il"}`},
+			{"NUL in a nested string", "POST", "/connections", `{"org":"acme","slug":"c\u0000"}`},
+			{"NUL in a changed name", "PATCH", "/orgs/acme", `{"name":"Acme\u0000"}`},
+			{"NUL in a path segment", "GET", "/orgs/acme%00", nil},
+			{"invalid UTF-8 in a path segment", "GET", "/orgs/acme%FF", nil},
+			{"NUL in a query value", "GET", "/orgs?parent=acme%00", nil},
+			{"invalid UTF-8 in a query value", "GET", "/grants?org=%FF", nil},
+		} {
+			r := oper.call(tc.method, tc.path, tc.body)
+			refused(t, tc.what, r, http.StatusBadRequest, "invalid_value")
+		}
+		csv := oper.sendCSV("/imports", []byte("org,connection,user_name,role\nacme,c,ada\x00,viewer\n"))
+		refused(t, "NUL in a CSV file", csv, http.StatusBadRequest, "invalid_value")
+		if msg := field(csv.JSON, "error", "message"); !strings.Contains(msg, "NUL") {
+			t.Errorf("CSV with NUL: %s", csv.Raw)
+		}
+
+		// SCIM refuses NUL in bodies, filters and ids alike.
+		c := env.connect("scimnul", "generic")
+		c.do("POST", "/Users", map[string]any{"schemas": []string{userSchemaURN}, "userName": "a\x00b"}).scimError(t, http.StatusBadRequest, "invalidValue")
+		c.list("filter", "userName eq \"a\x00b\"").scimError(t, http.StatusBadRequest, anyScimType)
+		c.do("GET", "/Users/a%00b", nil).scimError(t, http.StatusNotFound, "")
+		// The JSON text \\u0000 (an escaped backslash) is no NUL and is accepted.
+		oper.post("/orgs", map[string]any{"name": `Back\u0000slash`, "slug": "backslash"}).must(t, http.StatusCreated)
+
+		oper.get("/orgs/evil").must(t, http.StatusNotFound)
+		if got := oper.get("/orgs/acme").must(t, http.StatusOK).JSON["name"]; got != "Acme" {
+			t.Errorf("acme renamed to %q", got)
+		}
+		oper.get("/connections/c").must(t, http.StatusNotFound)
+		// Unauthenticated callers learn nothing more: 401 comes first.
+		refused(t, "no key", env.admin(t, "", nil).get("/orgs/acme%00"), http.StatusUnauthorized, "unauthorized")
+	})
 }
