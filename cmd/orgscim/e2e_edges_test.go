@@ -6,16 +6,25 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sqlstore"
+
+	_ "github.com/glebarez/go-sqlite"  // database/sql driver "sqlite", for execSQL
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for execSQL
 )
 
 // TestE2EEdgesPatchAnswer: a generic connection answers PATCH of Users and Groups with
@@ -415,4 +424,189 @@ func randomLetters(n int) string {
 		b[i] = alphabet[rand.IntN(len(alphabet))]
 	}
 	return string(b)
+}
+
+// TestE2EEdgesDatabaseUnavailable: with the database out of reach, SCIM and the admin API
+// answer 503 with Retry-After (a SCIM error document on SCIM paths) and an error id that
+// the log line with the cause carries; no driver text reaches the client.
+func TestE2EEdgesDatabaseUnavailable(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		c := env.connect("acme", "generic")
+		id := str(c.create(map[string]any{"userName": "pat"})["id"])
+		oper := env.admin(t, operatorKey(t, db), nil)
+		oper.get("/orgs/acme").must(t, http.StatusOK)
+
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*reply{
+			c.do("GET", "/Users", nil),
+			c.do("GET", "/Users/"+id, nil),
+			c.do("POST", "/Users", map[string]any{"schemas": []string{userSchemaURN}, "userName": "new"}),
+			c.patch(id, op("replace", "title", "x")),
+			c.do("POST", "/.search", map[string]any{"schemas": []string{searchRequestURN}}),
+		} {
+			checkUnavailable(t, env, r, str(r.JSON["detail"]))
+		}
+		for _, r := range []*reply{oper.get("/orgs/acme"), oper.post("/orgs", map[string]any{"name": "New", "slug": "new"})} {
+			refused(t, "admin API with the database closed", r, http.StatusServiceUnavailable, "unavailable")
+			checkUnavailable(t, env, r, field(r.JSON, "error", "message"))
+		}
+		// Liveness stays up; readiness says what the 503s mean.
+		if st, _, _ := plainGet(t, env.srv.URL, "/healthz"); st != http.StatusOK {
+			t.Errorf("healthz: %d", st)
+		}
+	})
+}
+
+// TestE2EEdgesPostgresUnreachable: PostgreSQL behind a proxy that goes away: requests
+// answer 503 with Retry-After while the server cannot be reached (connections cut,
+// new ones refused), and succeed again once it is back, without a restart.
+func TestE2EEdgesPostgresUnreachable(t *testing.T) {
+	if dbtest.PostgresURL() == "" {
+		t.Skip("ORGSCIM_TEST_DATABASE_URL not set: PostgreSQL skipped")
+	}
+	u, err := url.Parse(dbtest.URL(t, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, u.Host)
+	u.Host = proxy.addr
+	db := openURL(t, u.String())
+	t.Cleanup(func() { db.Close() })
+	env := newE2E(t, db)
+	c := env.connect("acme", "generic")
+	id := str(c.create(map[string]any{"userName": "pat"})["id"])
+	oper := env.admin(t, operatorKey(t, db), nil)
+
+	proxy.stop()
+	for _, r := range []*reply{
+		c.do("GET", "/Users/"+id, nil),
+		c.do("POST", "/Users", map[string]any{"schemas": []string{userSchemaURN}, "userName": "new"}),
+	} {
+		checkUnavailable(t, env, r, str(r.JSON["detail"]))
+	}
+	r := oper.get("/orgs")
+	refused(t, "admin API with PostgreSQL unreachable", r, http.StatusServiceUnavailable, "unavailable")
+	checkUnavailable(t, env, r, field(r.JSON, "error", "message"))
+
+	proxy.start(t)
+	if got := c.get(id); got["userName"] != "pat" {
+		t.Errorf("after PostgreSQL came back: %v", got)
+	}
+	c.create(map[string]any{"userName": "new"})
+}
+
+// checkUnavailable asserts a 503 with Retry-After whose message names an error id that
+// the server logged with the cause.
+func checkUnavailable(t *testing.T, env *e2eEnv, r *reply, message string) {
+	t.Helper()
+	if r.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503: %s", r.Status, r.Raw)
+		return
+	}
+	if ra := r.Header.Get("Retry-After"); ra != "30" {
+		t.Errorf("Retry-After %q, want 30", ra)
+	}
+	m := regexp.MustCompile(`retry later \(error id ([0-9a-f]{16})\)$`).FindStringSubmatch(message)
+	if m == nil {
+		t.Errorf("503 message %q names no error id", message)
+		return
+	}
+	found := false
+	for _, line := range strings.Split(env.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"database unavailable"`) && strings.Contains(line, `"error_id":"`+m[1]+`"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("error id %s is not logged as database unavailable:\n%s", m[1], env.logs.String())
+	}
+}
+
+func operatorKey(t *testing.T, db *sqlstore.DB) string {
+	t.Helper()
+	keys := &orgs.AdminKeys{Store: db.AdminKeys()}
+	_, key, err := keys.IssueOperatorKey(context.Background(), "ops", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// execSQL runs one statement on the database at dbURL over a connection of its own,
+// as an operator with direct access would.
+func execSQL(t *testing.T, dbURL, stmt string) {
+	t.Helper()
+	driverName, dsn := "pgx", dbURL
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		driverName, dsn = "sqlite", "file:"+path
+	}
+	raw, err := sql.Open(driverName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+// tcpProxy forwards connections to a target; stop cuts them all and refuses new ones,
+// like a database server that went away, and start listens again on the same address.
+type tcpProxy struct {
+	target, addr string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func startTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{target: target, addr: "127.0.0.1:0"}
+	p.start(t)
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *tcpProxy) start(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", p.target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, client, server)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(server, client); server.Close() }()
+			go func() { _, _ = io.Copy(client, server); client.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }

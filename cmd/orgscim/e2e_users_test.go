@@ -1421,15 +1421,16 @@ func TestE2EUsersErrors(t *testing.T) {
 		})
 
 		t.Run("500", func(t *testing.T) {
-			// Break the database under the server: the answer is a generic 500 with an
-			// error id that the log also carries, and no driver text.
-			broken := dbtest.Open(t, db.Engine())
+			// Break the database under the server (a table gone): the answer is a
+			// generic 500 with an error id that the log also carries, and no driver
+			// text. (A database out of reach is a 503: TestE2EEdgesDatabaseUnavailable.)
+			brokenURL := dbtest.URL(t, db.Engine())
+			broken := openURL(t, brokenURL)
+			t.Cleanup(func() { broken.Close() })
 			benv := newE2E(t, broken)
 			bc := benv.connect("broken", "generic")
 			bc.create(map[string]any{"userName": "x"})
-			if err := broken.Close(); err != nil {
-				t.Fatal(err)
-			}
+			execSQL(t, brokenURL, "ALTER TABLE scim_users RENAME TO scim_users_gone")
 			for _, r := range []*reply{
 				bc.do("GET", "/Users", nil),
 				bc.do("POST", "/Users", map[string]any{"userName": "y"}),
