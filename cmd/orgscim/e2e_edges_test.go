@@ -5,8 +5,11 @@ package main
 // every database engine.
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -17,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
@@ -609,4 +613,69 @@ func (p *tcpProxy) stop() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// TestE2EEdgesOversizedBodyReachesEagerClients: a client that writes its whole body
+// before reading the answer (Python's urllib does) reads the SCIM 413, whether it
+// declared a Content-Length or sent the body chunked, instead of a connection reset.
+func TestE2EEdgesOversizedBodyReachesEagerClients(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		c := env.connect("acme", "generic")
+		host := strings.TrimPrefix(env.srv.URL, "http://")
+		for _, tc := range []struct {
+			name    string
+			size    int
+			chunked bool
+		}{
+			{"3 MB declared", 3 << 20, false},
+			{"5 MB declared", 5 << 20, false},
+			{"5 MB chunked", 5 << 20, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				body := `{"schemas":["` + userSchemaURN + `"],"userName":"big","displayName":"` + strings.Repeat("a", tc.size) + `"}`
+				conn, err := net.Dial("tcp", host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				// A hang bound only: a server that never reads would block the write.
+				_ = conn.SetDeadline(time.Now().Add(2 * time.Minute))
+				var req strings.Builder
+				fmt.Fprintf(&req, "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\n", host, c.token, scimContentType)
+				if tc.chunked {
+					req.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+					for rest := body; rest != ""; {
+						n := min(len(rest), 64<<10)
+						fmt.Fprintf(&req, "%x\r\n%s\r\n", n, rest[:n])
+						rest = rest[n:]
+					}
+					req.WriteString("0\r\n\r\n")
+				} else {
+					fmt.Fprintf(&req, "Content-Length: %d\r\n\r\n%s", len(body), body)
+				}
+				if _, err := io.WriteString(conn, req.String()); err != nil {
+					t.Fatalf("writing the whole body: %v", err)
+				}
+				res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("reading the answer after the whole body: %v", err)
+				}
+				defer res.Body.Close()
+				raw, err := io.ReadAll(res.Body)
+				if err != nil {
+					t.Fatalf("reading the answer's body: %v", err)
+				}
+				rep := &reply{Status: res.StatusCode, Header: res.Header, Raw: raw}
+				if err := json.Unmarshal(raw, &rep.JSON); err != nil {
+					t.Fatalf("413 body %q: %v", raw, err)
+				}
+				checkErrorDoc(t, tc.name, rep)
+				rep.scimError(t, http.StatusRequestEntityTooLarge, "")
+			})
+		}
+		if n := num(t, c.list("filter", `userName eq "big"`).JSON["totalResults"]); n != 0 {
+			t.Errorf("an oversized body created a user")
+		}
+	})
 }
