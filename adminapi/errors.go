@@ -94,23 +94,26 @@ func (s *Server) HandleError(err error, c echo.Context) {
 }
 
 func (s *Server) internal(c echo.Context, err error) {
-	id := orgscim.NewErrorID()
-	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
-		slog.String("error_id", id), slog.String("request_id", requestID(c)),
-		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
-		slog.String("error", err.Error()))
+	id := s.logFailure(c, "internal error", err)
 	s.write(c, http.StatusInternalServerError, string(orgscim.Internal), "internal error; error id "+id, id)
 }
 
 // unavailable answers a request that failed because the database cannot be reached:
 // 503 with Retry-After, and an error id that the log line with the cause also carries.
 func (s *Server) unavailable(c echo.Context, err error) {
+	id := s.logFailure(c, "database unavailable", err)
+	s.write(c, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable; retry later (error id "+id+")", "")
+}
+
+// logFailure logs err under msg with a fresh error id and returns the id, which the
+// answer carries so that a report can be matched to the log line.
+func (s *Server) logFailure(c echo.Context, msg string, err error) string {
 	id := orgscim.NewErrorID()
-	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "database unavailable",
+	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, msg,
 		slog.String("error_id", id), slog.String("request_id", requestID(c)),
 		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
 		slog.String("error", err.Error()))
-	s.write(c, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable; retry later (error id "+id+")", "")
+	return id
 }
 
 // retryAfterUnavailable is the Retry-After, in seconds, of a 503 (the database cannot be

@@ -3,7 +3,6 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
@@ -66,13 +65,7 @@ func (s *Server) searchRoot(c echo.Context) error {
 		return err
 	}
 
-	w := startStream(c, http.StatusOK)
-	head, _ := json.Marshal(map[string]any{
-		"schemas": []string{listSchema}, "totalResults": users.Total + groups.Total,
-		"startIndex": start, "itemsPerPage": len(users.Users) + len(groups.Groups),
-	})
-	w.Write(head[:len(head)-1])
-	w.WriteString(`,"Resources":[`)
+	w := startList(c, users.Total+groups.Total, start, len(users.Users)+len(groups.Groups))
 	var buf bytes.Buffer
 	for i, u := range users.Users {
 		if i > 0 {
@@ -85,14 +78,9 @@ func (s *Server) searchRoot(c echo.Context) error {
 		}
 		w.Write(b)
 	}
-	for i, g := range groups.Groups {
-		if i > 0 || len(users.Users) > 0 {
-			w.WriteByte(',')
-		}
-		if err := s.writeGroup(c, w, g, gp); err != nil {
-			s.streamFailed(c, err)
-			return nil
-		}
+	if err := s.writeGroups(c, w, groups.Groups, gp, len(users.Users) > 0); err != nil {
+		s.streamFailed(c, err)
+		return nil
 	}
 	w.WriteString("]}\n")
 	return w.Flush()
