@@ -37,6 +37,14 @@ const (
 	Internal       Code = "internal"        // everything else; never carries driver text
 )
 
+// ErrUnavailable marks a failure to reach the database: the connection refused, closed
+// or lost (storage wraps its cause with it). To the domain it is an internal failure like
+// any other — ErrorCode answers Internal, so every check that passes internal failures on
+// passes it on — and each adapter's error mapping recognises it with errors.Is and
+// answers "unavailable, retry later" (HTTP 503 with Retry-After) instead of a 500, so
+// that IdPs back off and retry rather than give up.
+var ErrUnavailable = errors.New("the database is unavailable")
+
 // Error is the error type of the domain. Message is safe to show to the caller.
 type Error struct {
 	Code    Code

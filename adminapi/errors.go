@@ -79,6 +79,10 @@ func (s *Server) HandleError(err error, c echo.Context) {
 	}
 	code := orgscim.ErrorCode(err)
 	if code == orgscim.Internal {
+		if errors.Is(err, orgscim.ErrUnavailable) {
+			s.unavailable(c, err)
+			return
+		}
 		s.internal(c, err)
 		return
 	}
@@ -90,17 +94,38 @@ func (s *Server) HandleError(err error, c echo.Context) {
 }
 
 func (s *Server) internal(c echo.Context, err error) {
-	id := orgscim.NewErrorID()
-	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
-		slog.String("error_id", id), slog.String("request_id", requestID(c)),
-		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
-		slog.String("error", err.Error()))
+	id := s.logFailure(c, "internal error", err)
 	s.write(c, http.StatusInternalServerError, string(orgscim.Internal), "internal error; error id "+id, id)
 }
 
+// unavailable answers a request that failed because the database cannot be reached:
+// 503 with Retry-After, and an error id that the log line with the cause also carries.
+func (s *Server) unavailable(c echo.Context, err error) {
+	id := s.logFailure(c, "database unavailable", err)
+	s.write(c, http.StatusServiceUnavailable, "unavailable", "the service is temporarily unavailable; retry later (error id "+id+")", "")
+}
+
+// logFailure logs err under msg with a fresh error id and returns the id, which the
+// answer carries so that a report can be matched to the log line.
+func (s *Server) logFailure(c echo.Context, msg string, err error) string {
+	id := orgscim.NewErrorID()
+	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, msg,
+		slog.String("error_id", id), slog.String("request_id", requestID(c)),
+		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
+		slog.String("error", err.Error()))
+	return id
+}
+
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503 (the database cannot be
+// reached, or the request ran out of time).
+const retryAfterUnavailable = "30"
+
 func (s *Server) write(c echo.Context, st int, code, message, id string) {
-	if st == http.StatusUnauthorized {
+	switch st {
+	case http.StatusUnauthorized:
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="orgscim-admin"`)
+	case http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	_ = c.JSON(st, ErrorBody{Error: ErrorDetail{Code: code, Message: message, ID: id}})
 }

@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,9 @@ func (s *Server) importFile(c echo.Context) error {
 	}
 	if len(data) > orgs.MaxImportBytes {
 		return orgscim.Errorf(orgscim.TooLarge, "the file is larger than %d bytes; split it", orgs.MaxImportBytes)
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		return orgscim.Errorf(orgscim.InvalidValue, "the file holds a NUL byte: save it as CSV text (UTF-8)")
 	}
 	rep, err := s.Imports.Import(req.Context(), principal(c), data, dryRun)
 	if err != nil {

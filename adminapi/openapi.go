@@ -75,8 +75,8 @@ func (s *Server) OpenAPI() map[string]any {
 			responses["401"] = errResp("No valid admin API key; the same answer for every failure.")
 			responses["403"] = errResp("Authenticated, but outside the caller's subtree or capabilities.")
 		}
-		if r.body != nil || len(r.query) > 0 {
-			responses["400"] = errResp("Invalid input; nothing changed.")
+		if r.body != nil || len(r.query) > 0 || strings.Contains(r.path, "{") {
+			responses["400"] = errResp("Invalid input (also NUL or invalid UTF-8 in any string, path segment or query value); nothing changed.")
 		}
 		if strings.Contains(r.path, "{") || r.body != nil || len(r.query) > 0 {
 			responses["404"] = errResp("No such org, connection, user, role, mapping or delegation.")
@@ -85,6 +85,7 @@ func (s *Server) OpenAPI() map[string]any {
 			responses["409"] = errResp("Conflicts with the current state (a slug taken, the last administrator without a successor, ...).")
 		}
 		responses["500"] = errResp("Internal error: a generic message with the id under which the cause was logged.")
+		responses["503"] = errResp("The database is unreachable or the request ran out of time; retry after the Retry-After seconds.")
 		op["responses"] = responses
 		item, _ := paths[Prefix+r.path].(map[string]any)
 		if item == nil {

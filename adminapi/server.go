@@ -34,10 +34,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
@@ -105,7 +107,7 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) Register(e *echo.Echo) {
 	g := e.Group(Prefix)
 	for _, r := range s.routes() {
-		h := r.handle
+		h := refuseUnstorableText(r.handle)
 		if !r.public {
 			h = s.authenticate(h)
 		}
@@ -193,6 +195,43 @@ func decode(c echo.Context, v any, optional bool) error {
 	}
 	if dec.More() {
 		return orgscim.Errorf(orgscim.InvalidSyntax, "the body has data after its JSON value")
+	}
+	var generic any
+	if json.Unmarshal(body, &generic) == nil && jsonvalue.HasNUL(generic) {
+		return errNUL
+	}
+	return nil
+}
+
+var errNUL = orgscim.Errorf(orgscim.InvalidValue, "strings cannot contain the NUL character")
+
+// refuseUnstorableText answers 400 for a path segment or query value holding NUL or
+// invalid UTF-8, which PostgreSQL refuses with an error and SQLite would store or
+// compare as given: both engines answer alike, and the database is not asked.
+func refuseUnstorableText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for _, v := range c.ParamValues() {
+			if err := storableText(v); err != nil {
+				return err
+			}
+		}
+		for _, vs := range c.QueryParams() {
+			for _, v := range vs {
+				if err := storableText(v); err != nil {
+					return err
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
+func storableText(v string) error {
+	if strings.ContainsRune(v, 0) {
+		return errNUL
+	}
+	if !utf8.ValidString(v) {
+		return orgscim.Errorf(orgscim.InvalidValue, "a path segment or query value is not valid UTF-8")
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
 )
 
@@ -148,13 +147,10 @@ func (s *Groups) now() time.Time {
 }
 
 func validateGroup(g *Group) error {
-	if g.DisplayName == "" {
-		return orgscim.Errorf(orgscim.InvalidValue, "displayName is required")
+	if err := checkName("displayName", g.DisplayName); err != nil {
+		return err
 	}
-	if len(g.DisplayName) > 512 {
-		return orgscim.Errorf(orgscim.InvalidValue, "displayName is longer than 512 bytes")
-	}
-	return nil
+	return checkIndexed("externalId", g.ExternalID)
 }
 
 // Create stores a new group with its members.

@@ -254,12 +254,27 @@ func (s *Users) List(ctx context.Context, conn string, q Query) (UserPage, error
 	return s.Store.Users(ctx, conn, q)
 }
 
+// validate checks what the store cannot check alike on both engines: the presence of
+// userName and the lengths of the indexed values (see MaxIndexedBytes).
 func validate(u *User) error {
-	if u.UserName == "" {
-		return orgscim.Errorf(orgscim.InvalidValue, "userName is required")
+	if err := checkName("userName", u.UserName); err != nil {
+		return err
 	}
-	if len(u.UserName) > 512 {
-		return orgscim.Errorf(orgscim.InvalidValue, "userName is longer than 512 bytes")
+	for _, f := range []struct{ attr, v string }{
+		{"externalId", u.ExternalID}, {"displayName", u.DisplayName},
+		{"name.givenName", u.GivenName}, {"name.familyName", u.FamilyName},
+	} {
+		if err := checkIndexed(f.attr, f.v); err != nil {
+			return err
+		}
+	}
+	// Every e-mail, not only the indexed one: which one is indexed changes with primary.
+	emails, _ := u.Attributes["emails"].([]any)
+	for _, e := range emails {
+		m, _ := e.(map[string]any)
+		if err := checkIndexed("emails.value", str(m["value"])); err != nil {
+			return err
+		}
 	}
 	return nil
 }

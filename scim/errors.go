@@ -79,9 +79,17 @@ func fromLibrary(e *scimerrors.ScimError) error {
 	return &orgscim.Error{Code: code, Message: e.Detail}
 }
 
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503: the database cannot be
+// reached or the request ran out of time. IdPs back off for that long instead of
+// counting the request as failed for good.
+const retryAfterUnavailable = "30"
+
 func writeError(c echo.Context, httpStatus int, scimType, detail string) error {
-	if httpStatus == http.StatusUnauthorized {
+	switch httpStatus {
+	case http.StatusUnauthorized:
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="orgscim"`)
+	case http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	return writeJSON(c, httpStatus, errorDoc{
 		Schemas:  []string{errorSchema},
@@ -128,6 +136,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	code := orgscim.ErrorCode(err)
 	if code == orgscim.Internal {
+		if errors.Is(err, orgscim.ErrUnavailable) {
+			s.unavailable(c, err)
+			return
+		}
 		s.internal(c, err)
 		return
 	}
@@ -136,12 +148,26 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 func (s *Server) internal(c echo.Context, err error) {
+	id := s.logFailure(c, "internal error", err)
+	_ = writeError(c, http.StatusInternalServerError, "", "internal error; error id "+id)
+}
+
+// unavailable answers a request that failed because the database cannot be reached:
+// 503 with Retry-After, and an error id that the log line with the cause also carries.
+func (s *Server) unavailable(c echo.Context, err error) {
+	id := s.logFailure(c, "database unavailable", err)
+	_ = writeError(c, http.StatusServiceUnavailable, "", "the service is temporarily unavailable; retry later (error id "+id+")")
+}
+
+// logFailure logs err under msg with a fresh error id and returns the id, which the
+// answer carries so that a report can be matched to the log line.
+func (s *Server) logFailure(c echo.Context, msg string, err error) string {
 	id := orgscim.NewErrorID()
-	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
+	s.logger().LogAttrs(c.Request().Context(), slog.LevelError, msg,
 		slog.String("error_id", id), slog.String("request_id", requestID(c)),
 		slog.String("method", c.Request().Method), slog.String("route", c.Path()),
 		slog.String("connection", ConnectionSlug(c)), slog.String("error", err.Error()))
-	_ = writeError(c, http.StatusInternalServerError, "", "internal error; error id "+id)
+	return id
 }
 
 // requestID is the id the request-id middleware gave the request (its X-Request-ID).

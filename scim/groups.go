@@ -11,7 +11,6 @@ import (
 	"github.com/elimity-com/scim/schema"
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
-	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -202,7 +201,7 @@ func (s *Server) patchGroup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if connection(c).IdP == orgs.IdPOkta || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != "" {
+	if patchAnswersResource(c) {
 		return s.respondGroup(c, http.StatusOK, g)
 	}
 	c.Response().Header().Set("ETag", etag(g.Version))
@@ -441,6 +440,34 @@ func startStream(c echo.Context, code int) *bufio.Writer {
 	return bufio.NewWriterSize(c.Response(), 32<<10)
 }
 
+// startList commits a 200 ListResponse and writes it up to the opening of its Resources
+// array; the caller streams the resources and closes with "]}".
+func startList(c echo.Context, total, startIndex, itemsPerPage int) *bufio.Writer {
+	w := startStream(c, http.StatusOK)
+	head, _ := json.Marshal(map[string]any{
+		"schemas": []string{listSchema}, "totalResults": total,
+		"startIndex": startIndex, "itemsPerPage": itemsPerPage,
+	})
+	w.Write(head[:len(head)-1])
+	w.WriteString(`,"Resources":[`)
+	return w
+}
+
+// writeGroups streams groups as elements of a Resources array, with a comma before the
+// first when comma is set (elements precede them).
+func (s *Server) writeGroups(c echo.Context, w *bufio.Writer, groups []*provisioning.Group, p projection, comma bool) error {
+	for _, g := range groups {
+		if comma {
+			w.WriteByte(',')
+		}
+		comma = true
+		if err := s.writeGroup(c, w, g, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Server) respondGroup(c echo.Context, code int, g *provisioning.Group) error {
 	p, err := s.parseProjection(s.groups, splitList(c.QueryParam("attributes")), splitList(c.QueryParam("excludedAttributes")))
 	if err != nil {
@@ -476,21 +503,10 @@ func (s *Server) queryGroups(c echo.Context, lp listParams) error {
 	if err != nil {
 		return err
 	}
-	w := startStream(c, http.StatusOK)
-	head, _ := json.Marshal(map[string]any{
-		"schemas": []string{listSchema}, "totalResults": page.Total,
-		"startIndex": q.StartIndex, "itemsPerPage": len(page.Groups),
-	})
-	w.Write(head[:len(head)-1])
-	w.WriteString(`,"Resources":[`)
-	for i, g := range page.Groups {
-		if i > 0 {
-			w.WriteByte(',')
-		}
-		if err := s.writeGroup(c, w, g, p); err != nil {
-			s.streamFailed(c, err)
-			return nil
-		}
+	w := startList(c, page.Total, q.StartIndex, len(page.Groups))
+	if err := s.writeGroups(c, w, page.Groups, p, false); err != nil {
+		s.streamFailed(c, err)
+		return nil
 	}
 	w.WriteString("]}\n")
 	return w.Flush()

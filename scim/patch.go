@@ -298,6 +298,11 @@ func (p *patching) setObject(kind, urn string, obj map[string]any) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		v := obj[k]
+		if strings.EqualFold(k, "schemas") {
+			// Clients echo the resource's schemas into a value object, also into one
+			// aimed at an extension; PUT ignores them there, and so does PATCH.
+			continue
+		}
 		t, readOnly, err := p.target(k, urn)
 		if err != nil {
 			return err

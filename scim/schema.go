@@ -133,6 +133,8 @@ func (r attrRef) path() []string {
 		switch r.Meta {
 		case "id", "externalId":
 			return []string{r.Meta}
+		case "meta": // the whole complex attribute, as in excludedAttributes=meta
+			return []string{"meta"}
 		default:
 			return []string{"meta", r.Meta}
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
@@ -157,6 +158,9 @@ func (s *Server) Register(e *echo.Echo) {
 	g.PUT("/Groups/:id", s.replaceGroup)
 	g.PATCH("/Groups/:id", s.patchGroup)
 	g.DELETE("/Groups/:id", s.deleteGroup)
+
+	g.POST("/.search", s.searchRoot)
+	g.POST("/Bulk", s.bulk)
 
 	methodNotAllowed(e, g)
 }
@@ -312,32 +316,10 @@ func readJSON(c echo.Context) (map[string]any, error) {
 	if !ok {
 		return nil, orgscim.Errorf(orgscim.InvalidSyntax, "the body must be a JSON object")
 	}
-	if hasNUL(m) {
+	if jsonvalue.HasNUL(m) {
 		return nil, orgscim.Errorf(orgscim.InvalidValue, "strings cannot contain the NUL character")
 	}
 	return m, nil
-}
-
-// hasNUL reports whether any string (or key) in a decoded JSON value holds U+0000,
-// which neither PostgreSQL text nor SQLite parameters can carry intact.
-func hasNUL(v any) bool {
-	switch v := v.(type) {
-	case string:
-		return strings.ContainsRune(v, 0)
-	case map[string]any:
-		for k, e := range v {
-			if strings.ContainsRune(k, 0) || hasNUL(e) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range v {
-			if hasNUL(e) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // bodyTooLarge recognises the error of a body cut off by a size limit: echo's BodyLimit

@@ -274,13 +274,23 @@ func (s *Server) patchUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Entra expects 204 (Microsoft's tests assert it); Okta expects the resource. A
-	// client that asks for attributes gets the resource as well.
-	if connection(c).IdP == orgs.IdPOkta || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != "" {
+	if patchAnswersResource(c) {
 		return s.respondUser(c, http.StatusOK, u)
 	}
 	c.Response().Header().Set("ETag", etag(u.Version))
 	return c.NoContent(http.StatusNoContent)
+}
+
+// patchAnswersResource says whether a successful PATCH answers 200 with the resource
+// rather than 204. RFC 7644 §3.5.2 allows both and names 200 first: Okta and the
+// independent conformance suites expect the resource, so generic connections get it.
+// Entra connections answer 204, which Entra and Microsoft's tests expect, unless the
+// client asks for attributes or excludedAttributes.
+func patchAnswersResource(c echo.Context) bool {
+	if connection(c).IdP != orgs.IdPEntra {
+		return true
+	}
+	return c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != ""
 }
 
 func (s *Server) deleteUser(c echo.Context) error {

@@ -48,6 +48,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
+		TranslateError:         true, // see unavailableDialector
 	}
 	var (
 		g   *gorm.DB
@@ -57,7 +58,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		d = postgresDialect
-		g, err = gorm.Open(postgres.Open(url), cfg)
+		g, err = gorm.Open(unavailableDialector{postgres.Open(url)}, cfg)
 		if err == nil {
 			var sqlDB *sql.DB
 			if sqlDB, err = g.DB(); err == nil {
@@ -85,7 +86,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// Switching a new file to WAL takes an exclusive lock without waiting on
 		// busy_timeout, so processes opening one file at once retry for a while.
 		for attempt := 0; ; attempt++ {
-			g, err = gorm.Open(sqlite.Open(dsn), cfg)
+			g, err = gorm.Open(unavailableDialector{sqlite.Open(dsn)}, cfg)
 			if err == nil || attempt == 50 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
 				break
 			}

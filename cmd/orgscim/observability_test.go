@@ -305,13 +305,13 @@ func TestLogsCarryRequestIDsAndNoSecrets(t *testing.T) {
 			t.Errorf("an unsafe client request id came back as %q", got)
 		}
 
-		// An internal failure: the database goes away under the server. Its log line
+		// A failure: the database goes away under the server (503). Its log line
 		// carries the request id the client saw, and no secret either.
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
 		failed := c.list("filter", `userName eq "`+filterValue+`"`)
-		if failed.Status != http.StatusInternalServerError {
+		if failed.Status != http.StatusServiceUnavailable {
 			t.Fatalf("with the database closed: %d %s", failed.Status, failed.Raw)
 		}
 		failedID := failed.Header.Get("X-Request-ID")
@@ -339,18 +339,18 @@ func TestLogsCarryRequestIDsAndNoSecrets(t *testing.T) {
 					t.Errorf("access log has a query string: %s", line)
 				}
 				seen[rid] = true
-			case "internal error":
+			case "database unavailable":
 				internal = true
 				if rid != failedID || rid == "" {
-					t.Errorf("internal error logged with request_id %q, the response said %q: %s", rid, failedID, line)
+					t.Errorf("failure logged with request_id %q, the response said %q: %s", rid, failedID, line)
 				}
 				if id, _ := rec["error_id"].(string); id == "" || !strings.Contains(string(failed.Raw), id) {
-					t.Errorf("internal error's error_id %q is not the one answered: %s", id, failed.Raw)
+					t.Errorf("failure's error_id %q is not the one answered: %s", id, failed.Raw)
 				}
 			}
 		}
 		if !internal {
-			t.Errorf("no internal error logged:\n%s", logs)
+			t.Errorf("no failure logged:\n%s", logs)
 		}
 		for _, id := range append(ids, failedID) {
 			if !seen[id] {

@@ -27,7 +27,7 @@ import (
 
 // httpConfig is what the HTTP server needs besides its database.
 type httpConfig struct {
-	BodyLimit      string        // echo's notation, e.g. "1M"
+	BodyLimit      int64         // the largest request body in bytes; 0 for defaultBodyLimit
 	RequestTimeout time.Duration // per request; well under the 60 s Entra waits
 	Limits         scim.Limits   // SCIM request limits and the per-connection rate limit
 	Now            func() time.Time
@@ -47,8 +47,8 @@ const defaultRequestTimeout = 30 * time.Second
 // newHandler wires the HTTP application: SCIM, the admin API, health, readiness and
 // metrics. This is the one place where domain services, storage and adapters meet.
 func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo {
-	if cfg.BodyLimit == "" {
-		cfg.BodyLimit = "2M"
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = defaultBodyLimit
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
@@ -104,7 +104,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 				slog.String("route", c.Path()), slog.String("error", err.Error()), slog.String("stack", string(stack)))
 			return err
 		}}))
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(bodyLimit(cfg.BodyLimit, maxDiscardedBody))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
 		Timeout: cfg.RequestTimeout, ErrorHandler: timeoutError}))
 
@@ -126,6 +126,66 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	admin.Register(e)
 	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
 	return e
+}
+
+const (
+	// defaultBodyLimit is the largest request body; a SCIM user or a PATCH is a few KB,
+	// a group with its members well under this.
+	defaultBodyLimit = 2 << 20
+	// maxDiscardedBody is how much of a refused body the server reads and throws away
+	// so that the client reads its 413. Clients such as Python's urllib send the whole
+	// body before reading the answer: had the server closed the connection with the body
+	// unread, the client's TCP stack would get a reset and lose the 413 with it. A body
+	// larger than this is cut off by closing the connection.
+	maxDiscardedBody = 16 << 20
+)
+
+// bodyLimit refuses a request body over limit with 413: at once when Content-Length
+// declares it, else when reading reaches it (http.MaxBytesReader, which the adapters
+// recognise). Either way it then reads and discards up to discard bytes of what is left
+// before the 413 is written, and marks the connection to close after it.
+func bodyLimit(limit, discard int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			body := r.Body
+			if r.ContentLength > limit {
+				// A client that waits for "100 Continue" (curl does above 1 MB) has
+				// sent no body yet and reads the 413 as it is: reading would invite
+				// the body only to throw it away.
+				if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+					drainRefused(c, body, discard)
+				} else {
+					c.Response().Header().Set(echo.HeaderConnection, "close")
+				}
+				return echo.ErrStatusRequestEntityTooLarge
+			}
+			// Passing echo's Response (not the http.ResponseWriter under it) keeps
+			// net/http from closing the connection before the rest is drained.
+			r.Body = http.MaxBytesReader(c.Response(), body, limit)
+			err := next(c)
+			if err != nil && tooLarge(err) {
+				drainRefused(c, body, discard)
+			}
+			return err
+		}
+	}
+}
+
+// tooLarge says whether a handler refused its request for the size of its body.
+func tooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	var he *echo.HTTPError
+	return errors.As(err, &mb) || orgscim.ErrorCode(err) == orgscim.TooLarge ||
+		(errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge)
+}
+
+// drainRefused reads and discards up to n bytes of a refused body, and asks for the
+// connection to close after the answer: what was not read must not be taken for the
+// next request.
+func drainRefused(c echo.Context, body io.Reader, n int64) {
+	_, _ = io.CopyN(io.Discard, body, n)
+	c.Response().Header().Set(echo.HeaderConnection, "close")
 }
 
 // timeoutError turns a handler's failure after its request ran out of time into a 503:
@@ -230,7 +290,10 @@ query strings.
 
 Each SCIM connection may make --rate-limit requests per second, in bursts of up to
 --rate-burst; beyond that it is answered 429 with Retry-After. Every request is bounded
-by --request-timeout (answered 503 when it runs out). On SIGTERM or SIGINT the server
+by --request-timeout (answered 503 when it runs out). Request bodies over 2 MB are
+answered 413 (read and discarded up to 16 MB first, so that clients that send the whole
+body before reading get the answer). While the database cannot be reached, requests are
+answered 503 with Retry-After. On SIGTERM or SIGINT the server
 stops accepting connections, finishes the requests in flight (waiting at most
 --request-timeout plus 5 s) and exits.
 
