@@ -36,9 +36,18 @@ Usage:
   orgscim apikey create --operator NAME [--expires DURATION] [--json]
                                                    issue an operator key for the admin API
   orgscim apikey revoke --id KEY_ID
-  orgscim audit verify [--json]                    check every audit chain; names each modified,
-                                                   deleted, inserted or reordered event; exit 1
-                                                   when a chain is broken
+  orgscim audit verify [--checkpoint FILE ...] [--public-key KEY ...] [--json]
+                                                   rebuild the audit log's Merkle tree; name each
+                                                   modified or deleted event; prove the log extends
+                                                   each checkpoint given; exit 1 when anything fails
+  orgscim audit checkpoint                         print the latest signed checkpoint
+  orgscim audit public-key [--audit-key FILE]      print the log's public key (for auditors, witnesses)
+  orgscim audit seal [--audit-key FILE]            seal pending events now (serve does it every 250 ms)
+  orgscim audit export --org SLUG --from T --to T [--out FILE]
+                                                   an evidence bundle: events, inclusion proofs,
+                                                   checkpoint, public key
+  orgscim audit verify-bundle FILE [--public-key KEY]
+                                                   check a bundle offline; exit 1 when it fails
   orgscim webhook create [--connection SLUG] --url URL [--actions user.,grant.] [--json]
                                                    send a connection's (or, without --connection,
                                                    the control plane's) events, signed, to URL;
@@ -168,6 +177,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenRevoke(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit" && sub == "verify":
 		return auditVerify(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && sub == "checkpoint":
+		return auditCheckpoint(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && sub == "public-key":
+		return auditPublicKey(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && sub == "seal":
+		return auditSeal(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && sub == "export":
+		return auditExport(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && sub == "verify-bundle":
+		return auditVerifyBundle(ctx, rest[1:], stdout, stderr)
 	case cmd == "reconcile":
 		return reconcileCmd(ctx, rest, stdout, stderr)
 	case cmd == "webhook" && sub == "create":

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
@@ -231,6 +232,13 @@ last push, a redacted log of the last 50 requests; see orgscim connection health
 about once a second and when it stops. Once a day it logs the tokens that lapse within
 --token-expiry-warning.
 
+The server seals the audit log every --seal-interval: committed events get their place in
+the log's Merkle tree and a checkpoint signed with the key in --audit-key (created with
+mode 0600 on first start; next to a SQLite database by default; a PostgreSQL deployment
+must name one). With several replicas one of them seals (a PostgreSQL advisory lock).
+Each checkpoint is also written to --audit-checkpoint-dir, when given, and POSTed to the
+webhook subscriptions created with --actions audit.checkpoint.
+
 Every --webhook-interval the server sends the webhook deliveries that are due (see
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
 PostgreSQL database share the work without sending a delivery twice at once.
@@ -275,6 +283,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fs.DurationVar(&tokenWarning, "token-expiry-warning", tokenWarning, "report SCIM tokens this long before they lapse: in connection health, and logged daily (env ORGSCIM_TOKEN_EXPIRY_WARNING)")
+	keyFile := auditKeyFlag(fs)
+	checkpointDir := fs.String("audit-checkpoint-dir", os.Getenv("ORGSCIM_AUDIT_CHECKPOINT_DIR"),
+		"publish every signed checkpoint of the audit log as a file of this append-only directory (env ORGSCIM_AUDIT_CHECKPOINT_DIR)")
+	sealInterval, err := envDuration("ORGSCIM_SEAL_INTERVAL", 250*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	fs.DurationVar(&sealInterval, "seal-interval", sealInterval, "how often to seal committed audit events into the log and sign a checkpoint; at most 1s (env ORGSCIM_SEAL_INTERVAL)")
 	reconcileAt := fs.String("reconcile-at", envOr("ORGSCIM_RECONCILE_AT", "02:00"), "time of day (HH:MM, UTC) of the daily reconciliation pass; off for none (env ORGSCIM_RECONCILE_AT)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -291,6 +307,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rateLimit < 0 || rateBurst < 0 || timeout <= 0 || analyzeEvery < 0 || webhookInterval < 0 {
 		fmt.Fprintln(stderr, "--rate-limit, --rate-burst, --analyze-every and --webhook-interval must not be negative, --request-timeout must be positive")
 		return errUsage
+	}
+	if sealInterval <= 0 || sealInterval > time.Second {
+		fmt.Fprintln(stderr, "--seal-interval must be positive and at most 1s")
+		return errUsage
+	}
+	auditKey, err := loadAuditKey(*keyFile, *dbURL, true)
+	if err != nil {
+		return err
 	}
 	limits := scim.Limits{RateLimit: rateLimit, RateBurst: rateBurst}
 	if rateLimit == 0 {
@@ -324,6 +348,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		d := &webhooks.Deliverer{Outbox: db.Webhooks(), Logger: logger}
 		go func() { defer close(stopped); d.Run(dctx, webhookInterval) }()
 		defer func() { stop(); <-stopped }()
+	}
+	{
+		// Stopped before the database closes; what it has not sealed, the next start does.
+		var sinks []audit.Sink
+		if *checkpointDir != "" {
+			sinks = append(sinks, audit.DirSink{Dir: *checkpointDir})
+		}
+		sealer := newSealer(db, auditKey, sinks...)
+		sealer.Logger = logger
+		sctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); sealer.Run(sctx, sealInterval) }()
+		defer func() { stop(); <-stopped }()
+		logger.Info("audit log", slog.String("public_key", auditKey.PublicKey))
 	}
 	if dailyOn {
 		rctx, stop := context.WithCancel(ctx)
