@@ -344,12 +344,12 @@ Flags:
 		defer f.Close()
 		w = f
 	}
-	return printJSON(w, b)
+	// Compact: indenting would re-indent each event's diff, which the leaf holds verbatim.
+	return json.NewEncoder(w).Encode(b)
 }
 
 func auditVerifyBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit verify-bundle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, _ := newFlags("audit verify-bundle", stderr) // --database, as every command takes; not read
 	var keys listFlag
 	fs.Var(&keys, "public-key", "trust this public key of the log (as obtained from its operator); repeatable")
 	fs.Usage = func() {
