@@ -159,11 +159,17 @@ func (b *Builder) Root() (tlog.Hash, error) {
 
 // ReadHashes serves tlog from the kept hashes.
 func (b *Builder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	return HashesAt(b.hashes, indexes)
+}
+
+// HashesAt returns the stored hashes at indexes from m, or an error naming the first
+// one m lacks.
+func HashesAt(m map[int64]tlog.Hash, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
-		h, ok := b.hashes[x]
+		h, ok := m[x]
 		if !ok {
-			return nil, fmt.Errorf("audit: tree hash %d not kept", x)
+			return nil, fmt.Errorf("audit: the tree lacks stored hash %d", x)
 		}
 		out[i] = h
 	}

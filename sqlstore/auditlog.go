@@ -279,7 +279,6 @@ type treeReader struct {
 }
 
 func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
 	var missing []int64
 	for _, x := range indexes {
 		if _, ok := r.hashes[x]; !ok {
@@ -300,14 +299,7 @@ func (r *treeReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			r.hashes[row.Idx] = h
 		}
 	}
-	for i, x := range indexes {
-		h, ok := r.hashes[x]
-		if !ok {
-			return nil, fmt.Errorf("sqlstore: the audit tree lacks stored hash %d", x)
-		}
-		out[i] = h
-	}
-	return out, nil
+	return audit.HashesAt(r.hashes, indexes)
 }
 
 // LogState is where the log stands, with its latest checkpoint.
