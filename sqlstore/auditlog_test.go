@@ -9,6 +9,7 @@ import (
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/sqlstore"
+	"github.com/orgscim/orgscim/webhooks"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -102,4 +103,46 @@ func TestAuditLogMigratesTheOldChains(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A control-plane subscription that names audit.checkpoint gets every signed checkpoint
+// through the outbox — signed and retried like any delivery — and one that does not,
+// none of them.
+func TestAuditCheckpointsAreQueuedForWitnesses(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		a, _ := setup(t, db)
+		for _, s := range []webhooks.Subscription{
+			{ID: "witness", URL: "https://witness.example/", Actions: []string{sqlstore.WitnessAction}, State: webhooks.Active, Secret: "s1"},
+			{ID: "everything", URL: "https://all.example/", Actions: []string{}, State: webhooks.Active, Secret: "s2"},
+		} {
+			if err := db.Webhooks().CreateSubscription(ctx, &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		record(t, db, a, 2)
+		sealer := testSealer(t, db)
+		sealed, err := sealer.Once(ctx)
+		if err != nil || sealed == nil {
+			t.Fatalf("seal: %v", err)
+		}
+		ds, err := db.Webhooks().Claim(ctx, time.Now(), time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].SubscriptionID != "witness" || ds[0].Action != sqlstore.WitnessAction {
+			t.Fatalf("deliveries %+v; want one checkpoint for the witness", ds)
+		}
+		var body struct {
+			Type       string `json:"type"`
+			Size       int64  `json:"size"`
+			Checkpoint string `json:"checkpoint"`
+		}
+		if err := json.Unmarshal(ds[0].Payload, &body); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := audit.OpenCheckpoint([]byte(body.Checkpoint), []string{sealer.Key.PublicKey})
+		if err != nil || body.Type != sqlstore.WitnessAction || body.Size != 2 || cp.Size != 2 || cp.Root != sealed.Checkpoint.Root {
+			t.Fatalf("delivered %s (%v); want the signed checkpoint of 2 events", ds[0].Payload, err)
+		}
+	})
 }
