@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/orgscim
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: run test build vet conformance bench fuzz model clean redocly
+.PHONY: run test build vet conformance bench bench-audit fuzz model clean redocly
 
 ## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
 run: build
@@ -47,6 +47,11 @@ conformance: build
 bench:
 	@test -n "$$ORGSCIM_TEST_DATABASE_URL" || { echo "make bench needs ORGSCIM_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
 	$(GO) test -run '^$$' -bench UsersPostgres -benchtime 2000x -timeout 60m ./sqlstore/ ./cmd/orgscim/
+
+## bench-audit: audit verify over 1,000,000 sealed events (time, peak heap); needs ORGSCIM_TEST_DATABASE_URL
+bench-audit:
+	@test -n "$$ORGSCIM_TEST_DATABASE_URL" || { echo "make bench-audit needs ORGSCIM_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
+	$(GO) test -run '^$$' -bench BenchmarkAuditVerify -benchtime 1x -timeout 30m ./sqlstore/
 
 ## fuzz: the fuzz targets, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

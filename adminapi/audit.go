@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -174,4 +175,57 @@ func auditEventJSON(e *audit.Event) AuditEvent {
 		TargetType: e.TargetType, TargetID: e.TargetID, OrgID: e.OrgID, OrgPath: e.OrgPath,
 		ConnectionID: e.ConnectionID, Diff: e.Diff, RequestID: e.RequestID, ClientAddr: e.ClientAddr,
 		Chain: e.Chain, Seq: e.Seq, PrevHash: e.PrevHash, Hash: e.Hash}
+}
+
+// AuditProver gives an event's inclusion proof in the log (sqlstore.AuditLog does).
+type AuditProver interface {
+	Proof(ctx context.Context, id string) (*audit.InclusionProof, error)
+}
+
+// AuditProof is an event's inclusion proof against the latest signed checkpoint.
+type AuditProof struct {
+	Event AuditEvent `json:"event"`
+	// Leaf is the bytes the log committed to for the event (base64); its leaf hash is
+	// SHA-256(0x00 || leaf).
+	Leaf     string `json:"leaf"`
+	LeafHash string `json:"leaf_hash"`
+	Position int64  `json:"position"`
+	TreeSize int64  `json:"tree_size"`
+	// Proof is the RFC 6962 audit path from the leaf to the checkpoint's root (base64 hashes).
+	Proof []string `json:"proof"`
+	// Checkpoint is the signed checkpoint (C2SP signed note) the proof leads to.
+	Checkpoint string `json:"checkpoint"`
+}
+
+func (s *Server) auditProof(c echo.Context) error {
+	ctx, p := c.Request().Context(), principal(c)
+	prover, ok := s.auditLog().(AuditProver)
+	if !ok {
+		return orgscim.Errorf(orgscim.NotImplemented, "this server keeps no verifiable audit log")
+	}
+	id := c.Param("id")
+	proof, err := prover.Proof(ctx, id)
+	if err != nil {
+		return err
+	}
+	if p.Operator == "" {
+		// A delegate sees the proofs of its subtree's events; any other is, for it, no event.
+		hidden := orgscim.Errorf(orgscim.NotFound, "no audit event %q", id)
+		if proof.Event.OrgID == "" {
+			return hidden
+		}
+		org, err := s.Directory.Store.OrgByID(ctx, proof.Event.OrgID)
+		if err != nil || s.canSee(ctx, p, org) != nil {
+			return hidden
+		}
+	}
+	leaf := audit.LeafData(&proof.Event)
+	lh := audit.LeafHash(&proof.Event)
+	out := AuditProof{Event: auditEventJSON(&proof.Event), Leaf: base64.StdEncoding.EncodeToString(leaf),
+		LeafHash: base64.StdEncoding.EncodeToString(lh[:]), Position: proof.Position, TreeSize: proof.TreeSize,
+		Proof: make([]string, len(proof.Hashes)), Checkpoint: string(proof.Checkpoint)}
+	for i, h := range proof.Hashes {
+		out.Proof[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return c.JSON(http.StatusOK, out)
 }

@@ -81,7 +81,9 @@ func (s *Server) OpenAPI() map[string]any {
 		if strings.Contains(r.path, "{") || r.body != nil || len(r.query) > 0 {
 			responses["404"] = errResp("No such org, connection, user, role, mapping or delegation.")
 		}
-		if r.method != http.MethodGet {
+		if r.conflict != "" {
+			responses["409"] = errResp(r.conflict)
+		} else if r.method != http.MethodGet {
 			responses["409"] = errResp("Conflicts with the current state (a slug taken, the last administrator without a successor, ...).")
 		}
 		responses["500"] = errResp("Internal error: a generic message with the id under which the cause was logged.")

@@ -25,6 +25,8 @@ type route struct {
 	handle       echo.HandlerFunc
 	// bodyMedia and respMedia name a body that is not JSON (text/csv), described as a string.
 	bodyMedia, respMedia string
+	// conflict documents a 409 a GET can answer.
+	conflict string
 }
 
 type param struct {
@@ -209,6 +211,13 @@ func (s *Server) routes() []route {
 				"matching event, one JSON object a line, within the request timeout.",
 			who:    "Operators see every event; a delegate the events on orgs of its delegated subtree, and names an org only inside it.",
 			handle: s.auditEvents},
+		{method: http.MethodGet, path: "/audit/{id}/proof", tag: "audit", status: http.StatusOK, resp: AuditProof{},
+			summary: "The event's inclusion proof in the verifiable audit log: its leaf, its position and the RFC 6962 audit path " +
+				"to the root of the latest signed checkpoint (C2SP signed note, Ed25519). Anyone holding the log's public key " +
+				"can check it offline. 409 while the event is not sealed into a checkpoint yet (within a second or so).",
+			who:      "Operators; a delegate for the events on orgs of its delegated subtree.",
+			conflict: "The event is not sealed into a checkpoint yet: ask again in a second.",
+			handle:   s.auditProof},
 		{method: http.MethodGet, path: "/connections/{slug}/users/{id}/access", tag: "access", status: http.StatusOK, resp: UserAccess{},
 			summary: "What the user can do, and why.",
 			who:     "Operators; a delegate whose subtree lies on one path with the connection's org, seeing the grants inside its subtree.",

@@ -380,10 +380,10 @@ type AuditEvent struct {
 	Diff         json.RawMessage `json:"diff,omitempty" doc:"each changed field's before and after, or the record of a bulk change (counts, up to 1000 ids); secrets never appear"`
 	RequestID    string          `json:"request_id" doc:"the X-Request-Id of the request that made the change"`
 	ClientAddr   string          `json:"client_addr"`
-	Chain        string          `json:"chain" doc:"the hash chain: the connection's id, or control"`
-	Seq          int64           `json:"seq" doc:"the position in the chain, from 1"`
-	PrevHash     string          `json:"prev_hash"`
-	Hash         string          `json:"hash"`
+	Chain        string          `json:"chain" doc:"the tenant: the connection's id, or control"`
+	Seq          int64           `json:"seq" doc:"the event's number: increasing in the order events are written (with gaps); for events from before the verifiable log, the position in its connection's hash chain"`
+	PrevHash     string          `json:"prev_hash" doc:"for events from before the verifiable log, the hash of the event before it in its chain; empty since"`
+	Hash         string          `json:"hash" doc:"hex SHA-256 leaf hash of the event in the verifiable log (its proof: GET /audit/{id}/proof); for events from before it, the chain hash"`
 }
 
 // AuditPage is one page of the audit trail, oldest first.

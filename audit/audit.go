@@ -14,8 +14,9 @@ import (
 const Control = "control"
 
 // Event is one change. The domain fills what happened (Time, Action, Target, Diff, and
-// OrgID or ConnectionID); Source fills who and from where; the store fills the chain
-// fields (Chain, Seq, PrevHash, Hash), the event id and, from OrgID, OrgPath.
+// OrgID or ConnectionID); Source fills who and from where; the store fills the tenant
+// (Chain), the event's number (Seq), its content hash (Hash), the event id and, from
+// OrgID, OrgPath. PrevHash links the events written before the log in their chain.
 type Event struct {
 	ID           string          `json:"id"`
 	Chain        string          `json:"chain"`
@@ -80,7 +81,8 @@ func ComputeHash(e *Event) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Seal places e after a chain's head (seq, hash) and computes its hash.
+// Seal places e after a chain's head (seq, hash) and computes its chain hash: how
+// events were written before the log (tests of the migration write them so).
 func Seal(e *Event, chain string, seq int64, prevHash string) {
 	e.Chain, e.Seq, e.PrevHash = chain, seq, prevHash
 	e.Time = e.Time.UTC().Truncate(time.Millisecond)

@@ -2,25 +2,17 @@ package audit
 
 import "context"
 
-// ChainReader reads the chains for verification, from one consistent snapshot.
+// ChainReader reads the per-connection hash chains of the events written before the
+// log, from one consistent snapshot.
 type ChainReader interface {
 	Heads(ctx context.Context) ([]Head, error)
 	// ScanChain calls fn with each event of chain in Seq order.
 	ScanChain(ctx context.Context, chain string, fn func(*Event) error) error
 }
 
-// Report is the outcome of verifying every chain.
-type Report struct {
-	Chains int     `json:"chains"`
-	Events int64   `json:"events"`
-	Breaks []Break `json:"breaks"`
-}
-
-// OK reports whether no chain is broken.
-func (r Report) OK() bool { return len(r.Breaks) == 0 }
-
-// VerifyAll checks every chain that r holds.
-func VerifyAll(ctx context.Context, r ChainReader) (Report, error) {
+// VerifyChains checks every per-connection chain that r holds: what the events written
+// before the log were protected by, checked once more when they move into the log.
+func VerifyChains(ctx context.Context, r ChainReader) (Report, error) {
 	rep := Report{Breaks: []Break{}}
 	heads, err := r.Heads(ctx)
 	if err != nil {

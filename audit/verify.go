@@ -1,6 +1,9 @@
 package audit
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Head is a chain's last position as the store records it.
 type Head struct {
@@ -11,18 +14,28 @@ type Head struct {
 
 // Break is one place where a chain is not what was appended.
 type Break struct {
-	Chain   string `json:"chain"`
-	Seq     int64  `json:"seq"`               // the position where the chain breaks
-	EventID string `json:"eventId,omitempty"` // the event found there, if any
-	Problem string `json:"problem"`
+	Chain    string `json:"chain,omitempty"`
+	Seq      int64  `json:"seq,omitempty"`      // the event's number (in its chain, for events before the log)
+	Position *int64 `json:"position,omitempty"` // the event's position in the log, when sealed
+	EventID  string `json:"eventId,omitempty"`  // the event found there, if any
+	Problem  string `json:"problem"`
 }
 
 func (b Break) String() string {
-	id := ""
-	if b.EventID != "" {
-		id = " (event " + b.EventID + ")"
+	var where []string
+	if b.Position != nil {
+		where = append(where, fmt.Sprintf("log position %d", *b.Position))
 	}
-	return fmt.Sprintf("chain %s at seq %d%s: %s", b.Chain, b.Seq, id, b.Problem)
+	if b.Chain != "" {
+		where = append(where, fmt.Sprintf("chain %s at seq %d", b.Chain, b.Seq))
+	}
+	if b.EventID != "" {
+		where = append(where, "event "+b.EventID)
+	}
+	if len(where) == 0 {
+		return b.Problem
+	}
+	return strings.Join(where, ", ") + ": " + b.Problem
 }
 
 // Verifier checks one chain as its events arrive in Seq order, holding only the last

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -68,15 +67,12 @@ func (r auditRow) event() audit.Event {
 	return e
 }
 
-// appendAudit appends the events of a transaction to their chains, as its last
-// statements, and queues their webhook deliveries (see enqueue in outbox.go). Each
-// chain's head is locked by the upsert that reads it and stays locked until the commit,
-// so concurrent transactions append one after the other and the chain stays linear.
-// That lock is the one point where a tenant's writers queue, so everything that needs
-// no lock — the events' orgs, the matching subscriptions — is read before it, and on
-// PostgreSQL the writes after it are one statement: the critical section is two round
-// trips and the commit. Chains are locked in name order, so two transactions never wait
-// on each other.
+// appendAudit writes the events of a transaction, as its last statements, and queues
+// their webhook deliveries (see enqueue in outbox.go). Nothing here waits for another
+// transaction: each event takes a number (see numberEvents) and its content hash, and
+// the sealer gives it its place in the log once it has committed (auditlog.go). The
+// events' orgs and the matching subscriptions are read first; on PostgreSQL the writes
+// are then one statement.
 func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 	events := t.events
 	if len(events) == 0 {
@@ -89,50 +85,31 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 	if err != nil {
 		return err
 	}
-	byChain := map[string][]int{}
-	var chains []string
-	for i := range events {
-		c := audit.ChainOf(&events[i])
-		if _, ok := byChain[c]; !ok {
-			chains = append(chains, c)
-		}
-		byChain[c] = append(byChain[c], i)
+	nums, err := db.numberEvents(tx, len(events))
+	if err != nil {
+		return fmt.Errorf("sqlstore: audit event numbers: %w", err)
 	}
-	sort.Strings(chains)
-	t.unlock = db.chains.lock(tx.Statement.Context, chains)
 	now := time.Now()
-	for _, chain := range chains {
-		var head struct {
-			Seq  int64
-			Hash string
+	w := &batchWriter{}
+	for i := range events {
+		e := &events[i]
+		if e.ID == "" {
+			e.ID = newEventID()
 		}
-		err := tx.Raw(`INSERT INTO audit_chains (chain, seq, hash) VALUES (?, 0, '')
-			ON CONFLICT (chain) DO UPDATE SET seq = audit_chains.seq RETURNING seq, hash`, chain).Scan(&head).Error
-		if err != nil {
-			return fmt.Errorf("sqlstore: audit chain head: %w", err)
+		if e.Time.IsZero() {
+			e.Time = now
 		}
-		w := &batchWriter{}
-		for _, i := range byChain[chain] {
-			e := &events[i]
-			if e.ID == "" {
-				e.ID = newEventID()
-			}
-			if e.Time.IsZero() {
-				e.Time = now
-			}
-			head.Seq++
-			audit.Seal(e, chain, head.Seq, head.Hash)
-			head.Hash = e.Hash
-			w.add("INSERT INTO audit_events ("+auditCols+") VALUES ", 16,
-				e.ID, e.Chain, e.Seq, e.Time.UnixMilli(), e.Actor, e.ConnectionID, e.OrgID,
-				e.OrgPath, e.Action, e.TargetType, e.TargetID, string(e.Diff), e.RequestID, e.ClientAddr,
-				e.PrevHash, e.Hash)
-			subs.enqueue(w, e)
-		}
-		update, updateArgs := "UPDATE audit_chains SET seq = ?, hash = ? WHERE chain = ?", []any{head.Seq, head.Hash, chain}
-		if err := w.flush(tx, db.dialect, update, updateArgs); err != nil {
-			return fmt.Errorf("sqlstore: append audit events: %w", err)
-		}
+		e.Time = e.Time.UTC().Truncate(time.Millisecond)
+		e.Chain, e.Seq, e.PrevHash = audit.ChainOf(e), nums[i], ""
+		e.Hash = audit.ContentHash(e)
+		w.add("INSERT INTO audit_events ("+auditCols+") VALUES ", 16,
+			e.ID, e.Chain, e.Seq, e.Time.UnixMilli(), e.Actor, e.ConnectionID, e.OrgID,
+			e.OrgPath, e.Action, e.TargetType, e.TargetID, string(e.Diff), e.RequestID, e.ClientAddr,
+			e.PrevHash, e.Hash)
+		subs.enqueue(w, e)
+	}
+	if err := w.flush(tx, db.dialect, "", nil); err != nil {
+		return fmt.Errorf("sqlstore: append audit events: %w", err)
 	}
 	return nil
 }
@@ -187,6 +164,9 @@ func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []an
 			fmt.Fprintf(&sql, "w%d AS (%s%s)", i, t.insert, placeholders(t.cols, t.n))
 			args = append(args, t.args...)
 		}
+		if final == "" {
+			final = "SELECT 1"
+		}
 		sql.WriteString(" " + final)
 		return tx.Exec(sql.String(), append(args, finalArgs...)...).Error
 	}
@@ -194,6 +174,9 @@ func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []an
 		if err := insertRows(tx, t.insert, t.cols, t.n, t.args); err != nil {
 			return err
 		}
+	}
+	if final == "" {
+		return nil
 	}
 	return tx.Exec(final, finalArgs...).Error
 }
@@ -252,26 +235,29 @@ func keysOf(m map[string]bool) []string {
 	return out
 }
 
-// Heads returns the head of every chain, and a zero head for a chain that has events
-// but no head (which verification reports).
+// Heads returns the head of every per-connection chain of the events written before the
+// log, and a zero head for a chain that has such events but no head (which
+// verification reports).
 func (s AuditLog) Heads(ctx context.Context) ([]audit.Head, error) {
 	var heads []audit.Head
 	err := s.db.q(ctx).Raw(`SELECT chain, seq, hash FROM audit_chains
 		UNION ALL
 		SELECT DISTINCT chain, 0, '' FROM audit_events e
-		WHERE NOT EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain = e.chain)
+		WHERE e.seq <= (SELECT legacy_max FROM audit_log_state)
+		AND NOT EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain = e.chain)
 		ORDER BY 1`).Scan(&heads).Error
 	return heads, err
 }
 
-// ScanChain calls fn with each event of chain in Seq order, a batch at a time, so that
-// memory does not grow with the chain.
+// ScanChain calls fn with each event of chain written before the log, in Seq order, a
+// batch at a time, so that memory does not grow with the chain.
 func (s AuditLog) ScanChain(ctx context.Context, chain string, fn func(*audit.Event) error) error {
 	const batch = 1000
 	after := int64(-1 << 62)
 	for {
 		var rows []auditRow
-		err := s.db.q(ctx).Raw("SELECT "+auditCols+" FROM audit_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?",
+		err := s.db.q(ctx).Raw("SELECT "+auditCols+` FROM audit_events WHERE chain = ? AND seq > ?
+			AND seq <= (SELECT legacy_max FROM audit_log_state) ORDER BY seq LIMIT ?`,
 			chain, after, batch).Scan(&rows).Error
 		if err != nil {
 			return err

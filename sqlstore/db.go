@@ -34,7 +34,7 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect dialect
 	pages   *pageCache
-	chains  chainLocks
+	log     auditLogLocks
 	// reconciling is the reconciler's leadership on SQLite, where one process owns the
 	// database.
 	reconciling sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -24,12 +25,17 @@ var _ reconcile.Store = Reconcile{}
 // are server-wide, so the key is derived from the database and schema: two orgscim
 // deployments (or test schemas) on one PostgreSQL server each have their own leader.
 func (s Reconcile) LockKey(ctx context.Context) (int64, error) {
-	var db, schema string
-	if err := s.db.gorm.WithContext(ctx).Raw("SELECT current_database(), current_schema()").Row().Scan(&db, &schema); err != nil {
+	return s.db.lockKey(ctx, "orgscim reconciler")
+}
+
+// lockKey is the advisory lock named name of this database and schema.
+func (db *DB) lockKey(ctx context.Context, name string) (int64, error) {
+	var d, schema string
+	if err := db.gorm.WithContext(ctx).Raw("SELECT current_database(), current_schema()").Row().Scan(&d, &schema); err != nil {
 		return 0, err
 	}
 	h := fnv.New64a()
-	h.Write([]byte("orgscim reconciler\x00" + db + "\x00" + schema))
+	h.Write([]byte(name + "\x00" + d + "\x00" + schema))
 	return int64(h.Sum64()), nil
 }
 
@@ -37,30 +43,31 @@ func (s Reconcile) LockKey(ctx context.Context) (int64, error) {
 // is held exactly as long as that connection lives: if the connection drops, the lock
 // is gone, and Check says so before the next batch.
 type leadership struct {
-	conn   *sql.Conn
-	key    int64
-	sqlite *DB
+	conn  *sql.Conn
+	key   int64
+	local *sync.Mutex // the lock on SQLite, which one process owns
+	what  string
 }
 
 func (l *leadership) Check(ctx context.Context) error {
-	if l.sqlite != nil {
+	if l.local != nil {
 		return nil
 	}
 	var held bool
 	err := l.conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
 		AND pid = pg_backend_pid() AND granted AND (classid::bigint << 32 | objid::bigint) = $1)`, l.key).Scan(&held)
 	if err != nil {
-		return orgscim.Errorf(orgscim.Conflict, "the reconciler lost its lock: %v", err)
+		return orgscim.Errorf(orgscim.Conflict, "the %s lost its lock: %v", l.what, err)
 	}
 	if !held {
-		return orgscim.Errorf(orgscim.Conflict, "the reconciler lost its lock")
+		return orgscim.Errorf(orgscim.Conflict, "the %s lost its lock", l.what)
 	}
 	return nil
 }
 
 func (l *leadership) Release() {
-	if l.sqlite != nil {
-		l.sqlite.reconciling.Unlock()
+	if l.local != nil {
+		l.local.Unlock()
 		return
 	}
 	_, _ = l.conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", l.key)
@@ -70,17 +77,23 @@ func (l *leadership) Release() {
 // Lead makes this process the reconciler's leader, or fails with Conflict when another
 // holds the lock. On SQLite, which one process owns, the lock is the process's.
 func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
-	if s.db.dialect.name != postgresDialect.name {
-		if !s.db.reconciling.TryLock() {
-			return nil, orgscim.Errorf(orgscim.Conflict, "another reconciler is running")
+	return s.db.lead(ctx, "orgscim reconciler", &s.db.reconciling, "reconciler")
+}
+
+// lead takes the advisory lock named name on a connection of its own (local on
+// SQLite), or fails with Conflict when another process holds it.
+func (db *DB) lead(ctx context.Context, name string, local *sync.Mutex, what string) (*leadership, error) {
+	if db.dialect.name != postgresDialect.name {
+		if !local.TryLock() {
+			return nil, orgscim.Errorf(orgscim.Conflict, "another %s is running", what)
 		}
-		return &leadership{sqlite: s.db}, nil
+		return &leadership{local: local, what: what}, nil
 	}
-	key, err := s.LockKey(ctx)
+	key, err := db.lockKey(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	sqlDB, err := s.db.gorm.DB()
+	sqlDB, err := db.gorm.DB()
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +108,9 @@ func (s Reconcile) Lead(ctx context.Context) (reconcile.Leadership, error) {
 	}
 	if !got {
 		conn.Close()
-		return nil, orgscim.Errorf(orgscim.Conflict, "another reconciler is running")
+		return nil, orgscim.Errorf(orgscim.Conflict, "another %s is running", what)
 	}
-	return &leadership{conn: conn, key: key}, nil
+	return &leadership{conn: conn, key: key, what: what}, nil
 }
 
 // ExpiredGrants returns up to limit live grants in scope that expired by at, soonest

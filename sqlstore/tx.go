@@ -14,13 +14,10 @@ import (
 type txKey struct{ db *DB }
 
 // txn is one transaction of InTx: its handle and the audit events recorded in it, which
-// are appended to their chains just before the commit (see appendAudit).
+// are written just before the commit (see appendAudit).
 type txn struct {
 	g      *gorm.DB
 	events []audit.Event
-	// unlock releases the chains appendAudit queued for; InTx calls it once the
-	// transaction has committed or rolled back.
-	unlock func()
 }
 
 // InTx runs fn in one transaction. Store calls made with the context fn receives join
@@ -31,11 +28,6 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 		return fn(ctx)
 	}
 	t := &txn{}
-	defer func() {
-		if t.unlock != nil {
-			t.unlock()
-		}
-	}()
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		t.g = tx
 		if err := fn(context.WithValue(ctx, txKey{db}, t)); err != nil {

@@ -29,8 +29,8 @@
 //     most MaxDelay — and after MaxAttempts the delivery is dead. The recorded reason is
 //     short and holds neither the URL nor the response.
 //   - No ordering: deliveries are sent concurrently and retried independently. The body's
-//     chain and seq give each event's position in its tenant's audit chain; a receiver
-//     that needs order uses them.
+//     chain names the event's tenant and seq its number, which increases in the order
+//     events are written; a receiver that needs a tenant's order uses them.
 //
 // # Signature
 //

@@ -12,9 +12,10 @@ import (
 )
 
 // Event is the body of a delivery: one audit event, as a downstream application needs it.
-// ID is the audit event's id and the delivery's idempotency key; Chain and Seq place it
-// in its tenant's audit chain, so that a receiver can order what it gets (deliveries
-// themselves may arrive out of order, and more than once).
+// ID is the audit event's id and the delivery's idempotency key; Chain is its tenant and
+// Seq its number, which increases in the order events are written, so that a receiver can
+// order a tenant's events (deliveries themselves may arrive out of order, and more than
+// once; numbers have gaps).
 type Event struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`

@@ -77,8 +77,13 @@ type commandLine struct {
 	} `cmd:"" help:"Access reviews."`
 	Reconcile reconcileGroup `cmd:"" help:"The lifecycle reconciler: expiry, offboarding, stale members, drift; exit 3 when a plan is held."`
 	Audit     struct {
-		Verify auditVerifyCmd `cmd:"" help:"Check every audit chain; exit 1 when one is broken."`
-	} `cmd:"" help:"The audit trail."`
+		Verify       auditVerifyCmd       `cmd:"" help:"Rebuild the audit log's Merkle tree and check it against its checkpoints; exit 1 when broken."`
+		Checkpoint   auditCheckpointCmd   `cmd:"" help:"Print the latest signed checkpoint."`
+		PublicKey    auditPublicKeyCmd    `cmd:"" name:"public-key" help:"Print the log's public key (for auditors and witnesses)."`
+		Seal         auditSealCmd         `cmd:"" help:"Seal pending events now (serve does it every --seal-interval)."`
+		Export       auditExportCmd       `cmd:"" help:"Write an evidence bundle: an org's events with inclusion proofs, checkpoint and key."`
+		VerifyBundle auditVerifyBundleCmd `cmd:"" name:"verify-bundle" help:"Check an evidence bundle offline; exit 1 when it fails."`
+	} `cmd:"" help:"The audit log: events, signed checkpoints, proofs and evidence bundles."`
 	Webhook struct {
 		Create      webhookCreateCmd      `cmd:"" help:"Send a connection's (or the control plane's) events, signed, to a URL."`
 		List        webhookListCmd        `cmd:"" help:"List subscriptions with their backlog, last error and next attempt."`

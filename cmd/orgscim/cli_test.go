@@ -83,6 +83,11 @@ func TestJSONOnEveryCommandThatPrintsAResult(t *testing.T) {
 		"serve":         "runs the server; logs are JSON lines already",
 		"export access": "writes CSV, the auditors' format",
 		"completion":    "prints a shell script",
+		// The audit log's artefacts are formats of their own, for witnesses and scripts.
+		"audit checkpoint": "prints a signed note (C2SP), the witnesses' format",
+		"audit public-key": "prints the note verifier key, as scripts pass it on",
+		"audit seal":       "prints the signed note it made",
+		"audit export":     "writes the evidence bundle, JSON already",
 	}
 	for _, n := range commandNodes(t) {
 		if len(n.Children) > 0 {

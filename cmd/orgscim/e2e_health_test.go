@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -570,7 +571,7 @@ func TestServeStoresHealthAndWarnsOfExpiry(t *testing.T) {
 	out, logs := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(sctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--token-expiry-warning", "72h"}, out, logs)
+		done <- run(sctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL, "--token-expiry-warning", "72h", "--audit-key", filepath.Join(t.TempDir(), "audit.key")}, out, logs)
 	}()
 	var base string
 	for deadline := time.Now().Add(time.Minute); base == ""; time.Sleep(10 * time.Millisecond) {

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
@@ -279,6 +280,9 @@ type serveCmd struct {
 	TokenExpiryWarning time.Duration `default:"${token_expiry_warning}" env:"ORGSCIM_TOKEN_EXPIRY_WARNING" placeholder:"DURATION" help:"Report SCIM tokens this long before they lapse: in connection health, and logged daily."`
 	ReconcileAt        string        `default:"02:00" env:"ORGSCIM_RECONCILE_AT" placeholder:"HH:MM|off" help:"Time of day (UTC) of the daily reconciliation pass; off for none."`
 	MappingFourEyes    string        `default:"all" enum:"all,privileged" env:"ORGSCIM_MAPPING_FOUR_EYES" placeholder:"all|privileged" help:"Which mappings need an approver other than their drafter: all, or only those of privileged roles."`
+	SealInterval       time.Duration `default:"250ms" env:"ORGSCIM_SEAL_INTERVAL" placeholder:"DURATION" help:"How often to seal committed audit events into the log and sign a checkpoint; at most 1s."`
+	CheckpointDir      string        `name:"audit-checkpoint-dir" env:"ORGSCIM_AUDIT_CHECKPOINT_DIR" placeholder:"DIR" help:"Publish every signed checkpoint of the audit log as a file of this append-only directory."`
+	auditKeyFlag
 }
 
 func (serveCmd) Help() string {
@@ -316,6 +320,13 @@ every org on the path, the delegation chain, scope); see the README's "Authority
 the relationship". A mapping is approved by someone other than its drafter;
 --mapping-four-eyes privileged relaxes that to mappings of privileged roles.
 
+The server seals the audit log every --seal-interval: committed events get their place in
+the log's Merkle tree and a checkpoint signed with the key in --audit-key (created with
+mode 0600 on first start; next to a SQLite database by default; a PostgreSQL deployment
+must name one). With several replicas one of them seals (a PostgreSQL advisory lock).
+Each checkpoint is also written to --audit-checkpoint-dir, when given, and POSTed to the
+webhook subscriptions created with --actions audit.checkpoint.
+
 Every --webhook-interval the server sends the webhook deliveries that are due (see
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
 PostgreSQL database share the work without sending a delivery twice at once.
@@ -339,6 +350,14 @@ func (c *serveCmd) Run(env *cliEnv) error {
 		return usagef("--rate-limit, --rate-burst, --analyze-every and --webhook-interval must not be negative, --request-timeout must be positive")
 	}
 	timeout, analyzeEvery, webhookInterval, tokenWarning := c.RequestTimeout, c.AnalyzeEvery, c.WebhookInterval, c.TokenExpiryWarning
+	if c.SealInterval <= 0 || c.SealInterval > time.Second {
+		return usagef("--seal-interval must be positive and at most 1s")
+	}
+	sealInterval := c.SealInterval
+	auditKey, err := loadAuditKey(c.AuditKey, env.database, true)
+	if err != nil {
+		return err
+	}
 	limits := scim.Limits{RateLimit: c.RateLimit, RateBurst: c.RateBurst}
 	if c.RateLimit == 0 {
 		limits.RateLimit = -1 // scim.Limits: negative is no limit, zero the default
@@ -378,6 +397,20 @@ func (c *serveCmd) Run(env *cliEnv) error {
 		d := &webhooks.Deliverer{Outbox: db.Webhooks(), Logger: logger}
 		go func() { defer close(stopped); d.Run(dctx, webhookInterval) }()
 		defer func() { stop(); <-stopped }()
+	}
+	{
+		// Stopped before the database closes; what it has not sealed, the next start does.
+		var sinks []audit.Sink
+		if c.CheckpointDir != "" {
+			sinks = append(sinks, audit.DirSink{Dir: c.CheckpointDir})
+		}
+		sealer := newSealer(db, auditKey, sinks...)
+		sealer.Logger = logger
+		sctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); sealer.Run(sctx, sealInterval) }()
+		defer func() { stop(); <-stopped }()
+		logger.Info("audit log", slog.String("public_key", auditKey.PublicKey))
 	}
 	if dailyOn {
 		rctx, stop := context.WithCancel(ctx)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -217,7 +218,7 @@ func TestServeDeliversWebhooks(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--webhook-interval", "10ms"}, db...), stdout, stderr)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--webhook-interval", "10ms", "--audit-key", filepath.Join(t.TempDir(), "audit.key")}, db...), stdout, stderr)
 	}()
 	select {
 	case <-r.got:
