@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 db="${1:?usage: scripts/load-local.sh DATABASE_URL [load flags...]}"; shift
 bin=bin/orgscim
+# The audit log's signing key: kept by the caller's ORGSCIM_AUDIT_KEY_FILE, else one next
+# to this run's data (a PostgreSQL deployment must name one).
+export ORGSCIM_AUDIT_KEY_FILE="${ORGSCIM_AUDIT_KEY_FILE:-${TMPDIR:-/tmp}/orgscim-load-audit.key}"
 [ -x "$bin" ] || CGO_ENABLED=0 go build -o "$bin" ./cmd/orgscim
 slug="load$(date +%s)"
 "$bin" org create --database "$db" --name "$slug" --slug "$slug" >/dev/null
