@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,7 +70,7 @@ signed by a trusted key and be a prefix of the log: the database must hold at le
 many events (else it was rolled back or truncated) with the same root over them (else
 history was rewritten or forked). Events not sealed yet are checked against their hash.
 Trusted keys: each --public-key, and the public key of the signing key file if present.
-Exits 1, naming what is wrong, when anything is.
+Exits 1, naming what is wrong, when anything is. On a terminal, progress goes to stderr.
 
 Example:
 
@@ -100,7 +101,13 @@ func (c *auditVerifyCmd) Run(env *cliEnv) error {
 	defer db.Close()
 	var rep audit.Report
 	err = db.Snapshot(env.ctx, func(ctx context.Context) error {
-		rep, err = audit.Verify(ctx, db.Audit(), opts)
+		var r audit.LogReader = db.Audit()
+		if isTerminal(env.stderr) && !c.JSON {
+			cr := &countingReader{LogReader: r, stderr: env.stderr}
+			defer func() { cr.bar.Done() }()
+			r = cr
+		}
+		rep, err = audit.Verify(ctx, r, opts)
 		return err
 	})
 	if err != nil {
@@ -138,6 +145,27 @@ func (c *auditVerifyCmd) Run(env *cliEnv) error {
 		return errBroken
 	}
 	return nil
+}
+
+// countingReader advances a progress bar by each event verify reads; the log's size
+// gives the total (events not sealed yet come on top).
+type countingReader struct {
+	audit.LogReader
+	stderr io.Writer
+	bar    *progress
+}
+
+func (c *countingReader) LogState(ctx context.Context) (audit.LogState, error) {
+	st, err := c.LogReader.LogState(ctx)
+	c.bar = progressTo(c.stderr, st.Size, "audit verify", "events")
+	return st, err
+}
+
+func (c *countingReader) ScanLog(ctx context.Context, fn func(int64, tlog.Hash, *audit.Event) error) error {
+	return c.LogReader.ScanLog(ctx, func(pos int64, leaf tlog.Hash, e *audit.Event) error {
+		c.bar.Add(1)
+		return fn(pos, leaf, e)
+	})
 }
 
 type auditCheckpointCmd struct{}
