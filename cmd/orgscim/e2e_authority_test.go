@@ -13,6 +13,23 @@ import (
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
+// operators issues an operator key for each name and returns the admin API's OpenAPI
+// document and a client for each key.
+func (e *e2eEnv) operators(t *testing.T, names ...string) (map[string]any, []*adminClient) {
+	t.Helper()
+	keys := newServices(e.db, e.clock.Now).keys
+	doc := e.admin(t, "", nil).get("/openapi.json").must(t, http.StatusOK).JSON
+	var out []*adminClient
+	for _, n := range names {
+		_, secret, err := keys.IssueOperatorKey(context.Background(), n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e.admin(t, secret, doc))
+	}
+	return doc, out
+}
+
 // advance moves the server's clock forward.
 func (c *e2eClock) advance(d time.Duration) {
 	c.mu.Lock()
@@ -25,19 +42,9 @@ func (c *e2eClock) advance(d time.Duration) {
 // every instant"); each is now refused, denied or revoked at the commit of the change.
 func TestAuthorityFollowsTheRelationship(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		ctx := context.Background()
 		env := newE2E(t, db)
-		svc := newServices(db, env.clock.Now)
-		_, opKey, err := svc.keys.IssueOperatorKey(ctx, "ops", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, op2Key, err := svc.keys.IssueOperatorKey(ctx, "ops2", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc := env.admin(t, "", nil).get("/openapi.json").must(t, http.StatusOK).JSON
-		oper, oper2 := env.admin(t, opKey, doc), env.admin(t, op2Key, doc)
+		doc, ops := env.operators(t, "ops", "ops2")
+		oper, oper2 := ops[0], ops[1]
 
 		// vendor → acme → emea, acme → lyon; vendor → initech; vendor → hooli; vendor → umbrella.
 		for _, o := range [][2]string{{"vendor", ""}, {"acme", "vendor"}, {"emea", "acme"}, {"lyon", "acme"},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -137,20 +136,10 @@ type modelWorld struct {
 }
 
 func newModelWorld(t *testing.T, db *sqlstore.DB, seed uint64) *modelWorld {
-	ctx := context.Background()
 	env := newE2E(t, db)
-	svc := newServices(db, env.clock.Now)
-	_, opKey, err := svc.keys.IssueOperatorKey(ctx, "ops", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, op2Key, err := svc.keys.IssueOperatorKey(ctx, "ops2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := env.admin(t, "", nil).get("/openapi.json").must(t, http.StatusOK).JSON
+	doc, ops := env.operators(t, "ops", "ops2")
 	w := &modelWorld{t: t, env: env, rnd: rand.New(rand.NewPCG(seed, seed*7919)), doc: doc,
-		oper: env.admin(t, opKey, doc), oper2: env.admin(t, op2Key, doc), scim: map[string]*scimClient{},
+		oper: ops[0], oper2: ops[1], scim: map[string]*scimClient{},
 		orgs: map[string]*mOrg{}, users: map[string]*mUser{}, dels: map[string]*mDelegation{}, slots: map[string]*mSlot{},
 		inG1: map[string]bool{}, groups: map[string]string{}, seen: map[string]int{}}
 	for _, o := range [][2]string{{"vendor", ""}, {"p1", "vendor"}, {"p1a", "p1"}, {"p1b", "p1"}, {"p2", "vendor"}, {"p2a", "p2"}} {
