@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/orgscim/orgscim/provisioning"
 )
 
 // The import file is a CSV spreadsheet with a header row, its cells separated by commas,
@@ -146,8 +148,18 @@ func ParseImport(data []byte, now time.Time) ([]ImportRow, []ImportProblem) {
 		if row.Email != "" && (!strings.Contains(row.Email, "@") || strings.ContainsAny(row.Email, " \t")) {
 			bad("email", "%q is not an e-mail address", row.Email)
 		}
-		if len(row.UserName) > 512 {
-			bad("user_name", "user_name is longer than 512 bytes")
+		// The limits SCIM applies to the same values, so that both engines refuse an
+		// over-long value alike, and as a problem of its line.
+		if len(row.UserName) > provisioning.MaxNameBytes {
+			bad("user_name", "user_name is longer than %d bytes", provisioning.MaxNameBytes)
+		} else if len(provisioning.FoldKey(row.UserName)) > provisioning.MaxKeyBytes {
+			bad("user_name", "user_name is longer than %d bytes once normalised (NFKC, case-folded)", provisioning.MaxKeyBytes)
+		}
+		for _, c := range [][2]string{{"email", row.Email}, {"external_id", row.ExternalID}, {"given_name", row.GivenName},
+			{"family_name", row.FamilyName}} {
+			if len(c[1]) > provisioning.MaxIndexedBytes {
+				bad(c[0], "%s is longer than %d bytes", c[0], provisioning.MaxIndexedBytes)
+			}
 		}
 		if row.UserName == "" {
 			for _, c := range []string{"connection", "external_id", "given_name", "family_name", "role", "expires_at"} {

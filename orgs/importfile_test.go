@@ -29,6 +29,9 @@ func TestParseImportReportsEachProblemWithItsLine(t *testing.T) {
 		{"expiry without role", header + "acme,ann,,,2031-01-01\n", []string{"2 expires_at"}},
 		{"several lines", header + "acme,ann,,viewer,\nBAD,ann,,,\nacme,bob,,viewer,soon\n", []string{"3 org_path", "4 expires_at"}},
 		{"wrong field count", header + "acme,ann\n", []string{"2 "}},
+		// The limits SCIM applies: a value PostgreSQL's index refuses is the line's problem.
+		{"over-long values", header + "acme," + strings.Repeat("a", 600) + "," + strings.Repeat("b", 1100) + "@x.example,,\n",
+			[]string{"2 user_name", "2 email"}},
 		{"quoted newline keeps line numbers", header + "acme,\"ann\nsmith\",,,\nacme,bob,,,nope\n", []string{"4 expires_at"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
