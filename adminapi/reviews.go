@@ -32,6 +32,18 @@ type ReviewCounts struct {
 	RevokedAtDeadline     int `json:"revoked_at_deadline" doc:"not confirmed by the deadline, so revoked"`
 	Pending               int `json:"pending" doc:"undecided, the grant still live"`
 	Lapsed                int `json:"lapsed" doc:"undecided, the grant ended by other means (revoked, expired): nothing left to decide"`
+	Mappings              int `json:"mappings" doc:"mappings in the snapshot: the rules behind the grants of their groups' members"`
+	MappingsConfirmed     int `json:"mappings_confirmed"`
+	MappingsRetired       int `json:"mappings_retired" doc:"retired by a reviewer, or at the deadline because nobody confirmed them"`
+}
+
+// ReviewMapping is one mapping of a review and its decision.
+type ReviewMapping struct {
+	Mapping   Mapping    `json:"mapping" doc:"as it is now"`
+	Decision  string     `json:"decision" enum:"pending,confirmed,retired"`
+	DecidedBy string     `json:"decided_by"`
+	DecidedAt *time.Time `json:"decided_at"`
+	Note      string     `json:"note"`
 }
 
 // Review is an access review campaign.
@@ -83,7 +95,8 @@ func (r *resolver) reviewJSON(x *orgs.Review) (Review, error) {
 	return Review{ID: x.ID, Kind: string(x.Kind), Org: org, Name: x.Name, Description: x.Description, CreatedBy: x.CreatedBy, CreatedAt: x.Created,
 		Deadline: x.Deadline, State: string(x.State), EndedBy: x.EndedBy, EndedAt: x.Ended,
 		Counts: ReviewCounts{Items: c.Items, ExcludedMappingGrants: c.ExcludedMapping, Confirmed: c.Confirmed, Revoked: c.Revoked,
-			RevokedAtDeadline: c.RevokedAtDeadline, Pending: c.Pending, Lapsed: c.Lapsed}}, nil
+			RevokedAtDeadline: c.RevokedAtDeadline, Pending: c.Pending, Lapsed: c.Lapsed, Mappings: c.Mappings,
+			MappingsConfirmed: c.MappingsConfirmed, MappingsRetired: c.MappingsRetired}}, nil
 }
 
 func (r *resolver) reviewItemJSON(it *orgs.ReviewItem, now time.Time) (ReviewItem, error) {
@@ -241,4 +254,57 @@ func (s *Server) cancelReview(c echo.Context) error {
 		return err
 	}
 	return s.reviewReply(c, http.StatusOK, x)
+}
+
+func (r *resolver) reviewMappingJSON(it *orgs.ReviewMapping) (ReviewMapping, error) {
+	m, err := r.mappingJSON(it.Mapping)
+	if err != nil {
+		return ReviewMapping{}, err
+	}
+	return ReviewMapping{Mapping: m, Decision: it.Decision, DecidedBy: it.DecidedBy, DecidedAt: it.Decided, Note: it.Note}, nil
+}
+
+func (s *Server) listReviewMappings(c echo.Context) error {
+	rv, err := s.reviews()
+	if err != nil {
+		return err
+	}
+	after, limit, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	items, err := rv.Mappings(ctx, principal(c), c.Param("id"), c.QueryParam("decision"), after, limit)
+	if err != nil {
+		return err
+	}
+	r := s.resolver(ctx)
+	return reply(c, items, limit, func(x *orgs.ReviewMapping) string { return x.Mapping.ID }, r.reviewMappingJSON)
+}
+
+func (s *Server) decideReviewMapping(decision string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rv, err := s.reviews()
+		if err != nil {
+			return err
+		}
+		var req ReviewDecisionRequest
+		if err := decode(c, &req, true); err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		decide := rv.ConfirmMapping
+		if decision == orgs.ItemRetired {
+			decide = rv.RetireMapping
+		}
+		it, err := decide(ctx, principal(c), c.Param("id"), c.Param("mapping"), req.Note)
+		if err != nil {
+			return err
+		}
+		out, err := s.resolver(ctx).reviewMappingJSON(it)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, out)
+	}
 }

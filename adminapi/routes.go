@@ -237,9 +237,10 @@ func (s *Server) routes() []route {
 			resp: ConnectionPolicy{}, summary: "Change a connection's lifecycle policy; absent fields stay. Audited.",
 			who: whoOperators, handle: s.updateConnectionPolicy},
 		{method: http.MethodPost, path: "/reviews", tag: "reviews", body: CreateReviewRequest{}, status: http.StatusCreated, resp: Review{},
-			summary: "Start an access review of an org's subtree: every grant live there now becomes an item to confirm or revoke by the deadline; " +
-				"what is unconfirmed then is revoked by the reconciler (rule review-deadline), with the review as the reason. " +
-				"Grants from mappings are left out (and counted): revoking one would be undone by the next membership change, so review the mapping instead.",
+			summary: "Start an access review of an org's subtree: every grant live there now becomes an item to confirm or revoke by the deadline, " +
+				"and every active mapping there an item to confirm or retire; what is unconfirmed then is revoked (retired) by the reconciler " +
+				"(rule review-deadline), with the review as the reason. Revoking a person's grant from a mapping records an exception: " +
+				"the mapping does not grant it again while the IdP's membership stands.",
 			who: "Operators; a delegate with approve on the org.", handle: s.createReview},
 		{method: http.MethodGet, path: "/reviews", tag: "reviews", status: http.StatusOK, resp: Page[Review]{},
 			query: append([]param{{"org", "org slug: the reviews on orgs of its subtree; absent for the caller's whole view", false},
@@ -261,6 +262,17 @@ func (s *Server) routes() []route {
 			status: http.StatusOK, resp: ReviewItem{},
 			summary: "Revoke a grant at once, as DELETE /grants/{id} does, with the review in its reason; only while the review is open and before its deadline.",
 			who:     "Operators; a delegate with manage_members on the grant's org — never the grant's holder.", handle: s.decideReviewItem(orgs.ItemRevoked)},
+		{method: http.MethodGet, path: "/reviews/{id}/mappings", tag: "reviews", status: http.StatusOK, resp: Page[ReviewMapping]{},
+			query:   append([]param{{"decision", "pending, confirmed or retired; absent for all", false}}, pageParams...),
+			summary: "List a review's mappings, by mapping id: the rules behind the grants of their groups' members, and the decision.",
+			who:     "Operators; a delegate whose subtree contains the review's org, or, for a part of it, the mappings on that part.", handle: s.listReviewMappings},
+		{method: http.MethodPost, path: "/reviews/{id}/mappings/{mapping}/confirm", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: ReviewMapping{}, summary: "Confirm that a mapping should stay; only while the review is open and before its deadline.",
+			who: "Operators; a delegate with manage_mappings on the mapping's org — never its drafter or approver.", handle: s.decideReviewMapping(orgs.ItemConfirmed)},
+		{method: http.MethodPost, path: "/reviews/{id}/mappings/{mapping}/retire", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
+			status: http.StatusOK, resp: ReviewMapping{},
+			summary: "Retire a mapping at once with its grants, the review in their reason; only while the review is open and before its deadline.",
+			who:     "Operators; a delegate with manage_mappings on the mapping's org — never its drafter or approver.", handle: s.decideReviewMapping(orgs.ItemRetired)},
 		{method: http.MethodPost, path: "/reviews/{id}/cancel", tag: "reviews", body: ReasonRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: Review{}, summary: "Cancel an open review: nothing more is decided or revoked; decisions made stay.",
 			who: "Operators; a delegate with approve on the review's org.", handle: s.cancelReview},

@@ -140,8 +140,8 @@ type AccessStore interface {
 	// delegations.
 	MappingsApprovedUnder(ctx context.Context, delegationIDs []string) ([]*Mapping, error)
 	// HandOver makes delegation to ("" for the operators) the authority of the live
-	// grants and active mappings made under any of from, and returns the grants' ids.
-	HandOver(ctx context.Context, from []string, to string) (grantIDs []string, mappings int, err error)
+	// grants and active mappings made under any of from, and returns their ids.
+	HandOver(ctx context.Context, from []string, to string) (grantIDs, mappingIDs []string, err error)
 }
 
 // UserLookup is what access needs to know of a user.

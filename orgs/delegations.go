@@ -128,7 +128,7 @@ type Delegations struct {
 	// Reattest opens the campaign that re-attests the grants handed over when a
 	// delegation is revoked (Reviews does); nil hands them over without one.
 	Reattest interface {
-		Reattest(ctx context.Context, orgID string, grantIDs []string, deadline time.Time, why string) (*Review, error)
+		Reattest(ctx context.Context, orgID string, grantIDs, mappingIDs []string, deadline time.Time, why string) (*Review, error)
 	}
 	Now func() time.Time
 }
@@ -373,9 +373,9 @@ func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*De
 	if err != nil {
 		return h, err
 	}
-	h.Grants, h.Mappings = len(grants), mappings
-	if len(grants) > 0 && s.Reattest != nil {
-		if h.Reattestation, err = s.Reattest.Reattest(ctx, d.OrgID, grants, deadline, "delegation "+d.ID+" revoked"); err != nil {
+	h.Grants, h.Mappings = len(grants), len(mappings)
+	if len(grants)+len(mappings) > 0 && s.Reattest != nil {
+		if h.Reattestation, err = s.Reattest.Reattest(ctx, d.OrgID, grants, mappings, deadline, "delegation "+d.ID+" revoked"); err != nil {
 			return h, err
 		}
 	}

@@ -39,6 +39,14 @@ const (
 	ItemConfirmed = "confirmed"
 	ItemRevoked   = "revoked"
 	ItemLapsed    = "lapsed" // a filter and a count, never a stored decision
+	// ItemRetired is a mapping's: retired by a reviewer, or at the deadline.
+	ItemRetired = "retired"
+)
+
+// Audit actions of a mapping's attestation.
+const (
+	ActReviewConfirmMapping = "review.confirm_mapping"
+	ActReviewRetireMapping  = "review.retire_mapping"
 )
 
 // MaxReviewLength bounds a campaign: a review nobody finishes within a year is no review.
@@ -60,9 +68,12 @@ const (
 
 // ReviewScope selects the grants a campaign snapshots: those live on the orgs of the
 // subtree at Path, or, when GrantIDs is not nil, those of these that are live.
+// Mappings are snapshotted alongside: the active ones on the subtree, or, when GrantIDs
+// is set, those of MappingIDs that are active.
 type ReviewScope struct {
-	Path     string
-	GrantIDs []string
+	Path       string
+	GrantIDs   []string
+	MappingIDs []string
 }
 
 // DefaultReattestation is how long re-attestation and revalidation campaigns run.
@@ -98,6 +109,22 @@ type ReviewCounts struct {
 	RevokedAtDeadline int // not confirmed by the deadline
 	Pending           int // undecided, grant still live
 	Lapsed            int // undecided, grant ended by other means
+	// The mappings of the snapshot: confirmed, or retired (by a reviewer or at the
+	// deadline); the rest are pending or have ended by other means.
+	Mappings          int
+	MappingsConfirmed int
+	MappingsRetired   int
+}
+
+// ReviewMapping is one mapping of a campaign's snapshot and its decision: the rule
+// behind the grants of its group's members, attested as a whole.
+type ReviewMapping struct {
+	ReviewID  string
+	Mapping   *Mapping // as it is now
+	Decision  string   // pending, confirmed or retired
+	DecidedBy string
+	Decided   *time.Time
+	Note      string
 }
 
 // ReviewItem is one grant of a campaign's snapshot and its decision.
@@ -128,6 +155,12 @@ type ReviewStore interface {
 	// decision is set (pending: grant live at at; lapsed: grant ended), on orgs of the
 	// subtree at path only when path is set.
 	ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*ReviewItem, error)
+	// ReviewMappings lists a campaign's mappings by mapping id after after, of one
+	// decision when decision is set.
+	ReviewMappings(ctx context.Context, id, decision, after string, limit int) ([]*ReviewMapping, error)
+	// DecideMapping runs fn on the locked mapping item and stores its decision, counting
+	// it on the campaign.
+	DecideMapping(ctx context.Context, id, mappingID string, fn func(*ReviewMapping) error) (*ReviewMapping, error)
 	// DecideItem runs fn on the locked item (with its grant) and stores its decision,
 	// counting it on the campaign.
 	DecideItem(ctx context.Context, id, grantID string, fn func(*ReviewItem) error) (*ReviewItem, error)
@@ -211,7 +244,7 @@ func (s *Reviews) open(ctx context.Context, r *Review, scope ReviewScope, detail
 	r.Counts.Pending = r.Counts.Items
 	e := audit.New(ctx, r.Created, ActReviewStart, "review", r.ID)
 	e.OrgID = r.OrgID
-	d := map[string]any{"name": r.Name, "kind": r.Kind, "deadline": r.Deadline, "items": r.Counts.Items}
+	d := map[string]any{"name": r.Name, "kind": r.Kind, "deadline": r.Deadline, "items": r.Counts.Items, "mappings": r.Counts.Mappings}
 	for k, v := range detail {
 		d[k] = v
 	}
@@ -228,11 +261,12 @@ func systemActor(ctx context.Context) string {
 	return "system"
 }
 
-// Reattest opens, in the caller's transaction, a campaign over exactly the grants with
-// these ids — those made under a revoked delegation and handed over — on the subtree of
-// orgID, until deadline (zero: DefaultReattestation from now). Whoever administers
-// their orgs confirms or revokes them; what is unconfirmed then is revoked.
-func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs []string, deadline time.Time, why string) (*Review, error) {
+// Reattest opens, in the caller's transaction, a campaign over exactly the grants and
+// mappings with these ids — those made under a revoked delegation and handed over — on
+// the subtree of orgID, until deadline (zero: DefaultReattestation from now). Whoever
+// administers their orgs confirms or revokes (retires) them; what is unconfirmed then
+// is revoked (retired).
+func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs, mappingIDs []string, deadline time.Time, why string) (*Review, error) {
 	now := s.now()
 	if deadline.IsZero() {
 		deadline = now.Add(DefaultReattestation)
@@ -240,10 +274,13 @@ func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs []string,
 	if grantIDs == nil {
 		grantIDs = []string{}
 	}
+	if mappingIDs == nil {
+		mappingIDs = []string{}
+	}
 	r := &Review{ID: provisioning.NewID(), Kind: ReviewReattest, OrgID: orgID, Name: "re-attestation: " + why,
 		Description: "The grants made under a revoked delegation, handed over: confirm each one that should stay.",
 		CreatedBy:   systemActor(ctx), Created: now, Deadline: deadline.UTC().Truncate(time.Millisecond), State: ReviewOpen}
-	if err := s.open(ctx, r, ReviewScope{GrantIDs: grantIDs}, map[string]any{"reason": why}); err != nil {
+	if err := s.open(ctx, r, ReviewScope{GrantIDs: grantIDs, MappingIDs: mappingIDs}, map[string]any{"reason": why}); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -493,13 +530,15 @@ type CloseOptions struct {
 	// Revoked is told of each grant revoked once its batch has committed (in a dry run,
 	// of each that would be, up to 10,000 per campaign); Closed of each campaign closed.
 	Revoked func(r *Review, g *Grant)
+	Retired func(r *Review, m *Mapping)
 	Closed  func(r *Review)
 }
 
 // CloseResult is what CloseDue did, or in a dry run would do.
 type CloseResult struct {
-	Closed  []string // campaign ids
-	Revoked int
+	Closed          []string // campaign ids
+	Revoked         int
+	RetiredMappings int
 }
 
 // UnconfirmedReason is the reason recorded on a grant revoked at a review's deadline.
@@ -545,6 +584,18 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 					o.Revoked(r, it.Grant)
 				}
 			}
+			ms, err := s.Store.ReviewMappings(ctx, r.ID, ItemPending, "", 10_000)
+			if err != nil {
+				return res, err
+			}
+			for _, m := range ms {
+				if m.Mapping.State == MappingActive {
+					res.RetiredMappings++
+					if o.Retired != nil {
+						o.Retired(r, m.Mapping)
+					}
+				}
+			}
 			res.Closed = append(res.Closed, r.ID)
 			if o.Closed != nil {
 				o.Closed(r)
@@ -553,6 +604,11 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 		}
 		n, err := s.revokeUnconfirmed(ctx, r, asOf, batch, check, o)
 		res.Revoked += n
+		if err != nil {
+			return res, err
+		}
+		n, err = s.retireUnconfirmed(ctx, r, check, o)
+		res.RetiredMappings += n
 		if err != nil {
 			return res, err
 		}
@@ -654,4 +710,164 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 			}
 		}
 	}
+}
+
+// retireUnconfirmed retires the campaign's mappings nobody confirmed that are still
+// active, each in its own transaction with its grants, and returns how many.
+func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(context.Context) error, o CloseOptions) (int, error) {
+	total := 0
+	reason := UnconfirmedReason(r.ID)
+	after := ""
+	for {
+		if err := check(ctx); err != nil {
+			return total, err
+		}
+		pending, err := s.Store.ReviewMappings(ctx, r.ID, ItemPending, after, 100)
+		if err != nil || len(pending) == 0 {
+			return total, err
+		}
+		after = pending[len(pending)-1].Mapping.ID
+		for _, p := range pending {
+			if p.Mapping.State != MappingActive {
+				continue // retired meanwhile by other means: nothing left to decide
+			}
+			retired := false
+			err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+				now := s.now()
+				if _, err := s.Store.DecideMapping(ctx, r.ID, p.Mapping.ID, func(it *ReviewMapping) error {
+					if it.Decision != ItemPending || it.Mapping.State != MappingActive {
+						return nil
+					}
+					it.Decision, it.DecidedBy, it.Decided, it.Note = ItemRetired, "review:"+r.ID, &now, "not confirmed by deadline"
+					retired = true
+					return nil
+				}); err != nil || !retired {
+					return err
+				}
+				return s.Access.retire(ctx, p.Mapping.ID, "review:"+r.ID, reason, now)
+			})
+			if err != nil {
+				return total, err
+			}
+			if retired {
+				total++
+				if o.Retired != nil {
+					o.Retired(r, p.Mapping)
+				}
+			}
+		}
+	}
+}
+
+// Mappings lists the mappings of a campaign the caller may see, of one decision when
+// decision is set.
+func (s *Reviews) Mappings(ctx context.Context, by Principal, id, decision, after string, limit int) ([]*ReviewMapping, error) {
+	switch decision {
+	case "", ItemPending, ItemConfirmed, ItemRetired:
+	default:
+		return nil, orgscim.Errorf(orgscim.Invalid, "decision must be pending, confirmed or retired")
+	}
+	_, path, err := s.visible(ctx, by, id, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.Store.ReviewMappings(ctx, id, decision, after, limit)
+	if err != nil || path == "" {
+		return ms, err
+	}
+	// A delegate of a part of the campaign's subtree sees the mappings on that part.
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.Mapping.OrgID
+	}
+	byID, err := s.Access.Store.OrgsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if o := byID[m.Mapping.OrgID]; o != nil && strings.HasPrefix(o.Path, path) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// ConfirmMapping attests that a mapping should stay: its group's members keep what it
+// gives.
+func (s *Reviews) ConfirmMapping(ctx context.Context, by Principal, id, mappingID, note string) (*ReviewMapping, error) {
+	return s.decideMapping(ctx, by, id, mappingID, ItemConfirmed, note)
+}
+
+// RetireMapping retires a mapping at once, with its grants, the review in its reason.
+func (s *Reviews) RetireMapping(ctx context.Context, by Principal, id, mappingID, note string) (*ReviewMapping, error) {
+	return s.decideMapping(ctx, by, id, mappingID, ItemRetired, note)
+}
+
+// decideMapping records a reviewer's decision on a pending mapping. The reviewer is an
+// operator or a delegate with manage_mappings on the mapping's org, and neither its
+// drafter nor its approver: nobody attests their own rule.
+func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID, decision, note string) (*ReviewMapping, error) {
+	if len(note) > 2000 {
+		return nil, orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
+	}
+	var out *ReviewMapping
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		r, _, err := s.visible(ctx, by, id, time.Time{})
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if r.State != ReviewOpen {
+			return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
+		}
+		if !now.Before(r.Deadline) {
+			return orgscim.Errorf(orgscim.Conflict, "review %s passed its deadline (%s): what is unconfirmed is retired",
+				r.ID, r.Deadline.Format(time.RFC3339))
+		}
+		var m *Mapping
+		out, err = s.Store.DecideMapping(ctx, id, mappingID, func(it *ReviewMapping) error {
+			m = it.Mapping
+			org, err := s.Access.orgWithAncestors(ctx, m.OrgID)
+			if err != nil {
+				return err
+			}
+			if err := s.Access.authorize(ctx, by, CapManageMappings, org); err != nil {
+				return err
+			}
+			if name := by.Name(); name == m.DraftedBy || name == m.ApprovedBy {
+				return orgscim.Errorf(orgscim.Forbidden, "nobody attests a mapping they drafted or approved")
+			}
+			if it.Decision != ItemPending {
+				return orgscim.Errorf(orgscim.Conflict, "mapping %s is %s in review %s already", m.ID, it.Decision, r.ID)
+			}
+			if m.State != MappingActive {
+				return orgscim.Errorf(orgscim.Conflict, "mapping %s is %s: nothing is left to review", m.ID, m.State)
+			}
+			it.Decision, it.DecidedBy, it.Decided, it.Note = decision, by.Name(), &now, note
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		action := ActReviewConfirmMapping
+		if decision == ItemRetired {
+			action = ActReviewRetireMapping
+			reason := fmt.Sprintf("access review %s: retired by %s", r.ID, by.Name())
+			if note != "" {
+				reason += ": " + note
+			}
+			if err := s.Access.retire(ctx, m.ID, by.Name(), reason, now); err != nil {
+				return err
+			}
+		}
+		e := audit.New(ctx, now, action, "review", r.ID)
+		e.ConnectionID, e.OrgID = m.ConnectionID, m.OrgID
+		e.Diff = audit.Detail(map[string]any{"mapping_id": m.ID, "decision": decision, "note": note})
+		return s.record(ctx, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

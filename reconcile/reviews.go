@@ -20,8 +20,9 @@ type ReviewCloser interface {
 // events carry the rule and the run.
 func (r *Reconciler) closeReviews(ctx context.Context, lead Leadership, run *Run, opts Options) ([]RuleResult, error) {
 	grants := newResult(RuleReviewDeadline, "revoke grants not confirmed by the review's deadline")
+	mappings := newResult(RuleReviewDeadline, "retire mappings not confirmed by the review's deadline")
 	reviews := newResult(RuleReviewDeadline, "close reviews past their deadline")
-	out := func() []RuleResult { return []RuleResult{grants, reviews} }
+	out := func() []RuleResult { return []RuleResult{grants, mappings, reviews} }
 	if r.Reviews == nil {
 		return out(), nil
 	}
@@ -32,6 +33,7 @@ func (r *Reconciler) closeReviews(ctx context.Context, lead Leadership, run *Run
 		AsOf: run.AsOf, DryRun: opts.DryRun, Batch: r.batch(), BeforeBatch: lead.Check,
 		Detail:  map[string]any{"rule": RuleReviewDeadline, "run": run.ID},
 		Revoked: func(_ *orgs.Review, g *orgs.Grant) { grants.add(tenantOf(g.ConnectionID), g.ID) },
+		Retired: func(_ *orgs.Review, m *orgs.Mapping) { mappings.add(tenantOf(m.ConnectionID), m.ID) },
 		Closed:  func(rv *orgs.Review) { reviews.add(tenantOf(""), rv.ID) },
 	})
 	return out(), err

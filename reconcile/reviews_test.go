@@ -262,6 +262,16 @@ func TestAccessReview(t *testing.T) {
 			c.RevokedAtDeadline != 1 || c.Pending != 0 || c.Lapsed != 1 {
 			t.Errorf("closed review %+v", closed)
 		}
+		// Nobody attested the Finance mapping: it is retired at the deadline, with the
+		// review in its reason.
+		ms, err := rv.Mappings(ctx, orgs.Principal{Operator: "ops"}, r.ID, "", "", 10)
+		if err != nil || len(ms) != 1 || ms[0].Decision != orgs.ItemRetired || ms[0].Mapping.State != orgs.MappingRetired ||
+			ms[0].DecidedBy != "review:"+r.ID || closed.Counts.Mappings != 1 || closed.Counts.MappingsRetired != 1 {
+			t.Errorf("the review's mapping after the deadline: %+v %v (counts %+v)", ms, err, closed.Counts)
+		}
+		if res := reviewRule(run.Report, "retire"); res.Count != 1 {
+			t.Errorf("retired at the deadline: %+v", res)
+		}
 		if st, _ := rv.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, other.ID); st.State != orgs.ReviewCancelled {
 			t.Errorf("the cancelled review became %s", st.State)
 		}

@@ -418,16 +418,16 @@ func (s accessStore) MappingsApprovedUnder(ctx context.Context, delegationIDs []
 	return s.mappings(ctx, "SELECT "+mappingCols+" FROM mappings WHERE state = 'active' AND approved_under IN ? ORDER BY id", delegationIDs)
 }
 
-func (s accessStore) HandOver(ctx context.Context, from []string, to string) (grantIDs []string, mappings int, err error) {
+func (s accessStore) HandOver(ctx context.Context, from []string, to string) (grantIDs, mappingIDs []string, err error) {
 	err = s.db.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Raw("UPDATE grants SET granted_under = ? WHERE granted_under IN ? AND revoked_at IS NULL RETURNING id",
 			nullable(to), from).Scan(&grantIDs).Error; err != nil {
 			return err
 		}
-		res := tx.Exec("UPDATE mappings SET approved_under = ? WHERE approved_under IN ? AND state = 'active'", nullable(to), from)
-		mappings = int(res.RowsAffected)
-		return res.Error
+		return tx.Raw("UPDATE mappings SET approved_under = ? WHERE approved_under IN ? AND state = 'active' RETURNING id",
+			nullable(to), from).Scan(&mappingIDs).Error
 	})
 	sort.Strings(grantIDs)
-	return grantIDs, mappings, err
+	sort.Strings(mappingIDs)
+	return grantIDs, mappingIDs, err
 }

@@ -33,17 +33,21 @@ type reviewRow struct {
 	Revoked            int64
 	ExpiredUnconfirmed int64
 	Kind               string
+	Mappings           int64
+	MappingsConfirmed  int64
+	MappingsRetired    int64
 }
 
 const reviewCols = `id, org_id, name, description, created_by, created_at, deadline, state, ended_by, ended_at,
-	items, excluded_mapping, confirmed, revoked, expired_unconfirmed, kind`
+	items, excluded_mapping, confirmed, revoked, expired_unconfirmed, kind, mappings, mappings_confirmed, mappings_retired`
 
 func (r reviewRow) review() *orgs.Review {
 	return &orgs.Review{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, CreatedBy: r.CreatedBy,
 		Created: fromMicros(r.CreatedAt), Deadline: fromMicros(r.Deadline), State: orgs.ReviewState(r.State),
 		EndedBy: deref(r.EndedBy), Ended: fromMicrosPtr(r.EndedAt), Kind: orgs.ReviewKind(r.Kind),
 		Counts: orgs.ReviewCounts{Items: int(r.Items), ExcludedMapping: int(r.ExcludedMapping), Confirmed: int(r.Confirmed),
-			Revoked: int(r.Revoked), RevokedAtDeadline: int(r.ExpiredUnconfirmed)}}
+			Revoked: int(r.Revoked), RevokedAtDeadline: int(r.ExpiredUnconfirmed), Mappings: int(r.Mappings),
+			MappingsConfirmed: int(r.MappingsConfirmed), MappingsRetired: int(r.MappingsRetired)}}
 }
 
 // liveAt is the condition on grant g of being live at a time (the one argument).
@@ -85,8 +89,24 @@ func (s reviewStore) CreateReview(ctx context.Context, r *orgs.Review, scope org
 			}
 			items = res.RowsAffected
 		}
-		r.Counts.Items = int(items)
-		return tx.Exec("UPDATE review_campaigns SET items = ? WHERE id = ?", items, r.ID).Error
+		// The mappings behind the grants: those active on the subtree, or those named.
+		var res *gorm.DB
+		if scope.MappingIDs != nil || scope.GrantIDs != nil {
+			ids := scope.MappingIDs
+			if ids == nil {
+				ids = []string{}
+			}
+			res = tx.Exec(`INSERT INTO review_mappings (campaign_id, mapping_id) SELECT ?, m.id FROM mappings m
+				WHERE m.id IN ? AND m.state = 'active'`, r.ID, ids)
+		} else {
+			res = tx.Exec(`INSERT INTO review_mappings (campaign_id, mapping_id) SELECT ?, m.id FROM mappings m
+				JOIN orgs o ON o.id = m.org_id WHERE m.state = 'active' AND o.path LIKE ? ESCAPE '\'`, r.ID, likePrefix(scope.Path))
+		}
+		if res.Error != nil {
+			return res.Error
+		}
+		r.Counts.Items, r.Counts.Mappings = int(items), int(res.RowsAffected)
+		return tx.Exec("UPDATE review_campaigns SET items = ?, mappings = ? WHERE id = ?", items, res.RowsAffected, r.ID).Error
 	})
 }
 
@@ -335,4 +355,71 @@ func (s reviewStore) RevokeUnconfirmed(ctx context.Context, id string, grantIDs 
 		return tx.Exec("UPDATE review_campaigns SET expired_unconfirmed = expired_unconfirmed + ? WHERE id = ?", len(revoked), id).Error
 	})
 	return revoked, err
+}
+
+type reviewMappingRow struct {
+	CampaignID string
+	Decision   string
+	DecidedBy  *string
+	DecidedAt  *int64
+	Note       *string
+	M          mappingRow `gorm:"embedded;embeddedPrefix:m_"`
+}
+
+const reviewMappingSelect = `SELECT rm.campaign_id, rm.decision, rm.decided_by, rm.decided_at, rm.note,
+	m.id AS m_id, m.connection_id AS m_connection_id, m.group_id AS m_group_id, m.role_id AS m_role_id, m.org_id AS m_org_id,
+	m.state AS m_state, m.replaces AS m_replaces, m.drafted_by AS m_drafted_by, m.approved_by AS m_approved_by,
+	m.approved_under AS m_approved_under, m.reason AS m_reason, m.created_at AS m_created_at,
+	m.activated_at AS m_activated_at, m.retired_at AS m_retired_at
+	FROM review_mappings rm JOIN mappings m ON m.id = rm.mapping_id`
+
+func (r reviewMappingRow) item() *orgs.ReviewMapping {
+	return &orgs.ReviewMapping{ReviewID: r.CampaignID, Mapping: r.M.mapping(), Decision: r.Decision, DecidedBy: deref(r.DecidedBy),
+		Decided: fromMicrosPtr(r.DecidedAt), Note: deref(r.Note)}
+}
+
+func (s reviewStore) ReviewMappings(ctx context.Context, id, decision, after string, limit int) ([]*orgs.ReviewMapping, error) {
+	q, args := reviewMappingSelect+" WHERE rm.campaign_id = ? AND rm.mapping_id > ?", []any{id, after}
+	if decision != "" {
+		q += " AND rm.decision = ?"
+		args = append(args, decision)
+	}
+	var rows []reviewMappingRow
+	if err := s.db.q(ctx).Raw(q+" ORDER BY rm.mapping_id LIMIT ?", append(args, limit)...).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]*orgs.ReviewMapping, len(rows))
+	for i, r := range rows {
+		out[i] = r.item()
+	}
+	return out, nil
+}
+
+func (s reviewStore) DecideMapping(ctx context.Context, id, mappingID string, fn func(*orgs.ReviewMapping) error) (*orgs.ReviewMapping, error) {
+	var out *orgs.ReviewMapping
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var r reviewMappingRow
+		err := tx.Raw(reviewMappingSelect+" WHERE rm.campaign_id = ? AND rm.mapping_id = ?"+s.db.dialect.forUpdate, id, mappingID).Take(&r).Error
+		if isNoRows(err) {
+			return orgscim.Errorf(orgscim.NotFound, "mapping %q is not in review %q", mappingID, id)
+		}
+		if err != nil {
+			return err
+		}
+		it := r.item()
+		if err := fn(it); err != nil {
+			return err
+		}
+		if err := tx.Exec("UPDATE review_mappings SET decision = ?, decided_by = ?, decided_at = ?, note = ? WHERE campaign_id = ? AND mapping_id = ?",
+			it.Decision, it.DecidedBy, microsPtr(it.Decided), it.Note, id, mappingID).Error; err != nil {
+			return err
+		}
+		col := "mappings_confirmed"
+		if it.Decision == orgs.ItemRetired {
+			col = "mappings_retired"
+		}
+		out = it
+		return tx.Exec("UPDATE review_campaigns SET "+col+" = "+col+" + 1 WHERE id = ?", id).Error
+	})
+	return out, err
 }

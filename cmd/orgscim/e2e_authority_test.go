@@ -43,8 +43,8 @@ func (c *e2eClock) advance(d time.Duration) {
 func TestAuthorityFollowsTheRelationship(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		env := newE2E(t, db)
-		doc, ops := env.operators(t, "ops", "ops2")
-		oper, oper2 := ops[0], ops[1]
+		doc, ops := env.operators(t, "ops", "ops2", "ops3")
+		oper, oper2, oper3 := ops[0], ops[1], ops[2]
 
 		// vendor → acme → emea, acme → lyon; vendor → initech; vendor → hooli; vendor → umbrella.
 		for _, o := range [][2]string{{"vendor", ""}, {"acme", "vendor"}, {"emea", "acme"}, {"lyon", "acme"},
@@ -157,7 +157,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			pat = env.admin(t, field(oper.post("/delegations/"+patDel+"/keys", nil).must(t, http.StatusCreated).JSON, "key"), doc)
 		})
 
-		var sales string
+		var sales, salesMapping string
 		t.Run("four eyes for every mapping", func(t *testing.T) {
 			sales = scims["acme"].createGroup("Sales", acme["erin"])["id"].(string)
 			g := sales
@@ -167,6 +167,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			if a := oper2.post("/mappings/"+field(m, "id")+"/approve", nil).must(t, http.StatusOK).JSON; a["drafted_by"] == a["approved_by"] {
 				t.Errorf("approved %v", a)
 			}
+			salesMapping = field(m, "id")
 		})
 
 		t.Run("reviews cover mapping-derived access", func(t *testing.T) {
@@ -194,6 +195,18 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			}
 			if d := check("acme", acme["ann"], "acme"); d["allowed"] != true {
 				t.Errorf("ann, added to Sales: %v", d)
+			}
+			// The mapping itself is an item: attested by neither its drafter nor its
+			// approver.
+			ms := oper.get("/reviews/" + field(r, "id") + "/mappings").must(t, http.StatusOK).JSON["items"].([]any)
+			if len(ms) != 1 || field(ms[0], "mapping", "id") != salesMapping || field(ms[0], "decision") != "pending" {
+				t.Fatalf("the review's mappings: %v", ms)
+			}
+			confirm := "/reviews/" + field(r, "id") + "/mappings/" + salesMapping + "/confirm"
+			refused(t, "the drafter attests its mapping", oper.post(confirm, nil), http.StatusForbidden, "forbidden")
+			refused(t, "the approver attests its mapping", oper2.post(confirm, nil), http.StatusForbidden, "forbidden")
+			if got := oper3.post(confirm, map[string]any{"note": "sales still sells"}).must(t, http.StatusOK).JSON; field(got, "decision") != "confirmed" {
+				t.Errorf("confirmed mapping %v", got)
 			}
 		})
 
