@@ -198,7 +198,7 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			}
 			// The mapping itself is an item: attested by neither its drafter nor its
 			// approver.
-			ms := oper.get("/reviews/" + field(r, "id") + "/mappings").must(t, http.StatusOK).JSON["items"].([]any)
+			ms := oper.get("/reviews/"+field(r, "id")+"/mappings").must(t, http.StatusOK).JSON["items"].([]any)
 			if len(ms) != 1 || field(ms[0], "mapping", "id") != salesMapping || field(ms[0], "decision") != "pending" {
 				t.Fatalf("the review's mappings: %v", ms)
 			}
