@@ -151,15 +151,7 @@ func forgetDecisions(ctx context.Context) {
 }
 
 func (s *Delegations) evaluateChain(ctx context.Context, id string, now time.Time) (*Delegation, *Org, error) {
-	chain, err := s.Store.DelegationChain(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	var ids []string
-	for _, l := range chain {
-		ids = append(ids, pathIDs(l.OrgPath)...)
-	}
-	byID, err := s.Orgs.OrgsByID(ctx, ids)
+	chain, byID, err := s.Store.DelegationChain(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -65,8 +65,9 @@ type DelegationStore interface {
 	// DelegationsHeldBy returns the unrevoked delegations whose holder is the user.
 	DelegationsHeldBy(ctx context.Context, conn, userID string) ([]*Delegation, error)
 	// DelegationChain returns the delegation and each one above it, the delegation
-	// first, with what the authority rule asks of each (NotFound when there is none).
-	DelegationChain(ctx context.Context, id string) ([]ChainLink, error)
+	// first, with what the authority rule asks of each, and every org on their paths
+	// (NotFound when there is no such delegation).
+	DelegationChain(ctx context.Context, id string) ([]ChainLink, map[string]*Org, error)
 	// MadeUnder lists what was made under the delegation, up to limit ids of each kind.
 	MadeUnder(ctx context.Context, id string, limit int) (*MadeUnder, error)
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -132,41 +133,64 @@ type chainRow struct {
 	HolderActive     *bool
 	HolderConnStatus *string
 	Link             int
+	A                orgRow `gorm:"embedded;embeddedPrefix:a_"`
 }
 
-// DelegationChain reads the delegation and every delegation above it in one query, with
-// what the authority rule asks of each: its org's path, whether its holder is a live,
-// active user, and the status of the holder's connection.
-func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs.ChainLink, error) {
+// DelegationChain reads, in one query, the delegation and every delegation above it,
+// with what the authority rule asks of each — its org's path, whether its holder is a
+// live, active user, the status of the holder's connection — and every org on their
+// paths.
+func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs.ChainLink, map[string]*orgs.Org, error) {
 	var rows []chainRow
 	err := s.db.q(ctx).Raw(`WITH RECURSIVE chain(id, link) AS (
 			SELECT id, 0 FROM delegations WHERE id = ?
 			UNION ALL
 			SELECT d.parent_id, chain.link + 1 FROM delegations d JOIN chain ON d.id = chain.id
-			WHERE d.parent_id IS NOT NULL AND chain.link < 64)
-		SELECT `+prefixed("d.", delegationCols)+`, o.path AS org_path, chain.link AS link,
-			(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
-		FROM chain JOIN delegations d ON d.id = chain.id
-		JOIN orgs o ON o.id = d.org_id
-		LEFT JOIN scim_users u ON u.connection_id = d.holder_connection_id AND u.id = d.holder_user_id
-		LEFT JOIN connections c ON c.id = d.holder_connection_id
-		ORDER BY chain.link`, id).Scan(&rows).Error
+			WHERE d.parent_id IS NOT NULL AND chain.link < 64),
+		links AS (
+			SELECT `+prefixed("d.", delegationCols)+`, o.path AS org_path, chain.link AS link,
+				(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
+			FROM chain JOIN delegations d ON d.id = chain.id
+			JOIN orgs o ON o.id = d.org_id
+			LEFT JOIN scim_users u ON u.connection_id = d.holder_connection_id AND u.id = d.holder_user_id
+			LEFT JOIN connections c ON c.id = d.holder_connection_id)
+		SELECT links.*, `+aliased("a.", "a_", orgCols)+`
+		FROM links LEFT JOIN orgs a ON `+s.db.dialect.idInPath("a.id", "links.org_path")+`
+		ORDER BY links.link`, id).Scan(&rows).Error
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rows) == 0 {
-		return nil, orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
+		return nil, nil, orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
 	}
-	out := make([]orgs.ChainLink, len(rows))
-	for i, r := range rows {
+	var out []orgs.ChainLink
+	byID := map[string]*orgs.Org{}
+	for _, r := range rows {
+		if r.A.ID != "" {
+			byID[r.A.ID] = r.A.org()
+		}
+		if len(out) > 0 && out[len(out)-1].Delegation.ID == r.D.ID {
+			continue // the same link, another org of its path
+		}
 		d, err := r.D.delegation()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out[i] = orgs.ChainLink{Delegation: d, OrgPath: r.OrgPath, HolderActive: r.HolderActive != nil && *r.HolderActive,
-			HolderConnectionStatus: deref(r.HolderConnStatus)}
+		out = append(out, orgs.ChainLink{Delegation: d, OrgPath: r.OrgPath, HolderActive: r.HolderActive != nil && *r.HolderActive,
+			HolderConnectionStatus: deref(r.HolderConnStatus)})
 	}
-	return out, nil
+	return out, byID, nil
+}
+
+// aliased qualifies each column of a comma-separated list with prefix and names it with
+// as before its name: "a.id AS a_id, ...".
+func aliased(prefix, as, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		c = strings.TrimSpace(c)
+		parts[i] = prefix + c + " AS " + as + c
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s delegationStore) MadeUnder(ctx context.Context, id string, limit int) (*orgs.MadeUnder, error) {

@@ -23,6 +23,15 @@ var (
 	sqliteDialect   = dialect{name: "sqlite"}
 )
 
+// idInPath is the condition that the org id col is one of the ids on path, an org path
+// expression ("/root/.../id/"): the ancestors of an org, found through the primary key.
+func (d dialect) idInPath(col, path string) string {
+	if d.name == "postgres" {
+		return col + " = ANY(string_to_array(trim(both '/' from " + path + "), '/'))"
+	}
+	return col + ` IN (SELECT value FROM json_each('["' || replace(trim(` + path + `, '/'), '/', '","') || '"]'))`
+}
+
 func safeName(s string) string {
 	if strings.ContainsAny(s, `'"\`) {
 		panic("sqlstore: attribute name with quote: " + s)
