@@ -415,7 +415,13 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if dailyOn {
 		rctx, stop := context.WithCancel(ctx)
 		stopped := make(chan struct{})
-		go func() { defer close(stopped); reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger) }()
+		slug := func(ctx context.Context, id string) string {
+			if c, err := db.Access().ConnectionByID(ctx, id); err == nil {
+				return c.Slug
+			}
+			return id
+		}
+		go func() { defer close(stopped); reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger, slug) }()
 		defer func() { stop(); <-stopped }()
 	}
 	{
@@ -469,8 +475,9 @@ func nextDaily(now time.Time, offset time.Duration) time.Time {
 
 // reconcileDaily runs a pass every day at offset until ctx is done. A replica that
 // finds another leading skips the day; a failed pass is logged and its run record says
-// how far it got.
-func reconcileDaily(ctx context.Context, rec *reconcile.Reconciler, offset time.Duration, now func() time.Time, logger *slog.Logger) {
+// how far it got. A held plan is logged with its connection's slug (slug names it).
+func reconcileDaily(ctx context.Context, rec *reconcile.Reconciler, offset time.Duration, now func() time.Time, logger *slog.Logger,
+	slug func(context.Context, string) string) {
 	for {
 		timer := time.NewTimer(nextDaily(now(), offset).Sub(now()))
 		select {
@@ -492,7 +499,7 @@ func reconcileDaily(ctx context.Context, rec *reconcile.Reconciler, offset time.
 			for _, h := range run.Report.Held {
 				// Someone must look: the guardrail held a mass revocation.
 				logger.Warn("reconciler: plan held by the guardrail; approve with orgscim reconcile approve",
-					slog.String("run", run.ID), slog.String("connection", h.ConnectionID),
+					slog.String("run", run.ID), slog.String("connection", slug(ctx, h.ConnectionID)), slog.String("connection_id", h.ConnectionID),
 					slog.Int("grants", h.Plan.Revocations()), slog.Int("members", h.Plan.Deactivate))
 			}
 		}
