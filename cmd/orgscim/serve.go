@@ -421,7 +421,10 @@ func (c *serveCmd) Run(env *cliEnv) error {
 			}
 			return id
 		}
-		go func() { defer close(stopped); reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger, slug) }()
+		go func() {
+			defer close(stopped)
+			reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger, slug)
+		}()
 		defer func() { stop(); <-stopped }()
 	}
 	{
