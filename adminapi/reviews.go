@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -214,6 +215,18 @@ func (s *Server) listReviewItems(c echo.Context) error {
 }
 
 func (s *Server) decideReviewItem(decision string) echo.HandlerFunc {
+	return decideOn(s, "item", func(rv *orgs.Reviews) func(context.Context, orgs.Principal, string, string, string) (*orgs.ReviewItem, error) {
+		if decision == orgs.ItemRevoked {
+			return rv.Revoke
+		}
+		return rv.Confirm
+	}, func(r *resolver, it *orgs.ReviewItem) (ReviewItem, error) { return r.reviewItemJSON(it, s.now()) })
+}
+
+// decideOn is the handler of a reviewer's decision on the item named by the path
+// parameter param: the body's note, the domain's decision by the caller, its JSON.
+func decideOn[T, J any](s *Server, param string, decision func(*orgs.Reviews) func(context.Context, orgs.Principal, string, string, string) (T, error),
+	toJSON func(*resolver, T) (J, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rv, err := s.reviews()
 		if err != nil {
@@ -224,15 +237,11 @@ func (s *Server) decideReviewItem(decision string) echo.HandlerFunc {
 			return err
 		}
 		ctx := c.Request().Context()
-		decide := rv.Confirm
-		if decision == orgs.ItemRevoked {
-			decide = rv.Revoke
-		}
-		it, err := decide(ctx, principal(c), c.Param("id"), c.Param("item"), req.Note)
+		it, err := decision(rv)(ctx, principal(c), c.Param("id"), c.Param(param), req.Note)
 		if err != nil {
 			return err
 		}
-		out, err := s.resolver(ctx).reviewItemJSON(it, s.now())
+		out, err := toJSON(s.resolver(ctx), it)
 		if err != nil {
 			return err
 		}
@@ -283,28 +292,10 @@ func (s *Server) listReviewMappings(c echo.Context) error {
 }
 
 func (s *Server) decideReviewMapping(decision string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		rv, err := s.reviews()
-		if err != nil {
-			return err
-		}
-		var req ReviewDecisionRequest
-		if err := decode(c, &req, true); err != nil {
-			return err
-		}
-		ctx := c.Request().Context()
-		decide := rv.ConfirmMapping
+	return decideOn(s, "mapping", func(rv *orgs.Reviews) func(context.Context, orgs.Principal, string, string, string) (*orgs.ReviewMapping, error) {
 		if decision == orgs.ItemRetired {
-			decide = rv.RetireMapping
+			return rv.RetireMapping
 		}
-		it, err := decide(ctx, principal(c), c.Param("id"), c.Param("mapping"), req.Note)
-		if err != nil {
-			return err
-		}
-		out, err := s.resolver(ctx).reviewMappingJSON(it)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, out)
-	}
+		return rv.ConfirmMapping
+	}, (*resolver).reviewMappingJSON)
 }

@@ -406,24 +406,10 @@ func (s *Reviews) Revoke(ctx context.Context, by Principal, id, grantID, note st
 // or a delegate with manage_members on the grant's org — the authority to revoke it by
 // hand — and never the grant's holder: nobody attests their own access.
 func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decision, note string) (*ReviewItem, error) {
-	if len(note) > 2000 {
-		return nil, orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
-	}
 	var out *ReviewItem
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
-		r, _, err := s.visible(ctx, by, id, time.Time{})
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if r.State != ReviewOpen {
-			return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
-		}
-		if !now.Before(r.Deadline) {
-			return orgscim.Errorf(orgscim.Conflict, "review %s passed its deadline (%s): what is unconfirmed is revoked",
-				r.ID, r.Deadline.Format(time.RFC3339))
-		}
+	err := s.deciding(ctx, by, id, note, func(ctx context.Context, r *Review, now time.Time) error {
 		var g *Grant
+		var err error
 		out, err = s.Store.DecideItem(ctx, id, grantID, func(it *ReviewItem) error {
 			g = it.Grant
 			org, err := s.Access.orgWithAncestors(ctx, g.OrgID)
@@ -477,6 +463,31 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 		return nil, err
 	}
 	return out, nil
+}
+
+// deciding runs decide, in one transaction, on campaign id as by sees it, open and before
+// its deadline, with the time of the decision; a note longer than 2,000 characters is
+// refused first.
+func (s *Reviews) deciding(ctx context.Context, by Principal, id, note string,
+	decide func(ctx context.Context, r *Review, now time.Time) error) error {
+	if len(note) > 2000 {
+		return orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
+	}
+	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+		r, _, err := s.visible(ctx, by, id, time.Time{})
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if r.State != ReviewOpen {
+			return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
+		}
+		if !now.Before(r.Deadline) {
+			return orgscim.Errorf(orgscim.Conflict, "review %s passed its deadline (%s): what is unconfirmed is revoked",
+				r.ID, r.Deadline.Format(time.RFC3339))
+		}
+		return decide(ctx, r, now)
+	})
 }
 
 // Cancel ends an open campaign before its deadline; nothing is revoked, and what was
@@ -808,24 +819,10 @@ func (s *Reviews) RetireMapping(ctx context.Context, by Principal, id, mappingID
 // operator or a delegate with manage_mappings on the mapping's org, and neither its
 // drafter nor its approver: nobody attests their own rule.
 func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID, decision, note string) (*ReviewMapping, error) {
-	if len(note) > 2000 {
-		return nil, orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
-	}
 	var out *ReviewMapping
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
-		r, _, err := s.visible(ctx, by, id, time.Time{})
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if r.State != ReviewOpen {
-			return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
-		}
-		if !now.Before(r.Deadline) {
-			return orgscim.Errorf(orgscim.Conflict, "review %s passed its deadline (%s): what is unconfirmed is retired",
-				r.ID, r.Deadline.Format(time.RFC3339))
-		}
+	err := s.deciding(ctx, by, id, note, func(ctx context.Context, r *Review, now time.Time) error {
 		var m *Mapping
+		var err error
 		out, err = s.Store.DecideMapping(ctx, id, mappingID, func(it *ReviewMapping) error {
 			m = it.Mapping
 			org, err := s.Access.orgWithAncestors(ctx, m.OrgID)
