@@ -492,10 +492,8 @@ func (a *Access) holds(ctx context.Context, d *Delegation, role *Role, org *Org,
 	if err != nil {
 		return err
 	}
-	for _, id := range path {
-		if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
-			return refused
-		}
+	if inactiveOnPath(path, byID, now) != "" {
+		return refused
 	}
 	grants, _, err := a.Store.LiveGrants(ctx, d.HolderUserID, path)
 	if err != nil {
@@ -542,8 +540,9 @@ func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.
 	if err := record(ctx, a.Audit, e); err != nil {
 		return err
 	}
-	return a.revokeGrants(ctx, GrantSelector{Source: SourceMapping, SourceID: id}, now, actor, "mapping retired: "+reason,
+	_, err = a.revokeGrants(ctx, GrantSelector{Source: SourceMapping, SourceID: id}, now, actor, "mapping retired: "+reason,
 		"mapping", m.ID, m.ConnectionID, m.OrgID)
+	return err
 }
 
 // syncMapping makes m's grants for users (all users when nil) follow m's group, and
@@ -582,15 +581,9 @@ func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g 
 	return added, revoked, a.recordGrants(ctx, g.Created, "mapping", m.ID, m.ConnectionID, m.OrgID, ch)
 }
 
-// revokeGrants revokes the live grants sel selects and records them as one grants.sync
-// event on the target that caused it.
-func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) error {
-	_, err := a.revokeGrantsCounted(ctx, sel, now, by, reason, targetType, targetID, conn, org)
-	return err
-}
-
-// revokeGrantsCounted is revokeGrants that says how many it revoked.
-func (a *Access) revokeGrantsCounted(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) (int, error) {
+// revokeGrants revokes the live grants sel selects, records them as one grants.sync
+// event on the target that caused it, and says how many it revoked.
+func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) (int, error) {
 	var ids []string
 	if namer, ok := a.Store.(grantNamer); ok && a.Audit != nil {
 		var err error
@@ -857,7 +850,7 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 			by, why = c.Actor, c.Reason
 		}
 		// In the connection's org: the grants may lie on any org of its subtree.
-		if err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), by, why, "user", after.ID, conn, ""); err != nil {
+		if _, err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), by, why, "user", after.ID, conn, ""); err != nil {
 			return err
 		}
 		if a.Holders == nil {

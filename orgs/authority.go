@@ -40,6 +40,22 @@ func pathIDs(path string) []string {
 	return strings.Split(strings.Trim(path, "/"), "/")
 }
 
+// inactiveOnPath names (by slug, or by id when it is gone) the first org of path, ids
+// root first, whose relationship gives no access at now: not active, or outside its
+// contract plus grace. "" when every org on the path is in an active relationship.
+func inactiveOnPath(path []string, byID map[string]*Org, now time.Time) string {
+	for _, id := range path {
+		o := byID[id]
+		if o == nil {
+			return id
+		}
+		if !o.GrantsAccessAt(now) {
+			return o.Slug
+		}
+	}
+	return ""
+}
+
 // brokenLink says why a right does not hold: Forbidden, with the first link that broke.
 func brokenLink(format string, args ...any) error {
 	return orgscim.Errorf(orgscim.Forbidden, "%s", fmt.Sprintf(format, args...))
@@ -68,14 +84,8 @@ func chainHolds(chain []ChainLink, byID map[string]*Org, now time.Time) error {
 		case l.HolderConnectionStatus != "active":
 			return brokenLink("the holder of %s belongs to a connection that is not active", name)
 		}
-		for _, id := range pathIDs(l.OrgPath) {
-			if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
-				slug := id
-				if o != nil {
-					slug = o.Slug
-				}
-				return brokenLink("%s: the relationship with org %s is not active (status, contract or grace period)", name, slug)
-			}
+		if slug := inactiveOnPath(pathIDs(l.OrgPath), byID, now); slug != "" {
+			return brokenLink("%s: the relationship with org %s is not active (status, contract or grace period)", name, slug)
 		}
 		if d.ParentID == "" {
 			if i != len(chain)-1 {

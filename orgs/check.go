@@ -125,16 +125,7 @@ func (a *Access) orgPath(ctx context.Context, orgID string, now time.Time) (targ
 	if byID, err = a.Store.OrgsByID(ctx, path); err != nil {
 		return nil, nil, nil, "", err
 	}
-	for _, id := range path {
-		if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
-			blocked = id
-			if o != nil {
-				blocked = o.Slug
-			}
-			break
-		}
-	}
-	return target, path, byID, blocked, nil
+	return target, path, byID, inactiveOnPath(path, byID, now), nil
 }
 
 func (a *Access) orgWithAncestors(ctx context.Context, orgID string) (*Org, error) {
@@ -243,14 +234,7 @@ func (a *Access) WhatCanUserDo(ctx context.Context, conn *Connection, userID str
 		if _, broken := standing[g.ID]; o == nil || broken || roles[g.RoleID] == nil {
 			continue
 		}
-		ok := true
-		for _, id := range o.AncestorIDs() {
-			if p := all[id]; p == nil || !p.GrantsAccessAt(now) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if inactiveOnPath(o.AncestorIDs(), all, now) == "" {
 			out = append(out, Holding{Grant: g, Role: roles[g.RoleID], Org: o})
 		}
 	}

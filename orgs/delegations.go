@@ -366,7 +366,7 @@ func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*De
 			}
 		}
 		h.RetiredMappings = len(mappings)
-		n, err := a.revokeGrantsCounted(ctx, GrantSelector{GrantedUnder: ids}, now, actor, why, "delegation", d.ID, "", d.OrgID)
+		n, err := a.revokeGrants(ctx, GrantSelector{GrantedUnder: ids}, now, actor, why, "delegation", d.ID, "", d.OrgID)
 		h.RevokedGrants = n
 		return h, err
 	}

@@ -133,13 +133,7 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 	err = x.Store.AccessRows(ctx, prefix, now, func(r *AccessRow) error {
 		holds, ok := pathHolds[r.OrgPath]
 		if !ok {
-			holds = true
-			for _, id := range pathIDs(r.OrgPath) {
-				if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
-					holds = false
-					break
-				}
-			}
+			holds = inactiveOnPath(pathIDs(r.OrgPath), byID, now) == ""
 			pathHolds[r.OrgPath] = holds
 		}
 		if !holds {

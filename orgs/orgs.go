@@ -78,9 +78,7 @@ func (o *Org) GrantsAccessAt(t time.Time) bool {
 }
 
 // AncestorIDs returns the ids on the org's path, root first, the org itself last.
-func (o *Org) AncestorIDs() []string {
-	return strings.Split(strings.Trim(o.Path, "/"), "/")
-}
+func (o *Org) AncestorIDs() []string { return pathIDs(o.Path) }
 
 // Contains reports whether other is o or inside o's subtree.
 func (o *Org) Contains(other *Org) bool {

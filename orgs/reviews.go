@@ -156,8 +156,8 @@ type ReviewStore interface {
 	// subtree at path only when path is set.
 	ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*ReviewItem, error)
 	// ReviewMappings lists a campaign's mappings by mapping id after after, of one
-	// decision when decision is set.
-	ReviewMappings(ctx context.Context, id, decision, after string, limit int) ([]*ReviewMapping, error)
+	// decision when decision is set, on orgs of the subtree at path only when path is set.
+	ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*ReviewMapping, error)
 	// DecideMapping runs fn on the locked mapping item and stores its decision, counting
 	// it on the campaign.
 	DecideMapping(ctx context.Context, id, mappingID string, fn func(*ReviewMapping) error) (*ReviewMapping, error)
@@ -595,7 +595,7 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 					o.Revoked(r, it.Grant)
 				}
 			}
-			ms, err := s.Store.ReviewMappings(ctx, r.ID, ItemPending, "", 10_000)
+			ms, err := s.Store.ReviewMappings(ctx, r.ID, ItemPending, "", "", 10_000)
 			if err != nil {
 				return res, err
 			}
@@ -733,7 +733,7 @@ func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(c
 		if err := check(ctx); err != nil {
 			return total, err
 		}
-		pending, err := s.Store.ReviewMappings(ctx, r.ID, ItemPending, after, 100)
+		pending, err := s.Store.ReviewMappings(ctx, r.ID, ItemPending, "", after, 100)
 		if err != nil || len(pending) == 0 {
 			return total, err
 		}
@@ -778,30 +778,12 @@ func (s *Reviews) Mappings(ctx context.Context, by Principal, id, decision, afte
 	default:
 		return nil, orgscim.Errorf(orgscim.Invalid, "decision must be pending, confirmed or retired")
 	}
+	// A delegate of a part of the campaign's subtree sees the mappings on that part.
 	_, path, err := s.visible(ctx, by, id, time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	ms, err := s.Store.ReviewMappings(ctx, id, decision, after, limit)
-	if err != nil || path == "" {
-		return ms, err
-	}
-	// A delegate of a part of the campaign's subtree sees the mappings on that part.
-	ids := make([]string, len(ms))
-	for i, m := range ms {
-		ids[i] = m.Mapping.OrgID
-	}
-	byID, err := s.Access.Store.OrgsByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := ms[:0]
-	for _, m := range ms {
-		if o := byID[m.Mapping.OrgID]; o != nil && strings.HasPrefix(o.Path, path) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	return s.Store.ReviewMappings(ctx, id, decision, path, after, limit)
 }
 
 // ConfirmMapping attests that a mapping should stay: its group's members keep what it

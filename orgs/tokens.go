@@ -202,15 +202,13 @@ func (d *Directory) AuthenticateToken(ctx context.Context, connSlug, secret stri
 	}
 	// A suspended or ended relationship anywhere above the connection stops its tokens
 	// at once, not when a nightly job gets to it.
-	path := strings.Split(strings.Trim(c.OrgPath, "/"), "/")
+	path := pathIDs(c.OrgPath)
 	byID, err := d.Store.OrgsByID(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, id := range path {
-		if o := byID[id]; o == nil || !o.GrantsAccessAt(now) {
-			return nil, nil, errUnauthorized
-		}
+	if inactiveOnPath(path, byID, now) != "" {
+		return nil, nil, errUnauthorized
 	}
 	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= touchEvery {
 		if err := d.Store.TouchToken(ctx, t.ID, now); err != nil {

@@ -378,8 +378,12 @@ func (r reviewMappingRow) item() *orgs.ReviewMapping {
 		Decided: fromMicrosPtr(r.DecidedAt), Note: deref(r.Note)}
 }
 
-func (s reviewStore) ReviewMappings(ctx context.Context, id, decision, after string, limit int) ([]*orgs.ReviewMapping, error) {
+func (s reviewStore) ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*orgs.ReviewMapping, error) {
 	q, args := reviewMappingSelect+" WHERE rm.campaign_id = ? AND rm.mapping_id > ?", []any{id, after}
+	if path != "" {
+		q += ` AND m.org_id IN (SELECT o.id FROM orgs o WHERE o.path LIKE ? ESCAPE '\')`
+		args = append(args, likePrefix(path))
+	}
 	if decision != "" {
 		q += " AND rm.decision = ?"
 		args = append(args, decision)
