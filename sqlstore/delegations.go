@@ -148,7 +148,7 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 			SELECT d.parent_id, chain.link + 1 FROM delegations d JOIN chain ON d.id = chain.id
 			WHERE d.parent_id IS NOT NULL AND chain.link < 64),
 		links AS (
-			SELECT `+prefixed("d.", delegationCols)+`, o.path AS org_path, chain.link AS link,
+			SELECT `+aliased("d.", "", delegationCols)+`, o.path AS org_path, chain.link AS link,
 				(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
 			FROM chain JOIN delegations d ON d.id = chain.id
 			JOIN orgs o ON o.id = d.org_id
@@ -183,7 +183,7 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 }
 
 // aliased qualifies each column of a comma-separated list with prefix and names it with
-// as before its name: "a.id AS a_id, ...".
+// as before its name: aliased("a.", "a_", "id, slug") is "a.id AS a_id, a.slug AS a_slug".
 func aliased(prefix, as, cols string) string {
 	parts := strings.Split(cols, ",")
 	for i, c := range parts {

@@ -261,7 +261,7 @@ func (s Reconcile) LiveGrantsUnder(ctx context.Context, path string, sc reconcil
 // delegations made through it along.
 func (s Reconcile) LiveDelegationsUnder(ctx context.Context, path string, limit int) ([]*orgs.Delegation, error) {
 	var rows []delegationRow
-	err := s.db.q(ctx).Raw("SELECT "+prefixed("d.", delegationCols)+` FROM delegations d JOIN orgs o ON o.id = d.org_id
+	err := s.db.q(ctx).Raw("SELECT "+aliased("d.", "", delegationCols)+` FROM delegations d JOIN orgs o ON o.id = d.org_id
 		WHERE d.revoked_at IS NULL AND o.path LIKE ? ESCAPE '\'
 		ORDER BY length(o.path), CASE WHEN d.parent_id IS NULL THEN 0 ELSE 1 END, d.id LIMIT ?`, likePrefix(path), limit).Scan(&rows).Error
 	if err != nil {

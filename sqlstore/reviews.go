@@ -158,7 +158,7 @@ func (s reviewStore) undecided(ctx context.Context, rs []*orgs.Review, at time.T
 }
 
 func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*orgs.Review, error) {
-	q, args := "SELECT "+prefixed("c.", reviewCols)+" FROM review_campaigns c", []any{}
+	q, args := "SELECT "+aliased("c.", "", reviewCols)+" FROM review_campaigns c", []any{}
 	var where []string
 	switch {
 	case path != "" && above:
@@ -183,15 +183,6 @@ func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state
 		out[i] = r.review()
 	}
 	return out, s.undecided(ctx, out, at)
-}
-
-// prefixed qualifies each of the comma-separated columns with p.
-func prefixed(p, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, c := range parts {
-		parts[i] = p + strings.TrimSpace(c)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func (s reviewStore) EndReview(ctx context.Context, id string, fn func(*orgs.Review) error) (*orgs.Review, error) {
@@ -366,11 +357,8 @@ type reviewMappingRow struct {
 	M          mappingRow `gorm:"embedded;embeddedPrefix:m_"`
 }
 
-const reviewMappingSelect = `SELECT rm.campaign_id, rm.decision, rm.decided_by, rm.decided_at, rm.note,
-	m.id AS m_id, m.connection_id AS m_connection_id, m.group_id AS m_group_id, m.role_id AS m_role_id, m.org_id AS m_org_id,
-	m.state AS m_state, m.replaces AS m_replaces, m.drafted_by AS m_drafted_by, m.approved_by AS m_approved_by,
-	m.approved_under AS m_approved_under, m.reason AS m_reason, m.created_at AS m_created_at,
-	m.activated_at AS m_activated_at, m.retired_at AS m_retired_at
+var reviewMappingSelect = `SELECT rm.campaign_id, rm.decision, rm.decided_by, rm.decided_at, rm.note, ` +
+	aliased("m.", "m_", mappingCols) + `
 	FROM review_mappings rm JOIN mappings m ON m.id = rm.mapping_id`
 
 func (r reviewMappingRow) item() *orgs.ReviewMapping {
