@@ -206,14 +206,18 @@ func (s delegationStore) MadeUnder(ctx context.Context, id string, limit int) (*
 		{&out.Grants, &out.GrantCount, "grants WHERE granted_under = ? AND revoked_at IS NULL", []any{id}},
 		{&out.Mappings, &out.MappingCount, "mappings WHERE approved_under = ? AND state = 'active'", []any{id}},
 	} {
+		if err := s.db.q(ctx).Raw("SELECT id FROM "+q.from+" ORDER BY id LIMIT ?", append(q.args, limit)...).Scan(q.ids).Error; err != nil {
+			return nil, err
+		}
+		*q.count = len(*q.ids)
+		if *q.count < limit {
+			continue // the list is whole: no count needed
+		}
 		var n int64
 		if err := s.db.q(ctx).Raw("SELECT count(*) FROM "+q.from, q.args...).Scan(&n).Error; err != nil {
 			return nil, err
 		}
 		*q.count = int(n)
-		if err := s.db.q(ctx).Raw("SELECT id FROM "+q.from+" ORDER BY id LIMIT ?", append(q.args, limit)...).Scan(q.ids).Error; err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }

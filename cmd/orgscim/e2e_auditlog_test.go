@@ -26,13 +26,8 @@ func TestE2EAuditProof(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		env := newE2E(t, db)
-		svc := newServices(db, env.clock.Now)
-		_, opSecret, err := svc.keys.IssueOperatorKey(audit.WithSource(ctx, audit.Source{Actor: "operator:cli:test"}), "ops", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc := env.admin(t, "", nil).get("/openapi.json").must(t, http.StatusOK).JSON
-		oper := env.admin(t, opSecret, doc)
+		_, ops := env.operators(t, "ops")
+		oper := ops[0]
 		idp := env.connect("acme", "entra")
 		for _, u := range []string{"ann@acme.example", "bob@acme.example", "cat@acme.example"} {
 			idp.do("POST", "/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
