@@ -96,6 +96,11 @@ func TestAuthorityFollowsTheRelationship(t *testing.T) {
 			end := env.clock.Now().Add(time.Hour)
 			oper.call("PATCH", "/orgs/umbrella", map[string]any{"contract_end": end, "grace_seconds": 3600}).must(t, http.StatusOK)
 			uma.post("/orgs", map[string]any{"name": "Umbrella 1", "slug": "umbrella-1", "parent": "umbrella"}).must(t, http.StatusCreated)
+			// A changed contract is a business event: a revalidation of the subtree.
+			revs, _ := oper.get("/reviews?org=umbrella").must(t, http.StatusOK).JSON["items"].([]any)
+			if len(revs) != 1 || field(revs[0], "kind") != "revalidate" || !strings.Contains(field(revs[0], "name"), "contract") {
+				t.Errorf("reviews after the contract changed: %v", revs)
+			}
 			env.clock.advance(3 * time.Hour)
 			refused(t, "after the contract and its grace", uma.post("/orgs", map[string]any{"name": "Umbrella 2", "slug": "umbrella-2", "parent": "umbrella"}),
 				http.StatusUnauthorized, "unauthorized")
