@@ -12,7 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
-	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/imports"
 )
 
 // ImportProblem is what is wrong with one line of an import file.
@@ -53,7 +53,7 @@ type ImportReport struct {
 }
 
 // ImportReportJSON is the wire form of an import report (the CLI prints it too).
-func ImportReportJSON(r *orgs.ImportReport) ImportReport {
+func ImportReportJSON(r *imports.ImportReport) ImportReport {
 	out := ImportReport{DryRun: r.DryRun, Applied: r.Applied, BatchID: r.BatchID, FileSHA256: r.FileSHA256, Rows: r.Rows,
 		Problems: []ImportProblem{}, Lines: []ImportLine{}, OrgsCreated: r.OrgsCreated, UsersCreated: r.UsersCreated,
 		GrantsCreated: r.GrantsCreated, GrantsReplaced: r.GrantsReplaced, Unchanged: r.Unchanged}
@@ -70,7 +70,7 @@ func ImportReportJSON(r *orgs.ImportReport) ImportReport {
 const maxListedProblems = 10
 
 // ImportProblemsError is the error of a real run over a file with problems.
-func ImportProblemsError(r *orgs.ImportReport) error {
+func ImportProblemsError(r *imports.ImportReport) error {
 	var names []string
 	for i, p := range r.Problems {
 		if i == maxListedProblems {
@@ -99,16 +99,16 @@ func (s *Server) importFile(c echo.Context) error {
 	default:
 		return orgscim.Errorf(orgscim.Invalid, "dry_run must be true or false, not %q", v)
 	}
-	data, err := io.ReadAll(io.LimitReader(req.Body, orgs.MaxImportBytes+1))
+	data, err := io.ReadAll(io.LimitReader(req.Body, imports.MaxImportBytes+1))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return orgscim.Errorf(orgscim.TooLarge, "the file is larger than %d bytes; split it", orgs.MaxImportBytes)
+			return orgscim.Errorf(orgscim.TooLarge, "the file is larger than %d bytes; split it", imports.MaxImportBytes)
 		}
 		return err
 	}
-	if len(data) > orgs.MaxImportBytes {
-		return orgscim.Errorf(orgscim.TooLarge, "the file is larger than %d bytes; split it", orgs.MaxImportBytes)
+	if len(data) > imports.MaxImportBytes {
+		return orgscim.Errorf(orgscim.TooLarge, "the file is larger than %d bytes; split it", imports.MaxImportBytes)
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return orgscim.Errorf(orgscim.InvalidValue, "the file holds a NUL byte: save it as CSV text (UTF-8)")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/setuppage"
 )
@@ -75,23 +76,23 @@ type CreatedSetupLink struct {
 }
 
 // Proposal is the request as the domain takes it (the CLI reads the same JSON).
-func (req ProposeOnboardingRequest) Proposal() orgs.OnboardingRequest {
+func (req ProposeOnboardingRequest) Proposal() onboarding.OnboardingRequest {
 	caps := make([]orgs.Capability, len(req.AdminCapabilities))
 	for i, c := range req.AdminCapabilities {
 		caps[i] = orgs.Capability(c)
 	}
-	maps := make([]orgs.OnboardingMapping, len(req.Mappings))
+	maps := make([]onboarding.OnboardingMapping, len(req.Mappings))
 	for i, m := range req.Mappings {
-		maps[i] = orgs.OnboardingMapping(m)
+		maps[i] = onboarding.OnboardingMapping(m)
 	}
-	return orgs.OnboardingRequest{OrgName: req.Name, OrgSlug: req.Slug, ConnectionSlug: req.ConnectionSlug, IdP: req.IdP,
+	return onboarding.OnboardingRequest{OrgName: req.Name, OrgSlug: req.Slug, ConnectionSlug: req.ConnectionSlug, IdP: req.IdP,
 		ContractStart: req.ContractStart, ContractEnd: req.ContractEnd, Owner: req.Owner, AdminUserName: req.AdminUserName,
 		AdminDisplayName: req.AdminDisplayName, AdminCapabilities: caps, Mappings: maps, Reason: req.Reason}
 }
 
 // OnboardingOf is the request as the API shows it; parent is the slug of its parent org.
 // The CLI prints the same.
-func OnboardingOf(r *orgs.OnboardingRequest, parent string) Onboarding {
+func OnboardingOf(r *onboarding.OnboardingRequest, parent string) Onboarding {
 	caps := make([]string, len(r.AdminCapabilities))
 	for i, c := range r.AdminCapabilities {
 		caps[i] = string(c)
@@ -107,7 +108,7 @@ func OnboardingOf(r *orgs.OnboardingRequest, parent string) Onboarding {
 		ConnectionID: r.ConnectionID, DelegationID: r.DelegationID}
 }
 
-func (r *resolver) onboardingJSON(x *orgs.OnboardingRequest) (Onboarding, error) {
+func (r *resolver) onboardingJSON(x *onboarding.OnboardingRequest) (Onboarding, error) {
 	parent, err := r.orgSlug(x.ParentID)
 	if err != nil {
 		return Onboarding{}, err
@@ -115,7 +116,7 @@ func (r *resolver) onboardingJSON(x *orgs.OnboardingRequest) (Onboarding, error)
 	return OnboardingOf(x, parent), nil
 }
 
-func (s *Server) onboardingReply(c echo.Context, code int, r *orgs.OnboardingRequest) error {
+func (s *Server) onboardingReply(c echo.Context, code int, r *onboarding.OnboardingRequest) error {
 	out, err := s.resolver(c.Request().Context()).onboardingJSON(r)
 	if err != nil {
 		return err
@@ -123,7 +124,7 @@ func (s *Server) onboardingReply(c echo.Context, code int, r *orgs.OnboardingReq
 	return c.JSON(code, out)
 }
 
-func (s *Server) onboarding() (*orgs.Onboarding, error) {
+func (s *Server) onboarding() (*onboarding.Onboarding, error) {
 	if s.Onboarding == nil {
 		return nil, orgscim.Errorf(orgscim.NotImplemented, "onboarding is not configured")
 	}
@@ -184,7 +185,7 @@ func (s *Server) listOnboarding(c echo.Context) error {
 	if err := r.preloadOrgs(parents); err != nil {
 		return err
 	}
-	return reply(c, rs, limit, orgs.OnboardingCursor, r.onboardingJSON)
+	return reply(c, rs, limit, onboarding.OnboardingCursor, r.onboardingJSON)
 }
 
 func (s *Server) decideOnboarding(approve bool) echo.HandlerFunc {

@@ -39,7 +39,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
@@ -74,10 +76,10 @@ type Server struct {
 	Logger  *slog.Logger
 
 	// Imports and Exports serve spreadsheet imports and the access export.
-	Imports *orgs.Importer
+	Imports *imports.Importer
 	Exports *orgs.Exporter
 	// Onboarding, when set, serves partner onboarding and setup links.
-	Onboarding *orgs.Onboarding
+	Onboarding *onboarding.Onboarding
 	// Health, when set, serves GET /connections/{slug}/health and /requests;
 	// TokenExpiryWarning is how long before a token lapses health warns (0: orgs.DefaultTokenExpiryWarning).
 	Health             HealthReader

@@ -222,7 +222,9 @@ type Authorizer interface {
 	Authorize(ctx context.Context, p Principal, c Capability, org *Org) error
 }
 
-func (a *Access) authorize(ctx context.Context, p Principal, c Capability, org *Org) error {
+// Authorize decides with Authz, or admits only operators without it: the check every
+// change of the access services makes before it writes.
+func (a *Access) Authorize(ctx context.Context, p Principal, c Capability, org *Org) error {
 	if a.Authz != nil {
 		return a.Authz.Authorize(ctx, p, c, org)
 	}
@@ -232,14 +234,17 @@ func (a *Access) authorize(ctx context.Context, p Principal, c Capability, org *
 	return nil
 }
 
-func (a *Access) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+// InTx runs fn in one transaction when the service has a transactor.
+func (a *Access) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if a.Tx == nil {
 		return fn(ctx)
 	}
 	return a.Tx.InTx(ctx, fn)
 }
 
-func (a *Access) now() time.Time {
+// CurrentTime is now by the service's clock, in UTC to the millisecond, as the changes
+// it makes record time.
+func (a *Access) CurrentTime() time.Time {
 	if a.Now != nil {
 		return a.Now().UTC().Truncate(time.Millisecond)
 	}
@@ -279,8 +284,8 @@ func (a *Access) CreateRole(ctx context.Context, r Role) (*Role, error) {
 		return nil, orgscim.Errorf(orgscim.Invalid, "a privileged role needs a maximum duration")
 	}
 	r.ID = provisioning.NewID()
-	r.Created = a.now()
-	err := a.inTx(ctx, func(ctx context.Context) error {
+	r.Created = a.CurrentTime()
+	err := a.InTx(ctx, func(ctx context.Context) error {
 		if err := a.Store.CreateRole(ctx, &r); err != nil {
 			return err
 		}
@@ -288,7 +293,7 @@ func (a *Access) CreateRole(ctx context.Context, r Role) (*Role, error) {
 		e := audit.New(ctx, r.Created, ActRoleCreate, "role", r.ID)
 		e.Diff = audit.Diff(nil, roleView{Key: r.Key, Description: r.Description, Permissions: r.Permissions,
 			Privileged: r.Privileged, MaxDurationSeconds: int64(r.MaxDuration / time.Second), Inherits: r.Inherits})
-		return record(ctx, a.Audit, e)
+		return Record(ctx, a.Audit, e)
 	})
 	if err != nil {
 		return nil, err
@@ -316,7 +321,7 @@ func (a *Access) DraftMapping(ctx context.Context, by Principal, conn *Connectio
 	if home == nil || !home.Contains(target) {
 		return nil, orgscim.Errorf(orgscim.Forbidden, "org %q is outside the subtree of connection %q", target.Slug, conn.Slug)
 	}
-	if err := a.authorize(ctx, by, CapManageMappings, target); err != nil {
+	if err := a.Authorize(ctx, by, CapManageMappings, target); err != nil {
 		return nil, err
 	}
 	if replaces != "" {
@@ -329,8 +334,8 @@ func (a *Access) DraftMapping(ctx context.Context, by Principal, conn *Connectio
 		}
 	}
 	m := &Mapping{ID: provisioning.NewID(), ConnectionID: conn.ID, GroupID: groupID, RoleID: role.ID, OrgID: orgID,
-		State: MappingDraft, Replaces: replaces, DraftedBy: actor, Reason: reason, Created: a.now()}
-	err = a.inTx(ctx, func(ctx context.Context) error {
+		State: MappingDraft, Replaces: replaces, DraftedBy: actor, Reason: reason, Created: a.CurrentTime()}
+	err = a.InTx(ctx, func(ctx context.Context) error {
 		if err := a.Store.CreateMapping(ctx, m); err != nil {
 			return err
 		}
@@ -348,7 +353,7 @@ func (a *Access) recordMapping(ctx context.Context, now time.Time, action string
 	e := audit.New(ctx, now, action, "mapping", m.ID)
 	e.ConnectionID, e.OrgID = m.ConnectionID, m.OrgID
 	e.Diff = audit.Diff(before, viewMapping(m))
-	return record(ctx, a.Audit, e)
+	return Record(ctx, a.Audit, e)
 }
 
 // ApproveMapping activates a draft: its group's members get their grants, and the
@@ -357,7 +362,7 @@ func (a *Access) recordMapping(ctx context.Context, now time.Time, action string
 // eyes); a deployment may relax that to mappings of privileged roles (FourEyes).
 func (a *Access) ApproveMapping(ctx context.Context, by Principal, id string) (*Mapping, error) {
 	var out *Mapping
-	err := a.inTx(ctx, func(ctx context.Context) error {
+	err := a.InTx(ctx, func(ctx context.Context) error {
 		if err := a.authorizeOnMapping(ctx, by, CapApprove, id); err != nil {
 			return err
 		}
@@ -378,12 +383,12 @@ func (a *Access) authorizeOnMapping(ctx context.Context, p Principal, c Capabili
 	if err != nil {
 		return err
 	}
-	return a.authorize(ctx, p, c, orgsByID[m.OrgID])
+	return a.Authorize(ctx, p, c, orgsByID[m.OrgID])
 }
 
 func (a *Access) approve(ctx context.Context, id string, by Principal) (*Mapping, error) {
 	approver := by.Name()
-	now := a.now()
+	now := a.CurrentTime()
 	var role *Role
 	var before mappingView
 	m, err := a.Store.UpdateMapping(ctx, id, func(m *Mapping) error {
@@ -425,11 +430,11 @@ func (a *Access) approve(ctx context.Context, id string, by Principal) (*Mapping
 
 // RetireMapping withdraws an active mapping and revokes its grants.
 func (a *Access) RetireMapping(ctx context.Context, by Principal, id, reason string) error {
-	return a.inTx(ctx, func(ctx context.Context) error {
+	return a.InTx(ctx, func(ctx context.Context) error {
 		if err := a.authorizeOnMapping(ctx, by, CapManageMappings, id); err != nil {
 			return err
 		}
-		return a.retire(ctx, id, by.Name(), reason, a.now())
+		return a.retire(ctx, id, by.Name(), reason, a.CurrentTime())
 	})
 }
 
@@ -437,7 +442,7 @@ func (a *Access) RetireMapping(ctx context.Context, by Principal, id, reason str
 // holds: it must hold the role on the org itself. Privileged roles are not assigned
 // directly; they are requested and approved as time-boxed elevations.
 func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection, userID, roleKey, orgID, reason string, expires *time.Time) (*Grant, error) {
-	now := a.now()
+	now := a.CurrentTime()
 	role, err := a.Store.RoleByKey(ctx, roleKey)
 	if err != nil {
 		return nil, err
@@ -459,11 +464,11 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 	if home := orgsByID[conn.OrgID]; home == nil || !home.Contains(target) {
 		return nil, orgscim.Errorf(orgscim.Forbidden, "org %q is outside the subtree of connection %q", target.Slug, conn.Slug)
 	}
-	if err := a.authorize(ctx, by, CapManageMembers, target); err != nil {
+	if err := a.Authorize(ctx, by, CapManageMembers, target); err != nil {
 		return nil, err
 	}
 	if d := by.Delegation; d != nil {
-		if err := a.holds(ctx, d, role, target, now); err != nil {
+		if err := a.HoldsRole(ctx, d, role, target, now); err != nil {
 			return nil, err
 		}
 	}
@@ -476,16 +481,16 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 	}
 	g := &Grant{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
 		Source: SourceDirect, GrantedBy: by.Name(), GrantedUnder: by.Under(), Reason: reason, ValidFrom: now, Expires: expires, Created: now}
-	if err := a.inTx(ctx, func(ctx context.Context) error { return a.createGrant(ctx, g, now) }); err != nil {
+	if err := a.InTx(ctx, func(ctx context.Context) error { return a.CreateGrant(ctx, g, now) }); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// holds checks that the holder of d holds role on org now, under the authority rule:
+// HoldsRole checks that the holder of d holds role on org now, under the authority rule:
 // a grant of it on org or (inheriting) above it, that holds, on a path in an active
 // relationship. A delegate never grants more than it holds.
-func (a *Access) holds(ctx context.Context, d *Delegation, role *Role, org *Org, now time.Time) error {
+func (a *Access) HoldsRole(ctx context.Context, d *Delegation, role *Role, org *Org, now time.Time) error {
 	refused := orgscim.Errorf(orgscim.Forbidden, "cannot grant %q on %s: the delegate does not hold it there", role.Key, org.Slug)
 	path := org.AncestorIDs()
 	byID, err := a.Store.OrgsByID(ctx, path)
@@ -537,7 +542,7 @@ func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.
 	e := audit.New(ctx, now, ActMappingRetire, "mapping", m.ID)
 	e.ConnectionID, e.OrgID = m.ConnectionID, m.OrgID
 	e.Diff = audit.Diff(before, retired{viewMapping(m), reason})
-	if err := record(ctx, a.Audit, e); err != nil {
+	if err := Record(ctx, a.Audit, e); err != nil {
 		return err
 	}
 	_, err = a.revokeGrants(ctx, GrantSelector{Source: SourceMapping, SourceID: id}, now, actor, "mapping retired: "+reason,
@@ -606,7 +611,7 @@ func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, ta
 	ch.truncate()
 	e := audit.New(ctx, now, ActGrantsSync, targetType, targetID)
 	e.ConnectionID, e.OrgID, e.Diff = conn, org, audit.Detail(ch)
-	return record(ctx, a.Audit, e)
+	return Record(ctx, a.Audit, e)
 }
 
 func (a *Access) grantTemplate(m *Mapping, role *Role, actor string, now time.Time) Grant {
@@ -720,11 +725,11 @@ func (a *Access) replaceByGroups(ctx context.Context, conn string, changes []pro
 		return nil
 	}
 	// One event for the lot: a nested group of many members moves many users at once.
-	e := audit.New(ctx, a.now(), ActPlacementMove, "connection", conn)
+	e := audit.New(ctx, a.CurrentTime(), ActPlacementMove, "connection", conn)
 	e.ConnectionID = conn
 	e.Diff = audit.Detail(map[string]any{"reason": "group membership changed", "moved": n, "users": moves,
 		"truncated": n > len(moves)})
-	return record(ctx, a.Audit, e)
+	return Record(ctx, a.Audit, e)
 }
 
 // place puts the user where the connection's rules say, the first matching rule
@@ -794,7 +799,7 @@ func lookup(m map[string]any, name string) any {
 }
 
 func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, actor, reason string) error {
-	now := a.now()
+	now := a.CurrentTime()
 	roles := map[string]*Role{}
 	for _, m := range mappings {
 		role, ok := roles[m.RoleID]
@@ -827,10 +832,10 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 		}
 		if moved && before != nil {
 			// A new user's place shows in its creation event.
-			e := audit.New(ctx, a.now(), ActPlacementMove, "user", after.ID)
+			e := audit.New(ctx, a.CurrentTime(), ActPlacementMove, "user", after.ID)
 			e.ConnectionID = conn
 			e.Diff = audit.Diff(map[string]string{"org_id": from}, map[string]string{"org_id": after.OrgID})
-			if err := record(ctx, a.Audit, e); err != nil {
+			if err := Record(ctx, a.Audit, e); err != nil {
 				return err
 			}
 		}
@@ -850,7 +855,7 @@ func (a *Access) UserChanged(ctx context.Context, conn string, before, after *pr
 			by, why = c.Actor, c.Reason
 		}
 		// In the connection's org: the grants may lie on any org of its subtree.
-		if _, err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.now(), by, why, "user", after.ID, conn, ""); err != nil {
+		if _, err := a.revokeGrants(ctx, GrantSelector{UserID: after.ID}, a.CurrentTime(), by, why, "user", after.ID, conn, ""); err != nil {
 			return err
 		}
 		if a.Holders == nil {
@@ -883,12 +888,12 @@ func (a *Access) RepairMapping(ctx context.Context, m *Mapping, users []string, 
 	if err != nil {
 		return 0, 0, err
 	}
-	return a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, a.now()), reason)
+	return a.syncMapping(ctx, m, users, a.grantTemplate(m, role, actor, a.CurrentTime()), reason)
 }
 
-// createGrant stores one grant and records it, in the context's transaction: a direct
+// CreateGrant stores one grant and records it, in the context's transaction: a direct
 // assignment, or a spreadsheet import's.
-func (a *Access) createGrant(ctx context.Context, g *Grant, now time.Time) error {
+func (a *Access) CreateGrant(ctx context.Context, g *Grant, now time.Time) error {
 	if err := a.Store.CreateGrant(ctx, g); err != nil {
 		return err
 	}
@@ -896,5 +901,5 @@ func (a *Access) createGrant(ctx context.Context, g *Grant, now time.Time) error
 	e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
 	e.Diff = audit.Diff(nil, grantView{UserID: g.UserID, RoleID: g.RoleID, OrgID: g.OrgID, Source: g.Source,
 		SourceID: g.SourceID, GrantedBy: g.GrantedBy, Reason: g.Reason, ValidFrom: g.ValidFrom, ExpiresAt: g.Expires})
-	return record(ctx, a.Audit, e)
+	return Record(ctx, a.Audit, e)
 }

@@ -52,9 +52,9 @@ type grantNamer interface {
 	RevokedGrantIDs(ctx context.Context, ids []string) ([]string, error)
 }
 
-// record appends e to log in the transaction of ctx; a service without a log records
+// Record appends e to log in the transaction of ctx; a service without a log records
 // nothing.
-func record(ctx context.Context, log AuditLog, e audit.Event) error {
+func Record(ctx context.Context, log AuditLog, e audit.Event) error {
 	if log == nil {
 		return nil
 	}

@@ -31,7 +31,7 @@ type Explanation struct {
 // connection, or a suspended or ended org on the path gives no access, whatever any
 // nightly job has or has not done yet.
 func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission, orgID string) (*Decision, error) {
-	now := a.now()
+	now := a.CurrentTime()
 	deny := func(format string, args ...any) (*Decision, error) {
 		return &Decision{Reason: fmt.Sprintf(format, args...)}, nil
 	}
@@ -164,7 +164,7 @@ type Holding struct {
 // its ancestors through inheriting roles, of active users of active connections. An org
 // whose relationship (or an ancestor's) is not active gives nobody access.
 func (a *Access) WhoHasAccess(ctx context.Context, orgID string) ([]Holding, error) {
-	now := a.now()
+	now := a.CurrentTime()
 	target, path, orgsByID, blocked, err := a.orgPath(ctx, orgID, now)
 	if err != nil || blocked != "" {
 		return nil, err
@@ -195,7 +195,7 @@ func (a *Access) WhoHasAccess(ctx context.Context, orgID string) ([]Holding, err
 // WhatCanUserDo lists the user's live grants whose orgs are in an active relationship
 // (with every ancestor), with their roles; an inactive user can do nothing.
 func (a *Access) WhatCanUserDo(ctx context.Context, conn *Connection, userID string) ([]Holding, error) {
-	now := a.now()
+	now := a.CurrentTime()
 	user, err := a.Users.Get(ctx, conn.ID, userID)
 	if err != nil {
 		return nil, err

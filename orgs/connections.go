@@ -10,6 +10,13 @@ import (
 // ActConnectionUpdate is the audit action of a change to a connection's status.
 const ActConnectionUpdate = "connection.update"
 
+// ActConnectionActivate: a pending connection's IdP made its first successful change.
+const ActConnectionActivate = "connection.activate"
+
+// ConnectionPending is the status of a connection onboarding created: its tokens work,
+// and its first successful change over SCIM makes it active.
+const ConnectionPending = "pending"
+
 // ConnectionStatusStore changes a connection's status; the org store implements it.
 type ConnectionStatusStore interface {
 	SetConnectionStatus(ctx context.Context, id, status string) error
@@ -43,7 +50,37 @@ func (d *Directory) SetConnectionStatus(ctx context.Context, slug, status string
 		e.ConnectionID = c.ID
 		e.Diff = audit.Diff(map[string]string{"status": c.Status}, map[string]string{"status": status})
 		c.Status = status
-		return record(ctx, d.Audit, e)
+		return Record(ctx, d.Audit, e)
 	})
 	return out, err
+}
+
+// PendingActivator makes a pending connection active; the org store implements it.
+type PendingActivator interface {
+	// ActivatePending sets the status to active if it is pending, and reports whether
+	// it did.
+	ActivatePending(ctx context.Context, id string) (bool, error)
+}
+
+// ActivatePending makes a pending connection active after its first successful change,
+// audited with the actor in ctx (the token). It does nothing for any other status, and
+// costs nothing then: the caller's connection says whether it is pending.
+func (d *Directory) ActivatePending(ctx context.Context, conn *Connection) error {
+	if conn == nil || conn.Status != ConnectionPending {
+		return nil
+	}
+	st, ok := d.Store.(PendingActivator)
+	if !ok {
+		return nil
+	}
+	return d.inTx(ctx, func(ctx context.Context) error {
+		changed, err := st.ActivatePending(ctx, conn.ID)
+		if err != nil || !changed {
+			return err
+		}
+		e := audit.New(ctx, d.now(), ActConnectionActivate, "connection", conn.ID)
+		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
+		e.Diff = audit.Diff(map[string]string{"status": ConnectionPending}, map[string]string{"status": "active"})
+		return Record(ctx, d.Audit, e)
+	})
 }

@@ -188,7 +188,7 @@ func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRe
 	if len(r.Capabilities) == 0 {
 		return nil, orgscim.Errorf(orgscim.Invalid, "a delegation needs at least one capability")
 	}
-	if err := checkCapabilities(r.Capabilities); err != nil {
+	if err := CheckCapabilities(r.Capabilities); err != nil {
 		return nil, err
 	}
 	if r.Depth < 0 || r.Depth > MaxDelegationDepth {
@@ -232,7 +232,7 @@ func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRe
 	if !holder.Active {
 		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", holder.UserName)
 	}
-	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err = InTx(ctx, s.Tx, func(ctx context.Context) error {
 		if err := s.Store.CreateDelegation(ctx, d); err != nil {
 			return err
 		}
@@ -241,7 +241,7 @@ func (s *Delegations) Delegate(ctx context.Context, by Principal, r DelegationRe
 		e.Diff = audit.Diff(nil, delegationView{OrgID: d.OrgID, HolderConnectionID: d.HolderConnectionID,
 			HolderUserID: d.HolderUserID, Capabilities: d.Capabilities, Depth: d.Depth, ParentID: d.ParentID,
 			GrantedBy: d.GrantedBy, ExpiresAt: d.Expires})
-		return record(ctx, s.Audit, e)
+		return Record(ctx, s.Audit, e)
 	})
 	if err != nil {
 		return nil, err
@@ -290,7 +290,7 @@ type Handover struct {
 // without a successor.
 func (s *Delegations) Revoke(ctx context.Context, by Principal, id string, rv Revocation) (*Revoked, error) {
 	out := &Revoked{}
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err := InTx(ctx, s.Tx, func(ctx context.Context) error {
 		d, err := s.Store.Delegation(ctx, id)
 		if err != nil {
 			return err
@@ -405,7 +405,7 @@ func (s *Delegations) recordRevocation(ctx context.Context, d *Delegation, revok
 	e := audit.New(ctx, now, ActDelegationRevoke, "delegation", d.ID)
 	e.ConnectionID, e.OrgID = conn, d.OrgID
 	e.Diff = audit.Detail(detail)
-	return record(ctx, s.Audit, e)
+	return Record(ctx, s.Audit, e)
 }
 
 // HolderLeft revokes, with everything delegated through them, the delegations the user
@@ -484,15 +484,16 @@ func (s *Delegations) keepAnAdministrator(ctx context.Context, revoked []*Delega
 	return nil
 }
 
-func inTx(ctx context.Context, tx provisioning.Transactor, fn func(ctx context.Context) error) error {
+// InTx runs fn in one transaction of tx, or directly without one.
+func InTx(ctx context.Context, tx provisioning.Transactor, fn func(ctx context.Context) error) error {
 	if tx == nil {
 		return fn(ctx)
 	}
 	return tx.InTx(ctx, fn)
 }
 
-// checkCapabilities refuses a capability that does not exist.
-func checkCapabilities(caps []Capability) error {
+// CheckCapabilities refuses a capability that does not exist.
+func CheckCapabilities(caps []Capability) error {
 	for _, c := range caps {
 		if !slices.Contains(allCapabilities, c) {
 			return orgscim.Errorf(orgscim.Invalid, "unknown capability %q", c)

@@ -10,10 +10,11 @@
 // reaches what was made under it; just-in-time elevation; access reviews (reviews.go),
 // in which delegated administrators confirm or revoke each grant of their subtree, or
 // of what a revoked delegation handed over, by a deadline; each connection's lifecycle
-// policy (policy.go: its stale-member window and the reconciler's guardrail); partner
-// onboarding by proposal and second-person approval, and the one-time setup links of a
-// new connection (onboarding.go, setuplinks.go); token rotation (rotation.go); and the
-// import of partner spreadsheets and the export of access (imports.go, export.go).
+// policy (policy.go: its stale-member window and the reconciler's guardrail); a pending
+// connection's activation by its first push (connections.go); token rotation
+// (rotation.go); and the export of access (export.go). The workflows on top of this
+// directory live in their own packages and use what it exports: partner onboarding and
+// setup links in onboarding, spreadsheet import in imports.
 //
 // Every change records its audit event (audit.go) through AuditLog, in the change's own
 // transaction (Tx), with the audit.Source the adapter put in the context. An event

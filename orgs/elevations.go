@@ -103,7 +103,7 @@ func (a *Access) RequestElevation(ctx context.Context, by Principal, conn *Conne
 		return nil, orgscim.Errorf(orgscim.Forbidden, "org %q is outside the subtree of connection %q", target.Slug, conn.Slug)
 	}
 	if !isHolder(by, conn.ID, userID) {
-		if err := a.authorize(ctx, by, CapManageMembers, target); err != nil {
+		if err := a.Authorize(ctx, by, CapManageMembers, target); err != nil {
 			return nil, err
 		}
 	}
@@ -114,10 +114,10 @@ func (a *Access) RequestElevation(ctx context.Context, by Principal, conn *Conne
 	if !user.Active {
 		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", user.UserName)
 	}
-	now := a.now()
+	now := a.CurrentTime()
 	el := &Elevation{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
 		Reason: reason, Duration: d, RequestedBy: by.Name(), Requested: now, State: ElevationRequested}
-	err = a.inTx(ctx, func(ctx context.Context) error {
+	err = a.InTx(ctx, func(ctx context.Context) error {
 		if err := store.CreateElevation(ctx, el); err != nil {
 			return err
 		}
@@ -131,10 +131,10 @@ func (a *Access) RequestElevation(ctx context.Context, by Principal, conn *Conne
 }
 
 func (a *Access) recordElevation(ctx context.Context, action string, el *Elevation, detail map[string]any) error {
-	e := audit.New(ctx, a.now(), action, "elevation", el.ID)
+	e := audit.New(ctx, a.CurrentTime(), action, "elevation", el.ID)
 	e.ConnectionID, e.OrgID = el.ConnectionID, el.OrgID
 	e.Diff = audit.Detail(detail)
-	return record(ctx, a.Audit, e)
+	return Record(ctx, a.Audit, e)
 }
 
 // decide runs a decision on a pending request, inside one transaction.
@@ -144,8 +144,8 @@ func (a *Access) decide(ctx context.Context, id string, fn func(ctx context.Cont
 		return nil, err
 	}
 	var out *Elevation
-	err = a.inTx(ctx, func(ctx context.Context) error {
-		now := a.now()
+	err = a.InTx(ctx, func(ctx context.Context) error {
+		now := a.CurrentTime()
 		el, err := store.UpdateElevation(ctx, id, func(el *Elevation) error {
 			if el.State != ElevationRequested {
 				return orgscim.Errorf(orgscim.Conflict, "elevation %s is %s, not awaiting a decision", el.ID, el.State)
@@ -173,7 +173,7 @@ func (a *Access) ApproveElevation(ctx context.Context, by Principal, id, reason 
 		if isHolder(by, el.ConnectionID, el.UserID) {
 			return orgscim.Errorf(orgscim.Forbidden, "nobody approves their own elevation")
 		}
-		if err := a.authorize(ctx, by, CapApprove, org); err != nil {
+		if err := a.Authorize(ctx, by, CapApprove, org); err != nil {
 			return err
 		}
 		if now.Sub(el.Requested) > ElevationWindow {
@@ -195,7 +195,7 @@ func (a *Access) ApproveElevation(ctx context.Context, by Principal, id, reason 
 // RejectElevation refuses a request; the same people who may approve may reject.
 func (a *Access) RejectElevation(ctx context.Context, by Principal, id, reason string) (*Elevation, error) {
 	return a.decide(ctx, id, func(ctx context.Context, el *Elevation, org *Org, now time.Time) error {
-		if err := a.authorize(ctx, by, CapApprove, org); err != nil {
+		if err := a.Authorize(ctx, by, CapApprove, org); err != nil {
 			return err
 		}
 		el.State, el.DecidedBy, el.Decided, el.DecisionReason = ElevationRejected, by.Name(), &now, reason
@@ -231,8 +231,8 @@ func (a *Access) ElevationFor(ctx context.Context, by Principal, id string) (*El
 	if err != nil {
 		return nil, err
 	}
-	if err := a.authorize(ctx, by, CapApprove, org); err != nil {
-		if err := a.authorize(ctx, by, CapManageMembers, org); err != nil {
+	if err := a.Authorize(ctx, by, CapApprove, org); err != nil {
+		if err := a.Authorize(ctx, by, CapManageMembers, org); err != nil {
 			return nil, orgscim.Errorf(orgscim.NotFound, "elevation %q not found", id)
 		}
 	}

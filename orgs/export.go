@@ -69,13 +69,13 @@ func (x *Exporter) Subtree(ctx context.Context, by Principal, orgSlug string) (*
 		if err != nil {
 			return nil, err
 		}
-		return o, x.Access.authorize(ctx, by, CapManageMembers, o)
+		return o, x.Access.Authorize(ctx, by, CapManageMembers, o)
 	}
 	o, err := x.Orgs.OrgBySlug(ctx, orgSlug)
 	if err != nil {
 		return nil, err
 	}
-	return o, x.Access.authorize(ctx, by, CapManageMembers, o)
+	return o, x.Access.Authorize(ctx, by, CapManageMembers, o)
 }
 
 // WriteCSV writes the access in force now on root's subtree (the whole tree when root
@@ -126,7 +126,7 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 	}
 	// The authority rule decides what is exported: a grant whose org path is not in an
 	// active relationship, or whose scope or authority no longer holds, is no access.
-	now := x.Access.now()
+	now := x.Access.CurrentTime()
 	st := x.Access.newStanding(now)
 	pathHolds := map[string]bool{}
 	n := 0

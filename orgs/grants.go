@@ -34,7 +34,7 @@ func (a *Access) Grant(ctx context.Context, by Principal, id string) (*Grant, er
 	if err != nil {
 		return nil, err
 	}
-	if err := a.authorize(ctx, by, CapManageMembers, org); err != nil {
+	if err := a.Authorize(ctx, by, CapManageMembers, org); err != nil {
 		return nil, orgscim.Errorf(orgscim.NotFound, "grant %q not found", id)
 	}
 	return g, nil
@@ -58,9 +58,9 @@ func (a *Access) RevokeGrant(ctx context.Context, by Principal, id, reason strin
 		return nil, orgscim.Errorf(orgscim.Conflict,
 			"grant %q comes from mapping %s: retire the mapping or remove the user from its group instead", id, g.SourceID)
 	}
-	now := a.now()
-	err = a.inTx(ctx, func(ctx context.Context) error {
-		return a.revokeOne(ctx, g, now, by.Name(), reason, nil)
+	now := a.CurrentTime()
+	err = a.InTx(ctx, func(ctx context.Context) error {
+		return a.RevokeOne(ctx, g, now, by.Name(), reason, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -68,10 +68,10 @@ func (a *Access) RevokeGrant(ctx context.Context, by Principal, id, reason strin
 	return g, nil
 }
 
-// revokeOne revokes the live grant g and records it, in the context's transaction: the
+// RevokeOne revokes the live grant g and records it, in the context's transaction: the
 // one path of a grant revoked by hand, whether through DELETE /grants/{id} or an access
 // review's decision. extra adds to the event's detail (the review behind it).
-func (a *Access) revokeOne(ctx context.Context, g *Grant, now time.Time, by, reason string, extra map[string]any) error {
+func (a *Access) RevokeOne(ctx context.Context, g *Grant, now time.Time, by, reason string, extra map[string]any) error {
 	gs, ok := a.Store.(GrantStore)
 	if !ok {
 		return orgscim.Errorf(orgscim.NotImplemented, "this store cannot revoke single grants")
@@ -86,7 +86,7 @@ func (a *Access) revokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 	e := audit.New(ctx, now, ActGrantRevoke, "grant", g.ID)
 	e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
 	e.Diff = audit.Detail(detail)
-	if err := record(ctx, a.Audit, e); err != nil {
+	if err := Record(ctx, a.Audit, e); err != nil {
 		return err
 	}
 	g.Revoked, g.RevokedBy, g.RevokeReason = &now, by, reason
@@ -117,7 +117,7 @@ func RecordRevocations(ctx context.Context, log AuditLog, now time.Time, targetT
 		}
 		e := audit.New(ctx, now, ActGrantsRevoke, targetType, targetID)
 		e.ConnectionID, e.OrgID, e.Diff = c, orgID, audit.Detail(d)
-		if err := record(ctx, log, e); err != nil {
+		if err := Record(ctx, log, e); err != nil {
 			return err
 		}
 	}

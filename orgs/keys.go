@@ -106,9 +106,9 @@ func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time, 
 	if expires != nil && !expires.After(now) {
 		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
 	}
-	secret := newSecret(AdminKeyPrefix)
+	secret := NewSecret(AdminKeyPrefix)
 	k.ID, k.Hash, k.Hint, k.Created, k.Expires = provisioning.NewID(), HashToken(secret), secret[:len(AdminKeyPrefix)+6], now, expires
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err := InTx(ctx, s.Tx, func(ctx context.Context) error {
 		if err := s.Store.CreateAdminKey(ctx, k); err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time, 
 		e.OrgID = orgID
 		e.Diff = audit.Diff(nil, adminKeyView{Operator: k.Operator, DelegationID: k.DelegationID, CreatedBy: k.CreatedBy,
 			ExpiresAt: k.Expires})
-		return record(ctx, s.Audit, e)
+		return Record(ctx, s.Audit, e)
 	})
 	if err != nil {
 		return nil, "", err
@@ -130,7 +130,7 @@ var errBadAdminKey = orgscim.Errorf(orgscim.Unauthorized, "invalid admin API key
 // delegation is in force and its holder is an active user of an active connection:
 // an IdP that deactivates the person stops the key at once.
 func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal, error) {
-	if !wellFormedWith(AdminKeyPrefix, secret) {
+	if !WellFormedSecret(AdminKeyPrefix, secret) {
 		return Principal{}, errBadAdminKey
 	}
 	k, err := s.Store.AdminKeyByHash(ctx, HashToken(secret))
@@ -170,7 +170,7 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 // contains the leak.
 func (s *AdminKeys) Revoke(ctx context.Context, id string) error {
 	now := s.now()
-	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+	return InTx(ctx, s.Tx, func(ctx context.Context) error {
 		cascade, err := s.Store.RevokeAdminKey(ctx, id, now)
 		if err != nil {
 			return err
@@ -180,6 +180,6 @@ func (s *AdminKeys) Revoke(ctx context.Context, id string) error {
 			listed := cascade[:min(len(cascade), maxListedIDs)]
 			e.Diff = audit.Detail(map[string]any{"revoked_with_it": len(cascade), "cascade": listed})
 		}
-		return record(ctx, s.Audit, e)
+		return Record(ctx, s.Audit, e)
 	})
 }

@@ -181,7 +181,7 @@ func (d *Directory) now() time.Time {
 }
 
 func (d *Directory) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	return inTx(ctx, d.Tx, fn)
+	return InTx(ctx, d.Tx, fn)
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -207,7 +207,8 @@ func Slugify(name string) string {
 	return s
 }
 
-func checkSlug(slug string) error {
+// CheckSlug refuses what cannot be an org or connection slug in a URL.
+func CheckSlug(slug string) error {
 	if !slugPattern.MatchString(slug) {
 		return orgscim.Errorf(orgscim.Invalid, "slug %q must be 1-63 lower-case letters, digits or hyphens, starting with a letter or digit", slug)
 	}
@@ -224,7 +225,7 @@ func (d *Directory) CreateOrg(ctx context.Context, name, slug, parentSlug string
 	if slug == "" {
 		slug = Slugify(name)
 	}
-	if err := checkSlug(slug); err != nil {
+	if err := CheckSlug(slug); err != nil {
 		return nil, err
 	}
 	now := d.now()
@@ -237,9 +238,9 @@ func (d *Directory) CreateOrg(ctx context.Context, name, slug, parentSlug string
 				return err
 			}
 			o.ParentID = p.ID
-			o.Kind = kindUnder(p)
+			o.Kind = KindUnder(p)
 		}
-		return d.createOrg(ctx, o, now)
+		return d.StoreOrg(ctx, o, now)
 	})
 	if err != nil {
 		return nil, err
@@ -247,23 +248,23 @@ func (d *Directory) CreateOrg(ctx context.Context, name, slug, parentSlug string
 	return o, nil
 }
 
-// kindUnder is the kind of an org created under parent: a vendor's child is a partner,
+// KindUnder is the kind of an org created under parent: a vendor's child is a partner,
 // anyone else's a subsidiary.
-func kindUnder(parent *Org) Kind {
+func KindUnder(parent *Org) Kind {
 	if parent.Kind == KindVendor {
 		return KindPartner
 	}
 	return KindSubsidiary
 }
 
-// createOrg stores the org and records its creation, in the caller's transaction.
-func (d *Directory) createOrg(ctx context.Context, o *Org, now time.Time) error {
+// StoreOrg stores the org and records its creation, in the caller's transaction.
+func (d *Directory) StoreOrg(ctx context.Context, o *Org, now time.Time) error {
 	if err := d.Store.CreateOrg(ctx, o); err != nil {
 		return err
 	}
 	e := audit.New(ctx, now, ActOrgCreate, "org", o.ID)
 	e.OrgID, e.Diff = o.ID, audit.Diff(nil, viewOrg(o))
-	return record(ctx, d.Audit, e)
+	return Record(ctx, d.Audit, e)
 }
 
 // OrgUpdate is a change to an org's relationship, contract, owner or brand. Nil fields
@@ -297,7 +298,7 @@ func (d *Directory) UpdateOrg(ctx context.Context, slug string, u OrgUpdate) (*O
 		}
 		e := audit.New(ctx, now, ActOrgUpdate, "org", out.ID)
 		e.OrgID, e.Diff = out.ID, audit.Diff(before, viewOrg(out))
-		if err := record(ctx, d.Audit, e); err != nil {
+		if err := Record(ctx, d.Audit, e); err != nil {
 			return err
 		}
 		// A renewed or changed contract, or a new accountable owner, is a business
@@ -348,7 +349,7 @@ func (u OrgUpdate) apply(o *Org, now time.Time) error {
 	if u.ContractEnd != nil {
 		o.ContractEnd = *u.ContractEnd
 	}
-	if err := checkContract(o.ContractStart, o.ContractEnd); err != nil {
+	if err := CheckContract(o.ContractStart, o.ContractEnd); err != nil {
 		return err
 	}
 	if u.Grace != nil {
@@ -368,8 +369,8 @@ func (u OrgUpdate) apply(o *Org, now time.Time) error {
 	return nil
 }
 
-// checkContract refuses a contract that ends before it starts.
-func checkContract(start, end *time.Time) error {
+// CheckContract refuses a contract that ends before it starts.
+func CheckContract(start, end *time.Time) error {
 	if start != nil && end != nil && end.Before(*start) {
 		return orgscim.Errorf(orgscim.Invalid, "the contract cannot end before it starts")
 	}
@@ -409,7 +410,7 @@ func (d *Directory) MoveOrg(ctx context.Context, slug, newParentSlug string) err
 		}
 		e := audit.New(ctx, now, ActOrgMove, "org", o.ID)
 		e.OrgID, e.Diff = o.ID, audit.Diff(place{o.ParentID, o.Path}, place{moved.ParentID, moved.Path})
-		if err := record(ctx, d.Audit, e); err != nil {
+		if err := Record(ctx, d.Audit, e); err != nil {
 			return err
 		}
 		// Rights whose source no longer covers the moved subtree stopped with this
@@ -425,21 +426,21 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 	if err != nil {
 		return nil, "", err
 	}
-	idp, err = checkIdP(idp)
+	idp, err = CheckIdP(idp)
 	if err != nil {
 		return nil, "", err
 	}
 	if slug == "" {
 		slug = org.Slug
 	}
-	if err := checkSlug(slug); err != nil {
+	if err := CheckSlug(slug); err != nil {
 		return nil, "", err
 	}
 	now := d.now()
 	c := &Connection{ID: provisioning.NewID(), Slug: slug, OrgID: org.ID, IdP: idp, Status: "active", Created: now}
-	secret, tok := newToken(c.ID, now, nil)
+	secret, tok := NewToken(c.ID, now, nil)
 	err = d.inTx(ctx, func(ctx context.Context) error {
-		return d.createConnection(ctx, c, tok, now)
+		return d.StoreConnection(ctx, c, tok, now)
 	})
 	if err != nil {
 		return nil, "", err
@@ -447,8 +448,8 @@ func (d *Directory) CreateConnection(ctx context.Context, orgSlug, slug, idp str
 	return c, secret, nil
 }
 
-// checkIdP returns the IdP kind, generic when it is empty, or refuses an unknown one.
-func checkIdP(idp string) (string, error) {
+// CheckIdP returns the IdP kind, generic when it is empty, or refuses an unknown one.
+func CheckIdP(idp string) (string, error) {
 	switch idp {
 	case "":
 		return IdPGeneric, nil
@@ -458,23 +459,23 @@ func checkIdP(idp string) (string, error) {
 	return "", orgscim.Errorf(orgscim.Invalid, "idp must be entra, okta or generic, not %q", idp)
 }
 
-// createConnection stores the connection with its first token, if any, and records
+// StoreConnection stores the connection with its first token, if any, and records
 // their creation, in the caller's transaction: the connection's chain starts with its
 // creation and its first token.
-func (d *Directory) createConnection(ctx context.Context, c *Connection, tok *Token, now time.Time) error {
+func (d *Directory) StoreConnection(ctx context.Context, c *Connection, tok *Token, now time.Time) error {
 	if err := d.Store.CreateConnection(ctx, c, tok); err != nil {
 		return err
 	}
 	e := audit.New(ctx, now, ActConnectionCreate, "connection", c.ID)
 	e.ConnectionID, e.OrgID = c.ID, c.OrgID
 	e.Diff = audit.Diff(nil, connectionView{Slug: c.Slug, OrgID: c.OrgID, IdP: c.IdP, Status: c.Status})
-	if err := record(ctx, d.Audit, e); err != nil {
+	if err := Record(ctx, d.Audit, e); err != nil {
 		return err
 	}
 	if tok == nil {
 		return nil
 	}
-	return d.recordToken(ctx, ActTokenCreate, tok, now)
+	return d.RecordToken(ctx, ActTokenCreate, tok, now)
 }
 
 // SetPlacement replaces the connection's placement rules. Every rule's org must lie in
@@ -494,7 +495,7 @@ func (d *Directory) SetPlacement(ctx context.Context, connSlug string, rules []P
 		e := audit.New(ctx, d.now(), ActPlacementUpdate, "connection", c.ID)
 		e.ConnectionID = c.ID
 		e.Diff = audit.Diff(placementView{c.Placement}, placementView{rules})
-		return record(ctx, d.Audit, e)
+		return Record(ctx, d.Audit, e)
 	})
 }
 

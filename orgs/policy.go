@@ -135,7 +135,7 @@ func (d *Directory) SetConnectionPolicy(ctx context.Context, slug, by string, u 
 		e := audit.New(ctx, p.Updated, ActPolicyUpdate, "connection", c.ID)
 		e.ConnectionID, e.OrgID = c.ID, c.OrgID
 		e.Diff = audit.Diff(viewPolicy(before), viewPolicy(p))
-		return record(ctx, d.Audit, e)
+		return Record(ctx, d.Audit, e)
 	})
 	return out, err
 }

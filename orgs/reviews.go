@@ -192,7 +192,7 @@ func (s *Reviews) now() time.Time {
 	return time.Now().UTC().Truncate(time.Millisecond)
 }
 
-func (s *Reviews) record(ctx context.Context, e audit.Event) error { return record(ctx, s.Audit, e) }
+func (s *Reviews) record(ctx context.Context, e audit.Event) error { return Record(ctx, s.Audit, e) }
 
 // StartReview opens a campaign over the subtree of orgID until deadline and snapshots
 // the grants live there now into its items. Operators and delegates with approve on the
@@ -221,12 +221,12 @@ func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, de
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Access.authorize(ctx, by, CapApprove, org); err != nil {
+	if err := s.Access.Authorize(ctx, by, CapApprove, org); err != nil {
 		return nil, err
 	}
 	r := &Review{ID: provisioning.NewID(), Kind: ReviewSubtree, OrgID: org.ID, Name: name, Description: description,
 		CreatedBy: by.Name(), Created: now, Deadline: deadline, State: ReviewOpen}
-	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err = InTx(ctx, s.Tx, func(ctx context.Context) error {
 		return s.open(ctx, r, ReviewScope{Path: org.Path}, nil)
 	})
 	if err != nil {
@@ -351,7 +351,7 @@ func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after
 	}
 	path, above := "", false
 	if org != nil {
-		if err := s.Access.authorize(ctx, by, s.anyCapability(by), org); err != nil {
+		if err := s.Access.Authorize(ctx, by, s.anyCapability(by), org); err != nil {
 			return nil, err
 		}
 		path = org.Path
@@ -416,7 +416,7 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			if err != nil {
 				return err
 			}
-			if err := s.Access.authorize(ctx, by, CapManageMembers, org); err != nil {
+			if err := s.Access.Authorize(ctx, by, CapManageMembers, org); err != nil {
 				return err
 			}
 			if isHolder(by, g.ConnectionID, g.UserID) {
@@ -441,7 +441,7 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			if note != "" {
 				reason += ": " + note
 			}
-			if err := s.Access.revokeOne(ctx, g, now, by.Name(), reason, map[string]any{"review": r.ID}); err != nil {
+			if err := s.Access.RevokeOne(ctx, g, now, by.Name(), reason, map[string]any{"review": r.ID}); err != nil {
 				return err
 			}
 			if g.Source == SourceMapping {
@@ -473,7 +473,7 @@ func (s *Reviews) deciding(ctx context.Context, by Principal, id, note string,
 	if len(note) > 2000 {
 		return orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
 	}
-	return inTx(ctx, s.Tx, func(ctx context.Context) error {
+	return InTx(ctx, s.Tx, func(ctx context.Context) error {
 		r, _, err := s.visible(ctx, by, id, time.Time{})
 		if err != nil {
 			return err
@@ -494,7 +494,7 @@ func (s *Reviews) deciding(ctx context.Context, by Principal, id, note string,
 // decided stays decided. Operators and delegates with approve on its org may.
 func (s *Reviews) Cancel(ctx context.Context, by Principal, id, reason string) (*Review, error) {
 	var out *Review
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err := InTx(ctx, s.Tx, func(ctx context.Context) error {
 		r, _, err := s.visible(ctx, by, id, time.Time{})
 		if err != nil {
 			return err
@@ -503,7 +503,7 @@ func (s *Reviews) Cancel(ctx context.Context, by Principal, id, reason string) (
 		if err != nil {
 			return err
 		}
-		if err := s.Access.authorize(ctx, by, CapApprove, org); err != nil {
+		if err := s.Access.Authorize(ctx, by, CapApprove, org); err != nil {
 			return err
 		}
 		now := s.now()
@@ -627,7 +627,7 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 			return res, err
 		}
 		closed := false
-		err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		err = InTx(ctx, s.Tx, func(ctx context.Context) error {
 			now := s.now()
 			end, err := s.Store.EndReview(ctx, r.ID, func(r *Review) error {
 				if r.State != ReviewOpen {
@@ -694,7 +694,7 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 			ids[i], byID[it.Grant.ID] = it.Grant.ID, it.Grant
 		}
 		var revoked []string
-		err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		err = InTx(ctx, s.Tx, func(ctx context.Context) error {
 			now := s.now()
 			var err error
 			if revoked, err = s.Store.RevokeUnconfirmed(ctx, r.ID, ids, asOf, now, "review:"+r.ID, reason); err != nil {
@@ -743,7 +743,7 @@ func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(c
 				continue // retired meanwhile by other means: nothing left to decide
 			}
 			retired := false
-			err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+			err := InTx(ctx, s.Tx, func(ctx context.Context) error {
 				now := s.now()
 				if _, err := s.Store.DecideMapping(ctx, r.ID, p.Mapping.ID, func(it *ReviewMapping) error {
 					if it.Decision != ItemPending || it.Mapping.State != MappingActive {
@@ -811,7 +811,7 @@ func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID
 			if err != nil {
 				return err
 			}
-			if err := s.Access.authorize(ctx, by, CapManageMappings, org); err != nil {
+			if err := s.Access.Authorize(ctx, by, CapManageMappings, org); err != nil {
 				return err
 			}
 			if name := by.Name(); name == m.DraftedBy || name == m.ApprovedBy {

@@ -162,7 +162,7 @@ func (d *Directory) endRotation(ctx context.Context, connSlug string,
 			if err := d.Store.RevokeToken(ctx, c.ID, id, now); err != nil {
 				return err
 			}
-			if err := d.recordToken(ctx, ActTokenRevoke, &Token{ID: id, ConnectionID: c.ID}, now); err != nil {
+			if err := d.RecordToken(ctx, ActTokenRevoke, &Token{ID: id, ConnectionID: c.ID}, now); err != nil {
 				return err
 			}
 		}
@@ -179,7 +179,7 @@ func (d *Directory) recordRotation(ctx context.Context, action, connectionID str
 	e := audit.New(ctx, now, action, "connection", connectionID)
 	e.ConnectionID = connectionID
 	e.Diff = audit.Diff(nil, view)
-	return record(ctx, d.Audit, e)
+	return Record(ctx, d.Audit, e)
 }
 
 // RotationOf returns the connection's rotation in progress, nil when there is none.

@@ -47,9 +47,9 @@ func (t *Token) Usable(now time.Time) bool {
 
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// newSecret returns prefix, 256 random bits in lower-case base32, and a CRC-32 of
+// NewSecret returns prefix, 256 random bits in lower-case base32, and a CRC-32 of
 // both: a secret that scanners can find by its prefix and verify by its checksum.
-func newSecret(prefix string) string {
+func NewSecret(prefix string) string {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
@@ -61,8 +61,9 @@ func newSecret(prefix string) string {
 	return prefix + body + strings.ToLower(tokenEncoding.EncodeToString(sum[:]))
 }
 
-func newToken(connectionID string, now time.Time, expires *time.Time) (string, *Token) {
-	secret := newSecret(TokenPrefix)
+// NewToken returns a fresh SCIM token for the connection and its secret, not yet stored.
+func NewToken(connectionID string, now time.Time, expires *time.Time) (string, *Token) {
+	secret := NewSecret(TokenPrefix)
 	return secret, &Token{
 		ID:           provisioning.NewID(),
 		ConnectionID: connectionID,
@@ -81,9 +82,10 @@ func HashToken(secret string) string {
 
 // wellFormed checks prefix and checksum before any database lookup, so garbage costs
 // nothing.
-func wellFormed(secret string) bool { return wellFormedWith(TokenPrefix, secret) }
+func wellFormed(secret string) bool { return WellFormedSecret(TokenPrefix, secret) }
 
-func wellFormedWith(prefix, secret string) bool {
+// WellFormedSecret checks a secret's prefix and checksum.
+func WellFormedSecret(prefix, secret string) bool {
 	if !strings.HasPrefix(secret, prefix) || len(secret) != len(prefix)+52+7 {
 		return false
 	}
@@ -111,13 +113,13 @@ func (d *Directory) issueToken(ctx context.Context, connSlug string, expires *ti
 	if expires != nil && !expires.After(now) {
 		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
 	}
-	secret, t := newToken(c.ID, now, expires)
+	secret, t := NewToken(c.ID, now, expires)
 	err = d.inTx(ctx, func(ctx context.Context) error {
 		// AddToken locks the connection: two issues at once queue there.
 		if err := d.Store.AddToken(ctx, t, MaxActiveTokens); err != nil {
 			return err
 		}
-		if err := d.recordToken(ctx, ActTokenCreate, t, now); err != nil {
+		if err := d.RecordToken(ctx, ActTokenCreate, t, now); err != nil {
 			return err
 		}
 		if also != nil {
@@ -131,15 +133,15 @@ func (d *Directory) issueToken(ctx context.Context, connSlug string, expires *ti
 	return t, secret, nil
 }
 
-// recordToken records a token's issue or revocation in its connection's chain: its id
+// RecordToken records a token's issue or revocation in its connection's chain: its id
 // and expiry, never its secret, hash or hint.
-func (d *Directory) recordToken(ctx context.Context, action string, t *Token, now time.Time) error {
+func (d *Directory) RecordToken(ctx context.Context, action string, t *Token, now time.Time) error {
 	e := audit.New(ctx, now, action, "token", t.ID)
 	e.ConnectionID = t.ConnectionID
 	if action == ActTokenCreate {
 		e.Diff = audit.Diff(nil, tokenView{ConnectionID: t.ConnectionID, ExpiresAt: t.Expires})
 	}
-	return record(ctx, d.Audit, e)
+	return Record(ctx, d.Audit, e)
 }
 
 // Tokens lists the connection's tokens, usable or not.
@@ -162,7 +164,7 @@ func (d *Directory) RevokeToken(ctx context.Context, connSlug, tokenID string) e
 		if err := d.Store.RevokeToken(ctx, c.ID, tokenID, now); err != nil {
 			return err
 		}
-		return d.recordToken(ctx, ActTokenRevoke, &Token{ID: tokenID, ConnectionID: c.ID}, now)
+		return d.RecordToken(ctx, ActTokenRevoke, &Token{ID: tokenID, ConnectionID: c.ID}, now)
 	})
 }
 

@@ -6,7 +6,7 @@
 //
 // GET only shows the page: link scanners and previews that fetch the URL do not use
 // the link. The token is issued by the POST of the button, which uses the link in the
-// same transaction (orgs.Onboarding.RevealSetupLink); any later visit, an expired link
+// same transaction (onboarding.Onboarding.RevealSetupLink); any later visit, an expired link
 // and an unknown one get the same 410 page, which says nothing about the connection.
 // Every answer is HTML from html/template with no caching and no referrer, under a
 // Content Security Policy that allows one script, the embedded copy.js, by its hash (no
@@ -33,15 +33,16 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 )
 
 // Prefix is where setup links point: Prefix + the link's secret.
 const Prefix = "/setup/"
 
-// Links is what the page needs of onboarding (orgs.Onboarding).
+// Links is what the page needs of onboarding (onboarding.Onboarding).
 type Links interface {
-	SetupLinkView(ctx context.Context, secret string) (*orgs.SetupLinkView, error)
+	SetupLinkView(ctx context.Context, secret string) (*onboarding.SetupLinkView, error)
 	RevealSetupLink(ctx context.Context, secret string) (*orgs.Connection, string, error)
 	ConnectionOrg(ctx context.Context, conn *orgs.Connection) (*orgs.Org, error)
 }

@@ -5,25 +5,26 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
-// Imports is the store of spreadsheet imports (orgs.ImportStore), of the link between
+// Imports is the store of spreadsheet imports (imports.ImportStore), of the link between
 // imported users and their IdP (provisioning.ImportLinks), and of the access export
 // (orgs.ExportStore).
 func (db *DB) Imports() Imports { return Imports{db} }
 
-// Imports implements orgs.ImportStore, orgs.ExportStore and provisioning.ImportLinks.
+// Imports implements imports.ImportStore, orgs.ExportStore and provisioning.ImportLinks.
 type Imports struct{ db *DB }
 
 var (
-	_ orgs.ImportStore         = Imports{}
+	_ imports.ImportStore      = Imports{}
 	_ orgs.ExportStore         = Imports{}
 	_ provisioning.ImportLinks = Imports{}
 )
 
-func (s Imports) CreateImportBatch(ctx context.Context, b *orgs.ImportBatch) error {
+func (s Imports) CreateImportBatch(ctx context.Context, b *imports.ImportBatch) error {
 	return s.db.q(ctx).Exec(`INSERT INTO import_batches (id, created_by, created_at, file_sha256, rows_total, orgs_created,
 		users_created, grants_created, grants_replaced, unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.CreatedBy, micros(b.Created), b.FileSHA256, b.Rows, b.OrgsCreated, b.UsersCreated, b.GrantsCreated,

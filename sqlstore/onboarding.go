@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"gorm.io/gorm"
 )
 
-// Onboarding is the orgs.OnboardingStore of a DB: onboarding requests and setup links.
-func (db *DB) Onboarding() orgs.OnboardingStore { return onboardingStore{db} }
+// Onboarding is the onboarding.OnboardingStore of a DB: onboarding requests and setup links.
+func (db *DB) Onboarding() onboarding.OnboardingStore { return onboardingStore{db} }
 
 type onboardingStore struct{ db *DB }
 
 var (
-	_ orgs.OnboardingStore  = onboardingStore{}
-	_ orgs.PendingActivator = orgStore{}
+	_ onboarding.OnboardingStore = onboardingStore{}
+	_ orgs.PendingActivator      = orgStore{}
 )
 
 type onboardingRow struct {
@@ -51,8 +52,8 @@ const onboardingCols = `id, parent_id, org_name, org_slug, connection_slug, idp,
 	admin_user_name, admin_display_name, admin_capabilities, mappings, reason, state, proposed_by, proposed_at,
 	decided_by, decided_at, decision_reason, org_id, connection_id, delegation_id`
 
-func (r onboardingRow) request() *orgs.OnboardingRequest {
-	out := &orgs.OnboardingRequest{ID: r.ID, ParentID: r.ParentID, OrgName: r.OrgName, OrgSlug: r.OrgSlug,
+func (r onboardingRow) request() *onboarding.OnboardingRequest {
+	out := &onboarding.OnboardingRequest{ID: r.ID, ParentID: r.ParentID, OrgName: r.OrgName, OrgSlug: r.OrgSlug,
 		ConnectionSlug: r.ConnectionSlug, IdP: r.IdP, ContractStart: fromMicrosPtr(r.ContractStart),
 		ContractEnd: fromMicrosPtr(r.ContractEnd), Owner: r.Owner, AdminUserName: r.AdminUserName,
 		AdminDisplayName: r.AdminDisplayName, Reason: r.Reason, State: r.State, ProposedBy: r.ProposedBy,
@@ -70,13 +71,13 @@ func jsonText(v any) (string, error) {
 	return string(b), err
 }
 
-func (s onboardingStore) CreateOnboarding(ctx context.Context, r *orgs.OnboardingRequest) error {
+func (s onboardingStore) CreateOnboarding(ctx context.Context, r *onboarding.OnboardingRequest) error {
 	caps, err := jsonText(r.AdminCapabilities)
 	if err != nil {
 		return err
 	}
 	if r.Mappings == nil {
-		r.Mappings = []orgs.OnboardingMapping{}
+		r.Mappings = []onboarding.OnboardingMapping{}
 	}
 	maps, err := jsonText(r.Mappings)
 	if err != nil {
@@ -90,7 +91,7 @@ func (s onboardingStore) CreateOnboarding(ctx context.Context, r *orgs.Onboardin
 		nullable(r.DelegationID)).Error
 }
 
-func (s onboardingStore) Onboarding(ctx context.Context, id string) (*orgs.OnboardingRequest, error) {
+func (s onboardingStore) Onboarding(ctx context.Context, id string) (*onboarding.OnboardingRequest, error) {
 	var r onboardingRow
 	err := s.db.q(ctx).Raw("SELECT "+onboardingCols+" FROM onboarding_requests WHERE id = ?", id).Take(&r).Error
 	if isNoRows(err) {
@@ -102,8 +103,8 @@ func (s onboardingStore) Onboarding(ctx context.Context, id string) (*orgs.Onboa
 	return r.request(), nil
 }
 
-func (s onboardingStore) UpdateOnboarding(ctx context.Context, id string, fn func(*orgs.OnboardingRequest) error) (*orgs.OnboardingRequest, error) {
-	var out *orgs.OnboardingRequest
+func (s onboardingStore) UpdateOnboarding(ctx context.Context, id string, fn func(*onboarding.OnboardingRequest) error) (*onboarding.OnboardingRequest, error) {
+	var out *onboarding.OnboardingRequest
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r onboardingRow
 		err := tx.Raw("SELECT "+onboardingCols+" FROM onboarding_requests WHERE id = ?"+s.db.dialect.forUpdate, id).Take(&r).Error
@@ -126,7 +127,7 @@ func (s onboardingStore) UpdateOnboarding(ctx context.Context, id string, fn fun
 	return out, err
 }
 
-func (s onboardingStore) Onboardings(ctx context.Context, state, path string, after *orgs.OnboardingPosition, limit int) ([]*orgs.OnboardingRequest, error) {
+func (s onboardingStore) Onboardings(ctx context.Context, state, path string, after *onboarding.OnboardingPosition, limit int) ([]*onboarding.OnboardingRequest, error) {
 	var where []string
 	var args []any
 	if state != "" {
@@ -149,7 +150,7 @@ func (s onboardingStore) Onboardings(ctx context.Context, state, path string, af
 	if err := s.db.q(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]*orgs.OnboardingRequest, len(rows))
+	out := make([]*onboarding.OnboardingRequest, len(rows))
 	for i, r := range rows {
 		out[i] = r.request()
 	}
@@ -169,17 +170,17 @@ type setupLinkRow struct {
 
 const setupLinkCols = "id, connection_id, hash, created_by, created_at, expires_at, used_at, token_id"
 
-func (r setupLinkRow) link() *orgs.SetupLink {
-	return &orgs.SetupLink{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, CreatedBy: r.CreatedBy,
+func (r setupLinkRow) link() *onboarding.SetupLink {
+	return &onboarding.SetupLink{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, CreatedBy: r.CreatedBy,
 		Created: fromMicros(r.CreatedAt), Expires: fromMicros(r.ExpiresAt), Used: fromMicrosPtr(r.UsedAt), TokenID: deref(r.TokenID)}
 }
 
-func (s onboardingStore) CreateSetupLink(ctx context.Context, l *orgs.SetupLink) error {
+func (s onboardingStore) CreateSetupLink(ctx context.Context, l *onboarding.SetupLink) error {
 	return s.db.q(ctx).Exec("INSERT INTO setup_links ("+setupLinkCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		l.ID, l.ConnectionID, l.Hash, l.CreatedBy, micros(l.Created), micros(l.Expires), microsPtr(l.Used), nullable(l.TokenID)).Error
 }
 
-func (s onboardingStore) SetupLinkByHash(ctx context.Context, hash string) (*orgs.SetupLink, error) {
+func (s onboardingStore) SetupLinkByHash(ctx context.Context, hash string) (*onboarding.SetupLink, error) {
 	var r setupLinkRow
 	err := s.db.q(ctx).Raw("SELECT "+setupLinkCols+" FROM setup_links WHERE hash = ?", hash).Take(&r).Error
 	if isNoRows(err) {
@@ -194,7 +195,7 @@ func (s onboardingStore) SetupLinkByHash(ctx context.Context, hash string) (*org
 // ConsumeSetupLink is one conditional UPDATE: the database decides which of two
 // concurrent reveals wins, by which one's update finds used_at still NULL. It returns
 // the link it used, and NotFound when it updated nothing.
-func (s onboardingStore) ConsumeSetupLink(ctx context.Context, hash string, now time.Time, tokenID string) (*orgs.SetupLink, error) {
+func (s onboardingStore) ConsumeSetupLink(ctx context.Context, hash string, now time.Time, tokenID string) (*onboarding.SetupLink, error) {
 	var rows []setupLinkRow
 	err := s.db.q(ctx).Raw("UPDATE setup_links SET used_at = ?, token_id = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? "+
 		"RETURNING "+setupLinkCols, micros(now), tokenID, hash, micros(now)).Scan(&rows).Error

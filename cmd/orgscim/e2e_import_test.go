@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/orgscim/orgscim/adminapi"
+	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sqlstore"
@@ -158,7 +159,7 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		}
 
 		// Too large, or not CSV: refused before reading a line.
-		oper.sendCSV("/imports?dry_run=true", bytes.Repeat([]byte("a"), orgs.MaxImportBytes+1)).must(t, http.StatusRequestEntityTooLarge)
+		oper.sendCSV("/imports?dry_run=true", bytes.Repeat([]byte("a"), imports.MaxImportBytes+1)).must(t, http.StatusRequestEntityTooLarge)
 		if r := oper.call("POST", "/imports?dry_run=true", `{"rows":[]}`); r.Status != http.StatusBadRequest {
 			t.Errorf("a JSON body: %d", r.Status)
 		}

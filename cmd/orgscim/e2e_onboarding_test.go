@@ -15,6 +15,7 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
@@ -351,7 +352,7 @@ func TestSetupLink(t *testing.T) {
 		// caller checked before.
 		tokenID := field(f.auditRows(t, "action=setup_link.reveal")[0], "diff", "token_id")
 		now := f.env.clock.Now()
-		direct := &orgs.SetupLink{ID: "direct", ConnectionID: field(approvedConn(t, f), "id"), Hash: "direct-hash",
+		direct := &onboarding.SetupLink{ID: "direct", ConnectionID: field(approvedConn(t, f), "id"), Hash: "direct-hash",
 			CreatedBy: "test", Created: now, Expires: now.Add(time.Hour)}
 		store := db.Onboarding()
 		if err := store.CreateSetupLink(ctx, direct); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 )
@@ -52,7 +53,7 @@ func benchImportOnce(b *testing.B, engine string) {
 	}
 	var csv strings.Builder
 	csv.WriteString("org_path,email,external_id,role,expires_at\n")
-	for i := range orgs.MaxImportRows {
+	for i := range imports.MaxImportRows {
 		fmt.Fprintf(&csv, "acme/unit-%02d,p%05d@acme.example,imp%05d,viewer,2099-01-01\n", i%50, i, i)
 	}
 	b.StartTimer()
@@ -60,7 +61,7 @@ func benchImportOnce(b *testing.B, engine string) {
 	rep, err := svc.imports.Import(ctx, op, []byte(csv.String()), false)
 	took := time.Since(t0)
 	b.StopTimer()
-	if err != nil || !rep.Applied || rep.UsersCreated != orgs.MaxImportRows || rep.OrgsCreated != 50 {
+	if err != nil || !rep.Applied || rep.UsersCreated != imports.MaxImportRows || rep.OrgsCreated != 50 {
 		b.Fatalf("import: %v %+v", err, rep.Problems)
 	}
 	b.ReportMetric(took.Seconds(), "s/import-5000")

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/adminapi"
-	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/imports"
 )
 
 // errImportProblems makes `orgscim import` exit 1 when the file has problems; the
@@ -47,9 +47,9 @@ func (c *importCmd) Run(env *cliEnv) error {
 	var data []byte
 	var err error
 	if c.File == "-" {
-		data, err = io.ReadAll(io.LimitReader(os.Stdin, orgs.MaxImportBytes+1))
+		data, err = io.ReadAll(io.LimitReader(os.Stdin, imports.MaxImportBytes+1))
 	} else {
-		data, err = readCapped(c.File, orgs.MaxImportBytes+1)
+		data, err = readCapped(c.File, imports.MaxImportBytes+1)
 	}
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func readCapped(name string, max int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, max))
 }
 
-func printImportReport(w io.Writer, r *orgs.ImportReport) {
+func printImportReport(w io.Writer, r *imports.ImportReport) {
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/adminapi"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/setuppage"
 )
@@ -192,7 +193,7 @@ func (c *onboardingShowCmd) Run(env *cliEnv) error {
 
 // onboardingsJSON is the requests as the admin API shows them, their parents read in one
 // query.
-func onboardingsJSON(ctx context.Context, st orgs.Store, rs []*orgs.OnboardingRequest) ([]adminapi.Onboarding, error) {
+func onboardingsJSON(ctx context.Context, st orgs.Store, rs []*onboarding.OnboardingRequest) ([]adminapi.Onboarding, error) {
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.ParentID
@@ -212,9 +213,9 @@ func onboardingsJSON(ctx context.Context, st orgs.Store, rs []*orgs.OnboardingRe
 	return out, nil
 }
 
-func printOnboarding(ctx context.Context, w io.Writer, st orgs.Store, r *orgs.OnboardingRequest, asJSON bool) error {
+func printOnboarding(ctx context.Context, w io.Writer, st orgs.Store, r *onboarding.OnboardingRequest, asJSON bool) error {
 	if asJSON {
-		out, err := onboardingsJSON(ctx, st, []*orgs.OnboardingRequest{r})
+		out, err := onboardingsJSON(ctx, st, []*onboarding.OnboardingRequest{r})
 		if err != nil {
 			return err
 		}
@@ -222,7 +223,7 @@ func printOnboarding(ctx context.Context, w io.Writer, st orgs.Store, r *orgs.On
 	}
 	fmt.Fprintf(w, "onboarding request %s: %s, org %s (connection %s, %s), first administrator %s\n",
 		r.ID, r.State, r.OrgSlug, r.ConnectionSlug, r.IdP, r.AdminUserName)
-	if r.State == orgs.OnboardingApproved {
+	if r.State == onboarding.OnboardingApproved {
 		fmt.Fprintf(w, "created org %s, connection %s (pending), delegation %s; next: orgscim setup-link create --connection %s\n",
 			r.OrgID, r.ConnectionID, r.DelegationID, r.ConnectionSlug)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"time"
 
+	"github.com/orgscim/orgscim/imports"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sqlstore"
@@ -20,9 +22,9 @@ type services struct {
 	delegations *orgs.Delegations
 	keys        *orgs.AdminKeys
 	reviews     *orgs.Reviews
-	imports     *orgs.Importer
+	imports     *imports.Importer
 	exports     *orgs.Exporter
-	onboarding  *orgs.Onboarding
+	onboarding  *onboarding.Onboarding
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -53,12 +55,12 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	dir.Revalidate = reviews
 	// Spreadsheet imports; an IdP's creation of an imported person adopts it.
 	users.Links = db.Imports()
-	imports := &orgs.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
+	importer := &imports.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
 	exports := &orgs.Exporter{Orgs: db.Orgs(), Store: db.Imports(), Access: access}
 	// Onboarding creates a partner's org, connection, first administrator and draft
 	// mappings through the same services, so each leaves its usual events.
-	onboarding := &orgs.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
+	onboard := &onboarding.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
 		Groups: groups, Tx: db, Audit: log, Now: now, Awaiting: db.Imports()}
 	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
-		imports: imports, exports: exports, onboarding: onboarding}
+		imports: importer, exports: exports, onboarding: onboard}
 }

@@ -1,4 +1,4 @@
-package orgs
+package imports
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -136,7 +137,7 @@ func ParseImport(data []byte, now time.Time) ([]ImportRow, []ImportProblem) {
 			bad("org_path", "org_path is required")
 		} else {
 			for _, s := range strings.Split(p, "/") {
-				if !slugPattern.MatchString(s) {
+				if orgs.CheckSlug(s) != nil {
 					bad("org_path", "%q is not an org slug (lower-case letters, digits and hyphens)", s)
 				}
 				row.OrgPath = append(row.OrgPath, s)

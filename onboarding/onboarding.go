@@ -1,4 +1,4 @@
-package orgs
+package onboarding
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -52,7 +53,7 @@ type OnboardingRequest struct {
 	// userName before creating one, and adopt it.
 	AdminUserName     string
 	AdminDisplayName  string
-	AdminCapabilities []Capability
+	AdminCapabilities []orgs.Capability
 	Mappings          []OnboardingMapping
 	Reason            string
 	State             string
@@ -93,13 +94,13 @@ type GroupCreator interface {
 // Onboarding is the service over partner onboarding and setup links.
 type Onboarding struct {
 	Store       OnboardingStore
-	Dir         *Directory
-	Access      *Access
-	Delegations *Delegations
+	Dir         *orgs.Directory
+	Access      *orgs.Access
+	Delegations *orgs.Delegations
 	Users       UserCreator
 	Groups      GroupCreator
 	Tx          provisioning.Transactor
-	Audit       AuditLog // optional
+	Audit       orgs.AuditLog // optional
 	// Awaiting, when set, lets the partner's IdP adopt the first administrator that
 	// approval creates ahead of it, instead of colliding with it (Okta POSTs a user it
 	// has not seen without looking it up first).
@@ -121,7 +122,7 @@ const maxOnboardingMappings = 100
 
 // defaultAdminCapabilities is what a partner's first administrator holds unless the
 // proposal says otherwise: everything, so that the partner runs its own subtree.
-var defaultAdminCapabilities = []Capability{CapManageMembers, CapManageMappings, CapApprove, CapDelegate}
+var defaultAdminCapabilities = []orgs.Capability{orgs.CapManageMembers, orgs.CapManageMappings, orgs.CapApprove, orgs.CapDelegate}
 
 // firstAdminDepth is how many further levels the first administrator may delegate.
 const firstAdminDepth = 2
@@ -130,7 +131,7 @@ const firstAdminDepth = 2
 // propose anywhere; a delegate with the delegate capability only under an org of its
 // subtree. Everything that can be checked now is, so that a request that waits for
 // approval is one that can be approved.
-func (s *Onboarding) Propose(ctx context.Context, by Principal, r OnboardingRequest, parentSlug string) (*OnboardingRequest, error) {
+func (s *Onboarding) Propose(ctx context.Context, by orgs.Principal, r OnboardingRequest, parentSlug string) (*OnboardingRequest, error) {
 	now := s.now()
 	if err := s.normalise(ctx, &r, now); err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func (s *Onboarding) Propose(ctx context.Context, by Principal, r OnboardingRequ
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Delegations.Authorize(ctx, by, CapDelegate, parent); err != nil {
+	if err := s.Delegations.Authorize(ctx, by, orgs.CapDelegate, parent); err != nil {
 		return nil, err
 	}
 	if err := s.free(ctx, r.OrgSlug, r.ConnectionSlug); err != nil {
@@ -150,7 +151,7 @@ func (s *Onboarding) Propose(ctx context.Context, by Principal, r OnboardingRequ
 	}
 	r.ID, r.ParentID, r.State, r.ProposedBy, r.Proposed = provisioning.NewID(), parent.ID, OnboardingProposed, by.Name(), now
 	r.DecidedBy, r.Decided, r.DecisionReason, r.OrgID, r.ConnectionID, r.DelegationID = "", nil, "", "", "", ""
-	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err = orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 		if err := s.Store.CreateOnboarding(ctx, &r); err != nil {
 			return err
 		}
@@ -169,23 +170,23 @@ func (s *Onboarding) normalise(ctx context.Context, r *OnboardingRequest, now ti
 		return orgscim.Errorf(orgscim.Invalid, "a partner needs a name")
 	}
 	if r.OrgSlug == "" {
-		r.OrgSlug = Slugify(r.OrgName)
+		r.OrgSlug = orgs.Slugify(r.OrgName)
 	}
-	if err := checkSlug(r.OrgSlug); err != nil {
+	if err := orgs.CheckSlug(r.OrgSlug); err != nil {
 		return err
 	}
 	if r.ConnectionSlug == "" {
 		r.ConnectionSlug = r.OrgSlug
 	}
-	if err := checkSlug(r.ConnectionSlug); err != nil {
+	if err := orgs.CheckSlug(r.ConnectionSlug); err != nil {
 		return err
 	}
-	idp, err := checkIdP(r.IdP)
+	idp, err := orgs.CheckIdP(r.IdP)
 	if err != nil {
 		return err
 	}
 	r.IdP = idp
-	if err := checkContract(r.ContractStart, r.ContractEnd); err != nil {
+	if err := orgs.CheckContract(r.ContractStart, r.ContractEnd); err != nil {
 		return err
 	}
 	if r.ContractEnd != nil && !r.ContractEnd.After(now) {
@@ -202,7 +203,7 @@ func (s *Onboarding) normalise(ctx context.Context, r *OnboardingRequest, now ti
 	if len(r.AdminCapabilities) == 0 {
 		r.AdminCapabilities = slices.Clone(defaultAdminCapabilities)
 	}
-	if err := checkCapabilities(r.AdminCapabilities); err != nil {
+	if err := orgs.CheckCapabilities(r.AdminCapabilities); err != nil {
 		return err
 	}
 	if len(r.Mappings) > maxOnboardingMappings {
@@ -250,7 +251,7 @@ func (s *Onboarding) free(ctx context.Context, orgSlug, connSlug string) error {
 // as a user of the connection with a delegation over the org, and each mapping as a
 // draft on a group of that name. Only an operator other than the proposer approves; if
 // anything fails, nothing is created and the request stays proposed.
-func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason string) (*OnboardingRequest, error) {
+func (s *Onboarding) Approve(ctx context.Context, by orgs.Principal, id, reason string) (*OnboardingRequest, error) {
 	return s.decide(ctx, by, id, func(ctx context.Context, r *OnboardingRequest, now time.Time) error {
 		if by.Name() == r.ProposedBy {
 			return orgscim.Errorf(orgscim.Forbidden, "a request is approved by someone other than its proposer")
@@ -262,16 +263,16 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 		if err := s.grantsAccessOnPath(ctx, parent, now); err != nil {
 			return err
 		}
-		org := &Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: kindUnder(parent),
-			Status: StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
+		org := &orgs.Org{ID: provisioning.NewID(), Slug: r.OrgSlug, Name: r.OrgName, ParentID: parent.ID, Kind: orgs.KindUnder(parent),
+			Status: orgs.StatusActive, ContractStart: r.ContractStart, ContractEnd: r.ContractEnd, Owner: r.Owner,
 			Version: 1, Created: now, Updated: now}
-		if err := s.Dir.createOrg(ctx, org, now); err != nil {
+		if err := s.Dir.StoreOrg(ctx, org, now); err != nil {
 			return err
 		}
-		conn := &Connection{ID: provisioning.NewID(), Slug: r.ConnectionSlug, OrgID: org.ID, IdP: r.IdP,
-			Status: ConnectionPending, Created: now}
+		conn := &orgs.Connection{ID: provisioning.NewID(), Slug: r.ConnectionSlug, OrgID: org.ID, IdP: r.IdP,
+			Status: orgs.ConnectionPending, Created: now}
 		// No token yet: the partner's administrator gets one from a setup link.
-		if err := s.Dir.createConnection(ctx, conn, nil, now); err != nil {
+		if err := s.Dir.StoreConnection(ctx, conn, nil, now); err != nil {
 			return err
 		}
 		admin, err := s.Users.Create(ctx, conn.ID, firstAdminAttributes(r), "")
@@ -295,7 +296,7 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 				return err
 			}
 		}
-		d, err := s.Delegations.Delegate(ctx, by, DelegationRequest{OrgID: org.ID, HolderConnectionID: conn.ID,
+		d, err := s.Delegations.Delegate(ctx, by, orgs.DelegationRequest{OrgID: org.ID, HolderConnectionID: conn.ID,
 			HolderUserID: admin.ID, Capabilities: r.AdminCapabilities, Depth: firstAdminDepth, Expires: r.ContractEnd})
 		if err != nil {
 			return err
@@ -310,7 +311,7 @@ func (s *Onboarding) Approve(ctx context.Context, by Principal, id, reason strin
 // grantsAccessOnPath refuses a parent when the relationship with it, or with any org
 // above it, does not allow access now: nothing is onboarded where its tokens would not
 // work.
-func (s *Onboarding) grantsAccessOnPath(ctx context.Context, parent *Org, now time.Time) error {
+func (s *Onboarding) grantsAccessOnPath(ctx context.Context, parent *orgs.Org, now time.Time) error {
 	path := parent.AncestorIDs()
 	byID, err := s.Dir.Store.OrgsByID(ctx, path)
 	if err != nil {
@@ -323,7 +324,7 @@ func (s *Onboarding) grantsAccessOnPath(ctx context.Context, parent *Org, now ti
 		}
 		if !o.GrantsAccessAt(now) {
 			what := "does not grant access now"
-			if o.Status != StatusActive {
+			if o.Status != orgs.StatusActive {
 				what = "is " + string(o.Status)
 			}
 			if o.ID == parent.ID {
@@ -336,7 +337,7 @@ func (s *Onboarding) grantsAccessOnPath(ctx context.Context, parent *Org, now ti
 }
 
 // Reject refuses a request; like approval, it is an operator's decision.
-func (s *Onboarding) Reject(ctx context.Context, by Principal, id, reason string) (*OnboardingRequest, error) {
+func (s *Onboarding) Reject(ctx context.Context, by orgs.Principal, id, reason string) (*OnboardingRequest, error) {
 	return s.decide(ctx, by, id, func(ctx context.Context, r *OnboardingRequest, now time.Time) error {
 		r.State, r.DecidedBy, r.Decided, r.DecisionReason = OnboardingRejected, by.Name(), &now, reason
 		return s.record(ctx, now, ActOnboardingReject, r, map[string]any{"reason": reason})
@@ -344,9 +345,9 @@ func (s *Onboarding) Reject(ctx context.Context, by Principal, id, reason string
 }
 
 // decide runs a decision on a proposed request, inside one transaction.
-func (s *Onboarding) decide(ctx context.Context, by Principal, id string, fn func(ctx context.Context, r *OnboardingRequest, now time.Time) error) (*OnboardingRequest, error) {
+func (s *Onboarding) decide(ctx context.Context, by orgs.Principal, id string, fn func(ctx context.Context, r *OnboardingRequest, now time.Time) error) (*OnboardingRequest, error) {
 	var out *OnboardingRequest
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err := orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 		now := s.now()
 		r, err := s.Store.UpdateOnboarding(ctx, id, func(r *OnboardingRequest) error {
 			if by.Operator == "" {
@@ -380,7 +381,7 @@ func firstAdminAttributes(r *OnboardingRequest) map[string]any {
 
 // OnboardingFor returns a request to an operator, its proposer, or a delegate whose
 // subtree contains its parent org.
-func (s *Onboarding) OnboardingFor(ctx context.Context, by Principal, id string) (*OnboardingRequest, error) {
+func (s *Onboarding) OnboardingFor(ctx context.Context, by orgs.Principal, id string) (*OnboardingRequest, error) {
 	r, err := s.Store.Onboarding(ctx, id)
 	if err != nil {
 		return nil, err
@@ -392,7 +393,7 @@ func (s *Onboarding) OnboardingFor(ctx context.Context, by Principal, id string)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Delegations.Authorize(ctx, by, CapDelegate, parent); err != nil {
+	if err := s.Delegations.Authorize(ctx, by, orgs.CapDelegate, parent); err != nil {
 		return nil, orgscim.Errorf(orgscim.NotFound, "onboarding request %q not found", id)
 	}
 	return r, nil
@@ -400,7 +401,7 @@ func (s *Onboarding) OnboardingFor(ctx context.Context, by Principal, id string)
 
 // List returns up to limit requests, newest first, in the state when it is not empty:
 // every request to an operator, those under its subtree to a delegate.
-func (s *Onboarding) List(ctx context.Context, by Principal, state, after string, limit int) ([]*OnboardingRequest, error) {
+func (s *Onboarding) List(ctx context.Context, by orgs.Principal, state, after string, limit int) ([]*OnboardingRequest, error) {
 	switch state {
 	case "", OnboardingProposed, OnboardingApproved, OnboardingRejected:
 	default:
@@ -427,7 +428,7 @@ func (s *Onboarding) List(ctx context.Context, by Principal, state, after string
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Delegations.Authorize(ctx, by, CapDelegate, home); err != nil {
+	if err := s.Delegations.Authorize(ctx, by, orgs.CapDelegate, home); err != nil {
 		return nil, err
 	}
 	return s.Store.Onboardings(ctx, state, home.Path, pos, limit)
@@ -458,7 +459,7 @@ type onboardingView struct {
 	ContractEnd       *time.Time          `json:"contract_end"`
 	Owner             string              `json:"owner"`
 	AdminUserName     string              `json:"admin_user_name"`
-	AdminCapabilities []Capability        `json:"admin_capabilities"`
+	AdminCapabilities []orgs.Capability   `json:"admin_capabilities"`
 	Mappings          []OnboardingMapping `json:"mappings"`
 	Reason            string              `json:"reason"`
 }
@@ -475,5 +476,5 @@ func (s *Onboarding) record(ctx context.Context, now time.Time, action string, r
 	e := audit.New(ctx, now, action, "onboarding", r.ID)
 	e.OrgID = r.ParentID
 	e.Diff = audit.Detail(detail)
-	return record(ctx, s.Audit, e)
+	return orgs.Record(ctx, s.Audit, e)
 }

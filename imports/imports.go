@@ -1,4 +1,4 @@
-package orgs
+package imports
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
@@ -47,13 +48,13 @@ type ImportStore interface {
 	// when its IdP pushes it.
 	CreateImportedUser(ctx context.Context, conn string, u *provisioning.User, batchID string) error
 	// ConnectionsOn returns the connections bound to any of the orgs.
-	ConnectionsOn(ctx context.Context, orgIDs []string) ([]*Connection, error)
+	ConnectionsOn(ctx context.Context, orgIDs []string) ([]*orgs.Connection, error)
 }
 
 // Importer applies spreadsheets of orgs, people and their roles.
 type Importer struct {
-	Orgs   Store
-	Access *Access // roles, grants, authorization, transactions and the audit log
+	Orgs   orgs.Store
+	Access *orgs.Access // roles, grants, authorization, transactions and the audit log
 	Store  ImportStore
 	// Observer is told of each created user in the import's transaction (placement).
 	Observer provisioning.UserObserver
@@ -100,21 +101,21 @@ type ImportReport struct {
 
 // plannedUser is a person of the file, in one connection.
 type plannedUser struct {
-	conn *Connection
+	conn *orgs.Connection
 	user *provisioning.User // existing, or to create
 	new  bool
 	row  ImportRow
 }
 
 type plannedGrant struct {
-	grant    *Grant
-	replaces *Grant
+	grant    *orgs.Grant
+	replaces *orgs.Grant
 }
 
 // importPlan is what an import resolved against the database.
 type importPlan struct {
 	report   *ImportReport
-	newOrgs  []*Org
+	newOrgs  []*orgs.Org
 	newUsers []*plannedUser
 	grants   []plannedGrant
 }
@@ -124,9 +125,9 @@ type importPlan struct {
 // orgs missing on a path (under an existing org), people missing in a connection, and
 // grants with source import. A run that would change nothing stores nothing, so running
 // a file twice changes nothing the second time.
-func (im *Importer) Import(ctx context.Context, by Principal, data []byte, dryRun bool) (*ImportReport, error) {
+func (im *Importer) Import(ctx context.Context, by orgs.Principal, data []byte, dryRun bool) (*ImportReport, error) {
 	a := im.Access
-	now := a.now()
+	now := a.CurrentTime()
 	sum := sha256.Sum256(data)
 	rows, problems := ParseImport(data, now)
 	rep := &ImportReport{DryRun: dryRun, FileSHA256: hex.EncodeToString(sum[:]), Rows: len(rows), Problems: problems, Lines: []ImportLine{}}
@@ -150,7 +151,7 @@ func (im *Importer) Import(ctx context.Context, by Principal, data []byte, dryRu
 	if dryRun {
 		err = run(ctx)
 	} else {
-		err = a.inTx(ctx, run)
+		err = a.InTx(ctx, run)
 	}
 	if err != nil {
 		return nil, err
@@ -164,17 +165,17 @@ func (im *Importer) Import(ctx context.Context, by Principal, data []byte, dryRu
 
 // plan resolves every row against the database and records each problem and each
 // line's actions in rep. It changes nothing.
-func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, now time.Time, rep *ImportReport) (*importPlan, error) {
+func (im *Importer) plan(ctx context.Context, by orgs.Principal, rows []ImportRow, now time.Time, rep *ImportReport) (*importPlan, error) {
 	a := im.Access
 	p := &importPlan{report: rep}
 	bad := func(line int, column, format string, args ...any) {
 		rep.Problems = append(rep.Problems, ImportProblem{Line: line, Column: column, Message: fmt.Sprintf(format, args...)})
 	}
-	orgsBySlug := map[string]*Org{} // known orgs, existing and planned
-	planned := map[string]bool{}    // slugs the import creates
-	createdOn := map[string]int{}   // slug → the line that creates it
-	orgByID := map[string]*Org{}    // for connection checks
-	lookupOrg := func(slug string) (*Org, error) {
+	orgsBySlug := map[string]*orgs.Org{} // known orgs, existing and planned
+	planned := map[string]bool{}         // slugs the import creates
+	createdOn := map[string]int{}        // slug → the line that creates it
+	orgByID := map[string]*orgs.Org{}    // for connection checks
+	lookupOrg := func(slug string) (*orgs.Org, error) {
 		if o, ok := orgsBySlug[slug]; ok {
 			return o, nil
 		}
@@ -190,25 +191,25 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		return o, nil
 	}
 	authorized := map[string]error{}
-	authorize := func(c Capability, o *Org) error {
+	authorize := func(c orgs.Capability, o *orgs.Org) error {
 		k := string(c) + " " + o.ID
 		if err, ok := authorized[k]; ok {
 			return err
 		}
-		err := a.authorize(ctx, by, c, o)
+		err := a.Authorize(ctx, by, c, o)
 		if err != nil && orgscim.ErrorCode(err) == orgscim.Internal {
 			return err
 		}
 		authorized[k] = err
 		return err
 	}
-	roles := map[string]*Role{}
-	conns := map[string]*Connection{}
-	onPath := map[string][]*Connection{} // the connections bound on an org's path, by org id
-	users := map[string]*plannedUser{}   // connection id + folded userName
-	externalIDs := map[string]string{}   // connection id + externalId → folded userName
-	grantLines := map[string]int{}       // connection, user, role, org → line
-	roleByKey := func(key string) (*Role, error) {
+	roles := map[string]*orgs.Role{}
+	conns := map[string]*orgs.Connection{}
+	onPath := map[string][]*orgs.Connection{} // the connections bound on an org's path, by org id
+	users := map[string]*plannedUser{}        // connection id + folded userName
+	externalIDs := map[string]string{}        // connection id + externalId → folded userName
+	grantLines := map[string]int{}            // connection, user, role, org → line
+	roleByKey := func(key string) (*orgs.Role, error) {
 		role, seen := roles[key]
 		if !seen {
 			var err error
@@ -231,7 +232,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		line := ImportLine{Line: row.Line, Org: row.OrgPath[len(row.OrgPath)-1], OrgAction: ImportExists}
 		// The org path: its first org exists; each next one is the previous one's child,
 		// or is created as such.
-		var org *Org
+		var org *orgs.Org
 		ok := true
 		for i, slug := range row.OrgPath {
 			o, err := lookupOrg(slug)
@@ -243,7 +244,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 				bad(row.Line, "org_path", "org %q does not exist; the path starts at an existing org", slug)
 				ok = false
 			case o == nil:
-				if err := authorize(CapDelegate, org); err != nil {
+				if err := authorize(orgs.CapDelegate, org); err != nil {
 					if orgscim.ErrorCode(err) == orgscim.Internal {
 						return nil, err
 					}
@@ -255,8 +256,8 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 				if i == len(row.OrgPath)-1 && row.OrgName != "" {
 					name = row.OrgName
 				}
-				n := &Org{ID: provisioning.NewID(), Slug: slug, Name: name, ParentID: org.ID, Kind: kindUnder(org),
-					Status: StatusActive, Version: 1, Created: now, Updated: now}
+				n := &orgs.Org{ID: provisioning.NewID(), Slug: slug, Name: name, ParentID: org.ID, Kind: orgs.KindUnder(org),
+					Status: orgs.StatusActive, Version: 1, Created: now, Updated: now}
 				n.Path = org.Path + n.ID + "/"
 				orgsBySlug[slug], orgByID[n.ID], planned[slug], createdOn[slug] = n, n, true, row.Line
 				p.newOrgs = append(p.newOrgs, n)
@@ -288,7 +289,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		// Creating an org takes delegate on its parent (above); putting people into
 		// it takes manage_members there as well, even when the file creates it.
 		if !planned[org.Slug] || row.UserName != "" {
-			if err := authorize(CapManageMembers, org); err != nil {
+			if err := authorize(orgs.CapManageMembers, org); err != nil {
 				bad(row.Line, "org_path", "%s", orgscim.ErrorMessage(err))
 				rep.Lines = append(rep.Lines, line)
 				if err := others(row); err != nil {
@@ -374,7 +375,7 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 			continue
 		}
 		if d := by.Delegation; d != nil {
-			if err := a.holds(ctx, d, role, org, now); err != nil {
+			if err := a.HoldsRole(ctx, d, role, org, now); err != nil {
 				if orgscim.ErrorCode(err) == orgscim.Internal {
 					return nil, err
 				}
@@ -394,16 +395,16 @@ func (im *Importer) plan(ctx context.Context, by Principal, rows []ImportRow, no
 		if reason == "" {
 			reason = "imported"
 		}
-		g := &Grant{ConnectionID: conn.ID, UserID: pu.user.ID, RoleID: role.ID, OrgID: org.ID, Source: SourceImport,
+		g := &orgs.Grant{ConnectionID: conn.ID, UserID: pu.user.ID, RoleID: role.ID, OrgID: org.ID, Source: orgs.SourceImport,
 			GrantedBy: by.Name(), GrantedUnder: by.Under(), Reason: reason, ValidFrom: now, Expires: row.Expires, Created: now}
-		var previous *Grant
+		var previous *orgs.Grant
 		if !pu.new && !planned[org.Slug] {
 			live, _, err := a.Store.LiveGrants(ctx, pu.user.ID, []string{org.ID})
 			if err != nil {
 				return nil, err
 			}
 			for _, l := range live {
-				if l.Source == SourceImport && l.RoleID == role.ID && l.OrgID == org.ID && l.ConnectionID == conn.ID {
+				if l.Source == orgs.SourceImport && l.RoleID == role.ID && l.OrgID == org.ID && l.ConnectionID == conn.ID {
 					previous = l
 					break
 				}
@@ -457,8 +458,7 @@ func (im *Importer) findPerson(ctx context.Context, conn string, row ImportRow) 
 // connectionFor finds the connection of a row's person: the one it names, which must be
 // bound at or above the org, or else the only one bound to the nearest org above it
 // that has any. A nil connection comes with the problem.
-func (im *Importer) connectionFor(ctx context.Context, row ImportRow, org *Org, conns map[string]*Connection,
-	onPath map[string][]*Connection, orgByID map[string]*Org) (*Connection, string, error) {
+func (im *Importer) connectionFor(ctx context.Context, row ImportRow, org *orgs.Org, conns map[string]*orgs.Connection, onPath map[string][]*orgs.Connection, orgByID map[string]*orgs.Org) (*orgs.Connection, string, error) {
 	if row.Connection != "" {
 		c, ok := conns[row.Connection]
 		if !ok {
@@ -497,7 +497,7 @@ func (im *Importer) connectionFor(ctx context.Context, row ImportRow, org *Org, 
 		onPath[org.ID] = found // a file's rows are mostly about a few orgs
 	}
 	for i := len(ids) - 1; i >= 0; i-- {
-		var here []*Connection
+		var here []*orgs.Connection
 		for _, c := range found {
 			if c.OrgID == ids[i] {
 				here = append(here, c)
@@ -588,7 +588,7 @@ type importView struct {
 
 // apply stores the plan in the caller's transaction: the batch, its orgs, people and
 // grants, each with its audit event.
-func (im *Importer) apply(ctx context.Context, by Principal, p *importPlan, now time.Time) error {
+func (im *Importer) apply(ctx context.Context, by orgs.Principal, p *importPlan, now time.Time) error {
 	a := im.Access
 	rep := p.report
 	b := &ImportBatch{ID: provisioning.NewID(), CreatedBy: by.Name(), Created: now, FileSHA256: rep.FileSHA256, Rows: rep.Rows,
@@ -598,9 +598,9 @@ func (im *Importer) apply(ctx context.Context, by Principal, p *importPlan, now 
 		return err
 	}
 	// The orgs are created as the directory creates them, with their usual events.
-	dir := &Directory{Store: im.Orgs, Audit: a.Audit}
+	dir := &orgs.Directory{Store: im.Orgs, Audit: a.Audit}
 	for _, o := range p.newOrgs {
-		if err := dir.createOrg(ctx, o, now); err != nil {
+		if err := dir.StoreOrg(ctx, o, now); err != nil {
 			return err
 		}
 	}
@@ -618,26 +618,26 @@ func (im *Importer) apply(ctx context.Context, by Principal, p *importPlan, now 
 		e.ConnectionID, e.OrgID = pu.conn.ID, u.OrgID
 		e.Diff = audit.Diff(nil, importedUserView{UserName: u.UserName, ExternalID: u.ExternalID, Email: u.Email,
 			DisplayName: u.DisplayName, ImportBatchID: b.ID})
-		if err := record(ctx, a.Audit, e); err != nil {
+		if err := orgs.Record(ctx, a.Audit, e); err != nil {
 			return err
 		}
 	}
 	for _, pg := range p.grants {
 		if old := pg.replaces; old != nil {
-			if err := a.revokeOne(ctx, old, now, by.Name(), "replaced by import batch "+b.ID, nil); err != nil {
+			if err := a.RevokeOne(ctx, old, now, by.Name(), "replaced by import batch "+b.ID, nil); err != nil {
 				return err
 			}
 		}
 		g := pg.grant
 		g.ID, g.SourceID = provisioning.NewID(), b.ID
-		if err := a.createGrant(ctx, g, now); err != nil {
+		if err := a.CreateGrant(ctx, g, now); err != nil {
 			return err
 		}
 	}
 	e := audit.New(ctx, now, ActImportApply, "import", b.ID)
 	e.Diff = audit.Detail(importView{FileSHA256: b.FileSHA256, Rows: b.Rows, OrgsCreated: b.OrgsCreated,
 		UsersCreated: b.UsersCreated, GrantsCreated: b.GrantsCreated, GrantsReplaced: b.GrantsReplaced, Unchanged: b.Unchanged})
-	if err := record(ctx, a.Audit, e); err != nil {
+	if err := orgs.Record(ctx, a.Audit, e); err != nil {
 		return err
 	}
 	rep.Applied, rep.BatchID = true, b.ID

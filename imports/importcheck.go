@@ -1,10 +1,11 @@
-package orgs
+package imports
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
 )
 
 // otherProblems lists what else is wrong with a line that already has a problem and is
@@ -13,7 +14,7 @@ import (
 // problems already name that column. What depends on the rest of the plan (orgs the
 // file creates, people on other lines) is not judged for such a line.
 func (im *Importer) otherProblems(ctx context.Context, row ImportRow, rep *ImportReport,
-	lookupOrg func(slug string) (*Org, error), roleByKey func(key string) (*Role, error),
+	lookupOrg func(slug string) (*orgs.Org, error), roleByKey func(key string) (*orgs.Role, error),
 	bad func(line int, column, format string, args ...any)) error {
 	flagged := map[string]bool{}
 	for _, p := range rep.Problems {
@@ -52,7 +53,7 @@ func (im *Importer) otherProblems(ctx context.Context, row ImportRow, rep *Impor
 
 // roleProblem is what stops an import line from granting the role with key (nil: no
 // such role), or "".
-func roleProblem(key string, role *Role) string {
+func roleProblem(key string, role *orgs.Role) string {
 	switch {
 	case role == nil:
 		return fmt.Sprintf("unknown role %q", key)

@@ -1,4 +1,4 @@
-package orgs
+package onboarding
 
 import (
 	"context"
@@ -6,20 +6,15 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
-// Audit actions of setup links and of a pending connection's first push.
+// Audit actions of setup links.
 const (
 	ActSetupLinkCreate = "setup_link.create"
 	ActSetupLinkReveal = "setup_link.reveal"
-	// ActConnectionActivate: a pending connection's IdP made its first successful change.
-	ActConnectionActivate = "connection.activate"
 )
-
-// ConnectionPending is the status of a connection onboarding created: its tokens work,
-// and its first successful change over SCIM makes it active.
-const ConnectionPending = "pending"
 
 // SetupLinkPrefix starts every setup link secret, so that scanners can find leaked ones.
 const SetupLinkPrefix = "oscset_"
@@ -55,19 +50,12 @@ type SetupLinkStore interface {
 	ConsumeSetupLink(ctx context.Context, hash string, now time.Time, tokenID string) (*SetupLink, error)
 }
 
-// PendingActivator makes a pending connection active; the org store implements it.
-type PendingActivator interface {
-	// ActivatePending sets the status to active if it is pending, and reports whether
-	// it did.
-	ActivatePending(ctx context.Context, id string) (bool, error)
-}
-
 // CreateSetupLink issues a setup link for the connection, valid for ttl (0: the
 // default). It returns the link's secret, which is shown once. Operators may for any
 // connection; a delegate with the delegate capability on the connection's org only for a
 // pending one, since the link reveals a fresh token and issuing tokens to a running
 // connection is the operators'.
-func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug string, ttl time.Duration) (*SetupLink, string, error) {
+func (s *Onboarding) CreateSetupLink(ctx context.Context, by orgs.Principal, connSlug string, ttl time.Duration) (*SetupLink, string, error) {
 	if ttl == 0 {
 		ttl = DefaultSetupLinkTTL
 	}
@@ -82,27 +70,27 @@ func (s *Onboarding) CreateSetupLink(ctx context.Context, by Principal, connSlug
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
+	if err := s.Delegations.Authorize(ctx, by, orgs.CapDelegate, org); err != nil {
 		return nil, "", err
 	}
-	if by.Operator == "" && conn.Status != ConnectionPending {
+	if by.Operator == "" && conn.Status != orgs.ConnectionPending {
 		return nil, "", orgscim.Errorf(orgscim.Forbidden, "connection %s is %s: only operators create setup links for a connection that is not pending", conn.Slug, conn.Status)
 	}
 	if conn.Status == "suspended" {
 		return nil, "", orgscim.Errorf(orgscim.Conflict, "connection %s is suspended", conn.Slug)
 	}
 	now := s.now()
-	secret := newSecret(SetupLinkPrefix)
-	l := &SetupLink{ID: provisioning.NewID(), ConnectionID: conn.ID, Hash: HashToken(secret), CreatedBy: by.Name(),
+	secret := orgs.NewSecret(SetupLinkPrefix)
+	l := &SetupLink{ID: provisioning.NewID(), ConnectionID: conn.ID, Hash: orgs.HashToken(secret), CreatedBy: by.Name(),
 		Created: now, Expires: now.Add(ttl)}
-	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err = orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 		if err := s.Store.CreateSetupLink(ctx, l); err != nil {
 			return err
 		}
 		e := audit.New(ctx, now, ActSetupLinkCreate, "setup_link", l.ID)
 		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
 		e.Diff = audit.Detail(map[string]any{"expires_at": l.Expires})
-		return record(ctx, s.Audit, e)
+		return orgs.Record(ctx, s.Audit, e)
 	})
 	if err != nil {
 		return nil, "", err
@@ -116,11 +104,11 @@ var errSetupLinkGone = orgscim.Errorf(orgscim.NotFound, "this setup link is unkn
 
 // usableLink returns the unused link with this secret that is unexpired at now, and its
 // connection; anything else is errSetupLinkGone.
-func (s *Onboarding) usableLink(ctx context.Context, secret string, now time.Time) (*SetupLink, *Connection, error) {
-	if !wellFormedWith(SetupLinkPrefix, secret) {
+func (s *Onboarding) usableLink(ctx context.Context, secret string, now time.Time) (*SetupLink, *orgs.Connection, error) {
+	if !orgs.WellFormedSecret(SetupLinkPrefix, secret) {
 		return nil, nil, errSetupLinkGone
 	}
-	l, err := s.Store.SetupLinkByHash(ctx, HashToken(secret))
+	l, err := s.Store.SetupLinkByHash(ctx, orgs.HashToken(secret))
 	if orgscim.ErrorCode(err) == orgscim.NotFound {
 		return nil, nil, errSetupLinkGone
 	}
@@ -139,7 +127,7 @@ func (s *Onboarding) usableLink(ctx context.Context, secret string, now time.Tim
 
 // SetupLinkConnection returns the connection of an unused, unexpired link, without using
 // it: what the page shows before the administrator asks for the token.
-func (s *Onboarding) SetupLinkConnection(ctx context.Context, secret string) (*Connection, error) {
+func (s *Onboarding) SetupLinkConnection(ctx context.Context, secret string) (*orgs.Connection, error) {
 	_, conn, err := s.usableLink(ctx, secret, s.now())
 	return conn, err
 }
@@ -147,15 +135,15 @@ func (s *Onboarding) SetupLinkConnection(ctx context.Context, secret string) (*C
 // RevealSetupLink uses the link: in one transaction it marks the link used and issues a
 // fresh token for its connection, whose secret it returns to be shown once. Of two
 // reveals at once, one gets the token and the other the same refusal as a used link.
-func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*Connection, string, error) {
+func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*orgs.Connection, string, error) {
 	// A malformed secret costs no transaction.
-	if !wellFormedWith(SetupLinkPrefix, secret) {
+	if !orgs.WellFormedSecret(SetupLinkPrefix, secret) {
 		return nil, "", errSetupLinkGone
 	}
 	now := s.now()
-	var conn *Connection
+	var conn *orgs.Connection
 	var tokenSecret string
-	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+	err := orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 		l0, c, err := s.usableLink(ctx, secret, now)
 		if err != nil {
 			return err
@@ -167,8 +155,8 @@ func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*Conne
 		// The token first (the link records which), then the link: the conditional
 		// update that uses it decides between concurrent reveals, and the loser's token
 		// rolls back with it.
-		tokSecret, tok := newToken(conn.ID, now, nil)
-		if err := s.Dir.Store.AddToken(ctx, tok, MaxActiveTokens); err != nil {
+		tokSecret, tok := orgs.NewToken(conn.ID, now, nil)
+		if err := s.Dir.Store.AddToken(ctx, tok, orgs.MaxActiveTokens); err != nil {
 			return err
 		}
 		l, err := s.Store.ConsumeSetupLink(ctx, l0.Hash, now, tok.ID)
@@ -186,37 +174,14 @@ func (s *Onboarding) RevealSetupLink(ctx context.Context, secret string) (*Conne
 		e := audit.New(ctx, now, ActSetupLinkReveal, "setup_link", l.ID)
 		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
 		e.Diff = audit.Detail(map[string]any{"token_id": tok.ID})
-		if err := record(ctx, s.Audit, e); err != nil {
+		if err := orgs.Record(ctx, s.Audit, e); err != nil {
 			return err
 		}
 		tokenSecret = tokSecret
-		return s.Dir.recordToken(ctx, ActTokenCreate, tok, now)
+		return s.Dir.RecordToken(ctx, orgs.ActTokenCreate, tok, now)
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return conn, tokenSecret, nil
-}
-
-// ActivatePending makes a pending connection active after its first successful change,
-// audited with the actor in ctx (the token). It does nothing for any other status, and
-// costs nothing then: the caller's connection says whether it is pending.
-func (d *Directory) ActivatePending(ctx context.Context, conn *Connection) error {
-	if conn == nil || conn.Status != ConnectionPending {
-		return nil
-	}
-	st, ok := d.Store.(PendingActivator)
-	if !ok {
-		return nil
-	}
-	return d.inTx(ctx, func(ctx context.Context) error {
-		changed, err := st.ActivatePending(ctx, conn.ID)
-		if err != nil || !changed {
-			return err
-		}
-		e := audit.New(ctx, d.now(), ActConnectionActivate, "connection", conn.ID)
-		e.ConnectionID, e.OrgID = conn.ID, conn.OrgID
-		e.Diff = audit.Diff(map[string]string{"status": ConnectionPending}, map[string]string{"status": "active"})
-		return record(ctx, d.Audit, e)
-	})
 }

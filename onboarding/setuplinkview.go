@@ -1,7 +1,8 @@
-package orgs
+package onboarding
 
 import (
 	"context"
+	"github.com/orgscim/orgscim/orgs"
 	"time"
 )
 
@@ -9,8 +10,8 @@ import (
 // revealed: the connection, its org (whose brand the page wears) and when the link
 // stops working.
 type SetupLinkView struct {
-	Connection *Connection
-	Org        *Org
+	Connection *orgs.Connection
+	Org        *orgs.Org
 	Expires    time.Time
 }
 
@@ -30,6 +31,6 @@ func (s *Onboarding) SetupLinkView(ctx context.Context, secret string) (*SetupLi
 
 // ConnectionOrg returns the org a connection is bound to: after a reveal, the page
 // still wears its brand.
-func (s *Onboarding) ConnectionOrg(ctx context.Context, conn *Connection) (*Org, error) {
+func (s *Onboarding) ConnectionOrg(ctx context.Context, conn *orgs.Connection) (*orgs.Org, error) {
 	return s.Dir.Store.OrgByID(ctx, conn.OrgID)
 }

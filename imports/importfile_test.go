@@ -1,7 +1,8 @@
-package orgs
+package imports
 
 import (
 	"fmt"
+	"github.com/orgscim/orgscim/orgs"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestSafeCellDefusesFormulas(t *testing.T) {
 		"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx",
 		"": "", "ann@x.example": "ann@x.example", "2031-01-01T00:00:00Z": "2031-01-01T00:00:00Z",
 	} {
-		if got := SafeCell(in); got != want {
+		if got := orgs.SafeCell(in); got != want {
 			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
 		}
 	}
