@@ -18,10 +18,12 @@ import (
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/connhealth"
+	"github.com/orgscim/orgscim/console"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
+	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/setuppage"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/webhooks"
@@ -41,6 +43,8 @@ type httpConfig struct {
 	NoHealth           bool // record no connection health: for benchmarks of its cost
 	// FourEyes is who may approve a mapping ("" is orgs.FourEyesAll: never its drafter).
 	FourEyes orgs.FourEyes
+	// Console bounds the console's sessions and sign-in links (zero: sessions.DefaultTimeouts).
+	Console sessions.Timeouts
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -62,6 +66,11 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+	svc.sessions.Timeouts = cfg.Console
+	// The console calls the same domain services as the admin API.
+	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
+		Users: svc.users, Lists: db.Lists(), Logger: logger}
+	admin.SignIns = svc.sessions
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	if !cfg.NoHealth {
@@ -91,6 +100,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		}
 		if p := c.Request().URL.Path; p == adminapi.Prefix || strings.HasPrefix(p, adminapi.Prefix+"/") {
 			admin.HandleError(err, c)
+			return
+		}
+		if p := c.Request().URL.Path; p == console.Prefix || strings.HasPrefix(p, console.Prefix+"/") {
+			web.HandleError(err, c)
 			return
 		}
 		apiError(logger, err, c)
@@ -127,6 +140,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	s.Register(e)
 	admin.Register(e)
 	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
+	web.Register(e)
 	return e
 }
 
