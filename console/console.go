@@ -127,7 +127,9 @@ func (s *Server) headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: with no-referrer the browser sends "Origin: null" on
+		// the console's own forms, and sameOrigin could not tell them from another site's.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		if !strings.HasPrefix(c.Request().URL.Path, Prefix+"/static/") {
 			h.Set("Cache-Control", "no-store")

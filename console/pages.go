@@ -395,6 +395,8 @@ type whyView struct {
 	Permission string
 	Decision   *orgs.Decision
 	Back       string
+	// Names are the people the chain's records name ("user:CONN/ID"), by their userName.
+	Names map[string]string
 }
 
 // why draws the chain the access check decides by: grant ← mapping ← group ←
@@ -424,7 +426,31 @@ func (s *Server) why(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	names := map[string]string{}
+	for _, ex := range d.Because {
+		for _, who := range []string{ex.Grant.GrantedBy, ex.Grant.ApprovedBy} {
+			names[who] = s.personName(ctx, who)
+		}
+		if ex.Mapping != nil {
+			names[ex.Mapping.DraftedBy] = s.personName(ctx, ex.Mapping.DraftedBy)
+			names[ex.Mapping.ApprovedBy] = s.personName(ctx, ex.Mapping.ApprovedBy)
+		}
+	}
 	return s.render(c, http.StatusOK, "why", view{Title: "Why " + u.UserName + " has " + perm, Page: whyView{Connection: conn, User: u,
-		Org: org, Permission: perm, Decision: d,
+		Org: org, Permission: perm, Decision: d, Names: names,
 		Back: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)}})
+}
+
+// personName turns a record's "user:CONNECTION/ID" into the user's userName; anything
+// else (operator:NAME, a user gone) stays as recorded.
+func (s *Server) personName(ctx context.Context, who string) string {
+	conn, id, ok := strings.Cut(strings.TrimPrefix(who, "user:"), "/")
+	if !ok || !strings.HasPrefix(who, "user:") {
+		return who
+	}
+	u, err := s.Users.Get(ctx, conn, id)
+	if err != nil {
+		return who
+	}
+	return u.UserName
 }
