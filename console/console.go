@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -41,6 +40,22 @@ type Server struct {
 	Logger      *slog.Logger
 	// HTTPClient reaches the partners' IdPs (nil: a client with a 10 s timeout).
 	HTTPClient *http.Client
+	// PublicURL is the server's address as browsers reach it, without a trailing slash:
+	// the OIDC redirect URI is built on it, and an https one makes cookies Secure behind
+	// a proxy that terminates TLS. Empty: each request's own scheme and Host.
+	PublicURL string
+}
+
+// base is the address of the server as the browser reached it.
+func (s *Server) base(c echo.Context) string {
+	if s.PublicURL != "" {
+		return s.PublicURL
+	}
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+func (s *Server) secure(c echo.Context) bool {
+	return c.IsTLS() || strings.HasPrefix(s.PublicURL, "https://")
 }
 
 const (
@@ -167,7 +182,7 @@ func (s *Server) authed(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if r.Method == http.MethodPost {
-			if !sameOrigin(c) || subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(p.Session.CSRF)) != 1 {
+			if !s.sameOrigin(c) || subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(p.Session.CSRF)) != 1 {
 				return orgscim.Errorf(orgscim.Forbidden, "this form has expired or did not come from the console: reload the page and try again")
 			}
 		}
@@ -179,18 +194,17 @@ func (s *Server) authed(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // sameOrigin refuses a post whose Origin, when the browser sends one, is another site.
-func sameOrigin(c echo.Context) bool {
+func (s *Server) sameOrigin(c echo.Context) bool {
 	o := c.Request().Header.Get("Origin")
 	if o == "" {
 		return true
 	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == c.Request().Host
+	return o == s.base(c)
 }
 
 func (s *Server) setCookie(c echo.Context, name, value, path string, maxAge int) {
 	c.SetCookie(&http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
-		Secure: c.IsTLS(), SameSite: http.SameSiteLaxMode})
+		Secure: s.secure(c), SameSite: http.SameSiteLaxMode})
 }
 
 func (s *Server) clearCookie(c echo.Context, name, path string) {

@@ -52,7 +52,7 @@ func (s *Server) relyingParty(c echo.Context, cfg *sessions.SignIn) (context.Con
 		return nil, nil, nil, orgscim.Errorf(orgscim.Unauthorized, "your organisation's identity provider cannot be reached right now; try again later")
 	}
 	oc := &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: provider.Endpoint(),
-		RedirectURL: c.Scheme() + "://" + c.Request().Host + Prefix + "/sign-in/callback",
+		RedirectURL: s.base(c) + Prefix + "/sign-in/callback",
 		Scopes:      []string{oidc.ScopeOpenID, "profile", "email"}}
 	return ctx, provider, oc, nil
 }
@@ -194,7 +194,7 @@ func (s *Server) signOut(c echo.Context) error {
 	if err == nil && ck.Value != "" {
 		p, rerr := s.Sessions.Resume(c.Request().Context(), ck.Value)
 		if rerr == nil {
-			if subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(p.Session.CSRF)) != 1 || !sameOrigin(c) {
+			if subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(p.Session.CSRF)) != 1 || !s.sameOrigin(c) {
 				return orgscim.Errorf(orgscim.Forbidden, "this form has expired or did not come from the console: reload the page and try again")
 			}
 			ctx := audit.WithSource(c.Request().Context(), audit.Source{Actor: sessions.Actor(p.Session),

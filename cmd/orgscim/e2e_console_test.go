@@ -234,6 +234,24 @@ func TestConsoleRefusals(t *testing.T) {
 				must(t, http.StatusForbidden, "did not come from the console")
 			b.do("POST", "/console/connections/acme/people/"+f.people["sam"]+"/grants", url.Values{"csrf": {"forged"}, "role": {"viewer"}, "org": {"lyon"}}).
 				must(t, http.StatusForbidden)
+			// The right token from another site's page: refused by its Origin.
+			person := b.get("/console/connections/acme/people/" + f.people["sam"]).must(t, http.StatusOK)
+			form := url.Values{"csrf": {person.csrf(t)}, "role": {"viewer"}, "org": {"lyon"}}
+			req, err := http.NewRequest("POST", f.env.srv.URL+"/console/connections/acme/people/"+f.people["sam"]+"/grants",
+				strings.NewReader(form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", "https://evil.example")
+			res, err := b.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusForbidden {
+				t.Fatalf("a post from another origin: %d", res.StatusCode)
+			}
 			grants := f.oper.get("/grants?org=lyon").must(t, http.StatusOK).JSON["items"].([]any)
 			if len(grants) != 0 {
 				t.Fatalf("a refused form granted %v", grants)
