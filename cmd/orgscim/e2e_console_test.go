@@ -235,7 +235,7 @@ func TestConsoleRefusals(t *testing.T) {
 			b.do("POST", "/console/connections/acme/people/"+f.people["sam"]+"/grants", url.Values{"csrf": {"forged"}, "role": {"viewer"}, "org": {"lyon"}}).
 				must(t, http.StatusForbidden)
 			// The right token from another site's page: refused by its Origin.
-			person := b.get("/console/connections/acme/people/" + f.people["sam"]).must(t, http.StatusOK)
+			person := b.get("/console/connections/acme/people/"+f.people["sam"]).must(t, http.StatusOK)
 			form := url.Values{"csrf": {person.csrf(t)}, "role": {"viewer"}, "org": {"lyon"}}
 			req, err := http.NewRequest("POST", f.env.srv.URL+"/console/connections/acme/people/"+f.people["sam"]+"/grants",
 				strings.NewReader(form.Encode()))
