@@ -208,6 +208,18 @@ func TestConsolePartnerJourney(t *testing.T) {
 			"role": {"viewer"}, "org": {"emea"}, "expires": {"tomorrow"}}).must(t, http.StatusBadRequest, `id="expires-problem"`, "YYYY-MM-DD")
 		_ = bad
 
+		// Revoking through the console is DELETE /grants/{id}: a reason, the same record.
+		granted := b.get("/console/connections/acme/people/" + f.people["sam"]).must(t, http.StatusOK)
+		action := regexp.MustCompile(`action="(/console/grants/[^"]+/revoke)"`).FindStringSubmatch(granted.body)
+		if action == nil {
+			t.Fatalf("no revoke control for the direct grant pat made:\n%s", granted.body)
+		}
+		b.do("POST", action[1], url.Values{"csrf": {granted.csrf(t)}}).must(t, http.StatusBadRequest, "a reason is required")
+		b.do("POST", action[1], url.Values{"csrf": {granted.csrf(t)}, "reason": {"moved teams"}}).must(t, http.StatusOK, "No access that you can see")
+		if hs, _ := f.oper.get("/connections/acme/users/" + f.people["sam"] + "/access").must(t, http.StatusOK).JSON["holdings"].([]any); len(hs) != 0 {
+			t.Fatalf("sam's access after the revocation: %v", hs)
+		}
+
 		base, _ := url.Parse(f.env.srv.URL + "/console/")
 		cookies := b.client.Jar.Cookies(base)
 		f.deactivate(t, "pat")
@@ -268,6 +280,14 @@ func TestConsoleRefusals(t *testing.T) {
 				"role": {"viewer"}, "org": {"globex"}}).must(t, http.StatusForbidden)
 			b.do("POST", "/console/connections/acme/people/"+f.people["sam"]+"/grants", url.Values{"csrf": {home.csrf(t)},
 				"role": {"viewer"}, "org": {"vendor"}}).must(t, http.StatusForbidden)
+		})
+
+		t.Run("ending the partner signs its administrator out on the next click", func(t *testing.T) {
+			b := f.browser(t)
+			b.signIn("pat-sub").must(t, http.StatusOK)
+			f.oper.call("PATCH", "/orgs/acme", map[string]any{"status": "suspended"}).must(t, http.StatusOK)
+			b.get("/console/connections/acme/people").must(t, http.StatusUnauthorized, "no longer holds", "acme")
+			f.oper.call("PATCH", "/orgs/acme", map[string]any{"status": "active"}).must(t, http.StatusOK)
 		})
 
 		t.Run("a person without a delegation is told so and gets no session", func(t *testing.T) {
