@@ -209,14 +209,14 @@ func TestConsolePartnerJourney(t *testing.T) {
 		_ = bad
 
 		// Revoking through the console is DELETE /grants/{id}: a reason, the same record.
-		granted := b.get("/console/connections/acme/people/" + f.people["sam"]).must(t, http.StatusOK)
+		granted := b.get("/console/connections/acme/people/"+f.people["sam"]).must(t, http.StatusOK)
 		action := regexp.MustCompile(`action="(/console/grants/[^"]+/revoke)"`).FindStringSubmatch(granted.body)
 		if action == nil {
 			t.Fatalf("no revoke control for the direct grant pat made:\n%s", granted.body)
 		}
 		b.do("POST", action[1], url.Values{"csrf": {granted.csrf(t)}}).must(t, http.StatusBadRequest, "a reason is required")
 		b.do("POST", action[1], url.Values{"csrf": {granted.csrf(t)}, "reason": {"moved teams"}}).must(t, http.StatusOK, "No access that you can see")
-		if hs, _ := f.oper.get("/connections/acme/users/" + f.people["sam"] + "/access").must(t, http.StatusOK).JSON["holdings"].([]any); len(hs) != 0 {
+		if hs, _ := f.oper.get("/connections/acme/users/"+f.people["sam"]+"/access").must(t, http.StatusOK).JSON["holdings"].([]any); len(hs) != 0 {
 			t.Fatalf("sam's access after the revocation: %v", hs)
 		}
 
