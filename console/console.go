@@ -170,9 +170,12 @@ func (s *Server) authed(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil || ck.Value == "" {
 			return c.Redirect(http.StatusSeeOther, Prefix+"/sign-in")
 		}
-		// One request is one decision: each delegation's chain is read once.
+		// One request is one decision: each delegation's chain is read once. Until the
+		// session is known, what resuming records (a sign-out because the person no
+		// longer stands) is the console's own doing.
 		ctx := orgs.WithDecision(r.Context())
-		p, err := s.Sessions.Resume(ctx, ck.Value)
+		src := audit.Source{Actor: "system:console", RequestID: c.Response().Header().Get(echo.HeaderXRequestID), ClientAddr: c.RealIP()}
+		p, err := s.Sessions.Resume(audit.WithSource(ctx, src), ck.Value)
 		if orgscim.ErrorCode(err) == orgscim.Unauthorized {
 			s.clearCookie(c, sessionCookie, Prefix)
 			return s.render(c, http.StatusUnauthorized, "message", view{Title: "Signed out", Page: message{
@@ -186,8 +189,8 @@ func (s *Server) authed(next echo.HandlerFunc) echo.HandlerFunc {
 				return orgscim.Errorf(orgscim.Forbidden, "this form has expired or did not come from the console: reload the page and try again")
 			}
 		}
-		c.SetRequest(r.WithContext(audit.WithSource(ctx, audit.Source{Actor: sessions.Actor(p.Session),
-			RequestID: c.Response().Header().Get(echo.HeaderXRequestID), ClientAddr: c.RealIP()})))
+		src.Actor = sessions.Actor(p.Session)
+		c.SetRequest(r.WithContext(audit.WithSource(ctx, src)))
 		c.Set(personKey, p)
 		return next(c)
 	}

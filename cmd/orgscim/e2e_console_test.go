@@ -225,6 +225,10 @@ func TestConsolePartnerJourney(t *testing.T) {
 		f.deactivate(t, "pat")
 		b.get("/console/connections/acme/people").must(t, http.StatusUnauthorized, "You have been signed out", "deactivated")
 		b.get("/console/").must(t, http.StatusOK, "Sign in to the orgscim console")
+		outs := f.oper.get("/audit?action=console.sign_out").must(t, http.StatusOK)
+		if !strings.Contains(string(outs.Raw), "system:console") || !strings.Contains(string(outs.Raw), "deactivated") {
+			t.Errorf("the sign-out's audit event: %s", outs.Raw)
+		}
 		// The session was revoked server-side: its cookie stays dead even once the IdP
 		// reactivates pat.
 		f.acme.patch(f.people["pat"], op("replace", "active", true)).must(t, http.StatusOK)
