@@ -337,6 +337,22 @@ func TestConsoleRefusals(t *testing.T) {
 			b.get("/console/").must(t, http.StatusOK, "Sign in to the orgscim console")
 		})
 
+		t.Run("a delegate is shown no control the domain would refuse", func(t *testing.T) {
+			f.oper.post("/delegations", map[string]any{"org": "lyon", "connection": "acme", "user_id": f.people["sam"],
+				"capabilities": []string{"manage_mappings"}, "depth": 0}).must(t, http.StatusCreated)
+			b := f.browser(t)
+			home := b.signIn("sam-sub").must(t, http.StatusOK, "Sam Example (acme)", "Lyon")
+			if strings.Contains(home.body, "Emea") {
+				t.Errorf("sam's home shows emea, outside sam's subtree lyon:\n%s", home.body)
+			}
+			pat := b.get("/console/connections/acme/people/" + f.people["pat"]).must(t, http.StatusOK)
+			for _, control := range []string{`id="grant-form"`, "/revoke", "viewer"} {
+				if strings.Contains(pat.body, control) {
+					t.Errorf("sam, without manage_members and outside acme, is shown %q:\n%s", control, pat.body)
+				}
+			}
+		})
+
 		t.Run("the client secret is write-only", func(t *testing.T) {
 			secret := f.idp.Config().ClientSecret
 			got := f.oper.get("/connections/acme/console-sign-in").must(t, http.StatusOK)
