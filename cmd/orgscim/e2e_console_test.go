@@ -345,7 +345,7 @@ func TestConsoleRefusals(t *testing.T) {
 			if strings.Contains(home.body, "Emea") {
 				t.Errorf("sam's home shows emea, outside sam's subtree lyon:\n%s", home.body)
 			}
-			pat := b.get("/console/connections/acme/people/" + f.people["pat"]).must(t, http.StatusOK)
+			pat := b.get("/console/connections/acme/people/"+f.people["pat"]).must(t, http.StatusOK)
 			for _, control := range []string{`id="grant-form"`, "/revoke", "viewer"} {
 				if strings.Contains(pat.body, control) {
 					t.Errorf("sam, without manage_members and outside acme, is shown %q:\n%s", control, pat.body)
