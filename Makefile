@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/orgscim
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: run test build vet conformance bench bench-audit fuzz model clean redocly
+.PHONY: run test build vet conformance bench bench-audit fuzz model clean redocly axe
 
 ## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
 run: build
@@ -37,6 +37,15 @@ bin/tools/.installed: .ci/tools/package.json .ci/tools/package-lock.json
 	@mkdir -p bin/tools
 	cp .ci/tools/package.json .ci/tools/package-lock.json bin/tools/
 	npm ci --prefix bin/tools --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## axe: install axe-core (pinned in .ci/axe) into bin/axe, for the console's accessibility checks in Chromium
+axe: bin/axe/.installed
+bin/axe/.installed: .ci/axe/package.json .ci/axe/package-lock.json
+	@command -v npm >/dev/null || { echo "make axe needs npm (apt-get install -y nodejs npm)"; exit 1; }
+	@mkdir -p bin/axe
+	cp .ci/axe/package.json .ci/axe/package-lock.json bin/axe/
+	npm ci --prefix bin/axe --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## conformance: Microsoft's SCIM collection against a fresh server and connection

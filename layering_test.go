@@ -13,7 +13,7 @@ import (
 // The domain is plain Go (DESIGN.md): these packages speak in domain types and errors,
 // and storage, HTTP and protocol libraries stay in the adapters that translate for
 // them. A domain package that imports one of these has let an adapter in.
-var domainPackages = []string{"audit", "imports", "onboarding", "orgs", "provisioning", "reconcile"}
+var domainPackages = []string{"audit", "imports", "onboarding", "orgs", "provisioning", "reconcile", "sessions"}
 
 var adapterImports = []string{
 	"net/http", "database/sql", "html/template",
@@ -21,7 +21,8 @@ var adapterImports = []string{
 	"github.com/elimity-com/scim", "github.com/scim2/",
 	"github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/adminapi",
 	"github.com/orgscim/orgscim/webhooks", "github.com/orgscim/orgscim/connhealth", "github.com/orgscim/orgscim/setuppage",
-	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/cmd/",
+	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/cmd/", "github.com/orgscim/orgscim/console",
+	"github.com/coreos/go-oidc", "golang.org/x/oauth2",
 }
 
 // Only cmd/orgscim wires: no other package imports it, and adapters do not import one
@@ -34,6 +35,7 @@ var adapterRules = map[string][]string{
 	"connhealth":  {"github.com/labstack/echo", "gorm.io/", "github.com/orgscim/orgscim/sqlstore"},
 	"setuppage":   {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore"},
 	"httpmetrics": {"gorm.io/", "github.com/orgscim/orgscim/sqlstore"},
+	"console":     {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/adminapi", "github.com/orgscim/orgscim/scim"},
 }
 
 func TestLayering(t *testing.T) {

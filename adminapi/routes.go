@@ -231,6 +231,13 @@ func (s *Server) routes() []route {
 			summary: "Apply the plans the guardrail held in a pass (all, or those of the given connections), judged as of the pass's time; " +
 				"refused (409) when a plan has grown since, or none is left to apply. Answers the approval's own run.",
 			who: whoOperators, handle: s.approveReconcileRun},
+		{method: http.MethodGet, path: "/connections/{slug}/console-sign-in", tag: "connections", status: http.StatusOK, resp: ConsoleSignIn{},
+			summary: "How the connection's administrators sign in to the console (OpenID Connect at their IdP); never the client secret.",
+			who:     whoOperators, handle: s.getConsoleSignIn},
+		{method: http.MethodPut, path: "/connections/{slug}/console-sign-in", tag: "connections", body: ConsoleSignInRequest{}, status: http.StatusOK,
+			resp: ConsoleSignIn{}, summary: "Configure the connection's console sign-in: issuer, client id, client secret (write-only) and the ID token claim " +
+				"that finds the SCIM user. Audited, without the secret.",
+			who: whoOperators, handle: s.putConsoleSignIn},
 		{method: http.MethodGet, path: "/connections/{slug}/policy", tag: "connections", status: http.StatusOK, resp: ConnectionPolicy{},
 			summary: "A connection's lifecycle policy: its stale-member window and its guardrail.", who: whoOperators, handle: s.getConnectionPolicy},
 		{method: http.MethodPatch, path: "/connections/{slug}/policy", tag: "connections", body: UpdatePolicyRequest{}, status: http.StatusOK,

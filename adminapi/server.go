@@ -44,6 +44,7 @@ import (
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/sessions"
 )
 
 // Prefix is where the admin API lives.
@@ -84,6 +85,8 @@ type Server struct {
 	// TokenExpiryWarning is how long before a token lapses health warns (0: orgs.DefaultTokenExpiryWarning).
 	Health             HealthReader
 	TokenExpiryWarning time.Duration
+	// SignIns, when set, serves the connections' console sign-in (/connections/{slug}/console-sign-in).
+	SignIns *sessions.Service
 
 	docOnce sync.Once
 	doc     []byte

@@ -90,6 +90,10 @@ type commandLine struct {
 		Disable     webhookDisableCmd     `cmd:"" help:"Disable a subscription and drop its pending deliveries."`
 		Revocations webhookRevocationsCmd `cmd:"" help:"Time to revoke per connection, to the last subscriber's acknowledgement."`
 	} `cmd:"" help:"Signed webhook deliveries to downstream applications."`
+	Console struct {
+		Link   consoleLinkCmd   `cmd:"" help:"Print a one-time sign-in link to the console for an operator."`
+		SignIn consoleSignInCmd `cmd:"" name:"sign-in" help:"Configure a connection's OpenID Connect sign-in to the console."`
+	} `cmd:"" help:"The web console under /console."`
 	Load       loadCmd       `cmd:"" help:"Drive a running server's SCIM endpoint and print requests/s and latency per phase."`
 	Version    versionCmd    `cmd:"" help:"Print the version, VCS revision and Go version of this binary."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`

@@ -18,10 +18,12 @@ import (
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/connhealth"
+	"github.com/orgscim/orgscim/console"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/scim"
+	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/setuppage"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/webhooks"
@@ -41,6 +43,10 @@ type httpConfig struct {
 	NoHealth           bool // record no connection health: for benchmarks of its cost
 	// FourEyes is who may approve a mapping ("" is orgs.FourEyesAll: never its drafter).
 	FourEyes orgs.FourEyes
+	// Console bounds the console's sessions and sign-in links (zero: sessions.DefaultTimeouts).
+	Console sessions.Timeouts
+	// PublicURL is the server's address as browsers reach it ("" : from each request).
+	PublicURL string
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -62,6 +68,11 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+	svc.sessions.Timeouts = cfg.Console
+	// The console calls the same domain services as the admin API.
+	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
+		Users: svc.users, Lists: db.Lists(), Logger: logger, PublicURL: cfg.PublicURL}
+	admin.SignIns = svc.sessions
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	if !cfg.NoHealth {
@@ -91,6 +102,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		}
 		if p := c.Request().URL.Path; p == adminapi.Prefix || strings.HasPrefix(p, adminapi.Prefix+"/") {
 			admin.HandleError(err, c)
+			return
+		}
+		if p := c.Request().URL.Path; p == console.Prefix || strings.HasPrefix(p, console.Prefix+"/") {
+			web.HandleError(err, c)
 			return
 		}
 		apiError(logger, err, c)
@@ -127,6 +142,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	s.Register(e)
 	admin.Register(e)
 	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
+	web.Register(e)
 	return e
 }
 
@@ -281,6 +297,9 @@ type serveCmd struct {
 	ReconcileAt        string        `default:"02:00" env:"ORGSCIM_RECONCILE_AT" placeholder:"HH:MM|off" help:"Time of day (UTC) of the daily reconciliation pass; off for none."`
 	MappingFourEyes    string        `default:"all" enum:"all,privileged" env:"ORGSCIM_MAPPING_FOUR_EYES" placeholder:"all|privileged" help:"Which mappings need an approver other than their drafter: all, or only those of privileged roles."`
 	SealInterval       time.Duration `default:"250ms" env:"ORGSCIM_SEAL_INTERVAL" placeholder:"DURATION" help:"How often to seal committed audit events into the log and sign a checkpoint; at most 1s."`
+	ConsoleIdle        time.Duration `default:"30m" env:"ORGSCIM_CONSOLE_IDLE_TIMEOUT" name:"console-idle-timeout" placeholder:"DURATION" help:"A console session unused this long ends."`
+	ConsoleMax         time.Duration `default:"12h" env:"ORGSCIM_CONSOLE_SESSION_MAX" name:"console-session-max" placeholder:"DURATION" help:"A console session ends this long after sign-in, however active."`
+	PublicURL          string        `env:"ORGSCIM_PUBLIC_URL" name:"public-url" placeholder:"URL" help:"The server's address as browsers reach it (https://orgscim.example.com): the console's OIDC redirect URI and Secure cookies behind a TLS proxy."`
 	CheckpointDir      string        `name:"audit-checkpoint-dir" env:"ORGSCIM_AUDIT_CHECKPOINT_DIR" placeholder:"DIR" help:"Publish every signed checkpoint of the audit log as a file of this append-only directory."`
 	auditKeyFlag
 }
@@ -319,6 +338,11 @@ evaluates, at that moment, whether the rights it relies on still hold (holder, c
 every org on the path, the delegation chain, scope); see the README's "Authority follows
 the relationship". A mapping is approved by someone other than its drafter;
 --mapping-four-eyes privileged relaxes that to mappings of privileged roles.
+
+The web console is served under /console (see the README's "The console"): sessions
+end after --console-idle-timeout without use and --console-session-max after sign-in;
+--public-url is the address browsers use, for the OIDC redirect URI
+(PUBLIC-URL/console/sign-in/callback) and Secure cookies behind a TLS proxy.
 
 The server seals the audit log every --seal-interval: committed events get their place in
 the log's Merkle tree and a checkpoint signed with the key in --audit-key (created with
@@ -383,7 +407,11 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if err != nil {
 		return usagef("--mapping-four-eyes: %v", err)
 	}
-	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes}
+	if c.ConsoleIdle <= 0 || c.ConsoleMax <= 0 {
+		return usagef("--console-idle-timeout and --console-session-max must be positive")
+	}
+	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes,
+		Console: sessions.Timeouts{Idle: c.ConsoleIdle, Absolute: c.ConsoleMax}, PublicURL: strings.TrimRight(c.PublicURL, "/")}
 	e := newHandler(db, logger, cfg)
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -25,6 +26,7 @@ type services struct {
 	imports     *imports.Importer
 	exports     *orgs.Exporter
 	onboarding  *onboarding.Onboarding
+	sessions    *sessions.Service
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -61,6 +63,8 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// mappings through the same services, so each leaves its usual events.
 	onboard := &onboarding.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
 		Groups: groups, Tx: db, Audit: log, Now: now, Awaiting: db.Imports()}
-	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	// Console sessions re-check their person by the same authority rule.
+	sess := &sessions.Service{Store: db.Console(), Users: users, Connections: db.Access(), Delegations: dels, Tx: db, Audit: log, Now: now}
+	return &services{sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard}
 }
