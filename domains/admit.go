@@ -1,0 +1,99 @@
+package domains
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/orgscim/orgscim"
+)
+
+// Admit is the domain rule of a SCIM write (provisioning.DomainRule): it refuses a
+// user whose userName or e-mail is in a domain verified by an org outside the
+// connection's subtree, in a domain outside the subtree's verified ones when it has
+// any, and, for a new user, in a domain of the subtree that has lapsed. The detail
+// names the domain, never the org that holds it.
+func (s *Service) Admit(ctx context.Context, conn string, addresses []string, creating bool) error {
+	want := map[string]bool{}
+	for _, a := range addresses {
+		i := strings.LastIndexByte(a, '@')
+		if i < 0 || i == len(a)-1 {
+			continue
+		}
+		if d, err := Normalize(a[i+1:]); err == nil {
+			want[d] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	c, err := s.Connections.ConnectionByID(ctx, conn)
+	if err != nil {
+		return err
+	}
+	m, err := s.Orgs.OrgsByID(ctx, []string{c.OrgID})
+	if err != nil {
+		return err
+	}
+	home := m[c.OrgID]
+	if home == nil {
+		return orgscim.Errorf(orgscim.NotFound, "no org %q", c.OrgID)
+	}
+	own, err := s.Store.ClaimsUnder(ctx, home.Path)
+	if err != nil {
+		return err
+	}
+	ours := map[string]Status{}
+	anyVerified := false
+	for _, cl := range own {
+		if ours[cl.Domain] != Verified {
+			ours[cl.Domain] = cl.Status
+		}
+		anyVerified = anyVerified || cl.Status == Verified
+	}
+	domains := make([]string, 0, len(want))
+	for d := range want {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains) // one answer for one request, whichever domain is refused
+	on, err := s.Store.ClaimsOn(ctx, domains)
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for _, cl := range on {
+		if cl.Status == Verified && ours[cl.Domain] != Verified {
+			held[cl.Domain] = true
+		}
+	}
+	for _, d := range domains {
+		switch {
+		case held[d]:
+			return orgscim.Errorf(orgscim.InvalidValue, "the domain %s is verified by another organisation; this connection may not provision users in it", d)
+		case ours[d] == Lapsed && creating:
+			return orgscim.Errorf(orgscim.InvalidValue, "the domain %s no longer verifies; new users in it are refused until it verifies again", d)
+		case anyVerified && ours[d] != Verified && ours[d] != Lapsed:
+			return orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", d)
+		}
+	}
+	return nil
+}
+
+// Verified reports whether the org's subtree holds the domain verified: what a link
+// by e-mail asks before it trusts an address.
+func (s *Service) Verified(ctx context.Context, orgPath, domain string) (bool, error) {
+	d, err := Normalize(domain)
+	if err != nil {
+		return false, nil
+	}
+	own, err := s.Store.ClaimsUnder(ctx, orgPath)
+	if err != nil {
+		return false, err
+	}
+	for _, cl := range own {
+		if cl.Domain == d && cl.Status == Verified {
+			return true, nil
+		}
+	}
+	return false, nil
+}

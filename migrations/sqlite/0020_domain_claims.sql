@@ -1,0 +1,16 @@
+-- An org's claims on e-mail domains (see package domains). A domain is verified by one
+-- org at a time: the partial unique index refuses a second org's verification.
+CREATE TABLE domain_claims (
+    id               TEXT PRIMARY KEY,
+    org_id           TEXT NOT NULL REFERENCES orgs (id),
+    domain           TEXT NOT NULL,
+    token            TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'verified', 'lapsed')),
+    method           TEXT NOT NULL DEFAULT '',
+    created_at       BIGINT NOT NULL,
+    verified_at      BIGINT,
+    last_checked_at  BIGINT
+);
+CREATE UNIQUE INDEX domain_claims_org_domain ON domain_claims (org_id, domain);
+CREATE UNIQUE INDEX domain_claims_verified ON domain_claims (domain) WHERE status = 'verified';
+CREATE INDEX domain_claims_domain ON domain_claims (domain);
