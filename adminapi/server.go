@@ -39,6 +39,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -78,6 +79,8 @@ type Server struct {
 	Exports *orgs.Exporter
 	// Onboarding, when set, serves partner onboarding and setup links.
 	Onboarding *orgs.Onboarding
+	// Domains, when set, serves the orgs' domain claims (/orgs/{slug}/domains).
+	Domains *domains.Service
 	// Health, when set, serves GET /connections/{slug}/health and /requests;
 	// TokenExpiryWarning is how long before a token lapses health warns (0: orgs.DefaultTokenExpiryWarning).
 	Health             HealthReader

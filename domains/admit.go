@@ -97,3 +97,23 @@ func (s *Service) Verified(ctx context.Context, orgPath, domain string) (bool, e
 	}
 	return false, nil
 }
+
+// Linkable reports whether an address of the connection's user may link it to another
+// record by e-mail (import adoption): only when its domain is verified for the
+// connection's org. An org with no verified domain links nothing by e-mail, and a
+// lapsed domain stops every link at once.
+func (s *Service) Linkable(ctx context.Context, conn, address string) (bool, error) {
+	i := strings.LastIndexByte(address, '@')
+	if i < 0 {
+		return false, nil
+	}
+	c, err := s.Connections.ConnectionByID(ctx, conn)
+	if err != nil {
+		return false, err
+	}
+	m, err := s.Orgs.OrgsByID(ctx, []string{c.OrgID})
+	if err != nil || m[c.OrgID] == nil {
+		return false, err
+	}
+	return s.Verified(ctx, m[c.OrgID].Path, address[i+1:])
+}

@@ -352,47 +352,35 @@ func (s *Service) Remove(ctx context.Context, p orgs.Principal, orgSlug, id stri
 	})
 }
 
-// Recheck is the re-verification rule: every verified claim is checked again, and
-// those that no longer prove lapse (audited, and so delivered as a webhook event). A
-// claim that cannot be checked (resolver down) keeps its status.
-type Recheck struct {
-	Service *Service
-	Batch   int // 0 means 100
-}
-
-// RecheckResult counts one pass.
-type RecheckResult struct {
-	Checked int      `json:"checked"`
-	Lapsed  []string `json:"lapsed"`
-	Failed  int      `json:"failed"`
-}
-
-// Once re-checks every verified claim.
-func (r *Recheck) Once(ctx context.Context) (RecheckResult, error) {
-	batch := r.Batch
-	if batch <= 0 {
-		batch = 100
-	}
-	var res RecheckResult
+// Lapse is the re-verification rule of the reconciler: every verified claim is
+// checked again, and those that no longer prove lapse (audited, and so delivered as a
+// webhook event). A claim that cannot be checked now (resolver down) keeps its status.
+// A dry run asks the network and changes nothing.
+func (s *Service) Lapse(ctx context.Context, dryRun bool) ([]string, error) {
+	lapsed := []string{}
 	after := ""
 	for {
-		cs, err := r.Service.Store.VerifiedClaims(ctx, after, batch)
+		cs, err := s.Store.VerifiedClaims(ctx, after, 100)
 		if err != nil || len(cs) == 0 {
-			return res, err
+			return lapsed, err
 		}
 		for _, c := range cs {
 			after = c.ID
-			res.Checked++
-			u, err := r.Service.check(ctx, c)
+			if dryRun {
+				if method, reached := s.prove(ctx, c); reached && method == "" {
+					lapsed = append(lapsed, c.Domain)
+				}
+				continue
+			}
+			u, err := s.check(ctx, c)
 			if err == errUnreachable {
-				res.Failed++
 				continue
 			}
 			if err != nil {
-				return res, err
+				return lapsed, err
 			}
 			if u.Status == Lapsed {
-				res.Lapsed = append(res.Lapsed, u.Domain)
+				lapsed = append(lapsed, u.Domain)
 			}
 		}
 	}

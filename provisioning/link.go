@@ -32,6 +32,20 @@ func (s *Users) adoptable(ctx context.Context, conn string, u *User) (*User, err
 	emailKey := ""
 	if u.Email != "" {
 		emailKey = FoldKey(u.Email)
+		if s.Domains != nil {
+			// An address in a domain the org does not hold verified proves nothing about
+			// who the imported person is.
+			ok, err := s.Domains.Linkable(ctx, conn, u.Email)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				emailKey = ""
+			}
+		}
+	}
+	if u.ExternalID == "" && emailKey == "" {
+		return nil, nil
 	}
 	found, err := s.Links.UnlinkedImports(ctx, conn, u.ExternalID, emailKey)
 	if err != nil || len(found) == 0 {

@@ -48,6 +48,9 @@ type Users struct {
 	// Links, when set, lets a creation adopt a user that a spreadsheet import made
 	// (see adoptable) instead of creating a duplicate.
 	Links ImportLinks
+	// Domains, when set, refuses users in domains the connection may not provision
+	// and keeps links by e-mail to verified domains.
+	Domains DomainRule
 }
 
 // update runs a store update, tells the observer and records the audit event of
@@ -119,6 +122,9 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 	// window in which a concurrent delete could make the two disagree.
 	var out *User
 	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		if err := s.admit(ctx, conn, u, true); err != nil {
+			return err
+		}
 		if imported, err := s.adoptable(ctx, conn, u); err != nil || imported != nil {
 			if err == nil {
 				out, err = s.adopt(ctx, conn, imported.ID, attrs, hash, now)
@@ -203,6 +209,9 @@ func (s *Users) updateAttributes(ctx context.Context, conn, id string, now time.
 		}
 		u.Index()
 		if err := validate(u); err != nil {
+			return err
+		}
+		if err := s.admit(ctx, conn, u, false); err != nil {
 			return err
 		}
 		u.Version++

@@ -18,6 +18,7 @@ import (
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/connhealth"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
@@ -41,6 +42,8 @@ type httpConfig struct {
 	NoHealth           bool // record no connection health: for benchmarks of its cost
 	// FourEyes is who may approve a mapping ("" is orgs.FourEyesAll: never its drafter).
 	FourEyes orgs.FourEyes
+	// DomainProofs prove domain claims (nil: domainProofs of the system resolver).
+	DomainProofs []domains.Proof
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -57,11 +60,16 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	}
 	svc := newServices(db, cfg.Now)
 	svc.access.FourEyes = cfg.FourEyes
+	if cfg.DomainProofs != nil {
+		svc.domains.Proofs = cfg.DomainProofs
+	}
+	rec := newReconciler(db, cfg.Now)
+	rec.Domains = svc.domains
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
-		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
-		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+		Reconciler: runsAndApprovals{db.Reconcile(), rec},
+		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	if !cfg.NoHealth {
@@ -283,6 +291,7 @@ type serveCmd struct {
 	SealInterval       time.Duration `default:"250ms" env:"ORGSCIM_SEAL_INTERVAL" placeholder:"DURATION" help:"How often to seal committed audit events into the log and sign a checkpoint; at most 1s."`
 	CheckpointDir      string        `name:"audit-checkpoint-dir" env:"ORGSCIM_AUDIT_CHECKPOINT_DIR" placeholder:"DIR" help:"Publish every signed checkpoint of the audit log as a file of this append-only directory."`
 	auditKeyFlag
+	dnsResolverFlag
 }
 
 func (serveCmd) Help() string {
@@ -383,7 +392,8 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if err != nil {
 		return usagef("--mapping-four-eyes: %v", err)
 	}
-	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes}
+	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes,
+		DomainProofs: domainProofs(c.DNSResolver)}
 	e := newHandler(db, logger, cfg)
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
@@ -423,7 +433,9 @@ func (c *serveCmd) Run(env *cliEnv) error {
 		}
 		go func() {
 			defer close(stopped)
-			reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger, slug)
+			rec := newReconciler(db, nil)
+			rec.Domains.(*domains.Service).Proofs = cfg.DomainProofs
+			reconcileDaily(rctx, rec, daily, time.Now, logger, slug)
 		}()
 		defer func() { stop(); <-stopped }()
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"time"
 
+	"github.com/orgscim/orgscim/domaincheck"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sqlstore"
@@ -23,6 +25,13 @@ type services struct {
 	imports     *orgs.Importer
 	exports     *orgs.Exporter
 	onboarding  *orgs.Onboarding
+	domains     *domains.Service
+}
+
+// domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
+// (host:port; "" is the system's), and the HTTPS well-known file.
+func domainProofs(resolver string) []domains.Proof {
+	return []domains.Proof{domaincheck.DNS{Resolver: resolver}, domaincheck.HTTPS{}}
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -59,6 +68,11 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// mappings through the same services, so each leaves its usual events.
 	onboarding := &orgs.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
 		Groups: groups, Tx: db, Audit: log, Now: now, Awaiting: db.Imports()}
+	// Verified domains: every user write asks which domains its connection may hold, and
+	// a link by e-mail only trusts an address in a domain its org holds verified.
+	doms := &domains.Service{Store: db.Domains(), Orgs: db.Orgs(), Connections: db.Access(), Authorizer: dels, Tx: db,
+		Audit: log, Proofs: domainProofs(""), Now: now}
+	users.Domains = doms
 	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
-		imports: imports, exports: exports, onboarding: onboarding}
+		imports: imports, exports: exports, onboarding: onboarding, domains: doms}
 }
