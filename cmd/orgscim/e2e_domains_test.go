@@ -268,3 +268,19 @@ func withSchema(u map[string]any) map[string]any {
 	u["schemas"] = []string{userSchemaURN}
 	return u
 }
+
+// holdVerified records that the org holds the domain verified, as a DNS proof would
+// have, for tests about what a verified domain allows rather than how it verifies.
+func holdVerified(t *testing.T, db *sqlstore.DB, orgSlug, domain string) {
+	t.Helper()
+	ctx := context.Background()
+	o, err := db.Orgs().OrgBySlug(ctx, orgSlug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := db.Domains().CreateClaim(ctx, &domains.Claim{ID: "held-" + orgSlug + "-" + domain, OrgID: o.ID, Domain: domain,
+		Token: "test", Status: domains.Verified, Method: "dns", Created: now, VerifiedAt: &now}); err != nil {
+		t.Fatal(err)
+	}
+}
