@@ -660,8 +660,8 @@ func TestOnboardedPartnerOffboarded(t *testing.T) {
 }
 
 // TestOnboardedAdministratorAdoptedByIdP: approval creates the first administrator ahead
-// of the partner's IdP; Okta's first push of that person (a POST, without looking it up)
-// adopts it, keeping its id and delegation, rather than failing on the taken userName
+// of the partner's IdP; once the partner holds its domain verified, Okta's first push of
+// that person (a POST, without looking it up) adopts it, keeping its id and delegation, rather than failing on the taken userName
 // or creating a second identity.
 func TestOnboardedAdministratorAdoptedByIdP(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
@@ -677,9 +677,16 @@ func TestOnboardedAdministratorAdoptedByIdP(t *testing.T) {
 		if len(before) != 1 {
 			t.Fatalf("the first administrator before the push: %v", before)
 		}
-		pushed := c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "it@acme.example",
-			"externalId": "00u1okta", "name": map[string]any{"givenName": "Ida", "familyName": "Tech"},
-			"emails": []any{map[string]any{"value": "it@acme.example", "type": "work", "primary": true}}, "active": true})
+		push := func() *reply {
+			return c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "it@acme.example",
+				"externalId": "00u1okta", "name": map[string]any{"givenName": "Ida", "familyName": "Tech"},
+				"emails": []any{map[string]any{"value": "it@acme.example", "type": "work", "primary": true}}, "active": true})
+		}
+		// Until acme holds acme.example verified, an address in it proves nothing: the
+		// push links nothing by e-mail, and the taken userName refuses it.
+		push().scimError(t, http.StatusConflict, "uniqueness")
+		holdVerified(t, db, "acme", "acme.example")
+		pushed := push()
 		pushed.must(t, http.StatusCreated)
 		if pushed.JSON["id"] != before[0]["id"] || pushed.JSON["externalId"] != "00u1okta" {
 			t.Errorf("the push made %v; want the onboarded administrator %v, now the IdP's", pushed.JSON["id"], before[0]["id"])
