@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
 )
 
 // Admit is the domain rule of a SCIM write (provisioning.DomainRule): it refuses a
@@ -13,7 +14,7 @@ import (
 // connection's subtree, in a domain outside the subtree's verified ones when it has
 // any, and, for a new user, in a domain of the subtree that has lapsed. The detail
 // names the domain, never the org that holds it.
-func (s *Service) Admit(ctx context.Context, conn string, addresses []string, creating bool) error {
+func (s *Service) Admit(ctx context.Context, conn string, addresses []string, creating bool) (quarantine string, err error) {
 	want := map[string]bool{}
 	for _, a := range addresses {
 		i := strings.LastIndexByte(a, '@')
@@ -22,26 +23,30 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 		}
 		if d, err := Normalize(a[i+1:]); err == nil {
 			want[d] = true
+		} else {
+			// Not a domain name: it matches no claim, so an org with verified domains
+			// refuses it as outside them.
+			want[strings.ToLower(strings.TrimSpace(a[i+1:]))] = true
 		}
 	}
 	if len(want) == 0 {
-		return nil
+		return "", nil
 	}
 	c, err := s.Connections.ConnectionByID(ctx, conn)
 	if err != nil {
-		return err
+		return "", err
 	}
 	m, err := s.Orgs.OrgsByID(ctx, []string{c.OrgID})
 	if err != nil {
-		return err
+		return "", err
 	}
 	home := m[c.OrgID]
 	if home == nil {
-		return orgscim.Errorf(orgscim.NotFound, "no org %q", c.OrgID)
+		return "", orgscim.Errorf(orgscim.NotFound, "no org %q", c.OrgID)
 	}
 	own, err := s.Store.ClaimsUnder(ctx, home.Path)
 	if err != nil {
-		return err
+		return "", err
 	}
 	ours := map[string]Status{}
 	anyVerified := false
@@ -58,7 +63,7 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 	sort.Strings(domains) // one answer for one request, whichever domain is refused
 	on, err := s.Store.ClaimsOn(ctx, domains)
 	if err != nil {
-		return err
+		return "", err
 	}
 	held := map[string]bool{}
 	for _, cl := range on {
@@ -66,17 +71,30 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 			held[cl.Domain] = true
 		}
 	}
+	outside := ""
 	for _, d := range domains {
 		switch {
 		case held[d]:
-			return orgscim.Errorf(orgscim.InvalidValue, "the domain %s is verified by another organisation; this connection may not provision users in it", d)
+			return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s is verified by another organisation; this connection may not provision users in it", d)
 		case ours[d] == Lapsed && creating:
-			return orgscim.Errorf(orgscim.InvalidValue, "the domain %s no longer verifies; new users in it are refused until it verifies again", d)
-		case anyVerified && ours[d] != Verified && ours[d] != Lapsed:
-			return orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", d)
+			return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s no longer verifies; new users in it are refused until it verifies again", d)
+		case anyVerified && ours[d] != Verified && ours[d] != Lapsed && outside == "":
+			outside = d
 		}
 	}
-	return nil
+	if outside == "" {
+		return "", nil
+	}
+	if s.Policies != nil {
+		p, err := s.Policies.Policy(ctx, conn)
+		if err != nil {
+			return "", err
+		}
+		if p.DomainPolicy == orgs.DomainQuarantine {
+			return outside, nil
+		}
+	}
+	return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", outside)
 }
 
 // Verified reports whether the org's subtree holds the domain verified: what a link

@@ -88,6 +88,11 @@ type ConnectionLookup interface {
 	ConnectionByID(ctx context.Context, id string) (*orgs.Connection, error)
 }
 
+// PolicyLookup reads a connection's policy (orgs.PolicyStore).
+type PolicyLookup interface {
+	Policy(ctx context.Context, connectionID string) (orgs.Policy, error)
+}
+
 // Transactor runs fn in one transaction.
 type Transactor interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
@@ -103,11 +108,13 @@ type Service struct {
 	Store       Store
 	Orgs        OrgLookup
 	Connections ConnectionLookup
-	Authorizer  Authorizer
-	Tx          Transactor
-	Audit       AuditLog
-	Proofs      []Proof
-	Now         func() time.Time
+	// Policies gives a connection's domain policy (refuse or quarantine); nil refuses.
+	Policies   PolicyLookup
+	Authorizer Authorizer
+	Tx         Transactor
+	Audit      AuditLog
+	Proofs     []Proof
+	Now        func() time.Time
 }
 
 func (s *Service) now() time.Time {

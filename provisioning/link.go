@@ -68,12 +68,15 @@ func (s *Users) adoptable(ctx context.Context, conn string, u *User) (*User, err
 
 // adopt makes the imported user the IdP's: its attributes become the IdP's, under its
 // old id, so that its grants and audit trail stay with one identity.
-func (s *Users) adopt(ctx context.Context, conn string, id string, attrs map[string]any, hash string, now time.Time) (*User, error) {
+func (s *Users) adopt(ctx context.Context, conn string, id string, attrs map[string]any, hash string, now time.Time, v verdict) (*User, error) {
 	u, err := s.update(ctx, conn, ActionUserLink, now, s.call(conn, id), func(old *User) error {
 		old.Attributes = attrs
 		old.Index()
 		if err := validate(old); err != nil {
 			return err
+		}
+		if v.hold != "" {
+			old.Active = false
 		}
 		old.PasswordHash = hash
 		old.Version++
