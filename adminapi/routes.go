@@ -48,7 +48,7 @@ const (
 )
 
 func (s *Server) routes() []route {
-	return append(s.coreRoutes(), s.domainRoutes()...)
+	return append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...)
 }
 
 func (s *Server) coreRoutes() []route {

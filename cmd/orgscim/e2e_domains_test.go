@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -202,8 +203,53 @@ func TestVerifiedDomains(t *testing.T) {
 		if detail, _ := r.JSON["detail"].(string); !strings.Contains(detail, "gmail.com") {
 			t.Errorf("outside-domain detail %q does not name the domain", detail)
 		}
-		acme.create(map[string]any{"userName": "bob@acme.example"})
+		bob := acme.create(map[string]any{"userName": "bob@acme.example"})["id"].(string)
 		acme.patch(pat, op("replace", "userName", "pat@gmail.com")).scimError(t, http.StatusBadRequest, "invalidValue")
+
+		// The quarantine policy: a user outside the verified domains is stored, holds no
+		// rights, and is listed for review; released, it is as active as its IdP says.
+		if p := oper.call("PATCH", "/connections/acme/policy", map[string]any{"domain_policy": "quarantine"}).must(t, http.StatusOK).JSON; field(p, "domain_policy") != "quarantine" {
+			t.Fatalf("policy: %v", p)
+		}
+		refused(t, "unknown domain policy", oper.call("PATCH", "/connections/acme/policy", map[string]any{"domain_policy": "ignore"}), http.StatusBadRequest, "invalid")
+		oper.post("/roles", map[string]any{"key": "viewer", "permissions": []string{"reports.read"}}).must(t, http.StatusCreated)
+		oper.post("/grants", map[string]any{"connection": "acme", "user_id": bob, "role": "viewer", "org": "acme", "reason": "reports"}).must(t, http.StatusCreated)
+		check := func(user string) bool {
+			t.Helper()
+			q := url.Values{"connection": {"acme"}, "user": {user}, "permission": {"reports.read"}, "org": {"acme"}}
+			return oper.get("/access/check?"+q.Encode()).must(t, http.StatusOK).JSON["allowed"] == true
+		}
+		if !check(bob) {
+			t.Fatal("bob's grant does not allow before the quarantine")
+		}
+		held := acme.create(map[string]any{"userName": "x@gmail.com", "active": true})
+		if held["active"] != true {
+			t.Errorf("a quarantined user shows its IdP's active: %v", held["active"])
+		}
+		acme.patch(bob, op("replace", "userName", "bob@gmail.com")).must(t, http.StatusOK)
+		if check(bob) {
+			t.Error("a quarantined user's grant still allows")
+		}
+		list := oper.get("/connections/acme/quarantine").must(t, http.StatusOK).JSON
+		if got := at(list, "users").([]any); len(got) != 2 || field(got[0], "user_name") != "x@gmail.com" || field(got[0], "domain") != "gmail.com" ||
+			field(got[1], "user_name") != "bob@gmail.com" {
+			t.Errorf("quarantine list: %v", list)
+		}
+		refused(t, "delegate without manage_members reviews quarantine", patKey.get("/connections/acme/quarantine"), http.StatusForbidden, "forbidden")
+		oper.post("/connections/acme/quarantine/"+held["id"].(string)+"/release", nil).must(t, http.StatusOK)
+		acme.patch(held["id"].(string), op("replace", "displayName", "X")).must(t, http.StatusOK) // stays admitted in gmail.com
+		oper.call("DELETE", "/connections/acme/quarantine/"+bob, nil).must(t, http.StatusNoContent)
+		acme.do("GET", "/Users/"+bob, nil).must(t, http.StatusNotFound)
+		if got := at(oper.get("/connections/acme/quarantine").must(t, http.StatusOK).JSON, "users").([]any); len(got) != 0 {
+			t.Errorf("after release and delete: %v", got)
+		}
+		refused(t, "release a user not held", oper.post("/connections/acme/quarantine/"+pat+"/release", nil), http.StatusNotFound, "not_found")
+		for _, a := range []string{"user.quarantine", "user.release"} {
+			if n := len(at(oper.get("/audit?action="+a).must(t, http.StatusOK).JSON, "events").([]any)); n == 0 {
+				t.Errorf("no %s event", a)
+			}
+		}
+		oper.call("PATCH", "/connections/acme/policy", map[string]any{"domain_policy": "refuse"}).must(t, http.StatusOK)
 
 		// The HTTPS proof: initech verifies its domain by the well-known file.
 		ih := oper.post("/orgs/initech/domains", map[string]any{"domain": "initech.example.com"}).must(t, http.StatusCreated).JSON
@@ -234,7 +280,7 @@ func TestVerifiedDomains(t *testing.T) {
 		if lapsed != 1 {
 			t.Errorf("domain-lapsed: %d, want 1 (%+v)", lapsed, run.Report.Rules)
 		}
-		list := oper.get("/orgs/acme/domains").must(t, http.StatusOK).JSON
+		list = oper.get("/orgs/acme/domains").must(t, http.StatusOK).JSON
 		if s := field(at(list, "claims", 0), "status"); s != "lapsed" {
 			t.Errorf("after the pass: status %s, want lapsed", s)
 		}

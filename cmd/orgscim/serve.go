@@ -69,7 +69,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), rec},
-		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains}
+		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains,
+		Quarantine: svc.users}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	if !cfg.NoHealth {
