@@ -135,3 +135,18 @@ func (s *Service) Linkable(ctx context.Context, conn, address string) (bool, err
 	}
 	return s.Verified(ctx, m[c.OrgID].Path, address[i+1:])
 }
+
+// HoldsVerified reports whether any org of the subtree at orgPath holds a verified
+// domain: a connection into it is "verified", else "unverified".
+func (s *Service) HoldsVerified(ctx context.Context, orgPath string) (bool, error) {
+	own, err := s.Store.ClaimsUnder(ctx, orgPath)
+	if err != nil {
+		return false, err
+	}
+	for _, cl := range own {
+		if cl.Status == Verified {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -160,12 +160,15 @@ func view(c *Claim) *claimView {
 // (punycode), lower-case, without a trailing dot.
 func Normalize(domain string) (string, error) {
 	d := strings.TrimSuffix(strings.TrimSpace(domain), ".")
-	a, err := idna.Lookup.ToASCII(d)
+	a, err := lookup.ToASCII(d)
 	if err != nil || a == "" || !strings.Contains(a, ".") || len(a) > 253 {
 		return "", orgscim.Errorf(orgscim.Invalid, "%q is not a domain name", domain)
 	}
 	return strings.ToLower(a), nil
 }
+
+// lookup is IDNA's lookup profile that also refuses empty and over-long labels.
+var lookup = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
 
 // RecordName is where the DNS proof is published.
 func RecordName(domain string) string { return "_orgscim-challenge." + domain }

@@ -168,8 +168,14 @@ func TestVerifiedDomains(t *testing.T) {
 		if s := field(patKey.post(verify, nil).must(t, http.StatusOK).JSON, "status"); s != "pending" {
 			t.Errorf("unpublished claim: status %s", s)
 		}
+		if s := field(oper.get("/connections/acme").must(t, http.StatusOK).JSON, "domains"); s != "unverified" {
+			t.Errorf("acme's connection before verification: domains %q", s)
+		}
 		z.set(field(claim, "dns_record"), field(claim, "dns_value"))
 		v := patKey.post(verify, nil).must(t, http.StatusOK).JSON
+		if s := field(oper.get("/connections/acme").must(t, http.StatusOK).JSON, "domains"); s != "verified" {
+			t.Errorf("acme's connection after verification: domains %q", s)
+		}
 		if field(v, "status") != "verified" || field(v, "method") != "dns" {
 			t.Fatalf("published claim: %v", v)
 		}
