@@ -29,7 +29,13 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 			want[strings.ToLower(strings.TrimSpace(a[i+1:]))] = true
 		}
 	}
-	if len(want) == 0 {
+	policy := orgs.DefaultPolicy
+	if s.Policies != nil {
+		if policy, err = s.Policies.Policy(ctx, conn); err != nil {
+			return "", err
+		}
+	}
+	if len(want) == 0 && !policy.RequireVerifiedDomain {
 		return "", nil
 	}
 	c, err := s.Connections.ConnectionByID(ctx, conn)
@@ -55,6 +61,9 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 			ours[cl.Domain] = cl.Status
 		}
 		anyVerified = anyVerified || cl.Status == Verified
+	}
+	if policy.RequireVerifiedDomain && !anyVerified {
+		return "", orgscim.Errorf(orgscim.Forbidden, "this connection provisions users once its organisation has verified an e-mail domain")
 	}
 	domains := make([]string, 0, len(want))
 	for d := range want {
@@ -85,14 +94,8 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 	if outside == "" {
 		return "", nil
 	}
-	if s.Policies != nil {
-		p, err := s.Policies.Policy(ctx, conn)
-		if err != nil {
-			return "", err
-		}
-		if p.DomainPolicy == orgs.DomainQuarantine {
-			return outside, nil
-		}
+	if policy.DomainPolicy == orgs.DomainQuarantine {
+		return outside, nil
 	}
 	return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", outside)
 }

@@ -29,8 +29,11 @@ type Policy struct {
 	// DomainPolicy is what a SCIM write of a user outside the org's verified domains
 	// gets: DomainRefuse (the default) or DomainQuarantine.
 	DomainPolicy string
-	Updated      time.Time
-	UpdatedBy    string
+	// RequireVerifiedDomain refuses the connection's SCIM writes until its org holds
+	// a verified domain; onboarding turns it on for the partners it creates.
+	RequireVerifiedDomain bool
+	Updated               time.Time
+	UpdatedBy             string
 }
 
 // Domain policies of a connection.
@@ -71,6 +74,8 @@ type PolicyUpdate struct {
 	GuardMaxChanges *int
 	GuardMaxShare   *float64
 	DomainPolicy    *string
+	// RequireVerifiedDomain, when set, turns the requirement on or off.
+	RequireVerifiedDomain *bool
 }
 
 type policyView struct {
@@ -78,10 +83,11 @@ type policyView struct {
 	GuardMaxChanges   int     `json:"guard_max_changes"`
 	GuardMaxShare     float64 `json:"guard_max_share"`
 	DomainPolicy      string  `json:"domain_policy"`
+	RequireVerified   bool    `json:"require_verified_domain"`
 }
 
 func viewPolicy(p Policy) policyView {
-	return policyView{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare, p.DomainPolicy}
+	return policyView{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare, p.DomainPolicy, p.RequireVerifiedDomain}
 }
 
 // ConnectionPolicy returns a connection's lifecycle policy.
@@ -139,6 +145,9 @@ func (d *Directory) SetConnectionPolicy(ctx context.Context, slug, by string, u 
 		}
 		if u.DomainPolicy != nil {
 			p.DomainPolicy = *u.DomainPolicy
+		}
+		if u.RequireVerifiedDomain != nil {
+			p.RequireVerifiedDomain = *u.RequireVerifiedDomain
 		}
 		out = p
 		if viewPolicy(p) == viewPolicy(before) {

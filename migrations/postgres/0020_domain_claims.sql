@@ -30,3 +30,7 @@ CREATE TABLE user_quarantine (
     decided_by     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (connection_id, user_id)
 );
+
+-- On for connections created through onboarding: SCIM writes are refused until the
+-- connection's org has verified an e-mail domain.
+ALTER TABLE connection_policies ADD COLUMN require_verified_domain BOOLEAN NOT NULL DEFAULT FALSE;
