@@ -38,19 +38,8 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 	if len(want) == 0 && !policy.RequireVerifiedDomain {
 		return "", nil
 	}
-	c, err := s.Connections.ConnectionByID(ctx, conn)
-	if err != nil {
-		return "", err
-	}
-	m, err := s.Orgs.OrgsByID(ctx, []string{c.OrgID})
-	if err != nil {
-		return "", err
-	}
-	home := m[c.OrgID]
-	if home == nil {
-		return "", orgscim.Errorf(orgscim.NotFound, "no org %q", c.OrgID)
-	}
-	own, err := s.Store.ClaimsUnder(ctx, home.Path)
+	// One query for the subtree's claims: this runs on every SCIM user write.
+	own, err := s.Store.ClaimsOfConnection(ctx, conn)
 	if err != nil {
 		return "", err
 	}
@@ -100,25 +89,6 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 	return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", outside)
 }
 
-// Verified reports whether the org's subtree holds the domain verified: what a link
-// by e-mail asks before it trusts an address.
-func (s *Service) Verified(ctx context.Context, orgPath, domain string) (bool, error) {
-	d, err := Normalize(domain)
-	if err != nil {
-		return false, nil
-	}
-	own, err := s.Store.ClaimsUnder(ctx, orgPath)
-	if err != nil {
-		return false, err
-	}
-	for _, cl := range own {
-		if cl.Domain == d && cl.Status == Verified {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // Linkable reports whether an address of the connection's user may link it to another
 // record by e-mail (import adoption): only when its domain is verified for the
 // connection's org. An org with no verified domain links nothing by e-mail, and a
@@ -128,15 +98,20 @@ func (s *Service) Linkable(ctx context.Context, conn, address string) (bool, err
 	if i < 0 {
 		return false, nil
 	}
-	c, err := s.Connections.ConnectionByID(ctx, conn)
+	d, err := Normalize(address[i+1:])
+	if err != nil {
+		return false, nil
+	}
+	own, err := s.Store.ClaimsOfConnection(ctx, conn)
 	if err != nil {
 		return false, err
 	}
-	m, err := s.Orgs.OrgsByID(ctx, []string{c.OrgID})
-	if err != nil || m[c.OrgID] == nil {
-		return false, err
+	for _, cl := range own {
+		if cl.Domain == d && cl.Status == Verified {
+			return true, nil
+		}
 	}
-	return s.Verified(ctx, m[c.OrgID].Path, address[i+1:])
+	return false, nil
 }
 
 // HoldsVerified reports whether any org of the subtree at orgPath holds a verified

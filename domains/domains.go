@@ -54,6 +54,8 @@ type Store interface {
 	ClaimsOf(ctx context.Context, orgIDs []string) ([]*Claim, error)
 	// ClaimsUnder returns the claims of the orgs whose path starts with orgPath.
 	ClaimsUnder(ctx context.Context, orgPath string) ([]*Claim, error)
+	// ClaimsOfConnection returns the claims of the orgs inside the connection's org.
+	ClaimsOfConnection(ctx context.Context, conn string) ([]*Claim, error)
 	// ClaimsOn returns every claim, of any org, on these domains.
 	ClaimsOn(ctx context.Context, domains []string) ([]*Claim, error)
 	// UpdateClaim runs fn on the claim inside the transaction and stores the result; a
@@ -83,11 +85,6 @@ type OrgLookup interface {
 	OrgsByID(ctx context.Context, ids []string) (map[string]*orgs.Org, error)
 }
 
-// ConnectionLookup finds the connection a SCIM write comes through.
-type ConnectionLookup interface {
-	ConnectionByID(ctx context.Context, id string) (*orgs.Connection, error)
-}
-
 // PolicyLookup reads a connection's policy (orgs.PolicyStore).
 type PolicyLookup interface {
 	Policy(ctx context.Context, connectionID string) (orgs.Policy, error)
@@ -105,9 +102,8 @@ type AuditLog interface {
 
 // Service is the claims service and the domain rule of provisioning.
 type Service struct {
-	Store       Store
-	Orgs        OrgLookup
-	Connections ConnectionLookup
+	Store Store
+	Orgs  OrgLookup
 	// Policies gives a connection's domain policy (refuse or quarantine); nil refuses.
 	Policies   PolicyLookup
 	Authorizer Authorizer

@@ -88,6 +88,18 @@ func (s domainStore) ClaimsUnder(ctx context.Context, orgPath string) ([]*domain
 	return claims(rows), nil
 }
 
+func (s domainStore) ClaimsOfConnection(ctx context.Context, conn string) ([]*domains.Claim, error) {
+	var rows []claimRow
+	// From the claims, a small table, to the orgs inside the connection's org.
+	err := s.db.q(ctx).Raw(`SELECT d.id, d.org_id, d.domain, d.token, d.status, d.method, d.created_at, d.verified_at,
+		d.last_checked_at FROM domain_claims d JOIN orgs o ON o.id = d.org_id JOIN connections c ON c.id = ?
+		JOIN orgs h ON h.id = c.org_id WHERE substr(o.path, 1, length(h.path)) = h.path ORDER BY d.domain, d.id`, conn).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	return claims(rows), nil
+}
+
 func (s domainStore) ClaimsOn(ctx context.Context, ds []string) ([]*domains.Claim, error) {
 	if len(ds) == 0 {
 		return nil, nil

@@ -70,7 +70,7 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 		Groups: groups, Tx: db, Audit: log, Now: now, Awaiting: db.Imports()}
 	// Verified domains: every user write asks which domains its connection may hold, and
 	// a link by e-mail only trusts an address in a domain its org holds verified.
-	doms := &domains.Service{Store: db.Domains(), Orgs: db.Orgs(), Connections: db.Access(), Policies: db.Orgs().(orgs.PolicyStore),
+	doms := &domains.Service{Store: db.Domains(), Orgs: db.Orgs(), Policies: db.Orgs().(orgs.PolicyStore),
 		Authorizer: dels, Tx: db, Audit: log, Proofs: domainProofs(""), Now: now}
 	users.Domains, users.Quarantine = doms, db.Quarantine()
 	return &services{dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
