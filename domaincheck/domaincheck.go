@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -85,7 +86,12 @@ func (h HTTPS) Proves(ctx context.Context, domain, token string) (bool, error) {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.Roots, MinVersion: tls.VersionTLS12}, DialContext: h.Dial}
+	dial := h.Dial
+	if dial == nil {
+		dial = publicDialer(timeout)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.Roots, MinVersion: tls.VersionTLS12}, DialContext: dial,
+		Proxy: nil}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: timeout,
 		// A redirect could point at a host the claimer does not control for the domain.
@@ -107,4 +113,23 @@ func (h HTTPS) Proves(ctx context.Context, domain, token string) (bool, error) {
 		return false, err
 	}
 	return strings.TrimSpace(string(b)) == token, nil
+}
+
+// publicDialer dials only public addresses: the domain is whatever a claimer typed, and
+// the check must not become a way to probe the server's own network (loopback, private,
+// link-local and unspecified addresses are refused after resolution).
+func publicDialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+			ip.IsUnspecified() || ip.IsMulticast() {
+			return fmt.Errorf("%s is not a public address", host)
+		}
+		return nil
+	}}
+	return d.DialContext
 }

@@ -107,6 +107,10 @@ func TestHTTPSProof(t *testing.T) {
 			t.Errorf("%s/%s: got %v, %v; want %v", tc.domain, tc.token, got, err, tc.want)
 		}
 	}
+	// Without a dialer of its own the check refuses the server's own network.
+	if ok, err := (HTTPS{Roots: pool}).Proves(context.Background(), "localhost", "tok1"); err == nil || ok || !strings.Contains(err.Error(), "not a public address") {
+		t.Errorf("loopback: %v, %v", ok, err)
+	}
 	// Without the pool the certificate is not trusted: an error, never a proof.
 	if ok, err := (HTTPS{Dial: to127}).Proves(context.Background(), "acme.example.com", "tok1"); err == nil || ok {
 		t.Errorf("untrusted certificate: %v, %v", ok, err)
