@@ -13,7 +13,7 @@ import (
 // The domain is plain Go (DESIGN.md): these packages speak in domain types and errors,
 // and storage, HTTP and protocol libraries stay in the adapters that translate for
 // them. A domain package that imports one of these has let an adapter in.
-var domainPackages = []string{"audit", "imports", "onboarding", "orgs", "provisioning", "reconcile", "sessions"}
+var domainPackages = []string{"audit", "imports", "onboarding", "orgs", "provisioning", "reconcile", "sessions", "domains"}
 
 var adapterImports = []string{
 	"net/http", "database/sql", "html/template",
@@ -21,7 +21,7 @@ var adapterImports = []string{
 	"github.com/elimity-com/scim", "github.com/scim2/",
 	"github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/adminapi",
 	"github.com/orgscim/orgscim/webhooks", "github.com/orgscim/orgscim/connhealth", "github.com/orgscim/orgscim/setuppage",
-	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/cmd/", "github.com/orgscim/orgscim/console",
+	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/domaincheck", "github.com/orgscim/orgscim/cmd/", "github.com/orgscim/orgscim/console",
 	"github.com/coreos/go-oidc", "golang.org/x/oauth2",
 }
 
@@ -36,6 +36,7 @@ var adapterRules = map[string][]string{
 	"setuppage":   {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore"},
 	"httpmetrics": {"gorm.io/", "github.com/orgscim/orgscim/sqlstore"},
 	"console":     {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/adminapi", "github.com/orgscim/orgscim/scim"},
+	"domaincheck": {"github.com/labstack/echo", "gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore"},
 }
 
 func TestLayering(t *testing.T) {

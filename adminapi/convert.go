@@ -16,10 +16,13 @@ type resolver struct {
 	orgs  map[string]*orgs.Org
 	conns map[string]*orgs.Connection
 	roles map[string]*orgs.Role
+	// verified caches, by org id, whether the org's subtree holds a verified domain.
+	verified map[string]bool
 }
 
 func (s *Server) resolver(ctx context.Context) *resolver {
-	return &resolver{s: s, ctx: ctx, orgs: map[string]*orgs.Org{}, conns: map[string]*orgs.Connection{}, roles: map[string]*orgs.Role{}}
+	return &resolver{s: s, ctx: ctx, orgs: map[string]*orgs.Org{}, conns: map[string]*orgs.Connection{}, roles: map[string]*orgs.Role{},
+		verified: map[string]bool{}}
 }
 
 func (r *resolver) remember(os ...*orgs.Org) {
@@ -135,12 +138,26 @@ func brandJSON(b orgs.Brand) Brand {
 }
 
 func (r *resolver) connectionJSON(c *orgs.Connection) (Connection, error) {
-	slug, err := r.orgSlug(c.OrgID)
+	o, err := r.org(c.OrgID)
 	if err != nil {
 		return Connection{}, err
 	}
-	return Connection{ID: c.ID, Slug: c.Slug, Org: slug, IdP: c.IdP, Status: c.Status,
-		SCIMPath: "/scim/v2/" + c.Slug, CreatedAt: c.Created}, nil
+	out := Connection{ID: c.ID, Slug: c.Slug, Org: o.Slug, IdP: c.IdP, Status: c.Status,
+		SCIMPath: "/scim/v2/" + c.Slug, CreatedAt: c.Created}
+	if r.s.Domains != nil {
+		held, ok := r.verified[o.ID]
+		if !ok {
+			if held, err = r.s.Domains.HoldsVerified(r.ctx, o.Path); err != nil {
+				return Connection{}, err
+			}
+			r.verified[o.ID] = held
+		}
+		out.Domains = "unverified"
+		if held {
+			out.Domains = "verified"
+		}
+	}
+	return out, nil
 }
 
 func connectionRef(c *orgs.Connection) ConnectionRef {

@@ -137,6 +137,7 @@ func tags() []any {
 		{"reviews", "Access reviews: reviewers confirm or revoke each grant of a subtree by a deadline."},
 		{"imports", "Spreadsheet imports of orgs, people and their roles."},
 		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},
+		{"domains", "Verified partner domains: an org proves its e-mail domains, and other orgs' connections may not provision them."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

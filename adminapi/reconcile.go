@@ -43,6 +43,8 @@ type ConnectionPolicy struct {
 	StaleAfterSeconds int64   `json:"stale_after_seconds" doc:"deactivate a member its IdP has not written for this long; 0: off"`
 	GuardMaxChanges   int     `json:"guard_max_changes" doc:"a pass holding more grant revocations or member deactivations than this in the connection is held for approval; 0: no limit"`
 	GuardMaxShare     float64 `json:"guard_max_share" doc:"the same as a share (0 to 1) of the connection's live grants or active members; 0: no limit"`
+	DomainPolicy      string  `json:"domain_policy" enum:"refuse,quarantine" doc:"a user outside the org's verified domains is refused (400), or stored quarantined: inactive until released"`
+	RequireVerified   bool    `json:"require_verified_domain" doc:"SCIM user writes are refused (403) until the org holds a verified domain; on for connections made by onboarding"`
 }
 
 // UpdatePolicyRequest changes some fields of a policy; absent fields stay.
@@ -50,6 +52,8 @@ type UpdatePolicyRequest struct {
 	StaleAfterSeconds *int64   `json:"stale_after_seconds,omitempty" doc:"0 (off), or at least 86400"`
 	GuardMaxChanges   *int     `json:"guard_max_changes,omitempty"`
 	GuardMaxShare     *float64 `json:"guard_max_share,omitempty"`
+	DomainPolicy      *string  `json:"domain_policy,omitempty" doc:"refuse or quarantine"`
+	RequireVerified   *bool    `json:"require_verified_domain,omitempty"`
 }
 
 // reconciler is the reconciler for an operator's request.
@@ -108,7 +112,7 @@ func (s *Server) approveReconcileRun(c echo.Context) error {
 }
 
 func policyJSON(p orgs.Policy) ConnectionPolicy {
-	return ConnectionPolicy{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare}
+	return ConnectionPolicy{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare, p.DomainPolicy, p.RequireVerifiedDomain}
 }
 
 func (s *Server) getConnectionPolicy(c echo.Context) error {
@@ -139,7 +143,8 @@ func (s *Server) updateConnectionPolicy(c echo.Context) error {
 		d := time.Duration(*req.StaleAfterSeconds) * time.Second
 		u.StaleAfter = &d
 	}
-	u.GuardMaxChanges, u.GuardMaxShare = req.GuardMaxChanges, req.GuardMaxShare
+	u.GuardMaxChanges, u.GuardMaxShare, u.DomainPolicy = req.GuardMaxChanges, req.GuardMaxShare, req.DomainPolicy
+	u.RequireVerifiedDomain = req.RequireVerified
 	p, err := s.Directory.SetConnectionPolicy(ctx, c.Param("slug"), audit.SourceOf(ctx).Actor, u)
 	if err != nil {
 		return err

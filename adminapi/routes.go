@@ -48,6 +48,10 @@ const (
 )
 
 func (s *Server) routes() []route {
+	return append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...)
+}
+
+func (s *Server) coreRoutes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/openapi.json", tag: "meta", public: true, status: http.StatusOK,
 			summary: "This OpenAPI 3.0 document.", handle: s.openAPI},

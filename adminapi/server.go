@@ -40,6 +40,7 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/imports"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
@@ -81,6 +82,10 @@ type Server struct {
 	Exports *orgs.Exporter
 	// Onboarding, when set, serves partner onboarding and setup links.
 	Onboarding *onboarding.Onboarding
+	// Domains, when set, serves the orgs' domain claims (/orgs/{slug}/domains).
+	Domains *domains.Service
+	// Quarantine, when set, serves the review of quarantined users.
+	Quarantine QuarantineReview
 	// Health, when set, serves GET /connections/{slug}/health and /requests;
 	// TokenExpiryWarning is how long before a token lapses health warns (0: orgs.DefaultTokenExpiryWarning).
 	Health             HealthReader

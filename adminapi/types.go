@@ -86,6 +86,7 @@ type Connection struct {
 	Status    string    `json:"status" enum:"pending,active,suspended" doc:"pending: onboarded, not yet pushed to; its first successful change makes it active"`
 	SCIMPath  string    `json:"scim_path"`
 	CreatedAt time.Time `json:"created_at"`
+	Domains   string    `json:"domains,omitempty" enum:"verified,unverified" doc:"whether its org holds a verified e-mail domain; unverified: any domain not verified elsewhere is provisioned, and nothing links by e-mail"`
 }
 
 // CreateConnectionRequest creates a connection.

@@ -301,6 +301,16 @@ func (s *Onboarding) Approve(ctx context.Context, by orgs.Principal, id, reason 
 		if err != nil {
 			return err
 		}
+		// A partner onboarded here provisions once it has proved an e-mail domain: until
+		// then its IdP could push anyone's address. Set last, so that the first
+		// administrator above was created ahead of it.
+		if st, ok := s.Dir.Store.(orgs.PolicyStore); ok {
+			p := orgs.DefaultPolicy
+			p.RequireVerifiedDomain, p.Updated, p.UpdatedBy = true, now, by.Name()
+			if err := st.SetPolicy(ctx, conn.ID, p); err != nil {
+				return err
+			}
+		}
 		r.State, r.DecidedBy, r.Decided, r.DecisionReason = OnboardingApproved, by.Name(), &now, reason
 		r.OrgID, r.ConnectionID, r.DelegationID = org.ID, conn.ID, d.ID
 		return s.record(ctx, now, ActOnboardingApprove, r, map[string]any{"reason": reason, "org_id": org.ID,

@@ -26,14 +26,26 @@ type Policy struct {
 	// GuardMaxShare is the same limit as a share of the connection's live grants (and
 	// active users), 0 < share <= 1; zero means no share limit.
 	GuardMaxShare float64
-	Updated       time.Time
-	UpdatedBy     string
+	// DomainPolicy is what a SCIM write of a user outside the org's verified domains
+	// gets: DomainRefuse (the default) or DomainQuarantine.
+	DomainPolicy string
+	// RequireVerifiedDomain refuses the connection's SCIM writes until its org holds
+	// a verified domain; onboarding turns it on for the partners it creates.
+	RequireVerifiedDomain bool
+	Updated               time.Time
+	UpdatedBy             string
 }
+
+// Domain policies of a connection.
+const (
+	DomainRefuse     = "refuse"
+	DomainQuarantine = "quarantine"
+)
 
 // DefaultPolicy is the policy of a connection that has none of its own: nobody is
 // stale, and one pass may revoke up to 500 grants or deactivate up to 500 users in a
 // connection (Entra's own default against accidental deletions).
-var DefaultPolicy = Policy{GuardMaxChanges: 500}
+var DefaultPolicy = Policy{GuardMaxChanges: 500, DomainPolicy: DomainRefuse}
 
 // Holds reports whether a plan of grants to revoke and users to deactivate in a
 // connection with live grants and active users exceeds the guardrail.
@@ -61,16 +73,21 @@ type PolicyUpdate struct {
 	StaleAfter      *time.Duration
 	GuardMaxChanges *int
 	GuardMaxShare   *float64
+	DomainPolicy    *string
+	// RequireVerifiedDomain, when set, turns the requirement on or off.
+	RequireVerifiedDomain *bool
 }
 
 type policyView struct {
 	StaleAfterSeconds int64   `json:"stale_after_seconds"`
 	GuardMaxChanges   int     `json:"guard_max_changes"`
 	GuardMaxShare     float64 `json:"guard_max_share"`
+	DomainPolicy      string  `json:"domain_policy"`
+	RequireVerified   bool    `json:"require_verified_domain"`
 }
 
 func viewPolicy(p Policy) policyView {
-	return policyView{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare}
+	return policyView{int64(p.StaleAfter / time.Second), p.GuardMaxChanges, p.GuardMaxShare, p.DomainPolicy, p.RequireVerifiedDomain}
 }
 
 // ConnectionPolicy returns a connection's lifecycle policy.
@@ -103,6 +120,9 @@ func (d *Directory) SetConnectionPolicy(ctx context.Context, slug, by string, u 
 	if u.GuardMaxShare != nil && (math.IsNaN(*u.GuardMaxShare) || *u.GuardMaxShare < 0 || *u.GuardMaxShare > 1) {
 		return Policy{}, orgscim.Errorf(orgscim.Invalid, "guard_max_share must be between 0 (no limit) and 1")
 	}
+	if u.DomainPolicy != nil && *u.DomainPolicy != DomainRefuse && *u.DomainPolicy != DomainQuarantine {
+		return Policy{}, orgscim.Errorf(orgscim.Invalid, "domain_policy must be refuse or quarantine")
+	}
 	var out Policy
 	err := d.inTx(ctx, func(ctx context.Context) error {
 		c, err := d.Store.ConnectionBySlug(ctx, slug)
@@ -122,6 +142,12 @@ func (d *Directory) SetConnectionPolicy(ctx context.Context, slug, by string, u 
 		}
 		if u.GuardMaxShare != nil {
 			p.GuardMaxShare = *u.GuardMaxShare
+		}
+		if u.DomainPolicy != nil {
+			p.DomainPolicy = *u.DomainPolicy
+		}
+		if u.RequireVerifiedDomain != nil {
+			p.RequireVerifiedDomain = *u.RequireVerifiedDomain
 		}
 		out = p
 		if viewPolicy(p) == viewPolicy(before) {

@@ -32,6 +32,20 @@ func (s *Users) adoptable(ctx context.Context, conn string, u *User) (*User, err
 	emailKey := ""
 	if u.Email != "" {
 		emailKey = FoldKey(u.Email)
+		if s.Domains != nil {
+			// An address in a domain the org does not hold verified proves nothing about
+			// who the imported person is.
+			ok, err := s.Domains.Linkable(ctx, conn, u.Email)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				emailKey = ""
+			}
+		}
+	}
+	if u.ExternalID == "" && emailKey == "" {
+		return nil, nil
 	}
 	found, err := s.Links.UnlinkedImports(ctx, conn, u.ExternalID, emailKey)
 	if err != nil || len(found) == 0 {
@@ -54,12 +68,15 @@ func (s *Users) adoptable(ctx context.Context, conn string, u *User) (*User, err
 
 // adopt makes the imported user the IdP's: its attributes become the IdP's, under its
 // old id, so that its grants and audit trail stay with one identity.
-func (s *Users) adopt(ctx context.Context, conn string, id string, attrs map[string]any, hash string, now time.Time) (*User, error) {
+func (s *Users) adopt(ctx context.Context, conn string, id string, attrs map[string]any, hash string, now time.Time, v verdict) (*User, error) {
 	u, err := s.update(ctx, conn, ActionUserLink, now, s.call(conn, id), func(old *User) error {
 		old.Attributes = attrs
 		old.Index()
 		if err := validate(old); err != nil {
 			return err
+		}
+		if v.hold != "" {
+			old.Active = false
 		}
 		old.PasswordHash = hash
 		old.Version++

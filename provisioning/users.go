@@ -48,6 +48,12 @@ type Users struct {
 	// Links, when set, lets a creation adopt a user that a spreadsheet import made
 	// (see adoptable) instead of creating a duplicate.
 	Links ImportLinks
+	// Domains, when set, refuses users in domains the connection may not provision
+	// and keeps links by e-mail to verified domains.
+	Domains DomainRule
+	// Quarantine, when set with Domains, keeps the users a connection's domain policy
+	// quarantines; without it such users are refused.
+	Quarantine QuarantineStore
 }
 
 // update runs a store update, tells the observer and records the audit event of
@@ -119,9 +125,16 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 	// window in which a concurrent delete could make the two disagree.
 	var out *User
 	err = inTx(ctx, s.Tx, func(ctx context.Context) error {
+		v, err := s.admit(ctx, conn, u, true)
+		if err != nil {
+			return err
+		}
 		if imported, err := s.adoptable(ctx, conn, u); err != nil || imported != nil {
 			if err == nil {
-				out, err = s.adopt(ctx, conn, imported.ID, attrs, hash, now)
+				out, err = s.adopt(ctx, conn, imported.ID, attrs, hash, now, v)
+			}
+			if err == nil {
+				err = s.settle(ctx, conn, out, v, now)
 			}
 			return err
 		}
@@ -132,6 +145,9 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 			restored, err := s.update(ctx, conn, ActionUserRestore, now, restore, func(old *User) error {
 				old.Attributes = attrs
 				old.Index()
+				if v.hold != "" {
+					old.Active = false
+				}
 				old.PasswordHash = hash
 				old.Deleted = nil
 				old.Version++
@@ -140,7 +156,7 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 			})
 			if err == nil {
 				out = restored
-				return nil
+				return s.settle(ctx, conn, out, v, now)
 			}
 			if orgscim.ErrorCode(err) != orgscim.NotFound {
 				return err
@@ -159,10 +175,12 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 				return err
 			}
 		}
-		if s.Audit == nil {
-			return nil
+		if s.Audit != nil {
+			if err := record(ctx, s.Audit, now, ActionUserCreate, "user", u.ID, conn, u.OrgID, userDiff(nil, u)); err != nil {
+				return err
+			}
 		}
-		return record(ctx, s.Audit, now, ActionUserCreate, "user", u.ID, conn, u.OrgID, userDiff(nil, u))
+		return s.settle(ctx, conn, u, v, now)
 	})
 	if err != nil {
 		return nil, err
@@ -203,6 +221,13 @@ func (s *Users) updateAttributes(ctx context.Context, conn, id string, now time.
 		}
 		u.Index()
 		if err := validate(u); err != nil {
+			return err
+		}
+		v, err := s.admit(ctx, conn, u, false)
+		if err != nil {
+			return err
+		}
+		if err := s.settle(ctx, conn, u, v, now); err != nil {
 			return err
 		}
 		u.Version++

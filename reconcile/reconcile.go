@@ -148,6 +148,8 @@ type Reconciler struct {
 	// Reviews, when set, closes the access reviews past their deadline (rule
 	// review-deadline).
 	Reviews ReviewCloser
+	// Domains, when set, re-verifies the verified e-mail domains (rule domain-lapsed).
+	Domains DomainRecheck
 }
 
 // Options of one pass.
@@ -329,6 +331,13 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 				return nil, nil
 			}
 			return r.closeReviews(ctx, lead, run, opts)
+		},
+		func() ([]RuleResult, error) {
+			// A domain belongs to an org, not to a connection in scope.
+			if !control {
+				return nil, nil
+			}
+			return r.recheckDomains(ctx, lead, opts)
 		},
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },

@@ -10,20 +10,22 @@ import (
 var _ orgs.PolicyStore = orgStore{}
 
 type policyRow struct {
-	ConnectionID      string
-	StaleAfterSeconds int64
-	GuardMaxChanges   int64
-	GuardMaxShare     float64
-	UpdatedAt         int64
-	UpdatedBy         string
+	ConnectionID          string
+	StaleAfterSeconds     int64
+	GuardMaxChanges       int64
+	GuardMaxShare         float64
+	DomainPolicy          string
+	RequireVerifiedDomain bool
+	UpdatedAt             int64
+	UpdatedBy             string
 }
 
 func (r policyRow) policy() orgs.Policy {
 	return orgs.Policy{StaleAfter: time.Duration(r.StaleAfterSeconds) * time.Second, GuardMaxChanges: int(r.GuardMaxChanges),
-		GuardMaxShare: r.GuardMaxShare, Updated: fromMicros(r.UpdatedAt), UpdatedBy: r.UpdatedBy}
+		GuardMaxShare: r.GuardMaxShare, DomainPolicy: r.DomainPolicy, RequireVerifiedDomain: r.RequireVerifiedDomain, Updated: fromMicros(r.UpdatedAt), UpdatedBy: r.UpdatedBy}
 }
 
-const policyCols = "connection_id, stale_after_seconds, guard_max_changes, guard_max_share, updated_at, updated_by"
+const policyCols = "connection_id, stale_after_seconds, guard_max_changes, guard_max_share, domain_policy, require_verified_domain, updated_at, updated_by"
 
 func (s orgStore) Policy(ctx context.Context, connectionID string) (orgs.Policy, error) {
 	var rows []policyRow
@@ -37,11 +39,12 @@ func (s orgStore) Policy(ctx context.Context, connectionID string) (orgs.Policy,
 }
 
 func (s orgStore) SetPolicy(ctx context.Context, connectionID string, p orgs.Policy) error {
-	return s.db.q(ctx).Exec(`INSERT INTO connection_policies (`+policyCols+`) VALUES (?, ?, ?, ?, ?, ?)
+	return s.db.q(ctx).Exec(`INSERT INTO connection_policies (`+policyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (connection_id) DO UPDATE SET stale_after_seconds = excluded.stale_after_seconds,
+		domain_policy = excluded.domain_policy, require_verified_domain = excluded.require_verified_domain,
 		guard_max_changes = excluded.guard_max_changes, guard_max_share = excluded.guard_max_share,
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-		connectionID, int64(p.StaleAfter/time.Second), p.GuardMaxChanges, p.GuardMaxShare, micros(p.Updated), p.UpdatedBy).Error
+		connectionID, int64(p.StaleAfter/time.Second), p.GuardMaxChanges, p.GuardMaxShare, p.DomainPolicy, p.RequireVerifiedDomain, micros(p.Updated), p.UpdatedBy).Error
 }
 
 // Policies returns the policies of the connections, the default for those without one.

@@ -35,6 +35,12 @@ type commandLine struct {
 		Policy connectionPolicyCmd `cmd:"" help:"Show or change a connection's lifecycle policy."`
 		Health connectionHealthCmd `cmd:"" help:"Requests, errors, last push, token warnings and the last requests."`
 	} `cmd:"" help:"SCIM connections: one partner IdP's tenant each."`
+	Domain struct {
+		Claim  domainClaimCmd  `cmd:"" help:"Claim an e-mail domain for an org; prints the token to publish."`
+		List   domainListCmd   `cmd:"" help:"List an org's domain claims."`
+		Verify domainVerifyCmd `cmd:"" help:"Check a claim's DNS or HTTPS proof now."`
+		Remove domainRemoveCmd `cmd:"" help:"Remove a domain claim."`
+	} `cmd:"" help:"Verified partner domains: who may provision which e-mail domain."`
 	Token struct {
 		Create tokenCreateCmd `cmd:"" help:"Issue another token for a connection (rotation by hand)."`
 		List   tokenListCmd   `cmd:"" help:"List a connection's tokens, usable or not."`

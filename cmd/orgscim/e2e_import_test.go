@@ -259,7 +259,9 @@ func TestImportSpreadsheetThenOktaPush(t *testing.T) {
 		}
 
 		// Okta pushes the same people: userName = e-mail, externalId = its own id,
-		// the e-mail as primary. They adopt the imported identities.
+		// the e-mail as primary. They adopt the imported identities: acme holds
+		// acme.example verified, so an address in it identifies a person.
+		holdVerified(t, db, "acme", "acme.example")
 		push := func(userName, externalID, email string) map[string]any {
 			t.Helper()
 			return c.create(map[string]any{"schemas": []string{userSchemaURN}, "userName": userName, "externalId": externalID,

@@ -331,6 +331,15 @@ func TestSetupLink(t *testing.T) {
 		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "pending" {
 			t.Fatalf("after a read the connection is %v", st)
 		}
+		// An onboarded partner provisions once it has proved an e-mail domain.
+		if p := f.op1.get("/connections/acme/policy").must(t, http.StatusOK).JSON; p["require_verified_domain"] != true {
+			t.Errorf("onboarded connection's policy: %v", p)
+		}
+		c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"}).scimError(t, http.StatusForbidden, anyScimType)
+		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "pending" {
+			t.Fatalf("after a refused write the connection is %v", st)
+		}
+		holdVerified(t, f.env.db, "acme", "acme.example")
 		c.create(map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"})
 		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "active" {
 			t.Fatalf("after the first change the connection is %v", st)
@@ -511,6 +520,7 @@ func TestOnboardingByDelegate(t *testing.T) {
 		url := field(f.op1.post("/connections/acme/setup-links", nil).must(t, http.StatusCreated).JSON, "url")
 		token := between(getPage(t, "POST", url).body, `<code id="token" class="secret">`, `</code>`)
 		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
+		holdVerified(t, f.env.db, "acme", "acme.example")
 		c.create(map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"})
 		partner.get("/me").must(t, http.StatusOK)
 		// The connection is active now: a fresh token for it is the operators' to issue.
@@ -661,8 +671,8 @@ func TestOnboardedPartnerOffboarded(t *testing.T) {
 }
 
 // TestOnboardedAdministratorAdoptedByIdP: approval creates the first administrator ahead
-// of the partner's IdP; Okta's first push of that person (a POST, without looking it up)
-// adopts it, keeping its id and delegation, rather than failing on the taken userName
+// of the partner's IdP; once the partner holds its domain verified, Okta's first push of
+// that person (a POST, without looking it up) adopts it, keeping its id and delegation, rather than failing on the taken userName
 // or creating a second identity.
 func TestOnboardedAdministratorAdoptedByIdP(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
@@ -678,9 +688,17 @@ func TestOnboardedAdministratorAdoptedByIdP(t *testing.T) {
 		if len(before) != 1 {
 			t.Fatalf("the first administrator before the push: %v", before)
 		}
-		pushed := c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "it@acme.example",
-			"externalId": "00u1okta", "name": map[string]any{"givenName": "Ida", "familyName": "Tech"},
-			"emails": []any{map[string]any{"value": "it@acme.example", "type": "work", "primary": true}}, "active": true})
+		push := func() *reply {
+			return c.do("POST", "/Users", map[string]any{"schemas": []any{userSchemaURN}, "userName": "it@acme.example",
+				"externalId": "00u1okta", "name": map[string]any{"givenName": "Ida", "familyName": "Tech"},
+				"emails": []any{map[string]any{"value": "it@acme.example", "type": "work", "primary": true}}, "active": true})
+		}
+		// Until acme holds acme.example verified, an address in it proves nothing: the
+		// push links nothing by e-mail, and the taken userName refuses it.
+		f.op1.call("PATCH", "/connections/acme/policy", map[string]any{"require_verified_domain": false}).must(t, http.StatusOK)
+		push().scimError(t, http.StatusConflict, "uniqueness")
+		holdVerified(t, db, "acme", "acme.example")
+		pushed := push()
 		pushed.must(t, http.StatusCreated)
 		if pushed.JSON["id"] != before[0]["id"] || pushed.JSON["externalId"] != "00u1okta" {
 			t.Errorf("the push made %v; want the onboarded administrator %v, now the IdP's", pushed.JSON["id"], before[0]["id"])

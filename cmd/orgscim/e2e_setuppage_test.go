@@ -58,6 +58,7 @@ func TestSetupPageBrandFlagAndState(t *testing.T) {
 		// makes the connection active.
 		c := &scimClient{t: t, env: f.env, slug: "acme", token: token}
 		c.list("aadOptscim062020", "").must(t, http.StatusOK)
+		holdVerified(t, f.env.db, "acme", "acme.example")
 		c.create(map[string]any{"userName": "ada@acme.example"})
 		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "active" {
 			t.Fatalf("after the IdP's first change the connection is %v", st)

@@ -30,6 +30,8 @@ type connectionPolicyCmd struct {
 	StaleAfter      *string  `placeholder:"DURATION|Nd" help:"Deactivate members their IdP has not written for this long, e.g. 90d; 0 turns it off."`
 	GuardMaxChanges *int     `placeholder:"N" help:"Hold a pass that would revoke more grants or deactivate more members than this; 0: no limit."`
 	GuardMaxShare   *float64 `placeholder:"F" help:"Hold a pass that would revoke more than this share (0..1) of the live grants or active members; 0: no limit."`
+	DomainPolicy    *string  `placeholder:"refuse|quarantine" help:"A user outside the org's verified domains is refused, or stored quarantined (inactive) for review."`
+	RequireVerified *bool    `name:"require-verified-domain" negatable:"" help:"Refuse SCIM user writes until the org holds a verified domain (on for onboarded partners)."`
 	actor
 	jsonFlag
 }
@@ -49,7 +51,8 @@ func (c *connectionPolicyCmd) Run(env *cliEnv) error {
 		return err
 	}
 	ctx := c.ctx(env.ctx)
-	u := orgs.PolicyUpdate{GuardMaxChanges: c.GuardMaxChanges, GuardMaxShare: c.GuardMaxShare}
+	u := orgs.PolicyUpdate{GuardMaxChanges: c.GuardMaxChanges, GuardMaxShare: c.GuardMaxShare, DomainPolicy: c.DomainPolicy,
+		RequireVerifiedDomain: c.RequireVerified}
 	if c.StaleAfter != nil {
 		d, err := parseDays(*c.StaleAfter)
 		if err != nil {
@@ -74,7 +77,8 @@ func (c *connectionPolicyCmd) Run(env *cliEnv) error {
 	}
 	if c.JSON {
 		return printJSON(env.stdout, map[string]any{"connection": c.Connection, "stale_after_seconds": int64(p.StaleAfter / time.Second),
-			"guard_max_changes": p.GuardMaxChanges, "guard_max_share": p.GuardMaxShare})
+			"guard_max_changes": p.GuardMaxChanges, "guard_max_share": p.GuardMaxShare, "domain_policy": p.DomainPolicy,
+			"require_verified_domain": p.RequireVerifiedDomain})
 	}
 	stalePart := "off"
 	if p.StaleAfter > 0 {
@@ -82,5 +86,11 @@ func (c *connectionPolicyCmd) Run(env *cliEnv) error {
 	}
 	_, err = fmt.Fprintf(env.stdout, "connection %s: stale after %s; guardrail: %d changes, share %g per pass\n",
 		c.Connection, stalePart, p.GuardMaxChanges, p.GuardMaxShare)
+	if err == nil && p.DomainPolicy == orgs.DomainQuarantine {
+		_, err = fmt.Fprintln(env.stdout, "users outside the org's verified domains are quarantined")
+	}
+	if err == nil && p.RequireVerifiedDomain {
+		_, err = fmt.Fprintln(env.stdout, "users are refused until the org holds a verified domain")
+	}
 	return err
 }

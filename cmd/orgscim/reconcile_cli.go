@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 )
@@ -17,7 +18,7 @@ func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler 
 	// services as requests, so that their consequences are the same.
 	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
-		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews,
+		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
@@ -49,6 +50,8 @@ const reconcileHelp = `Runs one reconciliation pass, each rule audited with its 
     drift               re-derive the grants each active mapping implies from its
                         group's members and fix both ways
     orphan              revoke grants of retired mappings and of users gone or inactive
+    domain-lapsed       re-verify every verified e-mail domain; one that no longer
+                        proves lapses (new users in it refused, no link by e-mail)
     audit-chain         verify every audit chain
 
 Each batch is its own transaction and revokes only what is still live, so a pass that
@@ -97,6 +100,12 @@ type reconcileRunCmd struct {
 	DryRun bool `help:"Print what the pass would do, change nothing."`
 	Batch  int  `default:"500" help:"Changes per transaction."`
 	jsonFlag
+	dnsResolverFlag
+}
+
+// dnsResolverFlag names the DNS server asked for domain verification records.
+type dnsResolverFlag struct {
+	DNSResolver string `name:"dns-resolver" env:"ORGSCIM_DNS_RESOLVER" placeholder:"HOST:PORT" help:"The DNS server asked for domain verification TXT records (default: the system's, from /etc/resolv.conf)."`
 }
 
 func (reconcileRunCmd) Help() string {
@@ -117,6 +126,7 @@ func (c *reconcileRunCmd) Run(env *cliEnv) error {
 	}
 	defer db.Close()
 	rec := newReconciler(db, nil)
+	rec.Domains.(*domains.Service).Proofs = domainProofs(c.DNSResolver)
 	bar := newProgress(env.stderr, c.JSON, -1, "reconcile", "changes")
 	rec.Progress, rec.Batch = bar.rule(), c.Batch
 	run, err := rec.Once(env.ctx, reconcile.Options{DryRun: c.DryRun})

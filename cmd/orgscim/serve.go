@@ -19,6 +19,7 @@ import (
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/console"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
@@ -47,6 +48,8 @@ type httpConfig struct {
 	Console sessions.Timeouts
 	// PublicURL is the server's address as browsers reach it ("" : from each request).
 	PublicURL string
+	// DomainProofs prove domain claims (nil: domainProofs of the system resolver).
+	DomainProofs []domains.Proof
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -63,11 +66,17 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	}
 	svc := newServices(db, cfg.Now)
 	svc.access.FourEyes = cfg.FourEyes
+	if cfg.DomainProofs != nil {
+		svc.domains.Proofs = cfg.DomainProofs
+	}
+	rec := newReconciler(db, cfg.Now)
+	rec.Domains = svc.domains
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
-		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
-		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+		Reconciler: runsAndApprovals{db.Reconcile(), rec},
+		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains,
+		Quarantine: svc.users}
 	svc.sessions.Timeouts = cfg.Console
 	// The console calls the same domain services as the admin API.
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
@@ -302,6 +311,7 @@ type serveCmd struct {
 	PublicURL          string        `env:"ORGSCIM_PUBLIC_URL" name:"public-url" placeholder:"URL" help:"The server's address as browsers reach it (https://orgscim.example.com): the console's OIDC redirect URI and Secure cookies behind a TLS proxy."`
 	CheckpointDir      string        `name:"audit-checkpoint-dir" env:"ORGSCIM_AUDIT_CHECKPOINT_DIR" placeholder:"DIR" help:"Publish every signed checkpoint of the audit log as a file of this append-only directory."`
 	auditKeyFlag
+	dnsResolverFlag
 }
 
 func (serveCmd) Help() string {
@@ -411,7 +421,8 @@ func (c *serveCmd) Run(env *cliEnv) error {
 		return usagef("--console-idle-timeout and --console-session-max must be positive")
 	}
 	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes,
-		Console: sessions.Timeouts{Idle: c.ConsoleIdle, Absolute: c.ConsoleMax}, PublicURL: strings.TrimRight(c.PublicURL, "/")}
+		Console: sessions.Timeouts{Idle: c.ConsoleIdle, Absolute: c.ConsoleMax}, PublicURL: strings.TrimRight(c.PublicURL, "/"),
+		DomainProofs: domainProofs(c.DNSResolver)}
 	e := newHandler(db, logger, cfg)
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
@@ -451,7 +462,9 @@ func (c *serveCmd) Run(env *cliEnv) error {
 		}
 		go func() {
 			defer close(stopped)
-			reconcileDaily(rctx, newReconciler(db, nil), daily, time.Now, logger, slug)
+			rec := newReconciler(db, nil)
+			rec.Domains.(*domains.Service).Proofs = cfg.DomainProofs
+			reconcileDaily(rctx, rec, daily, time.Now, logger, slug)
 		}()
 		defer func() { stop(); <-stopped }()
 	}

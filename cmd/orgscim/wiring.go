@@ -5,6 +5,8 @@ import (
 
 	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/onboarding"
+	"github.com/orgscim/orgscim/domaincheck"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
@@ -27,6 +29,13 @@ type services struct {
 	exports     *orgs.Exporter
 	onboarding  *onboarding.Onboarding
 	sessions    *sessions.Service
+	domains     *domains.Service
+}
+
+// domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
+// (host:port; "" is the system's), and the HTTPS well-known file.
+func domainProofs(resolver string) []domains.Proof {
+	return []domains.Proof{domaincheck.DNS{Resolver: resolver}, domaincheck.HTTPS{}}
 }
 
 // newServices wires the domain over db; now is the clock (nil for the real one).
@@ -63,8 +72,13 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// mappings through the same services, so each leaves its usual events.
 	onboard := &onboarding.Onboarding{Store: db.Onboarding(), Dir: dir, Access: access, Delegations: dels, Users: users,
 		Groups: groups, Tx: db, Audit: log, Now: now, Awaiting: db.Imports()}
+	// Verified domains: every user write asks which domains its connection may hold, and
+	// a link by e-mail only trusts an address in a domain its org holds verified.
+	doms := &domains.Service{Store: db.Domains(), Orgs: db.Orgs(), Policies: db.Orgs().(orgs.PolicyStore),
+		Authorizer: dels, Tx: db, Audit: log, Proofs: domainProofs(""), Now: now}
+	users.Domains, users.Quarantine = doms, db.Quarantine()
 	// Console sessions re-check their person by the same authority rule.
 	sess := &sessions.Service{Store: db.Console(), Users: users, Connections: db.Access(), Delegations: dels, Tx: db, Audit: log, Now: now}
 	return &services{sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
-		imports: importer, exports: exports, onboarding: onboard}
+		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }
