@@ -23,7 +23,7 @@ func subscribeURL(t *testing.T, db *sqlstore.DB, conn, actions string) *webhooks
 		t.Fatal(err)
 	}
 	svc := &webhooks.Subscriptions{Store: db.Webhooks(), NewID: provisioning.NewID}
-	s, err := svc.Create(ctx, conn, "http://127.0.0.1:9/hook", f)
+	s, err := svc.Create(ctx, conn, "http://127.0.0.1:9/hook", f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestSubscriptionsRefuseBadInput(t *testing.T) {
 			{"no scheme", a, "example.com/hook", orgscim.Invalid},
 		}
 		for _, tt := range tests {
-			if _, err := svc.Create(ctx, tt.conn, tt.url, nil); orgscim.ErrorCode(err) != tt.code {
+			if _, err := svc.Create(ctx, tt.conn, tt.url, nil, ""); orgscim.ErrorCode(err) != tt.code {
 				t.Errorf("%s: %v; want %s", tt.name, err, tt.code)
 			}
 		}
