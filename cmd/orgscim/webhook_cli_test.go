@@ -57,7 +57,9 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		defer r.mu.Unlock()
 		verify := func() error { return specVerify(r.secret, req.Header, body, time.Now()) }
 		if req.Header.Get(webhooks.SignatureHeader) != "" {
-			verify = func() error { return webhooks.Verify(r.secret, req.Header.Get(webhooks.SignatureHeader), body, time.Now(), 0) }
+			verify = func() error {
+				return webhooks.Verify(r.secret, req.Header.Get(webhooks.SignatureHeader), body, time.Now(), 0)
+			}
 		}
 		if err := verify(); err != nil {
 			r.bad = append(r.bad, err.Error())
