@@ -21,7 +21,7 @@ var adapterImports = []string{
 	"github.com/elimity-com/scim", "github.com/scim2/",
 	"github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/adminapi",
 	"github.com/orgscim/orgscim/webhooks", "github.com/orgscim/orgscim/connhealth", "github.com/orgscim/orgscim/setuppage",
-	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/cmd/",
+	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/authzen", "github.com/orgscim/orgscim/cmd/",
 }
 
 // Only cmd/orgscim wires: no other package imports it, and adapters do not import one
@@ -34,6 +34,8 @@ var adapterRules = map[string][]string{
 	"connhealth":  {"github.com/labstack/echo", "gorm.io/", "github.com/orgscim/orgscim/sqlstore"},
 	"setuppage":   {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore"},
 	"httpmetrics": {"gorm.io/", "github.com/orgscim/orgscim/sqlstore"},
+	"authzen": {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/adminapi",
+		"github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/webhooks"},
 }
 
 func TestLayering(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/authzen"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/httpmetrics"
 	"github.com/orgscim/orgscim/orgs"
@@ -62,6 +63,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Logger: logger}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	if !cfg.NoHealth {
@@ -91,6 +93,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		}
 		if p := c.Request().URL.Path; p == adminapi.Prefix || strings.HasPrefix(p, adminapi.Prefix+"/") {
 			admin.HandleError(err, c)
+			return
+		}
+		if authzen.Owns(c.Request().URL.Path) {
+			pdp.HandleError(err, c)
 			return
 		}
 		apiError(logger, err, c)
@@ -126,6 +132,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	s.Register(e)
 	admin.Register(e)
+	pdp.Register(e)
 	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
 	return e
 }
@@ -567,4 +574,16 @@ func keepStatistics(ctx context.Context, db *sqlstore.DB, every time.Duration, l
 			logger.Info("planner statistics refreshed", slog.Any("tables", tables))
 		}
 	}
+}
+
+// accessDecider answers the AuthZEN PDP's questions with the admin API's access check:
+// the same scope rules for the caller and the same decision and explanation.
+type accessDecider struct{ admin *adminapi.Server }
+
+func (a accessDecider) Decide(ctx context.Context, p orgs.Principal, conn, user, perm, org string) (bool, any, error) {
+	d, err := a.admin.Check(ctx, p, conn, user, perm, org)
+	if err != nil {
+		return false, nil, err
+	}
+	return d.Allowed, d, nil
 }
