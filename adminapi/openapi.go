@@ -96,6 +96,12 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		item[strings.ToLower(r.method)] = op
 	}
+	for p, item := range s.Extra.Paths {
+		paths[p] = item
+	}
+	for n, sc := range s.Extra.Schemas {
+		g.components[n] = sc
+	}
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{
@@ -118,11 +124,20 @@ func (s *Server) OpenAPI() map[string]any {
 			},
 		},
 		"security": []any{map[string]any{"adminKey": []any{}}},
-		"tags":     tags(),
+		"tags":     tags(s.Extra.Tags),
 	}
 }
 
-func tags() []any {
+// ExtraOpenAPI is what other adapters served by the same server add to the document
+// (the AuthZEN PDP), under their own tags. Their operations name the admin key's
+// security scheme, "adminKey".
+type ExtraOpenAPI struct {
+	Paths   map[string]any
+	Schemas map[string]any
+	Tags    [][2]string // name, description
+}
+
+func tags(extra [][2]string) []any {
 	out := []any{}
 	for _, t := range [][2]string{
 		{"orgs", "The organisation tree and its relationships."},
@@ -138,6 +153,9 @@ func tags() []any {
 		{"imports", "Spreadsheet imports of orgs, people and their roles."},
 		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},
 	} {
+		out = append(out, map[string]any{"name": t[0], "description": t[1]})
+	}
+	for _, t := range extra {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}
 	return out

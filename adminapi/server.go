@@ -83,6 +83,9 @@ type Server struct {
 	Health             HealthReader
 	TokenExpiryWarning time.Duration
 
+	// Extra adds other adapters' endpoints to the OpenAPI document.
+	Extra ExtraOpenAPI
+
 	docOnce sync.Once
 	doc     []byte
 	docErr  error

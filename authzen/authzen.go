@@ -294,4 +294,3 @@ func (s *Server) evaluations(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"evaluations": out})
 }
-
