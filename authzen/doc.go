@@ -41,8 +41,9 @@
 // # Search APIs
 //
 // The subject, resource and action search APIs are not offered. Who may act on an org
-// is GET /api/v1/orgs/{slug}/access and what a user can do is the admin API's user
-// access listing: both paged, explained, and scoped to a delegate's subtree already.
+// is GET /api/v1/orgs/{slug}/access and what a user can do is
+// GET /api/v1/connections/{slug}/users/{id}/access: both explained and scoped to a
+// delegate's subtree already.
 // Offering them again under AuthZEN would need its own paging and a second
 // enumeration of effective access over inheriting roles; a PDP client that needs them
 // is better served by those endpoints until a consumer asks.
