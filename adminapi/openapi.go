@@ -149,6 +149,7 @@ func tags(extra [][2]string) []any {
 		{"access", "Access questions: check, who has access, what can a user do."},
 		{"audit", "The audit trail of every change."},
 		{"meta", "This document and the caller."},
+		{"webhooks", "Signed webhook subscriptions of downstream applications."},
 		{"reviews", "Access reviews: reviewers confirm or revoke each grant of a subtree by a deadline."},
 		{"imports", "Spreadsheet imports of orgs, people and their roles."},
 		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},

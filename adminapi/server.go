@@ -83,6 +83,8 @@ type Server struct {
 	Health             HealthReader
 	TokenExpiryWarning time.Duration
 
+	// Webhooks, when set, serves /webhooks.
+	Webhooks WebhookSubscriptions
 	// Extra adds other adapters' endpoints to the OpenAPI document.
 	Extra ExtraOpenAPI
 

@@ -63,6 +63,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), newReconciler(db, cfg.Now)},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning}
+	admin.Webhooks = webhookSubscriptions{webhookService(db)}
 	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),
 		Tags: [][2]string{{authzen.Tag, authzen.TagDescription}}}
 	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Logger: logger}
@@ -588,4 +589,54 @@ func (a accessDecider) Decide(ctx context.Context, p orgs.Principal, conn, user,
 		return false, nil, err
 	}
 	return d.Allowed, d, nil
+}
+
+// webhookSubscriptions serves the admin API's /webhooks with the webhooks package's
+// subscriptions.
+type webhookSubscriptions struct{ s *webhooks.Subscriptions }
+
+func webhookJSON(s *webhooks.Subscription) adminapi.Webhook {
+	return adminapi.Webhook{ID: s.ID, Connection: s.ConnectionSlug, URL: s.URL, Actions: s.Actions, State: s.State,
+		Format: s.Format, Created: s.Created, Secret: s.Secret, Pending: s.Pending, Delivered: s.Delivered, Dead: s.Dead}
+}
+
+func (w webhookSubscriptions) CreateWebhook(ctx context.Context, connID, url string, actions []string, format string) (adminapi.Webhook, error) {
+	filter, err := webhooks.ParseActions(strings.Join(actions, ","))
+	if err != nil {
+		return adminapi.Webhook{}, err
+	}
+	s, err := w.s.Create(ctx, connID, url, filter, format)
+	if err != nil {
+		return adminapi.Webhook{}, err
+	}
+	return webhookJSON(s), nil
+}
+
+func (w webhookSubscriptions) Webhooks(ctx context.Context) ([]adminapi.Webhook, error) {
+	list, err := w.s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Webhook, len(list))
+	for i := range list {
+		out[i] = webhookJSON(&list[i])
+	}
+	return out, nil
+}
+
+func (w webhookSubscriptions) SetWebhookFormat(ctx context.Context, id, format string) (adminapi.Webhook, error) {
+	if _, err := w.s.SetFormat(ctx, id, format); err != nil {
+		return adminapi.Webhook{}, err
+	}
+	// Read back as listed: with the connection's slug and the deliveries' counts.
+	list, err := w.Webhooks(ctx)
+	if err != nil {
+		return adminapi.Webhook{}, err
+	}
+	for _, h := range list {
+		if h.ID == id {
+			return h, nil
+		}
+	}
+	return adminapi.Webhook{}, orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
 }

@@ -196,3 +196,52 @@ func TestStandardWebhooks(t *testing.T) {
 		})
 	}
 }
+
+// The admin API manages subscriptions as the CLI does: created standard by default with
+// the secret shown once, listed with their format, switched by PATCH; operators only,
+// and bad input changes nothing.
+func TestWebhooksThroughTheAdminAPI(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newE2E(t, db)
+		doc, ops := env.operators(t, "ops")
+		oper := ops[0]
+		oper.post("/orgs", map[string]any{"name": "Acme", "slug": "acme"}).must(t, http.StatusCreated)
+		created := oper.post("/connections", map[string]any{"org": "acme", "slug": "acme", "idp": "okta"}).must(t, http.StatusCreated).JSON
+		sc := &scimClient{t: t, env: env, slug: "acme", token: field(created, "token")}
+		carol := sc.create(map[string]any{"userName": "carol@acme.example"})["id"].(string)
+		d := oper.post("/delegations", map[string]any{"org": "acme", "connection": "acme", "user_id": carol,
+			"capabilities": []string{"manage_members", "manage_mappings", "approve", "delegate"}, "depth": 1}).must(t, http.StatusCreated).JSON
+		delegate := env.admin(t, field(oper.post("/delegations/"+field(d, "id")+"/keys", nil).must(t, http.StatusCreated).JSON, "key"), doc)
+
+		w := oper.post("/webhooks", map[string]any{"connection": "acme", "url": "https://app.example/hooks", "actions": []string{"user."}}).
+			must(t, http.StatusCreated).JSON
+		if field(w, "format") != "standard" || !strings.HasPrefix(field(w, "secret"), "whsec_") || field(w, "connection") != "acme" {
+			t.Fatalf("created: %v", w)
+		}
+		old := oper.post("/webhooks", map[string]any{"url": "https://old.example/hooks", "format": "orgscim"}).must(t, http.StatusCreated).JSON
+		if field(old, "format") != "orgscim" {
+			t.Errorf("created orgscim: %v", old)
+		}
+		p := oper.call("PATCH", "/webhooks/"+field(w, "id"), map[string]any{"format": "orgscim"}).must(t, http.StatusOK).JSON
+		if field(p, "format") != "orgscim" || field(p, "secret") != "" || field(p, "connection") != "acme" {
+			t.Errorf("patched: %v", p)
+		}
+		list := oper.get("/webhooks").must(t, http.StatusOK).JSON
+		hooks, _ := list["webhooks"].([]any)
+		if len(hooks) != 2 || field(hooks[0], "format") != "orgscim" || field(hooks[0], "secret") != "" {
+			t.Errorf("list: %s", oper.get("/webhooks").Raw)
+		}
+
+		refused(t, "a delegate lists", delegate.get("/webhooks"), http.StatusForbidden, "forbidden")
+		refused(t, "a delegate creates", delegate.post("/webhooks", map[string]any{"url": "https://x.example/"}), http.StatusForbidden, "forbidden")
+		refused(t, "an unknown format", oper.post("/webhooks", map[string]any{"url": "https://x.example/", "format": "svix"}), http.StatusBadRequest, "invalid")
+		refused(t, "no URL", oper.post("/webhooks", map[string]any{"format": "standard"}), http.StatusBadRequest, "invalid")
+		refused(t, "a bad filter", oper.post("/webhooks", map[string]any{"url": "https://x.example/", "actions": []string{"user.*"}}), http.StatusBadRequest, "invalid")
+		refused(t, "an unknown connection", oper.post("/webhooks", map[string]any{"url": "https://x.example/", "connection": "nope"}), http.StatusNotFound, "not_found")
+		refused(t, "PATCH to an unknown format", oper.call("PATCH", "/webhooks/"+field(w, "id"), map[string]any{"format": "svix"}), http.StatusBadRequest, "invalid")
+		refused(t, "PATCH an unknown id", oper.call("PATCH", "/webhooks/nope", map[string]any{"format": "standard"}), http.StatusNotFound, "not_found")
+		if n := len(oper.get("/webhooks").must(t, http.StatusOK).JSON["webhooks"].([]any)); n != 2 {
+			t.Errorf("%d subscriptions after the refusals; want 2", n)
+		}
+	})
+}
