@@ -196,3 +196,51 @@ func TestSubscriptionsRefuseBadInput(t *testing.T) {
 		}
 	})
 }
+
+// A subscription made before migration 0021 keeps the orgscim format, so that its
+// receiver does not break; a new one is standard. Switching keeps the secret.
+func TestSubscriptionFormat(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		if err := db.Exec(`INSERT INTO webhook_subscriptions (id, url, secret, actions, state, created_at)
+			VALUES ('before', 'http://127.0.0.1:9/old', 'whsec_00', '', 'active', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		fresh := subscribeURL(t, db, "", "")
+		formats := func() map[string]string {
+			list, err := db.Webhooks().Subscriptions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]string{}
+			for _, s := range list {
+				out[s.ID] = s.Format
+			}
+			return out
+		}
+		if f := formats(); f["before"] != webhooks.FormatOrgscim || f[fresh.ID] != webhooks.FormatStandard {
+			t.Fatalf("formats %v", f)
+		}
+		svc := &webhooks.Subscriptions{Store: db.Webhooks(), Tx: db, Audit: db.Audit(), NewID: provisioning.NewID}
+		if _, err := svc.SetFormat(ctx, "before", webhooks.FormatStandard); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.SetFormat(ctx, "nope", webhooks.FormatStandard); orgscim.ErrorCode(err) != orgscim.NotFound {
+			t.Errorf("unknown id: %v", err)
+		}
+		if _, err := svc.SetFormat(ctx, fresh.ID, "svix"); orgscim.ErrorCode(err) != orgscim.Invalid {
+			t.Errorf("unknown format: %v", err)
+		}
+		if f := formats(); f["before"] != webhooks.FormatStandard || f[fresh.ID] != webhooks.FormatStandard {
+			t.Errorf("after the switch: %v", f)
+		}
+		ds, err := db.Webhooks().Claim(ctx, time.Now().Add(time.Hour), time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Format != webhooks.FormatStandard || d.Secret == "" {
+				t.Errorf("claimed %s: format %q", d.Action, d.Format)
+			}
+		}
+	})
+}
