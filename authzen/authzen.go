@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
@@ -20,6 +21,9 @@ const (
 	EvaluationPath    = "/access/v1/evaluation"
 	EvaluationsPath   = "/access/v1/evaluations"
 )
+
+// BatchConcurrency is how many evaluations of one batch are decided at once.
+const BatchConcurrency = 8
 
 // MaxEvaluations bounds one batch, so that one request cannot hold the database for
 // long.
@@ -276,20 +280,36 @@ func (s *Server) evaluations(c echo.Context) error {
 		}
 	}
 	out := make([]Result, 0, len(qs))
-	for _, e := range qs {
-		r, err := s.decide(c, e)
-		if err != nil {
-			code := orgscim.ErrorCode(err)
-			if code != orgscim.Forbidden && code != orgscim.NotFound {
-				return err
-			}
-			// A question this caller may not ask, or about something that does not
-			// exist: refused in its own place, without hiding the others' answers.
-			r = Result{Context: map[string]any{"error": map[string]any{"status": status(code), "message": orgscim.ErrorMessage(err)}}}
+	// Each decision waits mostly on the database, so a batch asks BatchConcurrency of
+	// them at once. A chunk may decide past the one a short-circuit stops at; those
+	// answers are dropped (deciding changes nothing).
+	rs, errs := make([]Result, len(qs)), make([]error, len(qs))
+	for start := 0; start < len(qs); start += BatchConcurrency {
+		end := min(start+BatchConcurrency, len(qs))
+		var wg sync.WaitGroup
+		for i := start; i < end; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rs[i], errs[i] = s.decide(c, qs[i])
+			}()
 		}
-		out = append(out, r)
-		if (sem == DenyOnFirstDeny && !r.Decision) || (sem == PermitOnFirstPermit && r.Decision) {
-			break
+		wg.Wait()
+		for i := start; i < end; i++ {
+			r, err := rs[i], errs[i]
+			if err != nil {
+				code := orgscim.ErrorCode(err)
+				if code != orgscim.Forbidden && code != orgscim.NotFound {
+					return err
+				}
+				// A question this caller may not ask, or about something that does not
+				// exist: refused in its own place, without hiding the others' answers.
+				r = Result{Context: map[string]any{"error": map[string]any{"status": status(code), "message": orgscim.ErrorMessage(err)}}}
+			}
+			out = append(out, r)
+			if (sem == DenyOnFirstDeny && !r.Decision) || (sem == PermitOnFirstPermit && r.Decision) {
+				return c.JSON(http.StatusOK, map[string]any{"evaluations": out})
+			}
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"evaluations": out})
