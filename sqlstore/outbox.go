@@ -116,8 +116,12 @@ var (
 	_ webhooks.Outbox            = Webhooks{}
 )
 
-// CreateSubscription stores s, its secret included.
+// CreateSubscription stores s, its secret included. No format is the default one,
+// webhooks.FormatStandard.
 func (s Webhooks) CreateSubscription(ctx context.Context, sub *webhooks.Subscription) error {
+	if sub.Format == "" {
+		sub.Format = webhooks.FormatStandard
+	}
 	var conn *string
 	if sub.ConnectionID != "" {
 		conn = &sub.ConnectionID
