@@ -673,35 +673,41 @@ func (s *Server) revokeKey(c echo.Context) error {
 // --- access questions
 
 func (s *Server) check(c echo.Context) error {
-	ctx, p := c.Request().Context(), principal(c)
 	q := c.QueryParams()
 	connSlug, user, perm, orgSlug := q.Get("connection"), q.Get("user"), q.Get("permission"), q.Get("org")
 	if err := required("connection", connSlug, "user", user, "permission", perm, "org", orgSlug); err != nil {
 		return err
 	}
-	conn, err := s.Directory.Connection(ctx, connSlug)
-	if err != nil {
-		return err
-	}
-	org, err := s.Directory.Store.OrgBySlug(ctx, orgSlug)
-	if err != nil {
-		return err
-	}
-	if err := s.canSee(ctx, p, org); err != nil {
-		return err
-	}
-	if err := s.relatedConnection(ctx, p, conn); err != nil {
-		return err
-	}
-	d, err := s.Access.Check(ctx, conn, user, perm, org.ID)
-	if err != nil {
-		return err
-	}
-	out, err := s.Explain(ctx, conn, d)
+	out, err := s.Check(c.Request().Context(), principal(c), connSlug, user, perm, orgSlug)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// Check is the access check as p may ask it: p must see the org and be related to the
+// connection (else Forbidden, never an answer), and the decision is orgs.Access.Check's,
+// explained. Other adapters that answer the same question (the AuthZEN PDP) call this.
+func (s *Server) Check(ctx context.Context, p orgs.Principal, connSlug, user, perm, orgSlug string) (Decision, error) {
+	conn, err := s.Directory.Connection(ctx, connSlug)
+	if err != nil {
+		return Decision{}, err
+	}
+	org, err := s.Directory.Store.OrgBySlug(ctx, orgSlug)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := s.canSee(ctx, p, org); err != nil {
+		return Decision{}, err
+	}
+	if err := s.relatedConnection(ctx, p, conn); err != nil {
+		return Decision{}, err
+	}
+	d, err := s.Access.Check(ctx, conn, user, perm, org.ID)
+	if err != nil {
+		return Decision{}, err
+	}
+	return s.Explain(ctx, conn, d)
 }
 
 // Explain renders a decision of orgs.Access.Check with its chains, as the access check

@@ -96,6 +96,12 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		item[strings.ToLower(r.method)] = op
 	}
+	for p, item := range s.Extra.Paths {
+		paths[p] = item
+	}
+	for n, sc := range s.Extra.Schemas {
+		g.components[n] = sc
+	}
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{
@@ -118,11 +124,20 @@ func (s *Server) OpenAPI() map[string]any {
 			},
 		},
 		"security": []any{map[string]any{"adminKey": []any{}}},
-		"tags":     tags(),
+		"tags":     tags(s.Extra.Tags),
 	}
 }
 
-func tags() []any {
+// ExtraOpenAPI is what other adapters served by the same server add to the document
+// (the AuthZEN PDP), under their own tags. Their operations name the admin key's
+// security scheme, "adminKey".
+type ExtraOpenAPI struct {
+	Paths   map[string]any
+	Schemas map[string]any
+	Tags    [][2]string // name, description
+}
+
+func tags(extra [][2]string) []any {
 	out := []any{}
 	for _, t := range [][2]string{
 		{"orgs", "The organisation tree and its relationships."},
@@ -134,11 +149,15 @@ func tags() []any {
 		{"access", "Access questions: check, who has access, what can a user do."},
 		{"audit", "The audit trail of every change."},
 		{"meta", "This document and the caller."},
+		{"webhooks", "Signed webhook subscriptions of downstream applications."},
 		{"reviews", "Access reviews: reviewers confirm or revoke each grant of a subtree by a deadline."},
 		{"imports", "Spreadsheet imports of orgs, people and their roles."},
 		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},
 		{"domains", "Verified partner domains: an org proves its e-mail domains, and other orgs' connections may not provision them."},
 	} {
+		out = append(out, map[string]any{"name": t[0], "description": t[1]})
+	}
+	for _, t := range extra {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}
 	return out

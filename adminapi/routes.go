@@ -187,6 +187,15 @@ func (s *Server) coreRoutes() []route {
 			query:   append([]param{{"org", "org slug", true}}, pageParams...),
 			summary: "List the delegations on an org, revoked ones included, by id.", who: "Operators; a delegate whose subtree contains the org.", handle: s.listDelegations},
 
+		{method: http.MethodPost, path: "/webhooks", tag: "webhooks", body: CreateWebhookRequest{}, status: http.StatusCreated, resp: Webhook{},
+			summary: "Subscribe a URL to a connection's (or the control plane's) events, signed per Standard Webhooks unless format is orgscim. The secret is shown once.",
+			who:     whoOperators, handle: s.createWebhook},
+		{method: http.MethodGet, path: "/webhooks", tag: "webhooks", status: http.StatusOK, resp: WebhookList{},
+			summary: "List the subscriptions with their format and deliveries (never their secrets).", who: whoOperators, handle: s.listWebhooks},
+		{method: http.MethodPatch, path: "/webhooks/{id}", tag: "webhooks", body: UpdateWebhookRequest{}, status: http.StatusOK, resp: Webhook{},
+			summary: "Switch a subscription's signature format (standard or orgscim), keeping its secret; pending deliveries are signed the new way.",
+			who:     whoOperators, handle: s.updateWebhook},
+
 		{method: http.MethodGet, path: "/access/check", tag: "access", status: http.StatusOK, resp: Decision{},
 			query: []param{
 				{"connection", "connection slug", true},

@@ -39,8 +39,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
-	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/domains"
+	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
@@ -92,6 +92,11 @@ type Server struct {
 	TokenExpiryWarning time.Duration
 	// SignIns, when set, serves the connections' console sign-in (/connections/{slug}/console-sign-in).
 	SignIns *sessions.Service
+
+	// Webhooks, when set, serves /webhooks.
+	Webhooks WebhookSubscriptions
+	// Extra adds other adapters' endpoints to the OpenAPI document.
+	Extra ExtraOpenAPI
 
 	docOnce sync.Once
 	doc     []byte

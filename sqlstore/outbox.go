@@ -116,8 +116,12 @@ var (
 	_ webhooks.Outbox            = Webhooks{}
 )
 
-// CreateSubscription stores s, its secret included.
+// CreateSubscription stores s, its secret included. No format is the default one,
+// webhooks.FormatStandard.
 func (s Webhooks) CreateSubscription(ctx context.Context, sub *webhooks.Subscription) error {
+	if sub.Format == "" {
+		sub.Format = webhooks.FormatStandard
+	}
 	var conn *string
 	if sub.ConnectionID != "" {
 		conn = &sub.ConnectionID
@@ -132,9 +136,9 @@ func (s Webhooks) CreateSubscription(ctx context.Context, sub *webhooks.Subscrip
 				return orgscim.Errorf(orgscim.NotFound, "no such connection")
 			}
 		}
-		return tx.Exec(`INSERT INTO webhook_subscriptions (id, connection_id, url, secret, actions, state, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, sub.ID, conn, sub.URL, sub.Secret, strings.Join(sub.Actions, ","),
-			sub.State, micros(sub.Created)).Error
+		return tx.Exec(`INSERT INTO webhook_subscriptions (id, connection_id, url, secret, actions, state, format, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sub.ID, conn, sub.URL, sub.Secret, strings.Join(sub.Actions, ","),
+			sub.State, sub.Format, micros(sub.Created)).Error
 	})
 }
 
@@ -145,6 +149,7 @@ type subscriptionRow struct {
 	URL            string
 	Actions        string
 	State          string
+	Format         string
 	CreatedAt      int64
 	Pending        int64
 	Delivered      int64
@@ -156,7 +161,7 @@ type subscriptionRow struct {
 
 func (r subscriptionRow) subscription() webhooks.Subscription {
 	s := webhooks.Subscription{ID: r.ID, ConnectionSlug: r.ConnectionSlug, URL: r.URL,
-		Actions: splitActions(r.Actions), State: r.State, Created: fromMicros(r.CreatedAt),
+		Actions: splitActions(r.Actions), State: r.State, Format: r.Format, Created: fromMicros(r.CreatedAt),
 		Pending: r.Pending, Delivered: r.Delivered, Dead: r.Dead, LastError: r.LastError, Attempts: r.Attempts}
 	if r.NextAttemptAt != nil {
 		t := fromMicros(*r.NextAttemptAt)
@@ -176,7 +181,7 @@ func (r subscriptionRow) subscription() webhooks.Subscription {
 func (s Webhooks) Subscriptions(ctx context.Context) ([]webhooks.Subscription, error) {
 	var rows []subscriptionRow
 	err := s.db.q(ctx).Raw(`SELECT s.id, s.connection_id, COALESCE(c.slug, '') AS connection_slug, s.url, s.actions,
-			s.state, s.created_at,
+			s.state, s.format, s.created_at,
 			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'pending') AS pending,
 			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'delivered') AS delivered,
 			(SELECT count(*) FROM outbox o WHERE o.subscription_id = s.id AND o.state = 'dead') AS dead,
@@ -205,7 +210,7 @@ func (s Webhooks) DisableSubscription(ctx context.Context, id string) (*webhooks
 	var out *webhooks.Subscription
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r subscriptionRow
-		err := tx.Raw("SELECT id, connection_id, url, actions, state, created_at FROM webhook_subscriptions WHERE id = ?"+
+		err := tx.Raw("SELECT id, connection_id, url, actions, state, format, created_at FROM webhook_subscriptions WHERE id = ?"+
 			s.db.dialect.forUpdate, id).Take(&r).Error
 		if isNoRows(err) {
 			return orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
@@ -223,6 +228,30 @@ func (s Webhooks) DisableSubscription(ctx context.Context, id string) (*webhooks
 		}
 		return tx.Exec("UPDATE outbox SET state = 'dead', last_error = 'subscription disabled', lease = '' WHERE subscription_id = ? AND state = 'pending'",
 			id).Error
+	})
+	return out, err
+}
+
+// SetSubscriptionFormat changes the format deliveries of the subscription are signed
+// in; it returns the subscription as it was before.
+func (s Webhooks) SetSubscriptionFormat(ctx context.Context, id, format string) (*webhooks.Subscription, error) {
+	var out *webhooks.Subscription
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var r subscriptionRow
+		err := tx.Raw("SELECT id, connection_id, url, actions, state, format, created_at FROM webhook_subscriptions WHERE id = ?"+
+			s.db.dialect.forUpdate, id).Take(&r).Error
+		if isNoRows(err) {
+			return orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		sub := r.subscription()
+		out = &sub
+		if r.Format == format {
+			return nil
+		}
+		return tx.Exec("UPDATE webhook_subscriptions SET format = ? WHERE id = ?", format, id).Error
 	})
 	return out, err
 }
@@ -259,13 +288,14 @@ func (s Webhooks) Claim(ctx context.Context, now time.Time, lease time.Duration,
 			SubscriptionID string
 			URL            string
 			Secret         string
+			Format         string
 			EventID        string
 			Action         string
 			Revocation     bool
 			Payload        string
 			Attempts       int
 		}
-		err = tx.Raw(`SELECT o.id, o.subscription_id, s.url, s.secret, o.event_id, o.action, o.revocation, o.payload, o.attempts
+		err = tx.Raw(`SELECT o.id, o.subscription_id, s.url, s.secret, s.format, o.event_id, o.action, o.revocation, o.payload, o.attempts
 			FROM outbox o JOIN webhook_subscriptions s ON s.id = o.subscription_id
 			WHERE o.id IN ? ORDER BY o.next_attempt_at, o.created_at`, ids).Scan(&rows).Error
 		if err != nil {
@@ -273,7 +303,7 @@ func (s Webhooks) Claim(ctx context.Context, now time.Time, lease time.Duration,
 		}
 		out = make([]webhooks.Delivery, len(rows))
 		for i, r := range rows {
-			out[i] = webhooks.Delivery{ID: r.ID, SubscriptionID: r.SubscriptionID, URL: r.URL, Secret: r.Secret,
+			out[i] = webhooks.Delivery{ID: r.ID, SubscriptionID: r.SubscriptionID, URL: r.URL, Secret: r.Secret, Format: r.Format,
 				EventID: r.EventID, Action: r.Action, Revocation: r.Revocation, Payload: []byte(r.Payload),
 				Attempt: r.Attempts, Lease: token}
 		}

@@ -23,7 +23,7 @@ func subscribeURL(t *testing.T, db *sqlstore.DB, conn, actions string) *webhooks
 		t.Fatal(err)
 	}
 	svc := &webhooks.Subscriptions{Store: db.Webhooks(), NewID: provisioning.NewID}
-	s, err := svc.Create(ctx, conn, "http://127.0.0.1:9/hook", f)
+	s, err := svc.Create(ctx, conn, "http://127.0.0.1:9/hook", f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestSubscriptionsRefuseBadInput(t *testing.T) {
 			{"no scheme", a, "example.com/hook", orgscim.Invalid},
 		}
 		for _, tt := range tests {
-			if _, err := svc.Create(ctx, tt.conn, tt.url, nil); orgscim.ErrorCode(err) != tt.code {
+			if _, err := svc.Create(ctx, tt.conn, tt.url, nil, ""); orgscim.ErrorCode(err) != tt.code {
 				t.Errorf("%s: %v; want %s", tt.name, err, tt.code)
 			}
 		}
@@ -193,6 +193,54 @@ func TestSubscriptionsRefuseBadInput(t *testing.T) {
 		}
 		if evs, _ := db.Audit().Events(ctx, audit.Query{Action: "webhook."}); len(evs) != 0 {
 			t.Errorf("refused changes audited: %+v", evs)
+		}
+	})
+}
+
+// A subscription made before migration 0021 keeps the orgscim format, so that its
+// receiver does not break; a new one is standard. Switching keeps the secret.
+func TestSubscriptionFormat(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		if err := db.Exec(`INSERT INTO webhook_subscriptions (id, url, secret, actions, state, created_at)
+			VALUES ('before', 'http://127.0.0.1:9/old', 'whsec_00', '', 'active', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		fresh := subscribeURL(t, db, "", "")
+		formats := func() map[string]string {
+			list, err := db.Webhooks().Subscriptions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]string{}
+			for _, s := range list {
+				out[s.ID] = s.Format
+			}
+			return out
+		}
+		if f := formats(); f["before"] != webhooks.FormatOrgscim || f[fresh.ID] != webhooks.FormatStandard {
+			t.Fatalf("formats %v", f)
+		}
+		svc := &webhooks.Subscriptions{Store: db.Webhooks(), Tx: db, Audit: db.Audit(), NewID: provisioning.NewID}
+		if _, err := svc.SetFormat(ctx, "before", webhooks.FormatStandard); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.SetFormat(ctx, "nope", webhooks.FormatStandard); orgscim.ErrorCode(err) != orgscim.NotFound {
+			t.Errorf("unknown id: %v", err)
+		}
+		if _, err := svc.SetFormat(ctx, fresh.ID, "svix"); orgscim.ErrorCode(err) != orgscim.Invalid {
+			t.Errorf("unknown format: %v", err)
+		}
+		if f := formats(); f["before"] != webhooks.FormatStandard || f[fresh.ID] != webhooks.FormatStandard {
+			t.Errorf("after the switch: %v", f)
+		}
+		ds, err := db.Webhooks().Claim(ctx, time.Now().Add(time.Hour), time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Format != webhooks.FormatStandard || d.Secret == "" {
+				t.Errorf("claimed %s: format %q", d.Action, d.Format)
+			}
 		}
 	})
 }

@@ -22,6 +22,7 @@ type Delivery struct {
 	SubscriptionID string
 	URL            string
 	Secret         string
+	Format         string // FormatStandard or FormatOrgscim ("" is FormatOrgscim)
 	EventID        string
 	Action         string
 	Revocation     bool
@@ -293,7 +294,17 @@ func (d *Deliverer) post(ctx context.Context, dl *Delivery) string {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "orgscim-webhooks/1")
 	req.Header.Set(IdempotencyHeader, dl.EventID)
-	req.Header.Set(SignatureHeader, Sign(dl.Secret, dl.Payload, d.now()))
+	if dl.Format == FormatStandard {
+		h, err := SignStandard(dl.Secret, dl.EventID, dl.Payload, d.now())
+		if err != nil {
+			return "secret unusable for the standard format"
+		}
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+	} else {
+		req.Header.Set(SignatureHeader, Sign(dl.Secret, dl.Payload, d.now()))
+	}
 	resp, err := d.client().Do(req)
 	if err != nil {
 		return failure(err)

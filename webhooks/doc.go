@@ -34,15 +34,25 @@
 //
 // # Signature
 //
-// Each request carries
+// A subscription's Format chooses how its deliveries are signed. FormatStandard, the
+// default of a new subscription, is Standard Webhooks (https://www.standardwebhooks.com):
+//
+//	webhook-id: <event id>
+//	webhook-timestamp: <unix seconds>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<raw body>")>
+//
+// with the key the base64 after "whsec_" in the secret, so that receivers use the
+// standard's ready-made verifiers; VerifyStandard is that check. FormatOrgscim, kept
+// for a migration window and still the format of subscriptions made before the standard
+// one existed, carries
 //
 //	Orgscim-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
-//	Idempotency-Key: <event id>
 //
-// A receiver recomputes the HMAC over the raw body bytes, compares it in constant time,
-// and refuses a timestamp more than a few minutes from its clock (a replay); Verify does
-// exactly that. Within the window a replayed request is a duplicate, which the
-// idempotency key absorbs. Several v1 entries may appear; one matching is enough.
+// which Verify checks. Both send Idempotency-Key: <event id>. A receiver recomputes the
+// HMAC over the raw body bytes, compares it in constant time, and refuses a timestamp
+// more than a few minutes from its clock (a replay). Within the window a replayed request
+// is a duplicate, which the event id absorbs. Several v1 entries may appear; one matching
+// is enough.
 //
 // # Revocation receipts and time to revoke
 //

@@ -153,7 +153,7 @@ func subscribe(t *testing.T, db *sqlstore.DB, r *receiver, conn, actions string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := subscriptions(db).Create(ctx, conn, r.srv.URL+"/hook", f)
+	s, err := subscriptions(db).Create(ctx, conn, r.srv.URL+"/hook", f, webhooks.FormatOrgscim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestDeliveriesThatKeepFailingBecomeDead(t *testing.T) {
 		}
 		closed := "http://" + ln.Addr().String() + "/hook?token=receiver-s3cret"
 		ln.Close()
-		down, err := subscriptions(db).Create(ctx, a, closed, []string{"user."})
+		down, err := subscriptions(db).Create(ctx, a, closed, []string{"user."}, webhooks.FormatOrgscim)
 		if err != nil {
 			t.Fatal(err)
 		}

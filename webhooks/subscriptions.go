@@ -17,13 +17,15 @@ const (
 // Subscription sends the events of one tenant — a connection, or the control plane when
 // ConnectionID is empty — whose action its filter selects, to URL.
 type Subscription struct {
-	ID             string    `json:"id"`
-	ConnectionID   string    `json:"connectionId,omitempty"`
-	ConnectionSlug string    `json:"connection,omitempty"` // filled when listed
-	URL            string    `json:"url"`
-	Actions        []string  `json:"actions"` // empty: every action
-	State          string    `json:"state"`
-	Created        time.Time `json:"created"`
+	ID             string   `json:"id"`
+	ConnectionID   string   `json:"connectionId,omitempty"`
+	ConnectionSlug string   `json:"connection,omitempty"` // filled when listed
+	URL            string   `json:"url"`
+	Actions        []string `json:"actions"` // empty: every action
+	State          string   `json:"state"`
+	// Format is how deliveries are signed: FormatStandard or FormatOrgscim.
+	Format  string    `json:"format"`
+	Created time.Time `json:"created"`
 	// Secret signs the deliveries. The store keeps it to sign with; it is set only on the
 	// value Create returns, never on a listed one.
 	Secret string `json:"-"`
@@ -49,6 +51,10 @@ type SubscriptionStore interface {
 	// become dead. It returns the subscription as it was before; NotFound when there is
 	// no such subscription.
 	DisableSubscription(ctx context.Context, id string) (*Subscription, error)
+	// SetSubscriptionFormat changes how the subscription's deliveries are signed, from
+	// the next attempt on, and returns the subscription as it was before; NotFound when
+	// there is no such subscription.
+	SetSubscriptionFormat(ctx context.Context, id, format string) (*Subscription, error)
 }
 
 // Transactor runs fn in one transaction, with the audit events recorded in it.
@@ -85,27 +91,37 @@ func (s *Subscriptions) inTx(ctx context.Context, fn func(ctx context.Context) e
 }
 
 // Create subscribes url to the events of connectionID ("" for the control plane) that
-// actions selects, and returns the subscription with its secret: the only time the
-// secret is shown.
-func (s *Subscriptions) Create(ctx context.Context, connectionID, url string, actions []string) (*Subscription, error) {
+// actions selects, signed in format ("" for FormatStandard), and returns the
+// subscription with its secret: the only time the secret is shown.
+func (s *Subscriptions) Create(ctx context.Context, connectionID, url string, actions []string, format string) (*Subscription, error) {
 	if err := ValidateURL(url); err != nil {
 		return nil, err
 	}
+	format, err := ParseFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	// Either shape of secret works with either format (see standardKey); a new one
+	// takes the shape its format's receivers expect.
+	secret := NewStandardSecret()
+	if format == FormatOrgscim {
+		secret = NewSecret()
+	}
 	sub := &Subscription{
 		ID: s.NewID(), ConnectionID: connectionID, URL: url, Actions: actions, State: Active,
-		Created: s.now(), Secret: NewSecret(),
+		Format: format, Created: s.now(), Secret: secret,
 	}
 	if sub.Actions == nil {
 		sub.Actions = []string{}
 	}
-	err := s.inTx(ctx, func(ctx context.Context) error {
+	err = s.inTx(ctx, func(ctx context.Context) error {
 		if err := s.Store.CreateSubscription(ctx, sub); err != nil {
 			return err
 		}
 		// The query of the URL may hold the receiver's own token: the trail keeps the
 		// rest. The secret is never part of it.
 		return s.record(ctx, sub, "webhook.create", audit.Diff(nil, map[string]any{
-			"url": redactURL(sub.URL), "actions": sub.Actions, "state": sub.State}))
+			"url": redactURL(sub.URL), "actions": sub.Actions, "state": sub.State, "format": sub.Format}))
 	})
 	if err != nil {
 		return nil, err
@@ -135,6 +151,36 @@ func (s *Subscriptions) Disable(ctx context.Context, id string) (*Subscription, 
 		}
 		sub.State = Disabled
 		return s.record(ctx, sub, "webhook.disable", audit.Diff(map[string]any{"state": Active}, map[string]any{"state": Disabled}))
+	})
+	return sub, err
+}
+
+// SetFormat switches how a subscription's deliveries are signed — a receiver moving to
+// Standard Webhooks, or back for the migration window — keeping its secret. Deliveries
+// still pending are signed the new way on their next attempt.
+func (s *Subscriptions) SetFormat(ctx context.Context, id, format string) (*Subscription, error) {
+	if id == "" {
+		return nil, orgscim.Errorf(orgscim.Invalid, "subscription id is required")
+	}
+	if format == "" {
+		return nil, orgscim.Errorf(orgscim.Invalid, "format is required")
+	}
+	format, err := ParseFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	var sub *Subscription
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		var err error
+		if sub, err = s.Store.SetSubscriptionFormat(ctx, id, format); err != nil {
+			return err
+		}
+		if sub.Format == format {
+			return nil // nothing changed, nothing to record
+		}
+		before := sub.Format
+		sub.Format = format
+		return s.record(ctx, sub, "webhook.update", audit.Diff(map[string]any{"format": before}, map[string]any{"format": format}))
 	})
 	return sub, err
 }

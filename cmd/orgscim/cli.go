@@ -93,6 +93,7 @@ type commandLine struct {
 	Webhook struct {
 		Create      webhookCreateCmd      `cmd:"" help:"Send a connection's (or the control plane's) events, signed, to a URL."`
 		List        webhookListCmd        `cmd:"" help:"List subscriptions with their backlog, last error and next attempt."`
+		Update      webhookUpdateCmd      `cmd:"" help:"Switch a subscription's signature format (standard or orgscim)."`
 		Disable     webhookDisableCmd     `cmd:"" help:"Disable a subscription and drop its pending deliveries."`
 		Revocations webhookRevocationsCmd `cmd:"" help:"Time to revoke per connection, to the last subscriber's acknowledgement."`
 	} `cmd:"" help:"Signed webhook deliveries to downstream applications."`

@@ -17,6 +17,7 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/adminapi"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/authzen"
 	"github.com/orgscim/orgscim/connhealth"
 	"github.com/orgscim/orgscim/console"
 	"github.com/orgscim/orgscim/domains"
@@ -82,6 +83,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Users: svc.users, Lists: db.Lists(), Logger: logger, PublicURL: cfg.PublicURL}
 	admin.SignIns = svc.sessions
+	admin.Webhooks = webhookSubscriptions{webhookService(db)}
+	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),
+		Tags: [][2]string{{authzen.Tag, authzen.TagDescription}}}
+	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Logger: logger}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	if !cfg.NoHealth {
@@ -117,6 +122,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 			web.HandleError(err, c)
 			return
 		}
+		if authzen.Owns(c.Request().URL.Path) {
+			pdp.HandleError(err, c)
+			return
+		}
 		apiError(logger, err, c)
 	}
 	// Outermost first. Metrics and the access log sit outside Recover so that a panic is
@@ -150,6 +159,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	e.GET("/metrics", echo.WrapHandler(metrics.Handler()))
 	s.Register(e)
 	admin.Register(e)
+	pdp.Register(e)
 	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
 	web.Register(e)
 	return e
@@ -608,4 +618,66 @@ func keepStatistics(ctx context.Context, db *sqlstore.DB, every time.Duration, l
 			logger.Info("planner statistics refreshed", slog.Any("tables", tables))
 		}
 	}
+}
+
+// accessDecider answers the AuthZEN PDP's questions with the admin API's access check:
+// the same scope rules for the caller and the same decision and explanation.
+type accessDecider struct{ admin *adminapi.Server }
+
+func (a accessDecider) Decide(ctx context.Context, p orgs.Principal, conn, user, perm, org string) (bool, any, error) {
+	d, err := a.admin.Check(ctx, p, conn, user, perm, org)
+	if err != nil {
+		return false, nil, err
+	}
+	return d.Allowed, d, nil
+}
+
+// webhookSubscriptions serves the admin API's /webhooks with the webhooks package's
+// subscriptions.
+type webhookSubscriptions struct{ s *webhooks.Subscriptions }
+
+func webhookJSON(s *webhooks.Subscription) adminapi.Webhook {
+	return adminapi.Webhook{ID: s.ID, Connection: s.ConnectionSlug, URL: s.URL, Actions: s.Actions, State: s.State,
+		Format: s.Format, Created: s.Created, Secret: s.Secret, Pending: s.Pending, Delivered: s.Delivered, Dead: s.Dead}
+}
+
+func (w webhookSubscriptions) CreateWebhook(ctx context.Context, connID, url string, actions []string, format string) (adminapi.Webhook, error) {
+	filter, err := webhooks.ParseActions(strings.Join(actions, ","))
+	if err != nil {
+		return adminapi.Webhook{}, err
+	}
+	s, err := w.s.Create(ctx, connID, url, filter, format)
+	if err != nil {
+		return adminapi.Webhook{}, err
+	}
+	return webhookJSON(s), nil
+}
+
+func (w webhookSubscriptions) Webhooks(ctx context.Context) ([]adminapi.Webhook, error) {
+	list, err := w.s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Webhook, len(list))
+	for i := range list {
+		out[i] = webhookJSON(&list[i])
+	}
+	return out, nil
+}
+
+func (w webhookSubscriptions) SetWebhookFormat(ctx context.Context, id, format string) (adminapi.Webhook, error) {
+	if _, err := w.s.SetFormat(ctx, id, format); err != nil {
+		return adminapi.Webhook{}, err
+	}
+	// Read back as listed: with the connection's slug and the deliveries' counts.
+	list, err := w.Webhooks(ctx)
+	if err != nil {
+		return adminapi.Webhook{}, err
+	}
+	for _, h := range list {
+		if h.ID == id {
+			return h, nil
+		}
+	}
+	return adminapi.Webhook{}, orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
 }

@@ -22,15 +22,17 @@ type webhookCreateCmd struct {
 	Connection string `placeholder:"SLUG" help:"Slug of the connection whose events to send; empty for the control plane's (orgs, roles, admin keys)."`
 	URL        string `name:"url" required:"" help:"http:// or https:// URL the signed events are POSTed to."`
 	Actions    string `placeholder:"user.,grant." help:"Actions to send, comma-separated: exact (user.delete) or prefixes ending in \".\" (user.,grant.); empty for all."`
+	Format     string `default:"standard" enum:"standard,orgscim" help:"Signature format: standard (Standard Webhooks) or orgscim (Orgscim-Signature, for receivers not yet moved)."`
 	actor
 	jsonFlag
 }
 
 func (webhookCreateCmd) Help() string {
-	return `Prints the signing secret once. Each event is POSTed as JSON with
-Orgscim-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")> and
-Idempotency-Key: <event id>, retried with backoff, at least once; receivers verify with
-the recipe in webhooks/doc.go.
+	return `Prints the signing secret once. Each event is POSTed as JSON, retried with backoff, at
+least once, signed per Standard Webhooks (webhook-id, webhook-timestamp,
+webhook-signature: v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>">), or with
+--format orgscim as Orgscim-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
+"<t>.<body>")>. Receivers verify with the recipes in the README.
 
 Example:
 
@@ -62,20 +64,20 @@ func (c *webhookCreateCmd) Run(env *cliEnv) error {
 		}
 		connID = conn.ID
 	}
-	s, err := webhookService(db).Create(ctx, connID, c.URL, filter)
+	s, err := webhookService(db).Create(ctx, connID, c.URL, filter, c.Format)
 	if err != nil {
 		return cliError(err)
 	}
 	if c.JSON {
 		return printJSON(env.stdout, map[string]any{"id": s.ID, "connection": c.Connection, "url": s.URL, "actions": s.Actions,
-			"state": s.State, "secret": s.Secret})
+			"state": s.State, "format": s.Format, "secret": s.Secret})
 	}
 	scope := "connection " + c.Connection
 	if c.Connection == "" {
 		scope = "the control plane"
 	}
-	fmt.Fprintf(env.stdout, "webhook %s created for %s, actions %s\nsigning secret (shown once): %s\n",
-		s.ID, scope, actionsText(s.Actions), s.Secret)
+	fmt.Fprintf(env.stdout, "webhook %s created for %s, actions %s, format %s\nsigning secret (shown once): %s\n",
+		s.ID, scope, actionsText(s.Actions), s.Format, s.Secret)
 	return nil
 }
 
@@ -134,8 +136,8 @@ func printSubscriptions(w io.Writer, list []webhooks.Subscription, now time.Time
 		if s.ConnectionID == "" {
 			conn = "(control plane)"
 		}
-		fmt.Fprintf(w, "%s  %-8s  %s  %s  actions %s  pending %d, delivered %d, dead %d\n",
-			s.ID, s.State, conn, s.URL, actionsText(s.Actions), s.Pending, s.Delivered, s.Dead)
+		fmt.Fprintf(w, "%s  %-8s  %s  %s  actions %s  format %s  pending %d, delivered %d, dead %d\n",
+			s.ID, s.State, conn, s.URL, actionsText(s.Actions), s.Format, s.Pending, s.Delivered, s.Dead)
 		var parts []string
 		if s.LastError != "" {
 			parts = append(parts, "last error: "+s.LastError)
@@ -183,6 +185,39 @@ func (c *webhookDisableCmd) Run(env *cliEnv) error {
 		return printJSON(env.stdout, map[string]any{"id": c.ID, "state": webhooks.Disabled})
 	}
 	fmt.Fprintf(env.stdout, "webhook %s disabled; its pending deliveries are dropped\n", c.ID)
+	return nil
+}
+
+type webhookUpdateCmd struct {
+	ID     string `name:"id" required:"" help:"The subscription's id."`
+	Format string `required:"" enum:"standard,orgscim" help:"Signature format from the next attempt on: standard or orgscim."`
+	actor
+	jsonFlag
+}
+
+func (webhookUpdateCmd) Help() string {
+	return `Moves a subscription between the signature formats, keeping its secret: a receiver
+switches to a Standard Webhooks verifier, then the subscription follows (or back, during
+the migration window). Deliveries still pending are signed the new way.
+
+Example:
+
+    orgscim webhook update --id 9e2b1f0c-5a4d-4c3b-8e7f-6a5b4c3d2e1f --format standard`
+}
+
+func (c *webhookUpdateCmd) Run(env *cliEnv) error {
+	ctx, db, err := c.act(env)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := webhookService(db).SetFormat(ctx, c.ID, c.Format); err != nil {
+		return cliError(err)
+	}
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"id": c.ID, "format": c.Format})
+	}
+	fmt.Fprintf(env.stdout, "webhook %s now signs in the %s format\n", c.ID, c.Format)
 	return nil
 }
 

@@ -3,10 +3,10 @@ package main
 import (
 	"time"
 
-	"github.com/orgscim/orgscim/imports"
-	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/domaincheck"
 	"github.com/orgscim/orgscim/domains"
+	"github.com/orgscim/orgscim/imports"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
