@@ -2,3 +2,11 @@ package sqlstore
 
 // Exec runs raw SQL, for tests that play an attacker with direct database access.
 func (db *DB) Exec(sql string, args ...any) error { return db.gorm.Exec(sql, args...).Error }
+
+// Strings runs a query whose rows are one text column each, for tests that read the
+// catalog.
+func (db *DB) Strings(sql string, args ...any) ([]string, error) {
+	var out []string
+	err := db.gorm.Raw(sql, args...).Scan(&out).Error
+	return out, err
+}
