@@ -132,22 +132,45 @@ func WithDecision(ctx context.Context) context.Context {
 }
 
 func (s *Delegations) delegationHoldsAt(ctx context.Context, id string, now time.Time) (*Delegation, *Org, error) {
+	if h, ok := recalled(ctx, id); ok {
+		return h.d, h.home, h.err
+	}
+	chain, byID, err := s.Store.DelegationChain(ctx, id)
+	if err != nil && orgscim.ErrorCode(err) != orgscim.NotFound {
+		return nil, nil, err
+	}
+	return s.judge(ctx, id, chain, byID, now)
+}
+
+// judge evaluates the rule over the chain of delegation id, read by the caller (an empty
+// chain: there is no such delegation), and makes it the request's answer.
+func (s *Delegations) judge(ctx context.Context, id string, chain []ChainLink, byID map[string]*Org, now time.Time) (*Delegation, *Org, error) {
+	if h, ok := recalled(ctx, id); ok {
+		return h.d, h.home, h.err
+	}
+	var h heldChain
+	if len(chain) == 0 {
+		h.err = orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
+	} else if h.err = chainHolds(chain, byID, now); h.err == nil {
+		h.d, h.home = chain[0].Delegation, byID[chain[0].Delegation.OrgID]
+	}
+	if memo, _ := ctx.Value(decisionKey{}).(*decisionMemo); memo != nil {
+		memo.mu.Lock()
+		memo.chains[id] = h
+		memo.mu.Unlock()
+	}
+	return h.d, h.home, h.err
+}
+
+func recalled(ctx context.Context, id string) (heldChain, bool) {
 	memo, _ := ctx.Value(decisionKey{}).(*decisionMemo)
-	if memo != nil {
-		memo.mu.Lock()
-		h, ok := memo.chains[id]
-		memo.mu.Unlock()
-		if ok {
-			return h.d, h.home, h.err
-		}
+	if memo == nil {
+		return heldChain{}, false
 	}
-	d, home, err := s.evaluateChain(ctx, id, now)
-	if memo != nil && (err == nil || orgscim.ErrorCode(err) == orgscim.Forbidden || orgscim.ErrorCode(err) == orgscim.NotFound) {
-		memo.mu.Lock()
-		memo.chains[id] = heldChain{d, home, err}
-		memo.mu.Unlock()
-	}
-	return d, home, err
+	memo.mu.Lock()
+	defer memo.mu.Unlock()
+	h, ok := memo.chains[id]
+	return h, ok
 }
 
 // forgetDecisions drops what the request has evaluated: it has just changed a
@@ -158,18 +181,6 @@ func forgetDecisions(ctx context.Context) {
 		clear(memo.chains)
 		memo.mu.Unlock()
 	}
-}
-
-func (s *Delegations) evaluateChain(ctx context.Context, id string, now time.Time) (*Delegation, *Org, error) {
-	chain, byID, err := s.Store.DelegationChain(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := chainHolds(chain, byID, now); err != nil {
-		return nil, nil, err
-	}
-	d := chain[0].Delegation
-	return d, byID[d.OrgID], nil
 }
 
 // AuthorityRule evaluates the rule for a delegation (Delegations does).

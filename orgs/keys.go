@@ -35,7 +35,10 @@ type AdminKey struct {
 // AdminKeyStore keeps admin keys.
 type AdminKeyStore interface {
 	CreateAdminKey(ctx context.Context, k *AdminKey) error
-	AdminKeyByHash(ctx context.Context, hash string) (*AdminKey, error)
+	// AdminKeyByHash returns the key with this hash and, for a delegate's key, its
+	// delegation's chain as DelegationChain reads it (nil for an operator's key): the
+	// rule needs both at every request, so a store reads them together.
+	AdminKeyByHash(ctx context.Context, hash string) (*AdminKey, []ChainLink, map[string]*Org, error)
 	// RevokeAdminKey revokes the key and every usable key minted with it, directly or
 	// through others, and returns the ids of the keys it revoked besides id.
 	RevokeAdminKey(ctx context.Context, id string, at time.Time) ([]string, error)
@@ -133,7 +136,7 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 	if !WellFormedSecret(AdminKeyPrefix, secret) {
 		return Principal{}, errBadAdminKey
 	}
-	k, err := s.Store.AdminKeyByHash(ctx, HashToken(secret))
+	k, chain, byID, err := s.Store.AdminKeyByHash(ctx, HashToken(secret))
 	if orgscim.ErrorCode(err) == orgscim.NotFound {
 		return Principal{}, errBadAdminKey
 	}
@@ -148,7 +151,7 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 	if k.DelegationID != "" {
 		// The authority rule, in full: the delegation, every delegation above it, their
 		// holders and every org on their paths hold now, or the key does not work.
-		d, _, err := s.Delegations.delegationHoldsAt(ctx, k.DelegationID, now)
+		d, _, err := s.Delegations.judge(ctx, k.DelegationID, chain, byID, now)
 		if c := orgscim.ErrorCode(err); c == orgscim.Forbidden || c == orgscim.NotFound {
 			return Principal{}, errBadAdminKey
 		}

@@ -142,35 +142,51 @@ type chainRow struct {
 // paths.
 func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs.ChainLink, map[string]*orgs.Org, error) {
 	var rows []chainRow
-	err := s.db.q(ctx).Raw(`WITH RECURSIVE chain(id, link) AS (
-			SELECT id, 0 FROM delegations WHERE id = ?
-			UNION ALL
-			SELECT d.parent_id, chain.link + 1 FROM delegations d JOIN chain ON d.id = chain.id
-			WHERE d.parent_id IS NOT NULL AND chain.link < 64),
-		links AS (
-			SELECT `+aliased("d.", "", delegationCols)+`, o.path AS org_path, chain.link AS link,
-				(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
-			FROM chain JOIN delegations d ON d.id = chain.id
-			JOIN orgs o ON o.id = d.org_id
-			LEFT JOIN scim_users u ON u.connection_id = d.holder_connection_id AND u.id = d.holder_user_id
-			LEFT JOIN connections c ON c.id = d.holder_connection_id)
-		SELECT links.*, `+aliased("a.", "a_", orgCols)+`
-		FROM links LEFT JOIN orgs a ON `+s.db.dialect.idInPath("a.id", "links.org_path")+`
-		ORDER BY links.link`, id).Scan(&rows).Error
+	err := s.db.q(ctx).Raw(chainSQL(s.db.dialect, "SELECT id, 0 FROM delegations WHERE id = ?", "", "")+
+		" ORDER BY links.link", id).Scan(&rows).Error
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(rows) == 0 {
 		return nil, nil, orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
 	}
+	return chainOf(rows)
+}
+
+// chainSQL is the query of a delegation's chain: seed selects (id, 0) of the delegation
+// it starts from; from and join, when given, put other tables beside the chain (the
+// admin key whose delegation it is), joined to every row.
+func chainSQL(d dialect, seed, selectMore, from string) string {
+	links := `links`
+	if from != "" {
+		links = from + ` LEFT JOIN links ON true`
+	}
+	return `WITH RECURSIVE chain(id, link) AS (
+			` + seed + `
+			UNION ALL
+			SELECT d.parent_id, chain.link + 1 FROM delegations d JOIN chain ON d.id = chain.id
+			WHERE d.parent_id IS NOT NULL AND chain.link < 64),
+		links AS (
+			SELECT ` + aliased("d.", "", delegationCols) + `, o.path AS org_path, chain.link AS link,
+				(u.active AND u.deleted_at IS NULL) AS holder_active, c.status AS holder_conn_status
+			FROM chain JOIN delegations d ON d.id = chain.id
+			JOIN orgs o ON o.id = d.org_id
+			LEFT JOIN scim_users u ON u.connection_id = d.holder_connection_id AND u.id = d.holder_user_id
+			LEFT JOIN connections c ON c.id = d.holder_connection_id)
+		SELECT ` + selectMore + `links.*, ` + aliased("a.", "a_", orgCols) + `
+		FROM ` + links + ` LEFT JOIN orgs a ON ` + d.idInPath("a.id", "links.org_path")
+}
+
+// chainOf turns the rows of chainSQL, ordered by link, into the chain and its orgs.
+func chainOf(rows []chainRow) ([]orgs.ChainLink, map[string]*orgs.Org, error) {
 	var out []orgs.ChainLink
 	byID := map[string]*orgs.Org{}
 	for _, r := range rows {
 		if r.A.ID != "" {
 			byID[r.A.ID] = r.A.org()
 		}
-		if len(out) > 0 && out[len(out)-1].Delegation.ID == r.D.ID {
-			continue // the same link, another org of its path
+		if r.D.ID == "" || len(out) > 0 && out[len(out)-1].Delegation.ID == r.D.ID {
+			continue // no chain (an operator's key), or the same link, another org of its path
 		}
 		d, err := r.D.delegation()
 		if err != nil {
