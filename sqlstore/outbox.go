@@ -242,7 +242,7 @@ func (s Webhooks) Claim(ctx context.Context, now time.Time, lease time.Duration,
 	}
 	token := provisioning.NewID()
 	var out []webhooks.Delivery
-	err := s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
 		var ids []string
 		err := tx.Raw(`SELECT o.id FROM outbox o JOIN webhook_subscriptions s ON s.id = o.subscription_id
 			WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.state = 'active'
@@ -289,7 +289,7 @@ func (s Webhooks) Claim(ctx context.Context, now time.Time, lease time.Duration,
 // acknowledged it, in one transaction. A delivery whose lease ran out meanwhile is marked
 // all the same: the subscriber has it.
 func (s Webhooks) Delivered(ctx context.Context, d *webhooks.Delivery, at time.Time) error {
-	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Exec("UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = '', lease = '' WHERE id = ? AND state <> 'delivered'",
 			micros(at), d.ID).Error; err != nil {
 			return err
