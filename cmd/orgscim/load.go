@@ -407,7 +407,7 @@ type loadCmd struct {
 	MaxWait         time.Duration `default:"30s" placeholder:"DURATION" help:"The longest one Retry-After is waited out."`
 	Postgres        string        `placeholder:"URL" help:"The server's PostgreSQL URL, application_name included, when PostgreSQL runs on this machine: each phase then reports its backends' CPU per request."`
 	Keep            bool          `help:"Leave the users and group the run created; by default they are deleted at the end, also after a failure or Ctrl-C."`
-	JSON            bool          `name:"json" help:"Only the JSON on stdout: no progress bar and no table on stderr."`
+	JSON            bool          `name:"json" help:"Only the JSON: no progress bar and no table on a terminal's stderr."`
 }
 
 func (loadCmd) Help() string {
@@ -415,11 +415,11 @@ func (loadCmd) Help() string {
 deactivate, delete; and prints requests per second, p50/p99/max latency, errors and the
 429s it waited out per phase as JSON on stdout, with what each request cost: the
 server's CPU and statements (from its /metrics) and, with --postgres, PostgreSQL's CPU
-(its backends' /proc on this machine). Unless --json, a table of the same goes to stderr. A 429 is retried after its Retry-After
-(bounded by --max-retries and --max-wait), so the server's rate limit slows the run down
-instead of failing it. What the run created and did not delete is deleted at the end
-("cleanup" in the result) unless --keep. On a terminal, progress goes to stderr. See
-docs/PERFORMANCE.md.
+(its backends' /proc on this machine). A 429 is retried after its Retry-After (bounded
+by --max-retries and --max-wait), so the server's rate limit slows the run down instead
+of failing it. What the run created and did not delete is deleted at the end
+("cleanup" in the result) unless --keep. On a terminal, progress and then a table of
+the figures go to stderr (not with --json). See docs/PERFORMANCE.md.
 
 Example:
 
@@ -445,7 +445,7 @@ func (c *loadCmd) Run(env *cliEnv) error {
 		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar,
 		Postgres: c.Postgres})
 	bar.Done()
-	if res != nil && !c.JSON {
+	if res != nil && !c.JSON && isTerminal(env.stderr) {
 		printCostTable(env.stderr, res)
 	}
 	if res != nil {
