@@ -205,6 +205,9 @@ type loadOptions struct {
 	// Postgres, when set, is the server's PostgreSQL URL on this machine: each phase
 	// then reports its backends' CPU per request (see load_cost.go).
 	Postgres string
+	// Settle is how long a phase may wait, after its last answer, for the server to be
+	// quiet again (see costMeter.settle); 0: not at all.
+	Settle time.Duration
 }
 
 var allPhases = []string{"create", "get", "filter", "page", "groupadd", "deactivate", "delete"}
@@ -227,7 +230,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: 30 * time.Second}},
 		prefix: fmt.Sprintf("load-%d", time.Now().UnixNano())}
-	if l.cost, err = newCostMeter(ctx, l.base, o.Postgres, l.client); err != nil {
+	if l.cost, err = newCostMeter(ctx, l.base, o.Postgres, o.Settle, l.client); err != nil {
 		return nil, err
 	}
 	defer l.cost.close()
@@ -406,6 +409,7 @@ type loadCmd struct {
 	MaxRetries      int           `default:"8" placeholder:"N" help:"Retries of a request answered 429 (Too Many Requests), each after its Retry-After."`
 	MaxWait         time.Duration `default:"30s" placeholder:"DURATION" help:"The longest one Retry-After is waited out."`
 	Postgres        string        `placeholder:"URL" help:"The server's PostgreSQL URL, application_name included, when PostgreSQL runs on this machine: each phase then reports its backends' CPU per request."`
+	Settle          time.Duration `default:"10s" placeholder:"DURATION" help:"The longest a phase waits after its last answer for the server to be quiet again, so that the work its requests left behind (sealing, webhooks) counts in its CPU per request."`
 	Keep            bool          `help:"Leave the users and group the run created; by default they are deleted at the end, also after a failure or Ctrl-C."`
 	JSON            bool          `name:"json" help:"Only the JSON: no progress bar and no table on a terminal's stderr."`
 }
@@ -431,8 +435,8 @@ func (c *loadCmd) Run(env *cliEnv) error {
 	if c.Token == "" {
 		return usagef("--token is required (or set ORGSCIM_LOAD_TOKEN)")
 	}
-	if c.Users < 1 || c.Concurrency < 1 || c.Lookups < 0 || c.Batch < 1 || c.ReadConcurrency < 0 || c.MaxRetries < 0 || c.MaxWait <= 0 {
-		return usagef("--users, --concurrency, --batch and --max-wait must be positive; --lookups, --read-concurrency and --max-retries not negative")
+	if c.Users < 1 || c.Concurrency < 1 || c.Lookups < 0 || c.Batch < 1 || c.ReadConcurrency < 0 || c.MaxRetries < 0 || c.MaxWait <= 0 || c.Settle < 0 {
+		return usagef("--users, --concurrency, --batch and --max-wait must be positive; --lookups, --read-concurrency, --max-retries and --settle not negative")
 	}
 	phases := strings.Split(c.Phases, ",")
 	for _, p := range phases {
@@ -443,7 +447,7 @@ func (c *loadCmd) Run(env *cliEnv) error {
 	bar := newProgress(env.stderr, c.JSON, int64(c.Users), "load", "requests")
 	res, err := runLoad(env.ctx, c.URL, c.Token, loadOptions{Users: c.Users, Concurrency: c.Concurrency, ReadConcurrency: c.ReadConcurrency,
 		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar,
-		Postgres: c.Postgres})
+		Postgres: c.Postgres, Settle: c.Settle})
 	bar.Done()
 	if res != nil && !c.JSON && isTerminal(env.stderr) {
 		printCostTable(env.stderr, res)

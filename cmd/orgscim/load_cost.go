@@ -27,7 +27,9 @@ import (
 // application_name (start the server with the same URL, application_name included, to
 // exclude other clients of that database). They are sampled every 100 ms during a phase,
 // so a backend that started during it counts from zero and one that exited counts up to
-// its last sample.
+// its last sample. A phase ends when the server is quiet again (at most 10 s after its
+// last answer), so that the work its requests left behind — sealing their audit events,
+// queueing webhooks — is charged to it and not to the next phase.
 
 // phaseCost is a phase's cost divided by its requests. A figure that could not be
 // measured is absent.
@@ -40,7 +42,9 @@ type phaseCost struct {
 // serverCounters is one scrape of the server's /metrics.
 type serverCounters struct {
 	cpuSeconds, statements float64
-	ok                     bool
+	// ok: the CPU was read; counted: the statements too (a server before the counter has
+	// only the CPU).
+	ok, counted bool
 }
 
 // costMeter measures the phases of one run.
@@ -49,16 +53,17 @@ type costMeter struct {
 	client     *http.Client
 	pg         *pgx.Conn // nil: no PostgreSQL figures
 	ticks      float64   // clock ticks per second of /proc/<pid>/stat
+	settleFor  time.Duration
 }
 
 // newCostMeter derives the server's /metrics from the SCIM base URL. database, when
 // not empty, is a PostgreSQL URL on this machine whose backends' CPU is measured.
-func newCostMeter(ctx context.Context, base, database string, client *http.Client) (*costMeter, error) {
+func newCostMeter(ctx context.Context, base, database string, settleFor time.Duration, client *http.Client) (*costMeter, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
-	m := &costMeter{metricsURL: u.Scheme + "://" + u.Host + "/metrics", client: client, ticks: 100}
+	m := &costMeter{metricsURL: u.Scheme + "://" + u.Host + "/metrics", client: client, ticks: 100, settleFor: settleFor}
 	if database != "" {
 		if !strings.HasPrefix(database, "postgres://") && !strings.HasPrefix(database, "postgresql://") {
 			return nil, usagef("--postgres must be a PostgreSQL URL (postgres://…): the backends' CPU is PostgreSQL's")
@@ -116,7 +121,7 @@ func parseServerCounters(r io.Reader) serverCounters {
 			c.statements, stmts = v, true
 		}
 	}
-	c.ok = cpu && stmts
+	c.ok, c.counted = cpu, cpu && stmts
 	return c
 }
 
@@ -200,6 +205,7 @@ func (m *costMeter) measure(ctx context.Context, requests int, run func()) phase
 		}()
 	}
 	run()
+	m.settle(ctx)
 	close(stop)
 	wg.Wait()
 	var cost phaseCost
@@ -220,9 +226,31 @@ func (m *costMeter) measure(ctx context.Context, requests int, run func()) phase
 	}
 	if after := m.scrape(ctx); before.ok && after.ok {
 		cost.ServerCPUms = round3((after.cpuSeconds - before.cpuSeconds) * 1000 / float64(requests))
-		cost.Statements = round3((after.statements - before.statements) / float64(requests))
+		if before.counted && after.counted {
+			cost.Statements = round3((after.statements - before.statements) / float64(requests))
+		}
 	}
 	return cost
+}
+
+// settle waits until the server is quiet again, at most m.settleFor:
+// the work a phase's requests leave behind (sealing their audit events, queueing their
+// webhooks) is their cost too, and must not be charged to the next phase.
+func (m *costMeter) settle(ctx context.Context) {
+	const window = 500 * time.Millisecond
+	busy := func(a, b serverCounters) bool { return !a.ok || !b.ok || b.cpuSeconds-a.cpuSeconds > 0.01 }
+	prev := m.scrape(ctx)
+	for deadline := time.Now().Add(m.settleFor); time.Now().Before(deadline); {
+		if sleepCtx(ctx, window) != nil {
+			return
+		}
+		cur := m.scrape(ctx)
+		// One clock tick (10 ms) in half a second is the sealer's idle rounds.
+		if !busy(prev, cur) || !prev.ok && !cur.ok {
+			return
+		}
+		prev = cur
+	}
 }
 
 // printCostTable writes the phases' throughput and cost as a table, in the order they ran.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/scim"
@@ -63,7 +64,8 @@ func TestLoadToolReportsCost(t *testing.T) {
 			c := env.connect("acme", "entra")
 			srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{Limits: scim.Limits{RateLimit: -1}}))
 			defer srv.Close()
-			o := loadOptions{Users: 200, Concurrency: 8, Lookups: 200, Batch: 100, Phases: []string{"create", "get", "filter", "deactivate", "delete"}}
+			o := loadOptions{Users: 200, Concurrency: 8, Lookups: 200, Batch: 100, Phases: []string{"create", "get", "filter", "deactivate", "delete"},
+				Settle: time.Second}
 			if engine == "postgres" {
 				o.Postgres = u
 			}
@@ -92,17 +94,17 @@ func TestLoadToolReportsCost(t *testing.T) {
 
 func TestParseServerCounters(t *testing.T) {
 	for _, tc := range []struct {
-		in       string
-		cpu, sts float64
-		ok       bool
+		in          string
+		cpu, sts    float64
+		ok, counted bool
 	}{
-		{"# HELP x\nprocess_cpu_seconds_total 1.5\norgscim_db_statements_total{engine=\"postgres\"} 42\n", 1.5, 42, true},
-		{"process_cpu_seconds_total 1.5\n", 1.5, 0, false},
-		{"orgscim_db_statements_total_other 3\norgscim_db_statements_total 7\nprocess_cpu_seconds_total 2e+00\n", 2, 7, true},
-		{"", 0, 0, false},
+		{"# HELP x\nprocess_cpu_seconds_total 1.5\norgscim_db_statements_total{engine=\"postgres\"} 42\n", 1.5, 42, true, true},
+		{"process_cpu_seconds_total 1.5\n", 1.5, 0, true, false}, // a server before the counter
+		{"orgscim_db_statements_total_other 3\norgscim_db_statements_total 7\nprocess_cpu_seconds_total 2e+00\n", 2, 7, true, true},
+		{"", 0, 0, false, false},
 	} {
 		c := parseServerCounters(strings.NewReader(tc.in))
-		if c.cpuSeconds != tc.cpu || c.statements != tc.sts || c.ok != tc.ok {
+		if c.cpuSeconds != tc.cpu || c.statements != tc.sts || c.ok != tc.ok || c.counted != tc.counted {
 			t.Errorf("%q: %+v", tc.in, c)
 		}
 	}
