@@ -37,6 +37,9 @@ type Options struct {
 	Connection func(echo.Context) string
 	// DBStats reads the database pool's statistics at every scrape. nil: no pool metrics.
 	DBStats func() sql.DBStats
+	// Statements reads how many statements the server has sent to the database
+	// (orgscim_db_statements_total). nil: no such metric.
+	Statements func() uint64
 	// Engine labels the pool metrics ("postgres", "sqlite").
 	Engine string
 	// Build labels the orgscim_build_info gauge; nil: ReadBuild, the running binary's.
@@ -83,6 +86,13 @@ func New(opts Options) *Metrics {
 	m.reg.MustRegister(buildInfo(*build))
 	if opts.DBStats != nil {
 		m.reg.MustRegister(newPoolCollector(opts.DBStats, opts.Engine))
+	}
+	if opts.Statements != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "db", Name: "statements_total",
+			Help:        "Statements sent to the database, each transaction's begin and end included.",
+			ConstLabels: prometheus.Labels{"engine": opts.Engine},
+		}, func() float64 { return float64(opts.Statements()) }))
 	}
 	return m
 }

@@ -136,8 +136,10 @@ type Store interface {
 	AddToken(ctx context.Context, t *Token, max int) error
 	Tokens(ctx context.Context, connectionID string) ([]*Token, error)
 	RevokeToken(ctx context.Context, connectionID, tokenID string, at time.Time) error
-	// TokenByHash returns the token with this hash and its connection.
-	TokenByHash(ctx context.Context, hash string) (*Token, *Connection, error)
+	// TokenByHash returns the token with this hash, its connection and the orgs on the
+	// connection's org path that exist, by id: what authenticating a request needs, in
+	// one round trip.
+	TokenByHash(ctx context.Context, hash string) (*Token, *Connection, map[string]*Org, error)
 	// OrgsByID returns the orgs with these ids that exist.
 	OrgsByID(ctx context.Context, ids []string) (map[string]*Org, error)
 	TouchToken(ctx context.Context, tokenID string, at time.Time) error

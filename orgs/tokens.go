@@ -189,7 +189,7 @@ func (d *Directory) AuthenticateToken(ctx context.Context, connSlug, secret stri
 	if !wellFormed(secret) {
 		return nil, nil, errUnauthorized
 	}
-	t, c, err := d.Store.TokenByHash(ctx, HashToken(secret))
+	t, c, byID, err := d.Store.TokenByHash(ctx, HashToken(secret))
 	if orgscim.ErrorCode(err) == orgscim.NotFound {
 		return nil, nil, errUnauthorized
 	}
@@ -204,12 +204,7 @@ func (d *Directory) AuthenticateToken(ctx context.Context, connSlug, secret stri
 	}
 	// A suspended or ended relationship anywhere above the connection stops its tokens
 	// at once, not when a nightly job gets to it.
-	path := pathIDs(c.OrgPath)
-	byID, err := d.Store.OrgsByID(ctx, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if inactiveOnPath(path, byID, now) != "" {
+	if inactiveOnPath(pathIDs(c.OrgPath), byID, now) != "" {
 		return nil, nil, errUnauthorized
 	}
 	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= touchEvery {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts a fresh orgscim on loopback, runs `orgscim load` against it and prints the
-# load tool's JSON plus the server's peak resident memory. Loopback only.
+# load tool's JSON plus the server's peak resident memory. Loopback only. On PostgreSQL
+# the server connects with an application_name of its own, which the load tool's
+# --postgres uses to find its backends and report their CPU per request.
 #
 # usage: scripts/load-local.sh DATABASE_URL [load flags...]
 #   e.g. scripts/load-local.sh 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=load' --users 100000
@@ -15,6 +17,11 @@ export ORGSCIM_AUDIT_KEY_FILE="${ORGSCIM_AUDIT_KEY_FILE:-${TMPDIR:-/tmp}/orgscim
 slug="load$(date +%s)"
 "$bin" org create --database "$db" --name "$slug" --slug "$slug" >/dev/null
 token=$("$bin" connection create --database "$db" --org "$slug" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+case "$db" in
+  postgres://*|postgresql://*)
+    case "$db" in *\?*) db="$db&application_name=$slug" ;; *) db="$db?application_name=$slug" ;; esac
+    set -- --postgres "$db" "$@" ;;
+esac
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" serve --database "$db" --addr "127.0.0.1:$port" --rate-limit 0 >/dev/null 2>/dev/null &
 pid=$!

@@ -78,10 +78,7 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := db.placeEvents(tx, events); err != nil {
-		return err
-	}
-	subs, err := db.subscriptionsFor(tx, events)
+	subs, err := db.placeEvents(tx, events)
 	if err != nil {
 		return err
 	}
@@ -182,34 +179,58 @@ func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []an
 }
 
 // placeEvents fills in the org of each event — the connection's when the domain named
-// none — and its path, by which delegated administrators see their subtree's events.
-func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) error {
-	conns, orgIDs := map[string]bool{}, map[string]bool{}
+// none — and its path, by which delegated administrators see their subtree's events; and
+// returns the active webhook subscriptions of the events' tenants. Both are one
+// statement, as every write pays for it: the orgs by id, the connections' orgs, and the
+// subscriptions (an indexed lookup that finds nothing for a tenant nobody subscribed to).
+func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, error) {
+	conns, orgIDs, subConns := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	control := false
 	for _, e := range events {
 		if e.OrgID != "" {
 			orgIDs[e.OrgID] = true
 		} else if e.ConnectionID != "" {
 			conns[e.ConnectionID] = true
 		}
+		if e.ConnectionID != "" {
+			subConns[e.ConnectionID] = true
+		} else {
+			control = true
+		}
 	}
-	if len(conns)+len(orgIDs) == 0 {
-		return nil
+	subsWhere := "connection_id IN ?"
+	if control {
+		subsWhere += " OR connection_id IS NULL"
 	}
 	var rows []struct {
-		Conn string
-		ID   string
-		Path string
+		Kind    string
+		Conn    string
+		ID      string
+		Path    string
+		Actions string
 	}
-	err := tx.Raw(`SELECT '' AS conn, id, path FROM orgs WHERE id IN ?
+	err := tx.Raw(`SELECT 'o' AS kind, '' AS conn, id, path, '' AS actions FROM orgs WHERE id IN ?
 		UNION ALL
-		SELECT c.id, o.id, o.path FROM connections c JOIN orgs o ON o.id = c.org_id WHERE c.id IN ?`,
-		keysOf(orgIDs), keysOf(conns)).Scan(&rows).Error
+		SELECT 'c', c.id, o.id, o.path, '' FROM connections c JOIN orgs o ON o.id = c.org_id WHERE c.id IN ?
+		UNION ALL
+		SELECT 's', COALESCE(connection_id, ''), id, '', actions FROM webhook_subscriptions
+		WHERE state = 'active' AND (`+subsWhere+`)
+		ORDER BY 1, 3`,
+		keysOf(orgIDs), keysOf(conns), keysOf(subConns)).Find(&rows).Error
 	if err != nil {
-		return fmt.Errorf("sqlstore: audit event orgs: %w", err)
+		return nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
 	}
-	connOrg, paths := map[string]string{}, map[string]string{}
+	connOrg, paths, subs := map[string]string{}, map[string]string{}, chainSubscriptions{}
 	for _, r := range rows {
-		if r.Conn != "" {
+		switch r.Kind {
+		case "s":
+			chain := audit.Control
+			if r.Conn != "" {
+				chain = r.Conn
+			}
+			subs[chain] = append(subs[chain], subscriptionFilter{r.ID, splitActions(r.Actions)})
+			continue
+		case "c":
 			connOrg[r.Conn] = r.ID
 		}
 		paths[r.ID] = r.Path
@@ -221,7 +242,7 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) error {
 		}
 		e.OrgPath = paths[e.OrgID]
 	}
-	return nil
+	return subs, nil
 }
 
 func keysOf(m map[string]bool) []string {

@@ -126,7 +126,7 @@ func (s AuditLog) horizon(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var h int64
-	err = s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", key).Error; err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func (s AuditLog) Seal(ctx context.Context, limit int, sign func(audit.Checkpoin
 		return nil, fmt.Errorf("sqlstore: audit horizon: %w", err)
 	}
 	var out *audit.Sealed
-	err = s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.transaction(ctx, func(tx *gorm.DB) error {
 		st, err := s.state(tx, true)
 		if err != nil {
 			return err

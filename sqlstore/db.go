@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -38,6 +39,8 @@ type DB struct {
 	// reconciling is the reconciler's leadership on SQLite, where one process owns the
 	// database.
 	reconciling sync.Mutex
+	// statements counts what the server sends to the database (see Statements).
+	statements atomic.Uint64
 }
 
 // Open connects to url — "postgres://..." (or "postgresql://") or "sqlite:PATH" — and
@@ -110,6 +113,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
 	db := &DB{gorm: g, dialect: d, pages: newPageCache()}
+	if err := countStatements(g, &db.statements); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -210,7 +217,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.transaction(ctx, func(tx *gorm.DB) error {
 		if db.dialect.name == "postgres" {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(migrationLockKey)).Error; err != nil {
 				return err

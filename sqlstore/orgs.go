@@ -291,8 +291,11 @@ func (s orgStore) RevokeToken(ctx context.Context, connectionID, tokenID string,
 	return nil
 }
 
-func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *orgs.Connection, error) {
-	var r struct {
+// TokenByHash answers a request's authentication in one round trip: the token, its
+// connection, and every org on the connection's path (one row each), which orgs needs to
+// refuse a token of a suspended or ended partner.
+func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *orgs.Connection, map[string]*orgs.Org, error) {
+	var rows []struct {
 		ID           string
 		ConnectionID string
 		Hash         string
@@ -307,23 +310,30 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 		CStatus      string
 		CCreatedAt   int64
 		COrgPath     string
+		P            orgRow `gorm:"embedded;embeddedPrefix:p_"`
 	}
 	err := s.db.q(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
-		c.status AS c_status, c.created_at AS c_created_at, o.path AS c_org_path
+		c.status AS c_status, c.created_at AS c_created_at, o.path AS c_org_path, `+aliased("p.", "p_", orgCols)+`
 		FROM tokens t JOIN connections c ON c.id = t.connection_id JOIN orgs o ON o.id = c.org_id
-		WHERE t.hash = ?`, hash).Take(&r).Error
-	if isNoRows(err) {
-		return nil, nil, orgscim.Errorf(orgscim.NotFound, "no such token")
-	}
+		JOIN orgs p ON `+s.db.dialect.idInPath("p.id", "o.path")+`
+		WHERE t.hash = ?`, hash).Find(&rows).Error // Find, not Scan: gorm's Scan skips TranslateError
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	if len(rows) == 0 {
+		return nil, nil, nil, orgscim.Errorf(orgscim.NotFound, "no such token")
+	}
+	r := rows[0]
 	c := connectionRow{ID: r.ConnectionID, Slug: r.CSlug, OrgID: r.COrgID, IdP: r.CIdP, Status: r.CStatus, CreatedAt: r.CCreatedAt}
 	t := tokenRow{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint, CreatedAt: r.CreatedAt,
 		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, LastUsedAt: r.LastUsedAt}
 	conn := c.connection()
 	conn.OrgPath = r.COrgPath
-	return t.token(), conn, nil
+	path := make(map[string]*orgs.Org, len(rows))
+	for _, r := range rows {
+		path[r.P.ID] = r.P.org()
+	}
+	return t.token(), conn, path, nil
 }
 
 func (s orgStore) OrgsByID(ctx context.Context, ids []string) (map[string]*orgs.Org, error) {

@@ -14,47 +14,12 @@ import (
 )
 
 // chainSubscriptions are the active webhook subscriptions of the chains a transaction
-// appends to, read before the chain heads are locked.
+// appends to (read by placeEvents).
 type chainSubscriptions map[string][]subscriptionFilter
 
 type subscriptionFilter struct {
 	id      string
 	actions []string
-}
-
-// subscriptionsFor reads the active subscriptions of the events' tenants: one indexed
-// query per transaction, which finds nothing for a tenant nobody subscribed to.
-func (db *DB) subscriptionsFor(tx *gorm.DB, events []audit.Event) (chainSubscriptions, error) {
-	conns := map[string]bool{}
-	control := false
-	for i := range events {
-		if events[i].ConnectionID != "" {
-			conns[events[i].ConnectionID] = true
-		} else {
-			control = true
-		}
-	}
-	q := "SELECT id, connection_id, actions FROM webhook_subscriptions WHERE state = 'active' AND (connection_id IN ?"
-	if control {
-		q += " OR connection_id IS NULL"
-	}
-	var subs []struct {
-		ID           string
-		ConnectionID *string
-		Actions      string
-	}
-	if err := tx.Raw(q+") ORDER BY id", keysOf(conns)).Scan(&subs).Error; err != nil {
-		return nil, fmt.Errorf("sqlstore: webhook subscriptions: %w", err)
-	}
-	out := chainSubscriptions{}
-	for _, s := range subs {
-		chain := audit.Control
-		if s.ConnectionID != nil {
-			chain = *s.ConnectionID
-		}
-		out[chain] = append(out[chain], subscriptionFilter{s.ID, splitActions(s.Actions)})
-	}
-	return out, nil
 }
 
 // enqueue is the transactional outbox: for the sealed event e it queues one delivery
@@ -271,7 +236,7 @@ func (s Webhooks) Claim(ctx context.Context, now time.Time, lease time.Duration,
 	}
 	token := provisioning.NewID()
 	var out []webhooks.Delivery
-	err := s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
 		var ids []string
 		err := tx.Raw(`SELECT o.id FROM outbox o JOIN webhook_subscriptions s ON s.id = o.subscription_id
 			WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.state = 'active'
@@ -319,7 +284,7 @@ func (s Webhooks) Claim(ctx context.Context, now time.Time, lease time.Duration,
 // acknowledged it, in one transaction. A delivery whose lease ran out meanwhile is marked
 // all the same: the subscriber has it.
 func (s Webhooks) Delivered(ctx context.Context, d *webhooks.Delivery, at time.Time) error {
-	return s.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Exec("UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = '', lease = '' WHERE id = ? AND state <> 'delivered'",
 			micros(at), d.ID).Error; err != nil {
 			return err

@@ -28,7 +28,7 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 		return fn(ctx)
 	}
 	t := &txn{}
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.transaction(ctx, func(tx *gorm.DB) error {
 		t.g = tx
 		if err := fn(context.WithValue(ctx, txKey{db}, t)); err != nil {
 			return err
@@ -56,7 +56,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if t, ok := ctx.Value(txKey{db}).(*txn); ok {
 		return fn(t.g)
 	}
-	return db.gorm.WithContext(ctx).Transaction(fn)
+	return db.transaction(ctx, fn)
 }
 
 // Snapshot runs fn in a read-only transaction that sees one consistent state of the
@@ -70,7 +70,7 @@ func (db *DB) Snapshot(ctx context.Context, fn func(ctx context.Context) error) 
 	if db.dialect.name == postgresDialect.name {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.transaction(ctx, func(tx *gorm.DB) error {
 		return fn(context.WithValue(ctx, txKey{db}, &txn{g: tx}))
 	}, opts)
 }

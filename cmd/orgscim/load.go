@@ -33,6 +33,7 @@ type phaseResult struct {
 	// their waits are in the latencies, as a client experiences them.
 	Throttled   int64  `json:"throttled,omitempty"`
 	Description string `json:"description"`
+	phaseCost
 }
 
 // loadRun drives one SCIM base URL. It is the engine of `orgscim load`.
@@ -48,6 +49,7 @@ type loadRun struct {
 	maxWait    time.Duration
 	throttled  atomic.Int64
 	bar        *progress
+	cost       *costMeter
 }
 
 // do sends one request and wants one of the statuses. A 429 is waited out as its
@@ -125,7 +127,30 @@ func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op fun
 	throttled := l.throttled.Load()
 	l.bar.Reset(int64(n), "load: "+strings.Fields(desc)[0]+" "+strings.Fields(desc)[1])
 	var firstErr atomic.Value
-	start := time.Now()
+	var start time.Time
+	var elapsed time.Duration
+	cost := l.cost.measure(ctx, n, func() {
+		start = time.Now()
+		l.workers(ctx, n, workers, lat, &next, &errs, &firstErr, op)
+		elapsed = time.Since(start)
+	})
+	res := phaseResult{Requests: n, Errors: int(errs.Load()), Seconds: round3(elapsed.Seconds()), Description: desc,
+		Throttled: l.throttled.Load() - throttled, phaseCost: cost}
+	if s, ok := firstErr.Load().(string); ok {
+		res.FirstError = s
+	}
+	if n > 0 {
+		res.PerSecond = round3(float64(n) / elapsed.Seconds())
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		ms := func(d time.Duration) float64 { return round3(float64(d.Microseconds()) / 1000) }
+		res.P50ms, res.P99ms, res.MaxMs = ms(lat[(n-1)/2]), ms(lat[(n-1)*99/100]), ms(lat[n-1])
+	}
+	return res
+}
+
+// workers runs n operations on that many goroutines, recording each one's latency.
+func (l *loadRun) workers(ctx context.Context, n, workers int, lat []time.Duration, next, errs *atomic.Int64, firstErr *atomic.Value,
+	op func(ctx context.Context, i int) error) {
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -148,19 +173,6 @@ func (l *loadRun) phase(ctx context.Context, desc string, n, workers int, op fun
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	res := phaseResult{Requests: n, Errors: int(errs.Load()), Seconds: round3(elapsed.Seconds()), Description: desc,
-		Throttled: l.throttled.Load() - throttled}
-	if s, ok := firstErr.Load().(string); ok {
-		res.FirstError = s
-	}
-	if n > 0 {
-		res.PerSecond = round3(float64(n) / elapsed.Seconds())
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		ms := func(d time.Duration) float64 { return round3(float64(d.Microseconds()) / 1000) }
-		res.P50ms, res.P99ms, res.MaxMs = ms(lat[(n-1)/2]), ms(lat[(n-1)*99/100]), ms(lat[n-1])
-	}
-	return res
 }
 
 // withThrottled counts in r the 429s of the requests a phase made before its measured
@@ -190,6 +202,12 @@ type loadOptions struct {
 	Keep bool
 	// Progress, when set, shows each phase's progress (on a terminal).
 	Progress *progress
+	// Postgres, when set, is the server's PostgreSQL URL on this machine: each phase
+	// then reports its backends' CPU per request (see load_cost.go).
+	Postgres string
+	// Settle is how long a phase may wait, after its last answer, for the server to be
+	// quiet again (see costMeter.settle); 0: not at all.
+	Settle time.Duration
 }
 
 var allPhases = []string{"create", "get", "filter", "page", "groupadd", "deactivate", "delete"}
@@ -212,6 +230,10 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: 30 * time.Second}},
 		prefix: fmt.Sprintf("load-%d", time.Now().UnixNano())}
+	if l.cost, err = newCostMeter(ctx, l.base, o.Postgres, o.Settle, l.client); err != nil {
+		return nil, err
+	}
+	defer l.cost.close()
 	want := map[string]bool{}
 	for _, p := range o.Phases {
 		want[p] = true
@@ -386,30 +408,35 @@ type loadCmd struct {
 	Phases          string        `default:"${load_phases}" placeholder:"create,get,..." help:"Phases to run, in this order: ${load_phases}."`
 	MaxRetries      int           `default:"8" placeholder:"N" help:"Retries of a request answered 429 (Too Many Requests), each after its Retry-After."`
 	MaxWait         time.Duration `default:"30s" placeholder:"DURATION" help:"The longest one Retry-After is waited out."`
+	Postgres        string        `placeholder:"URL" help:"The server's PostgreSQL URL, application_name included, when PostgreSQL runs on this machine: each phase then reports its backends' CPU per request."`
+	Settle          time.Duration `default:"10s" placeholder:"DURATION" help:"The longest a phase waits after its last answer for the server to be quiet again, so that the work its requests left behind (sealing, webhooks) counts in its CPU per request."`
 	Keep            bool          `help:"Leave the users and group the run created; by default they are deleted at the end, also after a failure or Ctrl-C."`
-	JSON            bool          `name:"json" help:"Accepted for symmetry: the result is always JSON (no progress bar)."`
+	JSON            bool          `name:"json" help:"Only the JSON: no progress bar and no table on a terminal's stderr."`
 }
 
 func (loadCmd) Help() string {
 	return `Drives a running server's SCIM endpoint: create, get, filter, page, group adds,
 deactivate, delete; and prints requests per second, p50/p99/max latency, errors and the
-429s it waited out per phase as JSON on stdout. A 429 is retried after its Retry-After
-(bounded by --max-retries and --max-wait), so the server's rate limit slows the run down
-instead of failing it. What the run created and did not delete is deleted at the end
-("cleanup" in the result) unless --keep. On a terminal, progress goes to stderr. See
-docs/PERFORMANCE.md.
+429s it waited out per phase as JSON on stdout, with what each request cost: the
+server's CPU and statements (from its /metrics) and, with --postgres, PostgreSQL's CPU
+(its backends' /proc on this machine). A 429 is retried after its Retry-After (bounded
+by --max-retries and --max-wait), so the server's rate limit slows the run down instead
+of failing it. What the run created and did not delete is deleted at the end
+("cleanup" in the result) unless --keep. On a terminal, progress and then a table of
+the figures go to stderr (not with --json). See docs/PERFORMANCE.md.
 
 Example:
 
-    orgscim load --url http://127.0.0.1:8080/scim/v2/acme --token "$TOKEN" --users 10000 --concurrency 32`
+    orgscim load --url http://127.0.0.1:8080/scim/v2/acme --token "$TOKEN" --users 10000 --concurrency 32 \
+      --postgres 'postgres://127.0.0.1/orgscim?application_name=orgscim'`
 }
 
 func (c *loadCmd) Run(env *cliEnv) error {
 	if c.Token == "" {
 		return usagef("--token is required (or set ORGSCIM_LOAD_TOKEN)")
 	}
-	if c.Users < 1 || c.Concurrency < 1 || c.Lookups < 0 || c.Batch < 1 || c.ReadConcurrency < 0 || c.MaxRetries < 0 || c.MaxWait <= 0 {
-		return usagef("--users, --concurrency, --batch and --max-wait must be positive; --lookups, --read-concurrency and --max-retries not negative")
+	if c.Users < 1 || c.Concurrency < 1 || c.Lookups < 0 || c.Batch < 1 || c.ReadConcurrency < 0 || c.MaxRetries < 0 || c.MaxWait <= 0 || c.Settle < 0 {
+		return usagef("--users, --concurrency, --batch and --max-wait must be positive; --lookups, --read-concurrency, --max-retries and --settle not negative")
 	}
 	phases := strings.Split(c.Phases, ",")
 	for _, p := range phases {
@@ -419,8 +446,12 @@ func (c *loadCmd) Run(env *cliEnv) error {
 	}
 	bar := newProgress(env.stderr, c.JSON, int64(c.Users), "load", "requests")
 	res, err := runLoad(env.ctx, c.URL, c.Token, loadOptions{Users: c.Users, Concurrency: c.Concurrency, ReadConcurrency: c.ReadConcurrency,
-		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar})
+		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar,
+		Postgres: c.Postgres, Settle: c.Settle})
 	bar.Done()
+	if res != nil && !c.JSON && isTerminal(env.stderr) {
+		printCostTable(env.stderr, res)
+	}
 	if res != nil {
 		if perr := printJSON(env.stdout, res); perr != nil && err == nil {
 			err = perr

@@ -96,7 +96,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		s.Health = cfg.Health
 	}
 	metrics := httpmetrics.New(httpmetrics.Options{
-		Connection: scim.ConnectionSlug, DBStats: db.Stats, Engine: db.Engine(),
+		Connection: scim.ConnectionSlug, DBStats: db.Stats, Statements: db.Statements, Engine: db.Engine(),
 	})
 	metrics.Registry().MustRegister(newDeliveryCollector(db.Webhooks(), cfg.Now, logger),
 		newReconcileCollector(db.Reconcile(), logger), newTokenExpiryCollector(db.Health(), cfg.Now, logger))
