@@ -52,7 +52,7 @@ func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.A
 	err := s.db.q(ctx).Raw(chainSQL(s.db.dialect,
 		"SELECT delegation_id, 0 FROM admin_keys WHERE hash = ? AND delegation_id IS NOT NULL",
 		aliased("k.", "k_", adminKeyCols)+", ",
-		"(SELECT * FROM admin_keys WHERE hash = ?) k")+" ORDER BY links.link", hash, hash).Scan(&rows).Error
+		"(SELECT * FROM admin_keys WHERE hash = ?) k")+" ORDER BY links.link", hash, hash).Find(&rows).Error
 	if err != nil {
 		return nil, nil, nil, err
 	}

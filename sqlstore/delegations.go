@@ -143,7 +143,7 @@ type chainRow struct {
 func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs.ChainLink, map[string]*orgs.Org, error) {
 	var rows []chainRow
 	err := s.db.q(ctx).Raw(chainSQL(s.db.dialect, "SELECT id, 0 FROM delegations WHERE id = ?", "", "")+
-		" ORDER BY links.link", id).Scan(&rows).Error
+		" ORDER BY links.link", id).Find(&rows).Error
 	if err != nil {
 		return nil, nil, err
 	}
