@@ -20,7 +20,8 @@ import (
 // TestAuthorityModel drives a random sequence of relationship changes through the real
 // server (admin API and SCIM) and, after every step, compares every access check and
 // every delegate key's ability to read and to write with a small model of the authority
-// rule. ORGSCIM_MODEL_STEPS (default 40) and ORGSCIM_MODEL_SEEDS (default "1", a
+// rule. Privileged access comes only from elevations a second operator approves, and
+// lapses with them as the clock moves. ORGSCIM_MODEL_STEPS (default 40) and ORGSCIM_MODEL_SEEDS (default "1", a
 // comma-separated list or a count like "20x") size the run; `make model` runs a long one.
 func TestAuthorityModel(t *testing.T) {
 	steps := 40
@@ -63,7 +64,7 @@ func TestAuthorityModel(t *testing.T) {
 					w.probe(fmt.Sprintf("seed %d step %d (%s)", seed, i+1, what))
 					total[t.Name()[strings.LastIndex(t.Name(), "/")+1:]]++
 				}
-				for _, k := range []string{"check true", "check false", "key true", "key false"} {
+				for _, k := range []string{"check true", "check false", "key true", "key false", "elevated true", "elevated false"} {
 					if steps >= 20 && w.seen[k] == 0 {
 						t.Errorf("no probe answered %q in %d steps: the world degenerated (%v)", k, steps, w.seen)
 					}
@@ -99,6 +100,7 @@ type mDelegation struct {
 
 type mGrant struct {
 	id, user, org, under string
+	role                 string    // "": viewer (reports.read); "admin": privileged (reports.write), by elevation only
 	expires              time.Time // zero: none
 	revoked              bool
 }
@@ -160,6 +162,8 @@ func newModelWorld(t *testing.T, db *sqlstore.DB, seed uint64) *modelWorld {
 		}
 	}
 	w.oper.post("/roles", map[string]any{"key": "viewer", "permissions": []string{"reports.read"}, "inherits": true}).must(t, http.StatusCreated)
+	w.oper.post("/roles", map[string]any{"key": "admin", "permissions": []string{"reports.write"}, "inherits": true,
+		"privileged": true, "max_duration_seconds": 4 * 3600}).must(t, http.StatusCreated)
 	w.g1 = w.scim["c1"].createGroup("G1", w.users["u3"].id, w.users["u4"].id)["id"].(string)
 	w.inG1["u3"], w.inG1["u4"] = true, true
 	w.groups["c1"], w.groups["c2"] = w.g1, w.scim["c2"].createGroup("G2", w.users["v2"].id)["id"].(string)
@@ -181,6 +185,7 @@ func newModelWorld(t *testing.T, db *sqlstore.DB, seed uint64) *modelWorld {
 	w.delegate("C", "v1")
 	w.grant(w.slots["B"].key, "B", "u3", "p1a", 0, true)
 	w.grant(w.slots["C"].key, "C", "v2", "p2a", 0, true)
+	w.elevateOn("u3", "p1a")
 	w.probe("setup")
 	return w
 }
@@ -244,18 +249,30 @@ func (w *modelWorld) grantHolds(g *mGrant, now time.Time) bool {
 
 // allowed is the model's access check: user u may read on org.
 func (w *modelWorld) allowed(u, org string) bool {
+	if w.holdsRole(u, org, "") {
+		return true
+	}
+	if !w.live(u) || !w.pathActive(org) {
+		return false
+	}
+	path := w.path(org)
+	// G1's mapping: viewer on p1b, for live members, inside c1's subtree.
+	return w.mapping && w.inG1[u] && w.users[u].conn == "c1" && slices.Contains(path, "p1b") && w.within("p1b", "p1")
+}
+
+// holdsRole: u holds role ("" viewer, "admin") on org through a grant (both inherit).
+func (w *modelWorld) holdsRole(u, org, role string) bool {
 	if !w.live(u) || !w.pathActive(org) {
 		return false
 	}
 	now := w.now()
 	path := w.path(org)
 	for _, g := range w.grants {
-		if g.user == u && slices.Contains(path, g.org) && w.grantHolds(g, now) {
-			return true // viewer inherits
+		if g.user == u && g.role == role && slices.Contains(path, g.org) && w.grantHolds(g, now) {
+			return true
 		}
 	}
-	// G1's mapping: viewer on p1b, for live members, inside c1's subtree.
-	return w.mapping && w.inG1[u] && w.users[u].conn == "c1" && slices.Contains(path, "p1b") && w.within("p1b", "p1")
+	return false
 }
 
 // --- the probes
@@ -272,6 +289,18 @@ func (w *modelWorld) probe(when string) {
 			w.seen[fmt.Sprintf("check %v", want)]++
 			if got["allowed"] != want {
 				t.Errorf("%s: check %s on %s = %v (%s), model says %v", when, u, o, got["allowed"], field(got, "reason"), want)
+			}
+		}
+	}
+	// Privileged access comes only from approved elevations, and lapses with them.
+	for _, u := range []string{"u3", "u4", "u5"} {
+		for _, o := range []string{"p1", "p1a", "p1b"} {
+			q := url.Values{"connection": {"c1"}, "user": {w.users[u].id}, "permission": {"reports.write"}, "org": {o}}
+			got := w.oper.get("/access/check?"+q.Encode()).must(t, http.StatusOK).JSON
+			want := w.holdsRole(u, o, "admin")
+			w.seen[fmt.Sprintf("elevated %v", want)]++
+			if got["allowed"] != want {
+				t.Errorf("%s: write check %s on %s = %v (%s), model says %v", when, u, o, got["allowed"], field(got, "reason"), want)
 			}
 		}
 	}
@@ -309,7 +338,7 @@ func (w *modelWorld) probeKey(when, name string, s *mSlot, k *adminClient, holds
 func (w *modelWorld) pick(xs ...string) string { return xs[w.rnd.IntN(len(xs))] }
 
 func (w *modelWorld) step() string {
-	switch w.rnd.IntN(12) {
+	switch w.rnd.IntN(13) {
 	case 0, 1:
 		o, st := w.pick("p1", "p1a", "p1b", "p2", "p2a"), w.pick("active", "active", "suspended", "ended")
 		w.oper.call("PATCH", "/orgs/"+o, map[string]any{"status": st}).must(w.t, http.StatusOK)
@@ -413,9 +442,35 @@ func (w *modelWorld) step() string {
 		}
 		u := map[string]string{"B": "u4", "C": "v2"}[s.name]
 		return w.grant(s.key, s.name, u, s.org, 0, false)
-	default:
+	case 11:
 		return w.redelegate()
+	default:
+		return w.elevate()
 	}
+}
+
+// elevate asks for the privileged role for one of c1's users on one of p1's orgs for an
+// hour or two; a second operator approves it, and it lapses as time passes. It asks
+// only where the model can say the request and approval succeed.
+func (w *modelWorld) elevate() string {
+	return w.elevateOn(w.pick("u3", "u4", "u5"), w.pick("p1", "p1a", "p1b"))
+}
+
+func (w *modelWorld) elevateOn(u, o string) string {
+	if !w.live(u) || !w.within(o, "p1") || !w.pathActive("p1") {
+		return "no elevation for " + u + " on " + o
+	}
+	for _, g := range w.grants {
+		if g.role == "admin" && g.user == u && g.org == o && !g.revoked {
+			return "elevation of " + u + " on " + o + " already granted"
+		}
+	}
+	d := time.Duration(1+w.rnd.IntN(2)) * time.Hour
+	el := w.oper.post("/elevations", map[string]any{"connection": "c1", "user_id": w.users[u].id, "role": "admin", "org": o,
+		"reason": "model", "duration_seconds": int64(d / time.Second)}).must(w.t, http.StatusCreated).JSON
+	ok := w.oper2.post("/elevations/"+field(el, "id")+"/approve", nil).must(w.t, http.StatusOK).JSON
+	w.grants = append(w.grants, &mGrant{id: field(ok, "grant_id"), user: u, org: o, role: "admin", expires: w.now().Add(d)})
+	return fmt.Sprintf("elevate %s on %s for %s", u, o, d)
 }
 
 // grant asks for a grant of viewer to u on org, by an operator (slot "") or through a
@@ -432,7 +487,7 @@ func (w *modelWorld) grant(by *adminClient, slot, u, org string, expires time.Du
 	for _, x := range w.grants {
 		// One live direct grant of a role per user and org: an expired one still counts
 		// until something revokes it.
-		want = want && (x.revoked || x.user != u || x.org != org)
+		want = want && (x.revoked || x.role != "" || x.user != u || x.org != org)
 	}
 	if slot != "" {
 		s := w.slots[slot]
