@@ -7,34 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/internal/httpstatus"
 )
-
-// status maps a domain error code to its HTTP status. This is the one place where the
-// admin API decides what a domain error looks like on the wire.
-func status(code orgscim.Code) int {
-	switch code {
-	case orgscim.Invalid, orgscim.InvalidFilter, orgscim.InvalidPath, orgscim.InvalidValue,
-		orgscim.InvalidSyntax, orgscim.NoTarget, orgscim.Mutability, orgscim.TooMany:
-		return http.StatusBadRequest
-	case orgscim.Conflict:
-		return http.StatusConflict
-	case orgscim.NotFound:
-		return http.StatusNotFound
-	case orgscim.Unauthorized:
-		return http.StatusUnauthorized
-	case orgscim.Forbidden:
-		return http.StatusForbidden
-	case orgscim.Precondition:
-		return http.StatusPreconditionFailed
-	case orgscim.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case orgscim.RateLimited:
-		return http.StatusTooManyRequests
-	case orgscim.NotImplemented:
-		return http.StatusNotImplemented
-	}
-	return http.StatusInternalServerError
-}
 
 // routingCodes name the errors of the router and middleware, which carry an HTTP
 // status rather than a domain code.
@@ -90,7 +64,7 @@ func (s *Server) HandleError(err error, c echo.Context) {
 	if code == orgscim.Unauthorized {
 		msg = unauthorizedMessage // one answer to every failed authentication
 	}
-	s.write(c, status(code), string(code), msg, "")
+	s.write(c, httpstatus.Of(code), string(code), msg, "")
 }
 
 func (s *Server) internal(c echo.Context, err error) {

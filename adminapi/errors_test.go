@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/internal/httpstatus"
 )
 
 func serve(t *testing.T, s *Server, e *echo.Echo, method, path string) (int, ErrorBody, string) {
@@ -70,11 +71,11 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 		orgscim.InvalidSyntax, orgscim.NoTarget, orgscim.Mutability, orgscim.TooMany, orgscim.Conflict, orgscim.NotFound,
 		orgscim.Unauthorized, orgscim.Forbidden, orgscim.Precondition, orgscim.TooLarge, orgscim.RateLimited,
 		orgscim.NotImplemented} {
-		if st := status(c); st < 400 || st == http.StatusInternalServerError {
+		if st := httpstatus.Of(c); st < 400 || st == http.StatusInternalServerError {
 			t.Errorf("%s answers %d", c, st)
 		}
 	}
-	if status(orgscim.Internal) != http.StatusInternalServerError {
+	if httpstatus.Of(orgscim.Internal) != http.StatusInternalServerError {
 		t.Error("internal is not a 500")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/internal/httpstatus"
 	"github.com/orgscim/orgscim/orgs"
 )
 
@@ -304,7 +305,7 @@ func (s *Server) evaluations(c echo.Context) error {
 				}
 				// A question this caller may not ask, or about something that does not
 				// exist: refused in its own place, without hiding the others' answers.
-				r = Result{Context: map[string]any{"error": map[string]any{"status": status(code), "message": orgscim.ErrorMessage(err)}}}
+				r = Result{Context: map[string]any{"error": map[string]any{"status": httpstatus.Of(code), "message": orgscim.ErrorMessage(err)}}}
 			}
 			out = append(out, r)
 			if (sem == DenyOnFirstDeny && !r.Decision) || (sem == PermitOnFirstPermit && r.Decision) {

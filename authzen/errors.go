@@ -7,28 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/internal/httpstatus"
 )
-
-// status maps a domain error code to its HTTP status: the one place the PDP decides
-// what a domain error looks like on the wire. AuthZEN leaves error bodies open; the PDP
-// answers {"error": {"status", "code", "message"}}.
-func status(code orgscim.Code) int {
-	switch code {
-	case orgscim.Invalid, orgscim.InvalidValue, orgscim.InvalidSyntax, orgscim.TooMany:
-		return http.StatusBadRequest
-	case orgscim.NotFound:
-		return http.StatusNotFound
-	case orgscim.Unauthorized:
-		return http.StatusUnauthorized
-	case orgscim.Forbidden:
-		return http.StatusForbidden
-	case orgscim.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case orgscim.RateLimited:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
-}
 
 // HandleError answers err as a JSON error document. An error that is not the domain's
 // is logged with a fresh id and answered as a generic 500 (503 when the database is
@@ -44,7 +24,7 @@ func (s *Server) HandleError(err error, c echo.Context) {
 	}
 	code := orgscim.ErrorCode(err)
 	if code != orgscim.Internal && (he == nil) {
-		write(c, status(code), string(code), orgscim.ErrorMessage(err))
+		write(c, httpstatus.Of(code), string(code), orgscim.ErrorMessage(err))
 		return
 	}
 	id := orgscim.NewErrorID()

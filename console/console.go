@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/internal/httpstatus"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sessions"
 )
@@ -252,31 +253,6 @@ func who(p *sessions.Person) string {
 	return name + " (" + p.Connection.Slug + ")"
 }
 
-// status maps a domain error code to the page's HTTP status: the one place where the
-// console decides what a domain error looks like.
-func status(code orgscim.Code) int {
-	switch code {
-	case orgscim.Invalid, orgscim.InvalidFilter, orgscim.InvalidPath, orgscim.InvalidValue,
-		orgscim.InvalidSyntax, orgscim.NoTarget, orgscim.Mutability, orgscim.TooMany:
-		return http.StatusBadRequest
-	case orgscim.Conflict:
-		return http.StatusConflict
-	case orgscim.NotFound:
-		return http.StatusNotFound
-	case orgscim.Unauthorized:
-		return http.StatusUnauthorized
-	case orgscim.Forbidden:
-		return http.StatusForbidden
-	case orgscim.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case orgscim.RateLimited:
-		return http.StatusTooManyRequests
-	case orgscim.NotImplemented:
-		return http.StatusNotImplemented
-	}
-	return http.StatusInternalServerError
-}
-
 // HandleError answers an error under Prefix as a page. Domain errors show their
 // message; anything else is logged and shown as a generic failure.
 func (s *Server) HandleError(err error, c echo.Context) {
@@ -294,7 +270,7 @@ func (s *Server) HandleError(err error, c echo.Context) {
 			s.logger().Error("console error", slog.String("route", c.Path()), slog.String("error", err.Error()))
 		}
 	case orgscim.ErrorCode(err) != orgscim.Internal:
-		code, text = status(orgscim.ErrorCode(err)), orgscim.ErrorMessage(err)
+		code, text = httpstatus.Of(orgscim.ErrorCode(err)), orgscim.ErrorMessage(err)
 	default:
 		s.logger().Error("console error", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.String("route", c.Path()), slog.String("error", err.Error()))

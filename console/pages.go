@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/internal/httpstatus"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
@@ -335,7 +336,7 @@ func (s *Server) grant(c echo.Context) error {
 	if _, err := s.Access.AssignRole(ctx, by, conn, c.Param("id"), values["role"], org.ID, values["reason"], expires); err != nil {
 		switch orgscim.ErrorCode(err) {
 		case orgscim.Invalid, orgscim.InvalidValue, orgscim.NotFound, orgscim.Conflict:
-			return s.personPage(c, status(orgscim.ErrorCode(err)), values, map[string]string{fieldOf(err): orgscim.ErrorMessage(err)})
+			return s.personPage(c, httpstatus.Of(orgscim.ErrorCode(err)), values, map[string]string{fieldOf(err): orgscim.ErrorMessage(err)})
 		}
 		return err
 	}
