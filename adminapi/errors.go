@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/internal/httpstatus"
+	"github.com/orgscim/orgscim/internal/keyauth"
 )
 
 // routingCodes name the errors of the router and middleware, which carry an HTTP
@@ -19,11 +20,9 @@ var routingCodes = map[int]struct{ code, message string }{
 	http.StatusTooManyRequests:       {string(orgscim.RateLimited), "too many requests"},
 	http.StatusUnsupportedMediaType:  {"unsupported_media_type", "the request body must be JSON (Content-Type: application/json)"},
 	http.StatusBadRequest:            {string(orgscim.Invalid), "bad request"},
-	http.StatusUnauthorized:          {string(orgscim.Unauthorized), unauthorizedMessage},
+	http.StatusUnauthorized:          {string(orgscim.Unauthorized), keyauth.Message},
 	http.StatusForbidden:             {string(orgscim.Forbidden), "forbidden"},
 }
-
-const unauthorizedMessage = "a valid admin API key is required (Authorization: Bearer oscadm_...)"
 
 // HandleError answers err as a JSON error document. Anything that is neither a domain
 // error nor a routing error is logged with a fresh error id and answered as a generic
@@ -62,7 +61,7 @@ func (s *Server) HandleError(err error, c echo.Context) {
 	}
 	msg := orgscim.ErrorMessage(err)
 	if code == orgscim.Unauthorized {
-		msg = unauthorizedMessage // one answer to every failed authentication
+		msg = keyauth.Message // one answer to every failed authentication
 	}
 	s.write(c, httpstatus.Of(code), string(code), msg, "")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/internal/httpstatus"
+	"github.com/orgscim/orgscim/internal/keyauth"
 )
 
 func serve(t *testing.T, s *Server, e *echo.Echo, method, path string) (int, ErrorBody, string) {
@@ -52,7 +53,7 @@ func TestInternalErrorsAreGenericAndLogged(t *testing.T) {
 	}
 	// Every failed authentication reads the same, whatever the domain said.
 	st, body, _ = serve(t, s, e, "GET", Prefix+"/unauthorized")
-	if st != http.StatusUnauthorized || body.Error.Message != unauthorizedMessage {
+	if st != http.StatusUnauthorized || body.Error.Message != keyauth.Message {
 		t.Fatalf("401: %+v", body)
 	}
 	st, body, _ = serve(t, s, e, "GET", Prefix+"/nope")

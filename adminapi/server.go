@@ -42,6 +42,7 @@ import (
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
+	"github.com/orgscim/orgscim/internal/keyauth"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -141,19 +142,10 @@ const principalKey = "adminapi.principal"
 // 401.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		scheme, secret, _ := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			secret = ""
-		}
-		// One request is one decision: the caller's authority is evaluated once, now,
-		// and every question the request asks of it gets that answer.
-		c.SetRequest(c.Request().WithContext(orgs.WithDecision(c.Request().Context())))
-		p, err := s.Keys.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
+		ctx, p, err := keyauth.Principal(c.Request(), s.Keys)
+		c.SetRequest(c.Request().WithContext(ctx))
 		if err != nil {
-			if orgscim.ErrorCode(err) == orgscim.Internal {
-				return err
-			}
-			return orgscim.Errorf(orgscim.Unauthorized, unauthorizedMessage)
+			return err
 		}
 		c.Set(principalKey, p)
 		// The domain copies the source into the audit event of every change this request

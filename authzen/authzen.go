@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/internal/httpstatus"
+	"github.com/orgscim/orgscim/internal/keyauth"
 	"github.com/orgscim/orgscim/orgs"
 )
 
@@ -31,9 +32,7 @@ const BatchConcurrency = 8
 const MaxEvaluations = 1000
 
 // Authenticator resolves an admin API key into the principal that holds it.
-type Authenticator interface {
-	Authenticate(ctx context.Context, secret string) (orgs.Principal, error)
-}
+type Authenticator = keyauth.Authenticator
 
 // Decider is the access check as principal p may ask it: Forbidden when the question
 // lies outside p's scope; otherwise the decision and its explanation (JSON-encodable).
@@ -90,18 +89,10 @@ const principalKey = "authzen.principal"
 
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		scheme, secret, _ := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			secret = ""
-		}
-		// One request is one decision about the caller's own authority.
-		c.SetRequest(c.Request().WithContext(orgs.WithDecision(c.Request().Context())))
-		p, err := s.Keys.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
+		ctx, p, err := keyauth.Principal(c.Request(), s.Keys)
+		c.SetRequest(c.Request().WithContext(ctx))
 		if err != nil {
-			if orgscim.ErrorCode(err) == orgscim.Internal {
-				return err
-			}
-			return orgscim.Errorf(orgscim.Unauthorized, "a valid admin API key is required (Authorization: Bearer oscadm_...)")
+			return err
 		}
 		c.Set(principalKey, p)
 		// The specification has the PDP echo the caller's request id.
