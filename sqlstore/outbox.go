@@ -169,17 +169,23 @@ func (s Webhooks) Subscriptions(ctx context.Context) ([]webhooks.Subscription, e
 	return out, nil
 }
 
+// lockSubscription reads the subscription with this id, locked for the rest of tx.
+func (s Webhooks) lockSubscription(tx *gorm.DB, id string) (subscriptionRow, error) {
+	var r subscriptionRow
+	err := tx.Raw("SELECT id, connection_id, url, actions, state, format, created_at FROM webhook_subscriptions WHERE id = ?"+
+		s.db.dialect.forUpdate, id).Take(&r).Error
+	if isNoRows(err) {
+		return r, orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
+	}
+	return r, err
+}
+
 // DisableSubscription disables a subscription and gives up its pending deliveries, in
 // one transaction; it returns the subscription as it was before.
 func (s Webhooks) DisableSubscription(ctx context.Context, id string) (*webhooks.Subscription, error) {
 	var out *webhooks.Subscription
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
-		var r subscriptionRow
-		err := tx.Raw("SELECT id, connection_id, url, actions, state, format, created_at FROM webhook_subscriptions WHERE id = ?"+
-			s.db.dialect.forUpdate, id).Take(&r).Error
-		if isNoRows(err) {
-			return orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
-		}
+		r, err := s.lockSubscription(tx, id)
 		if err != nil {
 			return err
 		}
@@ -202,12 +208,7 @@ func (s Webhooks) DisableSubscription(ctx context.Context, id string) (*webhooks
 func (s Webhooks) SetSubscriptionFormat(ctx context.Context, id, format string) (*webhooks.Subscription, error) {
 	var out *webhooks.Subscription
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
-		var r subscriptionRow
-		err := tx.Raw("SELECT id, connection_id, url, actions, state, format, created_at FROM webhook_subscriptions WHERE id = ?"+
-			s.db.dialect.forUpdate, id).Take(&r).Error
-		if isNoRows(err) {
-			return orgscim.Errorf(orgscim.NotFound, "no webhook subscription %q", id)
-		}
+		r, err := s.lockSubscription(tx, id)
 		if err != nil {
 			return err
 		}
