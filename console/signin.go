@@ -173,6 +173,11 @@ func (s *Server) linkPage(c echo.Context) error {
 }
 
 func (s *Server) redeemLink(c echo.Context) error {
+	// Another site could otherwise sign a visitor's browser in as the operator whose link
+	// it holds, and watch what they do; refused before the link is used up.
+	if !s.sameOrigin(c) {
+		return orgscim.Errorf(orgscim.Forbidden, "this sign-in link was posted from another site; open it yourself")
+	}
 	ctx := audit.WithSource(c.Request().Context(), audit.Source{Actor: "console:link",
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), ClientAddr: c.RealIP()})
 	_, cookie, err := s.Sessions.RedeemLink(ctx, c.Param("secret"))

@@ -326,6 +326,20 @@ func TestConsoleRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Posted from another site's page: refused, and the link is not used up.
+			req, err := http.NewRequest("POST", f.env.srv.URL+"/console/link/"+secret, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", "https://evil.example")
+			res, err := f.browser(t).client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusForbidden {
+				t.Fatalf("a sign-in link posted from another origin: %d", res.StatusCode)
+			}
 			b := f.browser(t)
 			b.get("/console/link/"+secret).must(t, http.StatusOK, `id="use-link"`)
 			b.do("POST", "/console/link/"+secret, url.Values{}).must(t, http.StatusOK, "alice (operator)", "Globex", "Vendor")
