@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/oauth2-proxy/mockoidc"
@@ -56,33 +55,13 @@ func TestConsoleJourneyInChromium(t *testing.T) {
 	}
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		f := newConsoleFixture(t, db)
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-			chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-			chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-			chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-			chromedp.UserDataDir(t.TempDir()),
-		)
-		defer cancelAlloc()
-		browser, cancelBrowser := chromedp.NewContext(alloc)
-		defer cancelBrowser()
+		browser := headlessChromium(t)
 
 		run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 			t.Helper()
-			if err := chromedp.Do(browser, steps...); err != nil {
-				t.Fatalf("chromium, %s: %v", what, err)
-			}
+			chromiumDo(t, browser, what, steps...)
 		}
-		text := func(sel string) string {
-			t.Helper()
-			v, err := chromedp.Run(browser, chromedp.Text(sel))
-			if err != nil {
-				t.Fatalf("chromium, text of %s: %v", sel, err)
-			}
-			return strings.TrimSpace(v)
-		}
+		text := func(sel string) string { t.Helper(); return chromiumText(t, browser, sel) }
 		// check runs axe-core on the page and photographs it at both sizes.
 		check := func(name string) {
 			t.Helper()

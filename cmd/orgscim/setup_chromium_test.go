@@ -48,24 +48,7 @@ func TestSetupPageInChromium(t *testing.T) {
 			t.Fatalf("setup link %v: %v", link, err)
 		}
 
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-			chromedp.ExecPath(chromiumPath),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.NoDefaultBrowserCheck,
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.UserDataDir(t.TempDir()),
-		)
-		defer cancelAlloc()
-		browser, cancelBrowser := chromedp.NewContext(alloc)
-		defer cancelBrowser()
+		browser := headlessChromium(t)
 		// The administrator's browser lets the page write the clipboard, and the test
 		// read it back.
 		for _, perm := range []string{"clipboard-read", "clipboard-write"} {
@@ -78,18 +61,9 @@ func TestSetupPageInChromium(t *testing.T) {
 
 		run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 			t.Helper()
-			if err := chromedp.Do(browser, steps...); err != nil {
-				t.Fatalf("chromium, %s: %v", what, err)
-			}
+			chromiumDo(t, browser, what, steps...)
 		}
-		text := func(sel string) string {
-			t.Helper()
-			v, err := chromedp.Run(browser, chromedp.Text(sel))
-			if err != nil {
-				t.Fatalf("chromium, text of %s: %v", sel, err)
-			}
-			return strings.TrimSpace(v)
-		}
+		text := func(sel string) string { t.Helper(); return chromiumText(t, browser, sel) }
 
 		// Opening the link shows the base URL and Okta's steps, and uses nothing.
 		first, err := chromedp.Run(browser, chromedp.NavigateResponse(url))
@@ -195,4 +169,42 @@ func TestSetupPageInChromium(t *testing.T) {
 			t.Fatalf("second visit page (%v):\n%s", err, body)
 		}
 	})
+}
+
+// headlessChromium starts a headless Chromium for one test, with the flags a machine
+// whose network is closed needs (no QUIC, no background fetches, no component updates),
+// and a fresh profile; it stops when the test ends, and after 90 s at the latest.
+func headlessChromium(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	return browser
+}
+
+// chromiumDo runs steps in the browser, failing the test with what they were for.
+func chromiumDo(t *testing.T, browser context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(browser, steps...); err != nil {
+		t.Fatalf("chromium, %s: %v", what, err)
+	}
+}
+
+// chromiumText is the text of the element sel selects, trimmed.
+func chromiumText(t *testing.T, browser context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(browser, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("chromium, text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(v)
 }
