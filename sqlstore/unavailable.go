@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 
+	sqlitedriver "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/orgscim/orgscim"
 	"gorm.io/gorm"
@@ -71,6 +72,20 @@ func connectionFailed(err error) bool {
 		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" ||
 			pg.Code == "57P03" || pg.Code == "53300"
 	}
+	// SQLite still busy or locked after busy_timeout (10 s): another writer holds the
+	// file. As with a PostgreSQL out of connections, the answer is "retry later", not
+	// a failure of the request. The low byte is the primary code of an extended one.
+	var lite *sqlitedriver.Error
+	if errors.As(err, &lite) {
+		code := lite.Code() & 0xff
+		return code == sqliteBusy || code == sqliteLocked
+	}
 	// database/sql does not export its error for a pool that was closed.
 	return strings.Contains(err.Error(), "sql: database is closed")
 }
+
+// SQLite's primary result codes for a database another connection holds.
+const (
+	sqliteBusy   = 5
+	sqliteLocked = 6
+)

@@ -464,6 +464,40 @@ func TestE2EEdgesDatabaseUnavailable(t *testing.T) {
 	})
 }
 
+// TestE2EEdgesSQLiteBusy: another process holds SQLite's write lock longer than the
+// busy timeout (10 s). A write answers 503 with Retry-After, as PostgreSQL out of reach
+// does, not a 500, and succeeds once the lock is let go.
+func TestE2EEdgesSQLiteBusy(t *testing.T) {
+	u := dbtest.URL(t, "sqlite")
+	db, err := sqlstore.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	env := newE2E(t, db)
+	c := env.connect("acme", "generic")
+	raw, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(u, "sqlite:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := context.Background()
+	holder, err := raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	r := c.do("POST", "/Users", map[string]any{"schemas": []string{userSchemaURN}, "userName": "pat"})
+	checkUnavailable(t, env, r, str(r.JSON["detail"]))
+	if _, err := holder.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	c.do("POST", "/Users", map[string]any{"schemas": []string{userSchemaURN}, "userName": "pat"}).must(t, http.StatusCreated)
+}
+
 // TestE2EEdgesPostgresUnreachable: PostgreSQL behind a proxy that goes away: requests
 // answer 503 with Retry-After while the server cannot be reached (connections cut,
 // new ones refused), and succeed again once it is back, without a restart.
