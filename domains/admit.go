@@ -9,6 +9,36 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 )
 
+var errDomainRequired = orgscim.Errorf(orgscim.Forbidden, "this connection provisions users once its organisation has verified an e-mail domain")
+
+func (s *Service) policy(ctx context.Context, conn string) (orgs.Policy, error) {
+	if s.Policies == nil {
+		return orgs.DefaultPolicy, nil
+	}
+	return s.Policies.Policy(ctx, conn)
+}
+
+// MayActivate is the activation gate of a pending connection (orgs.Directory's
+// ActivationGate): where the connection's policy requires a verified domain, it stays
+// pending until its subtree holds one, whatever it pushes (a group too). Forbidden
+// says not yet.
+func (s *Service) MayActivate(ctx context.Context, conn *orgs.Connection) error {
+	policy, err := s.policy(ctx, conn.ID)
+	if err != nil || !policy.RequireVerifiedDomain {
+		return err
+	}
+	own, err := s.Store.ClaimsOfConnection(ctx, conn.ID)
+	if err != nil {
+		return err
+	}
+	for _, cl := range own {
+		if cl.Status == Verified {
+			return nil
+		}
+	}
+	return errDomainRequired
+}
+
 // Admit is the domain rule of a SCIM write (provisioning.DomainRule): it refuses a
 // user whose userName or e-mail is in a domain verified by an org outside the
 // connection's subtree, in a domain outside the subtree's verified ones when it has
@@ -29,11 +59,9 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 			want[strings.ToLower(strings.TrimSpace(a[i+1:]))] = true
 		}
 	}
-	policy := orgs.DefaultPolicy
-	if s.Policies != nil {
-		if policy, err = s.Policies.Policy(ctx, conn); err != nil {
-			return "", err
-		}
+	policy, err := s.policy(ctx, conn)
+	if err != nil {
+		return "", err
 	}
 	if len(want) == 0 && !policy.RequireVerifiedDomain {
 		return "", nil
@@ -52,7 +80,7 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 		anyVerified = anyVerified || cl.Status == Verified
 	}
 	if policy.RequireVerifiedDomain && !anyVerified {
-		return "", orgscim.Errorf(orgscim.Forbidden, "this connection provisions users once its organisation has verified an e-mail domain")
+		return "", errDomainRequired
 	}
 	domains := make([]string, 0, len(want))
 	for d := range want {

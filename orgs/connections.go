@@ -63,7 +63,7 @@ type PendingActivator interface {
 }
 
 // ActivatePending makes a pending connection active after its first successful change,
-// audited with the actor in ctx (the token). It does nothing for any other status, and
+// audited with the actor in ctx (the token), unless the ActivationGate says not yet. It does nothing for any other status, and
 // costs nothing then: the caller's connection says whether it is pending.
 func (d *Directory) ActivatePending(ctx context.Context, conn *Connection) error {
 	if conn == nil || conn.Status != ConnectionPending {
@@ -72,6 +72,13 @@ func (d *Directory) ActivatePending(ctx context.Context, conn *Connection) error
 	st, ok := d.Store.(PendingActivator)
 	if !ok {
 		return nil
+	}
+	if d.ActivationGate != nil {
+		if err := d.ActivationGate.MayActivate(ctx, conn); orgscim.ErrorCode(err) == orgscim.Forbidden {
+			return nil // not yet: the gate's requirement is unmet, and the change itself was allowed
+		} else if err != nil {
+			return err
+		}
 	}
 	return d.inTx(ctx, func(ctx context.Context) error {
 		changed, err := st.ActivatePending(ctx, conn.ID)

@@ -157,6 +157,12 @@ type Directory struct {
 	Revalidate interface {
 		Revalidate(ctx context.Context, org *Org, why string) (*Review, error)
 	}
+	// ActivationGate, when set, keeps a pending connection pending while it says no
+	// (domains.Service: until the org has verified an e-mail domain, where the
+	// connection's policy requires one). Nil lets the first change activate.
+	ActivationGate interface {
+		MayActivate(ctx context.Context, conn *Connection) error
+	}
 	Now func() time.Time // nil means time.Now
 }
 

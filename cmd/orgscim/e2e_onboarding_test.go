@@ -339,6 +339,12 @@ func TestSetupLink(t *testing.T) {
 		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "pending" {
 			t.Fatalf("after a refused write the connection is %v", st)
 		}
+		// A group holds no one the gate refuses, but its push does not activate the
+		// connection either: it stays pending until a domain verifies.
+		c.do("POST", "/Groups", map[string]any{"schemas": []any{groupSchemaURN}, "displayName": "Staff"}).must(t, http.StatusCreated)
+		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "pending" {
+			t.Fatalf("after a group push before a domain verified, the connection is %v", st)
+		}
 		holdVerified(t, f.env.db, "acme", "acme.example")
 		c.create(map[string]any{"schemas": []any{userSchemaURN}, "userName": "someone@acme.example"})
 		if st := f.op1.get("/connections/acme").must(t, http.StatusOK).JSON["status"]; st != "active" {

@@ -77,6 +77,8 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	doms := &domains.Service{Store: db.Domains(), Orgs: db.Orgs(), Policies: db.Orgs().(orgs.PolicyStore),
 		Authorizer: dels, Tx: db, Audit: log, Proofs: domainProofs(""), Now: now}
 	users.Domains, users.Quarantine = doms, db.Quarantine()
+	// A connection whose policy requires a verified domain stays pending until it has one.
+	dir.ActivationGate = doms
 	// Console sessions re-check their person by the same authority rule.
 	sess := &sessions.Service{Store: db.Console(), Users: users, Connections: db.Access(), Delegations: dels, Tx: db, Audit: log, Now: now}
 	return &services{sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
