@@ -145,9 +145,6 @@ func (s *Delegations) delegationHoldsAt(ctx context.Context, id string, now time
 // judge evaluates the rule over the chain of delegation id, read by the caller (an empty
 // chain: there is no such delegation), and makes it the request's answer.
 func (s *Delegations) judge(ctx context.Context, id string, chain []ChainLink, byID map[string]*Org, now time.Time) (*Delegation, *Org, error) {
-	if h, ok := recalled(ctx, id); ok {
-		return h.d, h.home, h.err
-	}
 	var h heldChain
 	if len(chain) == 0 {
 		h.err = orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)

@@ -180,6 +180,9 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 				return err
 			}
 		}
+		if v.hold == "" {
+			return nil // a new id has no quarantine record to clear: no read on every create
+		}
 		return s.settle(ctx, conn, u, v, now)
 	})
 	if err != nil {

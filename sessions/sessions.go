@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strings"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -262,7 +263,7 @@ func signedOut(format string, args ...any) error {
 // that has timed out, was revoked, or whose person no longer stands is refused
 // (Unauthorized, saying why) and, when it was live until now, revoked with the reason.
 func (s *Service) Resume(ctx context.Context, cookie string) (*Person, error) {
-	if cookie == "" || len(cookie) < len(SessionPrefix) || cookie[:len(SessionPrefix)] != SessionPrefix {
+	if !strings.HasPrefix(cookie, SessionPrefix) {
 		return nil, signedOut("you are not signed in")
 	}
 	now := s.now()
