@@ -154,8 +154,9 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 }
 
 // chainSQL is the query of a delegation's chain: seed selects (id, 0) of the delegation
-// it starts from; from and join, when given, put other tables beside the chain (the
-// admin key whose delegation it is), joined to every row.
+// it starts from; from, when given, is a row source beside the chain (the admin key whose
+// delegation it is), joined to every row (and kept when there is no chain), and
+// selectMore its columns, ending in a comma.
 func chainSQL(d dialect, seed, selectMore, from string) string {
 	links := `links`
 	if from != "" {
