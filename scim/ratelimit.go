@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"sync"
@@ -10,6 +11,13 @@ import (
 	"github.com/orgscim/orgscim"
 	"golang.org/x/time/rate"
 )
+
+// SharedBuckets are rate-limit buckets that several replicas share, so that a
+// connection's limit holds across them (sqlstore.RateBuckets, in PostgreSQL). Take
+// spends one request of conn's budget, or spends nothing and says how long to wait.
+type SharedBuckets interface {
+	Take(ctx context.Context, conn string, perSecond float64, burst int) (wait time.Duration, ok bool, err error)
+}
 
 // limiters holds one token bucket per connection, created on the connection's first
 // authenticated request. Only authenticated connections get one, so their number is
@@ -65,7 +73,22 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.limiters == nil {
 			return next(c)
 		}
-		wait, ok := s.limiters.take(connection(c).ID, time.Now())
+		var (
+			wait time.Duration
+			ok   bool
+		)
+		if s.Buckets != nil {
+			var err error
+			wait, ok, err = s.Buckets.Take(c.Request().Context(), connection(c).ID, s.Limits.RateLimit, s.Limits.RateBurst)
+			if err != nil {
+				// A limit that cannot be read lets the request through: the limit
+				// protects the service, and the request meets the same database next.
+				s.logger().Warn("rate limit: shared bucket unavailable", "err", err)
+				ok = true
+			}
+		} else {
+			wait, ok = s.limiters.take(connection(c).ID, time.Now())
+		}
 		if ok {
 			return next(c)
 		}

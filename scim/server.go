@@ -7,6 +7,12 @@
 // Schemas, their validation and the discovery documents come from elimity-com/scim; what
 // that library leaves open — filters into queries, PATCH, sorting, attribute projection,
 // ETags and the dialects of real IdPs — is done here.
+//
+// Each connection has a token-bucket rate limit, taken after authentication. With
+// Server.Buckets set (PostgreSQL: sqlstore.RateBuckets, one atomic upsert per request)
+// replicas on one database share each connection's bucket, so the limit is the same
+// however many replicas serve it; without it (SQLite, one process) the buckets live in
+// this process's memory.
 package scim
 
 import (
@@ -107,6 +113,10 @@ type Server struct {
 	// health (see RecordRequests); Now is the clock of its entries, nil for time.Now.
 	Health RequestRecorder
 	Now    func() time.Time
+	// Buckets, when set, hold the rate-limit buckets instead of this process's memory:
+	// replicas on one database share them, so a connection's limit is the same however
+	// many replicas serve it.
+	Buckets SharedBuckets
 
 	users    *resourceType
 	groups   *resourceType

@@ -82,3 +82,44 @@ func TestRateLimitDefaultAllowsBursts(t *testing.T) {
 		}
 	})
 }
+
+// Two replicas — two handlers, each with its own connection pool, on one PostgreSQL —
+// share each connection's bucket: a burst of 4 is 4 requests in all, not 4 per replica.
+// (SQLite is one process, whose buckets stay in its memory: TestRateLimitPerConnection.)
+func TestRateLimitAcrossReplicas(t *testing.T) {
+	url := dbtest.URL(t, "postgres")
+	cfg := httpConfig{Limits: scim.Limits{RateLimit: 0.01, RateBurst: 4}} // nothing refills during the test
+	var replicas [2]*e2eEnv
+	for i := range replicas {
+		db, err := sqlstore.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		replicas[i] = newE2EWith(t, db, cfg)
+	}
+	a := replicas[0].connect("rl-shared", "okta")
+	via := func(i int) *scimClient { cp := *a; cp.env = replicas[i]; return &cp }
+
+	for i := range 4 { // alternating replicas
+		if r := via(i%2).do("GET", "/Users", nil); r.Status != http.StatusOK {
+			t.Fatalf("request %d of the burst, replica %d: %d %s", i+1, i%2, r.Status, r.Raw)
+		}
+	}
+	for i := range replicas {
+		r := via(i).do("GET", "/Users", nil)
+		r.scimError(t, http.StatusTooManyRequests, "")
+		if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 100 {
+			t.Errorf("replica %d: Retry-After %q, want 1 to 100 seconds", i, r.Header.Get("Retry-After"))
+		}
+	}
+	// Another connection's budget is its own, on either replica.
+	b := replicas[1].connect("rl-other", "entra")
+	for i := range 4 {
+		cp := *b
+		cp.env = replicas[i%2]
+		if r := cp.do("GET", "/Users", nil); r.Status != http.StatusOK {
+			t.Errorf("connection b, request %d: %d %s", i+1, r.Status, r.Raw)
+		}
+	}
+}

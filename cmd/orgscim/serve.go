@@ -89,6 +89,11 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Logger: logger}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
+	// Replicas on one PostgreSQL share each connection's rate-limit bucket there; SQLite
+	// is one process, whose buckets stay in its memory.
+	if b := db.RateBuckets(); b != nil {
+		s.Buckets = b
+	}
 	if !cfg.NoHealth {
 		if cfg.Health == nil {
 			cfg.Health = &connhealth.Recorder{Store: db.Health(), Logger: logger}
