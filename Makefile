@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/orgscim
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: run test build vet conformance bench bench-audit fuzz model clean redocly axe
+.PHONY: run test build vet conformance bench bench-audit fuzz model scaleout clean redocly axe
 
 ## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
 run: build
@@ -75,6 +75,16 @@ MODEL_STEPS ?= 500
 model:
 	ORGSCIM_MODEL_SEEDS=$(MODEL_SEEDS) ORGSCIM_MODEL_STEPS=$(MODEL_STEPS) CGO_ENABLED=0 $(GO) test -count=1 -v -timeout 120m \
 	  -run '^TestAuthorityModel$$' ./cmd/orgscim/ 2>&1 | grep -v '^=== ' | grep -E 'model|steps|^(ok|FAIL|---)'
+
+## scaleout: three replicas on one PostgreSQL behind a reverse proxy, one SIGKILLed mid-run,
+## with more load than make test gives it (SCALEOUT_USERS users, 4 writes each, over
+## SCALEOUT_WORKERS IdP workers); needs ORGSCIM_TEST_DATABASE_URL
+SCALEOUT_USERS ?= 1000
+SCALEOUT_WORKERS ?= 16
+scaleout:
+	@test -n "$$ORGSCIM_TEST_DATABASE_URL" || { echo "make scaleout needs ORGSCIM_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
+	ORGSCIM_SCALEOUT_USERS=$(SCALEOUT_USERS) ORGSCIM_SCALEOUT_WORKERS=$(SCALEOUT_WORKERS) CGO_ENABLED=0 \
+	  $(GO) test -count=1 -v -timeout 30m -run '^TestReplicasSurviveAKill$$' ./cmd/orgscim/ 2>&1 | grep -v '^=== '
 
 clean:
 	rm -rf bin data

@@ -84,6 +84,12 @@ func (s AuditLog) LeadSealer(ctx context.Context) (audit.Leadership, error) {
 	return s.db.lead(ctx, "orgscim audit sealer", &s.db.log.sealing, "audit sealer")
 }
 
+// SealerLockKey is the advisory lock the sealer's leader holds (PostgreSQL): operators
+// and tests see in pg_locks which replica seals.
+func (s AuditLog) SealerLockKey(ctx context.Context) (int64, error) {
+	return s.db.lockKey(ctx, "orgscim audit sealer")
+}
+
 type logStateRow struct {
 	Origin     string
 	LegacyMax  int64

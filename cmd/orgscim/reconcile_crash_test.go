@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(reconcileChildEnv); url != "" {
 		os.Exit(reconcileChild(url))
 	}
+	if os.Getenv(serveChildEnv) == "1" {
+		main() // `orgscim serve ...` with the arguments the test gave; exits
+	}
 	os.Exit(m.Run())
 }
 
