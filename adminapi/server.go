@@ -47,6 +47,7 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
+	"github.com/orgscim/orgscim/support"
 )
 
 // Prefix is where the admin API lives.
@@ -94,6 +95,10 @@ type Server struct {
 	// SignIns, when set, serves the connections' console sign-in (/connections/{slug}/console-sign-in).
 	SignIns *sessions.Service
 
+	// Support, when set, applies the support policy to operator keys (see authenticate)
+	// and serves /support-sessions.
+	Support *support.Service
+
 	// Webhooks, when set, serves /webhooks.
 	Webhooks WebhookSubscriptions
 	// Extra adds other adapters' endpoints to the OpenAPI document.
@@ -139,13 +144,25 @@ func echoPath(p string) string {
 const principalKey = "adminapi.principal"
 
 // authenticate resolves the caller's key into a principal; every failure gets the same
-// 401.
+// 401. An operator key is then put under the support policy (support.Service.Admit):
+// confined when the policy requires a session, and acting in the session its
+// Orgscim-Support-Session header names; a read-only session changes nothing here.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx, p, err := keyauth.Principal(c.Request(), s.Keys)
 		c.SetRequest(c.Request().WithContext(ctx))
 		if err != nil {
 			return err
+		}
+		if s.Support != nil {
+			if p, err = s.Support.Admit(ctx, p, strings.TrimSpace(c.Request().Header.Get(orgs.SupportSessionHeader))); err != nil {
+				return err
+			}
+			if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+				if err := p.Support.RefuseWrite(); err != nil {
+					return err
+				}
+			}
 		}
 		c.Set(principalKey, p)
 		// The domain copies the source into the audit event of every change this request
@@ -160,9 +177,15 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // Actor is how the audit trail names a principal acting through its admin API key:
-// "admin_key:KEY_ID operator:NAME" or "admin_key:KEY_ID user:CONNECTION_ID/USER_ID".
+// "admin_key:KEY_ID operator:NAME" or "admin_key:KEY_ID user:CONNECTION_ID/USER_ID";
+// an operator in a support session is that staff member acting in support of the
+// session's org: "admin_key:KEY_ID operator:NAME support:SESSION_ID ticket:TICKET org:SLUG".
 func Actor(p orgs.Principal) string {
-	return "admin_key:" + p.KeyID + " " + p.Name()
+	a := "admin_key:" + p.KeyID + " " + p.Name()
+	if sc := p.Support; sc != nil {
+		a += " support:" + sc.SessionID + " ticket:" + strings.Join(strings.Fields(sc.Ticket), "_") + " org:" + sc.OrgSlug
+	}
+	return a
 }
 
 // PrincipalOf returns the authenticated caller of the request.
@@ -285,11 +308,11 @@ func operatorOnly(p orgs.Principal) error {
 	return nil
 }
 
-// canSee lets p read what concerns org: an operator anything, a delegate what lies in
+// canSee lets p read what concerns org: an operator what OperatorReach lets it, a delegate what lies in
 // its delegated subtree (with any of its capabilities).
 func (s *Server) canSee(ctx context.Context, p orgs.Principal, org *orgs.Org) error {
 	if p.Operator != "" {
-		return nil
+		return orgs.OperatorReach(p, org, s.now())
 	}
 	if p.Delegation == nil || len(p.Delegation.Capabilities) == 0 {
 		return orgscim.Errorf(orgscim.Forbidden, "no authority here")
@@ -302,7 +325,14 @@ func (s *Server) canSee(ctx context.Context, p orgs.Principal, org *orgs.Org) er
 // connection provisions into the subtree, or the subtree into the connection's.
 func (s *Server) relatedConnection(ctx context.Context, p orgs.Principal, conn *orgs.Connection) error {
 	if p.Operator != "" {
-		return nil
+		if !p.Confined {
+			return nil
+		}
+		org, err := s.Directory.Store.OrgByID(ctx, conn.OrgID)
+		if err != nil {
+			return err
+		}
+		return orgs.OperatorReach(p, org, s.now())
 	}
 	if p.Delegation == nil {
 		return orgscim.Errorf(orgscim.Forbidden, "no authority here")

@@ -97,6 +97,10 @@ type Principal struct {
 	KeyID string
 	// KeyExpires is when that key lapses (nil: never): keys it mints lapse no later.
 	KeyExpires *time.Time
+	// Confined: an operator key under the support policy, or acting in a support session,
+	// reaches a partner's data only through Support (see OperatorReach).
+	Confined bool
+	Support  *SupportScope
 }
 
 // Under is the delegation p acts through, recorded as the provenance of what p makes;
@@ -141,13 +145,14 @@ func (s *Delegations) now() time.Time {
 	return time.Now().UTC().Truncate(time.Millisecond)
 }
 
-// Authorize checks that p may use capability c on org: an operator always may; a
+// Authorize checks that p may use capability c on org: an operator may as far as
+// OperatorReach lets it (everywhere, unless confined to a support session); a
 // delegate only through a delegation that holds now under the authority rule
 // (DelegationHolds: its whole chain, its holder, every org on its path), confers c, and
 // whose subtree contains org.
 func (s *Delegations) Authorize(ctx context.Context, p Principal, c Capability, org *Org) error {
 	if p.Operator != "" {
-		return nil
+		return OperatorReach(p, org, s.now())
 	}
 	d := p.Delegation
 	if d == nil {

@@ -59,8 +59,14 @@ type Exporter struct {
 // delegate. A nil org with no error means the whole tree.
 func (x *Exporter) Subtree(ctx context.Context, by Principal, orgSlug string) (*Org, error) {
 	if orgSlug == "" {
-		if by.Operator != "" {
+		if by.Operator != "" && !by.Confined {
 			return nil, nil
+		}
+		if by.Support != nil {
+			return x.Orgs.OrgByID(ctx, by.Support.OrgID)
+		}
+		if by.Operator != "" {
+			return nil, orgscim.Errorf(orgscim.Forbidden, "the whole tree holds partners' data: operator keys export it only in a support session, one org at a time")
 		}
 		if by.Delegation == nil {
 			return nil, orgscim.Errorf(orgscim.Forbidden, "no authority here")

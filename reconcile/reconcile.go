@@ -150,6 +150,9 @@ type Reconciler struct {
 	Reviews ReviewCloser
 	// Domains, when set, re-verifies the verified e-mail domains (rule domain-lapsed).
 	Domains DomainRecheck
+	// Support, when set, records the end of support sessions past their expiry (rule
+	// support-expired).
+	Support SupportSweep
 }
 
 // Options of one pass.
@@ -338,6 +341,12 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 				return nil, nil
 			}
 			return r.recheckDomains(ctx, lead, opts)
+		},
+		func() ([]RuleResult, error) {
+			if !control {
+				return nil, nil
+			}
+			return r.endSupportSessions(ctx, lead, opts)
 		},
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },

@@ -18,7 +18,7 @@ func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler 
 	// services as requests, so that their consequences are the same.
 	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
-		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains,
+		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains, Support: svc.support,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())

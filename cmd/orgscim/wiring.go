@@ -11,6 +11,7 @@ import (
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/sqlstore"
+	"github.com/orgscim/orgscim/support"
 )
 
 // services is the domain, wired by hand over one database: the server and every CLI
@@ -30,6 +31,7 @@ type services struct {
 	onboarding  *onboarding.Onboarding
 	sessions    *sessions.Service
 	domains     *domains.Service
+	support     *support.Service
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -81,6 +83,9 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	dir.ActivationGate = doms
 	// Console sessions re-check their person by the same authority rule.
 	sess := &sessions.Service{Store: db.Console(), Users: users, Connections: db.Access(), Delegations: dels, Tx: db, Audit: log, Now: now}
-	return &services{sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	// Support sessions: the vendor's staff reach a partner's data only in one, approved by
+	// the partner's administrators under the same authority rule.
+	sup := &support.Service{Store: db.Support(), Orgs: db.Orgs(), Authorizer: dels, Tx: db, Audit: log, Now: now}
+	return &services{support: sup, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }

@@ -77,8 +77,26 @@ func URL(t testing.TB, engine string) string {
 	return ""
 }
 
-// Open returns a fresh migrated database of the engine, closed at cleanup.
+// Open returns a fresh migrated database of the engine, closed at cleanup. Its support
+// policy is off, as in a deployment that existed before the policy: tests act on
+// partners' data with operator keys; those of support sessions turn it on (OpenNew).
 func Open(t testing.TB, engine string) *sqlstore.DB {
+	t.Helper()
+	db := OpenNew(t, engine)
+	p, err := db.Support().SupportPolicy(context.Background())
+	if err == nil {
+		p.Required = false
+		err = db.Support().SetSupportPolicy(context.Background(), p)
+	}
+	if err != nil {
+		t.Fatalf("dbtest: support policy: %v", err)
+	}
+	return db
+}
+
+// OpenNew returns a fresh migrated database of the engine as a new deployment has it,
+// support policy on; closed at cleanup.
+func OpenNew(t testing.TB, engine string) *sqlstore.DB {
 	t.Helper()
 	db, err := sqlstore.Open(context.Background(), URL(t, engine))
 	if err != nil {
