@@ -161,6 +161,10 @@ var referenceTables = map[string]string{
 	"audit_tree":          "deployment-wide: the transparency log's tree",
 	"audit_checkpoints":   "deployment-wide: the transparency log's signed checkpoints",
 	"audit_event_numbers": "deployment-wide: SQLite's event counter (a sequence on PostgreSQL)",
+	// Vendor staff acting in support of an org: few rows, checked with an operator key
+	// before any connection is in play.
+	"support_sessions":    "reference: a support session covers an org, not a connection; found with the operator's key",
+	"deployment_settings": "deployment-wide: the deployment's policies (the support policy)",
 }
 
 type tenantSchema struct {
