@@ -81,10 +81,10 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			var err error
 			wait, ok, err = s.Buckets.Take(c.Request().Context(), connection(c).ID, s.Limits.RateLimit, s.Limits.RateBurst)
 			if err != nil {
-				// A limit that cannot be read lets the request through: the limit
-				// protects the service, and the request meets the same database next.
-				s.logger().Warn("rate limit: shared bucket unavailable", "err", err)
-				ok = true
+				// The shared buckets are out of reach: this replica's own bucket limits
+				// the connection meanwhile (a limit per replica rather than none).
+				s.logger().Warn("rate limit: shared bucket unavailable; limiting in this process", "error", err.Error())
+				wait, ok = s.limiters.take(connection(c).ID, time.Now())
 			}
 		} else {
 			wait, ok = s.limiters.take(connection(c).ID, time.Now())

@@ -36,3 +36,21 @@ func TestRateBucketsTake(t *testing.T) {
 		t.Error("SQLite shares buckets: it is one process, whose buckets stay in memory")
 	}
 }
+
+// BenchmarkRateBucketsTake is the cost the shared limit adds to every SCIM request on
+// PostgreSQL: one upsert of the connection's bucket.
+func BenchmarkRateBucketsTake(b *testing.B) {
+	if dbtest.PostgresURL() == "" {
+		b.Skip("ORGSCIM_TEST_DATABASE_URL not set")
+	}
+	rb := dbtest.Open(b, "postgres").RateBuckets()
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := rb.Take(ctx, "bench", 1e9, 1e9); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
