@@ -9,10 +9,11 @@
 // ETags and the dialects of real IdPs — is done here.
 //
 // Each connection has a token-bucket rate limit, taken after authentication. With
-// Server.Buckets set (PostgreSQL: sqlstore.RateBuckets, one atomic upsert per request)
+// Server.Buckets set (PostgreSQL: sqlstore.RateBuckets, one atomic UPDATE per take)
 // replicas on one database share each connection's bucket, so the limit is the same
-// however many replicas serve it; without it (SQLite, one process) the buckets live in
-// this process's memory.
+// however many replicas serve it; a replica takes a few tokens at a time, so most
+// requests cost no statement (see shared). Without it (SQLite, one process) the buckets
+// live in this process's memory.
 package scim
 
 import (
@@ -121,6 +122,7 @@ type Server struct {
 	users    *resourceType
 	groups   *resourceType
 	limiters *limiters // nil when rate limiting is off
+	shared   *shared   // Buckets, when set and rate limiting is on
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -143,6 +145,9 @@ func (s *Server) Register(e *echo.Echo) {
 	s.users = userType()
 	s.groups = groupType()
 	s.limiters = newLimiters(s.Limits.RateLimit, s.Limits.RateBurst)
+	if s.Buckets != nil && s.limiters != nil {
+		s.shared = newShared(s.Buckets, s.Limits.RateLimit, s.Limits.RateBurst)
+	}
 
 	// Rate limiting runs after authentication: its budget is the connection's, and a
 	// request that fails to authenticate never spends it.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/provisioning"
@@ -122,4 +123,43 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 			t.Errorf("connection b, request %d: %d %s", i+1, r.Status, r.Raw)
 		}
 	}
+}
+
+// With a limit where replicas take tokens in chunks (20/s, burst 32: chunks of 2), 120
+// requests alternating over two replicas get at most the burst, one chunk less one per
+// replica, and what refilled while they ran — not a burst per replica.
+func TestRateLimitAcrossReplicasInChunks(t *testing.T) {
+	url := dbtest.URL(t, "postgres")
+	const perSecond, burst, chunk = 20, 32, 2
+	cfg := httpConfig{Limits: scim.Limits{RateLimit: perSecond, RateBurst: burst}}
+	var replicas [2]*e2eEnv
+	for i := range replicas {
+		db, err := sqlstore.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		replicas[i] = newE2EWith(t, db, cfg)
+	}
+	a := replicas[0].connect("rl-chunks", "okta")
+	start := time.Now()
+	passed := 0
+	for i := range 120 {
+		cp := *a
+		cp.env = replicas[i%2]
+		switch r := cp.do("GET", "/ServiceProviderConfig", nil); r.Status {
+		case http.StatusOK:
+			passed++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("request %d: %d %s", i+1, r.Status, r.Raw)
+		}
+	}
+	// The bound counts the refill over the measured time: a slow machine widens it, but
+	// a limit kept per replica (64 and its refills) still exceeds it.
+	limit := burst + len(replicas)*(chunk-1) + int(perSecond*time.Since(start).Seconds()) + 1
+	if passed > limit || passed < burst/2 {
+		t.Errorf("%d of 120 requests passed, want %d to %d", passed, burst/2, limit)
+	}
+	t.Logf("%d of 120 passed in %v (bound %d)", passed, time.Since(start), limit)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -227,7 +228,9 @@ var listeningLine = regexp.MustCompile(`^orgscim listening on (http://\S+) `)
 func startReplica(t *testing.T, name, dbURL, keyFile string) *replica {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--database", dbURL+"&application_name="+name,
-		"--audit-key", keyFile, "--rate-limit", "0", "--reconcile-at", "off", "--seal-interval", "100ms",
+		// A limit above what the machine serves: the replicas share its buckets in
+		// PostgreSQL without refusing the IdP.
+		"--audit-key", keyFile, "--rate-limit", "500", "--rate-burst", "1000", "--reconcile-at", "off", "--seal-interval", "100ms",
 		"--analyze-every", "0")
 	cmd.Env = append(os.Environ(), serveChildEnv+"=1")
 	r := &replica{name: name, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
@@ -289,8 +292,8 @@ func tail(s string, n int) string {
 }
 
 // roundRobin is a small load balancer: each request goes to the next replica it has
-// not seen fail. A replica whose connection fails is dropped, as a health check would
-// drop it; the request that saw the failure is answered 502, which the IdP retries.
+// not seen gone. A replica that refuses a connection is dropped, as a health check would
+// drop it; a request that failed on a replica is answered 502, which the IdP retries.
 type roundRobin struct {
 	*httptest.Server
 	replicas []*replica
@@ -308,9 +311,11 @@ func newRoundRobin(t *testing.T, replicas []*replica) *roundRobin {
 			r.Out.Host = r.In.Host // the replicas answer with the proxy's URLs
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			lb.mu.Lock()
-			lb.down[r.URL.Host] = true
-			lb.mu.Unlock()
+			if errors.Is(err, syscall.ECONNREFUSED) { // nobody listens: the replica is gone
+				lb.mu.Lock()
+				lb.down[r.URL.Host] = true
+				lb.mu.Unlock()
+			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}

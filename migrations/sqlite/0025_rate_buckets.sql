@@ -5,5 +5,5 @@ CREATE TABLE rate_buckets (
     connection_id  TEXT PRIMARY KEY,
     tokens         REAL NOT NULL,
     at             INTEGER NOT NULL,   -- microseconds since the epoch
-    granted        INTEGER NOT NULL
+    granted        INTEGER NOT NULL   -- tokens the last take got
 );
