@@ -73,7 +73,7 @@ func refusedSaying(t *testing.T, what string, r *reply, status int, words string
 
 func auditOf(t *testing.T, a *adminClient, query string) []map[string]any {
 	t.Helper()
-	page := a.get("/audit?limit=1000&" + query).must(t, http.StatusOK).JSON
+	page := a.get("/audit?limit=1000&"+query).must(t, http.StatusOK).JSON
 	var out []map[string]any
 	for _, e := range page["events"].([]any) {
 		out = append(out, e.(map[string]any))
@@ -166,7 +166,7 @@ func TestSupportSessions(t *testing.T) {
 		// Expiry: the clock passes it; the session authorises nothing before any sweep.
 		f.env.clock.advance(time.Hour + time.Second)
 		refusedSaying(t, "an expired session", alice.inSession(id).get("/orgs/acme"), http.StatusForbidden, "not active")
-		if got := alice.get("/support-sessions/" + id).must(t, http.StatusOK).JSON; got["state"] != "active" {
+		if got := alice.get("/support-sessions/"+id).must(t, http.StatusOK).JSON; got["state"] != "active" {
 			t.Fatalf("before the sweep the record still says %v", got["state"])
 		}
 		run, err := newReconciler(db, f.env.clock.Now).Once(context.Background(), reconcile.Options{})
@@ -183,7 +183,7 @@ func TestSupportSessions(t *testing.T) {
 			raw, _ := json.Marshal(run.Report.Rules)
 			t.Fatalf("support-expired ended %d sessions: %s", swept, raw)
 		}
-		got := pat.get("/support-sessions/" + id).must(t, http.StatusOK).JSON
+		got := pat.get("/support-sessions/"+id).must(t, http.StatusOK).JSON
 		if got["state"] != "ended" || got["end_reason"] != "expired" {
 			t.Fatalf("after the sweep %v", got)
 		}
