@@ -154,6 +154,8 @@ func tags(extra [][2]string) []any {
 		{"imports", "Spreadsheet imports of orgs, people and their roles."},
 		{"onboarding", "Partner onboarding, approved by a second person, and setup links for the partner's IT administrator."},
 		{"domains", "Verified partner domains: an org proves its e-mail domains, and other orgs' connections may not provision them."},
+		{"support", "Support sessions: the vendor's staff reach a partner's data only in a session the partner approved (or a break-glass " +
+			"it is told of and reviews), sending its id in the Orgscim-Support-Session header, while the support policy requires it."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

@@ -48,7 +48,7 @@ const (
 )
 
 func (s *Server) routes() []route {
-	return append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...)
+	return append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...)
 }
 
 func (s *Server) coreRoutes() []route {

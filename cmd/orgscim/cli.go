@@ -75,7 +75,8 @@ type commandLine struct {
 	SetupLink struct {
 		Create setupLinkCreateCmd `cmd:"" help:"A one-time link for the partner's IT administrator."`
 	} `cmd:"" name:"setup-link" help:"Setup links for partners' IT administrators."`
-	Review struct {
+	Support supportGroup `cmd:"" help:"Support sessions: the vendor's staff on a partner's data, approved by the partner, time-boxed, audited."`
+	Review  struct {
 		Create   reviewCreateCmd   `cmd:"" help:"Start an access review of an org's subtree."`
 		List     reviewListCmd     `cmd:"" help:"List access reviews."`
 		Show     reviewShowCmd     `cmd:"" help:"Show one access review and its counts."`

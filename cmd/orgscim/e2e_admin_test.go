@@ -32,6 +32,8 @@ type adminClient struct {
 	env  *e2eEnv
 	auth string // the Authorization header; empty for none
 	doc  map[string]any
+	// header is sent with every request besides Authorization (a support session's id).
+	header http.Header
 }
 
 func (e *e2eEnv) admin(t *testing.T, key string, doc map[string]any) *adminClient {
@@ -64,6 +66,9 @@ func (a *adminClient) call(method, path string, body any) *reply {
 	}
 	if a.auth != "" {
 		req.Header.Set("Authorization", a.auth)
+	}
+	for k, vs := range a.header {
+		req.Header[k] = vs
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
