@@ -150,6 +150,9 @@ type Reconciler struct {
 	Reviews ReviewCloser
 	// Domains, when set, re-verifies the verified e-mail domains (rule domain-lapsed).
 	Domains DomainRecheck
+	// ServiceAccounts, when set, orphans and retires service accounts whose owner is
+	// gone (rules service-account-orphaned and service-account-retired).
+	ServiceAccounts ServiceAccountSweep
 }
 
 // Options of one pass.
@@ -338,6 +341,13 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 				return nil, nil
 			}
 			return r.recheckDomains(ctx, lead, opts)
+		},
+		func() ([]RuleResult, error) {
+			// A service account belongs to an org, not to a connection in scope.
+			if !control {
+				return nil, nil
+			}
+			return r.sweepServiceAccounts(ctx, lead, opts)
 		},
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },

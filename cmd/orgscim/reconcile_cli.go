@@ -18,7 +18,7 @@ func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler 
 	// services as requests, so that their consequences are the same.
 	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
-		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains,
+		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains, ServiceAccounts: svc.serviceAccounts,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
@@ -52,6 +52,12 @@ const reconcileHelp = `Runs one reconciliation pass, each rule audited with its 
     orphan              revoke grants of retired mappings and of users gone or inactive
     domain-lapsed       re-verify every verified e-mail domain; one that no longer
                         proves lapses (new users in it refused, no link by e-mail)
+    service-account-orphaned
+                        mark service accounts whose owner is gone as orphans,
+                        with a deadline to reassign or retire them
+    service-account-retired
+                        retire orphans past their deadline, with their grants
+                        and integration tokens
     audit-chain         verify every audit chain
 
 Each batch is its own transaction and revokes only what is still live, so a pass that

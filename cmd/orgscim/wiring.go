@@ -30,6 +30,8 @@ type services struct {
 	onboarding  *onboarding.Onboarding
 	sessions    *sessions.Service
 	domains     *domains.Service
+	// serviceAccounts: non-human identities, judged by the same authority rule.
+	serviceAccounts *orgs.ServiceAccounts
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -81,6 +83,9 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	dir.ActivationGate = doms
 	// Console sessions re-check their person by the same authority rule.
 	sess := &sessions.Service{Store: db.Console(), Users: users, Connections: db.Access(), Delegations: dels, Tx: db, Audit: log, Now: now}
-	return &services{sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	// Service accounts hold grants through access, and answer to an owner whose
+	// standing access reads.
+	sas := &orgs.ServiceAccounts{Store: db.ServiceAccounts(), Access: access, Tx: db, Audit: log, Now: now}
+	return &services{serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }
