@@ -194,9 +194,12 @@ func (r *resolver) mappingJSON(m *orgs.Mapping) (Mapping, error) {
 }
 
 func (r *resolver) grantJSON(g *orgs.Grant) (Grant, error) {
-	conn, err := r.connSlug(g.ConnectionID)
-	if err != nil {
-		return Grant{}, err
+	var conn string
+	if g.ConnectionID != "" { // a service account's grant has no connection
+		var err error
+		if conn, err = r.connSlug(g.ConnectionID); err != nil {
+			return Grant{}, err
+		}
 	}
 	role, err := r.role(g.RoleID)
 	if err != nil {

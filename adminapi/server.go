@@ -94,6 +94,9 @@ type Server struct {
 	// SignIns, when set, serves the connections' console sign-in (/connections/{slug}/console-sign-in).
 	SignIns *sessions.Service
 
+	// ServiceAccounts, when set, serves /service-accounts and /integration/access/check.
+	ServiceAccounts *orgs.ServiceAccounts
+
 	// Webhooks, when set, serves /webhooks.
 	Webhooks WebhookSubscriptions
 	// Extra adds other adapters' endpoints to the OpenAPI document.
@@ -124,7 +127,7 @@ func (s *Server) Register(e *echo.Echo) {
 	g := e.Group(Prefix)
 	for _, r := range s.routes() {
 		h := refuseUnstorableText(r.handle)
-		if !r.public {
+		if !r.public && !r.integration {
 			h = s.authenticate(h)
 		}
 		g.Add(r.method, echoPath(r.path), h)
