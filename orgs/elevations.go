@@ -33,23 +33,23 @@ const ElevationWindow = 24 * time.Hour
 // Elevation is a request for a privileged role, for a reason and a duration. Approved
 // by a second person, it becomes a grant that expires on its own.
 type Elevation struct {
-	ID             string
-	ConnectionID   string
-	UserID         string // the beneficiary: a user of ConnectionID, or the service account
+	ID           string
+	ConnectionID string
+	UserID       string // the beneficiary: a user of ConnectionID, or the service account
 	// ServiceAccountID is set when the beneficiary is a service account (UserID is then
 	// its id, ConnectionID its owner's connection); the grant it becomes has no connection.
 	ServiceAccountID string
-	RoleID         string
-	OrgID          string
-	Reason         string
-	Duration       time.Duration
-	RequestedBy    string
-	Requested      time.Time
-	State          string
-	DecidedBy      string
-	Decided        *time.Time
-	DecisionReason string
-	GrantID        string
+	RoleID           string
+	OrgID            string
+	Reason           string
+	Duration         time.Duration
+	RequestedBy      string
+	Requested        time.Time
+	State            string
+	DecidedBy        string
+	Decided          *time.Time
+	DecisionReason   string
+	GrantID          string
 }
 
 // ElevationStore keeps elevation requests; the access store implements it.

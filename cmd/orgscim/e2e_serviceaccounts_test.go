@@ -127,7 +127,7 @@ func TestServiceAccounts(t *testing.T) {
 		if !strings.HasPrefix(token, "osint_") {
 			t.Fatalf("token %q", token)
 		}
-		listed := oper.get("/service-accounts/" + id + "/tokens").must(t, http.StatusOK)
+		listed := oper.get("/service-accounts/"+id+"/tokens").must(t, http.StatusOK)
 		if strings.Contains(string(listed.Raw), token) {
 			t.Error("the token list shows the secret")
 		}
@@ -141,7 +141,7 @@ func TestServiceAccounts(t *testing.T) {
 		refused(t, "admin key as integration token", oper.post("/integration/access/check", map[string]any{"permission": "reports.read", "org": "acme"}),
 			http.StatusUnauthorized, "unauthorized")
 		q := url.Values{"permission": {"reports.read"}, "org": {"acme"}}
-		if got := oper.get("/service-accounts/" + id + "/access/check?" + q.Encode()).must(t, http.StatusOK).JSON; got["allowed"] != true ||
+		if got := oper.get("/service-accounts/"+id+"/access/check?"+q.Encode()).must(t, http.StatusOK).JSON; got["allowed"] != true ||
 			len(at(got, "because").([]any)) != 1 {
 			t.Errorf("admin check: %v", got)
 		}
@@ -283,7 +283,7 @@ func TestServiceAccountOrphans(t *testing.T) {
 		if got := pass(); got[reconcile.RuleServiceAccountRetired] != 1 {
 			t.Fatalf("pass after the deadline: %v", got)
 		}
-		gone := oper.get("/service-accounts/" + left).must(t, http.StatusOK).JSON
+		gone := oper.get("/service-accounts/"+left).must(t, http.StatusOK).JSON
 		if field(gone, "state") != "retired" || field(gone, "retired_by") != "reconciler" || !strings.Contains(field(gone, "retire_reason"), "orphaned") {
 			t.Errorf("orphan past its deadline: %v", gone)
 		}
