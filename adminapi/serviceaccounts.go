@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -135,7 +136,13 @@ func (s *Server) serviceAccounts() (*orgs.ServiceAccounts, error) {
 	return s.ServiceAccounts, nil
 }
 
-func (s *Server) serviceAccountJSON(c echo.Context, r *resolver, sa *orgs.ServiceAccount) (ServiceAccount, error) {
+// ServiceAccountJSON renders an account with its state now, as the API answers it (the
+// CLI prints the same).
+func (s *Server) ServiceAccountJSON(ctx context.Context, sa *orgs.ServiceAccount) (ServiceAccount, error) {
+	return s.serviceAccountJSON(ctx, s.resolver(ctx), sa)
+}
+
+func (s *Server) serviceAccountJSON(ctx context.Context, r *resolver, sa *orgs.ServiceAccount) (ServiceAccount, error) {
 	org, err := r.orgSlug(sa.OrgID)
 	if err != nil {
 		return ServiceAccount{}, err
@@ -144,7 +151,7 @@ func (s *Server) serviceAccountJSON(c echo.Context, r *resolver, sa *orgs.Servic
 	if err != nil {
 		return ServiceAccount{}, err
 	}
-	state, why, err := s.ServiceAccounts.State(c.Request().Context(), sa)
+	state, why, err := s.ServiceAccounts.State(ctx, sa)
 	if err != nil {
 		return ServiceAccount{}, err
 	}
@@ -155,7 +162,7 @@ func (s *Server) serviceAccountJSON(c echo.Context, r *resolver, sa *orgs.Servic
 }
 
 func (s *Server) serviceAccountReply(c echo.Context, code int, sa *orgs.ServiceAccount) error {
-	out, err := s.serviceAccountJSON(c, s.resolver(c.Request().Context()), sa)
+	out, err := s.ServiceAccountJSON(c.Request().Context(), sa)
 	if err != nil {
 		return err
 	}
@@ -233,7 +240,7 @@ func (s *Server) listServiceAccounts(c echo.Context) error {
 	r := s.resolver(ctx)
 	out := ServiceAccountList{ServiceAccounts: []ServiceAccount{}}
 	for _, sa := range list {
-		j, err := s.serviceAccountJSON(c, r, sa)
+		j, err := s.serviceAccountJSON(ctx, r, sa)
 		if err != nil {
 			return err
 		}
@@ -422,8 +429,7 @@ func (s *Server) elevateServiceAccount(c echo.Context) error {
 
 // ServiceAccountCheck is the access check of a service account, explained; the caller
 // (an administrator, the CLI or the integration itself) has been authorised.
-func (s *Server) ServiceAccountCheck(c echo.Context, id, permission, orgSlug string) (ServiceAccountDecision, error) {
-	ctx := c.Request().Context()
+func (s *Server) ServiceAccountCheck(ctx context.Context, id, permission, orgSlug string) (ServiceAccountDecision, error) {
 	org, err := s.Directory.Store.OrgBySlug(ctx, orgSlug)
 	if err != nil {
 		return ServiceAccountDecision{}, err
@@ -432,12 +438,12 @@ func (s *Server) ServiceAccountCheck(c echo.Context, id, permission, orgSlug str
 	if err != nil {
 		return ServiceAccountDecision{}, err
 	}
-	return s.ExplainServiceAccount(c, id, d)
+	return s.ExplainServiceAccount(ctx, id, d)
 }
 
 // ExplainServiceAccount renders a service account's decision with the grants behind it.
-func (s *Server) ExplainServiceAccount(c echo.Context, id string, d *orgs.Decision) (ServiceAccountDecision, error) {
-	r := s.resolver(c.Request().Context())
+func (s *Server) ExplainServiceAccount(ctx context.Context, id string, d *orgs.Decision) (ServiceAccountDecision, error) {
+	r := s.resolver(ctx)
 	out := ServiceAccountDecision{Allowed: d.Allowed, Reason: d.Reason, ServiceAccount: id, Because: []Holding{}}
 	var hs []orgs.Holding
 	for _, ex := range d.Because {
@@ -463,7 +469,7 @@ func (s *Server) checkServiceAccount(c echo.Context) error {
 	if _, err := sas.Get(c.Request().Context(), principal(c), c.Param("id")); err != nil {
 		return err
 	}
-	out, err := s.ServiceAccountCheck(c, c.Param("id"), q.Get("permission"), q.Get("org"))
+	out, err := s.ServiceAccountCheck(c.Request().Context(), c.Param("id"), q.Get("permission"), q.Get("org"))
 	if err != nil {
 		return err
 	}
@@ -492,7 +498,7 @@ func (s *Server) integrationCheck(c echo.Context) error {
 	if err := required("permission", req.Permission, "org", req.Org); err != nil {
 		return err
 	}
-	out, err := s.ServiceAccountCheck(c, sa.ID, req.Permission, req.Org)
+	out, err := s.ServiceAccountCheck(c.Request().Context(), sa.ID, req.Permission, req.Org)
 	if err != nil {
 		return err
 	}

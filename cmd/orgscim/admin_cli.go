@@ -250,11 +250,12 @@ func (c *roleCreateCmd) Run(env *cliEnv) error {
 }
 
 type accessCheckCmd struct {
-	JSON       bool   `name:"json" help:"Print JSON, as GET /api/v1/access/check answers."`
-	Connection string `required:"" placeholder:"SLUG" help:"The user's connection."`
-	User       string `required:"" placeholder:"USER_ID" help:"The user's SCIM id."`
-	Permission string `required:"" placeholder:"P" help:"The permission, e.g. billing.read."`
-	Org        string `required:"" placeholder:"SLUG" help:"The org the user would act for."`
+	JSON           bool   `name:"json" help:"Print JSON, as GET /api/v1/access/check (or /service-accounts/{id}/access/check) answers."`
+	Connection     string `placeholder:"SLUG" help:"The user's connection."`
+	User           string `placeholder:"USER_ID" help:"The user's SCIM id."`
+	ServiceAccount string `name:"service-account" placeholder:"ID" help:"Ask for a service account instead of a user."`
+	Permission     string `required:"" placeholder:"P" help:"The permission, e.g. billing.read."`
+	Org            string `required:"" placeholder:"SLUG" help:"The org the user would act for."`
 }
 
 func (accessCheckCmd) Help() string {
@@ -264,16 +265,24 @@ mapping and group membership it comes from), or deny with the reason.
 Example:
 
     orgscim access check --connection acme --user fdc41fcf-94f7-487f-80bf-8f2e41d137d3 \
-        --permission billing.read --org acme-emea`
+        --permission billing.read --org acme-emea
+
+    orgscim access check --service-account 3f1c2a9e-... --permission reports.read --org acme`
 }
 
 func (c *accessCheckCmd) Run(env *cliEnv) error {
 	ctx, stdout := env.ctx, env.stdout
+	if sa, person := c.ServiceAccount != "", c.Connection != "" || c.User != ""; sa == person || (person && (c.Connection == "" || c.User == "")) {
+		return usagef("name either --connection and --user, or --service-account")
+	}
 	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if c.ServiceAccount != "" {
+		return c.serviceAccount(ctx, env, db)
+	}
 	api, conn, o, err := checker(ctx, db, c.Connection, c.Org)
 	if err != nil {
 		return cliError(err)
@@ -332,4 +341,25 @@ func checker(ctx context.Context, db *sqlstore.DB, connSlug, orgSlug string) (*a
 		return nil, nil, nil, err
 	}
 	return api, c, o, nil
+}
+
+// serviceAccount answers the check for a service account, by the same rule as the API.
+func (c *accessCheckCmd) serviceAccount(ctx context.Context, env *cliEnv, db *sqlstore.DB) error {
+	_, api := saService(db)
+	out, err := api.ServiceAccountCheck(ctx, c.ServiceAccount, c.Permission, c.Org)
+	if err != nil {
+		return cliError(err)
+	}
+	if c.JSON {
+		return printJSON(env.stdout, out)
+	}
+	if !out.Allowed {
+		fmt.Fprintf(env.stdout, "deny: %s\n", out.Reason)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "allow: %s on %s for service account %s\n", c.Permission, c.Org, c.ServiceAccount)
+	for _, h := range out.Because {
+		fmt.Fprintf(env.stdout, "  grant %s: role %s on %s (%s), granted by %s\n", h.Grant.ID, h.Role.Key, h.Org.Slug, h.Grant.Source, h.Grant.GrantedBy)
+	}
+	return nil
 }

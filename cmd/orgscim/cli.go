@@ -55,8 +55,9 @@ type commandLine struct {
 		Create roleCreateCmd `cmd:"" help:"Define a role: its key and permissions."`
 	} `cmd:"" help:"The role catalogue."`
 	Access struct {
-		Check accessCheckCmd `cmd:"" help:"May this user do P for org O? Allow or deny, with the chain behind it."`
+		Check accessCheckCmd `cmd:"" help:"May this user (or service account) do P for org O? Allow or deny, with the chain behind it."`
 	} `cmd:"" help:"Access decisions."`
+	ServiceAccount serviceAccountCmds `cmd:"" name:"service-account" help:"Service accounts and integration tokens: non-human identities of an org."`
 	Export struct {
 		Access exportAccessCmd `cmd:"" help:"Current access as CSV for auditors."`
 	} `cmd:"" help:"Exports for auditors."`
