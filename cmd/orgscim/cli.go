@@ -58,7 +58,7 @@ type commandLine struct {
 		Check accessCheckCmd `cmd:"" help:"May this user (or service account) do P for org O? Allow or deny, with the chain behind it."`
 	} `cmd:"" help:"Access decisions."`
 	ServiceAccount serviceAccountCmds `cmd:"" name:"service-account" help:"Service accounts and integration tokens: non-human identities of an org."`
-	Export struct {
+	Export         struct {
 		Access exportAccessCmd `cmd:"" help:"Current access as CSV for auditors."`
 	} `cmd:"" help:"Exports for auditors."`
 	Import importCmd `cmd:"" help:"Import a CSV spreadsheet of orgs, people and roles."`
