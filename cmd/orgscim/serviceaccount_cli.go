@@ -321,3 +321,43 @@ func (c *serviceAccountTokenRevokeCmd) Run(env *cliEnv) error {
 	fmt.Fprintf(env.stdout, "integration token %s revoked\n", c.Token)
 	return nil
 }
+
+func (serviceAccountShowCmd) Help() string {
+	return `Prints the account with its state now (active, orphaned, suspended, expired, retired).
+
+Example:
+
+    orgscim service-account show 3f1c2a9e-6d0b-4c1e-9a51-0f3c9b7e2d11 --json`
+}
+
+func (serviceAccountReassignCmd) Help() string {
+	return `The new owner must be an active user of a connection whose org contains the account's.
+
+Example:
+
+    orgscim service-account reassign 3f1c2a9e-6d0b-4c1e-9a51-0f3c9b7e2d11 \
+        --owner-connection acme --owner-user 0b7e5a54-2f7d-4a43-8d8c-3a2f9e1c4b60 --reason "pat left"`
+}
+
+func (serviceAccountRetireCmd) Help() string {
+	return `Its grants and integration tokens are revoked in the same transaction.
+
+Example:
+
+    orgscim service-account retire 3f1c2a9e-6d0b-4c1e-9a51-0f3c9b7e2d11 --reason "integration replaced"`
+}
+
+func (serviceAccountGrantCmd) Help() string {
+	return `Privileged roles are requested as elevations and approved by a second person
+(POST /api/v1/service-accounts/{id}/elevations).
+
+Example:
+
+    orgscim service-account grant 3f1c2a9e-6d0b-4c1e-9a51-0f3c9b7e2d11 --role reports.viewer --org acme`
+}
+
+func (serviceAccountTokenRevokeCmd) Help() string {
+	return `Example:
+
+    orgscim service-account token revoke 3f1c2a9e-6d0b-4c1e-9a51-0f3c9b7e2d11 9d2e4f61-5b8a-4c3d-a7e0-1f2b3c4d5e6f`
+}
