@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
+	"github.com/orgscim/orgscim/webhooks"
 )
 
 // saWorld is a vendor with the partner acme (and its unit emea), acme's SCIM connection
@@ -243,6 +247,20 @@ func TestServiceAccountOrphans(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		w := newSAWorld(t, db)
 		oper := w.oper
+		// acme's downstream application subscribes to its service accounts' events.
+		var (
+			mu    sync.Mutex
+			types []string
+		)
+		recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			var ev struct{ Type string }
+			_ = json.NewDecoder(r.Body).Decode(&ev)
+			mu.Lock()
+			types = append(types, ev.Type)
+			mu.Unlock()
+		}))
+		defer recv.Close()
+		oper.post("/webhooks", map[string]any{"connection": "acme", "url": recv.URL, "actions": []string{"service_account."}}).must(t, http.StatusCreated)
 		left := field(w.createSA(t, "left-behind"), "id")
 		saved := field(w.createSA(t, "saved"), "id")
 		tok := field(oper.post("/service-accounts/"+left+"/tokens", nil).must(t, http.StatusCreated).JSON, "token")
@@ -300,6 +318,20 @@ func TestServiceAccountOrphans(t *testing.T) {
 		}
 		if got := pass(); got[reconcile.RuleServiceAccountRetired] != 0 {
 			t.Errorf("a pass retired again: %v", got)
+		}
+
+		// Created, orphaned, reassigned and retired reached the subscriber (the deliverer
+		// sends in parallel: compared as a multiset).
+		d := &webhooks.Deliverer{Outbox: db.Webhooks(), Now: w.env.clock.Now}
+		if _, err := d.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := sortedCopy([]string{"service_account.create", "service_account.create", "service_account.orphan", "service_account.orphan",
+			"service_account.reassign", "service_account.retire"})
+		if strings.Join(sortedCopy(types), " ") != strings.Join(want, " ") {
+			t.Errorf("webhook deliveries %v, want %v", types, want)
 		}
 	})
 }
