@@ -92,7 +92,12 @@ func (r *resolver) conn(id string) (*orgs.Connection, error) {
 	return c, nil
 }
 
+// connSlug names a connection by slug; "" for none (a service account's grant, whose
+// holder belongs to no connection).
 func (r *resolver) connSlug(id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
 	c, err := r.conn(id)
 	if err != nil {
 		return "", err
@@ -194,12 +199,9 @@ func (r *resolver) mappingJSON(m *orgs.Mapping) (Mapping, error) {
 }
 
 func (r *resolver) grantJSON(g *orgs.Grant) (Grant, error) {
-	var conn string
-	if g.ConnectionID != "" { // a service account's grant has no connection
-		var err error
-		if conn, err = r.connSlug(g.ConnectionID); err != nil {
-			return Grant{}, err
-		}
+	conn, err := r.connSlug(g.ConnectionID)
+	if err != nil {
+		return Grant{}, err
 	}
 	role, err := r.role(g.RoleID)
 	if err != nil {
