@@ -87,6 +87,16 @@ func TestServiceAccounts(t *testing.T) {
 		w := newSAWorld(t, db)
 		oper := w.oper
 
+		// A delegate of emea manages service accounts inside emea only.
+		d := oper.post("/delegations", map[string]any{"org": "emea", "connection": "acme", "user_id": w.sam,
+			"capabilities": []string{"manage_members"}, "depth": 0}).must(t, http.StatusCreated).JSON
+		samKey := w.env.admin(t, field(oper.post("/delegations/"+field(d, "id")+"/keys", nil).must(t, http.StatusCreated).JSON, "key"), w.doc)
+		refused(t, "delegate creates above its subtree", samKey.post("/service-accounts", map[string]any{"org": "acme", "name": "x",
+			"owner": map[string]any{"connection": "acme", "user_id": w.sam}}), http.StatusForbidden, "forbidden")
+		own := samKey.post("/service-accounts", map[string]any{"org": "emea", "name": "emea-sync",
+			"owner": map[string]any{"connection": "acme", "user_id": w.sam}}).must(t, http.StatusCreated).JSON
+		refused(t, "delegate lists above its subtree", samKey.get("/service-accounts?org=acme"), http.StatusForbidden, "forbidden")
+
 		// Bad input changes nothing and says why.
 		owner := map[string]any{"connection": "acme", "user_id": w.pat}
 		for _, c := range []struct {
@@ -104,12 +114,14 @@ func TestServiceAccounts(t *testing.T) {
 		} {
 			refused(t, c.what, oper.post("/service-accounts", c.body), c.status, c.code)
 		}
-		if n := len(at(oper.get("/service-accounts?org=acme").must(t, http.StatusOK).JSON, "service_accounts").([]any)); n != 0 {
-			t.Fatalf("refused creations left %d accounts", n)
+		if got := at(oper.get("/service-accounts?org=acme").must(t, http.StatusOK).JSON, "service_accounts").([]any); len(got) != 1 ||
+			field(got[0], "id") != field(own, "id") {
+			t.Fatalf("refused creations left accounts: %v", got)
 		}
 
 		sa := w.createSA(t, "billing-sync")
 		id := field(sa, "id")
+		refused(t, "delegate reads an account above its subtree", samKey.get("/service-accounts/"+id), http.StatusNotFound, "not_found")
 		if field(sa, "state") != "active" || field(sa, "owner", "user_id") != w.pat || field(sa, "org") != "acme" {
 			t.Fatalf("created: %v", sa)
 		}
