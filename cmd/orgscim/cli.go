@@ -63,7 +63,8 @@ type commandLine struct {
 	} `cmd:"" help:"Exports for auditors."`
 	Import importCmd `cmd:"" help:"Import a CSV spreadsheet of orgs, people and roles."`
 	Apikey struct {
-		Create apikeyCreateCmd `cmd:"" help:"Issue an operator key for the admin API."`
+		Create apikeyCreateCmd `cmd:"" help:"Issue an operator key for the admin API (optionally named, with an owner)."`
+		List   apikeyListCmd   `cmd:"" help:"List the operator keys with their state now."`
 		Revoke apikeyRevokeCmd `cmd:"" help:"Revoke an operator key."`
 	} `cmd:"" help:"Operator keys of the admin API."`
 	Onboarding struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/webhooks"
@@ -344,6 +345,82 @@ func TestServiceAccountOrphans(t *testing.T) {
 			"service_account.reassign", "service_account.retire"})
 		if strings.Join(sortedCopy(types), " ") != strings.Join(want, " ") {
 			t.Errorf("webhook deliveries %v, want %v", types, want)
+		}
+	})
+}
+
+// TestNamedOperatorKeys: an operator key made a named service identity of the vendor
+// org works only while its owner, a user of the vendor's own connection, is active; it
+// expires within the policy's maximum; a partner's user cannot own one.
+func TestNamedOperatorKeys(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		w := newSAWorld(t, db)
+		vendor := &scimClient{t: t, env: w.env, slug: "vendor",
+			token: field(w.oper.post("/connections", map[string]any{"org": "vendor", "slug": "vendor", "idp": "okta"}).must(t, http.StatusCreated).JSON, "token")}
+		alice := vendor.create(map[string]any{"userName": "alice@vendor.example"})["id"].(string)
+		svc := newServices(db, w.env.clock.Now)
+		vconn, err := svc.dir.Connection(ctx, "vendor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		aconn, err := svc.dir.Connection(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		far := w.env.clock.Now().Add(365 * 24 * time.Hour)
+		for _, c := range []struct {
+			what string
+			req  orgs.NamedKeyRequest
+		}{
+			{"a partner's user as owner", orgs.NamedKeyRequest{Operator: "ci", Name: "deploy-bot", OwnerConnectionID: aconn.ID, OwnerUserID: w.pat}},
+			{"an unknown owner", orgs.NamedKeyRequest{Operator: "ci", Name: "deploy-bot", OwnerConnectionID: vconn.ID, OwnerUserID: "nobody"}},
+			{"beyond the maximum lifetime", orgs.NamedKeyRequest{Operator: "ci", Name: "deploy-bot", OwnerConnectionID: vconn.ID, OwnerUserID: alice, Expires: &far}},
+			{"a bad name", orgs.NamedKeyRequest{Operator: "ci", Name: "Deploy Bot", OwnerConnectionID: vconn.ID, OwnerUserID: alice}},
+		} {
+			if _, _, err := svc.keys.IssueNamedOperatorKey(ctx, c.req); err == nil {
+				t.Errorf("%s: issued", c.what)
+			}
+		}
+		k, secret, err := svc.keys.IssueNamedOperatorKey(ctx, orgs.NamedKeyRequest{Operator: "ci", Name: "deploy-bot",
+			OwnerConnectionID: vconn.ID, OwnerUserID: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Expires == nil || (k.Expires.Sub(k.Created) - orgs.DefaultServiceAccountLifetime).Abs() > time.Second {
+			t.Errorf("default expiry %v after %v", k.Expires, k.Created)
+		}
+		bot := w.env.admin(t, secret, w.doc)
+		bot.get("/me").must(t, http.StatusOK)
+		state := func() string {
+			t.Helper()
+			keys, err := svc.keys.OperatorKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ks := range keys {
+				if ks.Key.ID == k.ID {
+					return ks.State
+				}
+			}
+			return "missing"
+		}
+		vendor.patch(alice, op("replace", "active", false)).must(t, http.StatusOK)
+		refused(t, "named key of a deactivated owner", bot.get("/me"), http.StatusUnauthorized, "unauthorized")
+		if s := state(); s != "owner-gone" {
+			t.Errorf("listed as %s with its owner deactivated", s)
+		}
+		vendor.patch(alice, op("replace", "active", true)).must(t, http.StatusOK)
+		bot.get("/me").must(t, http.StatusOK)
+		w.oper.get("/me").must(t, http.StatusOK) // plain operator keys are as before
+		w.env.clock.advance(91 * 24 * time.Hour)
+		refused(t, "named key past its expiry", bot.get("/me"), http.StatusUnauthorized, "unauthorized")
+		if s := state(); s != "expired" {
+			t.Errorf("listed as %s past its expiry", s)
+		}
+		evs := at(w.oper.get("/audit?action=admin_key.create&target="+k.ID).must(t, http.StatusOK).JSON, "events").([]any)
+		if len(evs) != 1 || !strings.Contains(mustJSON(evs[0]), "deploy-bot") {
+			t.Errorf("admin_key.create of the named key: %v", evs)
 		}
 	})
 }

@@ -68,6 +68,19 @@ func TestServiceAccountCommands(t *testing.T) {
 			if out, err := cli(t, "access", "check", "--service-account", id, "--connection", "acme", "--permission", "reports.read", "--org", "acme", "--database", url); err == nil {
 				t.Errorf("both a service account and a connection were accepted: %s", out)
 			}
+			// acme is a root org here: its user may own a named operator key.
+			if out, err := cli(t, "apikey", "create", "--operator", "ci", "--name", "deploy-bot", "--database", url); err == nil {
+				t.Errorf("a named key without an owner: %s", out)
+			}
+			mustCLI(t, "apikey", "create", "--operator", "ci", "--name", "deploy-bot", "--owner", "acme/"+pat.ID, "--expires", "168h", "--database", url)
+			mustCLI(t, "apikey", "create", "--operator", "alice", "--database", url)
+			var keys []map[string]any
+			if err := json.Unmarshal([]byte(mustCLI(t, "apikey", "list", "--json", "--database", url)), &keys); err != nil || len(keys) != 2 ||
+				field(keys[0], "name") != "deploy-bot" || field(keys[0], "state") != "active" || field(keys[0], "owner") != "acme/"+pat.ID ||
+				field(keys[1], "name") != "" {
+				t.Errorf("apikey list: %v %v", err, keys)
+			}
+
 			mustCLI(t, "service-account", "retire", id, "--reason", "replaced", "--database", url)
 			if out := check(); !strings.HasPrefix(out, "deny:") || !strings.Contains(out, "retired") {
 				t.Errorf("after retirement: %q", out)

@@ -45,3 +45,16 @@ CREATE INDEX integration_tokens_account ON integration_tokens (service_account_i
 -- account's id. Its privileged roles come through an elevation like a person's: the
 -- request names the account here (and its owner's connection in connection_id).
 ALTER TABLE elevations ADD COLUMN service_account_id TEXT REFERENCES service_accounts (id);
+
+-- Named operator keys: an operator key can be a service identity of the vendor org, with
+-- a name and an accountable owner (an active user of a connection of the vendor's root
+-- org), and works only while that owner does. Deployment-wide (the vendor's own keys
+-- belong to no partner org), so no org_id. Keys without a row here are the plain operator
+-- keys of before.
+CREATE TABLE operator_key_identities (
+    key_id               TEXT PRIMARY KEY REFERENCES admin_keys (id),
+    name                 TEXT NOT NULL,
+    owner_connection_id  TEXT NOT NULL REFERENCES connections (id),
+    owner_user_id        TEXT NOT NULL
+);
+CREATE INDEX operator_key_identities_owner ON operator_key_identities (owner_connection_id, owner_user_id);
