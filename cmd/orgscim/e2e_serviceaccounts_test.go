@@ -387,7 +387,7 @@ func TestNamedOperatorKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k.Expires == nil || (k.Expires.Sub(k.Created) - orgs.DefaultServiceAccountLifetime).Abs() > time.Second {
+		if k.Expires == nil || (k.Expires.Sub(k.Created)-orgs.DefaultServiceAccountLifetime).Abs() > time.Second {
 			t.Errorf("default expiry %v after %v", k.Expires, k.Created)
 		}
 		bot := w.env.admin(t, secret, w.doc)
