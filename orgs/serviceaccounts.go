@@ -17,6 +17,8 @@ const (
 	ActServiceAccountCreate   = "service_account.create"
 	ActServiceAccountReassign = "service_account.reassign"
 	ActServiceAccountOrphan   = "service_account.orphan"
+	// ActServiceAccountAdopt: an orphan's owner answers for it again (reactivated).
+	ActServiceAccountAdopt    = "service_account.adopt"
 	ActServiceAccountRetire   = "service_account.retire"
 	ActIntegrationTokenCreate = "integration_token.create"
 	ActIntegrationTokenRevoke = "integration_token.revoke"
@@ -664,6 +666,14 @@ func (s *ServiceAccounts) SweepOrphans(ctx context.Context, dryRun bool) (orphan
 			return orphaned, retired, err
 		}
 		switch {
+		case gone == "" && sa.OrphanDeadline != nil:
+			// The owner answers again (reactivated in the IdP): no longer an orphan, so
+			// that leaving again starts a fresh deadline.
+			if !dryRun {
+				if err := s.clearOrphan(ctx, sa.ID, now); err != nil {
+					return orphaned, retired, err
+				}
+			}
 		case gone == "":
 			continue
 		case sa.OrphanDeadline == nil:
@@ -690,6 +700,27 @@ func (s *ServiceAccounts) SweepOrphans(ctx context.Context, dryRun bool) (orphan
 		}
 	}
 	return orphaned, retired, nil
+}
+
+func (s *ServiceAccounts) clearOrphan(ctx context.Context, id string, now time.Time) error {
+	return InTx(ctx, s.Tx, func(ctx context.Context) error {
+		var before serviceAccountView
+		sa, err := s.Store.UpdateServiceAccount(ctx, id, func(sa *ServiceAccount) error {
+			if sa.Retired != nil || sa.OrphanDeadline == nil {
+				return orgscim.Errorf(orgscim.Conflict, "changed since it was read")
+			}
+			before = viewServiceAccount(sa)
+			sa.OrphanedAt, sa.OrphanDeadline = nil, nil
+			return nil
+		})
+		if orgscim.ErrorCode(err) == orgscim.Conflict {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, now, ActServiceAccountAdopt, sa, before, viewServiceAccount(sa))
+	})
 }
 
 func (s *ServiceAccounts) markOrphan(ctx context.Context, id, why string, now time.Time) error {

@@ -276,6 +276,9 @@ func TestServiceAccountOrphans(t *testing.T) {
 		oper.post("/webhooks", map[string]any{"connection": "acme", "url": recv.URL, "actions": []string{"service_account."}}).must(t, http.StatusCreated)
 		left := field(w.createSA(t, "left-behind"), "id")
 		saved := field(w.createSA(t, "saved"), "id")
+		lee := w.acme.create(map[string]any{"userName": "lee@acme.example"})["id"].(string)
+		comeback := field(oper.post("/service-accounts", map[string]any{"org": "acme", "name": "comeback",
+			"owner": map[string]any{"connection": "acme", "user_id": lee}}).must(t, http.StatusCreated).JSON, "id")
 		tok := field(oper.post("/service-accounts/"+left+"/tokens", nil).must(t, http.StatusCreated).JSON, "token")
 		rec := newReconciler(db, w.env.clock.Now)
 		pass := func() map[string]int {
@@ -295,18 +298,25 @@ func TestServiceAccountOrphans(t *testing.T) {
 		}
 
 		w.acme.do("DELETE", "/Users/"+w.pat, nil).must(t, http.StatusNoContent)
-		if got := pass(); got[reconcile.RuleServiceAccountOrphaned] != 2 || got[reconcile.RuleServiceAccountRetired] != 0 {
+		w.acme.patch(lee, op("replace", "active", false)).must(t, http.StatusOK)
+		if got := pass(); got[reconcile.RuleServiceAccountOrphaned] != 3 || got[reconcile.RuleServiceAccountRetired] != 0 {
 			t.Fatalf("first pass after the owner left: %v", got)
 		}
 		orphans := at(oper.get("/service-accounts?org=acme&state=orphaned").must(t, http.StatusOK).JSON, "service_accounts").([]any)
-		if len(orphans) != 2 || field(orphans[0], "orphan_deadline") == "" {
+		if len(orphans) != 3 || field(orphans[0], "orphan_deadline") == "" {
 			t.Fatalf("orphans listed: %v", orphans)
 		}
+		// lee comes back before the deadline: comeback is no longer an orphan, so that
+		// leaving again would start a fresh deadline.
+		w.acme.patch(lee, op("replace", "active", true)).must(t, http.StatusOK)
 		if got := pass(); got[reconcile.RuleServiceAccountOrphaned] != 0 || got[reconcile.RuleServiceAccountRetired] != 0 {
 			t.Fatalf("second pass before the deadline: %v", got)
 		}
-		if n := len(at(oper.get("/audit?action=service_account.orphan").must(t, http.StatusOK).JSON, "events").([]any)); n != 2 {
-			t.Errorf("%d service_account.orphan events, want 2", n)
+		if n := len(at(oper.get("/audit?action=service_account.orphan").must(t, http.StatusOK).JSON, "events").([]any)); n != 3 {
+			t.Errorf("%d service_account.orphan events, want 3", n)
+		}
+		if back := oper.get("/service-accounts/"+comeback).must(t, http.StatusOK).JSON; field(back, "state") != "active" || back["orphan_deadline"] != nil {
+			t.Errorf("an orphan whose owner came back: %v", back)
 		}
 
 		oper.post("/service-accounts/"+saved+"/owner", map[string]any{"owner": map[string]any{"connection": "acme", "user_id": w.sam}}).must(t, http.StatusOK)
@@ -341,7 +351,8 @@ func TestServiceAccountOrphans(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		want := sortedCopy([]string{"service_account.create", "service_account.create", "service_account.orphan", "service_account.orphan",
+		want := sortedCopy([]string{"service_account.create", "service_account.create", "service_account.create",
+			"service_account.orphan", "service_account.orphan", "service_account.orphan", "service_account.adopt",
 			"service_account.reassign", "service_account.retire"})
 		if strings.Join(sortedCopy(types), " ") != strings.Join(want, " ") {
 			t.Errorf("webhook deliveries %v, want %v", types, want)
