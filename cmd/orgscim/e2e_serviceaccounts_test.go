@@ -232,6 +232,20 @@ func TestServiceAccounts(t *testing.T) {
 			t.Fatal("an account of an org past its contract allowed")
 		}
 
+		// An access review of acme reviews the account's live grants with the people's
+		// (the hour-long elevation has expired by now).
+		review := oper.post("/reviews", map[string]any{"org": "acme", "name": "service accounts",
+			"deadline": w.env.clock.Now().Add(24 * time.Hour)}).must(t, http.StatusCreated).JSON
+		var reviewed []string
+		for _, it := range at(oper.get("/reviews/"+field(review, "id")+"/items").must(t, http.StatusOK).JSON, "items").([]any) {
+			if field(it, "user_id") == id {
+				reviewed = append(reviewed, field(it, "role"))
+			}
+		}
+		if strings.Join(sortedCopy(reviewed), " ") != "reports.viewer" {
+			t.Errorf("the review's items of the service account: %v", reviewed)
+		}
+
 		// Every change is audited on the account's org.
 		for _, a := range []string{"service_account.create", "service_account.reassign", "integration_token.create", "integration_token.revoke", "elevation.approve"} {
 			if n := len(at(oper.get("/audit?action="+a).must(t, http.StatusOK).JSON, "events").([]any)); n == 0 {
