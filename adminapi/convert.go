@@ -92,7 +92,12 @@ func (r *resolver) conn(id string) (*orgs.Connection, error) {
 	return c, nil
 }
 
+// connSlug names a connection by slug; "" for none (a service account's grant, whose
+// holder belongs to no connection).
 func (r *resolver) connSlug(id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
 	c, err := r.conn(id)
 	if err != nil {
 		return "", err

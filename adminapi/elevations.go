@@ -40,6 +40,9 @@ type Elevation struct {
 	DecidedAt       *time.Time `json:"decided_at"`
 	DecisionReason  string     `json:"decision_reason"`
 	GrantID         string     `json:"grant_id" doc:"the grant an approval created; it expires on its own"`
+	// ServiceAccountID is set when the beneficiary is a service account (user_id is then
+	// its id, connection its owner's).
+	ServiceAccountID string `json:"service_account_id" doc:"set when the beneficiary is a service account: user_id is its id, connection its owner's"`
 }
 
 func (r *resolver) elevationJSON(e *orgs.Elevation) (Elevation, error) {
@@ -57,7 +60,8 @@ func (r *resolver) elevationJSON(e *orgs.Elevation) (Elevation, error) {
 	}
 	return Elevation{ID: e.ID, Connection: conn, UserID: e.UserID, Role: role.Key, Org: org, Reason: e.Reason,
 		DurationSeconds: int64(e.Duration / time.Second), RequestedBy: e.RequestedBy, RequestedAt: e.Requested,
-		State: e.State, DecidedBy: e.DecidedBy, DecidedAt: e.Decided, DecisionReason: e.DecisionReason, GrantID: e.GrantID}, nil
+		State: e.State, DecidedBy: e.DecidedBy, DecidedAt: e.Decided, DecisionReason: e.DecisionReason, GrantID: e.GrantID,
+		ServiceAccountID: e.ServiceAccountID}, nil
 }
 
 func (s *Server) elevationReply(c echo.Context, code int, e *orgs.Elevation) error {

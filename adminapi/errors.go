@@ -62,6 +62,9 @@ func (s *Server) HandleError(err error, c echo.Context) {
 	msg := orgscim.ErrorMessage(err)
 	if code == orgscim.Unauthorized {
 		msg = keyauth.Message // one answer to every failed authentication
+		if c.Path() == Prefix+integrationCheckPath {
+			msg = integrationTokenMessage
+		}
 	}
 	s.write(c, httpstatus.Of(code), string(code), msg, "")
 }

@@ -69,9 +69,13 @@ func (s *Server) OpenAPI() map[string]any {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 		}
 		responses := map[string]any{strconv.Itoa(r.status): ok}
-		if r.public {
+		switch {
+		case r.integration:
+			op["security"] = []any{map[string]any{"integrationToken": []any{}}}
+			responses["401"] = errResp("No usable integration token; the same answer for every failure.")
+		case r.public:
 			op["security"] = []any{}
-		} else {
+		default:
 			responses["401"] = errResp("No valid admin API key; the same answer for every failure.")
 			responses["403"] = errResp("Authenticated, but outside the caller's subtree or capabilities.")
 		}
@@ -120,7 +124,8 @@ func (s *Server) OpenAPI() map[string]any {
 		"components": map[string]any{
 			"schemas": g.components,
 			"securitySchemes": map[string]any{
-				"adminKey": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "oscadm_ admin API key"},
+				"adminKey":         map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "oscadm_ admin API key"},
+				"integrationToken": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "osint_ integration token of a service account"},
 			},
 		},
 		"security": []any{map[string]any{"adminKey": []any{}}},
@@ -156,6 +161,7 @@ func tags(extra [][2]string) []any {
 		{"domains", "Verified partner domains: an org proves its e-mail domains, and other orgs' connections may not provision them."},
 		{"support", "Support sessions: the vendor's staff reach a partner's data only in a session the partner approved (or a break-glass " +
 			"it is told of and reviews), sending its id in the Orgscim-Support-Session header, while the support policy requires it."},
+		{"service-accounts", "Service accounts and integration tokens: non-human identities of an org, answerable to a human owner."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

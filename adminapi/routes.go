@@ -15,7 +15,9 @@ type route struct {
 	tag    string
 	// summary says what it does; who says who may call it.
 	summary, who string
-	public       bool    // no admin key needed
+	public       bool // no admin key needed
+	// integration: no admin key; the handler authenticates an integration token.
+	integration  bool
 	query        []param // query parameters
 	body         any     // the request body's type (a zero value), nil for none
 	bodyOptional bool
@@ -36,10 +38,11 @@ type param struct {
 
 // pathParams documents the path parameters by name.
 var pathParams = map[string]string{
-	"slug": "a slug (of an org under /orgs, of a connection under /connections)",
-	"id":   "an id",
-	"key":  "a role key",
-	"item": "a review item: the id of its grant",
+	"slug":  "a slug (of an org under /orgs, of a connection under /connections)",
+	"id":    "an id",
+	"key":   "a role key",
+	"item":  "a review item: the id of its grant",
+	"token": "an integration token's id",
 }
 
 const (
@@ -48,7 +51,7 @@ const (
 )
 
 func (s *Server) routes() []route {
-	return append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...)
+	return append(append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...), s.serviceAccountRoutes()...)
 }
 
 func (s *Server) coreRoutes() []route {

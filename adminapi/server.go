@@ -99,6 +99,9 @@ type Server struct {
 	// and serves /support-sessions.
 	Support *support.Service
 
+	// ServiceAccounts, when set, serves /service-accounts and /integration/access/check.
+	ServiceAccounts *orgs.ServiceAccounts
+
 	// Webhooks, when set, serves /webhooks.
 	Webhooks WebhookSubscriptions
 	// Extra adds other adapters' endpoints to the OpenAPI document.
@@ -129,7 +132,7 @@ func (s *Server) Register(e *echo.Echo) {
 	g := e.Group(Prefix)
 	for _, r := range s.routes() {
 		h := refuseUnstorableText(r.handle)
-		if !r.public {
+		if !r.public && !r.integration {
 			h = s.authenticate(h)
 		}
 		g.Add(r.method, echoPath(r.path), h)

@@ -186,7 +186,7 @@ type ReasonRequest struct {
 // Grant is the fact "user U holds role R on org O", with its provenance.
 type Grant struct {
 	ID           string     `json:"id"`
-	Connection   string     `json:"connection" doc:"connection slug"`
+	Connection   string     `json:"connection" doc:"connection slug; empty for a service account's grant, whose user_id is the account's id"`
 	UserID       string     `json:"user_id"`
 	Role         string     `json:"role" doc:"role key"`
 	Org          string     `json:"org" doc:"org slug"`

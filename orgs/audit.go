@@ -160,6 +160,10 @@ type adminKeyView struct {
 	DelegationID string     `json:"delegation_id,omitempty"`
 	CreatedBy    string     `json:"created_by"`
 	ExpiresAt    *time.Time `json:"expires_at"`
+	// A named operator key's identity.
+	Name              string `json:"name,omitempty"`
+	OwnerConnectionID string `json:"owner_connection_id,omitempty"`
+	OwnerUserID       string `json:"owner_user_id,omitempty"`
 }
 
 // grantChanges is the detail of a grants.sync event: what one sync or revocation did to

@@ -19,8 +19,9 @@ import (
 //
 // The rule is evaluated at each decision, from the rows as they are at that moment, by
 // the functions in this file: DelegationHolds for delegations (and through them admin
-// keys and delegated administration), grantStanding for grants, and
-// Directory.AuthenticateToken for SCIM tokens. Ending, suspending, moving or revoking
+// keys and delegated administration), grantStanding for grants, ServiceAccountHolds for
+// service accounts (whose holder link is their accountable owner, and through them
+// integration tokens), and Directory.AuthenticateToken for SCIM tokens. Ending, suspending, moving or revoking
 // therefore takes effect for every decision at the commit of that change; the reconciler
 // records the consequences as state, notifies and cleans up, but no right waits for it.
 
@@ -286,4 +287,55 @@ func (st *standing) of(ctx context.Context, g *Grant, org *Org) (string, error) 
 		return fmt.Sprintf("org %s lies outside the subtree of delegation %s, under which grant %s was made", org.Slug, g.GrantedUnder, g.ID), nil
 	}
 	return "", nil
+}
+
+// ServiceAccountStanding is what the authority rule asks of a service account, read as
+// it is now: the account, its org and every org on that org's path, its owner and the
+// owner's connection with that connection's org.
+type ServiceAccountStanding struct {
+	Account         *ServiceAccount
+	Org             *Org            // nil when gone
+	Orgs            map[string]*Org // the orgs on Org's path
+	OwnerActive     bool            // the owner exists, is not deleted and is active
+	OwnerConnection *Connection     // nil when gone
+	OwnerHome       *Org            // the owner connection's org
+}
+
+// ownerGone says why the owner can no longer answer for the account, "" when it can:
+// the owner is an active user of an active connection whose org still contains the
+// account's org.
+func (st *ServiceAccountStanding) ownerGone() string {
+	sa := st.Account
+	switch {
+	case st.OwnerConnection == nil:
+		return "the owner's connection of service account " + sa.Name + " no longer exists"
+	case !st.OwnerActive:
+		return "the owner of service account " + sa.Name + " is no longer an active user"
+	case st.OwnerConnection.Status != "active":
+		return "the owner of service account " + sa.Name + " belongs to a connection that is not active"
+	case st.Org == nil || st.OwnerHome == nil || !st.OwnerHome.Contains(st.Org):
+		return "the org of service account " + sa.Name + " lies outside its owner's connection"
+	}
+	return ""
+}
+
+// ServiceAccountHolds applies the rule to a service account at now: it is not retired
+// and not past its expiry; its owner answers for it (ownerGone); and every org on its
+// org's path is in an active relationship, inside its contract and grace. nil when it
+// holds, else Forbidden naming the first link that broke.
+func ServiceAccountHolds(st *ServiceAccountStanding, now time.Time) error {
+	sa := st.Account
+	switch {
+	case sa.Retired != nil:
+		return brokenLink("service account %s was retired", sa.Name)
+	case !now.Before(sa.Expires):
+		return brokenLink("service account %s has expired", sa.Name)
+	}
+	if why := st.ownerGone(); why != "" {
+		return brokenLink("%s", why)
+	}
+	if slug := inactiveOnPath(pathIDs(st.Org.Path), st.Orgs, now); slug != "" {
+		return brokenLink("service account %s: the relationship with org %s is not active (status, contract or grace period)", sa.Name, slug)
+	}
+	return nil
 }

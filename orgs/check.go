@@ -31,7 +31,6 @@ type Explanation struct {
 // connection, or a suspended or ended org on the path gives no access, whatever any
 // nightly job has or has not done yet.
 func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission, orgID string) (*Decision, error) {
-	now := a.CurrentTime()
 	deny := func(format string, args ...any) (*Decision, error) {
 		return &Decision{Reason: fmt.Sprintf(format, args...)}, nil
 	}
@@ -48,12 +47,35 @@ func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission
 	if !user.Active {
 		return deny("user %s is inactive", user.UserName)
 	}
+	return a.checkHolder(ctx, holderOf{id: userID, conn: conn}, permission, orgID)
+}
+
+// holderOf is whom a check is about: a user of conn, or a service account (conn nil)
+// whose grants count only inside the subtree of its org, within.
+type holderOf struct {
+	id     string
+	conn   *Connection
+	within *Org
+}
+
+// checkHolder is the decision past the holder's own standing, which the caller has
+// judged: the org path's relationships, then the holder's grants, each by the authority
+// rule (grantStanding) and, for a mapping's grant, its mapping and membership now.
+func (a *Access) checkHolder(ctx context.Context, h holderOf, permission, orgID string) (*Decision, error) {
+	now := a.CurrentTime()
+	deny := func(format string, args ...any) (*Decision, error) {
+		return &Decision{Reason: fmt.Sprintf(format, args...)}, nil
+	}
+	conn, userID := h.conn, h.id
 	target, path, orgsByID, blocked, err := a.orgPath(ctx, orgID, now)
 	if err != nil {
 		return nil, err
 	}
 	if blocked != "" {
 		return deny("the relationship with org %s is not active (status, contract or grace period)", blocked)
+	}
+	if h.within != nil && !h.within.Contains(target) {
+		return deny("org %s is outside the subtree of the service account's org %s", target.Slug, h.within.Slug)
 	}
 	grants, roles, err := a.Store.LiveGrants(ctx, userID, path)
 	if err != nil {
@@ -65,9 +87,17 @@ func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission
 		if role == nil || !hasPermission(role, permission) || (g.OrgID != target.ID && !role.Inherits) {
 			continue
 		}
+		// A service account holds only its own grants (no connection), on its subtree.
+		if o := orgsByID[g.OrgID]; h.within != nil && (g.ConnectionID != "" || g.Source == SourceMapping || o == nil || !h.within.Contains(o)) {
+			continue
+		}
 		candidates = append(candidates, g)
 	}
-	standing, err := a.grantStanding(ctx, candidates, orgsByID, now, conn)
+	var conns []*Connection
+	if conn != nil {
+		conns = append(conns, conn)
+	}
+	standing, err := a.grantStanding(ctx, candidates, orgsByID, now, conns...)
 	if err != nil {
 		return nil, err
 	}

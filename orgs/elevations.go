@@ -33,20 +33,23 @@ const ElevationWindow = 24 * time.Hour
 // Elevation is a request for a privileged role, for a reason and a duration. Approved
 // by a second person, it becomes a grant that expires on its own.
 type Elevation struct {
-	ID             string
-	ConnectionID   string
-	UserID         string // the beneficiary
-	RoleID         string
-	OrgID          string
-	Reason         string
-	Duration       time.Duration
-	RequestedBy    string
-	Requested      time.Time
-	State          string
-	DecidedBy      string
-	Decided        *time.Time
-	DecisionReason string
-	GrantID        string
+	ID           string
+	ConnectionID string
+	UserID       string // the beneficiary: a user of ConnectionID, or the service account
+	// ServiceAccountID is set when the beneficiary is a service account (UserID is then
+	// its id, ConnectionID its owner's connection); the grant it becomes has no connection.
+	ServiceAccountID string
+	RoleID           string
+	OrgID            string
+	Reason           string
+	Duration         time.Duration
+	RequestedBy      string
+	Requested        time.Time
+	State            string
+	DecidedBy        string
+	Decided          *time.Time
+	DecisionReason   string
+	GrantID          string
 }
 
 // ElevationStore keeps elevation requests; the access store implements it.
@@ -74,22 +77,9 @@ func isHolder(by Principal, conn, userID string) bool {
 // user may ask for itself (with a delegate key); otherwise the requester needs
 // manage_members on the org.
 func (a *Access) RequestElevation(ctx context.Context, by Principal, conn *Connection, userID, roleKey, orgID, reason string, d time.Duration) (*Elevation, error) {
-	store, err := a.elevations()
+	role, err := a.elevationRole(ctx, roleKey, reason, d)
 	if err != nil {
 		return nil, err
-	}
-	if reason == "" {
-		return nil, orgscim.Errorf(orgscim.Invalid, "an elevation needs a reason")
-	}
-	role, err := a.Store.RoleByKey(ctx, roleKey)
-	if err != nil {
-		return nil, err
-	}
-	if !role.Privileged {
-		return nil, orgscim.Errorf(orgscim.Invalid, "role %q is not privileged: assign it directly", role.Key)
-	}
-	if d <= 0 || (role.MaxDuration > 0 && d > role.MaxDuration) {
-		return nil, orgscim.Errorf(orgscim.Invalid, "duration must be positive and at most %s for role %q", role.MaxDuration, role.Key)
 	}
 	byID, err := a.Store.OrgsByID(ctx, []string{orgID, conn.OrgID})
 	if err != nil {
@@ -114,15 +104,56 @@ func (a *Access) RequestElevation(ctx context.Context, by Principal, conn *Conne
 	if !user.Active {
 		return nil, orgscim.Errorf(orgscim.Invalid, "user %s is inactive", user.UserName)
 	}
+	return a.requestElevation(ctx, by, elevationFor{conn: conn.ID, holder: userID}, role, target, reason, d)
+}
+
+// elevationRole checks what every request needs: a reason, a privileged role, and a
+// duration within the role's maximum.
+func (a *Access) elevationRole(ctx context.Context, roleKey, reason string, d time.Duration) (*Role, error) {
+	if _, err := a.elevations(); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, orgscim.Errorf(orgscim.Invalid, "an elevation needs a reason")
+	}
+	role, err := a.Store.RoleByKey(ctx, roleKey)
+	if err != nil {
+		return nil, err
+	}
+	if !role.Privileged {
+		return nil, orgscim.Errorf(orgscim.Invalid, "role %q is not privileged: assign it directly", role.Key)
+	}
+	if d <= 0 || (role.MaxDuration > 0 && d > role.MaxDuration) {
+		return nil, orgscim.Errorf(orgscim.Invalid, "duration must be positive and at most %s for role %q", role.MaxDuration, role.Key)
+	}
+	return role, nil
+}
+
+// elevationFor is the beneficiary of a request: a user of conn, or a service account
+// (serviceAccount set, holder its id, conn its owner's connection).
+type elevationFor struct {
+	conn, holder, serviceAccount string
+}
+
+// requestElevation stores and records a request whose beneficiary, org and role
+// (elevationRole) the caller has checked, for a requester it has authorised.
+func (a *Access) requestElevation(ctx context.Context, by Principal, f elevationFor, role *Role, target *Org, reason string, d time.Duration) (*Elevation, error) {
+	store, err := a.elevations()
+	if err != nil {
+		return nil, err
+	}
 	now := a.CurrentTime()
-	el := &Elevation{ID: provisioning.NewID(), ConnectionID: conn.ID, UserID: userID, RoleID: role.ID, OrgID: orgID,
-		Reason: reason, Duration: d, RequestedBy: by.Name(), Requested: now, State: ElevationRequested}
+	el := &Elevation{ID: provisioning.NewID(), ConnectionID: f.conn, UserID: f.holder, ServiceAccountID: f.serviceAccount,
+		RoleID: role.ID, OrgID: target.ID, Reason: reason, Duration: d, RequestedBy: by.Name(), Requested: now, State: ElevationRequested}
 	err = a.InTx(ctx, func(ctx context.Context) error {
 		if err := store.CreateElevation(ctx, el); err != nil {
 			return err
 		}
-		return a.recordElevation(ctx, ActElevationRequest, el, map[string]any{"user_id": userID, "role": role.Key,
-			"reason": reason, "duration_seconds": int64(d / time.Second)})
+		detail := map[string]any{"user_id": f.holder, "role": role.Key, "reason": reason, "duration_seconds": int64(d / time.Second)}
+		if f.serviceAccount != "" {
+			detail["service_account_id"] = f.serviceAccount
+		}
+		return a.recordElevation(ctx, ActElevationRequest, el, detail)
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +211,11 @@ func (a *Access) ApproveElevation(ctx context.Context, by Principal, id, reason 
 			return orgscim.Errorf(orgscim.Conflict, "elevation %s waited more than %s for a decision; ask again", el.ID, ElevationWindow)
 		}
 		expires := now.Add(el.Duration)
-		g := &Grant{ID: provisioning.NewID(), ConnectionID: el.ConnectionID, UserID: el.UserID, RoleID: el.RoleID, OrgID: el.OrgID,
+		holderConn := el.ConnectionID
+		if el.ServiceAccountID != "" {
+			holderConn = ""
+		}
+		g := &Grant{ID: provisioning.NewID(), ConnectionID: holderConn, UserID: el.UserID, RoleID: el.RoleID, OrgID: el.OrgID,
 			Source: SourceElevation, SourceID: el.ID, GrantedBy: el.RequestedBy, GrantedUnder: by.Under(), ApprovedBy: by.Name(), Reason: el.Reason,
 			ValidFrom: now, Expires: &expires, Created: now}
 		if err := a.Store.CreateGrant(ctx, g); err != nil {

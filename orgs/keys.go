@@ -30,6 +30,9 @@ type AdminKey struct {
 	Expires       *time.Time
 	Revoked       *time.Time
 	LastUsed      *time.Time
+	// Identity names a named operator key and its owner (IssueNamedOperatorKey); it is
+	// kept beside the key, and read here only when the key is issued.
+	Identity *OperatorKeyIdentity
 }
 
 // AdminKeyStore keeps admin keys.
@@ -103,8 +106,8 @@ func (s *AdminKeys) IssueDelegateKey(ctx context.Context, by Principal, delegati
 
 // issue stores k with a new secret and records it; orgID is the delegation's org for a
 // delegate's key, so that the delegated subtree's administrators see it, and empty for
-// an operator's.
-func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time, orgID string) (*AdminKey, string, error) {
+// an operator's. then, when given, stores what goes with the key in its transaction.
+func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time, orgID string, then ...func(ctx context.Context) error) (*AdminKey, string, error) {
 	now := s.now()
 	if expires != nil && !expires.After(now) {
 		return nil, "", orgscim.Errorf(orgscim.Invalid, "expiry must be in the future")
@@ -115,10 +118,18 @@ func (s *AdminKeys) issue(ctx context.Context, k *AdminKey, expires *time.Time, 
 		if err := s.Store.CreateAdminKey(ctx, k); err != nil {
 			return err
 		}
+		for _, fn := range then {
+			if err := fn(ctx); err != nil {
+				return err
+			}
+		}
 		e := audit.New(ctx, now, ActAdminKeyCreate, "admin_key", k.ID)
 		e.OrgID = orgID
-		e.Diff = audit.Diff(nil, adminKeyView{Operator: k.Operator, DelegationID: k.DelegationID, CreatedBy: k.CreatedBy,
-			ExpiresAt: k.Expires})
+		view := adminKeyView{Operator: k.Operator, DelegationID: k.DelegationID, CreatedBy: k.CreatedBy, ExpiresAt: k.Expires}
+		if id := k.Identity; id != nil {
+			view.Name, view.OwnerConnectionID, view.OwnerUserID = id.Name, id.OwnerConnectionID, id.OwnerUserID
+		}
+		e.Diff = audit.Diff(nil, view)
 		return Record(ctx, s.Audit, e)
 	})
 	if err != nil {
@@ -148,6 +159,12 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 		return Principal{}, errBadAdminKey
 	}
 	p := Principal{Operator: k.Operator}
+	// A named operator key holds only while its owner answers for it.
+	if err := s.namedKeyHolds(ctx, k, now); orgscim.ErrorCode(err) == orgscim.Forbidden {
+		return Principal{}, errBadAdminKey
+	} else if err != nil {
+		return Principal{}, err
+	}
 	if k.DelegationID != "" {
 		// The authority rule, in full: the delegation, every delegation above it, their
 		// holders and every org on their paths hold now, or the key does not work.

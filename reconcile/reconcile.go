@@ -153,6 +153,9 @@ type Reconciler struct {
 	// Support, when set, records the end of support sessions past their expiry (rule
 	// support-expired).
 	Support SupportSweep
+	// ServiceAccounts, when set, orphans and retires service accounts whose owner is
+	// gone (rules service-account-orphaned and service-account-retired).
+	ServiceAccounts ServiceAccountSweep
 }
 
 // Options of one pass.
@@ -347,6 +350,13 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 				return nil, nil
 			}
 			return r.endSupportSessions(ctx, lead, opts)
+		},
+		func() ([]RuleResult, error) {
+			// A service account belongs to an org, not to a connection in scope.
+			if !control {
+				return nil, nil
+			}
+			return r.sweepServiceAccounts(ctx, lead, opts)
 		},
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },

@@ -19,35 +19,64 @@ import (
 
 type apikeyCreateCmd struct {
 	Operator string        `required:"" placeholder:"NAME" help:"The operator's name, recorded as operator:NAME in what the key does."`
-	Expires  time.Duration `placeholder:"DURATION" help:"Lifetime, e.g. 720h; 0 means no expiry."`
+	Expires  time.Duration `placeholder:"DURATION" help:"Lifetime, e.g. 720h; 0 means no expiry (with --name: 90 days, its maximum)."`
+	Name     string        `placeholder:"NAME" help:"Make the key a named service identity of the vendor org (needs --owner)."`
+	Owner    string        `placeholder:"CONNECTION/USER_ID" help:"The named key's accountable owner: an active user of a connection of the vendor's root org. The key stops when the owner does."`
 	actor
 	jsonFlag
 }
 
 func (apikeyCreateCmd) Help() string {
 	return `The key (prefix oscadm_) is printed once and stored only as a hash. Use it as
-Authorization: Bearer oscadm_... on the admin API.
+Authorization: Bearer oscadm_... on the admin API. With --name and --owner the key is a
+named, expiring service identity of the vendor org: it works only while its owner is an
+active user of the vendor's own connection (deactivated in the IdP: the key stops at once).
 
 Example:
 
-    orgscim apikey create --operator alice --expires 720h --json`
+    orgscim apikey create --operator alice --expires 720h --json
+    orgscim apikey create --operator ci --name deploy-bot --owner vendor/0b7e5a54-2f7d-4a43-8d8c-3a2f9e1c4b60 --expires 720h`
 }
 
 func (c *apikeyCreateCmd) Run(env *cliEnv) error {
 	if c.Expires < 0 {
 		return usagef("--expires must not be negative")
 	}
+	if (c.Name == "") != (c.Owner == "") {
+		return usagef("--name and --owner go together")
+	}
 	ctx, db, err := c.act(env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	k, secret, err := newServices(db, nil).keys.IssueOperatorKey(ctx, c.Operator, expiryIn(c.Expires))
-	if err != nil {
+	svc := newServices(db, nil)
+	var (
+		k      *orgs.AdminKey
+		secret string
+	)
+	if c.Name != "" {
+		connSlug, user, ok := strings.Cut(c.Owner, "/")
+		if !ok || connSlug == "" || user == "" {
+			return usagef("--owner is CONNECTION/USER_ID")
+		}
+		conn, err := svc.dir.Connection(ctx, connSlug)
+		if err != nil {
+			return cliError(err)
+		}
+		k, secret, err = svc.keys.IssueNamedOperatorKey(ctx, orgs.NamedKeyRequest{Operator: c.Operator, Name: c.Name,
+			OwnerConnectionID: conn.ID, OwnerUserID: user, Expires: expiryIn(c.Expires)})
+		if err != nil {
+			return cliError(err)
+		}
+	} else if k, secret, err = svc.keys.IssueOperatorKey(ctx, c.Operator, expiryIn(c.Expires)); err != nil {
 		return cliError(err)
 	}
 	if c.JSON {
 		out := map[string]any{"id": k.ID, "key": secret, "hint": k.Hint, "operator": k.Operator, "expires_at": nil}
+		if k.Identity != nil {
+			out["name"], out["owner"] = k.Identity.Name, c.Owner
+		}
 		if k.Expires != nil {
 			out["expires_at"] = k.Expires.Format(time.RFC3339)
 		}
@@ -250,11 +279,12 @@ func (c *roleCreateCmd) Run(env *cliEnv) error {
 }
 
 type accessCheckCmd struct {
-	JSON       bool   `name:"json" help:"Print JSON, as GET /api/v1/access/check answers."`
-	Connection string `required:"" placeholder:"SLUG" help:"The user's connection."`
-	User       string `required:"" placeholder:"USER_ID" help:"The user's SCIM id."`
-	Permission string `required:"" placeholder:"P" help:"The permission, e.g. billing.read."`
-	Org        string `required:"" placeholder:"SLUG" help:"The org the user would act for."`
+	JSON           bool   `name:"json" help:"Print JSON, as GET /api/v1/access/check (or /service-accounts/{id}/access/check) answers."`
+	Connection     string `placeholder:"SLUG" help:"The user's connection."`
+	User           string `placeholder:"USER_ID" help:"The user's SCIM id."`
+	ServiceAccount string `name:"service-account" placeholder:"ID" help:"Ask for a service account instead of a user."`
+	Permission     string `required:"" placeholder:"P" help:"The permission, e.g. billing.read."`
+	Org            string `required:"" placeholder:"SLUG" help:"The org the user would act for."`
 }
 
 func (accessCheckCmd) Help() string {
@@ -264,16 +294,24 @@ mapping and group membership it comes from), or deny with the reason.
 Example:
 
     orgscim access check --connection acme --user fdc41fcf-94f7-487f-80bf-8f2e41d137d3 \
-        --permission billing.read --org acme-emea`
+        --permission billing.read --org acme-emea
+
+    orgscim access check --service-account 3f1c2a9e-... --permission reports.read --org acme`
 }
 
 func (c *accessCheckCmd) Run(env *cliEnv) error {
 	ctx, stdout := env.ctx, env.stdout
+	if sa, person := c.ServiceAccount != "", c.Connection != "" || c.User != ""; sa == person || (person && (c.Connection == "" || c.User == "")) {
+		return usagef("name either --connection and --user, or --service-account")
+	}
 	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if c.ServiceAccount != "" {
+		return c.serviceAccount(ctx, env, db)
+	}
 	api, conn, o, err := checker(ctx, db, c.Connection, c.Org)
 	if err != nil {
 		return cliError(err)
@@ -332,4 +370,93 @@ func checker(ctx context.Context, db *sqlstore.DB, connSlug, orgSlug string) (*a
 		return nil, nil, nil, err
 	}
 	return api, c, o, nil
+}
+
+// serviceAccount answers the check for a service account, by the same rule as the API.
+func (c *accessCheckCmd) serviceAccount(ctx context.Context, env *cliEnv, db *sqlstore.DB) error {
+	_, api := saService(db)
+	out, err := api.ServiceAccountCheck(ctx, c.ServiceAccount, c.Permission, c.Org)
+	if err != nil {
+		return cliError(err)
+	}
+	if c.JSON {
+		return printJSON(env.stdout, out)
+	}
+	if !out.Allowed {
+		fmt.Fprintf(env.stdout, "deny: %s\n", out.Reason)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "allow: %s on %s for service account %s\n", c.Permission, c.Org, c.ServiceAccount)
+	for _, h := range out.Because {
+		fmt.Fprintf(env.stdout, "  grant %s: role %s on %s (%s), granted by %s\n", h.Grant.ID, h.Role.Key, h.Org.Slug, h.Grant.Source, h.Grant.GrantedBy)
+	}
+	return nil
+}
+
+type apikeyListCmd struct {
+	jsonFlag
+}
+
+func (apikeyListCmd) Help() string {
+	return `Lists the operator keys (never their secrets) with their state now: active, expired,
+revoked, or owner-gone for a named key whose owner no longer answers for it.
+
+Example:
+
+    orgscim apikey list --json`
+}
+
+func (c *apikeyListCmd) Run(env *cliEnv) error {
+	db, err := env.open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc := newServices(db, nil)
+	keys, err := svc.keys.OperatorKeys(env.ctx)
+	if err != nil {
+		return cliError(err)
+	}
+	type row struct {
+		ID        string     `json:"id"`
+		Hint      string     `json:"hint"`
+		Operator  string     `json:"operator"`
+		Name      string     `json:"name"`
+		Owner     string     `json:"owner"`
+		State     string     `json:"state"`
+		Why       string     `json:"why,omitempty"`
+		CreatedAt time.Time  `json:"created_at"`
+		ExpiresAt *time.Time `json:"expires_at"`
+		LastUsed  *time.Time `json:"last_used_at"`
+	}
+	out := []row{}
+	for _, ks := range keys {
+		r := row{ID: ks.Key.ID, Hint: ks.Key.Hint, Operator: ks.Key.Operator, State: ks.State, Why: ks.Why, CreatedAt: ks.Key.Created,
+			ExpiresAt: ks.Key.Expires, LastUsed: ks.Key.LastUsed}
+		if id := ks.Identity; id != nil {
+			r.Name, r.Owner = id.Name, id.OwnerConnectionID+"/"+id.OwnerUserID
+			if conn, err := db.Access().ConnectionByID(env.ctx, id.OwnerConnectionID); err == nil {
+				r.Owner = conn.Slug + "/" + id.OwnerUserID
+			}
+		}
+		out = append(out, r)
+	}
+	if c.JSON {
+		return printJSON(env.stdout, out)
+	}
+	for _, r := range out {
+		expires := "never"
+		if r.ExpiresAt != nil {
+			expires = r.ExpiresAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(env.stdout, "%s  %-12s operator:%s", r.ID, r.State, r.Operator)
+		if r.Name != "" {
+			fmt.Fprintf(env.stdout, "  name %s, owner %s", r.Name, r.Owner)
+		}
+		fmt.Fprintf(env.stdout, ", expires %s\n", expires)
+		if r.Why != "" {
+			fmt.Fprintf(env.stdout, "    %s\n", r.Why)
+		}
+	}
+	return nil
 }

@@ -55,14 +55,16 @@ type commandLine struct {
 		Create roleCreateCmd `cmd:"" help:"Define a role: its key and permissions."`
 	} `cmd:"" help:"The role catalogue."`
 	Access struct {
-		Check accessCheckCmd `cmd:"" help:"May this user do P for org O? Allow or deny, with the chain behind it."`
+		Check accessCheckCmd `cmd:"" help:"May this user (or service account) do P for org O? Allow or deny, with the chain behind it."`
 	} `cmd:"" help:"Access decisions."`
-	Export struct {
+	ServiceAccount serviceAccountCmds `cmd:"" name:"service-account" help:"Service accounts and integration tokens: non-human identities of an org."`
+	Export         struct {
 		Access exportAccessCmd `cmd:"" help:"Current access as CSV for auditors."`
 	} `cmd:"" help:"Exports for auditors."`
 	Import importCmd `cmd:"" help:"Import a CSV spreadsheet of orgs, people and roles."`
 	Apikey struct {
-		Create apikeyCreateCmd `cmd:"" help:"Issue an operator key for the admin API."`
+		Create apikeyCreateCmd `cmd:"" help:"Issue an operator key for the admin API (optionally named, with an owner)."`
+		List   apikeyListCmd   `cmd:"" help:"List the operator keys with their state now."`
 		Revoke apikeyRevokeCmd `cmd:"" help:"Revoke an operator key."`
 	} `cmd:"" help:"Operator keys of the admin API."`
 	Onboarding struct {

@@ -269,7 +269,7 @@ func (a *adminClient) validate(schema, v any, where string) {
 
 // secretPattern matches the secrets a response may carry: SCIM tokens, setup links and
 // admin API keys.
-var secretPattern = regexp.MustCompile(`(oscim_|oscset_|oscadm_)[a-z2-7]+`)
+var secretPattern = regexp.MustCompile(`(oscim_|oscset_|oscadm_|osint_)[a-z2-7]+`)
 
 // requestIDPattern matches the request ids the audit trail shows: 32 random letters.
 var requestIDPattern = regexp.MustCompile(`"request_id":"[A-Za-z0-9]{32}"`)

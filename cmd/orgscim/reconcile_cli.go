@@ -8,6 +8,7 @@ import (
 
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/domains"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 )
@@ -19,6 +20,7 @@ func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler 
 	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
 		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains, Support: svc.support,
+		ServiceAccounts: svc.serviceAccounts,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
@@ -52,6 +54,12 @@ const reconcileHelp = `Runs one reconciliation pass, each rule audited with its 
     orphan              revoke grants of retired mappings and of users gone or inactive
     domain-lapsed       re-verify every verified e-mail domain; one that no longer
                         proves lapses (new users in it refused, no link by e-mail)
+    service-account-orphaned
+                        mark service accounts whose owner is gone as orphans,
+                        with a deadline to reassign or retire them
+    service-account-retired
+                        retire orphans past their deadline, with their grants
+                        and integration tokens
     audit-chain         verify every audit chain
 
 Each batch is its own transaction and revokes only what is still live, so a pass that
@@ -101,6 +109,24 @@ type reconcileRunCmd struct {
 	Batch  int  `default:"500" help:"Changes per transaction."`
 	jsonFlag
 	dnsResolverFlag
+	serviceAccountPolicy
+}
+
+// serviceAccountPolicy is the deployment's policy for service accounts: how long one may
+// live, and how long its org's administrators have to reassign an orphan before the
+// reconciler retires it.
+type serviceAccountPolicy struct {
+	ServiceAccountMaxLifetime time.Duration `name:"service-account-max-lifetime" default:"2160h" env:"ORGSCIM_SERVICE_ACCOUNT_MAX_LIFETIME" placeholder:"DURATION" help:"The longest a service account may live (default 90 days)."`
+	ServiceAccountOrphanGrace time.Duration `name:"service-account-orphan-grace" default:"336h" env:"ORGSCIM_SERVICE_ACCOUNT_ORPHAN_GRACE" placeholder:"DURATION" help:"How long an orphaned service account (its owner gone) waits to be reassigned before the reconciler retires it (default 14 days)."`
+}
+
+// apply sets the policy on the service, refusing durations that are not positive.
+func (p serviceAccountPolicy) apply(s *orgs.ServiceAccounts) error {
+	if p.ServiceAccountMaxLifetime < 0 || p.ServiceAccountOrphanGrace < 0 {
+		return usagef("--service-account-max-lifetime and --service-account-orphan-grace must not be negative")
+	}
+	s.MaxLifetime, s.OrphanGrace = p.ServiceAccountMaxLifetime, p.ServiceAccountOrphanGrace
+	return nil
 }
 
 // dnsResolverFlag names the DNS server asked for domain verification records.
@@ -127,6 +153,9 @@ func (c *reconcileRunCmd) Run(env *cliEnv) error {
 	defer db.Close()
 	rec := newReconciler(db, nil)
 	rec.Domains.(*domains.Service).Proofs = domainProofs(c.DNSResolver)
+	if err := c.serviceAccountPolicy.apply(rec.ServiceAccounts.(*orgs.ServiceAccounts)); err != nil {
+		return err
+	}
 	bar := newProgress(env.stderr, c.JSON, -1, "reconcile", "changes")
 	rec.Progress, rec.Batch = bar.rule(), c.Batch
 	run, err := rec.Once(env.ctx, reconcile.Options{DryRun: c.DryRun})

@@ -51,6 +51,8 @@ type httpConfig struct {
 	PublicURL string
 	// DomainProofs prove domain claims (nil: domainProofs of the system resolver).
 	DomainProofs []domains.Proof
+	// ServiceAccounts is the policy of service accounts (zero: the defaults of orgs).
+	ServiceAccounts serviceAccountPolicy
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -70,14 +72,17 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	if cfg.DomainProofs != nil {
 		svc.domains.Proofs = cfg.DomainProofs
 	}
+	svc.serviceAccounts.MaxLifetime = cfg.ServiceAccounts.ServiceAccountMaxLifetime
+	svc.serviceAccounts.OrphanGrace = cfg.ServiceAccounts.ServiceAccountOrphanGrace
 	rec := newReconciler(db, cfg.Now)
 	rec.Domains = svc.domains
+	rec.ServiceAccounts = svc.serviceAccounts
 	admin := &adminapi.Server{Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Groups: svc.groups, Logger: logger, Keys: svc.keys, Lists: db.Lists(), Reviews: svc.reviews,
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), rec},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains,
-		Quarantine: svc.users, Support: svc.support}
+		Quarantine: svc.users, Support: svc.support, ServiceAccounts: svc.serviceAccounts}
 	svc.sessions.Timeouts = cfg.Console
 	// The console calls the same domain services as the admin API.
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
@@ -327,6 +332,7 @@ type serveCmd struct {
 	CheckpointDir      string        `name:"audit-checkpoint-dir" env:"ORGSCIM_AUDIT_CHECKPOINT_DIR" placeholder:"DIR" help:"Publish every signed checkpoint of the audit log as a file of this append-only directory."`
 	auditKeyFlag
 	dnsResolverFlag
+	serviceAccountPolicy
 }
 
 func (serveCmd) Help() string {
@@ -437,7 +443,10 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	}
 	cfg := httpConfig{RequestTimeout: timeout, Limits: limits, Health: health, TokenExpiryWarning: tokenWarning, FourEyes: fourEyes,
 		Console: sessions.Timeouts{Idle: c.ConsoleIdle, Absolute: c.ConsoleMax}, PublicURL: strings.TrimRight(c.PublicURL, "/"),
-		DomainProofs: domainProofs(c.DNSResolver)}
+		DomainProofs: domainProofs(c.DNSResolver), ServiceAccounts: c.serviceAccountPolicy}
+	if err := c.serviceAccountPolicy.apply(&orgs.ServiceAccounts{}); err != nil {
+		return err
+	}
 	e := newHandler(db, logger, cfg)
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
@@ -479,6 +488,7 @@ func (c *serveCmd) Run(env *cliEnv) error {
 			defer close(stopped)
 			rec := newReconciler(db, nil)
 			rec.Domains.(*domains.Service).Proofs = cfg.DomainProofs
+			_ = cfg.ServiceAccounts.apply(rec.ServiceAccounts.(*orgs.ServiceAccounts))
 			reconcileDaily(rctx, rec, daily, time.Now, logger, slug)
 		}()
 		defer func() { stop(); <-stopped }()

@@ -32,6 +32,8 @@ type services struct {
 	sessions    *sessions.Service
 	domains     *domains.Service
 	support     *support.Service
+	// serviceAccounts: non-human identities, judged by the same authority rule.
+	serviceAccounts *orgs.ServiceAccounts
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -86,6 +88,9 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Support sessions: the vendor's staff reach a partner's data only in one, approved by
 	// the partner's administrators under the same authority rule.
 	sup := &support.Service{Store: db.Support(), Orgs: db.Orgs(), Authorizer: dels, Tx: db, Audit: log, Now: now}
-	return &services{support: sup, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	// Service accounts hold grants through access, and answer to an owner whose
+	// standing access reads.
+	sas := &orgs.ServiceAccounts{Store: db.ServiceAccounts(), Access: access, Tx: db, Audit: log, Now: now}
+	return &services{support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }
