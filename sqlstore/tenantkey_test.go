@@ -104,7 +104,9 @@ var tenantKeyColumn = map[string]string{
 // with it. SQLite adds NOT NULL to a column only by rebuilding the table, so the
 // constraint waits for the Citus migration that needs it.
 var nullableTenantKey = map[string]string{
-	"grants": "orgs writes every grant with its user's connection (grants are held by SCIM users)",
+	// A service account's grant has no connection: a Citus deployment gives those grants
+	// the control plane's key (as audit_events does with its chain) when it distributes them.
+	"grants": "orgs writes every person's grant with its user's connection; a service account's has none",
 }
 
 // Unique keys of distributed tables that lack the tenant key, where one column already
@@ -165,6 +167,11 @@ var referenceTables = map[string]string{
 	// before any connection is in play.
 	"support_sessions":    "reference: a support session covers an org, not a connection; found with the operator's key",
 	"deployment_settings": "deployment-wide: the deployment's policies (the support policy)",
+	// Non-human identities belong to an org, not to a connection, and their tokens are
+	// found by hash before anything else is known.
+	"service_accounts":        "reference: a service account belongs to an org and answers to an owner of any covering connection",
+	"integration_tokens":      "reference: found by hash before the service account is known",
+	"operator_key_identities": "deployment-wide: the vendor's named operator keys",
 }
 
 type tenantSchema struct {
