@@ -143,6 +143,7 @@ func (s *Server) Register(e *echo.Echo) {
 	g.GET("/connections/:conn/people/:id/why", s.authed(s.why))
 	g.POST("/connections/:conn/people/:id/grants", s.authed(s.grant))
 	g.POST("/grants/:id/revoke", s.authed(s.revoke))
+	g.GET("/connections/:conn/groups", s.authed(s.groups))
 	g.GET("/orgs/:slug", s.authed(s.orgPage))
 	g.GET("/orgs/:slug/brand.css", s.authed(s.brandCSS))
 	g.POST("/orgs/:slug/grants", s.authed(s.orgGrant))

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/sqlstore"
+)
+
+// operatorBrowser is a browser signed in as operator name with a one-time link.
+func (f *consoleFixture) operatorBrowser(t *testing.T, name string) *browser {
+	t.Helper()
+	secret, _, err := newServices(f.env.db, f.env.clock.Now).sessions.IssueLink(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.do("POST", "/console/link/"+secret, url.Values{}).must(t, http.StatusOK, name+" (operator)")
+	return b
+}
+
+// action is the first form action of the page matching the pattern's group.
+func (p consolePage) action(t *testing.T, pattern string) string {
+	t.Helper()
+	m := regexp.MustCompile(`action="(` + pattern + `)"`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("%s has no form posting to %s:\n%s", p.url, pattern, p.body)
+	}
+	return m[1]
+}
+
+// TestConsoleOrgPages: the org tree and an org's page, with the same records, authority
+// and audit as the admin API; grants granted and revoked, mappings drafted and approved
+// by a second person, the groups of a connection; a delegate sees only its subtree and
+// is offered only what it may do. On both engines.
+func TestConsoleOrgPages(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newConsoleFixture(t, db)
+		f.oper.call("PATCH", "/orgs/acme", map[string]any{"owner": "owner@acme.example", "contract_end": "2031-06-30T00:00:00Z",
+			"brand": map[string]any{"display_name": "Acme Partners", "logo_url": "https://logo.acme.example/acme.png",
+				"primary_color": "#0b5394", "accent_color": "#e69138"}}).must(t, http.StatusOK)
+		billing := f.acme.createGroup("Acme Billing", f.people["sam"])["id"].(string)
+
+		alice := f.operatorBrowser(t, "alice")
+		home := alice.get("/console/").must(t, http.StatusOK, `href="/console/orgs/acme"`, "owner@acme.example", "until 30 Jun 2031", "Acme Partners")
+		_ = home
+		org := alice.get("/console/orgs/acme").must(t, http.StatusOK, `id="brand-name">Acme Partners`, `href="/console/orgs/acme/brand.css"`,
+			"pat@acme.example", "manage members", `id="org-grant-form"`, `id="mapping-form"`, "Acme Billing (acme)")
+		css := alice.get("/console/orgs/acme/brand.css").must(t, http.StatusOK, "#0b5394", "#ffffff", "#e69138")
+		_ = css
+		// An org without a brand of its own wears its partner's.
+		alice.get("/console/orgs/emea").must(t, http.StatusOK, `id="brand-name">Acme Partners`, "Up to Acme")
+
+		// The groups of a connection, read-only, with their members.
+		groups := alice.get("/console/connections/acme/groups").must(t, http.StatusOK, "Acme Billing", "Sam Example")
+		if strings.Contains(groups.body, "<form method=\"post\"") && strings.Contains(groups.body, "/groups/") {
+			t.Errorf("the groups page offers a change:\n%s", groups.body)
+		}
+
+		// alice drafts a mapping: billing → editor on acme; as its drafter she is not offered the approval.
+		alice.do("POST", "/console/orgs/acme/mappings", url.Values{"csrf": {org.csrf(t)}, "group": {"acme/" + billing},
+			"role": {"editor"}, "reason": {"billing team"}}).must(t, http.StatusOK, "Done: drafted", "awaiting a second person")
+		drafted := alice.get("/console/orgs/acme").must(t, http.StatusOK)
+		if strings.Contains(drafted.body, "/approve") {
+			t.Fatalf("the drafter is offered the approval:\n%s", drafted.body)
+		}
+		// Bad input next to its field, nothing drafted.
+		alice.do("POST", "/console/orgs/acme/mappings", url.Values{"csrf": {org.csrf(t)}, "group": {"acme/" + billing},
+			"role": {"no-such-role"}}).must(t, http.StatusNotFound, `id="mapping-role-problem"`)
+		alice.do("POST", "/console/orgs/acme/mappings", url.Values{"csrf": {org.csrf(t)}, "group": {"acme/nope"},
+			"role": {"editor"}}).must(t, http.StatusBadRequest, `id="mapping-group-problem"`, "has no group")
+		maps := f.oper.get("/mappings?connection=acme").must(t, http.StatusOK).JSON["items"].([]any)
+		if len(maps) != 1 || field(maps[0], "state") != "draft" {
+			t.Fatalf("mappings after the drafts: %v", maps)
+		}
+		// The drafter's approval, posted anyway, is refused by the domain's rule.
+		approve := "/console/mappings/" + field(maps[0], "id") + "/approve"
+		alice.do("POST", approve, url.Values{"csrf": {org.csrf(t)}}).must(t, http.StatusForbidden, "other than its drafter")
+
+		// bob, a second operator, approves it: sam gets editor through the mapping.
+		bob := f.operatorBrowser(t, "bob")
+		bobOrg := bob.get("/console/orgs/acme").must(t, http.StatusOK, "approve-mapping")
+		if got := bobOrg.action(t, "/console/mappings/[^\"]+/approve"); got != approve {
+			t.Fatalf("bob approves %s, want %s", got, approve)
+		}
+		bob.do("POST", approve, url.Values{"csrf": {bobOrg.csrf(t)}}).must(t, http.StatusOK, "Done: approved", "through a mapping")
+		access := f.oper.get("/connections/acme/users/"+f.people["sam"]+"/access").must(t, http.StatusOK)
+		if !strings.Contains(string(access.Raw), "editor") {
+			t.Fatalf("sam's access after the approval: %s", access.Raw)
+		}
+		events := f.oper.get("/audit?action=mapping.approve").must(t, http.StatusOK).JSON["events"].([]any)
+		if len(events) != 1 || !strings.Contains(field(events[0], "actor"), "operator:bob") {
+			t.Fatalf("the approval's audit: %v", events)
+		}
+
+		// pat, a delegate with manage_members over acme: only the subtree, no mapping controls.
+		pat := f.browser(t)
+		pat.signIn("pat-sub").must(t, http.StatusOK, `href="/console/orgs/emea"`)
+		pat.get("/console/orgs/globex").must(t, http.StatusNotFound)
+		pat.get("/console/orgs/vendor").must(t, http.StatusNotFound)
+		pat.get("/console/orgs/globex/brand.css").must(t, http.StatusNotFound)
+		lyon := pat.get("/console/orgs/lyon").must(t, http.StatusOK, `id="org-grant-form"`)
+		for _, control := range []string{`id="mapping-form"`, "/approve", `value="editor"`} {
+			if strings.Contains(lyon.body, control) {
+				t.Errorf("pat is shown %q:\n%s", control, lyon.body)
+			}
+		}
+		// A grant on lyon by user name, and bad input next to its field.
+		pat.do("POST", "/console/orgs/lyon/grants", url.Values{"csrf": {lyon.csrf(t)}, "connection": {"acme"},
+			"user": {"nobody@acme.example"}, "role": {"viewer"}}).must(t, http.StatusNotFound, `id="grant-user-problem"`, "no person")
+		pat.do("POST", "/console/orgs/lyon/grants", url.Values{"csrf": {lyon.csrf(t)}, "connection": {"acme"},
+			"user": {"sam@acme.example"}, "role": {"viewer"}, "expires": {"soon"}}).must(t, http.StatusBadRequest, `id="grant-expires-problem"`)
+		granted := pat.do("POST", "/console/orgs/lyon/grants", url.Values{"csrf": {lyon.csrf(t)}, "connection": {"acme"},
+			"user": {"sam@acme.example"}, "role": {"viewer"}, "reason": {"lyon reports"}}).must(t, http.StatusOK, "Done: granted", "sam@acme.example")
+		grants := f.oper.get("/grants?org=lyon").must(t, http.StatusOK).JSON["items"].([]any)
+		if len(grants) != 1 || !strings.HasPrefix(field(grants[0], "granted_by"), "user:") {
+			t.Fatalf("lyon's grants: %v", grants)
+		}
+		revoke := granted.action(t, "/console/orgs/lyon/grants/[^\"]+/revoke")
+		pat.do("POST", revoke, url.Values{"csrf": {lyon.csrf(t)}, "reason": {"done"}}).must(t, http.StatusOK, "Done: revoked", "No live grant")
+		// pat cannot draft or approve mappings, even by posting.
+		pat.do("POST", "/console/orgs/lyon/mappings", url.Values{"csrf": {lyon.csrf(t)}, "group": {"acme/" + billing},
+			"role": {"viewer"}}).must(t, http.StatusForbidden)
+	})
+}
