@@ -7,8 +7,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -126,5 +129,69 @@ func TestConsoleOrgPages(t *testing.T) {
 		// pat cannot draft or approve mappings, even by posting.
 		pat.do("POST", "/console/orgs/lyon/mappings", url.Values{"csrf": {lyon.csrf(t)}, "group": {"acme/" + billing},
 			"role": {"viewer"}}).must(t, http.StatusForbidden)
+	})
+}
+
+// reviewFixture adds grants to review under acme and a campaign over acme's subtree:
+// sam holds viewer on emea, editor on lyon and viewer on lyon; pat holds viewer on acme.
+func (f *consoleFixture) reviewFixture(t *testing.T) (reviewID string, deadline time.Time, grants map[string]string) {
+	t.Helper()
+	grants = map[string]string{}
+	for _, g := range [][2]string{{"viewer", "emea"}, {"editor", "lyon"}, {"viewer", "lyon"}} {
+		grants[g[0]+"@"+g[1]] = field(f.oper.post("/grants", map[string]any{"connection": "acme", "user_id": f.people["sam"],
+			"role": g[0], "org": g[1], "reason": "project"}).must(t, http.StatusCreated).JSON, "id")
+	}
+	deadline = f.env.clock.Now().Add(7 * 24 * time.Hour).UTC().Truncate(time.Second)
+	reviewID = field(f.oper.post("/reviews", map[string]any{"org": "acme", "name": "Acme quarterly review",
+		"deadline": deadline}).must(t, http.StatusCreated).JSON, "id")
+	return reviewID, deadline, grants
+}
+
+// TestConsoleReview: a reviewer's queue, confirm and revoke per line with the same
+// authority and audit as the admin API, never their own line; what nobody confirmed is
+// revoked at the deadline by the reconciler. On both engines.
+func TestConsoleReview(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newConsoleFixture(t, db)
+		id, deadline, grants := f.reviewFixture(t)
+		pat := f.browser(t)
+		pat.signIn("pat-sub").must(t, http.StatusOK)
+		pat.get("/console/reviews").must(t, http.StatusOK, "Acme quarterly review", "0 of 4 decided", "7 days left")
+		page := pat.get("/console/reviews/"+id).must(t, http.StatusOK, "0 of 4 decided")
+		// pat's own viewer grant on acme is no line pat may decide.
+		if n := strings.Count(page.body, `class="confirm"`); n != 3 {
+			t.Fatalf("pat may decide %d lines, want 3 (not pat's own):\n%s", n, page.body)
+		}
+		base := "/console/reviews/" + id + "/items/"
+		pat.do("POST", base+grants["viewer@emea"]+"/confirm", url.Values{"csrf": {page.csrf(t)}}).
+			must(t, http.StatusOK, "Done: confirmed", "1 of 4 decided")
+		pat.do("POST", base+grants["viewer@lyon"]+"/revoke", url.Values{"csrf": {page.csrf(t)}, "note": {"left the project"}}).
+			must(t, http.StatusOK, "Done: revoked", "2 of 4 decided")
+		// Twice, or pat's own line posted anyway: refused by the domain, shown on the page.
+		pat.do("POST", base+grants["viewer@emea"]+"/confirm", url.Values{"csrf": {page.csrf(t)}}).
+			must(t, http.StatusConflict, `id="problem"`, "already")
+		own := field(f.oper.get("/grants?org=acme").must(t, http.StatusOK).JSON["items"].([]any)[0], "id")
+		pat.do("POST", base+own+"/confirm", url.Values{"csrf": {page.csrf(t)}}).must(t, http.StatusForbidden, "their own grant")
+		lyon := f.oper.get("/grants/" + grants["viewer@lyon"]).must(t, http.StatusOK).JSON
+		if field(lyon, "revoked_at") == "" || !strings.Contains(field(lyon, "revoke_reason"), "left the project") {
+			t.Fatalf("the revoked line's grant: %v", lyon)
+		}
+		events := f.oper.get("/audit?action=review.confirm").must(t, http.StatusOK).JSON["events"].([]any)
+		if len(events) != 1 || !strings.HasPrefix(field(events[0], "actor"), "console_session:") {
+			t.Fatalf("the confirmation's audit: %v", events)
+		}
+
+		// At the deadline the reconciler revokes what nobody confirmed.
+		f.env.setClock(deadline.Add(time.Hour))
+		if _, err := newReconciler(db, f.env.clock.Now).Once(context.Background(), reconcile.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		editor := f.oper.get("/grants/" + grants["editor@lyon"]).must(t, http.StatusOK).JSON
+		if field(editor, "revoke_reason") != orgs.UnconfirmedReason(id) {
+			t.Fatalf("the unconfirmed grant after the deadline: %v", editor)
+		}
+		if field(f.oper.get("/grants/"+grants["viewer@emea"]).must(t, http.StatusOK).JSON, "revoked_at") != "" {
+			t.Fatal("the confirmed grant was revoked")
+		}
 	})
 }
