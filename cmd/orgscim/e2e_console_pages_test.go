@@ -172,7 +172,7 @@ func TestConsoleReview(t *testing.T) {
 			must(t, http.StatusConflict, `id="problem"`, "already")
 		own := field(f.oper.get("/grants?org=acme").must(t, http.StatusOK).JSON["items"].([]any)[0], "id")
 		pat.do("POST", base+own+"/confirm", url.Values{"csrf": {page.csrf(t)}}).must(t, http.StatusForbidden, "their own grant")
-		lyon := f.oper.get("/grants/" + grants["viewer@lyon"]).must(t, http.StatusOK).JSON
+		lyon := f.oper.get("/grants/"+grants["viewer@lyon"]).must(t, http.StatusOK).JSON
 		if field(lyon, "revoked_at") == "" || !strings.Contains(field(lyon, "revoke_reason"), "left the project") {
 			t.Fatalf("the revoked line's grant: %v", lyon)
 		}
@@ -186,7 +186,7 @@ func TestConsoleReview(t *testing.T) {
 		if _, err := newReconciler(db, f.env.clock.Now).Once(context.Background(), reconcile.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		editor := f.oper.get("/grants/" + grants["editor@lyon"]).must(t, http.StatusOK).JSON
+		editor := f.oper.get("/grants/"+grants["editor@lyon"]).must(t, http.StatusOK).JSON
 		if field(editor, "revoke_reason") != orgs.UnconfirmedReason(id) {
 			t.Fatalf("the unconfirmed grant after the deadline: %v", editor)
 		}
