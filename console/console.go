@@ -93,6 +93,14 @@ var pages = func() map[string]*template.Template {
 		},
 		"at":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"join": strings.Join,
+		// dict passes named values to a shared template ("text", "steps").
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			return m
+		},
 		"caps": func(cs []orgs.Capability) string {
 			s := make([]string, len(cs))
 			for i, c := range cs {
@@ -144,6 +152,13 @@ func (s *Server) Register(e *echo.Echo) {
 	g.POST("/connections/:conn/people/:id/grants", s.authed(s.grant))
 	g.POST("/grants/:id/revoke", s.authed(s.revoke))
 	g.GET("/connections/:conn/groups", s.authed(s.groups))
+	g.GET("/onboarding", s.authed(s.onboardingList))
+	g.POST("/onboarding", s.authed(s.propose))
+	g.GET("/onboarding/:id", s.authed(s.onboardingPage))
+	g.POST("/onboarding/:id/approve", s.authed(s.decideOnboarding(true)))
+	g.POST("/onboarding/:id/reject", s.authed(s.decideOnboarding(false)))
+	g.GET("/connections/:conn", s.authed(s.connectionPage))
+	g.POST("/connections/:conn/setup-links", s.authed(s.createSetupLink))
 	g.GET("/reviews", s.authed(s.reviewQueue))
 	g.GET("/reviews/:id", s.authed(s.reviewPage))
 	g.POST("/reviews/:id/items/:item/confirm", s.authed(s.decideItem(orgs.ItemConfirmed)))

@@ -195,3 +195,57 @@ func TestConsoleReview(t *testing.T) {
 		}
 	})
 }
+
+var (
+	setupURLField = regexp.MustCompile(`<code id="setup-url">([^<]+)</code>`)
+	tokenField    = regexp.MustCompile(`<code id="token"[^>]*>([^<]+)</code>`)
+)
+
+// TestConsoleOnboarding: an operator proposes a partner in the console, a second
+// operator approves it (the proposer is offered no approval, and is refused one posted
+// anyway), the connection's page creates a setup link that reveals a token, and the
+// IdP's first push with it activates the connection. On both engines.
+func TestConsoleOnboarding(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newConsoleFixture(t, db)
+		alice := f.operatorBrowser(t, "alice")
+		list := alice.get("/console/onboarding").must(t, http.StatusOK, `id="propose-form"`, `value="vendor"`)
+		form := url.Values{"csrf": {list.csrf(t)}, "parent": {"vendor"}, "name": {"Initech"}, "idp": {"okta"},
+			"admin_user_name": {"it@initech.example"}, "group": {"Initech Billing"}, "role": {"viewer"}, "reason": {"signed"}}
+		alice.do("POST", "/console/onboarding", form).must(t, http.StatusBadRequest, `id="owner-problem"`, "missing owner")
+		form.Set("owner", "owner@vendor.example")
+		form.Set("contract_end", "2020-01-01")
+		alice.do("POST", "/console/onboarding", form).must(t, http.StatusBadRequest, `id="contract_end-problem"`, "future")
+		form.Del("contract_end")
+		proposed := alice.do("POST", "/console/onboarding", form).must(t, http.StatusOK, "Done: proposed", "Waiting for an operator other than its proposer")
+		if strings.Contains(proposed.body, `id="approve"`) {
+			t.Fatalf("the proposer is offered the approval:\n%s", proposed.body)
+		}
+		approve := strings.TrimSuffix(strings.SplitN(proposed.url, "?", 2)[0], "/") + "/approve"
+		alice.do("POST", approve, url.Values{"csrf": {list.csrf(t)}}).must(t, http.StatusForbidden, "other than its proposer")
+
+		bob := f.operatorBrowser(t, "bob")
+		bob.get("/console/onboarding").must(t, http.StatusOK, "Initech", "proposed")
+		req := bob.get(strings.TrimPrefix(proposed.url, f.env.srv.URL)).must(t, http.StatusOK, `id="approve"`)
+		bob.do("POST", approve, url.Values{"csrf": {req.csrf(t)}, "reason": {"checked"}}).
+			must(t, http.StatusOK, "Done: approved", `id="partner-connection"`, "initech (pending)")
+		conn := bob.get("/console/connections/initech").must(t, http.StatusOK, `id="steps-okta"`, `id="steps-entra"`, `id="steps-generic"`,
+			"pending", f.env.srv.URL+"/scim/v2/initech")
+		linked := bob.do("POST", "/console/connections/initech/setup-links", url.Values{"csrf": {conn.csrf(t)}}).must(t, http.StatusOK, `id="setup-url"`)
+		setup := setupURLField.FindStringSubmatch(linked.body)
+		if setup == nil || !strings.HasPrefix(setup[1], f.env.srv.URL+"/setup/") {
+			t.Fatalf("no setup link on:\n%s", linked.body)
+		}
+		revealed := f.browser(t).do("POST", setup[1], url.Values{}).must(t, http.StatusOK, `id="token"`)
+		token := tokenField.FindStringSubmatch(revealed.body)
+		if token == nil {
+			t.Fatalf("no token revealed:\n%s", revealed.body)
+		}
+		idp := &scimClient{t: t, env: f.env, slug: "initech", token: token[1]}
+		// An onboarded partner provisions once it holds its e-mail domain verified.
+		holdVerified(t, f.env.db, "initech", "initech.example")
+		idp.create(map[string]any{"userName": "dev@initech.example", "externalId": "dev-1"})
+		bob.get("/console/connections/initech").must(t, http.StatusOK, `id="connection-status">active`)
+		bob.get("/console/orgs/initech").must(t, http.StatusOK, "it@initech.example", "Initech Billing", "draft")
+	})
+}
