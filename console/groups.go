@@ -77,5 +77,9 @@ func (s *Server) groups(c echo.Context) error {
 		}
 		v.Groups = append(v.Groups, row)
 	}
-	return s.render(c, http.StatusOK, "groups", view{Title: "Groups of " + conn.Slug, Page: v})
+	out := view{Title: "Groups of " + conn.Slug, Page: v}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "groups", out)
 }

@@ -80,6 +80,15 @@ func (s *Server) wear(ctx context.Context, v *view, org *orgs.Org) error {
 	return nil
 }
 
+// wearConnection sets the page's brand to that of the connection's partner.
+func (s *Server) wearConnection(ctx context.Context, v *view, conn *orgs.Connection) error {
+	org, err := s.Directory.Store.OrgByID(ctx, conn.OrgID)
+	if err != nil {
+		return err
+	}
+	return s.wear(ctx, v, org)
+}
+
 // brandCSS colours the brand band with the org's own colours, checked by
 // setuppage.BrandOf; the console's policy allows styles only from its own address.
 func (s *Server) brandCSS(c echo.Context) error {

@@ -183,7 +183,11 @@ func (s *Server) people(c echo.Context) error {
 		v.People = append(v.People, personRow{User: u, Holdings: hs,
 			URL: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)})
 	}
-	return s.render(c, http.StatusOK, "people", view{Title: "People of " + conn.Slug, Page: v})
+	out := view{Title: "People of " + conn.Slug, Page: v}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "people", out)
 }
 
 // grantForm is the form to grant a role, offered only with choices the domain would
@@ -240,7 +244,11 @@ func (s *Server) personPage(c echo.Context, code int, values, problems map[strin
 	if name == "" {
 		name = u.UserName
 	}
-	return s.render(c, code, "person", view{Title: name, Page: v})
+	out := view{Title: name, Page: v}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, code, "person", out)
 }
 
 // grantForm offers the orgs of the connection's subtree on which the viewer has
@@ -451,9 +459,13 @@ func (s *Server) why(c echo.Context) error {
 			names[ex.Mapping.ApprovedBy] = s.personName(ctx, ex.Mapping.ApprovedBy)
 		}
 	}
-	return s.render(c, http.StatusOK, "why", view{Title: "Why " + u.UserName + " has " + perm, Page: whyView{Connection: conn, User: u,
+	out := view{Title: "Why " + u.UserName + " has " + perm, Page: whyView{Connection: conn, User: u,
 		Org: org, Permission: perm, Decision: d, Names: names,
-		Back: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)}})
+		Back: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)}}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "why", out)
 }
 
 // personName turns a record's "user:CONNECTION/ID" into the user's userName; anything

@@ -125,6 +125,8 @@ type itemRow struct {
 	Role      *orgs.Role
 	Org       *orgs.Org
 	Decidable bool // the viewer may confirm or revoke it, and the domain would accept
+	Own       bool // the viewer's own grant: someone else reviews it
+	DecidedBy string
 	Action    string
 }
 
@@ -178,7 +180,9 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 			rolesByID[g.RoleID] = role
 		}
 		row := itemRow{Item: it, Org: o, Role: role, Person: s.personName(ctx, "user:"+g.ConnectionID+"/"+g.UserID),
-			Action: Prefix + "/reviews/" + url.PathEscape(r.ID) + "/items/" + url.PathEscape(g.ID)}
+			Own:       p.Operator == "" && p.Connection.ID == g.ConnectionID && p.User.ID == g.UserID,
+			DecidedBy: s.personName(ctx, it.DecidedBy),
+			Action:    Prefix + "/reviews/" + url.PathEscape(r.ID) + "/items/" + url.PathEscape(g.ID)}
 		if cn, err := s.Access.Store.ConnectionByID(ctx, g.ConnectionID); err == nil {
 			row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(g.UserID)
 		}
@@ -191,7 +195,11 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 		}
 		v.Items = append(v.Items, row)
 	}
-	return s.render(c, code, "review", view{Title: r.Name, Page: v})
+	out := view{Title: r.Name, Page: v}
+	if err := s.wear(ctx, &out, org); err != nil {
+		return err
+	}
+	return s.render(c, code, "review", out)
 }
 
 // decideItem confirms or revokes one line with the same call as POST
