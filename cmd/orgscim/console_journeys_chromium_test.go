@@ -27,7 +27,7 @@ type consoleTab struct {
 func (f *consoleFixture) tab(t *testing.T) *consoleTab {
 	t.Helper()
 	axe, screens := consoleBrowserTools(t)
-	return &consoleTab{t: t, f: f, browser: headlessChromium(t), axe: axe, screens: screens}
+	return &consoleTab{t: t, f: f, browser: headlessChromiumFor(t, 4*time.Minute), axe: axe, screens: screens}
 }
 
 func (b *consoleTab) run(what string, steps ...chromedp.Action[chromedp.Void]) {
