@@ -127,7 +127,9 @@ type itemRow struct {
 	Decidable bool // the viewer may confirm or revoke it, and the domain would accept
 	Own       bool // the viewer's own grant: someone else reviews it
 	DecidedBy string
-	Action    string
+	// AtDeadline: nobody confirmed it, and the campaign revoked it at its deadline.
+	AtDeadline bool
+	Action     string
 }
 
 type reviewView struct {
@@ -183,6 +185,7 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 			Own:       p.Operator == "" && p.Connection.ID == g.ConnectionID && p.User.ID == g.UserID,
 			DecidedBy: s.personName(ctx, it.DecidedBy),
 			Action:    Prefix + "/reviews/" + url.PathEscape(r.ID) + "/items/" + url.PathEscape(g.ID)}
+		row.AtDeadline = it.DecidedBy == "review:"+r.ID
 		if cn, err := s.Access.Store.ConnectionByID(ctx, g.ConnectionID); err == nil {
 			row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(g.UserID)
 		}

@@ -208,7 +208,7 @@ func TestConsoleReviewInChromium(t *testing.T) {
 		if s := b.text("#review-state"); s != "closed" {
 			t.Fatalf("after the deadline the review is %q", s)
 		}
-		if items := b.text("#review-items"); !strings.Contains(items, "revoked") {
+		if items := b.text("#review-items"); !strings.Contains(items, "at the deadline: nobody confirmed it") {
 			t.Errorf("the closed review's lines:\n%s", items)
 		}
 		b.check("review-closed")
