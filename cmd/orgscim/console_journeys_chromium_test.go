@@ -195,7 +195,7 @@ func TestConsoleReviewInChromium(t *testing.T) {
 		if _, err := newReconciler(db, f.env.clock.Now).Once(context.Background(), reconcile.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		editor := f.oper.get("/grants/" + grants["editor@lyon"]).must(t, http.StatusOK).JSON
+		editor := f.oper.get("/grants/"+grants["editor@lyon"]).must(t, http.StatusOK).JSON
 		if field(editor, "revoke_reason") != orgs.UnconfirmedReason(id) {
 			t.Fatalf("the unconfirmed grant after the deadline: %v", editor)
 		}
