@@ -247,5 +247,19 @@ func TestConsoleOnboarding(t *testing.T) {
 		idp.create(map[string]any{"userName": "dev@initech.example", "externalId": "dev-1"})
 		bob.get("/console/connections/initech").must(t, http.StatusOK, `id="connection-status">active`)
 		bob.get("/console/orgs/initech").must(t, http.StatusOK, "it@initech.example", "Initech Billing", "draft")
+
+		// A proposal bob rejects creates nothing.
+		form.Set("name", "Hooli")
+		form.Set("admin_user_name", "it@hooli.example")
+		hooli := alice.do("POST", "/console/onboarding", form).must(t, http.StatusOK, "Done: proposed")
+		reject := strings.TrimSuffix(strings.SplitN(hooli.url, "?", 2)[0], "/") + "/reject"
+		bob.do("POST", reject, url.Values{"csrf": {req.csrf(t)}}).must(t, http.StatusOK, "Done: rejected", `id="request-state"`)
+		bob.get("/console/orgs/hooli").must(t, http.StatusNotFound)
+		// A delegate without the delegate capability is not offered onboarding at all.
+		pat := f.browser(t)
+		if home := pat.signIn("pat-sub").must(t, http.StatusOK); strings.Contains(home.body, "/console/onboarding") {
+			t.Errorf("pat, who may not delegate, is offered onboarding:\n%s", home.body)
+		}
+		pat.get("/console/onboarding").must(t, http.StatusForbidden)
 	})
 }
