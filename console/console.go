@@ -16,8 +16,11 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/internal/httpstatus"
+	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
+	"github.com/orgscim/orgscim/setuppage"
 )
 
 // Prefix is where the console lives.
@@ -28,6 +31,16 @@ type Lists interface {
 	ChildOrgs(ctx context.Context, parentID, after string, limit int) ([]*orgs.Org, error)
 	Connections(ctx context.Context, orgID, after string, limit int) ([]*orgs.Connection, error)
 	Roles(ctx context.Context, after string, limit int) ([]*orgs.Role, error)
+	Mappings(ctx context.Context, connID, state, after string, limit int) ([]*orgs.Mapping, error)
+	Grants(ctx context.Context, orgID string, live bool, after string, limit int) ([]*orgs.Grant, error)
+	Delegations(ctx context.Context, orgID, after string, limit int) ([]*orgs.Delegation, error)
+}
+
+// Groups reads the groups of a connection (provisioning.Groups does).
+type Groups interface {
+	Get(ctx context.Context, conn, id string) (*provisioning.Group, error)
+	List(ctx context.Context, conn string, q provisioning.Query) (provisioning.GroupPage, error)
+	Members(ctx context.Context, conn, id string, fn func(provisioning.Member) error) error
 }
 
 // Server serves the console.
@@ -37,6 +50,9 @@ type Server struct {
 	Access      *orgs.Access
 	Delegations *orgs.Delegations
 	Users       sessions.UserDirectory
+	Groups      Groups
+	Reviews     *orgs.Reviews
+	Onboarding  *onboarding.Onboarding
 	Lists       Lists
 	Logger      *slog.Logger
 	// HTTPClient reaches the partners' IdPs (nil: a client with a 10 s timeout).
@@ -77,6 +93,14 @@ var pages = func() map[string]*template.Template {
 		},
 		"at":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"join": strings.Join,
+		// dict passes named values to a shared template ("text", "steps").
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			return m
+		},
 		"caps": func(cs []orgs.Capability) string {
 			s := make([]string, len(cs))
 			for i, c := range cs {
@@ -101,9 +125,9 @@ var pages = func() map[string]*template.Template {
 	return out
 }()
 
-// contentSecurityPolicy: no script at all, styles only from the console's own file,
-// forms only to itself, never framed.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' https: http://127.0.0.1:* http://localhost:*; " +
+// contentSecurityPolicy: no script at all, styles only from the console's own files,
+// images from itself and over https (a partner's logo), forms only to itself, never framed.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self' https: http://127.0.0.1:* http://localhost:*; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
 // Register mounts the console on e. Errors under Prefix are answered by HandleError.
@@ -127,6 +151,24 @@ func (s *Server) Register(e *echo.Echo) {
 	g.GET("/connections/:conn/people/:id/why", s.authed(s.why))
 	g.POST("/connections/:conn/people/:id/grants", s.authed(s.grant))
 	g.POST("/grants/:id/revoke", s.authed(s.revoke))
+	g.GET("/connections/:conn/groups", s.authed(s.groups))
+	g.GET("/onboarding", s.authed(s.onboardingList))
+	g.POST("/onboarding", s.authed(s.propose))
+	g.GET("/onboarding/:id", s.authed(s.onboardingPage))
+	g.POST("/onboarding/:id/approve", s.authed(s.decideOnboarding(true)))
+	g.POST("/onboarding/:id/reject", s.authed(s.decideOnboarding(false)))
+	g.GET("/connections/:conn", s.authed(s.connectionPage))
+	g.POST("/connections/:conn/setup-links", s.authed(s.createSetupLink))
+	g.GET("/reviews", s.authed(s.reviewQueue))
+	g.GET("/reviews/:id", s.authed(s.reviewPage))
+	g.POST("/reviews/:id/items/:item/confirm", s.authed(s.decideItem(orgs.ItemConfirmed)))
+	g.POST("/reviews/:id/items/:item/revoke", s.authed(s.decideItem(orgs.ItemRevoked)))
+	g.GET("/orgs/:slug", s.authed(s.orgPage))
+	g.GET("/orgs/:slug/brand.css", s.authed(s.brandCSS))
+	g.POST("/orgs/:slug/grants", s.authed(s.orgGrant))
+	g.POST("/orgs/:slug/grants/:id/revoke", s.authed(s.revokeOnOrg))
+	g.POST("/orgs/:slug/mappings", s.authed(s.draftMapping))
+	g.POST("/mappings/:id/approve", s.authed(s.approveMapping))
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -222,6 +264,11 @@ type view struct {
 	Who    string
 	CSRF   string
 	Page   any
+	// Brand is the partner's the page is about (nil: none), coloured by BrandCSS.
+	Brand    *setuppage.Brand
+	BrandCSS string
+	// Onboards: the person may propose partners (an operator, or a delegate who may delegate).
+	Onboards bool
 }
 
 // message is a page that says one thing: signed out, refused, not found.
@@ -234,6 +281,10 @@ func (s *Server) render(c echo.Context, status int, name string, v view) error {
 	if p := person(c); p != nil {
 		v.Person, v.CSRF = p, p.Session.CSRF
 		v.Who = who(p)
+		v.Onboards = p.Operator != ""
+		for _, h := range p.Delegations {
+			v.Onboards = v.Onboards || h.Delegation.Has(orgs.CapDelegate)
+		}
 	}
 	var b strings.Builder
 	if err := pages[name].ExecuteTemplate(&b, "layout", v); err != nil {

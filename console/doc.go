@@ -10,9 +10,21 @@
 // authority rule, revoked when the person no longer stands. Cookies are HttpOnly,
 // SameSite=Lax and Secure over TLS; every form carries the session's CSRF token.
 //
+// Pages: the org tree and an org's page (connections, delegations, grants, mappings,
+// reviews); a connection's people, "why", and groups (read-only); access reviews (the
+// reviewer's queue, confirm or revoke per line); partner onboarding (propose, approve)
+// and a connection's page (setup link, steps for Entra ID, Okta and generic clients).
+//
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
-// RevokeGrant, Check, WhatCanUserDo), so every action has the same authorisation,
-// consequences and audit events; the audit actor is "console_session:ID PERSON". A
-// delegate sees only their subtree and is offered only controls the domain would
-// accept. Domain errors become pages in one function (status, HandleError).
+// RevokeGrant, DraftMapping, ApproveMapping, Check, WhatCanUserDo; orgs.Reviews;
+// onboarding.Onboarding), so every action has the same authorisation, consequences and
+// audit events; the audit actor is "console_session:ID PERSON". A delegate sees only
+// their subtree and is offered only controls the domain would accept: the console asks
+// the domain's own rules (sessions.Service.Principal for a capability,
+// orgs.Access.MayApproveMapping, onboarding.MayApprove, orgs.Principal.Holds) before
+// showing a button, and the domain decides again when it is pressed. A page about a
+// partner's subtree wears the partner's brand (setuppage.BrandOf keeps only safe
+// values; the colours come as a stylesheet, since the policy allows no inline style).
+// Domain errors in a form are shown next to their field; others become pages in one
+// function (status, HandleError).
 package console

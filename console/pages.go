@@ -14,6 +14,7 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
+	"github.com/orgscim/orgscim/setuppage"
 )
 
 // maxListed bounds what one page lists; the admin API pages through the rest.
@@ -24,6 +25,10 @@ type orgNode struct {
 	Org         *orgs.Org
 	Depth       int
 	Connections []*orgs.Connection
+	URL         string
+	Contract    string
+	Branded     bool
+	Brand       setuppage.Brand
 }
 
 type homeView struct {
@@ -73,7 +78,8 @@ func (s *Server) walk(ctx context.Context, o *orgs.Org, depth int, out *[]orgNod
 	if err != nil {
 		return err
 	}
-	*out = append(*out, orgNode{Org: o, Depth: depth, Connections: conns})
+	*out = append(*out, orgNode{Org: o, Depth: depth, Connections: conns, URL: orgURL(o), Contract: contract(o),
+		Branded: o.Brand != (orgs.Brand{}), Brand: setuppage.BrandOf(o)})
 	kids, err := s.Lists.ChildOrgs(ctx, o.ID, "", maxListed)
 	if err != nil {
 		return err
@@ -177,7 +183,11 @@ func (s *Server) people(c echo.Context) error {
 		v.People = append(v.People, personRow{User: u, Holdings: hs,
 			URL: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)})
 	}
-	return s.render(c, http.StatusOK, "people", view{Title: "People of " + conn.Slug, Page: v})
+	out := view{Title: "People of " + conn.Slug, Page: v}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "people", out)
 }
 
 // grantForm is the form to grant a role, offered only with choices the domain would
@@ -234,7 +244,11 @@ func (s *Server) personPage(c echo.Context, code int, values, problems map[strin
 	if name == "" {
 		name = u.UserName
 	}
-	return s.render(c, code, "person", view{Title: name, Page: v})
+	out := view{Title: name, Page: v}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, code, "person", out)
 }
 
 // grantForm offers the orgs of the connection's subtree on which the viewer has
@@ -261,8 +275,19 @@ func (s *Server) grantForm(ctx context.Context, p *sessions.Person, conn *orgs.C
 	if len(f.Orgs) == 0 {
 		return nil, nil
 	}
-	var roles []*orgs.Role
+	if f.Roles, err = s.grantableRoles(ctx, p); err != nil || len(f.Roles) == 0 {
+		return nil, err
+	}
+	return f, nil
+}
+
+// grantableRoles are the roles the domain lets the viewer grant directly: for an
+// operator every role that is not privileged (privileged ones come only through
+// elevations), for a delegate the non-privileged roles they hold themselves.
+func (s *Server) grantableRoles(ctx context.Context, p *sessions.Person) ([]*orgs.Role, error) {
+	var roles, out []*orgs.Role
 	if p.Operator != "" {
+		var err error
 		if roles, err = s.Lists.Roles(ctx, "", maxListed); err != nil {
 			return nil, err
 		}
@@ -281,14 +306,11 @@ func (s *Server) grantForm(ctx context.Context, p *sessions.Person, conn *orgs.C
 	}
 	for _, r := range roles {
 		if !r.Privileged {
-			f.Roles = append(f.Roles, r)
+			out = append(out, r)
 		}
 	}
-	if len(f.Roles) == 0 {
-		return nil, nil
-	}
-	sort.Slice(f.Roles, func(i, j int) bool { return f.Roles[i].Key < f.Roles[j].Key })
-	return f, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
 }
 
 // grant assigns a role with the same call, authority and audit event as POST
@@ -437,9 +459,13 @@ func (s *Server) why(c echo.Context) error {
 			names[ex.Mapping.ApprovedBy] = s.personName(ctx, ex.Mapping.ApprovedBy)
 		}
 	}
-	return s.render(c, http.StatusOK, "why", view{Title: "Why " + u.UserName + " has " + perm, Page: whyView{Connection: conn, User: u,
+	out := view{Title: "Why " + u.UserName + " has " + perm, Page: whyView{Connection: conn, User: u,
 		Org: org, Permission: perm, Decision: d, Names: names,
-		Back: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)}})
+		Back: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)}}
+	if err := s.wearConnection(ctx, &out, conn); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "why", out)
 }
 
 // personName turns a record's "user:CONNECTION/ID" into the user's userName; anything

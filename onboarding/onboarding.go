@@ -256,8 +256,8 @@ func (s *Onboarding) Approve(ctx context.Context, by orgs.Principal, id, reason 
 	// its first administrator and its draft mappings are new, not a partner's data.
 	by = by.Unconfined()
 	return s.decide(ctx, by, id, func(ctx context.Context, r *OnboardingRequest, now time.Time) error {
-		if by.Name() == r.ProposedBy {
-			return orgscim.Errorf(orgscim.Forbidden, "a request is approved by someone other than its proposer")
+		if err := MayApprove(by, r); err != nil {
+			return err
 		}
 		parent, err := s.Dir.Store.OrgByID(ctx, r.ParentID)
 		if err != nil {
@@ -355,6 +355,19 @@ func (s *Onboarding) Reject(ctx context.Context, by orgs.Principal, id, reason s
 		r.State, r.DecidedBy, r.Decided, r.DecisionReason = OnboardingRejected, by.Name(), &now, reason
 		return s.record(ctx, now, ActOnboardingReject, r, map[string]any{"reason": reason})
 	})
+}
+
+// MayApprove is the rule of an approval: an operator, other than the proposer (the
+// decision's own checks add that the request still waits). The console asks it before
+// offering the button.
+func MayApprove(by orgs.Principal, r *OnboardingRequest) error {
+	if by.Operator == "" {
+		return orgscim.Errorf(orgscim.Forbidden, "only operators decide onboarding requests")
+	}
+	if by.Name() == r.ProposedBy {
+		return orgscim.Errorf(orgscim.Forbidden, "a request is approved by someone other than its proposer")
+	}
+	return nil
 }
 
 // decide runs a decision on a proposed request, inside one transaction.

@@ -386,6 +386,22 @@ func (a *Access) authorizeOnMapping(ctx context.Context, p Principal, c Capabili
 	return a.Authorize(ctx, p, c, orgsByID[m.OrgID])
 }
 
+// MayApproveMapping is the four-eyes rule of a mapping's approval: its drafter never
+// approves a privileged role's mapping, nor any mapping unless FourEyes asks a second
+// person only for privileged roles. approver is a Principal's Name. The console asks
+// it before offering the button.
+func (a *Access) MayApproveMapping(m *Mapping, role *Role, approver string) error {
+	if approver == m.DraftedBy {
+		if role.Privileged {
+			return orgscim.Errorf(orgscim.Forbidden, "a mapping to the privileged role %q needs a second person's approval", role.Key)
+		}
+		if a.FourEyes != FourEyesPrivileged {
+			return orgscim.Errorf(orgscim.Forbidden, "a mapping is approved by someone other than its drafter (%s)", m.DraftedBy)
+		}
+	}
+	return nil
+}
+
 func (a *Access) approve(ctx context.Context, id string, by Principal) (*Mapping, error) {
 	approver := by.Name()
 	now := a.CurrentTime()
@@ -400,13 +416,8 @@ func (a *Access) approve(ctx context.Context, id string, by Principal) (*Mapping
 		if role, err = a.Store.RoleByID(ctx, m.RoleID); err != nil {
 			return err
 		}
-		if approver == m.DraftedBy {
-			if role.Privileged {
-				return orgscim.Errorf(orgscim.Forbidden, "a mapping to the privileged role %q needs a second person's approval", role.Key)
-			}
-			if a.FourEyes != FourEyesPrivileged {
-				return orgscim.Errorf(orgscim.Forbidden, "a mapping is approved by someone other than its drafter (%s)", m.DraftedBy)
-			}
+		if err := a.MayApproveMapping(m, role, approver); err != nil {
+			return err
 		}
 		m.State, m.ApprovedBy, m.ApprovedUnder, m.Activated = MappingActive, approver, by.Under(), &now
 		return nil

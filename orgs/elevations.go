@@ -68,6 +68,10 @@ func (a *Access) elevations() (ElevationStore, error) {
 	return s, nil
 }
 
+// Holds reports whether p is the person conn/userID acting through their own
+// delegation: nobody reviews or approves their own access.
+func (p Principal) Holds(conn, userID string) bool { return isHolder(p, conn, userID) }
+
 // isHolder reports whether the principal is the user itself, through a delegate key.
 func isHolder(by Principal, conn, userID string) bool {
 	return by.Delegation != nil && by.Delegation.HolderConnectionID == conn && by.Delegation.HolderUserID == userID

@@ -78,7 +78,7 @@ var contentSecurityPolicy = "default-src 'none'; script-src " + scriptHash +
 type view struct {
 	Gone    bool   // the link is unknown, used or expired
 	Problem string // a refusal the administrator can act on
-	Brand   brand
+	Brand   Brand
 	BaseURL string
 	IdP     string
 	Status  string    // the connection's: pending, active or suspended
@@ -88,9 +88,9 @@ type view struct {
 	Script  template.JS
 }
 
-// brand is the org's brand as the page may use it: only values that are safe in their
+// Brand is an org's brand as a page may use it: only values that are safe in their
 // place survive.
-type brand struct {
+type Brand struct {
 	Name    string
 	LogoURL string
 	// Primary colours the heading band and the buttons, with Ink the legible text on
@@ -100,11 +100,12 @@ type brand struct {
 
 var hexColour = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
-func brandOf(o *orgs.Org) brand {
+// BrandOf is o's brand with only its safe values (the console wears it too).
+func BrandOf(o *orgs.Org) Brand {
 	if o == nil {
-		return brand{}
+		return Brand{}
 	}
-	b := brand{Name: strings.TrimSpace(o.Brand.DisplayName)}
+	b := Brand{Name: strings.TrimSpace(o.Brand.DisplayName)}
 	if b.Name == "" {
 		b.Name = o.Name
 	}
@@ -165,7 +166,7 @@ func (s *Server) show(c echo.Context) error {
 	if err != nil {
 		return s.refuse(c, err)
 	}
-	return s.render(c, http.StatusOK, view{Brand: brandOf(v.Org), BaseURL: baseURL(c, v.Connection), IdP: v.Connection.IdP,
+	return s.render(c, http.StatusOK, view{Brand: BrandOf(v.Org), BaseURL: baseURL(c, v.Connection), IdP: v.Connection.IdP,
 		Status: v.Connection.Status, Expires: v.Expires.UTC(), Action: Prefix + secret})
 }
 
@@ -181,7 +182,7 @@ func (s *Server) reveal(c echo.Context) error {
 		s.logger().Warn("setup page: the connection's org for its brand", slog.String("error", err.Error()),
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
 	}
-	return s.render(c, http.StatusOK, view{Brand: brandOf(org), BaseURL: baseURL(c, conn), IdP: conn.IdP,
+	return s.render(c, http.StatusOK, view{Brand: BrandOf(org), BaseURL: baseURL(c, conn), IdP: conn.IdP,
 		Status: conn.Status, Token: token})
 }
 

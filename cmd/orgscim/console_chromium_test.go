@@ -35,24 +35,7 @@ func consoleScreens() string {
 // photographed at 1280×900 and 390×844. Without chromium or axe-core (make axe) it
 // skips, unless ORGSCIM_REQUIRE_CHROMIUM=1.
 func TestConsoleJourneyInChromium(t *testing.T) {
-	require := os.Getenv("ORGSCIM_REQUIRE_CHROMIUM") == "1"
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if require {
-			t.Fatalf("ORGSCIM_REQUIRE_CHROMIUM=1 but %s is missing (apt-get install -y chromium)", chromiumPath)
-		}
-		t.Skipf("%s is not installed (apt-get install -y chromium); set ORGSCIM_REQUIRE_CHROMIUM=1 to fail instead", chromiumPath)
-	}
-	axe, err := os.ReadFile(axePath)
-	if err != nil {
-		if require {
-			t.Fatalf("ORGSCIM_REQUIRE_CHROMIUM=1 but axe-core is missing: run make axe (%v)", err)
-		}
-		t.Skipf("axe-core is not installed (make axe): %v", err)
-	}
-	screens := consoleScreens()
-	if err := os.MkdirAll(screens, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	axe, screens := consoleBrowserTools(t)
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		f := newConsoleFixture(t, db)
 		browser := headlessChromium(t)
@@ -62,43 +45,7 @@ func TestConsoleJourneyInChromium(t *testing.T) {
 			chromiumDo(t, browser, what, steps...)
 		}
 		text := func(sel string) string { t.Helper(); return chromiumText(t, browser, sel) }
-		// check runs axe-core on the page and photographs it at both sizes.
-		check := func(name string) {
-			t.Helper()
-			if _, err := chromedp.Run(browser, chromedp.Evaluate[bool](string(axe)+";true")); err != nil {
-				t.Fatalf("chromium, inject axe-core on %s: %v", name, err)
-			}
-			raw, err := chromedp.Run(browser, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
-				JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
-					v.impact + " " + v.id + ": " + v.help + " at " + v.nodes.map(n => n.target.join(" ")).join(", "))))`,
-				chromedp.EvalAwaitPromise))
-			if err != nil {
-				t.Fatalf("chromium, axe-core on %s: %v", name, err)
-			}
-			var violations []string
-			if err := json.Unmarshal([]byte(raw), &violations); err != nil {
-				t.Fatalf("axe-core on %s answered %q", name, raw)
-			}
-			for _, v := range violations {
-				t.Errorf("axe-core, page %s: %s", name, v)
-			}
-			for _, size := range [][2]int64{{1280, 900}, {390, 844}} {
-				png, err := chromedp.Run(browser, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
-					if _, err := chromedp.EmulateViewport(size[0], size[1])(ctx, tg); err != nil {
-						return nil, err
-					}
-					return chromedp.FullScreenshot(100)(ctx, tg)
-				}))
-				if err != nil {
-					t.Fatalf("chromium, screenshot of %s: %v", name, err)
-				}
-				file := filepath.Join(screens, name+"-"+map[int64]string{1280: "1280x900", 390: "390x844"}[size[0]]+".png")
-				if err := os.WriteFile(file, png, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			run("desktop size again", chromedp.EmulateViewport(1280, 900))
-		}
+		check := func(name string) { t.Helper(); checkConsolePage(t, browser, axe, screens, name) }
 
 		run("open the sign-in page", chromedp.Navigate(f.env.srv.URL+"/console/sign-in"), chromedp.WaitVisible("#connection"))
 		check("sign-in")
@@ -156,4 +103,69 @@ func TestConsoleJourneyInChromium(t *testing.T) {
 			t.Fatalf("after the sign-out /console/ answers %v (%v)", resp, err)
 		}
 	})
+}
+
+// consoleBrowserTools finds what the console's browser tests need: chromium and
+// axe-core (make axe), skipping without them unless ORGSCIM_REQUIRE_CHROMIUM=1, and the
+// folder for the screenshots, created.
+func consoleBrowserTools(t *testing.T) (axe []byte, screens string) {
+	t.Helper()
+	require := os.Getenv("ORGSCIM_REQUIRE_CHROMIUM") == "1"
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if require {
+			t.Fatalf("ORGSCIM_REQUIRE_CHROMIUM=1 but %s is missing (apt-get install -y chromium)", chromiumPath)
+		}
+		t.Skipf("%s is not installed (apt-get install -y chromium); set ORGSCIM_REQUIRE_CHROMIUM=1 to fail instead", chromiumPath)
+	}
+	axe, err := os.ReadFile(axePath)
+	if err != nil {
+		if require {
+			t.Fatalf("ORGSCIM_REQUIRE_CHROMIUM=1 but axe-core is missing: run make axe (%v)", err)
+		}
+		t.Skipf("axe-core is not installed (make axe): %v", err)
+	}
+	screens = consoleScreens()
+	if err := os.MkdirAll(screens, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return axe, screens
+}
+
+// checkConsolePage runs axe-core on the browser's page (no serious or critical
+// violation) and photographs it at 1280×900 and 390×844 into screens as NAME-SIZE.png.
+func checkConsolePage(t *testing.T, browser context.Context, axe []byte, screens, name string) {
+	t.Helper()
+	if _, err := chromedp.Run(browser, chromedp.Evaluate[bool](string(axe)+";true")); err != nil {
+		t.Fatalf("chromium, inject axe-core on %s: %v", name, err)
+	}
+	raw, err := chromedp.Run(browser, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+		JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
+			v.impact + " " + v.id + ": " + v.help + " at " + v.nodes.map(n => n.target.join(" ")).join(", "))))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("chromium, axe-core on %s: %v", name, err)
+	}
+	var violations []string
+	if err := json.Unmarshal([]byte(raw), &violations); err != nil {
+		t.Fatalf("axe-core on %s answered %q", name, raw)
+	}
+	for _, v := range violations {
+		t.Errorf("axe-core, page %s: %s", name, v)
+	}
+	for _, size := range [][2]int64{{1280, 900}, {390, 844}} {
+		png, err := chromedp.Run(browser, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
+			if _, err := chromedp.EmulateViewport(size[0], size[1])(ctx, tg); err != nil {
+				return nil, err
+			}
+			return chromedp.FullScreenshot(100)(ctx, tg)
+		}))
+		if err != nil {
+			t.Fatalf("chromium, screenshot of %s: %v", name, err)
+		}
+		file := filepath.Join(screens, name+"-"+map[int64]string{1280: "1280x900", 390: "390x844"}[size[0]]+".png")
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chromiumDo(t, browser, "desktop size again", chromedp.EmulateViewport(1280, 900))
 }

@@ -86,7 +86,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	svc.sessions.Timeouts = cfg.Console
 	// The console calls the same domain services as the admin API.
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
-		Users: svc.users, Lists: db.Lists(), Logger: logger, PublicURL: cfg.PublicURL}
+		Users: svc.users, Groups: svc.groups, Reviews: svc.reviews, Onboarding: svc.onboarding, Lists: db.Lists(),
+		Logger: logger, PublicURL: cfg.PublicURL}
 	admin.SignIns = svc.sessions
 	admin.Webhooks = webhookSubscriptions{webhookService(db)}
 	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),

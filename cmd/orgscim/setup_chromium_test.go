@@ -176,7 +176,15 @@ func TestSetupPageInChromium(t *testing.T) {
 // and a fresh profile; it stops when the test ends, and after 90 s at the latest.
 func headlessChromium(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	return headlessChromiumFor(t, 90*time.Second)
+}
+
+// headlessChromiumFor is headlessChromium stopping after limit: the console's longer
+// journeys, each page checked by axe-core and photographed twice, need more on a busy
+// machine.
+func headlessChromiumFor(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,

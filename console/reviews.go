@@ -1,0 +1,250 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/sessions"
+)
+
+// progress is how far a campaign has got against its deadline.
+type progress struct {
+	Decided, Items, Percent int
+	Left                    string // time left before the deadline, in words
+	Overdue                 bool
+}
+
+func progressOf(r *orgs.Review, now time.Time) progress {
+	c := r.Counts
+	p := progress{Decided: c.Confirmed + c.Revoked + c.RevokedAtDeadline, Items: c.Items - c.Lapsed}
+	if p.Items > 0 {
+		p.Percent = 100 * p.Decided / p.Items
+	} else {
+		p.Percent = 100
+	}
+	left := r.Deadline.Sub(now)
+	switch {
+	case left <= 0:
+		p.Overdue, p.Left = true, "past its deadline"
+	case left.Round(time.Hour) >= 48*time.Hour:
+		p.Left = fmt.Sprintf("%d days left", int(left.Round(time.Hour).Hours()/24))
+	case left.Round(time.Minute) >= time.Hour:
+		p.Left = fmt.Sprintf("%d hours left", int(left.Round(time.Minute).Hours()))
+	default:
+		p.Left = fmt.Sprintf("%d minutes left", int(left.Minutes())+1)
+	}
+	return p
+}
+
+// principals are the authorities the person reads reviews with: an operator's own, or
+// each of the delegate's delegations.
+func principals(p *sessions.Person) []orgs.Principal {
+	if p.Operator != "" {
+		return []orgs.Principal{{Operator: p.Operator}}
+	}
+	out := make([]orgs.Principal, 0, len(p.Delegations))
+	for _, h := range p.Delegations {
+		out = append(out, orgs.Principal{Delegation: h.Delegation})
+	}
+	return out
+}
+
+type queueRow struct {
+	Review   *orgs.Review
+	Org      *orgs.Org
+	Progress progress
+}
+
+type queueView struct {
+	Open []queueRow
+	Done []queueRow
+}
+
+// reviewQueue lists the campaigns the person reviews, open ones first, with their
+// progress against the deadline (orgs.Reviews.List, as GET /api/v1/reviews).
+func (s *Server) reviewQueue(c echo.Context) error {
+	ctx, p := c.Request().Context(), person(c)
+	now := s.Access.CurrentTime()
+	seen := map[string]bool{}
+	var v queueView
+	for _, by := range principals(p) {
+		rs, err := s.Reviews.List(ctx, by, nil, "", "", maxListed)
+		if orgscim.ErrorCode(err) == orgscim.Forbidden {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if seen[r.ID] {
+				continue
+			}
+			seen[r.ID] = true
+			o, err := s.Directory.Store.OrgByID(ctx, r.OrgID)
+			if err != nil {
+				return err
+			}
+			row := queueRow{Review: r, Org: o, Progress: progressOf(r, now)}
+			if r.State == orgs.ReviewOpen {
+				v.Open = append(v.Open, row)
+			} else {
+				v.Done = append(v.Done, row)
+			}
+		}
+	}
+	return s.render(c, http.StatusOK, "reviews", view{Title: "Access reviews", Page: v})
+}
+
+// reviewAs is the campaign and the authority the person sees it with.
+func (s *Server) reviewAs(ctx context.Context, p *sessions.Person, id string) (*orgs.Review, orgs.Principal, error) {
+	var last error = orgscim.Errorf(orgscim.NotFound, "review %q not found", id)
+	for _, by := range principals(p) {
+		r, err := s.Reviews.ReviewFor(ctx, by, id)
+		if err == nil {
+			return r, by, nil
+		}
+		last = err
+		if code := orgscim.ErrorCode(err); code != orgscim.NotFound && code != orgscim.Forbidden {
+			return nil, orgs.Principal{}, err
+		}
+	}
+	return nil, orgs.Principal{}, last
+}
+
+type itemRow struct {
+	Item      *orgs.ReviewItem
+	Person    string
+	PersonURL string
+	Role      *orgs.Role
+	Org       *orgs.Org
+	Decidable bool // the viewer may confirm or revoke it, and the domain would accept
+	Own       bool // the viewer's own grant: someone else reviews it
+	DecidedBy string
+	// AtDeadline: nobody confirmed it, and the campaign revoked it at its deadline.
+	AtDeadline bool
+	Action     string
+}
+
+type reviewView struct {
+	Review   *orgs.Review
+	Org      *orgs.Org
+	Progress progress
+	Open     bool
+	Items    []itemRow
+	Notice   string
+	Problem  string
+}
+
+func (s *Server) reviewPage(c echo.Context) error {
+	return s.renderReview(c, http.StatusOK, "")
+}
+
+func (s *Server) renderReview(c echo.Context, code int, problem string) error {
+	ctx, p := c.Request().Context(), person(c)
+	r, by, err := s.reviewAs(ctx, p, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	now := s.Access.CurrentTime()
+	org, err := s.Directory.Store.OrgByID(ctx, r.OrgID)
+	if err != nil {
+		return err
+	}
+	v := reviewView{Review: r, Org: org, Progress: progressOf(r, now), Notice: c.QueryParam("done"), Problem: problem,
+		Open: r.State == orgs.ReviewOpen && now.Before(r.Deadline)}
+	items, err := s.Reviews.Items(ctx, by, r.ID, "", "", maxListed)
+	if err != nil {
+		return err
+	}
+	orgsByID := map[string]*orgs.Org{}
+	rolesByID := map[string]*orgs.Role{}
+	for _, it := range items {
+		g := it.Grant
+		o, ok := orgsByID[g.OrgID]
+		if !ok {
+			if o, err = s.Directory.Store.OrgByID(ctx, g.OrgID); err != nil {
+				return err
+			}
+			orgsByID[g.OrgID] = o
+		}
+		role, ok := rolesByID[g.RoleID]
+		if !ok {
+			if role, err = s.Access.Store.RoleByID(ctx, g.RoleID); err != nil {
+				return err
+			}
+			rolesByID[g.RoleID] = role
+		}
+		row := itemRow{Item: it, Org: o, Role: role, Person: s.personName(ctx, "user:"+g.ConnectionID+"/"+g.UserID),
+			Own:       p.Operator == "" && p.Connection.ID == g.ConnectionID && p.User.ID == g.UserID,
+			DecidedBy: s.personName(ctx, it.DecidedBy),
+			Action:    Prefix + "/reviews/" + url.PathEscape(r.ID) + "/items/" + url.PathEscape(g.ID)}
+		row.AtDeadline = it.DecidedBy == "review:"+r.ID
+		if cn, err := s.Access.Store.ConnectionByID(ctx, g.ConnectionID); err == nil {
+			row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(g.UserID)
+		}
+		if v.Open && it.Decision == orgs.ItemPending && g.LiveAt(now) {
+			decider, ok, err := s.may(ctx, p, orgs.CapManageMembers, o)
+			if err != nil {
+				return err
+			}
+			row.Decidable = ok && !decider.Holds(g.ConnectionID, g.UserID)
+		}
+		v.Items = append(v.Items, row)
+	}
+	out := view{Title: r.Name, Page: v}
+	if err := s.wear(ctx, &out, org); err != nil {
+		return err
+	}
+	return s.render(c, code, "review", out)
+}
+
+// decideItem confirms or revokes one line with the same call as POST
+// /api/v1/reviews/{id}/items/{item}/confirm|revoke.
+func (s *Server) decideItem(decision string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, p := c.Request().Context(), person(c)
+		r, _, err := s.reviewAs(ctx, p, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		gs, ok := s.Access.Store.(orgs.GrantStore)
+		if !ok {
+			return orgscim.Errorf(orgscim.NotImplemented, "grants cannot be read one by one here")
+		}
+		g, err := gs.Grant(ctx, c.Param("item"))
+		if err != nil {
+			return err
+		}
+		org, err := s.Directory.Store.OrgByID(ctx, g.OrgID)
+		if err != nil {
+			return err
+		}
+		by, ok, err := s.may(ctx, p, orgs.CapManageMembers, org)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return orgscim.Errorf(orgscim.Forbidden, "you may not manage the members of org %s", org.Slug)
+		}
+		note := strings.TrimSpace(c.FormValue("note"))
+		decide := s.Reviews.Confirm
+		if decision == orgs.ItemRevoked {
+			decide = s.Reviews.Revoke
+		}
+		if _, err := decide(ctx, by, r.ID, g.ID, note); err != nil {
+			switch orgscim.ErrorCode(err) {
+			case orgscim.Invalid, orgscim.Conflict:
+				return s.renderReview(c, http.StatusConflict, orgscim.ErrorMessage(err))
+			}
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, Prefix+"/reviews/"+url.PathEscape(r.ID)+"?done="+decision)
+	}
+}
