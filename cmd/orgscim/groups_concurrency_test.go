@@ -15,6 +15,7 @@ import (
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/scim"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -37,7 +38,9 @@ func TestGroupConcurrentPatchesLoseNoMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{}))
+		// No rate limit: the subject is concurrent writers, and a fast machine sends more
+		// than a connection's default 200 requests/s.
+		srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{Limits: scim.Limits{RateLimit: -1}}))
 		defer srv.Close()
 		base := srv.URL + "/scim/v2/" + conn.Slug
 

@@ -305,6 +305,7 @@ func (c *serviceAccountTokenCreateCmd) Run(env *cliEnv) error {
 type serviceAccountTokenRevokeCmd struct {
 	ID    string `arg:"" help:"The service account's id."`
 	Token string `arg:"" help:"The token's id."`
+	JSON  bool   `name:"json" help:"Print the result as JSON."`
 	actor
 }
 
@@ -317,6 +318,9 @@ func (c *serviceAccountTokenRevokeCmd) Run(env *cliEnv) error {
 	sas, _ := saService(db)
 	if err := sas.RevokeToken(ctx, c.principal(), c.ID, c.Token); err != nil {
 		return cliError(err)
+	}
+	if c.JSON {
+		return printJSON(env.stdout, map[string]any{"service_account": c.ID, "id": c.Token, "revoked": true})
 	}
 	fmt.Fprintf(env.stdout, "integration token %s revoked\n", c.Token)
 	return nil
