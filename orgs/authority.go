@@ -34,6 +34,9 @@ type ChainLink struct {
 	HolderActive bool
 	// HolderConnectionStatus is the status of the holder's connection ("" when gone).
 	HolderConnectionStatus string
+	// Reach is set for an MSP technician's delegation (EngagementID): what its
+	// engagement link asks.
+	Reach *MSPReach
 }
 
 // Org paths are "/root/.../id/"; pathIDs returns the ids, root first.
@@ -87,6 +90,18 @@ func chainHolds(chain []ChainLink, byID map[string]*Org, now time.Time) error {
 		}
 		if slug := inactiveOnPath(pathIDs(l.OrgPath), byID, now); slug != "" {
 			return brokenLink("%s: the relationship with org %s is not active (status, contract or grace period)", name, slug)
+		}
+		if d.EngagementID != "" {
+			// An MSP's reach lies outside its parent's subtree by design: the engagement
+			// is the link that takes the subtree check's place.
+			var parent *ChainLink
+			if i+1 < len(chain) {
+				parent = &chain[i+1]
+			}
+			if err := reachHolds(name, l, parent, byID, now); err != nil {
+				return err
+			}
+			continue
 		}
 		if d.ParentID == "" {
 			if i != len(chain)-1 {

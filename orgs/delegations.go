@@ -42,6 +42,9 @@ type Delegation struct {
 	Revoked            *time.Time
 	RevokedBy          string
 	RevokeReason       string
+	// EngagementID is set for an MSP technician's delegation: it lies in the customer's
+	// subtree, outside its parent's, and holds only while the engagement does (msp.go).
+	EngagementID string
 }
 
 // LiveAt reports whether the delegation itself is in force at t. Its ancestors are
@@ -101,6 +104,8 @@ type Principal struct {
 	// reaches a partner's data only through Support (see OperatorReach).
 	Confined bool
 	Support  *SupportScope
+	// Reach names the MSP engagement a technician acts under, for audit.
+	Reach *ReachScope
 }
 
 // Under is the delegation p acts through, recorded as the provenance of what p makes;

@@ -176,6 +176,9 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 			return Principal{}, err
 		}
 		p = Principal{Delegation: d}
+		if r := chain[0].Reach; r != nil && r.MSP != nil && r.Customer != nil {
+			p.Reach = &ReachScope{EngagementID: r.Engagement.ID, MSPSlug: r.MSP.Slug, CustomerSlug: r.Customer.Slug}
+		}
 	}
 	if k.LastUsed == nil || now.Sub(*k.LastUsed) >= touchEvery {
 		if err := s.Store.TouchAdminKey(ctx, k.ID, now); err != nil {
