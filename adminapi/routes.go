@@ -43,6 +43,7 @@ var pathParams = map[string]string{
 	"key":   "a role key",
 	"item":  "a review item: the id of its grant",
 	"token": "an integration token's id",
+	"delegation": "a delegation's id",
 }
 
 const (
@@ -51,7 +52,7 @@ const (
 )
 
 func (s *Server) routes() []route {
-	return append(append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...), s.serviceAccountRoutes()...)
+	return append(append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...), append(s.serviceAccountRoutes(), s.mspRoutes()...)...)
 }
 
 func (s *Server) coreRoutes() []route {

@@ -87,7 +87,15 @@ func (s *AdminKeys) IssueDelegateKey(ctx context.Context, by Principal, delegati
 	if err != nil {
 		return nil, "", err
 	}
-	if by.Delegation == nil || by.Delegation.ID != d.ID {
+	switch {
+	case by.Delegation != nil && by.Delegation.ID == d.ID:
+	case d.EngagementID != "" && by.Delegation != nil && by.Delegation.ID == d.ParentID:
+		// An MSP technician's key comes from the MSP administrator who named them, whose
+		// own delegation is on the MSP, not on the customer.
+		if _, _, err := s.Delegations.DelegationHolds(ctx, by.Delegation.ID); err != nil {
+			return nil, "", err
+		}
+	default:
 		if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
 			return nil, "", err
 		}

@@ -82,7 +82,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), rec},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains,
-		Quarantine: svc.users, Support: svc.support, ServiceAccounts: svc.serviceAccounts}
+		Quarantine: svc.users, Support: svc.support, ServiceAccounts: svc.serviceAccounts,
+		MSPs: svc.msps}
 	svc.sessions.Timeouts = cfg.Console
 	// The console calls the same domain services as the admin API.
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,

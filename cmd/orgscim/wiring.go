@@ -34,6 +34,8 @@ type services struct {
 	support     *support.Service
 	// serviceAccounts: non-human identities, judged by the same authority rule.
 	serviceAccounts *orgs.ServiceAccounts
+	// msps: MSP engagements and their technicians' delegations.
+	msps *orgs.MSPs
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -91,6 +93,9 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Service accounts hold grants through access, and answer to an owner whose
 	// standing access reads.
 	sas := &orgs.ServiceAccounts{Store: db.ServiceAccounts(), Access: access, Tx: db, Audit: log, Now: now}
-	return &services{support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	// MSP engagements: a technician's delegation holds while its engagement does, under
+	// the same authority rule as every delegation.
+	msps := &orgs.MSPs{Store: db.Engagements(), Delegations: dels, Tx: db, Audit: log, Now: now}
+	return &services{msps: msps, support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }
