@@ -89,11 +89,10 @@ func (s *Server) engagementJSON(c echo.Context, e *orgs.Engagement) (MSPEngageme
 		ProposedAt: e.Proposed, ExpiresAt: e.Expires, CustomerConsentBy: e.CustomerConsentBy, CustomerConsentAt: e.CustomerConsent,
 		VendorConsentBy: e.VendorConsentBy, VendorConsentAt: e.VendorConsent, RevokedAt: e.Revoked, RevokedBy: e.RevokedBy,
 		RevokeReason: e.RevokeReason, State: e.State(s.now())}
-	err = s.MSPs.Holds(ctx, e)
-	switch orgscim.ErrorCode(err) {
-	case "":
+	switch err := s.MSPs.Holds(ctx, e); {
+	case err == nil:
 		out.InForce = true
-	case orgscim.Forbidden:
+	case orgscim.ErrorCode(err) == orgscim.Forbidden:
 		out.Standing = orgscim.ErrorMessage(err)
 	default:
 		return MSPEngagement{}, err

@@ -679,3 +679,16 @@ func (s *MSPs) RemoveTechnician(ctx context.Context, by Principal, engagementID,
 	})
 	return out, err
 }
+
+// ConsentedUnder returns the delegation through which the customer's administrator
+// consented to the engagement of the technician's delegation id ("" when none).
+func (s *Delegations) ConsentedUnder(ctx context.Context, id string) (string, error) {
+	chain, _, err := s.Store.DelegationChain(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if len(chain) == 0 || chain[0].Reach == nil {
+		return "", nil
+	}
+	return chain[0].Reach.Engagement.CustomerConsentUnder, nil
+}
