@@ -108,7 +108,7 @@ func TestMSPEngagement(t *testing.T) {
 		} {
 			refusedSaying(t, tc.name, tc.by.post("/msp-engagements", tc.body), tc.status, tc.words)
 		}
-		if items := op.get("/msp-engagements?org=" + f.cust).must(t, http.StatusOK).JSON["items"].([]any); len(items) != 0 {
+		if items := op.get("/msp-engagements?org="+f.cust).must(t, http.StatusOK).JSON["items"].([]any); len(items) != 0 {
 			t.Fatalf("refused proposals stored: %v", items)
 		}
 
@@ -183,7 +183,7 @@ func TestMSPEngagement(t *testing.T) {
 				t.Errorf("actor %q does not name %q", actor, want)
 			}
 		}
-		tim.get("/orgs/" + f.cust).must(t, http.StatusOK)
+		tim.get("/orgs/"+f.cust).must(t, http.StatusOK)
 
 		// Nowhere else: not another partner, not the MSP itself, not more than consented.
 		refusedSaying(t, "tim on another partner", tim.get("/orgs/"+f.other), http.StatusForbidden, "outside the delegated subtree")
@@ -196,10 +196,10 @@ func TestMSPEngagement(t *testing.T) {
 
 		// Both sides see the engagement; a stranger does not.
 		for _, a := range []*adminClient{f.ann, f.cara, op} {
-			a.get("/msp-engagements/" + id).must(t, http.StatusOK)
+			a.get("/msp-engagements/"+id).must(t, http.StatusOK)
 		}
 		refused(t, "another partner reads it", f.ole.get("/msp-engagements/"+id), http.StatusNotFound, "not_found")
-		if items := f.ann.get("/msp-engagements?org=" + f.msp).must(t, http.StatusOK).JSON["items"].([]any); len(items) != 1 {
+		if items := f.ann.get("/msp-engagements?org="+f.msp).must(t, http.StatusOK).JSON["items"].([]any); len(items) != 1 {
 			t.Fatalf("the MSP's list %v", items)
 		}
 		for _, action := range []string{"msp.propose", "msp.consent_customer", "msp.consent_vendor"} {
@@ -215,7 +215,7 @@ func TestMSPEngagement(t *testing.T) {
 			t.Fatalf("revoked %v", rv)
 		}
 		refused(t, "tim after the revocation", tim.get("/orgs/"+f.cust), http.StatusUnauthorized, "unauthorized")
-		if got := op.get("/msp-engagements/" + id).must(t, http.StatusOK).JSON; got["state"] != "revoked" || got["in_force"] != false {
+		if got := op.get("/msp-engagements/"+id).must(t, http.StatusOK).JSON; got["state"] != "revoked" || got["in_force"] != false {
 			t.Fatalf("after the revocation %v", got)
 		}
 		refused(t, "revoke twice", f.ann.post("/msp-engagements/"+id+"/revoke", nil), http.StatusConflict, "conflict")
@@ -255,7 +255,7 @@ func TestMSPEngagementEnds(t *testing.T) {
 				f.grantCody(tim).must(t, http.StatusCreated)
 				tc.end(f, id, tech).must(t, http.StatusOK)
 				refused(t, "tim's next request", f.grantCody(tim), http.StatusUnauthorized, "unauthorized")
-				got := op.get("/msp-engagements/" + id).must(t, http.StatusOK).JSON
+				got := op.get("/msp-engagements/"+id).must(t, http.StatusOK).JSON
 				switch tc.standing {
 				case "":
 					if got["state"] != "revoked" {
