@@ -54,6 +54,12 @@ type RevokedEngagement struct {
 	MappingsHandedOver int           `json:"mappings_handed_over"`
 }
 
+// RemoveTechnicianRequest names the technician delegation to revoke.
+type RemoveTechnicianRequest struct {
+	Delegation string `json:"delegation" doc:"required: the id of a technician delegation of this engagement"`
+	Reason     string `json:"reason,omitempty"`
+}
+
 // NameTechnicianRequest names one of the MSP's people as a technician for the customer.
 type NameTechnicianRequest struct {
 	Org          string     `json:"org,omitempty" doc:"slug of an org in the customer's subtree; the customer when absent"`
@@ -246,11 +252,14 @@ func (s *Server) removeTechnician(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	var req RevokeEngagementRequest
-	if err := decode(c, &req, true); err != nil {
+	var req RemoveTechnicianRequest
+	if err := decode(c, &req, false); err != nil {
 		return err
 	}
-	d, err := m.RemoveTechnician(ctx, principal(c), c.Param("id"), c.Param("delegation"), req.Reason)
+	if err := required("delegation", req.Delegation); err != nil {
+		return err
+	}
+	d, err := m.RemoveTechnician(ctx, principal(c), c.Param("id"), req.Delegation, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -300,8 +309,8 @@ func (s *Server) mspRoutes() []route {
 			who: "The MSP's administrators: a delegate with the delegate capability on the MSP org and depth of at least 1.", handle: s.nameTechnician},
 		{method: http.MethodGet, path: "/msp-engagements/{id}/technicians", tag: "msp", status: http.StatusOK, resp: Page[Delegation]{},
 			summary: "List the technician delegations of the engagement, revoked ones too.", who: parties, handle: s.listTechnicians},
-		{method: http.MethodPost, path: "/msp-engagements/{id}/technicians/{delegation}/revoke", tag: "msp", body: RevokeEngagementRequest{},
-			bodyOptional: true, status: http.StatusOK, resp: Delegation{}, summary: "Revoke one technician's delegation now, with its keys. Audited.",
+		{method: http.MethodPost, path: "/msp-engagements/{id}/technicians/revoke", tag: "msp", body: RemoveTechnicianRequest{},
+			status: http.StatusOK, resp: Delegation{}, summary: "Revoke one technician's delegation now, with its keys. Audited.",
 			who: parties, handle: s.removeTechnician},
 	}
 }

@@ -38,12 +38,11 @@ type param struct {
 
 // pathParams documents the path parameters by name.
 var pathParams = map[string]string{
-	"slug":       "a slug (of an org under /orgs, of a connection under /connections)",
-	"id":         "an id",
-	"key":        "a role key",
-	"item":       "a review item: the id of its grant",
-	"token":      "an integration token's id",
-	"delegation": "a delegation's id",
+	"slug":  "a slug (of an org under /orgs, of a connection under /connections)",
+	"id":    "an id",
+	"key":   "a role key",
+	"item":  "a review item: the id of its grant",
+	"token": "an integration token's id",
 }
 
 const (

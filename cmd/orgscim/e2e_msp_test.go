@@ -246,7 +246,7 @@ func TestMSPEngagementEnds(t *testing.T) {
 				return f.op.call("PATCH", "/orgs/"+f.msp, map[string]any{"status": "suspended"})
 			}, "the MSP's path"},
 			{"the customer removes the technician", func(f *mspFixture, id, tech string) *reply {
-				return f.cara.post("/msp-engagements/"+id+"/technicians/"+tech+"/revoke", map[string]any{"reason": "left"})
+				return f.cara.post("/msp-engagements/"+id+"/technicians/revoke", map[string]any{"delegation": tech, "reason": "left"})
 			}, "in force"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
