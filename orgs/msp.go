@@ -160,6 +160,9 @@ type EngagementStore interface {
 	// TechniciansOf lists the delegations made under the engagement, revoked ones too,
 	// oldest first.
 	TechniciansOf(ctx context.Context, engagementID string) ([]*Delegation, error)
+	// ConsentedEngagementsReaching lists the unrevoked engagements with both consents
+	// whose MSP org is orgPath's org or one of its ancestors.
+	ConsentedEngagementsReaching(ctx context.Context, orgPath string) ([]*Engagement, error)
 	// EngagementStanding reads what EngagementHolds needs: the engagement's two orgs and
 	// every org on their paths.
 	EngagementStanding(ctx context.Context, e *Engagement) (msp, customer *Org, byID map[string]*Org, err error)
@@ -691,4 +694,33 @@ func (s *Delegations) ConsentedUnder(ctx context.Context, id string) (string, er
 		return "", nil
 	}
 	return chain[0].Reach.Engagement.CustomerConsentUnder, nil
+}
+
+// EngagedCustomers returns the customers that the MSP containing the connection's org
+// reaches now, through engagements in force: the domain rule lets the connection
+// provision their verified domains ("an MSP's delegated reach aside").
+func (s *MSPs) EngagedCustomers(ctx context.Context, connectionID string) ([]*Org, error) {
+	conn, err := s.Delegations.Access.Store.ConnectionByID(ctx, connectionID)
+	if err != nil {
+		return nil, err
+	}
+	home, err := s.Delegations.Orgs.OrgByID(ctx, conn.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	es, err := s.Store.ConsentedEngagementsReaching(ctx, home.Path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Org
+	for _, e := range es {
+		msp, customer, byID, err := s.Store.EngagementStanding(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if EngagementHolds(e, msp, customer, byID, s.now()) == nil {
+			out = append(out, customer)
+		}
+	}
+	return out, nil
 }

@@ -118,6 +118,11 @@ func (s engagementStore) EngagementsOf(ctx context.Context, orgID, after string,
 	return s.list(ctx, s.db.q(ctx), "WHERE (msp_org_id = ? OR customer_org_id = ?) AND id > ? ORDER BY id LIMIT ?", orgID, orgID, after, limit)
 }
 
+func (s engagementStore) ConsentedEngagementsReaching(ctx context.Context, orgPath string) ([]*orgs.Engagement, error) {
+	return s.list(ctx, s.db.q(ctx), `WHERE revoked_at IS NULL AND customer_consent_at IS NOT NULL AND vendor_consent_at IS NOT NULL
+		AND msp_org_id IN (SELECT id FROM orgs WHERE substr(?, 1, length(path)) = path) ORDER BY id`, orgPath)
+}
+
 func (s engagementStore) TechniciansOf(ctx context.Context, engagementID string) ([]*orgs.Delegation, error) {
 	var rows []delegationRow
 	if err := s.db.q(ctx).Raw("SELECT "+delegationCols+" FROM delegations WHERE engagement_id = ? ORDER BY created_at, id",

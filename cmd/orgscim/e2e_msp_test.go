@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -272,5 +275,51 @@ func TestMSPEngagementEnds(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// An MSP's delegated reach aside: the customer's verified domain is refused in the MSP's
+// connection until the engagement is in force, admitted while it is, and refused again
+// the moment it is revoked; another partner's connection never may.
+func TestMSPDomainReach(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env, doc, op := mspSetup(t, db)
+		f := newMSPFixture(t, env, doc, op, "")
+		ctx := context.Background()
+		svc := newServices(db, env.clock.Now)
+		// The claim's proof (DNS or HTTPS) is the domains tests' concern: here it is
+		// recorded as verified in the store.
+		cl, err := svc.domains.ClaimDomain(ctx, orgs.Principal{Operator: "olga"}, f.cust, "cust.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Domains().UpdateClaim(ctx, cl.ID, func(c *domains.Claim) error {
+			now := env.clock.Now()
+			c.Status, c.Method, c.VerifiedAt = domains.Verified, "dns", &now
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		conns := map[string]string{}
+		for _, slug := range []string{f.msp, f.other} {
+			tok := op.post("/connections/"+slug+"/tokens", nil).must(t, http.StatusCreated).JSON
+			conns[slug] = field(tok, "token")
+		}
+		push := func(slug, user string) *reply {
+			c := &scimClient{t: t, env: env, slug: slug, token: conns[slug]}
+			return c.do("POST", "/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": user})
+		}
+		refusedDomain := func(what string, r *reply) {
+			t.Helper()
+			if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Raw), "cust.example is verified by another organisation") {
+				t.Errorf("%s: %d %s", what, r.Status, r.Raw)
+			}
+		}
+		refusedDomain("the MSP before the engagement", push(f.msp, "helpdesk1@cust.example"))
+		id, _, _ := f.engage(t)
+		push(f.msp, "helpdesk2@cust.example").must(t, http.StatusCreated)
+		refusedDomain("another partner", push(f.other, "helpdesk3@cust.example"))
+		f.cara.post("/msp-engagements/"+id+"/revoke", nil).must(t, http.StatusOK)
+		refusedDomain("the MSP after the revocation", push(f.msp, "helpdesk4@cust.example"))
 	})
 }

@@ -96,6 +96,9 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// MSP engagements: a technician's delegation holds while its engagement does, under
 	// the same authority rule as every delegation.
 	msps := &orgs.MSPs{Store: db.Engagements(), Delegations: dels, Tx: db, Audit: log, Now: now}
+	// An MSP's connections may provision the domains its customers verified, while the
+	// engagement is in force.
+	doms.Reach = msps
 	return &services{msps: msps, support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }
