@@ -19,7 +19,8 @@ import (
 //
 // The rule is evaluated at each decision, from the rows as they are at that moment, by
 // the functions in this file: DelegationHolds for delegations (and through them admin
-// keys and delegated administration), grantStanding for grants, ServiceAccountHolds for
+// keys and delegated administration; for an MSP technician's delegation, reachHolds
+// adds its engagement's link, msp.go), grantStanding for grants, ServiceAccountHolds for
 // service accounts (whose holder link is their accountable owner, and through them
 // integration tokens), and Directory.AuthenticateToken for SCIM tokens. Ending, suspending, moving or revoking
 // therefore takes effect for every decision at the commit of that change; the reconciler
