@@ -451,10 +451,17 @@ func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) 
 		}
 		// What the person made goes up the chain, to whoever delegated to them if that
 		// still holds, else to the operators, for re-attestation.
-		to := ""
-		if d.ParentID != "" {
-			if _, _, err := s.DelegationHolds(ctx, d.ParentID); err == nil {
-				to = d.ParentID
+		to, up := "", d.ParentID
+		if d.EngagementID != "" {
+			// An MSP technician made it on the customer: it goes to the customer's
+			// administrator who consented, not to the MSP's, whose subtree lacks it.
+			if up, err = s.ConsentedUnder(ctx, d.ID); err != nil {
+				return err
+			}
+		}
+		if up != "" {
+			if _, _, err := s.DelegationHolds(ctx, up); err == nil {
+				to = up
 			} else if c := orgscim.ErrorCode(err); c != orgscim.Forbidden && c != orgscim.NotFound {
 				return err
 			}

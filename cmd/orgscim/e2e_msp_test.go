@@ -23,6 +23,7 @@ type mspFixture struct {
 	msp, cust, other          string // slugs
 	tim, tess, cody, caraUser string // SCIM user ids
 	annDelegation             string
+	mspToken                  string // the MSP connection's SCIM token
 }
 
 func newMSPFixture(t *testing.T, env *e2eEnv, doc map[string]any, op *adminClient, suffix string) *mspFixture {
@@ -33,6 +34,9 @@ func newMSPFixture(t *testing.T, env *e2eEnv, doc map[string]any, op *adminClien
 		op.post("/orgs", map[string]any{"name": slug, "slug": slug, "parent": "vendor"}).must(t, http.StatusCreated)
 		created := op.post("/connections", map[string]any{"org": slug, "slug": slug, "idp": "okta"}).must(t, http.StatusCreated).JSON
 		scim := &scimClient{t: t, env: env, slug: slug, token: field(created, "token")}
+		if slug == f.msp {
+			f.mspToken = scim.token
+		}
 		users[slug] = map[string]string{}
 		for _, name := range map[string][]string{f.msp: {"ann", "tim", "tess"}, f.cust: {"cara", "cody"}, f.other: {"ole"}}[slug] {
 			users[slug][name] = scim.create(map[string]any{"userName": name + "@" + slug + ".example"})["id"].(string)
@@ -70,6 +74,8 @@ func (f *mspFixture) engage(t *testing.T) (string, string, *adminClient) {
 func (f *mspFixture) grantCody(a *adminClient) *reply {
 	return a.post("/grants", map[string]any{"org": f.cust, "connection": f.cust, "user_id": f.cody, "role": "viewer"})
 }
+
+var scimOp = op
 
 func mspSetup(t *testing.T, db *sqlstore.DB) (*e2eEnv, map[string]any, *adminClient) {
 	env := newE2E(t, db)
@@ -235,22 +241,28 @@ func TestMSPEngagementEnds(t *testing.T) {
 			name     string
 			end      func(f *mspFixture, id, tech string) *reply
 			standing string // what the engagement says afterwards; "" when revoked
+			// grantHolds: the grant tim made on the customer still holds afterwards.
+			grantHolds bool
 		}{
 			{"the vendor revokes", func(f *mspFixture, id, _ string) *reply {
 				return f.op.post("/msp-engagements/"+id+"/revoke", map[string]any{"reason": "vendor review"})
-			}, ""},
+			}, "", true},
 			{"the MSP revokes", func(f *mspFixture, id, _ string) *reply {
 				return f.ann.post("/msp-engagements/"+id+"/revoke", nil)
-			}, ""},
+			}, "", true},
 			{"the customer's relationship ends", func(f *mspFixture, _, _ string) *reply {
 				return f.op.call("PATCH", "/orgs/"+f.cust, map[string]any{"status": "ended"})
-			}, "the customer's path"},
+			}, "the customer's path", false},
 			{"the MSP's relationship is suspended", func(f *mspFixture, _, _ string) *reply {
 				return f.op.call("PATCH", "/orgs/"+f.msp, map[string]any{"status": "suspended"})
-			}, "the MSP's path"},
+			}, "the MSP's path", false},
 			{"the customer removes the technician", func(f *mspFixture, id, tech string) *reply {
 				return f.cara.post("/msp-engagements/"+id+"/technicians/revoke", map[string]any{"delegation": tech, "reason": "left"})
-			}, "in force"},
+			}, "in force", true},
+			{"the technician leaves the MSP", func(f *mspFixture, _, _ string) *reply {
+				c := &scimClient{t: t, env: f.env, slug: f.msp, token: f.mspToken}
+				return c.patch(f.tim, scimOp("replace", "active", false))
+			}, "in force", true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				f := newMSPFixture(t, env, doc, op, "-"+string(rune('a'+i)))
@@ -258,6 +270,15 @@ func TestMSPEngagementEnds(t *testing.T) {
 				f.grantCody(tim).must(t, http.StatusCreated)
 				tc.end(f, id, tech).must(t, http.StatusOK)
 				refused(t, "tim's next request", f.grantCody(tim), http.StatusUnauthorized, "unauthorized")
+				// What tim made on the customer: revoked by hand, it went to cara, whose
+				// authority covers it, and holds; when a relationship lapses, the rule
+				// stops it with everything made under the engagement (the reconciler's
+				// revocation of the lapsed delegations hands it over later).
+				d := op.get("/access/check?connection="+f.cust+"&user="+f.cody+"&permission=reports.read&org="+f.cust).
+					must(t, http.StatusOK).JSON
+				if d["allowed"] != tc.grantHolds {
+					t.Errorf("cody's grant, made by tim, after %s: %v", tc.name, d)
+				}
 				got := op.get("/msp-engagements/"+id).must(t, http.StatusOK).JSON
 				switch tc.standing {
 				case "":
