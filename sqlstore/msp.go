@@ -170,32 +170,45 @@ func (db *DB) addPaths(ctx context.Context, byID map[string]*orgs.Org, ids ...st
 
 // withReach reads, for each technician's delegation of a chain, what its engagement
 // link asks (orgs.MSPReach), and adds the MSP's path to byID. An ordinary chain costs
-// nothing more.
+// nothing more; a technician's, one query (the engagement with the technician's home),
+// and one more only when an org it needs is not on the chain's paths already.
 func (db *DB) withReach(ctx context.Context, links []orgs.ChainLink, byID map[string]*orgs.Org) error {
 	for i := range links {
 		d := links[i].Delegation
 		if d.EngagementID == "" {
 			continue
 		}
-		e, err := engagementStore{db}.Engagement(ctx, d.EngagementID)
-		if orgscim.ErrorCode(err) == orgscim.NotFound {
+		var rows []struct {
+			E           engagementRow `gorm:"embedded"`
+			HolderOrgID *string
+		}
+		if err := db.q(ctx).Raw("SELECT "+aliased("e.", "", engagementCols)+`, c.org_id AS holder_org_id
+			FROM msp_engagements e LEFT JOIN connections c ON c.id = ? WHERE e.id = ?`, d.HolderConnectionID, d.EngagementID).
+			Scan(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
 			continue // the rule says the link is missing
 		}
+		e, err := rows[0].E.engagement()
 		if err != nil {
 			return err
 		}
-		var home []string
-		if err := db.q(ctx).Raw("SELECT org_id FROM connections WHERE id = ?", d.HolderConnectionID).Scan(&home).Error; err != nil {
-			return err
+		home := deref(rows[0].HolderOrgID)
+		var missing []string
+		for _, id := range []string{e.MSPOrgID, e.CustomerOrgID, home} {
+			if _, ok := byID[id]; !ok && id != "" {
+				missing = append(missing, id)
+			}
 		}
-		ids := []string{e.MSPOrgID, e.CustomerOrgID}
-		ids = append(ids, home...)
-		if err := db.addPaths(ctx, byID, ids...); err != nil {
-			return err
+		if len(missing) > 0 {
+			if err := db.addPaths(ctx, byID, missing...); err != nil {
+				return err
+			}
 		}
 		r := &orgs.MSPReach{Engagement: e, MSP: byID[e.MSPOrgID], Customer: byID[e.CustomerOrgID]}
-		if len(home) == 1 {
-			r.HolderHome = byID[home[0]]
+		if home != "" {
+			r.HolderHome = byID[home]
 		}
 		links[i].Reach = r
 	}
