@@ -649,6 +649,16 @@ func (a accessDecider) Decide(ctx context.Context, p orgs.Principal, conn, user,
 	return d.Allowed, d, nil
 }
 
+// DecideServiceAccount answers the PDP's questions about a service account with the
+// admin API's service-account check.
+func (a accessDecider) DecideServiceAccount(ctx context.Context, p orgs.Principal, id, perm, org string) (bool, any, error) {
+	d, err := a.admin.CheckServiceAccount(ctx, p, id, perm, org)
+	if err != nil {
+		return false, nil, err
+	}
+	return d.Allowed, d, nil
+}
+
 // webhookSubscriptions serves the admin API's /webhooks with the webhooks package's
 // subscriptions.
 type webhookSubscriptions struct{ s *webhooks.Subscriptions }

@@ -93,6 +93,8 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Service accounts hold grants through access, and answer to an owner whose
 	// standing access reads.
 	sas := &orgs.ServiceAccounts{Store: db.ServiceAccounts(), Access: access, Tx: db, Audit: log, Now: now}
+	// The access export lists the service accounts' grants beside the people's.
+	exports.ServiceAccounts = sas
 	// MSP engagements: a technician's delegation holds while its engagement does, under
 	// the same authority rule as every delegation.
 	msps := &orgs.MSPs{Store: db.Engagements(), Delegations: dels, Tx: db, Audit: log, Now: now}
