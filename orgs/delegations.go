@@ -355,12 +355,18 @@ func (s *Delegations) Revoke(ctx context.Context, by Principal, id string, rv Re
 // re-attests exactly those grants.
 func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*Delegation, to string, compromise bool,
 	deadline time.Time, actor, reason string, now time.Time) (Handover, error) {
+	a := s.Access
+	h := Handover{To: to}
+	if !compromise {
+		var err error
+		if revoked, err = s.handOverTechnicians(ctx, revoked, deadline, &h); err != nil {
+			return h, err
+		}
+	}
 	ids := make([]string, len(revoked))
 	for i, r := range revoked {
 		ids[i] = r.ID
 	}
-	a := s.Access
-	h := Handover{To: to}
 	if compromise {
 		why := "made under revoked delegation " + d.ID + " (compromise)"
 		if reason != "" {
@@ -380,11 +386,14 @@ func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*De
 		h.RevokedGrants = n
 		return h, err
 	}
+	if len(ids) == 0 {
+		return h, nil
+	}
 	grants, mappings, err := a.Store.HandOver(ctx, ids, to)
 	if err != nil {
 		return h, err
 	}
-	h.Grants, h.Mappings = len(grants), len(mappings)
+	h.Grants, h.Mappings = h.Grants+len(grants), h.Mappings+len(mappings)
 	if len(grants)+len(mappings) > 0 && s.Reattest != nil {
 		if h.Reattestation, err = s.Reattest.Reattest(ctx, d.OrgID, grants, mappings, deadline, "delegation "+d.ID+" revoked"); err != nil {
 			return h, err
@@ -451,17 +460,10 @@ func (s *Delegations) HolderLeft(ctx context.Context, conn, userID, why string) 
 		}
 		// What the person made goes up the chain, to whoever delegated to them if that
 		// still holds, else to the operators, for re-attestation.
-		to, up := "", d.ParentID
-		if d.EngagementID != "" {
-			// An MSP technician made it on the customer: it goes to the customer's
-			// administrator who consented, not to the MSP's, whose subtree lacks it.
-			if up, err = s.ConsentedUnder(ctx, d.ID); err != nil {
-				return err
-			}
-		}
-		if up != "" {
-			if _, _, err := s.DelegationHolds(ctx, up); err == nil {
-				to = up
+		to := ""
+		if d.ParentID != "" {
+			if _, _, err := s.DelegationHolds(ctx, d.ParentID); err == nil {
+				to = d.ParentID
 			} else if c := orgscim.ErrorCode(err); c != orgscim.Forbidden && c != orgscim.NotFound {
 				return err
 			}

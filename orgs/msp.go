@@ -470,24 +470,15 @@ func (s *MSPs) Revoke(ctx context.Context, by Principal, id, reason string) (*En
 	return out, nil
 }
 
-// retireTechnician revokes a technician's delegation in the caller's transaction and
-// hands what they made to the customer administrator's delegation that consented, when
-// it still holds, else to the vendor's operators, for re-attestation.
+// retireTechnician revokes a technician's delegation in the caller's transaction; what
+// they made goes where handOverTechnicians sends it.
 func (s *MSPs) retireTechnician(ctx context.Context, e *Engagement, d *Delegation, by, why string, now time.Time) (Handover, error) {
 	revoked, err := s.Delegations.Store.RevokeDelegationTree(ctx, d.ID, now, by, why)
 	if err != nil {
 		return Handover{}, err
 	}
 	forgetDecisions(ctx)
-	to := ""
-	if e.CustomerConsentUnder != "" {
-		if _, _, err := s.Delegations.DelegationHolds(ctx, e.CustomerConsentUnder); err == nil {
-			to = e.CustomerConsentUnder
-		} else if c := orgscim.ErrorCode(err); c != orgscim.Forbidden && c != orgscim.NotFound {
-			return Handover{}, err
-		}
-	}
-	h, err := s.Delegations.handOver(ctx, d, revoked, to, false, time.Time{}, by, why, now)
+	h, err := s.Delegations.handOver(ctx, d, revoked, "", false, time.Time{}, by, why, now)
 	if err != nil {
 		return h, err
 	}
@@ -723,4 +714,47 @@ func (s *MSPs) EngagedCustomers(ctx context.Context, connectionID string) ([]*Or
 		}
 	}
 	return out, nil
+}
+
+// handOverTechnicians deals with the MSP technicians' delegations among revoked, in the
+// caller's transaction, and returns the others: what a technician made lies on its
+// customer, outside the subtree of whoever takes over the rest (the MSP's side), so it
+// goes to the customer administrator's delegation that consented to the engagement when
+// that still holds, else to the vendor's operators, with a re-attestation on the
+// customer's org.
+func (s *Delegations) handOverTechnicians(ctx context.Context, revoked []*Delegation, deadline time.Time, h *Handover) ([]*Delegation, error) {
+	var rest []*Delegation
+	for _, r := range revoked {
+		if r.EngagementID == "" {
+			rest = append(rest, r)
+			continue
+		}
+		to, err := s.ConsentedUnder(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if to != "" {
+			if _, _, err := s.DelegationHolds(ctx, to); err != nil {
+				if c := orgscim.ErrorCode(err); c != orgscim.Forbidden && c != orgscim.NotFound {
+					return nil, err
+				}
+				to = ""
+			}
+		}
+		grants, mappings, err := s.Access.Store.HandOver(ctx, []string{r.ID}, to)
+		if err != nil {
+			return nil, err
+		}
+		h.Grants, h.Mappings = h.Grants+len(grants), h.Mappings+len(mappings)
+		if len(grants)+len(mappings) > 0 && s.Reattest != nil {
+			rv, err := s.Reattest.Reattest(ctx, r.OrgID, grants, mappings, deadline, "MSP technician delegation "+r.ID+" revoked")
+			if err != nil {
+				return nil, err
+			}
+			if h.Reattestation == nil {
+				h.Reattestation = rv
+			}
+		}
+	}
+	return rest, nil
 }

@@ -259,6 +259,10 @@ func TestMSPEngagementEnds(t *testing.T) {
 			{"the customer removes the technician", func(f *mspFixture, id, tech string) *reply {
 				return f.cara.post("/msp-engagements/"+id+"/technicians/revoke", map[string]any{"delegation": tech, "reason": "left"})
 			}, "in force", true},
+			{"the MSP's administrator is replaced", func(f *mspFixture, _, _ string) *reply {
+				return f.op.call("DELETE", "/delegations/"+f.annDelegation, map[string]any{"reason": "left", "successor": map[string]any{
+					"connection": f.msp, "user_id": f.tess, "capabilities": []string{"manage_members", "delegate"}, "depth": 1}})
+			}, "in force", true},
 			{"the technician leaves the MSP", func(f *mspFixture, _, _ string) *reply {
 				c := &scimClient{t: t, env: f.env, slug: f.msp, token: f.mspToken}
 				return c.patch(f.tim, scimOp("replace", "active", false))
