@@ -245,7 +245,7 @@ func (s *MSPs) administers(ctx context.Context, p Principal, org *Org) error {
 // Propose proposes that the MSP administer the customer. The vendor's operators or the
 // MSP's administrators propose; it holds nothing until both consents are given.
 func (s *MSPs) Propose(ctx context.Context, by Principal, r EngagementRequest) (*Engagement, error) {
-	if err := required2("msp", r.MSP, "customer", r.Customer); err != nil {
+	if err := requireFields("msp", r.MSP, "customer", r.Customer); err != nil {
 		return nil, err
 	}
 	if len(r.Capabilities) == 0 {
@@ -299,7 +299,8 @@ func (s *MSPs) Propose(ctx context.Context, by Principal, r EngagementRequest) (
 	return e, nil
 }
 
-func required2(pairs ...string) error {
+// requireFields names the fields, of name-value pairs, left empty.
+func requireFields(pairs ...string) error {
 	var missing []string
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if strings.TrimSpace(pairs[i+1]) == "" {
@@ -434,7 +435,6 @@ func (s *MSPs) Revoke(ctx context.Context, by Principal, id, reason string) (*En
 		if err != nil {
 			return err
 		}
-		_ = before
 		out.Engagement = e
 		techs, err := s.Store.TechniciansOf(ctx, e.ID)
 		if err != nil {
@@ -588,7 +588,7 @@ func (s *MSPs) NameTechnician(ctx context.Context, by Principal, engagementID st
 			return nil, orgscim.Errorf(orgscim.Forbidden, "org %s lies outside customer %s of this engagement", org.Slug, customer.Slug)
 		}
 	}
-	if err := required2("connection", r.HolderConnectionID, "user_id", r.HolderUserID); err != nil {
+	if err := requireFields("connection", r.HolderConnectionID, "user_id", r.HolderUserID); err != nil {
 		return nil, err
 	}
 	conn, err := s.Delegations.Access.Store.ConnectionByID(ctx, r.HolderConnectionID)

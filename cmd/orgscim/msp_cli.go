@@ -27,8 +27,36 @@ type mspGroup struct {
 	} `cmd:"" help:"Technicians: each MSP person's own delegation on the customer."`
 }
 
-func engagementJSON(e *orgs.Engagement, standing error) map[string]any {
-	out := map[string]any{"id": e.ID, "msp_org_id": e.MSPOrgID, "customer_org_id": e.CustomerOrgID, "capabilities": e.Capabilities,
+// engagementView is an engagement as the CLI prints it: with its orgs' slugs and the
+// rule's answer for it now.
+type engagementView struct {
+	e             *orgs.Engagement
+	msp, customer string
+	standing      error // nil: in force
+}
+
+func viewEngagement(ctx context.Context, svc *services, e *orgs.Engagement) (engagementView, error) {
+	v := engagementView{e: e}
+	for _, o := range []struct {
+		id   string
+		slug *string
+	}{{e.MSPOrgID, &v.msp}, {e.CustomerOrgID, &v.customer}} {
+		org, err := svc.dir.Store.OrgByID(ctx, o.id)
+		if err != nil {
+			return v, err
+		}
+		*o.slug = org.Slug
+	}
+	v.standing = svc.msps.Holds(ctx, e)
+	if v.standing != nil && orgscim.ErrorCode(v.standing) != orgscim.Forbidden {
+		return v, v.standing
+	}
+	return v, nil
+}
+
+func engagementJSON(v engagementView) map[string]any {
+	e, standing := v.e, v.standing
+	out := map[string]any{"id": e.ID, "msp": v.msp, "customer": v.customer, "capabilities": e.Capabilities,
 		"reason": e.Reason, "proposed_by": e.ProposedBy, "proposed_at": e.Proposed, "expires_at": e.Expires,
 		"customer_consent_by": e.CustomerConsentBy, "customer_consent_at": e.CustomerConsent, "vendor_consent_by": e.VendorConsentBy,
 		"vendor_consent_at": e.VendorConsent, "revoked_at": e.Revoked, "revoked_by": e.RevokedBy, "revoke_reason": e.RevokeReason,
@@ -39,7 +67,8 @@ func engagementJSON(e *orgs.Engagement, standing error) map[string]any {
 	return out
 }
 
-func printEngagement(w io.Writer, e *orgs.Engagement, standing error) {
+func printEngagement(w io.Writer, v engagementView) {
+	e, standing := v.e, v.standing
 	caps := make([]string, len(e.Capabilities))
 	for i, c := range e.Capabilities {
 		caps[i] = string(c)
@@ -48,7 +77,7 @@ func printEngagement(w io.Writer, e *orgs.Engagement, standing error) {
 	if standing != nil {
 		force = "not in force: " + cliError(standing).Error()
 	}
-	fmt.Fprintf(w, "%s  %-8s msp %s customer %s  %s  (%s)\n", e.ID, e.State(time.Now()), e.MSPOrgID, e.CustomerOrgID,
+	fmt.Fprintf(w, "%s  %-8s msp %s customer %s  %s  (%s)\n", e.ID, e.State(time.Now()), v.msp, v.customer,
 		strings.Join(caps, ","), force)
 }
 
@@ -57,26 +86,16 @@ type ctxPrincipal struct {
 	p   orgs.Principal
 }
 
-// holds is the rule's answer for e now: nil, a Forbidden error saying why not, or
-// another error when it cannot be read.
-func holds(svc *services, ctx context.Context, e *orgs.Engagement) (standing error, err error) {
-	standing = svc.msps.Holds(ctx, e)
-	if standing != nil && orgscim.ErrorCode(standing) != orgscim.Forbidden {
-		return nil, standing
-	}
-	return standing, nil
-}
-
 // showEngagement prints e with the rule's answer for it now.
 func (env *cliEnv) showEngagement(json bool, svc *services, ctx context.Context, e *orgs.Engagement) error {
-	standing, err := holds(svc, ctx, e)
+	v, err := viewEngagement(ctx, svc, e)
 	if err != nil {
 		return cliError(err)
 	}
 	if json {
-		return printJSON(env.stdout, engagementJSON(e, standing))
+		return printJSON(env.stdout, engagementJSON(v))
 	}
-	printEngagement(env.stdout, e, standing)
+	printEngagement(env.stdout, v)
 	return nil
 }
 
@@ -224,14 +243,14 @@ func (c *mspListCmd) Run(env *cliEnv) error {
 	}
 	out := make([]map[string]any, 0, len(all))
 	for _, e := range all {
-		standing, err := holds(svc, ctx, e)
+		v, err := viewEngagement(ctx, svc, e)
 		if err != nil {
 			return cliError(err)
 		}
 		if c.JSON {
-			out = append(out, engagementJSON(e, standing))
+			out = append(out, engagementJSON(v))
 		} else {
-			printEngagement(env.stdout, e, standing)
+			printEngagement(env.stdout, v)
 		}
 	}
 	if c.JSON {
@@ -273,11 +292,11 @@ func (c *mspRevokeCmd) Run(env *cliEnv) error {
 		techs = []string{}
 	}
 	if c.JSON {
-		standing, err := holds(svc, ctx, rv.Engagement)
+		v, err := viewEngagement(ctx, svc, rv.Engagement)
 		if err != nil {
 			return cliError(err)
 		}
-		return printJSON(env.stdout, map[string]any{"engagement": engagementJSON(rv.Engagement, standing), "technicians_revoked": techs,
+		return printJSON(env.stdout, map[string]any{"engagement": engagementJSON(v), "technicians_revoked": techs,
 			"handed_over_to": rv.To, "grants_handed_over": rv.Grants, "mappings_handed_over": rv.Mappings})
 	}
 	fmt.Fprintf(env.stdout, "revoked %s: %d technician delegation(s) revoked, %d grant(s) handed over for re-attestation\n",

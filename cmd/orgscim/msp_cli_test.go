@@ -82,7 +82,7 @@ func TestMSPCommands(t *testing.T) {
 			e := jsonOf("msp", "propose", "--key", keys["ann"], "--msp", "msp", "--customer", "cust", "--capabilities", "manage_members",
 				"--reason", "managed IT")
 			id := field(e, "id")
-			if field(e, "state") != "proposed" || e["in_force"] != false {
+			if field(e, "state") != "proposed" || e["in_force"] != false || field(e, "msp") != "msp" || field(e, "customer") != "cust" {
 				t.Fatalf("proposed %v", e)
 			}
 			d := jsonOf("msp", "technician", "add", "--key", keys["ann"], id, "--connection", "msp", "--user-id", users["msp/tim"],
@@ -112,7 +112,7 @@ func TestMSPCommands(t *testing.T) {
 			if s := jsonOf("msp", "show", id); field(s, "state") != "revoked" || s["in_force"] != false {
 				t.Fatalf("after the revocation %v", s)
 			}
-			if out := mustCLI(t, "msp", "list", "--org", "cust", "--database", url); !strings.Contains(out, "revoked") {
+			if out := mustCLI(t, "msp", "list", "--org", "cust", "--database", url); !strings.Contains(out, "revoked") || !strings.Contains(out, "customer cust") {
 				t.Errorf("list printed %q", out)
 			}
 		})
