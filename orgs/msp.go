@@ -160,6 +160,8 @@ type EngagementStore interface {
 	// TechniciansOf lists the delegations made under the engagement, revoked ones too,
 	// oldest first.
 	TechniciansOf(ctx context.Context, engagementID string) ([]*Delegation, error)
+	// UnrevokedEngagements lists the unrevoked engagements by id after after.
+	UnrevokedEngagements(ctx context.Context, after string, limit int) ([]*Engagement, error)
 	// ConsentedEngagementsReaching lists the unrevoked engagements with both consents
 	// whose MSP org is orgPath's org or one of its ancestors.
 	ConsentedEngagementsReaching(ctx context.Context, orgPath string) ([]*Engagement, error)
@@ -417,19 +419,24 @@ type EngagementRevoked struct {
 // made on the customer goes back to the administrator who consented, for
 // re-attestation.
 func (s *MSPs) Revoke(ctx context.Context, by Principal, id, reason string) (*EngagementRevoked, error) {
+	return s.revoke(ctx, by.Name(), id, reason, func(ctx context.Context, e *Engagement) error { return s.party(ctx, by, e) })
+}
+
+// revoke revokes the engagement as actor once may allows it.
+func (s *MSPs) revoke(ctx context.Context, actor, id, reason string, may func(ctx context.Context, e *Engagement) error) (*EngagementRevoked, error) {
 	out := &EngagementRevoked{}
 	err := InTx(ctx, s.Tx, func(ctx context.Context) error {
 		now := s.now()
 		var before Engagement
 		e, err := s.Store.UpdateEngagement(ctx, id, func(e *Engagement) error {
 			before = *e
-			if err := s.party(ctx, by, e); err != nil {
+			if err := may(ctx, e); err != nil {
 				return err
 			}
 			if e.Revoked != nil {
 				return orgscim.Errorf(orgscim.Conflict, "MSP engagement %s was revoked already", e.ID)
 			}
-			e.Revoked, e.RevokedBy, e.RevokeReason = &now, by.Name(), reason
+			e.Revoked, e.RevokedBy, e.RevokeReason = &now, actor, reason
 			return nil
 		})
 		if err != nil {
@@ -450,7 +457,7 @@ func (s *MSPs) Revoke(ctx context.Context, by Principal, id, reason string) (*En
 			if d.Revoked != nil {
 				continue
 			}
-			h, err := s.retireTechnician(ctx, e, d, by.Name(), why, now)
+			h, err := s.retireTechnician(ctx, e, d, actor, why, now)
 			if err != nil {
 				return err
 			}
@@ -757,4 +764,66 @@ func (s *Delegations) handOverTechnicians(ctx context.Context, revoked []*Delega
 		}
 	}
 	return rest, nil
+}
+
+// lapsed says why the engagement is over for good, "" when it is not: past its expiry,
+// or an org on the MSP's or the customer's path has ended its relationship (status
+// ended, or its contract and grace are over). A suspension is not: it may be lifted.
+func lapsed(e *Engagement, msp, customer *Org, byID map[string]*Org, now time.Time) string {
+	if e.Expires != nil && !now.Before(*e.Expires) {
+		return "expired"
+	}
+	for _, side := range []struct {
+		name string
+		org  *Org
+	}{{"the MSP's", msp}, {"the customer's", customer}} {
+		if side.org == nil {
+			return side.name + " org no longer exists"
+		}
+		for _, id := range pathIDs(side.org.Path) {
+			o := byID[id]
+			if o == nil {
+				return side.name + " org no longer exists"
+			}
+			if o.Status == StatusEnded || (o.ContractEnd != nil && !now.Before(o.ContractEnd.Add(o.Grace))) {
+				return side.name + " relationship ended (org " + o.Slug + ")"
+			}
+		}
+	}
+	return ""
+}
+
+// EndLapsed is the reconciler's rule: it revokes, as system:reconcile, every engagement
+// that is over for good (lapsed), with its technicians' delegations, and returns their
+// ids. The technicians stopped at the lapse already, under the authority rule; this
+// records it, notifies the customer (msp.revoke on its org) and cleans up. A dry run
+// only lists them.
+func (s *MSPs) EndLapsed(ctx context.Context, dryRun bool) ([]string, error) {
+	ended := []string{}
+	for after := ""; ; {
+		batch, err := s.Store.UnrevokedEngagements(ctx, after, 100)
+		if err != nil || len(batch) == 0 {
+			return ended, err
+		}
+		after = batch[len(batch)-1].ID
+		for _, e := range batch {
+			msp, customer, byID, err := s.Store.EngagementStanding(ctx, e)
+			if err != nil {
+				return ended, err
+			}
+			why := lapsed(e, msp, customer, byID, s.now())
+			if why == "" {
+				continue
+			}
+			ended = append(ended, e.ID)
+			if dryRun {
+				continue
+			}
+			_, err = s.revoke(audit.WithSource(ctx, audit.Source{Actor: "system:reconcile"}), "system:reconcile", e.ID, why,
+				func(context.Context, *Engagement) error { return nil })
+			if err != nil && orgscim.ErrorCode(err) != orgscim.Conflict { // revoked meanwhile
+				return ended, err
+			}
+		}
+	}
 }

@@ -156,6 +156,8 @@ type Reconciler struct {
 	// ServiceAccounts, when set, orphans and retires service accounts whose owner is
 	// gone (rules service-account-orphaned and service-account-retired).
 	ServiceAccounts ServiceAccountSweep
+	// MSP, when set, revokes the MSP engagements that are over for good (rule msp-ended).
+	MSP MSPSweep
 }
 
 // Options of one pass.
@@ -357,6 +359,13 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 				return nil, nil
 			}
 			return r.sweepServiceAccounts(ctx, lead, opts)
+		},
+		func() ([]RuleResult, error) {
+			// An engagement joins two orgs, not a connection in scope.
+			if !control {
+				return nil, nil
+			}
+			return r.endEngagements(ctx, lead, opts)
 		},
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },

@@ -118,6 +118,10 @@ func (s engagementStore) EngagementsOf(ctx context.Context, orgID, after string,
 	return s.list(ctx, s.db.q(ctx), "WHERE (msp_org_id = ? OR customer_org_id = ?) AND id > ? ORDER BY id LIMIT ?", orgID, orgID, after, limit)
 }
 
+func (s engagementStore) UnrevokedEngagements(ctx context.Context, after string, limit int) ([]*orgs.Engagement, error) {
+	return s.list(ctx, s.db.q(ctx), "WHERE revoked_at IS NULL AND id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
 func (s engagementStore) ConsentedEngagementsReaching(ctx context.Context, orgPath string) ([]*orgs.Engagement, error) {
 	return s.list(ctx, s.db.q(ctx), `WHERE revoked_at IS NULL AND customer_consent_at IS NOT NULL AND vendor_consent_at IS NOT NULL
 		AND msp_org_id IN (SELECT id FROM orgs WHERE substr(?, 1, length(path)) = path) ORDER BY id`, orgPath)

@@ -9,6 +9,7 @@ import (
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reconcile"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -346,5 +347,56 @@ func TestMSPDomainReach(t *testing.T) {
 		refusedDomain("another partner", push(f.other, "helpdesk3@cust.example"))
 		f.cara.post("/msp-engagements/"+id+"/revoke", nil).must(t, http.StatusOK)
 		refusedDomain("the MSP after the revocation", push(f.msp, "helpdesk4@cust.example"))
+	})
+}
+
+// The reconciler records what the rule already decided: an engagement whose customer's
+// relationship ended is revoked by rule msp-ended (msp.revoke on the customer, by
+// system:reconcile); one whose MSP is only suspended stays, to resume when lifted.
+func TestMSPReconcilerRecordsTheEnd(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env, doc, op := mspSetup(t, db)
+		ended, suspended := newMSPFixture(t, env, doc, op, "-e"), newMSPFixture(t, env, doc, op, "-s")
+		endedID, _, _ := ended.engage(t)
+		suspendedID, _, _ := suspended.engage(t)
+		op.call("PATCH", "/orgs/"+ended.cust, map[string]any{"status": "ended"}).must(t, http.StatusOK)
+		op.call("PATCH", "/orgs/"+suspended.msp, map[string]any{"status": "suspended"}).must(t, http.StatusOK)
+
+		count := func(dry bool) int {
+			t.Helper()
+			run, err := newReconciler(db, env.clock.Now).Once(context.Background(), reconcile.Options{DryRun: dry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range run.Report.Rules {
+				if r.Rule == reconcile.RuleMSPEnded {
+					return r.Count
+				}
+			}
+			t.Fatalf("no rule %s in %v", reconcile.RuleMSPEnded, run.Report.Rules)
+			return 0
+		}
+		if n := count(true); n != 1 {
+			t.Fatalf("dry run: %d engagements to end", n)
+		}
+		if got := op.get("/msp-engagements/"+endedID).must(t, http.StatusOK).JSON; got["state"] != "active" {
+			t.Fatalf("a dry run changed %v", got)
+		}
+		if n := count(false); n != 1 {
+			t.Fatalf("the pass ended %d engagements", n)
+		}
+		got := op.get("/msp-engagements/"+endedID).must(t, http.StatusOK).JSON
+		if got["state"] != "revoked" || got["revoked_by"] != "system:reconcile" || !strings.Contains(field(got, "revoke_reason"), "customer's relationship ended") {
+			t.Fatalf("after the pass %v", got)
+		}
+		if evs := auditOf(t, op, "org="+ended.cust+"&action=msp.revoke"); len(evs) != 1 || field(evs[0], "actor") != "system:reconcile" {
+			t.Errorf("msp.revoke events %v", evs)
+		}
+		if got := op.get("/msp-engagements/"+suspendedID).must(t, http.StatusOK).JSON; got["state"] != "active" || got["in_force"] != false {
+			t.Errorf("a suspended MSP's engagement %v", got)
+		}
+		if n := count(false); n != 0 {
+			t.Errorf("a second pass ended %d more", n)
+		}
 	})
 }
