@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/orgs"
 )
 
@@ -69,7 +70,7 @@ type NameTechnicianRequest struct {
 	ExpiresAt    *time.Time `json:"expires_at,omitempty" doc:"capped at the caller's delegation's and the engagement's expiry"`
 }
 
-func (s *Server) mspService() (*orgs.MSPs, error) {
+func (s *Server) mspService() (*msp.Service, error) {
 	if s.MSPs == nil {
 		return nil, orgscim.Errorf(orgscim.NotImplemented, "MSP engagements are not served here")
 	}
@@ -126,7 +127,7 @@ func (s *Server) proposeEngagement(c echo.Context) error {
 	if err := decode(c, &req, false); err != nil {
 		return err
 	}
-	e, err := m.Propose(c.Request().Context(), principal(c), orgs.EngagementRequest{MSP: req.MSP, Customer: req.Customer,
+	e, err := m.Propose(c.Request().Context(), principal(c), msp.EngagementRequest{MSP: req.MSP, Customer: req.Customer,
 		Capabilities: capabilities(req.Capabilities), Expires: req.ExpiresAt, Reason: req.Reason})
 	if err == nil {
 		c.Response().Header().Set(echo.HeaderLocation, Prefix+"/msp-engagements/"+e.ID)
@@ -154,7 +155,7 @@ func (s *Server) listEngagements(c echo.Context) error {
 		func(e *orgs.Engagement) (MSPEngagement, error) { return s.engagementJSON(c, e) })
 }
 
-func (s *Server) engagementAct(act func(m *orgs.MSPs, c echo.Context, id string) (*orgs.Engagement, error)) echo.HandlerFunc {
+func (s *Server) engagementAct(act func(m *msp.Service, c echo.Context, id string) (*orgs.Engagement, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		m, err := s.mspService()
 		if err != nil {
@@ -211,7 +212,7 @@ func (s *Server) nameTechnician(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := m.NameTechnician(ctx, principal(c), c.Param("id"), orgs.TechnicianRequest{Org: req.Org, HolderConnectionID: conn.ID,
+	d, err := m.NameTechnician(ctx, principal(c), c.Param("id"), msp.TechnicianRequest{Org: req.Org, HolderConnectionID: conn.ID,
 		HolderUserID: req.UserID, Capabilities: capabilities(req.Capabilities), Expires: req.ExpiresAt})
 	if err != nil {
 		return err
@@ -283,19 +284,19 @@ func (s *Server) mspRoutes() []route {
 			who:     "Operators; the org's administrators.", handle: s.listEngagements},
 		{method: http.MethodGet, path: "/msp-engagements/{id}", tag: "msp", status: http.StatusOK, resp: MSPEngagement{},
 			summary: "Read an engagement, with whether the authority rule holds for it now and, if not, why.", who: parties,
-			handle: s.engagementAct(func(m *orgs.MSPs, c echo.Context, id string) (*orgs.Engagement, error) {
+			handle: s.engagementAct(func(m *msp.Service, c echo.Context, id string) (*orgs.Engagement, error) {
 				return m.Get(c.Request().Context(), principal(c), id)
 			})},
 		{method: http.MethodPost, path: "/msp-engagements/{id}/consent-customer", tag: "msp", status: http.StatusOK, resp: MSPEngagement{},
 			summary: "Consent, for the customer, to the engagement. 409 when revoked, expired or consented already. Audited.",
 			who:     "The customer's administrators (the delegate capability on the customer org). Never the vendor's operators, never the MSP's.",
-			handle: s.engagementAct(func(m *orgs.MSPs, c echo.Context, id string) (*orgs.Engagement, error) {
+			handle: s.engagementAct(func(m *msp.Service, c echo.Context, id string) (*orgs.Engagement, error) {
 				return m.ConsentCustomer(c.Request().Context(), principal(c), id)
 			})},
 		{method: http.MethodPost, path: "/msp-engagements/{id}/consent-vendor", tag: "msp", status: http.StatusOK, resp: MSPEngagement{},
 			summary: "Consent, for the vendor, to the engagement. 409 when revoked, expired or consented already. Audited.",
 			who:     whoOperators,
-			handle: s.engagementAct(func(m *orgs.MSPs, c echo.Context, id string) (*orgs.Engagement, error) {
+			handle: s.engagementAct(func(m *msp.Service, c echo.Context, id string) (*orgs.Engagement, error) {
 				return m.ConsentVendor(c.Request().Context(), principal(c), id)
 			})},
 		{method: http.MethodPost, path: "/msp-engagements/{id}/revoke", tag: "msp", body: RevokeEngagementRequest{}, bodyOptional: true,

@@ -43,6 +43,7 @@ import (
 	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/internal/keyauth"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -103,7 +104,7 @@ type Server struct {
 	ServiceAccounts *orgs.ServiceAccounts
 
 	// MSPs, when set, serves /msp-engagements.
-	MSPs *orgs.MSPs
+	MSPs *msp.Service
 
 	// Webhooks, when set, serves /webhooks.
 	Webhooks WebhookSubscriptions

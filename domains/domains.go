@@ -112,7 +112,7 @@ type Service struct {
 	Proofs     []Proof
 	Now        func() time.Time
 	// Reach, when set, gives the customers an MSP's connection reaches now through an
-	// engagement in force (orgs.MSPs): their verified domains are not another org's to it.
+	// engagement in force (msp.Service): their verified domains are not another org's to it.
 	Reach interface {
 		EngagedCustomers(ctx context.Context, connectionID string) ([]*orgs.Org, error)
 	}

@@ -12,11 +12,11 @@
 // of what a revoked delegation handed over, by a deadline; each connection's lifecycle
 // policy (policy.go: its stale-member window and the reconciler's guardrail); a pending
 // connection's activation by its first push (connections.go); token rotation
-// (rotation.go); the export of access (export.go); and managed service providers
-// (msp.go): an engagement, consented to by the customer's administrator and the vendor,
-// under which each of the MSP's technicians holds a delegation of their own on the
-// customer — one more link of the authority rule, so that revoking the engagement or
-// ending either relationship stops every technician at the next decision. The workflows on top of this
+// (rotation.go); the export of access (export.go); and the link of the authority rule
+// for managed service providers (msp.go): an MSP technician's delegation on a customer
+// holds only while its engagement does, so that revoking the engagement or ending either
+// relationship stops every technician at the next decision (package msp keeps the
+// engagements themselves). The workflows on top of this
 // directory live in their own packages and use what it exports: partner onboarding and
 // setup links in onboarding, spreadsheet import in imports.
 //

@@ -6,12 +6,13 @@ import (
 	"strings"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/orgs"
 	"gorm.io/gorm"
 )
 
-// Engagements is the orgs.EngagementStore of a DB.
-func (db *DB) Engagements() orgs.EngagementStore { return engagementStore{db} }
+// Engagements is the msp.Store of a DB.
+func (db *DB) Engagements() msp.Store { return engagementStore{db} }
 
 type engagementStore struct{ db *DB }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sqlstore"
 )
@@ -66,7 +67,7 @@ func BenchmarkTechnicianAuthorization(b *testing.B) {
 		must(err)
 		dels[o] = d
 	}
-	e, err := svc.msps.Propose(ctx, op, orgs.EngagementRequest{MSP: "msp", Customer: "cust", Capabilities: []orgs.Capability{orgs.CapManageMembers}})
+	e, err := svc.msps.Propose(ctx, op, msp.EngagementRequest{MSP: "msp", Customer: "cust", Capabilities: []orgs.Capability{orgs.CapManageMembers}})
 	must(err)
 	_, err = svc.msps.ConsentCustomer(ctx, orgs.Principal{Delegation: dels["cust"]}, e.ID)
 	must(err)
@@ -74,7 +75,7 @@ func BenchmarkTechnicianAuthorization(b *testing.B) {
 	must(err)
 	mspConn, err := svc.dir.Connection(ctx, "msp")
 	must(err)
-	tech, err := svc.msps.NameTechnician(ctx, orgs.Principal{Delegation: dels["msp"]}, e.ID, orgs.TechnicianRequest{
+	tech, err := svc.msps.NameTechnician(ctx, orgs.Principal{Delegation: dels["msp"]}, e.ID, msp.TechnicianRequest{
 		HolderConnectionID: mspConn.ID, HolderUserID: users["msp/tech"], Capabilities: []orgs.Capability{orgs.CapManageMembers}})
 	must(err)
 	_, techKey, err := svc.keys.IssueDelegateKey(ctx, orgs.Principal{Delegation: dels["msp"]}, tech.ID, nil)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/orgs"
 )
 
@@ -130,7 +131,7 @@ func (c *mspProposeCmd) Run(env *cliEnv) error {
 	for i, s := range c.Capabilities {
 		caps[i] = orgs.Capability(strings.TrimSpace(s))
 	}
-	e, err := svc.msps.Propose(ctx, p, orgs.EngagementRequest{MSP: c.MSP, Customer: c.Customer, Capabilities: caps,
+	e, err := svc.msps.Propose(ctx, p, msp.EngagementRequest{MSP: c.MSP, Customer: c.Customer, Capabilities: caps,
 		Expires: expiryIn(c.Expires), Reason: c.Reason})
 	if err != nil {
 		return cliError(err)
@@ -341,7 +342,7 @@ func (c *mspTechnicianAddCmd) Run(env *cliEnv) error {
 	for i, s := range c.Capabilities {
 		caps[i] = orgs.Capability(strings.TrimSpace(s))
 	}
-	d, err := svc.msps.NameTechnician(ctx, p, c.ID, orgs.TechnicianRequest{Org: c.Org, HolderConnectionID: conn.ID,
+	d, err := svc.msps.NameTechnician(ctx, p, c.ID, msp.TechnicianRequest{Org: c.Org, HolderConnectionID: conn.ID,
 		HolderUserID: c.UserID, Capabilities: caps, Expires: expiryIn(c.Expires)})
 	if err != nil {
 		return cliError(err)

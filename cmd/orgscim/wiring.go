@@ -6,6 +6,7 @@ import (
 	"github.com/orgscim/orgscim/domaincheck"
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/imports"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -35,7 +36,7 @@ type services struct {
 	// serviceAccounts: non-human identities, judged by the same authority rule.
 	serviceAccounts *orgs.ServiceAccounts
 	// msps: MSP engagements and their technicians' delegations.
-	msps *orgs.MSPs
+	msps *msp.Service
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -97,7 +98,7 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	exports.ServiceAccounts = sas
 	// MSP engagements: a technician's delegation holds while its engagement does, under
 	// the same authority rule as every delegation.
-	msps := &orgs.MSPs{Store: db.Engagements(), Delegations: dels, Tx: db, Audit: log, Now: now}
+	msps := &msp.Service{Store: db.Engagements(), Delegations: dels, Tx: db, Audit: log, Now: now}
 	// An MSP's connections may provision the domains its customers verified, while the
 	// engagement is in force.
 	doms.Reach = msps
