@@ -357,10 +357,22 @@ func TestMSPReconcilerRecordsTheEnd(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		env, doc, op := mspSetup(t, db)
 		ended, suspended := newMSPFixture(t, env, doc, op, "-e"), newMSPFixture(t, env, doc, op, "-s")
+		mspEnded := newMSPFixture(t, env, doc, op, "-m")
 		endedID, _, _ := ended.engage(t)
 		suspendedID, _, _ := suspended.engage(t)
+		mspEndedID, _, tim := mspEnded.engage(t)
+		mspEnded.grantCody(tim).must(t, http.StatusCreated)
 		op.call("PATCH", "/orgs/"+ended.cust, map[string]any{"status": "ended"}).must(t, http.StatusOK)
 		op.call("PATCH", "/orgs/"+suspended.msp, map[string]any{"status": "suspended"}).must(t, http.StatusOK)
+		op.call("PATCH", "/orgs/"+mspEnded.msp, map[string]any{"status": "ended"}).must(t, http.StatusOK)
+		codyAllowed := func() any {
+			t.Helper()
+			return op.get("/access/check?connection="+mspEnded.cust+"&user="+mspEnded.cody+"&permission=reports.read&org="+mspEnded.cust).
+				must(t, http.StatusOK).JSON["allowed"]
+		}
+		if codyAllowed() != false {
+			t.Fatal("a grant made under an engagement whose MSP ended still holds")
+		}
 
 		count := func(dry bool) int {
 			t.Helper()
@@ -376,14 +388,22 @@ func TestMSPReconcilerRecordsTheEnd(t *testing.T) {
 			t.Fatalf("no rule %s in %v", reconcile.RuleMSPEnded, run.Report.Rules)
 			return 0
 		}
-		if n := count(true); n != 1 {
+		if n := count(true); n != 2 {
 			t.Fatalf("dry run: %d engagements to end", n)
 		}
 		if got := op.get("/msp-engagements/"+endedID).must(t, http.StatusOK).JSON; got["state"] != "active" {
 			t.Fatalf("a dry run changed %v", got)
 		}
-		if n := count(false); n != 1 {
+		if n := count(false); n != 2 {
 			t.Fatalf("the pass ended %d engagements", n)
+		}
+		// What tim made on the customer, whose relationship goes on, went back to its
+		// administrator: it holds again, and the MSP's engagement says why it ended.
+		if codyAllowed() != true {
+			t.Error("the grant tim made was not handed back to the customer")
+		}
+		if got := op.get("/msp-engagements/"+mspEndedID).must(t, http.StatusOK).JSON; !strings.Contains(field(got, "revoke_reason"), "MSP's relationship ended") {
+			t.Errorf("the MSP's engagement after the pass %v", got)
 		}
 		got := op.get("/msp-engagements/"+endedID).must(t, http.StatusOK).JSON
 		if got["state"] != "revoked" || got["revoked_by"] != "system:reconcile" || !strings.Contains(field(got, "revoke_reason"), "customer's relationship ended") {
