@@ -46,7 +46,7 @@ type Store interface {
 	EngagementStanding(ctx context.Context, e *orgs.Engagement) (msp, customer *orgs.Org, byID map[string]*orgs.Org, err error)
 }
 
-// Service is the service over engagements and their technicians.
+// Service keeps MSP engagements and names their technicians.
 type Service struct {
 	Store       Store
 	Delegations *orgs.Delegations
