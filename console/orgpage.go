@@ -135,6 +135,7 @@ type mappingRow struct {
 	DraftedBy  string
 	ApprovedBy string
 	Approvable bool
+	Rejectable bool
 }
 
 // orgGrantForm grants a role on the org to a person of one of the connections above it.
@@ -309,6 +310,7 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 				row.Group = g.DisplayName
 			}
 			row.Approvable = mayApprove && m.State == orgs.MappingDraft && s.Access.MayApproveMapping(m, r, approver.Name()) == nil
+			row.Rejectable = mayApprove && m.State == orgs.MappingDraft
 			v.Mappings = append(v.Mappings, row)
 		}
 	}
@@ -530,6 +532,9 @@ func (s *Server) approveMapping(c echo.Context) error {
 	}
 	if !ok {
 		return orgscim.Errorf(orgscim.Forbidden, "you may not approve mappings on org %s", org.Slug)
+	}
+	if ctx, err = s.stepUpForRole(c, ctx, m.RoleID, orgURL(org)+"#mappings-h"); ctx == nil || err != nil {
+		return err
 	}
 	if _, err := s.Access.ApproveMapping(ctx, by, m.ID); err != nil {
 		return err
