@@ -65,7 +65,7 @@ func (s *Server) chain(ctx context.Context, id string) ([]chainStep, error) {
 	out := make([]chainStep, 0, len(links))
 	for i, l := range links {
 		st := chainStep{Holder: s.personName(ctx, "user:"+l.Delegation.HolderConnectionID+"/"+l.Delegation.HolderUserID),
-			Caps: l.Delegation.Capabilities, By: s.personName(ctx, l.Delegation.GrantedBy),
+			Caps: l.Delegation.Capabilities, By: s.actorName(ctx, l.Delegation.GrantedBy),
 			Live: l.Delegation.LiveAt(now) && l.HolderActive, Current: i == 0, Org: l.Delegation.OrgID}
 		if o := byID[l.Delegation.OrgID]; o != nil {
 			st.Org = o.Name
@@ -132,7 +132,7 @@ func (s *Server) renderDelegations(c echo.Context, code int, values map[string]s
 	if err != nil {
 		return err
 	}
-	v := delegationsView{Org: org, Notice: c.QueryParam("done"), StepUp: StepUpMaxAge.String()}
+	v := delegationsView{Org: org, Notice: c.QueryParam("done"), StepUp: minutes(StepUpMaxAge)}
 	ds, err := s.Lists.Delegations(ctx, org.ID, "", maxListed)
 	if err != nil {
 		return err
@@ -334,9 +334,9 @@ func (s *Server) renderDelegation(c echo.Context, code int, values map[string]st
 	if err != nil {
 		return err
 	}
-	v := delegationView{D: d, Org: org, Live: d.LiveAt(s.Access.CurrentTime()), Notice: c.QueryParam("done"), StepUp: StepUpMaxAge.String(),
+	v := delegationView{D: d, Org: org, Live: d.LiveAt(s.Access.CurrentTime()), Notice: c.QueryParam("done"), StepUp: minutes(StepUpMaxAge),
 		Holder:    s.personName(ctx, "user:"+d.HolderConnectionID+"/"+d.HolderUserID),
-		GrantedBy: s.personName(ctx, d.GrantedBy), RevokedBy: s.personName(ctx, d.RevokedBy), Problems: problems}
+		GrantedBy: s.actorName(ctx, d.GrantedBy), RevokedBy: s.actorName(ctx, d.RevokedBy), Problems: problems}
 	if v.Chain, err = s.chain(ctx, d.ID); err != nil {
 		return err
 	}

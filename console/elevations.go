@@ -34,9 +34,12 @@ type elevationRow struct {
 	Approvable bool
 }
 
+// roleChoice is a privileged role as the request form offers it, with its longest grant.
+type roleChoice struct{ Key, Max string }
+
 type elevationForm struct {
 	Conns    []*orgs.Connection
-	Roles    []*orgs.Role
+	Roles    []roleChoice
 	Values   map[string]string
 	Problems map[string]string
 }
@@ -46,6 +49,22 @@ type elevationsView struct {
 	Form    *elevationForm
 	StepUp  string
 	Notice  string
+}
+
+// actorName names who asked or decided: a person by their user name, an operator as one.
+func (s *Server) actorName(ctx context.Context, who string) string {
+	if op, ok := strings.CutPrefix(who, "operator:"); ok {
+		return op + " (operator)"
+	}
+	return s.personName(ctx, who)
+}
+
+// minutes says a duration of whole minutes in words.
+func minutes(d time.Duration) string {
+	if n := int(d.Minutes()); n != 1 {
+		return strconv.Itoa(n) + " minutes"
+	}
+	return "1 minute"
 }
 
 func hours(d time.Duration) string {
@@ -74,7 +93,7 @@ func homes(c echo.Context) []*orgs.Org {
 
 func (s *Server) renderElevations(c echo.Context, code int, values, problems map[string]string) error {
 	ctx, p := c.Request().Context(), person(c)
-	v := elevationsView{Notice: c.QueryParam("done"), StepUp: StepUpMaxAge.String()}
+	v := elevationsView{Notice: c.QueryParam("done"), StepUp: minutes(StepUpMaxAge)}
 	var pending []*orgs.Elevation
 	if l, ok := s.Lists.(ElevationLists); ok {
 		prefixes := []string{""}
@@ -132,7 +151,7 @@ func (s *Server) elevationRow(ctx context.Context, p *sessions.Person, e *orgs.E
 	if err != nil {
 		return nil, err
 	}
-	row := &elevationRow{E: e, Role: role, Org: org, By: s.personName(ctx, e.RequestedBy), Hours: hours(e.Duration),
+	row := &elevationRow{E: e, Role: role, Org: org, By: s.actorName(ctx, e.RequestedBy), Hours: hours(e.Duration),
 		Person: s.personName(ctx, "user:"+e.ConnectionID+"/"+e.UserID)}
 	if cn, err := s.Access.Store.ConnectionByID(ctx, e.ConnectionID); err == nil && e.ServiceAccountID == "" {
 		row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(e.UserID)
@@ -157,7 +176,11 @@ func (s *Server) newElevationForm(ctx context.Context, c echo.Context) (*elevati
 	}
 	for _, r := range rs {
 		if r.Privileged {
-			f.Roles = append(f.Roles, r)
+			rc := roleChoice{Key: r.Key}
+			if r.MaxDuration > 0 {
+				rc.Max = hours(r.MaxDuration) + " h"
+			}
+			f.Roles = append(f.Roles, rc)
 		}
 	}
 	p := person(c)

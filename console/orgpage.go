@@ -113,9 +113,10 @@ type connRow struct {
 }
 
 type delegationRow struct {
-	D      *orgs.Delegation
-	Holder string
-	Live   bool
+	D         *orgs.Delegation
+	Holder    string
+	GrantedBy string
+	Live      bool
 }
 
 type grantRow struct {
@@ -227,7 +228,7 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 		return err
 	}
 	for _, d := range dels {
-		v.Delegations = append(v.Delegations, delegationRow{D: d, Live: d.LiveAt(now),
+		v.Delegations = append(v.Delegations, delegationRow{D: d, Live: d.LiveAt(now), GrantedBy: s.actorName(ctx, d.GrantedBy),
 			Holder: s.personName(ctx, "user:"+d.HolderConnectionID+"/"+d.HolderUserID)})
 	}
 	roles := map[string]*orgs.Role{}
@@ -305,7 +306,7 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 				return err
 			}
 			row := mappingRow{M: m, Role: r, Conn: cn.Slug, Group: m.GroupID,
-				DraftedBy: s.personName(ctx, m.DraftedBy), ApprovedBy: s.personName(ctx, m.ApprovedBy)}
+				DraftedBy: s.actorName(ctx, m.DraftedBy), ApprovedBy: s.actorName(ctx, m.ApprovedBy)}
 			if g, err := s.Groups.Get(ctx, cn.ID, m.GroupID); err == nil {
 				row.Group = g.DisplayName
 			}

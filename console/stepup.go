@@ -25,7 +25,7 @@ const backCookie = "orgscim_console_back"
 // stepUpView is the page that sends a person to authenticate again.
 type stepUpView struct {
 	AuthAt   time.Time
-	MaxAge   time.Duration
+	MaxAge   string
 	Operator string
 	// SignIn is where a delegate re-authenticates at their IdP (prompt=login, max_age).
 	SignIn string
@@ -56,7 +56,7 @@ func (s *Server) StepUp(c echo.Context, back string) (ctx context.Context, fresh
 		back = Prefix + "/"
 	}
 	s.setCookie(c, backCookie, back, Prefix, int((10 * time.Minute).Seconds()))
-	v := stepUpView{AuthAt: at, MaxAge: StepUpMaxAge, Operator: p.Operator, Back: back}
+	v := stepUpView{AuthAt: at, MaxAge: minutes(StepUpMaxAge), Operator: p.Operator, Back: back}
 	if p.Session.Kind == sessions.KindDelegate {
 		v.SignIn = Prefix + "/sign-in/" + url.PathEscape(p.Connection.Slug) + "?step_up=1"
 	}

@@ -90,7 +90,7 @@ func TestConsoleStepUpAndAdministration(t *testing.T) {
 		queue = pat.get("/console/elevations").must(t, http.StatusOK, "incident 42", "approve-elevation")
 		approve := queue.action(t, "/console/elevations/[^\"]+/approve")
 		stale := pat.do("POST", approve, url.Values{"csrf": {queue.csrf(t)}, "reason": {"checked"}}).
-			must(t, http.StatusUnauthorized, `id="step-up"`, "last 5m0s", "/console/sign-in/acme?step_up=1")
+			must(t, http.StatusUnauthorized, `id="step-up"`, "last 5 minutes", "/console/sign-in/acme?step_up=1")
 		if g := f.oper.get("/grants?org=emea").must(t, http.StatusOK).JSON["items"].([]any); len(g) != 0 {
 			t.Fatalf("a stale approval granted %v", g)
 		}
@@ -187,7 +187,8 @@ func TestConsoleStepUpAndAdministration(t *testing.T) {
 		// Mappings: a privileged draft needs a step-up to approve; a draft can be rejected.
 		billing := f.acme.createGroup("Acme Billing", f.people["sam"])["id"].(string)
 		f.oper.post("/mappings", map[string]any{"connection": "acme", "group_id": billing, "role": "admin", "org": "emea"}).must(t, http.StatusCreated)
-		f.oper.post("/mappings", map[string]any{"connection": "acme", "group_id": billing, "role": "viewer", "org": "emea"}).must(t, http.StatusCreated)
+		viewer := field(f.oper.post("/mappings", map[string]any{"connection": "acme", "group_id": billing, "role": "viewer", "org": "emea"}).
+			must(t, http.StatusCreated).JSON, "id")
 		f.env.clock.advance(6 * time.Minute)
 		org := pat.get("/console/orgs/emea").must(t, http.StatusOK, "reject-mapping", "Approve the mapping of Acme Billing to admin")
 		admin := regexp.MustCompile(`action="(/console/mappings/([^"]+)/approve)" class="inline">\s*<input[^>]*>\s*<button[^>]*aria-label="Approve the mapping of Acme Billing to admin"`).
@@ -223,6 +224,12 @@ func TestConsoleStepUpAndAdministration(t *testing.T) {
 		if ev := f.lastEvent(t, "elevation.approve"); authenticatedAt(ev) != f.env.clock.Now().UTC().Format(time.RFC3339) ||
 			!strings.Contains(field(ev, "actor"), "operator:alice") {
 			t.Errorf("the operator's approval: %v", ev)
+		}
+
+		// The admin API rejects with the same rule.
+		refused(t, "a rejection without a reason", f.oper.post("/mappings/"+viewer+"/reject", map[string]any{}), http.StatusBadRequest, "invalid")
+		if m := f.oper.post("/mappings/"+viewer+"/reject", map[string]any{"reason": "not needed"}).must(t, http.StatusOK).JSON; field(m, "state") != "retired" {
+			t.Errorf("the API's rejection: %v", m)
 		}
 
 		// Another partner's person and an outsider's subtree are refused.
