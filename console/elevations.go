@@ -162,7 +162,27 @@ func (s *Server) elevationRow(ctx context.Context, p *sessions.Person, e *orgs.E
 	}
 	row.Decidable = ok
 	row.Approvable = ok && by.Name() != e.RequestedBy && !by.Holds(e.ConnectionID, e.UserID)
+	if !ok {
+		// Whom the admin API's ElevationFor shows it to: its requester and beneficiary,
+		// and those with approve or manage_members on its org.
+		_, manages, err := s.may(ctx, p, orgs.CapManageMembers, org)
+		if err != nil {
+			return nil, err
+		}
+		self := p.Operator == "" && p.Connection.ID == e.ConnectionID && p.User.ID == e.UserID
+		if !manages && !self && !requestedBy(p, e.RequestedBy) {
+			return nil, nil
+		}
+	}
 	return row, nil
+}
+
+// requestedBy reports whether name (a Principal's Name) is the person.
+func requestedBy(p *sessions.Person, name string) bool {
+	if p.Operator != "" {
+		return name == "operator:"+p.Operator
+	}
+	return name == "user:"+p.Connection.ID+"/"+p.User.ID
 }
 
 // newElevationForm is the request form: the privileged roles, and the connections whose

@@ -232,6 +232,22 @@ func TestConsoleStepUpAndAdministration(t *testing.T) {
 			t.Errorf("the API's rejection: %v", m)
 		}
 
+		// pat asks for admin on lyon for pat: pat sees it and may not approve it; sam, who
+		// only drafts mappings on lyon, is not shown it, as the admin API would not.
+		queue = pat.get("/console/elevations").must(t, http.StatusOK)
+		queue = pat.do("POST", "/console/elevations", url.Values{"csrf": {queue.csrf(t)}, "connection": {"acme"}, "user": {"pat@acme.example"},
+			"role": {"admin"}, "org": {"lyon"}, "hours": {"1"}, "reason": {"quarter close"}}).must(t, http.StatusOK, "quarter close", "another person approves")
+		if strings.Contains(queue.body, "approve-elevation") {
+			t.Fatalf("pat is offered to approve pat's own elevation:\n%s", queue.body)
+		}
+		f.oper.post("/delegations", map[string]any{"org": "lyon", "connection": "acme", "user_id": f.people["sam"],
+			"capabilities": []string{"manage_mappings"}, "depth": 0}).must(t, http.StatusCreated)
+		sam := f.browser(t)
+		sam.signIn("sam-sub").must(t, http.StatusOK)
+		if q := sam.get("/console/elevations").must(t, http.StatusOK, "No request awaits"); strings.Contains(q.body, "quarter close") {
+			t.Fatalf("sam is shown a request sam may neither decide nor see through the API:\n%s", q.body)
+		}
+
 		// Another partner's person and an outsider's subtree are refused.
 		pat.get("/console/orgs/globex/delegations").must(t, http.StatusNotFound)
 	})
