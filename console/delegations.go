@@ -123,7 +123,51 @@ func (s *Server) newDelegationForm(ctx context.Context, by orgs.Principal, org *
 }
 
 func (s *Server) delegationsPage(c echo.Context) error {
-	return s.renderDelegations(c, http.StatusOK, nil, nil, nil)
+	values, checked := refill(c, "")
+	return s.renderDelegations(c, http.StatusOK, values, checked, nil)
+}
+
+// refill reads back the values of a delegation form that a step-up sent away (nil when
+// none): the form is shown filled in again, to be submitted as it was.
+func refill(c echo.Context, prefix string) (map[string]string, map[string]bool) {
+	q := c.QueryParams()
+	if _, ok := q["again"]; !ok {
+		return nil, nil
+	}
+	values := map[string]string{}
+	for _, f := range []string{"connection", "user", "depth", "expires"} {
+		values[f] = q.Get(prefix + f)
+	}
+	for _, f := range []string{"reason", "compromise"} {
+		values[f] = q.Get(f)
+	}
+	checked := map[string]bool{}
+	for _, v := range q[prefix+"capability"] {
+		checked[v] = true
+	}
+	return values, checked
+}
+
+// again is the address of a form's page that shows it filled in with values, for the
+// return from a step-up. Nothing secret is in a delegation form.
+func again(path, anchor, prefix string, values map[string]string, checked map[string]bool) string {
+	q := url.Values{"again": {"1"}}
+	for k, v := range values {
+		if v == "" {
+			continue
+		}
+		if k == "reason" || k == "compromise" {
+			q.Set(k, v)
+		} else {
+			q.Set(prefix+k, v)
+		}
+	}
+	for _, c := range allCaps {
+		if checked[string(c)] {
+			q.Add(prefix+"capability", string(c))
+		}
+	}
+	return path + "?" + q.Encode() + anchor
 }
 
 func (s *Server) renderDelegations(c echo.Context, code int, values map[string]string, checked map[string]bool, problems map[string]string) error {
@@ -275,7 +319,7 @@ func (s *Server) grantDelegation(c echo.Context) error {
 	if len(problems) > 0 {
 		return s.renderDelegations(c, http.StatusBadRequest, values, checked, problems)
 	}
-	ctx, fresh, err := s.StepUp(c, orgURL(org)+"/delegations#delegation-form")
+	ctx, fresh, err := s.StepUp(c, again(orgURL(org)+"/delegations", "#delegation-form", "", values, checked))
 	if !fresh || err != nil {
 		return err
 	}
@@ -308,7 +352,8 @@ type delegationView struct {
 }
 
 func (s *Server) delegationPage(c echo.Context) error {
-	return s.renderDelegation(c, http.StatusOK, nil, nil, nil)
+	values, checked := refill(c, "successor-")
+	return s.renderDelegation(c, http.StatusOK, values, checked, nil)
 }
 
 // visibleDelegation is the delegation of the path, for a person who sees its org.
@@ -406,7 +451,7 @@ func (s *Server) revokeDelegation(c echo.Context) error {
 	}
 	if successor {
 		var fresh bool
-		if ctx, fresh, err = s.StepUp(c, delegationURL(d.ID)+"#revoke-form"); !fresh || err != nil {
+		if ctx, fresh, err = s.StepUp(c, again(delegationURL(d.ID), "#revoke-form", "successor-", values, checked)); !fresh || err != nil {
 			return err
 		}
 	}

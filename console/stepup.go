@@ -78,8 +78,8 @@ func (s *Server) returnTo(c echo.Context) string {
 		return Prefix + "/"
 	}
 	s.clearCookie(c, backCookie, Prefix)
-	if v, err := url.PathUnescape(ck.Value); err == nil && localPath(v) {
-		return v
+	if localPath(ck.Value) {
+		return ck.Value
 	}
 	return Prefix + "/"
 }

@@ -152,7 +152,9 @@ func TestConsoleStepUpAndAdministration(t *testing.T) {
 		pat.do("POST", "/console/orgs/emea/delegations", url.Values{"csrf": {dels.csrf(t)}, "connection": {"acme"},
 			"user": {"nobody@acme.example"}, "capability": {"approve"}}).must(t, http.StatusBadRequest, `id="delegation-user-problem"`)
 		stale = pat.do("POST", "/console/orgs/emea/delegations", form).must(t, http.StatusUnauthorized, `id="step-up"`)
-		back = pat.reauthenticate(stale, "pat-sub").must(t, http.StatusOK, `id="delegation-form"`)
+		// Back at the form, filled in as it was sent.
+		back = pat.reauthenticate(stale, "pat-sub").must(t, http.StatusOK, `id="delegation-form"`, `value="sam@acme.example"`,
+			`value="approve" id="delegation-cap-approve" checked`, `value="manage_members" id="delegation-cap-manage_members" checked`)
 		form.Set("csrf", back.csrf(t))
 		pat.do("POST", "/console/orgs/emea/delegations", url.Values{"csrf": {back.csrf(t)}, "connection": {"acme"},
 			"user": {"sam@acme.example"}, "capability": {"approve"}, "depth": {"1"}}).must(t, http.StatusForbidden, `id="delegation-depth-problem"`)
@@ -173,7 +175,8 @@ func TestConsoleStepUpAndAdministration(t *testing.T) {
 		pat.do("POST", "/console/delegations/"+samDelegation+"/revoke", url.Values{"csrf": {del.csrf(t)}}).
 			must(t, http.StatusBadRequest, `id="revoke-reason-problem"`)
 		stale = pat.do("POST", "/console/delegations/"+samDelegation+"/revoke", revoke).must(t, http.StatusUnauthorized, `id="step-up"`)
-		back = pat.reauthenticate(stale, "pat-sub").must(t, http.StatusOK, `id="revoke-form"`)
+		back = pat.reauthenticate(stale, "pat-sub").must(t, http.StatusOK, `id="revoke-form"`, `value="moved teams"`, `value="pat@acme.example"`,
+			`value="manage_members" id="successor-cap-manage_members" checked`)
 		revoke.Set("csrf", back.csrf(t))
 		pat.do("POST", "/console/delegations/"+samDelegation+"/revoke", revoke).must(t, http.StatusOK, "Done: revoked", "moved teams")
 		ev = f.lastEvent(t, "delegation.revoke")
