@@ -13,10 +13,25 @@
 // Pages: the org tree and an org's page (connections, delegations, grants, mappings,
 // reviews); a connection's people, "why", and groups (read-only); access reviews (the
 // reviewer's queue, confirm or revoke per line); partner onboarding (propose, approve)
-// and a connection's page (setup link, steps for Entra ID, Okta and generic clients).
+// and a connection's page (setup link, steps for Entra ID, Okta and generic clients);
+// an org's delegations with their chains (delegate; revoke with a reason, a successor,
+// or as a compromise); elevations (the pending requests of the person's subtree; ask,
+// approve, deny); a draft mapping's rejection.
+//
+// Step-up: actions that hand out authority — approving an elevation, approving a
+// mapping to a privileged role, creating a delegation (also as a successor), approving
+// a held reconciler plan — call Server.StepUp first. It lets the action through only
+// when the session's authentication is at most StepUpMaxAge old, and then puts that
+// time in the context (audit.WithStepUp) so that every audit event of the action
+// records it; otherwise it answers with a page that sends a delegate through their IdP
+// again (prompt=login, max_age) and an operator to a fresh one-time link, and the
+// sign-in that follows returns to the form (a cookie holding a console path) and ends
+// the session it replaces.
 //
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
-// RevokeGrant, DraftMapping, ApproveMapping, Check, WhatCanUserDo; orgs.Reviews;
+// RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,
+// ApproveElevation, RejectElevation, Check, WhatCanUserDo; orgs.Delegations.Delegate,
+// Revoke; orgs.Reviews;
 // onboarding.Onboarding), so every action has the same authorisation, consequences and
 // audit events; the audit actor is "console_session:ID PERSON". A delegate sees only
 // their subtree and is offered only controls the domain would accept: the console asks
