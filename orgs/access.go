@@ -601,6 +601,13 @@ func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g 
 // event on the target that caused it, and says how many it revoked.
 func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) (int, error) {
 	var ids []string
+	if r, ok := a.Store.(namingRevoker); ok && a.Audit != nil {
+		n, ids, err := r.RevokeGrantsNamed(ctx, sel, now, by, reason, maxListedIDs)
+		if err != nil || n == 0 {
+			return n, err
+		}
+		return n, a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
+	}
 	if namer, ok := a.Store.(grantNamer); ok && a.Audit != nil {
 		var err error
 		// Every live grant sel selects is revoked, so the first of them are the ids.
