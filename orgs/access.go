@@ -684,7 +684,7 @@ func (a *Access) MembershipsChanged(ctx context.Context, conn string, changes []
 // replaceByGroups re-places users whose memberships changed, when the connection places
 // by group.
 func (a *Access) replaceByGroups(ctx context.Context, conn string, changes []provisioning.MembershipChange) error {
-	c, err := a.Store.ConnectionByID(ctx, conn)
+	c, err := a.connection(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -840,7 +840,7 @@ func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, 
 // mappings give.
 func (a *Access) UserChanged(ctx context.Context, conn string, before, after *provisioning.User) error {
 	if after.Deleted == nil {
-		c, err := a.Store.ConnectionByID(ctx, conn)
+		c, err := a.connection(ctx, conn)
 		if err != nil {
 			return err
 		}
