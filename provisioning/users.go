@@ -129,7 +129,7 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 		if err != nil {
 			return err
 		}
-		if imported, err := s.adoptable(ctx, conn, u); err != nil || imported != nil {
+		if imported, err := s.adoptable(ctx, conn, u, v); err != nil || imported != nil {
 			if err == nil {
 				out, err = s.adopt(ctx, conn, imported.ID, attrs, hash, now, v)
 			}
