@@ -100,6 +100,53 @@ func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.
 	return err
 }
 
+// CreateFreshUser inserts u unless the connection holds a user that its creation must
+// restore or adopt instead (see provisioning.FreshCheck): the lookups ride in the insert,
+// so the usual creation is one statement. created is false, and nothing is written,
+// when such a user exists.
+func (s userStore) CreateFreshUser(ctx context.Context, conn string, u *provisioning.User, check provisioning.FreshCheck) (bool, error) {
+	u.ConnectionID = conn
+	args, err := userArgs(u)
+	if err != nil {
+		return false, err
+	}
+	var unless []string
+	if check.Tombstone != "" {
+		unless = append(unless, "external_id = ? AND deleted_at IS NOT NULL")
+		args = append(args, conn, check.Tombstone)
+	}
+	const unlinked = " AND import_batch_id IS NOT NULL AND linked_at IS NULL AND deleted_at IS NULL"
+	if check.ImportExternalID != "" {
+		unless = append(unless, "external_id = ?"+unlinked)
+		args = append(args, conn, check.ImportExternalID)
+	}
+	if check.ImportEmailKey != "" {
+		unless = append(unless, "import_email_key = ?"+unlinked)
+		args = append(args, conn, check.ImportEmailKey)
+	}
+	q := "INSERT INTO scim_users (" + userCols + ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+	for i, cond := range unless {
+		if i == 0 {
+			q += " WHERE "
+		} else {
+			q += " AND "
+		}
+		q += "NOT EXISTS (SELECT 1 FROM scim_users WHERE connection_id = ? AND " + cond + ")"
+	}
+	res := s.db.q(ctx).Exec(q, args...)
+	if isUniqueViolation(res.Error) {
+		return false, userNameTaken(u)
+	}
+	if res.Error != nil {
+		return false, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	s.db.pages.changed(conn)
+	return true, nil
+}
+
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
 	var r userRow
 	err := s.db.q(ctx).Raw("SELECT "+userReadCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
