@@ -34,6 +34,7 @@ type userRow struct {
 	DeletedAt    *int64
 	OrgID        *string
 	Unclaimed    bool
+	InNoGroup    bool
 }
 
 // userCols are the columns a user is written with; placement (org_id) is written apart.
@@ -41,7 +42,11 @@ const userCols = "connection_id, id, user_name, user_name_key, external_id, disp
 
 // userReadCols are the columns a user is read with; unclaimed says whether it was
 // created ahead of its IdP (imported, or an onboarded administrator) and not yet claimed.
-const userReadCols = userCols + ", org_id, (import_batch_id IS NOT NULL AND linked_at IS NULL) AS unclaimed"
+//
+// in_no_group rides along (an index probe of scim_memberships) so that rendering a user
+// in no group skips the recursive query of its groups.
+const userReadCols = userCols + `, org_id, (import_batch_id IS NOT NULL AND linked_at IS NULL) AS unclaimed,
+	NOT EXISTS (SELECT 1 FROM scim_memberships m WHERE m.connection_id = scim_users.connection_id AND m.member_id = scim_users.id) AS in_no_group`
 
 func nullable(s string) *string {
 	if s == "" {
@@ -64,7 +69,7 @@ func (r *userRow) user() (*provisioning.User, error) {
 		GivenName: deref(r.GivenName), FamilyName: deref(r.FamilyName), Email: deref(r.Email),
 		Active: r.Active, PasswordHash: deref(r.PasswordHash), Version: r.Version,
 		Created: fromMicros(r.CreatedAt), LastModified: fromMicros(r.UpdatedAt), Deleted: fromMicrosPtr(r.DeletedAt),
-		OrgID: deref(r.OrgID), Unclaimed: r.Unclaimed,
+		OrgID: deref(r.OrgID), Unclaimed: r.Unclaimed, InNoGroup: r.InNoGroup,
 	}
 	if err := json.Unmarshal([]byte(r.Doc), &u.Attributes); err != nil {
 		return nil, fmt.Errorf("sqlstore: user %s: corrupt document: %w", r.ID, err)
