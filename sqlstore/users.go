@@ -245,31 +245,17 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 	offset := max(q.StartIndex-1, 0)
 	hint := s.db.pages.lookup(conn, key, offset)
 	gen := hint.gen
-	if hint.hasTotal && !inTx {
-		page.Total = hint.total
-	} else {
-		var total int64
-		if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
-			return page, err
-		}
-		page.Total = int(total)
-	}
-	if q.Count <= 0 || page.Total == 0 || offset >= page.Total {
-		if !inTx {
-			s.db.pages.store(key, gen, page.Total, 0, nil)
-		}
-		return page, nil
-	}
 	var rows []userRow
-	if q.SortBy != nil {
-		order := b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
-		args := append(b.args, q.Count, offset)
-		if err := g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
-			return page, err
+	fetched := false
+	// fetch reads the page's rows. In creation order a page continues from the previous
+	// page's last row when the cache knows it; otherwise OFFSET. Both give the same rows.
+	fetch := func() error {
+		fetched = true
+		if q.SortBy != nil {
+			order := b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
+			args := append(append([]any{}, b.args...), q.Count, offset)
+			return g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error
 		}
-	} else {
-		// In creation order a page continues from the previous page's last row when
-		// the cache knows it; otherwise OFFSET. Both give the same rows.
 		q2, args := "SELECT "+userReadCols+" FROM scim_users WHERE "+where, append([]any{}, b.args...)
 		if hint.hasCursor && !inTx {
 			cur := hint.cursor
@@ -282,13 +268,43 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 			q2 += " ORDER BY created_at, id LIMIT ? OFFSET ?"
 			args = append(args, q.Count, offset)
 		}
-		if err := g.Raw(q2, args...).Scan(&rows).Error; err != nil {
+		return g.Raw(q2, args...).Scan(&rows).Error
+	}
+	switch {
+	case hint.hasTotal && !inTx:
+		page.Total = hint.total
+	case offset == 0 && q.Count > 0:
+		// A first page that is not full is every match: its length is the total, and
+		// the count is not asked (a lookup by userName or externalId is such a page).
+		if err := fetch(); err != nil {
 			return page, err
 		}
-		if n := len(rows); n > 0 && !inTx {
-			last := rows[n-1]
-			s.db.pages.store(key, gen, page.Total, offset+n, &pageCursor{createdAt: last.CreatedAt, id: last.ID})
+		if len(rows) < q.Count {
+			page.Total = len(rows)
+			break
 		}
+		fallthrough
+	default:
+		var total int64
+		if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
+			return page, err
+		}
+		page.Total = int(total)
+	}
+	if q.Count <= 0 || page.Total == 0 || offset >= page.Total {
+		if !inTx {
+			s.db.pages.store(key, gen, page.Total, 0, nil)
+		}
+		return page, nil
+	}
+	if !fetched {
+		if err := fetch(); err != nil {
+			return page, err
+		}
+	}
+	if n := len(rows); n > 0 && !inTx && q.SortBy == nil {
+		last := rows[n-1]
+		s.db.pages.store(key, gen, page.Total, offset+n, &pageCursor{createdAt: last.CreatedAt, id: last.ID})
 	}
 	page.Users = make([]*provisioning.User, 0, len(rows))
 	for i := range rows {
