@@ -257,7 +257,13 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 			return g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error
 		}
 		q2, args := "SELECT "+userReadCols+" FROM scim_users WHERE "+where, append([]any{}, b.args...)
-		if hint.hasCursor && !inTx {
+		if uniqueLookup(q.Filter) {
+			// At most one live user matches, so order is moot; without ORDER BY the
+			// planner cannot pick the creation-order index and filter its way through
+			// every user, which a generic plan on stale statistics does.
+			q2 += " LIMIT ? OFFSET ?"
+			args = append(args, q.Count, offset)
+		} else if hint.hasCursor && !inTx {
 			cur := hint.cursor
 			// A row comparison, not "a > x OR (a = x AND b > y)": only this form becomes
 			// a range of the (connection_id, created_at, id) index; the OR form scans
@@ -315,4 +321,22 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 		page.Users = append(page.Users, u)
 	}
 	return page, nil
+}
+
+// uniqueLookup reports whether f is `userName eq "value"` or `id eq "value"`, which the
+// unique keys of live users answer with at most one row.
+func uniqueLookup(f provisioning.Filter) bool {
+	c, ok := f.(provisioning.Compare)
+	if !ok {
+		if p, isPtr := f.(*provisioning.Compare); isPtr && p != nil {
+			c, ok = *p, true
+		}
+	}
+	if !ok || c.Op != provisioning.OpEq || len(c.Attr.Elements) > 0 || len(c.Attr.Path) != 1 {
+		return false
+	}
+	if _, isString := c.Value.(string); !isString {
+		return false
+	}
+	return c.Attr.Path[0] == "userName" || c.Attr.Path[0] == "id"
 }
