@@ -67,6 +67,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
 	$(GO) test -run '^$$' -fuzz '^FuzzApplyPatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
+	$(GO) test -run '^$$' -fuzz '^FuzzSimpleComparison$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./scim/
 
 ## model: the long model-based run of the authority rule (20 seeds x 500 steps per engine;
 ## PostgreSQL too when ORGSCIM_TEST_DATABASE_URL is set). make test runs a short one.

@@ -45,6 +45,28 @@ func (s *Service) MayActivate(ctx context.Context, conn *orgs.Connection) error 
 // any, and, for a new user, in a domain of the subtree that has lapsed. The detail
 // names the domain, never the org that holds it.
 func (s *Service) Admit(ctx context.Context, conn string, addresses []string, creating bool) (quarantine string, err error) {
+	quarantine, _, err = s.AdmitLinking(ctx, conn, addresses, creating, "")
+	return quarantine, err
+}
+
+// Admission is what the domain rule of one user write reads: the connection's domain
+// policy, the claims of the orgs inside the connection's org, and every claim of any
+// org on the domains the write names.
+type Admission struct {
+	DomainPolicy          string // "" when the connection has no policy of its own
+	RequireVerifiedDomain bool
+	Own, On               []*Claim
+}
+
+// AdmissionReader is a Store that reads an Admission in one round trip (sqlstore
+// does): every SCIM user write asks the rule, so its three reads are one.
+type AdmissionReader interface {
+	Admission(ctx context.Context, conn string, domains []string) (*Admission, error)
+}
+
+// AdmitLinking is Admit, and Linkable of link (when not empty), decided from one read:
+// a creation asks both of the same claims.
+func (s *Service) AdmitLinking(ctx context.Context, conn string, addresses []string, creating bool, link string) (quarantine string, linkable bool, err error) {
 	want := map[string]bool{}
 	for _, a := range addresses {
 		i := strings.LastIndexByte(a, '@')
@@ -59,18 +81,49 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 			want[strings.ToLower(strings.TrimSpace(a[i+1:]))] = true
 		}
 	}
-	policy, err := s.policy(ctx, conn)
-	if err != nil {
-		return "", err
+	domains := make([]string, 0, len(want))
+	for d := range want {
+		domains = append(domains, d)
 	}
-	if len(want) == 0 && !policy.RequireVerifiedDomain {
-		return "", nil
+	sort.Strings(domains) // one answer for one request, whichever domain is refused
+	var (
+		policy  orgs.Policy
+		own, on []*Claim
+	)
+	// The policy and the claims from one statement where the store can, when the
+	// policy comes from the same database (production wiring); else read apart.
+	if r, ok := s.Store.(AdmissionReader); ok && s.Policies != nil {
+		adm, err := r.Admission(ctx, conn, domains)
+		if err != nil {
+			return "", false, err
+		}
+		policy = orgs.DefaultPolicy
+		if adm.DomainPolicy != "" {
+			policy.DomainPolicy, policy.RequireVerifiedDomain = adm.DomainPolicy, adm.RequireVerifiedDomain
+		}
+		own, on = adm.Own, adm.On
+		if len(want) == 0 && !policy.RequireVerifiedDomain {
+			return "", linkableIn(own, link), nil
+		}
+	} else {
+		if policy, err = s.policy(ctx, conn); err != nil {
+			return "", false, err
+		}
+		if len(want) == 0 && !policy.RequireVerifiedDomain && link == "" {
+			return "", false, nil
+		}
+		// One query for the subtree's claims: this runs on every SCIM user write.
+		if own, err = s.Store.ClaimsOfConnection(ctx, conn); err != nil {
+			return "", false, err
+		}
+		if len(want) == 0 && !policy.RequireVerifiedDomain {
+			return "", linkableIn(own, link), nil
+		}
+		if on, err = s.Store.ClaimsOn(ctx, domains); err != nil {
+			return "", false, err
+		}
 	}
-	// One query for the subtree's claims: this runs on every SCIM user write.
-	own, err := s.Store.ClaimsOfConnection(ctx, conn)
-	if err != nil {
-		return "", err
-	}
+	linkable = linkableIn(own, link)
 	ours := map[string]Status{}
 	anyVerified := false
 	for _, cl := range own {
@@ -80,16 +133,7 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 		anyVerified = anyVerified || cl.Status == Verified
 	}
 	if policy.RequireVerifiedDomain && !anyVerified {
-		return "", errDomainRequired
-	}
-	domains := make([]string, 0, len(want))
-	for d := range want {
-		domains = append(domains, d)
-	}
-	sort.Strings(domains) // one answer for one request, whichever domain is refused
-	on, err := s.Store.ClaimsOn(ctx, domains)
-	if err != nil {
-		return "", err
+		return "", false, errDomainRequired
 	}
 	held := map[string]bool{}
 	var foreign []*Claim
@@ -103,27 +147,27 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 		// An MSP's delegated reach aside: a domain its customer verified is not another
 		// org's to the MSP's connections while their engagement is in force.
 		if err := s.engagedDomains(ctx, conn, foreign, held, ours); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
 	outside := ""
 	for _, d := range domains {
 		switch {
 		case held[d]:
-			return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s is verified by another organisation; this connection may not provision users in it", d)
+			return "", false, orgscim.Errorf(orgscim.InvalidValue, "the domain %s is verified by another organisation; this connection may not provision users in it", d)
 		case ours[d] == Lapsed && creating:
-			return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s no longer verifies; new users in it are refused until it verifies again", d)
+			return "", false, orgscim.Errorf(orgscim.InvalidValue, "the domain %s no longer verifies; new users in it are refused until it verifies again", d)
 		case anyVerified && ours[d] != Verified && ours[d] != Lapsed && outside == "":
 			outside = d
 		}
 	}
 	if outside == "" {
-		return "", nil
+		return "", linkable, nil
 	}
 	if policy.DomainPolicy == orgs.DomainQuarantine {
-		return outside, nil
+		return outside, linkable, nil
 	}
-	return "", orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", outside)
+	return "", false, orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", outside)
 }
 
 // Linkable reports whether an address of the connection's user may link it to another
@@ -131,24 +175,37 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 // connection's org. An org with no verified domain links nothing by e-mail, and a
 // lapsed domain stops every link at once.
 func (s *Service) Linkable(ctx context.Context, conn, address string) (bool, error) {
-	i := strings.LastIndexByte(address, '@')
-	if i < 0 {
-		return false, nil
-	}
-	d, err := Normalize(address[i+1:])
-	if err != nil {
+	if _, ok := linkDomain(address); !ok {
 		return false, nil
 	}
 	own, err := s.Store.ClaimsOfConnection(ctx, conn)
 	if err != nil {
 		return false, err
 	}
+	return linkableIn(own, address), nil
+}
+
+func linkDomain(address string) (string, bool) {
+	i := strings.LastIndexByte(address, '@')
+	if i < 0 {
+		return "", false
+	}
+	d, err := Normalize(address[i+1:])
+	return d, err == nil
+}
+
+// linkableIn is Linkable's rule over the subtree's claims own.
+func linkableIn(own []*Claim, address string) bool {
+	d, ok := linkDomain(address)
+	if !ok {
+		return false
+	}
 	for _, cl := range own {
 		if cl.Domain == d && cl.Status == Verified {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 // HoldsVerified reports whether any org of the subtree at orgPath holds a verified

@@ -624,6 +624,13 @@ func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g 
 // event on the target that caused it, and says how many it revoked.
 func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) (int, error) {
 	var ids []string
+	if r, ok := a.Store.(namingRevoker); ok && a.Audit != nil {
+		n, ids, err := r.RevokeGrantsNamed(ctx, sel, now, by, reason, maxListedIDs)
+		if err != nil || n == 0 {
+			return n, err
+		}
+		return n, a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
+	}
 	if namer, ok := a.Store.(grantNamer); ok && a.Audit != nil {
 		var err error
 		// Every live grant sel selects is revoked, so the first of them are the ids.
@@ -700,7 +707,7 @@ func (a *Access) MembershipsChanged(ctx context.Context, conn string, changes []
 // replaceByGroups re-places users whose memberships changed, when the connection places
 // by group.
 func (a *Access) replaceByGroups(ctx context.Context, conn string, changes []provisioning.MembershipChange) error {
-	c, err := a.Store.ConnectionByID(ctx, conn)
+	c, err := a.connection(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -856,7 +863,7 @@ func (a *Access) sync(ctx context.Context, mappings []*Mapping, users []string, 
 // mappings give.
 func (a *Access) UserChanged(ctx context.Context, conn string, before, after *provisioning.User) error {
 	if after.Deleted == nil {
-		c, err := a.Store.ConnectionByID(ctx, conn)
+		c, err := a.connection(ctx, conn)
 		if err != nil {
 			return err
 		}

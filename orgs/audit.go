@@ -52,6 +52,15 @@ type grantNamer interface {
 	RevokedGrantIDs(ctx context.Context, ids []string) ([]string, error)
 }
 
+// namingRevoker is implemented by stores that revoke the grants a selector selects and
+// name the first of them (in id order) in one statement, where naming them first and
+// revoking them after would be two round trips.
+type namingRevoker interface {
+	// RevokeGrantsNamed revokes the live grants sel selects, as RevokeGrants, and
+	// returns how many it revoked and the ids of the first limit of them.
+	RevokeGrantsNamed(ctx context.Context, sel GrantSelector, at time.Time, by, reason string, limit int) (int, []string, error)
+}
+
 // Record appends e to log in the transaction of ctx; a service without a log records
 // nothing.
 func Record(ctx context.Context, log AuditLog, e audit.Event) error {

@@ -74,6 +74,15 @@ func (u *User) addresses() []string {
 type verdict struct {
 	hold  string
 	clear bool
+	// linkKnown says that the rule already answered Linkable of the user's e-mail
+	// (linkable), from the same read as the admission.
+	linkKnown, linkable bool
+}
+
+// linkingRule is a DomainRule that answers Linkable of one address with Admit, from one
+// read of the claims (package domains does): a creation asks both.
+type linkingRule interface {
+	AdmitLinking(ctx context.Context, conn string, addresses []string, creating bool, link string) (quarantine string, linkable bool, err error)
 }
 
 // admit is the one domain check every user write calls (create, replace, patch,
@@ -84,12 +93,22 @@ func (s *Users) admit(ctx context.Context, conn string, u *User, creating bool) 
 	if s.Domains == nil {
 		return verdict{}, nil
 	}
-	hold, err := s.Domains.Admit(ctx, conn, u.addresses(), creating)
+	var (
+		hold string
+		link verdict
+		err  error
+	)
+	if lr, ok := s.Domains.(linkingRule); ok && creating && s.Links != nil && u.Email != "" {
+		hold, link.linkable, err = lr.AdmitLinking(ctx, conn, u.addresses(), creating, u.Email)
+		link.linkKnown = true
+	} else {
+		hold, err = s.Domains.Admit(ctx, conn, u.addresses(), creating)
+	}
 	if err != nil {
 		return verdict{}, err
 	}
 	if hold == "" {
-		return verdict{clear: true}, nil
+		return verdict{clear: true, linkKnown: link.linkKnown, linkable: link.linkable}, nil
 	}
 	if s.Quarantine == nil {
 		return verdict{}, orgscim.Errorf(orgscim.InvalidValue, "the domain %s is not a verified domain of this organisation", hold)
@@ -104,7 +123,7 @@ func (s *Users) admit(ctx context.Context, conn string, u *User, creating bool) 
 		}
 	}
 	u.Active = false
-	return verdict{hold: hold}, nil
+	return verdict{hold: hold, linkKnown: link.linkKnown, linkable: link.linkable}, nil
 }
 
 // settle records admit's verdict for the stored user, with an event when it is newly

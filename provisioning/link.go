@@ -25,7 +25,7 @@ type ImportLinks interface {
 // rule: the one with u's externalId; failing that, the only one with u's e-mail
 // (ignoring case). Several with the e-mail and none with the externalId: nobody, since
 // guessing would hand one person's access to another.
-func (s *Users) adoptable(ctx context.Context, conn string, u *User) (*User, error) {
+func (s *Users) adoptable(ctx context.Context, conn string, u *User, v verdict) (*User, error) {
 	if s.Links == nil || (u.ExternalID == "" && u.Email == "") {
 		return nil, nil
 	}
@@ -35,9 +35,12 @@ func (s *Users) adoptable(ctx context.Context, conn string, u *User) (*User, err
 		if s.Domains != nil {
 			// An address in a domain the org does not hold verified proves nothing about
 			// who the imported person is.
-			ok, err := s.Domains.Linkable(ctx, conn, u.Email)
-			if err != nil {
-				return nil, err
+			ok := v.linkable
+			if !v.linkKnown {
+				var err error
+				if ok, err = s.Domains.Linkable(ctx, conn, u.Email); err != nil {
+					return nil, err
+				}
 			}
 			if !ok {
 				emailKey = ""

@@ -39,6 +39,10 @@ type User struct {
 	// Unclaimed marks a user created ahead of its IdP (imported, or an onboarded
 	// administrator) that the IdP has not claimed yet; it is read from storage.
 	Unclaimed bool
+	// InNoGroup is true when the read that returned the user found no membership of
+	// it: a user with no direct membership is in no group, nested or not, so its
+	// groups need not be asked for. False says nothing (a user built in memory).
+	InNoGroup bool
 
 	Version      int64
 	Created      time.Time

@@ -38,6 +38,23 @@ type AuditLog interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
+// FreshCheck names what a creation looks for before it inserts a new user: a tombstone
+// with the externalId to restore, and an imported, unclaimed user with the externalId
+// or the folded e-mail to adopt (an empty value looks for nothing).
+type FreshCheck struct {
+	Tombstone        string
+	ImportExternalID string
+	ImportEmailKey   string
+}
+
+// freshCreator is a UserStore that inserts a new user only when nothing FreshCheck
+// names exists, in one statement (sqlstore does): the usual creation then needs no
+// lookup before its insert. When it reports created false, the creation looks and
+// restores or adopts as usual.
+type freshCreator interface {
+	CreateFreshUser(ctx context.Context, conn string, u *User, check FreshCheck) (created bool, err error)
+}
+
 // Users is the provisioning service for users. Tx, Observer and Audit are optional.
 type Users struct {
 	Store    UserStore
@@ -129,7 +146,31 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 		if err != nil {
 			return err
 		}
-		if imported, err := s.adoptable(ctx, conn, u); err != nil || imported != nil {
+		if fc, ok := s.Store.(freshCreator); ok {
+			// Looks for at least what adoptable and the restore below look for, so
+			// that a user one of them would find is never created beside it.
+			var check FreshCheck
+			check.Tombstone = u.ExternalID
+			if s.Links != nil {
+				check.ImportExternalID = u.ExternalID
+				if u.Email != "" {
+					check.ImportEmailKey = FoldKey(u.Email)
+				}
+			}
+			u.ID = NewID()
+			u.PasswordHash = hash
+			u.Version = 1
+			u.Created, u.LastModified = now, now
+			created, err := fc.CreateFreshUser(ctx, conn, u, check)
+			if err != nil {
+				return err
+			}
+			if created {
+				out = u
+				return s.created(ctx, conn, u, v, now)
+			}
+		}
+		if imported, err := s.adoptable(ctx, conn, u, v); err != nil || imported != nil {
 			if err == nil {
 				out, err = s.adopt(ctx, conn, imported.ID, attrs, hash, now, v)
 			}
@@ -170,25 +211,31 @@ func (s *Users) Create(ctx context.Context, conn string, attrs map[string]any, p
 			return err
 		}
 		out = u
-		if s.Observer != nil {
-			if err := s.Observer.UserChanged(ctx, conn, nil, u); err != nil {
-				return err
-			}
-		}
-		if s.Audit != nil {
-			if err := record(ctx, s.Audit, now, ActionUserCreate, "user", u.ID, conn, u.OrgID, userDiff(nil, u)); err != nil {
-				return err
-			}
-		}
-		if v.hold == "" {
-			return nil // a new id has no quarantine record to clear: no read on every create
-		}
-		return s.settle(ctx, conn, u, v, now)
+		return s.created(ctx, conn, u, v, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// created carries out what follows the insert of a new user, in its transaction: the
+// observer, the audit event and the quarantine verdict.
+func (s *Users) created(ctx context.Context, conn string, u *User, v verdict, now time.Time) error {
+	if s.Observer != nil {
+		if err := s.Observer.UserChanged(ctx, conn, nil, u); err != nil {
+			return err
+		}
+	}
+	if s.Audit != nil {
+		if err := record(ctx, s.Audit, now, ActionUserCreate, "user", u.ID, conn, u.OrgID, userDiff(nil, u)); err != nil {
+			return err
+		}
+	}
+	if v.hold == "" {
+		return nil // a new id has no quarantine record to clear: no read on every create
+	}
+	return s.settle(ctx, conn, u, v, now)
 }
 
 // Get returns a live user.

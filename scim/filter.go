@@ -25,9 +25,12 @@ func (s *Server) parseFilter(rt *resourceType, raw string) (provisioning.Filter,
 	if depth(raw) > s.Limits.MaxFilterDepth {
 		return nil, orgscim.Errorf(orgscim.InvalidFilter, "the filter nests deeper than %d levels", s.Limits.MaxFilterDepth)
 	}
-	expr, err := filter.ParseFilter([]byte(quoteBareLiterals(raw)))
-	if err != nil {
-		return nil, orgscim.Errorf(orgscim.InvalidFilter, "the filter is not valid SCIM filter syntax")
+	expr, ok := simpleComparison(raw)
+	if !ok {
+		var err error
+		if expr, err = filter.ParseFilter([]byte(quoteBareLiterals(raw))); err != nil {
+			return nil, orgscim.Errorf(orgscim.InvalidFilter, "the filter is not valid SCIM filter syntax")
+		}
 	}
 	t := filterTranslator{rt: rt, limit: s.Limits.MaxFilterDepth}
 	return t.expr(expr, nil, 0)

@@ -282,7 +282,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		// the request id is the one the response carries, so an IdP's log line and
 		// the audit trail name the same request.
 		r := c.Request()
-		c.SetRequest(r.WithContext(audit.WithSource(r.Context(), audit.Source{
+		c.SetRequest(r.WithContext(audit.WithSource(orgs.WithRequestConnection(r.Context(), conn), audit.Source{
 			Actor:      "token:" + token.ID,
 			RequestID:  c.Response().Header().Get(echo.HeaderXRequestID),
 			ClientAddr: c.RealIP(),

@@ -107,9 +107,14 @@ func (s *Server) groupsOf(c echo.Context, p projection, users ...*provisioning.U
 	if s.Groups == nil || len(users) == 0 || !p.wants(s.users, "groups") {
 		return nil, nil
 	}
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = u.ID
+	ids := make([]string, 0, len(users))
+	for _, u := range users {
+		if !u.InNoGroup {
+			ids = append(ids, u.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	return s.Groups.GroupsOf(c.Request().Context(), connection(c).ID, ids)
 }

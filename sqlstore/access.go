@@ -290,6 +290,40 @@ func (s accessStore) RevokeGrants(ctx context.Context, sel orgs.GrantSelector, a
 	return int(res.RowsAffected), res.Error
 }
 
+// RevokeGrantsNamed is RevokeGrants that also names the first limit grants it revoked.
+// On PostgreSQL that is one statement (the update in a CTE, its RETURNING counted and
+// the first ids kept); SQLite, which has no data-modifying CTE, lists them before it
+// revokes them.
+func (s accessStore) RevokeGrantsNamed(ctx context.Context, sel orgs.GrantSelector, at time.Time, by, reason string, limit int) (int, []string, error) {
+	if s.db.dialect.name != postgresDialect.name {
+		ids, err := s.LiveGrantIDs(ctx, sel, nil, time.Time{}, limit)
+		if err != nil {
+			return 0, nil, err
+		}
+		n, err := s.RevokeGrants(ctx, sel, at, by, reason)
+		return n, ids, err
+	}
+	where, args := selectorWhere(sel)
+	if len(args) == 0 {
+		return 0, nil, orgscim.Errorf(orgscim.Invalid, "refusing to revoke every grant")
+	}
+	var rows []struct {
+		N  int
+		ID string
+	}
+	err := s.db.q(ctx).Raw("WITH r AS (UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE "+strings.Join(where, " AND ")+
+		" RETURNING id) SELECT (SELECT count(*) FROM r) AS n, id FROM r ORDER BY id LIMIT ?",
+		append(append([]any{micros(at), by, reason}, args...), limit)...).Scan(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return 0, nil, err
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	return rows[0].N, ids, nil
+}
+
 type grantRow struct {
 	ID           string
 	ConnectionID *string

@@ -79,13 +79,14 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 	if len(events) == 0 {
 		return nil
 	}
-	subs, err := db.placeEvents(tx, events)
+	subs, nums, err := db.placeEvents(tx, events)
 	if err != nil {
 		return err
 	}
-	nums, err := db.numberEvents(tx, len(events))
-	if err != nil {
-		return fmt.Errorf("sqlstore: audit event numbers: %w", err)
+	if nums == nil {
+		if nums, err = db.numberEvents(tx, len(events)); err != nil {
+			return fmt.Errorf("sqlstore: audit event numbers: %w", err)
+		}
 	}
 	now := time.Now()
 	w := &batchWriter{}
@@ -184,7 +185,10 @@ func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []an
 // returns the active webhook subscriptions of the events' tenants. Both are one
 // statement, as every write pays for it: the orgs by id, the connections' orgs, and the
 // subscriptions (an indexed lookup that finds nothing for a tenant nobody subscribed to).
-func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, error) {
+// On PostgreSQL the same statement draws the events' numbers (numberEvents' query, the
+// writers' lock first), so an audited write spends one round trip here, not two; on
+// SQLite the numbers are nil and drawn apart.
+func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, []int64, error) {
 	conns, orgIDs, subConns := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	control := false
 	for _, e := range events {
@@ -209,21 +213,42 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		ID      string
 		Path    string
 		Actions string
+		Num     int64
 	}
-	err := tx.Raw(`SELECT 'o' AS kind, '' AS conn, id, path, '' AS actions FROM orgs WHERE id IN ?
+	sql := `SELECT 'o' AS kind, '' AS conn, id, path, '' AS actions, 0 AS num FROM orgs WHERE id IN ?
 		UNION ALL
-		SELECT 'c', c.id, o.id, o.path, '' FROM connections c JOIN orgs o ON o.id = c.org_id WHERE c.id IN ?
+		SELECT 'c', c.id, o.id, o.path, '', 0 FROM connections c JOIN orgs o ON o.id = c.org_id WHERE c.id IN ?
 		UNION ALL
-		SELECT 's', COALESCE(connection_id, ''), id, '', actions FROM webhook_subscriptions
-		WHERE state = 'active' AND (`+subsWhere+`)
-		ORDER BY 1, 3`,
-		keysOf(orgIDs), keysOf(conns), keysOf(subConns)).Find(&rows).Error
+		SELECT 's', COALESCE(connection_id, ''), id, '', actions, 0 FROM webhook_subscriptions
+		WHERE state = 'active' AND (` + subsWhere + `)`
+	args := []any{keysOf(orgIDs), keysOf(conns), keysOf(subConns)}
+	numbered := db.dialect.name == postgresDialect.name
+	if numbered {
+		key, err := db.writersKey(tx.Statement.Context)
+		if err != nil {
+			return nil, nil, err
+		}
+		// The lock's row is produced before any row of the join, so the lock is held
+		// before the first number is drawn (as in numberEvents).
+		sql += ` UNION ALL
+		SELECT 'n', '', '', '', '', n.num FROM (SELECT nextval('audit_events_seq') AS num
+			FROM (SELECT pg_advisory_xact_lock_shared(?)) l, generate_series(1, ?)) n`
+		args = append(args, key, len(events))
+	}
+	err := tx.Raw(sql+" ORDER BY 1, 6, 3", args...).Find(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
+		return nil, nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
+	}
+	var nums []int64
+	if numbered {
+		nums = make([]int64, 0, len(events))
 	}
 	connOrg, paths, subs := map[string]string{}, map[string]string{}, chainSubscriptions{}
 	for _, r := range rows {
 		switch r.Kind {
+		case "n":
+			nums = append(nums, r.Num) // in increasing order: ORDER BY its column
+			continue
 		case "s":
 			chain := audit.Control
 			if r.Conn != "" {
@@ -236,6 +261,9 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		}
 		paths[r.ID] = r.Path
 	}
+	if numbered && len(nums) != len(events) {
+		return nil, nil, fmt.Errorf("sqlstore: audit event numbers: %d for %d events", len(nums), len(events))
+	}
 	for i := range events {
 		e := &events[i]
 		if e.OrgID == "" {
@@ -243,7 +271,7 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		}
 		e.OrgPath = paths[e.OrgID]
 	}
-	return subs, nil
+	return subs, nums, nil
 }
 
 func keysOf(m map[string]bool) []string {

@@ -143,3 +143,51 @@ func (s domainStore) UpdateClaim(ctx context.Context, id string, fn func(*domain
 func (s domainStore) DeleteClaim(ctx context.Context, id string) error {
 	return s.db.q(ctx).Exec("DELETE FROM domain_claims WHERE id = ?", id).Error
 }
+
+// Admission reads what the domain rule of one user write needs in one statement: the
+// connection's domain policy (a row only when it has one), the claims of the orgs
+// inside its org, and every claim on the domains named.
+func (s domainStore) Admission(ctx context.Context, conn string, ds []string) (*domains.Admission, error) {
+	if len(ds) == 0 {
+		ds = []string{""} // IN () is not SQL; no claim is on the empty domain
+	}
+	var rows []struct {
+		Kind          string
+		ID            string
+		OrgID         string
+		Domain        string
+		Token         string
+		Status        string
+		Method        string
+		CreatedAt     int64
+		VerifiedAt    *int64
+		LastCheckedAt *int64
+	}
+	err := s.db.q(ctx).Raw(`SELECT 'p' AS kind, domain_policy AS id, '' AS org_id, '' AS domain, '' AS token,
+			CASE WHEN require_verified_domain THEN 'required' ELSE '' END AS status, '' AS method, 0 AS created_at,
+			NULL AS verified_at, NULL AS last_checked_at
+		FROM connection_policies WHERE connection_id = ?
+		UNION ALL
+		SELECT 'o', d.id, d.org_id, d.domain, d.token, d.status, d.method, d.created_at, d.verified_at, d.last_checked_at
+		FROM domain_claims d JOIN orgs o ON o.id = d.org_id JOIN connections c ON c.id = ?
+		JOIN orgs h ON h.id = c.org_id WHERE substr(o.path, 1, length(h.path)) = h.path
+		UNION ALL
+		SELECT 'd', `+claimCols+` FROM domain_claims WHERE domain IN ?
+		ORDER BY 1, 4, 2`, conn, conn, ds).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	a := &domains.Admission{}
+	for _, r := range rows {
+		c := claimRow{r.ID, r.OrgID, r.Domain, r.Token, r.Status, r.Method, r.CreatedAt, r.VerifiedAt, r.LastCheckedAt}
+		switch r.Kind {
+		case "p":
+			a.DomainPolicy, a.RequireVerifiedDomain = r.ID, r.Status != ""
+		case "o":
+			a.Own = append(a.Own, c.claim())
+		default:
+			a.On = append(a.On, c.claim())
+		}
+	}
+	return a, nil
+}

@@ -309,11 +309,12 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 		CIdP         string `gorm:"column:c_idp"`
 		CStatus      string
 		CCreatedAt   int64
+		CPlacement   string
 		COrgPath     string
 		P            orgRow `gorm:"embedded;embeddedPrefix:p_"`
 	}
 	err := s.db.q(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
-		c.status AS c_status, c.created_at AS c_created_at, o.path AS c_org_path, `+aliased("p.", "p_", orgCols)+`
+		c.status AS c_status, c.created_at AS c_created_at, c.placement AS c_placement, o.path AS c_org_path, `+aliased("p.", "p_", orgCols)+`
 		FROM tokens t JOIN connections c ON c.id = t.connection_id JOIN orgs o ON o.id = c.org_id
 		JOIN orgs p ON `+s.db.dialect.idInPath("p.id", "o.path")+`
 		WHERE t.hash = ?`, hash).Find(&rows).Error // Find, not Scan: gorm's Scan skips TranslateError
@@ -324,7 +325,7 @@ func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *o
 		return nil, nil, nil, orgscim.Errorf(orgscim.NotFound, "no such token")
 	}
 	r := rows[0]
-	c := connectionRow{ID: r.ConnectionID, Slug: r.CSlug, OrgID: r.COrgID, IdP: r.CIdP, Status: r.CStatus, CreatedAt: r.CCreatedAt}
+	c := connectionRow{ID: r.ConnectionID, Slug: r.CSlug, OrgID: r.COrgID, IdP: r.CIdP, Status: r.CStatus, CreatedAt: r.CCreatedAt, Placement: r.CPlacement}
 	t := tokenRow{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint, CreatedAt: r.CreatedAt,
 		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, LastUsedAt: r.LastUsedAt}
 	conn := c.connection()

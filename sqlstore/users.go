@@ -34,6 +34,7 @@ type userRow struct {
 	DeletedAt    *int64
 	OrgID        *string
 	Unclaimed    bool
+	InNoGroup    bool
 }
 
 // userCols are the columns a user is written with; placement (org_id) is written apart.
@@ -41,7 +42,11 @@ const userCols = "connection_id, id, user_name, user_name_key, external_id, disp
 
 // userReadCols are the columns a user is read with; unclaimed says whether it was
 // created ahead of its IdP (imported, or an onboarded administrator) and not yet claimed.
-const userReadCols = userCols + ", org_id, (import_batch_id IS NOT NULL AND linked_at IS NULL) AS unclaimed"
+//
+// in_no_group rides along (an index probe of scim_memberships) so that rendering a user
+// in no group skips the recursive query of its groups.
+const userReadCols = userCols + `, org_id, (import_batch_id IS NOT NULL AND linked_at IS NULL) AS unclaimed,
+	NOT EXISTS (SELECT 1 FROM scim_memberships m WHERE m.connection_id = scim_users.connection_id AND m.member_id = scim_users.id) AS in_no_group`
 
 func nullable(s string) *string {
 	if s == "" {
@@ -64,7 +69,7 @@ func (r *userRow) user() (*provisioning.User, error) {
 		GivenName: deref(r.GivenName), FamilyName: deref(r.FamilyName), Email: deref(r.Email),
 		Active: r.Active, PasswordHash: deref(r.PasswordHash), Version: r.Version,
 		Created: fromMicros(r.CreatedAt), LastModified: fromMicros(r.UpdatedAt), Deleted: fromMicrosPtr(r.DeletedAt),
-		OrgID: deref(r.OrgID), Unclaimed: r.Unclaimed,
+		OrgID: deref(r.OrgID), Unclaimed: r.Unclaimed, InNoGroup: r.InNoGroup,
 	}
 	if err := json.Unmarshal([]byte(r.Doc), &u.Attributes); err != nil {
 		return nil, fmt.Errorf("sqlstore: user %s: corrupt document: %w", r.ID, err)
@@ -98,6 +103,53 @@ func (s userStore) CreateUser(ctx context.Context, conn string, u *provisioning.
 		return userNameTaken(u)
 	}
 	return err
+}
+
+// CreateFreshUser inserts u unless the connection holds a user that its creation must
+// restore or adopt instead (see provisioning.FreshCheck): the lookups ride in the insert,
+// so the usual creation is one statement. created is false, and nothing is written,
+// when such a user exists.
+func (s userStore) CreateFreshUser(ctx context.Context, conn string, u *provisioning.User, check provisioning.FreshCheck) (bool, error) {
+	u.ConnectionID = conn
+	args, err := userArgs(u)
+	if err != nil {
+		return false, err
+	}
+	var unless []string
+	if check.Tombstone != "" {
+		unless = append(unless, "external_id = ? AND deleted_at IS NOT NULL")
+		args = append(args, conn, check.Tombstone)
+	}
+	const unlinked = " AND import_batch_id IS NOT NULL AND linked_at IS NULL AND deleted_at IS NULL"
+	if check.ImportExternalID != "" {
+		unless = append(unless, "external_id = ?"+unlinked)
+		args = append(args, conn, check.ImportExternalID)
+	}
+	if check.ImportEmailKey != "" {
+		unless = append(unless, "import_email_key = ?"+unlinked)
+		args = append(args, conn, check.ImportEmailKey)
+	}
+	q := "INSERT INTO scim_users (" + userCols + ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+	for i, cond := range unless {
+		if i == 0 {
+			q += " WHERE "
+		} else {
+			q += " AND "
+		}
+		q += "NOT EXISTS (SELECT 1 FROM scim_users WHERE connection_id = ? AND " + cond + ")"
+	}
+	res := s.db.q(ctx).Exec(q, args...)
+	if isUniqueViolation(res.Error) {
+		return false, userNameTaken(u)
+	}
+	if res.Error != nil {
+		return false, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	s.db.pages.changed(conn)
+	return true, nil
 }
 
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
@@ -193,9 +245,52 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 	offset := max(q.StartIndex-1, 0)
 	hint := s.db.pages.lookup(conn, key, offset)
 	gen := hint.gen
-	if hint.hasTotal && !inTx {
+	var rows []userRow
+	fetched := false
+	// fetch reads the page's rows. In creation order a page continues from the previous
+	// page's last row when the cache knows it; otherwise OFFSET. Both give the same rows.
+	fetch := func() error {
+		fetched = true
+		if q.SortBy != nil {
+			order := b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
+			args := append(append([]any{}, b.args...), q.Count, offset)
+			return g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error
+		}
+		q2, args := "SELECT "+userReadCols+" FROM scim_users WHERE "+where, append([]any{}, b.args...)
+		if uniqueLookup(q.Filter) {
+			// At most one live user matches, so order is moot; without ORDER BY the
+			// planner cannot pick the creation-order index and filter its way through
+			// every user, which a generic plan on stale statistics does.
+			q2 += " LIMIT ? OFFSET ?"
+			args = append(args, q.Count, offset)
+		} else if hint.hasCursor && !inTx {
+			cur := hint.cursor
+			// A row comparison, not "a > x OR (a = x AND b > y)": only this form becomes
+			// a range of the (connection_id, created_at, id) index; the OR form scans
+			// every row before the cursor, and the last page of 100,000 costs 30 ms.
+			q2 += " AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?"
+			args = append(args, cur.createdAt, cur.id, q.Count)
+		} else {
+			q2 += " ORDER BY created_at, id LIMIT ? OFFSET ?"
+			args = append(args, q.Count, offset)
+		}
+		return g.Raw(q2, args...).Scan(&rows).Error
+	}
+	switch {
+	case hint.hasTotal && !inTx:
 		page.Total = hint.total
-	} else {
+	case offset == 0 && q.Count > 0:
+		// A first page that is not full is every match: its length is the total, and
+		// the count is not asked (a lookup by userName or externalId is such a page).
+		if err := fetch(); err != nil {
+			return page, err
+		}
+		if len(rows) < q.Count {
+			page.Total = len(rows)
+			break
+		}
+		fallthrough
+	default:
 		var total int64
 		if err := g.Raw("SELECT count(*) FROM scim_users WHERE "+where, b.args...).Scan(&total).Error; err != nil {
 			return page, err
@@ -208,35 +303,14 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 		}
 		return page, nil
 	}
-	var rows []userRow
-	if q.SortBy != nil {
-		order := b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
-		args := append(b.args, q.Count, offset)
-		if err := g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error; err != nil {
+	if !fetched {
+		if err := fetch(); err != nil {
 			return page, err
 		}
-	} else {
-		// In creation order a page continues from the previous page's last row when
-		// the cache knows it; otherwise OFFSET. Both give the same rows.
-		q2, args := "SELECT "+userReadCols+" FROM scim_users WHERE "+where, append([]any{}, b.args...)
-		if hint.hasCursor && !inTx {
-			cur := hint.cursor
-			// A row comparison, not "a > x OR (a = x AND b > y)": only this form becomes
-			// a range of the (connection_id, created_at, id) index; the OR form scans
-			// every row before the cursor, and the last page of 100,000 costs 30 ms.
-			q2 += " AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?"
-			args = append(args, cur.createdAt, cur.id, q.Count)
-		} else {
-			q2 += " ORDER BY created_at, id LIMIT ? OFFSET ?"
-			args = append(args, q.Count, offset)
-		}
-		if err := g.Raw(q2, args...).Scan(&rows).Error; err != nil {
-			return page, err
-		}
-		if n := len(rows); n > 0 && !inTx {
-			last := rows[n-1]
-			s.db.pages.store(key, gen, page.Total, offset+n, &pageCursor{createdAt: last.CreatedAt, id: last.ID})
-		}
+	}
+	if n := len(rows); n > 0 && !inTx && q.SortBy == nil {
+		last := rows[n-1]
+		s.db.pages.store(key, gen, page.Total, offset+n, &pageCursor{createdAt: last.CreatedAt, id: last.ID})
 	}
 	page.Users = make([]*provisioning.User, 0, len(rows))
 	for i := range rows {
@@ -247,4 +321,22 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 		page.Users = append(page.Users, u)
 	}
 	return page, nil
+}
+
+// uniqueLookup reports whether f is `userName eq "value"` or `id eq "value"`, which the
+// unique keys of live users answer with at most one row.
+func uniqueLookup(f provisioning.Filter) bool {
+	c, ok := f.(provisioning.Compare)
+	if !ok {
+		if p, isPtr := f.(*provisioning.Compare); isPtr && p != nil {
+			c, ok = *p, true
+		}
+	}
+	if !ok || c.Op != provisioning.OpEq || len(c.Attr.Elements) > 0 || len(c.Attr.Path) != 1 {
+		return false
+	}
+	if _, isString := c.Value.(string); !isString {
+		return false
+	}
+	return c.Attr.Path[0] == "userName" || c.Attr.Path[0] == "id"
 }
