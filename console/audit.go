@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ const (
 var auditFields = []string{"actor", "org", "target", "action", "since", "until"}
 
 type auditView struct {
-	Values   map[string]string
+	Values   map[string]string // the fields as given; params also keeps a page size ("limit")
 	Problems map[string]string
 	// Scope is the subtree searched: the org asked for, or a delegate's own.
 	Scope  *orgs.Org
@@ -69,6 +70,14 @@ func (s *Server) auditQuery(c echo.Context) (audit.Query, auditView, error) {
 		if v.Values[f] != "" {
 			params.Set(f, v.Values[f])
 		}
+	}
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > auditExportPage {
+			return q, v, orgscim.Errorf(orgscim.Invalid, "limit must be an integer from 1 to %d", auditExportPage)
+		}
+		q.Limit = n
+		params.Set("limit", raw)
 	}
 	q.Actor, q.TargetID, q.Action = v.Values["actor"], v.Values["target"], v.Values["action"]
 	for _, f := range []struct {
