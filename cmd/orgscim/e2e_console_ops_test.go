@@ -69,6 +69,75 @@ var hiddenField = func(name string) *regexp.Regexp {
 	return regexp.MustCompile(`name="` + name + `" value="([^"]*)"`)
 }
 
+// opsFixture is what the operations pages show, on top of the console fixture: SCIM
+// pushes to acme (one refused, a password in each), a webhook subscription whose
+// receiver fails, and a pass whose plan for acme the guardrail held.
+type opsFixture struct {
+	receiver *httptest.Server
+	hits     atomic.Int64
+	hook     string
+	run      *reconcile.Run
+	eve      *reply // a SCIM push whose request id a spreadsheet would read as a formula
+}
+
+func newOpsFixture(t *testing.T, db *sqlstore.DB) (*consoleFixture, *opsFixture) {
+	t.Helper()
+	ctx := context.Background()
+	f := newConsoleFixture(t, db)
+	o := &opsFixture{}
+	for _, n := range []string{"ann", "ben", "cat"} {
+		u := f.acme.create(map[string]any{"userName": n + "@acme.example", "password": "hunter2-" + n})
+		f.oper.post("/grants", map[string]any{"connection": "acme", "user_id": u["id"], "role": "editor", "org": "acme",
+			"expires_at": f.env.clock.Now().Add(time.Hour)}).must(t, http.StatusCreated)
+	}
+	f.acme.send("POST", f.acme.base()+"/Users", map[string]any{"userName": "pat@acme.example"}) // a conflict: 409
+	// A request id a spreadsheet would read as a formula.
+	o.eve = f.acme.do("POST", "/Users", map[string]any{"userName": "eve@acme.example"}, "X-Request-Id", "-2-3")
+
+	// A receiver that always fails, and one pass of the deliverer.
+	o.receiver = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.hits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(o.receiver.Close)
+	o.hook = field(f.oper.post("/webhooks", map[string]any{"connection": "acme", "url": o.receiver.URL + "/hook", "actions": []string{"grant."}}).
+		must(t, http.StatusCreated).JSON, "id")
+	f.oper.post("/grants", map[string]any{"connection": "acme", "user_id": f.people["sam"], "role": "viewer", "org": "lyon"}).
+		must(t, http.StatusCreated)
+	if _, err := (&webhooks.Deliverer{Outbox: db.Webhooks(), Now: f.env.clock.Now}).Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o.hits.Load() == 0 {
+		t.Fatal("the deliverer sent nothing")
+	}
+
+	// The three editor grants expire; the guardrail allows two changes: held.
+	f.oper.call("PATCH", "/connections/acme/policy", map[string]any{"guard_max_changes": 2}).must(t, http.StatusOK)
+	f.advance(2 * time.Hour)
+	run, err := newReconciler(db, f.env.clock.Now).Once(ctx, reconcile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Report.Held) != 1 {
+		t.Fatalf("the pass held %d plans", len(run.Report.Held))
+	}
+	o.run = run
+
+	// The recorder stores health and the request log about once a second.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		conn, _ := db.Orgs().ConnectionBySlug(ctx, "acme")
+		h, err := db.Health().Health(ctx, conn.ID)
+		log, _ := db.Health().RequestLog(ctx, conn.ID, connhealth.Keep)
+		if err == nil && h.Requests > 0 && len(log) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no health stored: %+v %v", h, err)
+		}
+	}
+	return f, o
+}
+
 // TestConsoleOps: the operations pages over plain HTTP on each engine, calling the same
 // services as the admin API — a connection's health and redacted request log; webhooks
 // with each delivery's last error and next attempt, disabled through the form (audited);
@@ -78,45 +147,8 @@ var hiddenField = func(name string) *regexp.Regexp {
 func TestConsoleOps(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
-		f := newConsoleFixture(t, db)
-		for _, n := range []string{"ann", "ben", "cat"} {
-			u := f.acme.create(map[string]any{"userName": n + "@acme.example", "password": "hunter2-" + n})
-			f.oper.post("/grants", map[string]any{"connection": "acme", "user_id": u["id"], "role": "editor", "org": "acme",
-				"expires_at": f.env.clock.Now().Add(time.Hour)}).must(t, http.StatusCreated)
-		}
-		f.acme.send("POST", f.acme.base()+"/Users", map[string]any{"userName": "pat@acme.example"}) // a conflict: 409
-		// A request id a spreadsheet would read as a formula.
-		eve := f.acme.do("POST", "/Users", map[string]any{"userName": "eve@acme.example"}, "X-Request-Id", "-2-3")
-
-		// A receiver that always fails, and one pass of the deliverer.
-		var hits atomic.Int64
-		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			hits.Add(1)
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}))
-		defer recv.Close()
-		hook := field(f.oper.post("/webhooks", map[string]any{"connection": "acme", "url": recv.URL + "/hook", "actions": []string{"grant."}}).
-			must(t, http.StatusCreated).JSON, "id")
-		f.oper.post("/grants", map[string]any{"connection": "acme", "user_id": f.people["sam"], "role": "viewer", "org": "lyon"}).
-			must(t, http.StatusCreated)
-		if _, err := (&webhooks.Deliverer{Outbox: db.Webhooks(), Now: f.env.clock.Now}).Once(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if hits.Load() == 0 {
-			t.Fatal("the deliverer sent nothing")
-		}
-
-		// The three editor grants expire; the guardrail allows two changes: held.
-		f.oper.call("PATCH", "/connections/acme/policy", map[string]any{"guard_max_changes": 2}).must(t, http.StatusOK)
-		f.advance(2 * time.Hour)
-		run, err := newReconciler(db, f.env.clock.Now).Once(ctx, reconcile.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(run.Report.Held) != 1 {
-			t.Fatalf("the pass held %d plans", len(run.Report.Held))
-		}
-
+		f, o := newOpsFixture(t, db)
+		recv, hook, run, eve := o.receiver, o.hook, o.run, o.eve
 		alice := f.operatorBrowser(t, "alice")
 		pat := f.browser(t)
 		pat.signIn("pat-sub").must(t, http.StatusOK, "Pat Example (acme)")
