@@ -109,7 +109,7 @@ func requireRecentAuth(p *sessions.Person, now time.Time) error {
 		if p.Operator != "" {
 			how = "sign in again with a new link (orgscim console link --operator " + p.Operator + ")"
 		}
-		return orgscim.Errorf(orgscim.Forbidden, "this needs a sign-in within the last %d minutes; yours was %s ago: %s, then try again",
+		return orgscim.Errorf(orgscim.Forbidden, "This needs a sign-in within the last %d minutes; yours was %s ago: %s, then try again",
 			int(recentAuth/time.Minute), age.Round(time.Minute), how)
 	}
 	return nil

@@ -31,7 +31,8 @@ type runsView struct {
 
 type runView struct {
 	Run   runRow
-	Rules []ruleLine
+	Rules []ruleLine // the rules that changed (or counted) something
+	Idle  []string   // the others, "rule: action"
 	Holds []holdView
 	// MayApprove: the person is an operator, and something is still held.
 	MayApprove bool
@@ -155,6 +156,10 @@ func (s *Server) renderRun(c echo.Context, code int, problem string) error {
 	names := s.slugs(ctx, ids)
 	v := runView{Run: summarize(run), Done: c.QueryParam("done"), Problem: problem}
 	for _, r := range run.Report.Rules {
+		if r.Count == 0 {
+			v.Idle = append(v.Idle, r.Rule+" ("+r.Action+")")
+			continue
+		}
 		l := ruleLine{RuleResult: r}
 		for id, n := range r.ByConnection {
 			l.Connections = append(l.Connections, fmt.Sprintf("%s: %d", names[id], n))

@@ -64,7 +64,9 @@ func TestConsoleOpsInChromium(t *testing.T) {
 		b.check("run-approved")
 
 		b.run("open the audit", chromedp.Click("#nav-audit"), chromedp.WaitVisible("#events"))
-		b.run("search by action", chromedp.SetValue("#action", "webhook."), chromedp.Click("#search"), chromedp.WaitVisible("#events"))
+		b.run("search by action", chromedp.SetValue("#action", "webhook."), chromedp.Click("#search"),
+			// The answer's field carries the value as an attribute; the page typed in only as a property.
+			chromedp.WaitVisible(`//input[@id="action"][@value="webhook."]`), chromedp.WaitVisible("#events"))
 		if ev := b.text("#events"); !strings.Contains(ev, "webhook.disable") || strings.Contains(ev, "grant.create") {
 			t.Errorf("the search for webhook. shows:\n%s", ev)
 		}
@@ -110,6 +112,7 @@ func TestConsoleOpsInChromium(t *testing.T) {
 		if offered, err := chromedp.Run(p.browser, chromedp.Evaluate[bool](`!!(document.querySelector("#nav-webhooks") || document.querySelector("#nav-reconciler"))`)); err != nil || offered {
 			t.Errorf("a partner's administrator is offered the operators' pages (%v)", err)
 		}
+		p.run("search grants", chromedp.Navigate(base+"/audit?action=grant.&limit=5"), chromedp.WaitVisible("#next-page"))
 		p.check("audit-delegate")
 	})
 }
