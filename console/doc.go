@@ -15,6 +15,22 @@
 // reviewer's queue, confirm or revoke per line); partner onboarding (propose, approve)
 // and a connection's page (setup link, steps for Entra ID, Okta and generic clients).
 //
+// The operations pages (ops.go, Ops): a connection's health and redacted request log
+// (health.go, from the same store as GET /api/v1/connections/{slug}/health); webhook
+// subscriptions with each delivery's last error and next attempt, and disabling one
+// (webhooks.go, webhooks.Subscriptions.Disable, audited); the reconciler's runs and held
+// plans, approved with reconcile.Reconciler.Approve (reconciler.go); audit search by
+// actor, org subtree, target, action and time, paged by cursor, with a CSV export whose
+// cells cannot start a formula (audit.go); and spreadsheet import (imports.go): the
+// importer's dry run shown line by line, then the very file checked (carried in the form,
+// matched by its SHA-256) applied by imports.Importer in the background while a page
+// that reloads itself (a Refresh header: no script) shows its progress and outcome. An
+// import job lives in the memory of the replica that runs it. Webhooks and the
+// reconciler are for operators only, as in the admin API; a delegate's audit search is
+// confined to their delegated subtree. Approving a held plan needs a recent sign-in
+// (requireRecentAuth: the session's AuthAt within five minutes), the one function a
+// step-up rule replaces.
+//
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
 // RevokeGrant, DraftMapping, ApproveMapping, Check, WhatCanUserDo; orgs.Reviews;
 // onboarding.Onboarding), so every action has the same authorisation, consequences and
