@@ -322,6 +322,17 @@ func TestConsoleOps(t *testing.T) {
 			if _, err := db.Orgs().OrgBySlug(ctx, "paris"); err != nil {
 				t.Errorf("paris after the import: %v", err)
 			}
+			// pat may grant what pat holds on acme's subtree, and creates no org there (no
+			// delegate capability): the importer's own judgement, line by line.
+			patToken := pat.get("/console/imports").must(t, http.StatusOK, `id="upload-form"`).csrf(t)
+			refused := pat.upload("/console/imports/check", map[string]string{"csrf": patToken}, "pat.csv",
+				[]byte("org_path,user_name,role\nacme/emea,sam@acme.example,viewer\nacme/emea/milan,,\n")).
+				must(t, http.StatusBadRequest, `id="problem-lines"`)
+			if strings.Contains(refused.body, `id="apply-form"`) || !strings.Contains(refused.body, "milan") {
+				t.Errorf("pat's file with an org to create:\n%s", refused.body)
+			}
+			pat.upload("/console/imports/check", map[string]string{"csrf": patToken}, "pat.csv",
+				[]byte("org_path,user_name,role\nacme/emea,sam@acme.example,viewer\n")).must(t, http.StatusOK, `id="apply-form"`)
 			// Another session does not see the job.
 			pat.get(strings.TrimPrefix(job.url, f.env.srv.URL)).must(t, http.StatusNotFound)
 			events, _ := db.Audit().Events(ctx, audit.Query{Action: "import.", Limit: 10})
