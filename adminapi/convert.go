@@ -246,7 +246,7 @@ func (r *resolver) delegationJSON(d *orgs.Delegation) (Delegation, error) {
 	}
 	return Delegation{ID: d.ID, Org: org, Holder: Holder{Connection: conn, UserID: d.HolderUserID}, Capabilities: caps,
 		Depth: d.Depth, ParentID: d.ParentID, GrantedBy: d.GrantedBy, CreatedAt: d.Created, ExpiresAt: d.Expires,
-		RevokedAt: d.Revoked, RevokedBy: d.RevokedBy, RevokeReason: d.RevokeReason}, nil
+		RevokedAt: d.Revoked, RevokedBy: d.RevokedBy, RevokeReason: d.RevokeReason, Engagement: d.EngagementID}, nil
 }
 
 func capabilities(in []string) []orgs.Capability {

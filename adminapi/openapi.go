@@ -162,6 +162,8 @@ func tags(extra [][2]string) []any {
 		{"support", "Support sessions: the vendor's staff reach a partner's data only in a session the partner approved (or a break-glass " +
 			"it is told of and reviews), sending its id in the Orgscim-Support-Session header, while the support policy requires it."},
 		{"service-accounts", "Service accounts and integration tokens: non-human identities of an org, answerable to a human owner."},
+		{"msp", "Managed service providers: an MSP org administers a customer org outside its subtree once the customer's administrator " +
+			"and the vendor consent, each technician through their own delegation, until either side revokes or either relationship ends."},
 	} {
 		out = append(out, map[string]any{"name": t[0], "description": t[1]})
 	}

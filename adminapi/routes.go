@@ -51,7 +51,7 @@ const (
 )
 
 func (s *Server) routes() []route {
-	return append(append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...), s.serviceAccountRoutes()...)
+	return append(append(append(append(s.coreRoutes(), s.domainRoutes()...), s.quarantineRoutes()...), s.supportRoutes()...), append(s.serviceAccountRoutes(), s.mspRoutes()...)...)
 }
 
 func (s *Server) coreRoutes() []route {
@@ -116,6 +116,9 @@ func (s *Server) coreRoutes() []route {
 		{method: http.MethodPost, path: "/mappings/{id}/retire", tag: "mappings", body: ReasonRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: Mapping{}, summary: "Retire an active mapping and revoke its grants.",
 			who: "Operators; a delegate with manage_mappings on the mapping's org.", handle: s.retireMapping},
+		{method: http.MethodPost, path: "/mappings/{id}/reject", tag: "mappings", body: ReasonRequest{},
+			status: http.StatusOK, resp: Mapping{}, summary: "Reject a draft, with a required reason: it retires without ever granting anything.",
+			who: "Operators; a delegate with approve on the mapping's org (its drafter too, withdrawing it).", handle: s.rejectMapping},
 
 		{method: http.MethodPost, path: "/grants", tag: "grants", body: CreateGrantRequest{}, status: http.StatusCreated, resp: Grant{},
 			summary: "Assign a (non-privileged) role to a user directly.",

@@ -43,6 +43,7 @@ import (
 	"github.com/orgscim/orgscim/imports"
 	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/internal/keyauth"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -101,6 +102,9 @@ type Server struct {
 
 	// ServiceAccounts, when set, serves /service-accounts and /integration/access/check.
 	ServiceAccounts *orgs.ServiceAccounts
+
+	// MSPs, when set, serves /msp-engagements.
+	MSPs *msp.Service
 
 	// Webhooks, when set, serves /webhooks.
 	Webhooks WebhookSubscriptions
@@ -182,11 +186,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // Actor is how the audit trail names a principal acting through its admin API key:
 // "admin_key:KEY_ID operator:NAME" or "admin_key:KEY_ID user:CONNECTION_ID/USER_ID";
 // an operator in a support session is that staff member acting in support of the
-// session's org: "admin_key:KEY_ID operator:NAME support:SESSION_ID ticket:TICKET org:SLUG".
+// session's org: "admin_key:KEY_ID operator:NAME support:SESSION_ID ticket:TICKET org:SLUG";
+// an MSP technician is that person acting for the MSP on its customer:
+// "admin_key:KEY_ID user:CONNECTION_ID/USER_ID msp:SLUG customer:SLUG engagement:ID".
 func Actor(p orgs.Principal) string {
 	a := "admin_key:" + p.KeyID + " " + p.Name()
 	if sc := p.Support; sc != nil {
 		a += " support:" + sc.SessionID + " ticket:" + strings.Join(strings.Fields(sc.Ticket), "_") + " org:" + sc.OrgSlug
+	}
+	if r := p.Reach; r != nil {
+		a += " msp:" + r.MSPSlug + " customer:" + r.CustomerSlug + " engagement:" + r.EngagementID
 	}
 	return a
 }

@@ -441,6 +441,20 @@ func (s *Server) ServiceAccountCheck(ctx context.Context, id, permission, orgSlu
 	return s.ExplainServiceAccount(ctx, id, d)
 }
 
+// CheckServiceAccount is a service account's access check as p may ask it: p must see
+// the account (else NotFound, never an answer), as GET /service-accounts/{id}/access/check
+// does. Other adapters that answer the same question (the AuthZEN PDP) call this.
+func (s *Server) CheckServiceAccount(ctx context.Context, p orgs.Principal, id, permission, orgSlug string) (ServiceAccountDecision, error) {
+	sas, err := s.serviceAccounts()
+	if err != nil {
+		return ServiceAccountDecision{}, err
+	}
+	if _, err := sas.Get(ctx, p, id); err != nil {
+		return ServiceAccountDecision{}, err
+	}
+	return s.ServiceAccountCheck(ctx, id, permission, orgSlug)
+}
+
 // ExplainServiceAccount renders a service account's decision with the grants behind it.
 func (s *Server) ExplainServiceAccount(ctx context.Context, id string, d *orgs.Decision) (ServiceAccountDecision, error) {
 	r := s.resolver(ctx)

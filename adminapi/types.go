@@ -233,6 +233,7 @@ type Delegation struct {
 	RevokedAt    *time.Time `json:"revoked_at"`
 	RevokedBy    string     `json:"revoked_by"`
 	RevokeReason string     `json:"revoke_reason"`
+	Engagement   string     `json:"engagement,omitempty" doc:"an MSP technician's delegation: the MSP engagement it was made under, and holds only while that does"`
 	// Set when one delegation is read (GET /delegations/{id}).
 	InForce   *bool      `json:"in_force,omitempty" doc:"whether the authority rule holds for it now: its whole chain, its holders and every org on their paths"`
 	Standing  string     `json:"standing,omitempty" doc:"why it is not in force, naming the first link that broke"`

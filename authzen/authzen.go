@@ -177,34 +177,61 @@ func jsonProblem(err error) string {
 	return "not valid JSON"
 }
 
-// question turns an evaluation into the access check's terms.
-func question(e Evaluation) (conn, user, perm, org string, err error) {
+// Subject types the PDP decides for.
+const (
+	SubjectUser           = "user"            // a SCIM user; properties.connection names its connection
+	SubjectServiceAccount = "service_account" // a service account, by id
+)
+
+// ServiceAccountDecider is the access check of a service account as principal p may ask
+// it (Forbidden or NotFound outside p's scope); a Decider that has it answers subjects of
+// type service_account.
+type ServiceAccountDecider interface {
+	DecideServiceAccount(ctx context.Context, p orgs.Principal, id, permission, org string) (allowed bool, why any, err error)
+}
+
+// question turns an evaluation into the access check's terms: conn is "" for a service
+// account.
+func question(e Evaluation) (kind, conn, subject, perm, org string, err error) {
 	switch {
 	case e.Subject == nil || e.Subject.ID == "":
-		return "", "", "", "", orgscim.Errorf(orgscim.Invalid, "subject.id is required")
-	case e.Subject.Type != "user":
-		return "", "", "", "", orgscim.Errorf(orgscim.Invalid, `subject.type must be "user"`)
+		return "", "", "", "", "", orgscim.Errorf(orgscim.Invalid, "subject.id is required")
+	case e.Subject.Type != SubjectUser && e.Subject.Type != SubjectServiceAccount:
+		return "", "", "", "", "", orgscim.Errorf(orgscim.Invalid, `subject.type must be "user" or "service_account"`)
 	case e.Resource == nil || e.Resource.ID == "":
-		return "", "", "", "", orgscim.Errorf(orgscim.Invalid, "resource.id is required (an org's slug)")
+		return "", "", "", "", "", orgscim.Errorf(orgscim.Invalid, "resource.id is required (an org's slug)")
 	case e.Resource.Type != "org":
-		return "", "", "", "", orgscim.Errorf(orgscim.Invalid, `resource.type must be "org"`)
+		return "", "", "", "", "", orgscim.Errorf(orgscim.Invalid, `resource.type must be "org"`)
 	case e.Action == nil || e.Action.Name == "":
-		return "", "", "", "", orgscim.Errorf(orgscim.Invalid, "action.name is required (a permission)")
+		return "", "", "", "", "", orgscim.Errorf(orgscim.Invalid, "action.name is required (a permission)")
+	}
+	if e.Subject.Type == SubjectServiceAccount {
+		return SubjectServiceAccount, "", e.Subject.ID, e.Action.Name, e.Resource.ID, nil
 	}
 	conn, _ = e.Subject.Properties["connection"].(string)
 	if conn == "" {
-		return "", "", "", "", orgscim.Errorf(orgscim.Invalid, "subject.properties.connection is required (the user's connection slug)")
+		return "", "", "", "", "", orgscim.Errorf(orgscim.Invalid, "subject.properties.connection is required (the user's connection slug)")
 	}
-	return conn, e.Subject.ID, e.Action.Name, e.Resource.ID, nil
+	return SubjectUser, conn, e.Subject.ID, e.Action.Name, e.Resource.ID, nil
 }
 
 func (s *Server) decide(c echo.Context, e Evaluation) (Result, error) {
-	conn, user, perm, org, err := question(e)
+	kind, conn, subject, perm, org, err := question(e)
 	if err != nil {
 		return Result{}, err
 	}
 	p, _ := c.Get(principalKey).(orgs.Principal)
-	allowed, why, err := s.Access.Decide(c.Request().Context(), p, conn, user, perm, org)
+	var allowed bool
+	var why any
+	if kind == SubjectServiceAccount {
+		sa, ok := s.Access.(ServiceAccountDecider)
+		if !ok {
+			return Result{}, orgscim.Errorf(orgscim.Invalid, "this PDP does not decide for service accounts")
+		}
+		allowed, why, err = sa.DecideServiceAccount(c.Request().Context(), p, subject, perm, org)
+	} else {
+		allowed, why, err = s.Access.Decide(c.Request().Context(), p, conn, subject, perm, org)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -267,7 +294,7 @@ func (s *Server) evaluations(c echo.Context) error {
 	qs := make([]Evaluation, len(b.Evaluations))
 	for i, e := range b.Evaluations {
 		qs[i] = merge(b.Evaluation, e)
-		if _, _, _, _, err := question(qs[i]); err != nil {
+		if _, _, _, _, _, err := question(qs[i]); err != nil {
 			return orgscim.Errorf(orgscim.Invalid, "evaluations[%d]: %s", i, orgscim.ErrorMessage(err))
 		}
 	}

@@ -13,12 +13,12 @@ func OpenAPISchemas() map[string]any {
 	str := func(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
 	props := map[string]any{"type": "object", "additionalProperties": true}
 	return map[string]any{
-		"AuthZENSubject": map[string]any{"type": "object", "required": []string{"type", "id", "properties"},
+		"AuthZENSubject": map[string]any{"type": "object", "required": []string{"type", "id"},
 			"properties": map[string]any{
-				"type": map[string]any{"type": "string", "enum": []string{"user"}},
-				"id":   str("the SCIM id of a user of the connection"),
-				"properties": map[string]any{"type": "object", "required": []string{"connection"},
-					"properties":           map[string]any{"connection": str("the user's connection slug")},
+				"type": map[string]any{"type": "string", "enum": []string{SubjectUser, SubjectServiceAccount}},
+				"id":   str("the SCIM id of a user of the connection, or a service account's id"),
+				"properties": map[string]any{"type": "object",
+					"properties":           map[string]any{"connection": str("the user's connection slug: required for a user")},
 					"additionalProperties": true},
 			}},
 		"AuthZENResource": map[string]any{"type": "object", "required": []string{"type", "id"},

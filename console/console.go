@@ -172,6 +172,15 @@ func (s *Server) Register(e *echo.Echo) {
 	g.POST("/orgs/:slug/mappings", s.authed(s.draftMapping))
 	g.POST("/mappings/:id/approve", s.authed(s.approveMapping))
 	s.registerOps(g)
+	g.POST("/mappings/:id/reject", s.authed(s.rejectMapping))
+	g.GET("/orgs/:slug/delegations", s.authed(s.delegationsPage))
+	g.POST("/orgs/:slug/delegations", s.authed(s.grantDelegation))
+	g.GET("/delegations/:id", s.authed(s.delegationPage))
+	g.POST("/delegations/:id/revoke", s.authed(s.revokeDelegation))
+	g.GET("/elevations", s.authed(s.elevationsPage))
+	g.POST("/elevations", s.authed(s.requestElevation))
+	g.POST("/elevations/:id/approve", s.authed(s.decideElevation(true)))
+	g.POST("/elevations/:id/deny", s.authed(s.decideElevation(false)))
 }
 
 func (s *Server) logger() *slog.Logger {

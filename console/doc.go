@@ -13,7 +13,20 @@
 // Pages: the org tree and an org's page (connections, delegations, grants, mappings,
 // reviews); a connection's people, "why", and groups (read-only); access reviews (the
 // reviewer's queue, confirm or revoke per line); partner onboarding (propose, approve)
-// and a connection's page (setup link, steps for Entra ID, Okta and generic clients).
+// and a connection's page (setup link, steps for Entra ID, Okta and generic clients);
+// an org's delegations with their chains (delegate; revoke with a reason, a successor,
+// or as a compromise); elevations (the pending requests of the person's subtree; ask,
+// approve, deny); a draft mapping's rejection.
+//
+// Step-up: actions that hand out authority — approving an elevation, approving a
+// mapping to a privileged role, creating a delegation (also as a successor), approving
+// a held reconciler plan — call Server.StepUp first. It lets the action through only
+// when the session's authentication is at most StepUpMaxAge old, and then puts that
+// time in the context (audit.WithStepUp) so that every audit event of the action
+// records it; otherwise it answers with a page that sends a delegate through their IdP
+// again (prompt=login, max_age) and an operator to a fresh one-time link, and the
+// sign-in that follows returns to the form (a cookie holding a console path) and ends
+// the session it replaces.
 //
 // The operations pages (ops.go, Ops): a connection's health and redacted request log
 // (health.go, from the same store as GET /api/v1/connections/{slug}/health); webhook
@@ -27,12 +40,14 @@
 // that reloads itself (a Refresh header: no script) shows its progress and outcome. An
 // import job lives in the memory of the replica that runs it. Webhooks and the
 // reconciler are for operators only, as in the admin API; a delegate's audit search is
-// confined to their delegated subtree. Approving a held plan needs a recent sign-in
-// (requireRecentAuth: the session's AuthAt within five minutes), the one function a
-// step-up rule replaces.
+// confined to their delegated subtree. Approving a held plan goes through StepUp, as
+// approving an elevation does: an authentication at most StepUpMaxAge old, recorded in
+// the approval's audit events.
 //
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
-// RevokeGrant, DraftMapping, ApproveMapping, Check, WhatCanUserDo; orgs.Reviews;
+// RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,
+// ApproveElevation, RejectElevation, Check, WhatCanUserDo; orgs.Delegations.Delegate,
+// Revoke; orgs.Reviews;
 // onboarding.Onboarding), so every action has the same authorisation, consequences and
 // audit events; the audit actor is "console_session:ID PERSON". A delegate sees only
 // their subtree and is offered only controls the domain would accept: the console asks

@@ -97,24 +97,6 @@ func operatorOnly(p *sessions.Person) error {
 	return nil
 }
 
-// recentAuth is how old the sign-in behind an approval of a held reconciler plan may be.
-const recentAuth = 5 * time.Minute
-
-// requireRecentAuth refuses an action that needs a fresh authentication when the
-// session's sign-in (Session.AuthAt: at the IdP, or the redemption of the one-time
-// link) is older than recentAuth. It is the one place a step-up rule plugs in.
-func requireRecentAuth(p *sessions.Person, now time.Time) error {
-	if age := now.Sub(p.Session.AuthAt); age > recentAuth {
-		how := "sign in again at your identity provider"
-		if p.Operator != "" {
-			how = "sign in again with a new link (orgscim console link --operator " + p.Operator + ")"
-		}
-		return orgscim.Errorf(orgscim.Forbidden, "This needs a sign-in within the last %d minutes; yours was %s ago: %s, then try again",
-			int(recentAuth/time.Minute), age.Round(time.Minute), how)
-	}
-	return nil
-}
-
 // importer is the authority an import runs with: an operator's, or the first of the
 // delegate's delegations that may manage members (nil when none).
 func importer(p *sessions.Person) *orgs.Principal {
@@ -128,8 +110,6 @@ func importer(p *sessions.Person) *orgs.Principal {
 	}
 	return nil
 }
-
-func (s *Server) now() time.Time { return s.Access.CurrentTime() }
 
 func (s *Server) auditLog() AuditReader {
 	if s.Audit != nil {

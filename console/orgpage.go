@@ -113,9 +113,10 @@ type connRow struct {
 }
 
 type delegationRow struct {
-	D      *orgs.Delegation
-	Holder string
-	Live   bool
+	D         *orgs.Delegation
+	Holder    string
+	GrantedBy string
+	Live      bool
 }
 
 type grantRow struct {
@@ -135,6 +136,7 @@ type mappingRow struct {
 	DraftedBy  string
 	ApprovedBy string
 	Approvable bool
+	Rejectable bool
 }
 
 // orgGrantForm grants a role on the org to a person of one of the connections above it.
@@ -226,7 +228,7 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 		return err
 	}
 	for _, d := range dels {
-		v.Delegations = append(v.Delegations, delegationRow{D: d, Live: d.LiveAt(now),
+		v.Delegations = append(v.Delegations, delegationRow{D: d, Live: d.LiveAt(now), GrantedBy: s.actorName(ctx, d.GrantedBy),
 			Holder: s.personName(ctx, "user:"+d.HolderConnectionID+"/"+d.HolderUserID)})
 	}
 	roles := map[string]*orgs.Role{}
@@ -304,11 +306,12 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 				return err
 			}
 			row := mappingRow{M: m, Role: r, Conn: cn.Slug, Group: m.GroupID,
-				DraftedBy: s.personName(ctx, m.DraftedBy), ApprovedBy: s.personName(ctx, m.ApprovedBy)}
+				DraftedBy: s.actorName(ctx, m.DraftedBy), ApprovedBy: s.actorName(ctx, m.ApprovedBy)}
 			if g, err := s.Groups.Get(ctx, cn.ID, m.GroupID); err == nil {
 				row.Group = g.DisplayName
 			}
 			row.Approvable = mayApprove && m.State == orgs.MappingDraft && s.Access.MayApproveMapping(m, r, approver.Name()) == nil
+			row.Rejectable = mayApprove && m.State == orgs.MappingDraft
 			v.Mappings = append(v.Mappings, row)
 		}
 	}
@@ -530,6 +533,9 @@ func (s *Server) approveMapping(c echo.Context) error {
 	}
 	if !ok {
 		return orgscim.Errorf(orgscim.Forbidden, "you may not approve mappings on org %s", org.Slug)
+	}
+	if ctx, err = s.stepUpForRole(c, ctx, m.RoleID, orgURL(org)+"#mappings-h"); ctx == nil || err != nil {
+		return err
 	}
 	if _, err := s.Access.ApproveMapping(ctx, by, m.ID); err != nil {
 		return err

@@ -49,6 +49,7 @@ type holdView struct {
 	Hold       *reconcile.Hold
 	Connection string // its slug
 	Lines      []string
+	DecidedBy  string // the approver in words
 }
 
 func (s *Server) reconciler(c echo.Context) (Reconciler, error) {
@@ -168,7 +169,14 @@ func (s *Server) renderRun(c echo.Context, code int, problem string) error {
 		v.Rules = append(v.Rules, l)
 	}
 	for _, h := range run.Report.Held {
-		v.Holds = append(v.Holds, holdView{Hold: h, Connection: names[h.ConnectionID], Lines: planLines(h)})
+		by := h.DecidedBy
+		// A console session's actor is "console_session:ID NAME": the person is NAME.
+		if rest, ok := strings.CutPrefix(by, "console_session:"); ok {
+			if _, name, ok := strings.Cut(rest, " "); ok {
+				by = name
+			}
+		}
+		v.Holds = append(v.Holds, holdView{Hold: h, Connection: names[h.ConnectionID], Lines: planLines(h), DecidedBy: s.actorName(ctx, by)})
 	}
 	v.MayApprove = v.Run.Held > 0 && run.Kind == "pass"
 	return s.render(c, code, "run", view{Title: "Reconciler run " + run.ID, Page: v})
@@ -176,15 +184,17 @@ func (s *Server) renderRun(c echo.Context, code int, problem string) error {
 
 // approveRun applies held plans with the same call as POST
 // /api/v1/reconcile/runs/{id}/approve: all the run still holds, or one connection's.
-// It needs a recent sign-in.
+// It needs a recent authentication (StepUp).
 func (s *Server) approveRun(c echo.Context) error {
-	ctx, p := c.Request().Context(), person(c)
 	rec, err := s.reconciler(c)
 	if err != nil {
 		return err
 	}
-	if err := requireRecentAuth(p, s.now()); err != nil {
-		return s.renderRun(c, http.StatusForbidden, orgscim.ErrorMessage(err))
+	// A held plan is authority over many at once: a recent authentication, recorded in
+	// the approval's audit events.
+	ctx, fresh, err := s.StepUp(c, Prefix+"/reconciler/runs/"+url.PathEscape(c.Param("id")))
+	if !fresh || err != nil {
+		return err
 	}
 	var conns []string
 	if id := strings.TrimSpace(c.FormValue("connection")); id != "" {

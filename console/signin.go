@@ -89,7 +89,13 @@ func (s *Server) startSignIn(c echo.Context) error {
 	}
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
 	s.setCookie(c, loginCookie, strings.Join([]string{conn.Slug, state, nonce, verifier}, "~"), Prefix+"/sign-in", 600)
-	return c.Redirect(http.StatusFound, oc.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if c.QueryParam("step_up") == "1" {
+		// A step-up: the IdP must authenticate the person now, not vouch for an old sign-in.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"),
+			oauth2.SetAuthURLParam("max_age", fmt.Sprint(int(StepUpMaxAge.Seconds()))))
+	}
+	return c.Redirect(http.StatusFound, oc.AuthCodeURL(state, opts...))
 }
 
 func (s *Server) signInRefused(c echo.Context, code int, text string) error {
@@ -160,8 +166,9 @@ func (s *Server) callback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.replaceSession(c, sctx)
 	s.setCookie(c, sessionCookie, cookie, Prefix, 0)
-	return c.Redirect(http.StatusSeeOther, Prefix+"/")
+	return c.Redirect(http.StatusSeeOther, s.returnTo(c))
 }
 
 // linkView is the page of a one-time link: a button, so that scanners and previews
@@ -188,8 +195,9 @@ func (s *Server) redeemLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.replaceSession(c, ctx)
 	s.setCookie(c, sessionCookie, cookie, Prefix, 0)
-	return c.Redirect(http.StatusSeeOther, Prefix+"/")
+	return c.Redirect(http.StatusSeeOther, s.returnTo(c))
 }
 
 // signOut revokes the session server-side. It needs the session's CSRF token, so that

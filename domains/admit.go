@@ -92,9 +92,18 @@ func (s *Service) Admit(ctx context.Context, conn string, addresses []string, cr
 		return "", err
 	}
 	held := map[string]bool{}
+	var foreign []*Claim
 	for _, cl := range on {
 		if cl.Status == Verified && ours[cl.Domain] != Verified {
 			held[cl.Domain] = true
+			foreign = append(foreign, cl)
+		}
+	}
+	if len(foreign) > 0 && s.Reach != nil {
+		// An MSP's delegated reach aside: a domain its customer verified is not another
+		// org's to the MSP's connections while their engagement is in force.
+		if err := s.engagedDomains(ctx, conn, foreign, held, ours); err != nil {
+			return "", err
 		}
 	}
 	outside := ""
@@ -155,4 +164,32 @@ func (s *Service) HoldsVerified(ctx context.Context, orgPath string) (bool, erro
 		}
 	}
 	return false, nil
+}
+
+// engagedDomains treats as the connection's own each foreign verified claim made by an
+// org inside a customer the connection's MSP reaches now: it is no longer held by
+// another org, nor outside the connection's verified domains.
+func (s *Service) engagedDomains(ctx context.Context, conn string, foreign []*Claim, held map[string]bool, ours map[string]Status) error {
+	customers, err := s.Reach.EngagedCustomers(ctx, conn)
+	if err != nil || len(customers) == 0 {
+		return err
+	}
+	ids := make([]string, len(foreign))
+	for i, cl := range foreign {
+		ids[i] = cl.OrgID
+	}
+	byID, err := s.Orgs.OrgsByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, cl := range foreign {
+		o := byID[cl.OrgID]
+		for _, c := range customers {
+			if o != nil && c.Contains(o) {
+				delete(held, cl.Domain)
+				ours[cl.Domain] = Verified
+			}
+		}
+	}
+	return nil
 }

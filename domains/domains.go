@@ -111,6 +111,11 @@ type Service struct {
 	Audit      AuditLog
 	Proofs     []Proof
 	Now        func() time.Time
+	// Reach, when set, gives the customers an MSP's connection reaches now through an
+	// engagement in force (msp.Service): their verified domains are not another org's to it.
+	Reach interface {
+		EngagedCustomers(ctx context.Context, connectionID string) ([]*orgs.Org, error)
+	}
 }
 
 func (s *Service) now() time.Time {

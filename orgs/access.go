@@ -503,6 +503,29 @@ func (a *Access) AssignRole(ctx context.Context, by Principal, conn *Connection,
 // relationship. A delegate never grants more than it holds.
 func (a *Access) HoldsRole(ctx context.Context, d *Delegation, role *Role, org *Org, now time.Time) error {
 	refused := orgscim.Errorf(orgscim.Forbidden, "cannot grant %q on %s: the delegate does not hold it there", role.Key, org.Slug)
+	if d.EngagementID != "" {
+		// An MSP technician holds no role on its customer: it grants no more than the
+		// customer's administrator who consented to the engagement holds there.
+		refused = orgscim.Errorf(orgscim.Forbidden, "cannot grant %q on %s: the customer's administrator who consented to MSP engagement %s does not hold it there",
+			role.Key, org.Slug, d.EngagementID)
+		r, ok := a.authority().(interface {
+			ConsentedUnder(ctx context.Context, delegationID string) (string, error)
+		})
+		if !ok {
+			return refused
+		}
+		under, err := r.ConsentedUnder(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		cd, _, err := a.authority().DelegationHolds(ctx, under)
+		if c := orgscim.ErrorCode(err); c == orgscim.Forbidden || c == orgscim.NotFound {
+			return refused
+		} else if err != nil {
+			return err
+		}
+		d = cd
+	}
 	path := org.AncestorIDs()
 	byID, err := a.Store.OrgsByID(ctx, path)
 	if err != nil {

@@ -153,6 +153,7 @@ type delegationView struct {
 	ParentID           string       `json:"parent_id"`
 	GrantedBy          string       `json:"granted_by"`
 	ExpiresAt          *time.Time   `json:"expires_at"`
+	EngagementID       string       `json:"engagement_id,omitempty"`
 }
 
 type adminKeyView struct {

@@ -19,7 +19,8 @@ import (
 //
 // The rule is evaluated at each decision, from the rows as they are at that moment, by
 // the functions in this file: DelegationHolds for delegations (and through them admin
-// keys and delegated administration), grantStanding for grants, ServiceAccountHolds for
+// keys and delegated administration; for an MSP technician's delegation, reachHolds
+// adds its engagement's link, msp.go), grantStanding for grants, ServiceAccountHolds for
 // service accounts (whose holder link is their accountable owner, and through them
 // integration tokens), and Directory.AuthenticateToken for SCIM tokens. Ending, suspending, moving or revoking
 // therefore takes effect for every decision at the commit of that change; the reconciler
@@ -34,6 +35,9 @@ type ChainLink struct {
 	HolderActive bool
 	// HolderConnectionStatus is the status of the holder's connection ("" when gone).
 	HolderConnectionStatus string
+	// Reach is set for an MSP technician's delegation (EngagementID): what its
+	// engagement link asks.
+	Reach *MSPReach
 }
 
 // Org paths are "/root/.../id/"; pathIDs returns the ids, root first.
@@ -87,6 +91,18 @@ func chainHolds(chain []ChainLink, byID map[string]*Org, now time.Time) error {
 		}
 		if slug := inactiveOnPath(pathIDs(l.OrgPath), byID, now); slug != "" {
 			return brokenLink("%s: the relationship with org %s is not active (status, contract or grace period)", name, slug)
+		}
+		if d.EngagementID != "" {
+			// An MSP's reach lies outside its parent's subtree by design: the engagement
+			// is the link that takes the subtree check's place.
+			var parent *ChainLink
+			if i+1 < len(chain) {
+				parent = &chain[i+1]
+			}
+			if err := reachHolds(name, l, parent, byID, now); err != nil {
+				return err
+			}
+			continue
 		}
 		if d.ParentID == "" {
 			if i != len(chain)-1 {

@@ -42,6 +42,9 @@ type Delegation struct {
 	Revoked            *time.Time
 	RevokedBy          string
 	RevokeReason       string
+	// EngagementID is set for an MSP technician's delegation: it lies in the customer's
+	// subtree, outside its parent's, and holds only while the engagement does (msp.go).
+	EngagementID string
 }
 
 // LiveAt reports whether the delegation itself is in force at t. Its ancestors are
@@ -101,6 +104,8 @@ type Principal struct {
 	// reaches a partner's data only through Support (see OperatorReach).
 	Confined bool
 	Support  *SupportScope
+	// Reach names the MSP engagement a technician acts under, for audit.
+	Reach *ReachScope
 }
 
 // Under is the delegation p acts through, recorded as the provenance of what p makes;
@@ -350,12 +355,18 @@ func (s *Delegations) Revoke(ctx context.Context, by Principal, id string, rv Re
 // re-attests exactly those grants.
 func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*Delegation, to string, compromise bool,
 	deadline time.Time, actor, reason string, now time.Time) (Handover, error) {
+	a := s.Access
+	h := Handover{To: to}
+	if !compromise {
+		var err error
+		if revoked, err = s.handOverTechnicians(ctx, revoked, deadline, &h); err != nil {
+			return h, err
+		}
+	}
 	ids := make([]string, len(revoked))
 	for i, r := range revoked {
 		ids[i] = r.ID
 	}
-	a := s.Access
-	h := Handover{To: to}
 	if compromise {
 		why := "made under revoked delegation " + d.ID + " (compromise)"
 		if reason != "" {
@@ -375,11 +386,14 @@ func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*De
 		h.RevokedGrants = n
 		return h, err
 	}
+	if len(ids) == 0 {
+		return h, nil
+	}
 	grants, mappings, err := a.Store.HandOver(ctx, ids, to)
 	if err != nil {
 		return h, err
 	}
-	h.Grants, h.Mappings = len(grants), len(mappings)
+	h.Grants, h.Mappings = h.Grants+len(grants), h.Mappings+len(mappings)
 	if len(grants)+len(mappings) > 0 && s.Reattest != nil {
 		if h.Reattestation, err = s.Reattest.Reattest(ctx, d.OrgID, grants, mappings, deadline, "delegation "+d.ID+" revoked"); err != nil {
 			return h, err

@@ -12,7 +12,11 @@
 // of what a revoked delegation handed over, by a deadline; each connection's lifecycle
 // policy (policy.go: its stale-member window and the reconciler's guardrail); a pending
 // connection's activation by its first push (connections.go); token rotation
-// (rotation.go); and the export of access (export.go). The workflows on top of this
+// (rotation.go); the export of access (export.go); and the link of the authority rule
+// for managed service providers (msp.go): an MSP technician's delegation on a customer
+// holds only while its engagement does, so that revoking the engagement or ending either
+// relationship stops every technician at the next decision (package msp keeps the
+// engagements themselves). The workflows on top of this
 // directory live in their own packages and use what it exports: partner onboarding and
 // setup links in onboarding, spreadsheet import in imports.
 //

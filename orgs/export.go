@@ -31,6 +31,9 @@ type AccessRow struct {
 	Reason       string
 	ValidFrom    time.Time
 	Expires      *time.Time
+	// Owner is set for a service account's grant (UserID is the account's id, UserName
+	// its name, no connection): "CONNECTION_SLUG/USER_ID" of its accountable owner.
+	Owner string
 }
 
 // ExportStore streams the live grants of a subtree.
@@ -39,19 +42,30 @@ type ExportStore interface {
 	// an active connection, on an org whose path starts with pathPrefix (every org when
 	// empty), ordered by org path, userName and role.
 	AccessRows(ctx context.Context, pathPrefix string, at time.Time, fn func(*AccessRow) error) error
+	// ServiceAccountRows calls fn for each grant in force at at held by an unretired
+	// service account, on an org whose path starts with pathPrefix, ordered by org path,
+	// account name and role.
+	ServiceAccountRows(ctx context.Context, pathPrefix string, at time.Time, fn func(*AccessRow) error) error
 	// OrgsUnder returns the orgs whose path starts with pathPrefix (every org when empty).
 	OrgsUnder(ctx context.Context, pathPrefix string) ([]*Org, error)
 }
 
 // AccessExportColumns is the header of the access export.
+// holder is "user" or "service_account"; a service account's row names the account in
+// user_name and user_id, and its accountable owner in owner.
 var AccessExportColumns = []string{"org_path", "user_name", "email", "external_id", "user_id", "connection", "role",
-	"source", "source_id", "granted_by", "approved_by", "reason", "valid_from", "expires_at", "grant_id"}
+	"source", "source_id", "granted_by", "approved_by", "reason", "valid_from", "expires_at", "grant_id", "holder", "owner"}
 
 // Exporter writes current access as CSV for auditors.
 type Exporter struct {
 	Orgs   Store
 	Store  ExportStore
 	Access *Access // authorization and the clock
+	// ServiceAccounts, when set, puts the service accounts' grants in the export (after
+	// the people's), each only while its account holds under the authority rule.
+	ServiceAccounts interface {
+		Holds(ctx context.Context, id string) (*ServiceAccount, *Org, error)
+	}
 }
 
 // Subtree returns the org an export of orgSlug covers, checking that by may see it.
@@ -136,7 +150,9 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 	st := x.Access.newStanding(now)
 	pathHolds := map[string]bool{}
 	n := 0
-	err = x.Store.AccessRows(ctx, prefix, now, func(r *AccessRow) error {
+	// accounts memoises, per service account, the org it holds on (nil: it does not).
+	accounts := map[string]*Org{}
+	write := func(r *AccessRow) error {
 		holds, ok := pathHolds[r.OrgPath]
 		if !ok {
 			holds = inactiveOnPath(pathIDs(r.OrgPath), byID, now) == ""
@@ -144,6 +160,21 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 		}
 		if !holds {
 			return nil
+		}
+		holder := "user"
+		if r.Owner != "" {
+			holder = "service_account"
+			home, seen := accounts[r.UserID]
+			if !seen {
+				_, h, err := x.ServiceAccounts.Holds(ctx, r.UserID)
+				if c := orgscim.ErrorCode(err); err != nil && c != orgscim.Forbidden && c != orgscim.NotFound {
+					return err
+				}
+				home, accounts[r.UserID] = h, h
+			}
+			if home == nil || byID[r.OrgID] == nil || !home.Contains(byID[r.OrgID]) {
+				return nil
+			}
 		}
 		g := &Grant{ID: r.GrantID, ConnectionID: r.ConnectionID, OrgID: r.OrgID, GrantedUnder: r.GrantedUnder,
 			ValidFrom: r.ValidFrom, Expires: r.Expires}
@@ -155,7 +186,8 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 			expires = r.Expires.UTC().Format(time.RFC3339)
 		}
 		rec := []string{slugPath(r.OrgPath), r.UserName, r.Email, r.ExternalID, r.UserID, r.Connection, r.Role,
-			string(r.Source), r.SourceID, r.GrantedBy, r.ApprovedBy, r.Reason, r.ValidFrom.UTC().Format(time.RFC3339), expires, r.GrantID}
+			string(r.Source), r.SourceID, r.GrantedBy, r.ApprovedBy, r.Reason, r.ValidFrom.UTC().Format(time.RFC3339), expires, r.GrantID,
+			holder, r.Owner}
 		for i, v := range rec {
 			rec[i] = SafeCell(v)
 		}
@@ -167,9 +199,14 @@ func (x *Exporter) WriteCSV(ctx context.Context, root *Org, w io.Writer) error {
 			return cw.Error()
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := x.Store.AccessRows(ctx, prefix, now, write); err != nil {
 		return err
+	}
+	if x.ServiceAccounts != nil {
+		if err := x.Store.ServiceAccountRows(ctx, prefix, now, write); err != nil {
+			return err
+		}
 	}
 	cw.Flush()
 	return cw.Error()

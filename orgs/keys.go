@@ -87,7 +87,15 @@ func (s *AdminKeys) IssueDelegateKey(ctx context.Context, by Principal, delegati
 	if err != nil {
 		return nil, "", err
 	}
-	if by.Delegation == nil || by.Delegation.ID != d.ID {
+	switch {
+	case by.Delegation != nil && by.Delegation.ID == d.ID:
+	case d.EngagementID != "" && by.Delegation != nil && by.Delegation.ID == d.ParentID:
+		// An MSP technician's key comes from the MSP administrator who named them, whose
+		// own delegation is on the MSP, not on the customer.
+		if _, _, err := s.Delegations.DelegationHolds(ctx, by.Delegation.ID); err != nil {
+			return nil, "", err
+		}
+	default:
 		if err := s.Delegations.Authorize(ctx, by, CapDelegate, org); err != nil {
 			return nil, "", err
 		}
@@ -176,6 +184,9 @@ func (s *AdminKeys) Authenticate(ctx context.Context, secret string) (Principal,
 			return Principal{}, err
 		}
 		p = Principal{Delegation: d}
+		if r := chain[0].Reach; r != nil && r.MSP != nil && r.Customer != nil {
+			p.Reach = &ReachScope{EngagementID: r.Engagement.ID, MSPSlug: r.MSP.Slug, CustomerSlug: r.Customer.Slug}
+		}
 	}
 	if k.LastUsed == nil || now.Sub(*k.LastUsed) >= touchEvery {
 		if err := s.Store.TouchAdminKey(ctx, k.ID, now); err != nil {

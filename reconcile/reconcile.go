@@ -156,6 +156,8 @@ type Reconciler struct {
 	// ServiceAccounts, when set, orphans and retires service accounts whose owner is
 	// gone (rules service-account-orphaned and service-account-retired).
 	ServiceAccounts ServiceAccountSweep
+	// MSP, when set, revokes the MSP engagements that are over for good (rule msp-ended).
+	MSP MSPSweep
 }
 
 // Options of one pass.
@@ -330,6 +332,16 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 			res, err := r.expireDelegations(ctx, lead, run, opts)
 			return []RuleResult{res}, err
 		},
+		func() ([]RuleResult, error) {
+			// Before offboarding: an engagement revoked here hands what its technicians
+			// made on a customer still in force back to the customer's administrator,
+			// which offboarding the MSP's delegations would not. An engagement joins two
+			// orgs, not a connection in scope.
+			if !control {
+				return nil, nil
+			}
+			return r.endEngagements(ctx, lead, opts)
+		},
 		func() ([]RuleResult, error) { return r.offboardEnded(ctx, lead, run, sc, ended, opts) },
 		func() ([]RuleResult, error) {
 			// A review's deadline is a person's decision, not the guardrail's concern.
@@ -358,6 +370,7 @@ func (r *Reconciler) apply(ctx context.Context, lead Leadership, run *Run, sc Sc
 			}
 			return r.sweepServiceAccounts(ctx, lead, opts)
 		},
+
 		func() ([]RuleResult, error) { res, err := r.deactivateStale(ctx, lead, run, sc, opts); return res, err },
 		func() ([]RuleResult, error) { return r.repairDrift(ctx, lead, run, sc, opts) },
 		func() ([]RuleResult, error) {

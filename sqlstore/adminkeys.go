@@ -71,6 +71,9 @@ func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.A
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := s.db.withReach(ctx, links, byID); err != nil {
+		return nil, nil, nil, err
+	}
 	return k, links, byID, nil
 }
 

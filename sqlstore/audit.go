@@ -22,6 +22,7 @@ func (db *DB) Audit() AuditLog { return AuditLog{db} }
 // Record appends e to its chain in the transaction of ctx, when that transaction
 // commits; outside one it appends e in a transaction of its own.
 func (s AuditLog) Record(ctx context.Context, e audit.Event) error {
+	e = audit.StepUp(ctx, e)
 	if e.ID == "" {
 		e.ID = newEventID() // now, so that a transaction's events list in the order recorded
 	}

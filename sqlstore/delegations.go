@@ -30,16 +30,17 @@ type delegationRow struct {
 	RevokedAt          *int64
 	RevokedBy          *string
 	RevokeReason       *string
+	EngagementID       *string
 }
 
 const delegationCols = `id, org_id, holder_connection_id, holder_user_id, capabilities, depth, parent_id, granted_by,
-	created_at, expires_at, revoked_at, revoked_by, revoke_reason`
+	created_at, expires_at, revoked_at, revoked_by, revoke_reason, engagement_id`
 
 func (r delegationRow) delegation() (*orgs.Delegation, error) {
 	d := &orgs.Delegation{ID: r.ID, OrgID: r.OrgID, HolderConnectionID: r.HolderConnectionID, HolderUserID: r.HolderUserID,
 		Depth: r.Depth, ParentID: deref(r.ParentID), GrantedBy: r.GrantedBy, Created: fromMicros(r.CreatedAt),
 		Expires: fromMicrosPtr(r.ExpiresAt), Revoked: fromMicrosPtr(r.RevokedAt), RevokedBy: deref(r.RevokedBy),
-		RevokeReason: deref(r.RevokeReason)}
+		RevokeReason: deref(r.RevokeReason), EngagementID: deref(r.EngagementID)}
 	if err := json.Unmarshal([]byte(r.Capabilities), &d.Capabilities); err != nil {
 		return nil, err
 	}
@@ -60,9 +61,9 @@ func delegations(rows []delegationRow) ([]*orgs.Delegation, error) {
 
 func (s delegationStore) CreateDelegation(ctx context.Context, d *orgs.Delegation) error {
 	caps, _ := json.Marshal(d.Capabilities)
-	return s.db.q(ctx).Exec("INSERT INTO delegations ("+delegationCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	return s.db.q(ctx).Exec("INSERT INTO delegations ("+delegationCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		d.ID, d.OrgID, d.HolderConnectionID, d.HolderUserID, string(caps), d.Depth, nullable(d.ParentID), d.GrantedBy,
-		micros(d.Created), microsPtr(d.Expires), nil, nil, nil).Error
+		micros(d.Created), microsPtr(d.Expires), nil, nil, nil, nullable(d.EngagementID)).Error
 }
 
 func (s delegationStore) Delegation(ctx context.Context, id string) (*orgs.Delegation, error) {
@@ -150,7 +151,11 @@ func (s delegationStore) DelegationChain(ctx context.Context, id string) ([]orgs
 	if len(rows) == 0 {
 		return nil, nil, orgscim.Errorf(orgscim.NotFound, "no delegation %q", id)
 	}
-	return chainOf(rows)
+	links, byID, err := chainOf(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	return links, byID, s.db.withReach(ctx, links, byID)
 }
 
 // chainSQL is the query of a delegation's chain: seed selects (id, 0) of the delegation

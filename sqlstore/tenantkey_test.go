@@ -172,6 +172,8 @@ var referenceTables = map[string]string{
 	"service_accounts":        "reference: a service account belongs to an org and answers to an owner of any covering connection",
 	"integration_tokens":      "reference: found by hash before the service account is known",
 	"operator_key_identities": "deployment-wide: the vendor's named operator keys",
+	// An MSP engagement joins two orgs of different subtrees; it is found from either.
+	"msp_engagements": "reference: an engagement joins an MSP org and a customer org outside its subtree, found from either side",
 }
 
 type tenantSchema struct {

@@ -78,6 +78,7 @@ type commandLine struct {
 		Create setupLinkCreateCmd `cmd:"" help:"A one-time link for the partner's IT administrator."`
 	} `cmd:"" name:"setup-link" help:"Setup links for partners' IT administrators."`
 	Support supportGroup `cmd:"" help:"Support sessions: the vendor's staff on a partner's data, approved by the partner, time-boxed, audited."`
+	MSP     mspGroup     `cmd:"" name:"msp" help:"Managed service providers: an MSP administers customers outside its subtree, with both sides' consent."`
 	Review  struct {
 		Create   reviewCreateCmd   `cmd:"" help:"Start an access review of an org's subtree."`
 		List     reviewListCmd     `cmd:"" help:"List access reviews."`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +15,8 @@ import (
 
 // TestConsoleOpsInChromium drives the operations pages in a real browser on each
 // engine: an operator reads a connection's health and request log, a failing webhook
-// and disables it, a held reconciler plan (refused after a stale sign-in, approved after
-// a fresh one), searches the audit trail (a bad time shown next to its field), and
+// and disables it, a held reconciler plan (a stale sign-in sent to authenticate again
+// and back, then approved), searches the audit trail (a bad time shown next to its field), and
 // imports a spreadsheet — problems first, then a plan line by line, applied with a page
 // that reloads itself until the import is done; a partner administrator's audit search
 // stays inside their subtree. Every page is checked by axe-core and photographed.
@@ -53,10 +54,17 @@ func TestConsoleOpsInChromium(t *testing.T) {
 		}
 		b.check("run")
 		f.advance(6 * time.Minute)
-		b.run("approve after a stale sign-in", chromedp.Click("#approve-all"), chromedp.WaitVisible("#approve-problem"))
-		b.check("run-stale")
-		b.operator("alice")
-		b.run("open the run again", chromedp.Navigate(base+"/reconciler/runs/"+o.run.ID), chromedp.WaitVisible(".approve-one"))
+		b.run("approve after a stale sign-in", chromedp.Click("#approve-all"), chromedp.WaitVisible("#step-up"))
+		if cmd := b.text("#step-up-command"); cmd != "orgscim console link --operator alice" {
+			t.Errorf("the step-up page asks for %q", cmd)
+		}
+		// A fresh one-time link in this browser brings alice back to the run.
+		secret, _, err := newServices(f.env.db, f.env.clock.Now).sessions.IssueLink(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.run("open the fresh link", chromedp.Navigate(base+"/link/"+secret), chromedp.WaitVisible("#use-link"))
+		b.run("use it", chromedp.Click("#use-link"), chromedp.WaitVisible(".approve-one"))
 		b.run("approve acme's plan", chromedp.Click(".approve-one"), chromedp.WaitVisible("#done"))
 		if plan := b.text("#hold-acme"); !strings.Contains(plan, "approved") {
 			t.Errorf("after approval the plan reads:\n%s", plan)

@@ -209,10 +209,10 @@ func TestConsoleOps(t *testing.T) {
 			pat.get("/console/reconciler").must(t, http.StatusForbidden)
 			pat.do("POST", runURL+"/approve", url.Values{"csrf": {csrfOf(t, pat)}}).must(t, http.StatusForbidden)
 
-			// alice signed in more than five minutes ago: refused, nothing applied.
+			// alice signed in more than five minutes ago: sent to authenticate again, nothing applied.
 			f.advance(6 * time.Minute)
 			alice.do("POST", runURL+"/approve", url.Values{"csrf": {page.csrf(t)}}).
-				must(t, http.StatusForbidden, `id="approve-problem"`, "orgscim console link --operator alice")
+				must(t, http.StatusUnauthorized, `id="step-up"`, "orgscim console link --operator alice", `href="`+runURL+`" id="step-up-back"`)
 			if r, _ := db.Reconcile().RunWithHolds(ctx, run.ID); r.Report.Held[0].State != "held" {
 				t.Fatalf("a stale sign-in approved the plan: %+v", r.Report.Held[0])
 			}
@@ -226,6 +226,10 @@ func TestConsoleOps(t *testing.T) {
 			r, _ := db.Reconcile().RunWithHolds(ctx, run.ID)
 			if h := r.Report.Held[0]; h.State != "approved" || !strings.HasPrefix(h.DecidedBy, "console_session:") {
 				t.Errorf("the hold after approval: %+v", h)
+			}
+			approvals, err := db.Audit().Events(ctx, audit.Query{TargetID: run.ID, Action: "reconcile.approve", Limit: 10})
+			if err != nil || len(approvals) != 1 || !strings.Contains(string(approvals[0].Diff), audit.AuthenticatedAt) {
+				t.Errorf("the approval's audit events do not record the authentication: %v (%v)", approvals, err)
 			}
 			fresh.do("POST", runURL+"/approve", url.Values{"csrf": {page.csrf(t)}}).must(t, http.StatusConflict, "no held plan left")
 		})

@@ -20,7 +20,7 @@ func newReconciler(db *sqlstore.DB, now func() time.Time) *reconcile.Reconciler 
 	svc := newServices(db, now)
 	return &reconcile.Reconciler{Store: db.Reconcile(), Tx: db, Audit: db.Audit(), Now: now,
 		Users: svc.users, Mappings: svc.access, Reviews: svc.reviews, Domains: svc.domains, Support: svc.support,
-		ServiceAccounts: svc.serviceAccounts,
+		ServiceAccounts: svc.serviceAccounts, MSP: svc.msps,
 		Verify: func(ctx context.Context) (rep audit.Report, err error) {
 			err = db.Snapshot(ctx, func(ctx context.Context) error {
 				rep, err = audit.VerifyAll(ctx, db.Audit())
@@ -60,6 +60,8 @@ const reconcileHelp = `Runs one reconciliation pass, each rule audited with its 
     service-account-retired
                         retire orphans past their deadline, with their grants
                         and integration tokens
+    msp-ended           revoke MSP engagements past their expiry or whose MSP's or
+                        customer's relationship ended, with their technicians
     audit-chain         verify every audit chain
 
 Each batch is its own transaction and revokes only what is still live, so a pass that

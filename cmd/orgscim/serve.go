@@ -82,7 +82,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), rec},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains,
-		Quarantine: svc.users, Support: svc.support, ServiceAccounts: svc.serviceAccounts}
+		Quarantine: svc.users, Support: svc.support, ServiceAccounts: svc.serviceAccounts,
+		MSPs: svc.msps}
 	svc.sessions.Timeouts = cfg.Console
 	// The console calls the same domain services as the admin API.
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
@@ -644,6 +645,16 @@ type accessDecider struct{ admin *adminapi.Server }
 
 func (a accessDecider) Decide(ctx context.Context, p orgs.Principal, conn, user, perm, org string) (bool, any, error) {
 	d, err := a.admin.Check(ctx, p, conn, user, perm, org)
+	if err != nil {
+		return false, nil, err
+	}
+	return d.Allowed, d, nil
+}
+
+// DecideServiceAccount answers the PDP's questions about a service account with the
+// admin API's service-account check.
+func (a accessDecider) DecideServiceAccount(ctx context.Context, p orgs.Principal, id, perm, org string) (bool, any, error) {
+	d, err := a.admin.CheckServiceAccount(ctx, p, id, perm, org)
 	if err != nil {
 		return false, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/orgscim/orgscim/domaincheck"
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/imports"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -34,6 +35,8 @@ type services struct {
 	support     *support.Service
 	// serviceAccounts: non-human identities, judged by the same authority rule.
 	serviceAccounts *orgs.ServiceAccounts
+	// msps: MSP engagements and their technicians' delegations.
+	msps *msp.Service
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -91,6 +94,14 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// Service accounts hold grants through access, and answer to an owner whose
 	// standing access reads.
 	sas := &orgs.ServiceAccounts{Store: db.ServiceAccounts(), Access: access, Tx: db, Audit: log, Now: now}
-	return &services{support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	// The access export lists the service accounts' grants beside the people's.
+	exports.ServiceAccounts = sas
+	// MSP engagements: a technician's delegation holds while its engagement does, under
+	// the same authority rule as every delegation.
+	msps := &msp.Service{Store: db.Engagements(), Delegations: dels, Tx: db, Audit: log, Now: now}
+	// An MSP's connections may provision the domains its customers verified, while the
+	// engagement is in force.
+	doms.Reach = msps
+	return &services{msps: msps, support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms}
 }
