@@ -61,6 +61,8 @@ type Server struct {
 	// the OIDC redirect URI is built on it, and an https one makes cookies Secure behind
 	// a proxy that terminates TLS. Empty: each request's own scheme and Host.
 	PublicURL string
+	// Ops serve the operations pages (health, webhooks, reconciler, audit, import).
+	Ops
 }
 
 // base is the address of the server as the browser reached it.
@@ -169,6 +171,7 @@ func (s *Server) Register(e *echo.Echo) {
 	g.POST("/orgs/:slug/grants/:id/revoke", s.authed(s.revokeOnOrg))
 	g.POST("/orgs/:slug/mappings", s.authed(s.draftMapping))
 	g.POST("/mappings/:id/approve", s.authed(s.approveMapping))
+	s.registerOps(g)
 	g.POST("/mappings/:id/reject", s.authed(s.rejectMapping))
 	g.GET("/orgs/:slug/delegations", s.authed(s.delegationsPage))
 	g.POST("/orgs/:slug/delegations", s.authed(s.grantDelegation))

@@ -28,6 +28,22 @@
 // sign-in that follows returns to the form (a cookie holding a console path) and ends
 // the session it replaces.
 //
+// The operations pages (ops.go, Ops): a connection's health and redacted request log
+// (health.go, from the same store as GET /api/v1/connections/{slug}/health); webhook
+// subscriptions with each delivery's last error and next attempt, and disabling one
+// (webhooks.go, webhooks.Subscriptions.Disable, audited); the reconciler's runs and held
+// plans, approved with reconcile.Reconciler.Approve (reconciler.go); audit search by
+// actor, org subtree, target, action and time, paged by cursor, with a CSV export whose
+// cells cannot start a formula (audit.go); and spreadsheet import (imports.go): the
+// importer's dry run shown line by line, then the very file checked (carried in the form,
+// matched by its SHA-256) applied by imports.Importer in the background while a page
+// that reloads itself (a Refresh header: no script) shows its progress and outcome. An
+// import job lives in the memory of the replica that runs it. Webhooks and the
+// reconciler are for operators only, as in the admin API; a delegate's audit search is
+// confined to their delegated subtree. Approving a held plan goes through StepUp, as
+// approving an elevation does: an authentication at most StepUpMaxAge old, recorded in
+// the approval's audit events.
+//
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
 // RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,
 // ApproveElevation, RejectElevation, Check, WhatCanUserDo; orgs.Delegations.Delegate,
