@@ -78,7 +78,7 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 	if len(events) == 0 {
 		return nil
 	}
-	subs, err := db.placeEvents(tx, events)
+	subs, streams, err := db.placeEvents(tx, events)
 	if err != nil {
 		return err
 	}
@@ -104,6 +104,9 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 			e.OrgPath, e.Action, e.TargetType, e.TargetID, string(e.Diff), e.RequestID, e.ClientAddr,
 			e.PrevHash, e.Hash)
 		subs.enqueue(w, e)
+	}
+	if err := streams.enqueue(tx, w, events); err != nil {
+		return err
 	}
 	if err := w.flush(tx, db.dialect, "", nil); err != nil {
 		return fmt.Errorf("sqlstore: append audit events: %w", err)
@@ -183,7 +186,7 @@ func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []an
 // returns the active webhook subscriptions of the events' tenants. Both are one
 // statement, as every write pays for it: the orgs by id, the connections' orgs, and the
 // subscriptions (an indexed lookup that finds nothing for a tenant nobody subscribed to).
-func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, error) {
+func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, ssfStreams, error) {
 	conns, orgIDs, subConns := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	control := false
 	for _, e := range events {
@@ -215,14 +218,21 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		UNION ALL
 		SELECT 's', COALESCE(connection_id, ''), id, '', actions FROM webhook_subscriptions
 		WHERE state = 'active' AND (`+subsWhere+`)
+		UNION ALL
+		SELECT 'f', COALESCE(s.connection_id, ''), s.id, '', s.events_requested FROM ssf_streams s
+		WHERE s.status <> 'disabled' AND (s.connection_id IN ? OR s.connection_id IS NULL)
 		ORDER BY 1, 3`,
-		keysOf(orgIDs), keysOf(conns), keysOf(subConns)).Find(&rows).Error
+		keysOf(orgIDs), keysOf(conns), keysOf(subConns), keysOf(subConns)).Find(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
+		return nil, nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
 	}
 	connOrg, paths, subs := map[string]string{}, map[string]string{}, chainSubscriptions{}
+	var streams ssfStreams
 	for _, r := range rows {
 		switch r.Kind {
+		case "f":
+			streams = append(streams, ssfStream{id: r.ID, conn: r.Conn, events: strings.Fields(r.Actions)})
+			continue
 		case "s":
 			chain := audit.Control
 			if r.Conn != "" {
@@ -242,7 +252,7 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		}
 		e.OrgPath = paths[e.OrgID]
 	}
-	return subs, nil
+	return subs, streams, nil
 }
 
 func keysOf(m map[string]bool) []string {
