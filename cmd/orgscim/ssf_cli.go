@@ -43,7 +43,9 @@ func ssfStreams(db *sqlstore.DB) *ssf.Streams {
 
 // ssfServer is the transmitter's HTTP side over db.
 func ssfServer(db *sqlstore.DB, logger *slog.Logger, cfg ssfConfig, now func() time.Time) *ssf.Server {
-	return &ssf.Server{Streams: ssfStreams(db), Outbox: db.SSF(), Keys: cfg.Keys, Issuer: cfg.Issuer, Logger: logger, Now: now}
+	streams := ssfStreams(db)
+	streams.Now = now
+	return &ssf.Server{Streams: streams, Outbox: db.SSF(), Keys: cfg.Keys, Issuer: cfg.Issuer, Logger: logger, Now: now}
 }
 
 type ssfGroup struct {
