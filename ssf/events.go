@@ -170,7 +170,7 @@ func SETs(e *audit.Event, f Facts) []SET {
 			after, _ := c.After.(string)
 			if before != "" && after != "" {
 				// The subject is the identifier the receiver knew the user by.
-				old, okeys := userSubject(user(emailIfSame(f.Email, after, before), before))
+				old, okeys := userSubject(user(emailIfSame(f.Email, after), before))
 				add("id", IdentifierChanged, old, append(okeys, keys...), map[string]any{"new-value": after})
 			}
 		}
@@ -238,11 +238,10 @@ func SETs(e *audit.Event, f Facts) []SET {
 
 // emailIfSame keeps the e-mail subject for the old identifier only when the e-mail was
 // not simply the userName that changed.
-func emailIfSame(email, newName, oldName string) string {
+func emailIfSame(email, newName string) string {
 	if strings.EqualFold(email, newName) {
 		return ""
 	}
-	_ = oldName
 	return email
 }
 
