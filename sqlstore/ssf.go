@@ -116,9 +116,9 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 						continue streams
 					}
 				}
-				w.add(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, ord, event_type, claims, requested_at,
-				created_at, next_attempt_at) VALUES `, 10,
-					provisioning.NewID(), st.id, e.ID+"-"+set.Suffix, e.Chain, e.Seq*8+int64(k), set.Type, claims,
+				w.add(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at,
+				created_at, next_attempt_at) VALUES `, 11,
+					provisioning.NewID(), st.id, e.ID+"-"+set.Suffix, e.Chain, set.Subject, e.Seq*8+int64(k), set.Type, claims,
 					micros(e.Time), now, 0)
 			}
 		}
@@ -394,9 +394,9 @@ func (s SSF) AddSubject(ctx context.Context, streamID, key string) error {
 // QueueSET queues a SET that no audit event carries, after the stream's others.
 func (s SSF) QueueSET(ctx context.Context, streamID, jti, typ string, claims []byte, at time.Time) error {
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
-		return tx.Exec(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, ord, event_type, claims, requested_at, created_at, next_attempt_at)
-			SELECT ?, ?, ?, ?, COALESCE(MAX(ord), 0) + 1, ?, ?, ?, ?, 0 FROM ssf_outbox WHERE stream_id = ?`,
-			provisioning.NewID(), streamID, jti, audit.Control, typ, string(claims), micros(at), micros(at), streamID).Error
+		return tx.Exec(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at, created_at, next_attempt_at)
+			SELECT ?, ?, ?, ?, ?, COALESCE(MAX(ord), 0) + 1, ?, ?, ?, ?, 0 FROM ssf_outbox WHERE stream_id = ?`,
+			provisioning.NewID(), streamID, jti, audit.Control, "stream:"+streamID, typ, string(claims), micros(at), micros(at), streamID).Error
 	})
 }
 
@@ -415,9 +415,10 @@ func (r deliveryRow) delivery(lease string) ssf.Delivery {
 const deliveryCols = `o.id, o.stream_id, o.jti, o.event_type, o.claims, r.audience, s.endpoint_url, s.authorization_header,
 	o.attempts, o.requested_at`
 
-// ClaimPush leases the next due SET of up to limit enabled push streams. A stream's
-// next SET is the pending one with the lowest ord; while it is leased or waiting for a
-// retry, the stream's later SETs wait behind it, which keeps each stream in order.
+// ClaimPush leases up to limit due SETs of enabled push streams, each the next of its
+// stream and subject: the pending one with the lowest ord. While it is leased or waiting
+// for a retry, the later SETs about its subject wait behind it, which keeps what a
+// receiver hears about one person in order; SETs about other subjects go out meanwhile.
 func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]ssf.Delivery, error) {
 	lock := ""
 	if s.db.dialect.name == postgresDialect.name {
@@ -429,8 +430,8 @@ func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, 
 		var ids []string
 		err := tx.Raw(`SELECT o.id FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
 			WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.status = 'enabled' AND s.delivery_method = ?
-			AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.state = 'pending'
-				AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
+			AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.subject = o.subject
+				AND p.state = 'pending' AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
 			ORDER BY o.next_attempt_at, o.ord LIMIT ?`+lock, micros(now), ssf.PushMethod, limit).Scan(&ids).Error
 		if err != nil || len(ids) == 0 {
 			return err

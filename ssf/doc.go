@@ -33,9 +33,11 @@
 //   - Transactional outbox: sqlstore queues a stream's SETs in the transaction that
 //     appends the audit event, as it queues webhook deliveries, so SETs are queued if and
 //     only if their change commits; nothing is sent for a rolled-back change.
-//   - Order: a push stream's SETs are sent one at a time, in the order their events were
-//     numbered; a SET that fails holds back the stream's later ones until it is
-//     delivered or given up. A poll returns SETs oldest first.
+//   - Order per subject: a push stream sends the SETs about one subject (a user, by SCIM
+//     id, so across renames; an org) one at a time, in the order their events were
+//     numbered; a SET that fails holds back the later ones about its subject until it is
+//     delivered or given up, while SETs about other subjects go out meanwhile. A poll
+//     returns a stream's SETs oldest first.
 //   - At least once: a push is retried with exponential backoff (Pusher) until the
 //     receiver answers 2xx; a 400 (the receiver refused that SET, RFC 8935 §2.3) gives it
 //     up at once. A polled SET not acknowledged within DefaultPollLease is returned again

@@ -74,7 +74,10 @@ type Facts struct {
 // stream's removed subjects are matched against.
 type SET struct {
 	Suffix string // makes the jti unique among the SETs of one audit event
-	Type   string
+	// Subject names who the SET is about, stably across renames ("user:<SCIM id>",
+	// "org:<slug>"): a stream delivers the SETs of one subject in order.
+	Subject string
+	Type    string
 	Claims map[string]any
 	Keys   []string
 }
@@ -152,9 +155,13 @@ func SETs(e *audit.Event, f Facts) []SET {
 		return s, keys
 	}
 	var out []SET
+	order := "user:" + f.UserID
+	if e.Action == "org.update" {
+		order = "org:" + f.OrgSlug
+	}
 	add := func(suffix, typ string, sub Subject, keys []string, body map[string]any) {
 		body["event_timestamp"] = iat
-		out = append(out, SET{Suffix: suffix, Type: typ, Keys: keys, Claims: map[string]any{
+		out = append(out, SET{Suffix: suffix, Subject: order, Type: typ, Keys: keys, Claims: map[string]any{
 			"iat": iat, "txn": e.ID, "sub_id": map[string]any(sub), "events": map[string]any{typ: body},
 		}})
 	}

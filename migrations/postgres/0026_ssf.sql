@@ -49,13 +49,15 @@ CREATE TABLE ssf_subjects (
 -- One row per SET and stream. claims is the SET's payload without iss and aud, which
 -- are added when it is signed. A push row is claimed with a lease like a webhook
 -- delivery; a poll row is leased when a poll returns it and delivered when acknowledged.
--- ord orders a stream's SETs: push sends a stream's next SET only once the one before
--- it is delivered or dead.
+-- ord orders a stream's SETs about one subject (subject: "user:<id>", "org:<slug>"):
+-- push sends the next SET about a subject only once the one before it is delivered or
+-- dead, while SETs about other subjects go out meanwhile.
 CREATE TABLE ssf_outbox (
     id               TEXT PRIMARY KEY,
     stream_id        TEXT NOT NULL REFERENCES ssf_streams (id),
     jti              TEXT NOT NULL,
     chain            TEXT NOT NULL,
+    subject          TEXT NOT NULL DEFAULT '',
     ord              BIGINT NOT NULL,
     event_type       TEXT NOT NULL,
     claims           TEXT NOT NULL,
@@ -69,5 +71,5 @@ CREATE TABLE ssf_outbox (
     delivered_at     BIGINT,
     UNIQUE (stream_id, jti)
 );
-CREATE INDEX ssf_outbox_stream ON ssf_outbox (stream_id, ord) WHERE state = 'pending';
+CREATE INDEX ssf_outbox_stream ON ssf_outbox (stream_id, subject, ord) WHERE state = 'pending';
 CREATE INDEX ssf_outbox_due ON ssf_outbox (next_attempt_at) WHERE state = 'pending';
