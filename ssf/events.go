@@ -78,8 +78,8 @@ type SET struct {
 	// "org:<slug>"): a stream delivers the SETs of one subject in order.
 	Subject string
 	Type    string
-	Claims map[string]any
-	Keys   []string
+	Claims  map[string]any
+	Keys    []string
 }
 
 // Emits reports whether an audit action can give SETs, so that the store looks up
