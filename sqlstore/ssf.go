@@ -456,10 +456,15 @@ func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, 
 	return out, nil
 }
 
-// Delivered marks d acknowledged.
-func (s SSF) Delivered(ctx context.Context, d *ssf.Delivery, at time.Time) error {
+// Delivered marks ds acknowledged at at. A SET whose lease ran out meanwhile is marked
+// all the same: the receiver has it.
+func (s SSF) Delivered(ctx context.Context, ds []*ssf.Delivery, at time.Time) error {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
 	return s.db.gorm.WithContext(ctx).Exec(`UPDATE ssf_outbox SET state = 'delivered', delivered_at = ?, last_error = '', lease = ''
-		WHERE id = ? AND state = 'pending'`, micros(at), d.ID).Error
+		WHERE id IN ? AND state = 'pending'`, micros(at), ids).Error
 }
 
 // Failed records a failed attempt of d, unless a later claim took d over.

@@ -36,8 +36,8 @@ type Outbox interface {
 	// streams: a stream's SETs are claimed one at a time, in order, each only once the
 	// one before it was delivered or given up.
 	ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
-	// Delivered marks d acknowledged at at.
-	Delivered(ctx context.Context, d *Delivery, at time.Time) error
+	// Delivered marks ds acknowledged at at, in one statement.
+	Delivered(ctx context.Context, ds []*Delivery, at time.Time) error
 	// Failed records a failed attempt: tried again at next or, when dead, never.
 	Failed(ctx context.Context, d *Delivery, next time.Time, dead bool, reason string) error
 	// Poll acknowledges acks, gives up errs (jti → reason), then leases and returns up
@@ -77,7 +77,8 @@ type Pusher struct {
 	// Client sends the requests; nil: one that follows no redirect.
 	Client      *http.Client
 	Timeout     time.Duration // per request; default 10s
-	Concurrency int           // streams served at once; default 8
+	Concurrency int           // requests at once; default 16
+	Batch       int           // SETs one claim takes at most; default 128
 	MaxAttempts int           // attempts before a SET is given up; default 15
 	BaseDelay   time.Duration // wait after the first failure, doubled after each; default 1s
 	MaxDelay    time.Duration // longest wait; default 30m
@@ -128,32 +129,38 @@ type Result struct {
 	Delivered, Retrying, Dead int
 }
 
-// Once sends what is due until nothing more is, and returns. Each round claims the next
-// SET of up to Concurrency streams and sends them at once, so that a slow receiver
-// holds up only its own stream.
+// Once sends what is due until nothing more is, and returns. Each round claims up to
+// Batch SETs, each the next of its stream and subject, sends them Concurrency at a time,
+// and records the acknowledged ones together: two short write transactions per round,
+// whatever its size, which keeps a SQLite writer free for the changes themselves.
 func (p *Pusher) Once(ctx context.Context) (Result, error) {
 	var res Result
 	timeout := orDefault(p.Timeout, 10*time.Second)
 	for ctx.Err() == nil {
-		batch, err := p.Outbox.ClaimPush(ctx, p.now(), timeout+30*time.Second, orDefault(p.Concurrency, 8))
+		batch, err := p.Outbox.ClaimPush(ctx, p.now(), timeout+30*time.Second, orDefault(p.Batch, 128))
 		if err != nil || len(batch) == 0 {
 			return res, err
 		}
 		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			ferr error
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			ferr      error
+			delivered []*Delivery
+			at        []time.Time
 		)
+		slots := make(chan struct{}, orDefault(p.Concurrency, 16))
 		for i := range batch {
 			wg.Add(1)
+			slots <- struct{}{}
 			go func(d *Delivery) {
-				defer wg.Done()
+				defer func() { <-slots; wg.Done() }()
 				outcome, err := p.send(ctx, d, timeout)
 				mu.Lock()
 				defer mu.Unlock()
 				switch outcome {
 				case "delivered":
 					res.Delivered++
+					delivered, at = append(delivered, d), append(at, p.now())
 				case "dead":
 					res.Dead++
 				case "retry":
@@ -165,6 +172,17 @@ func (p *Pusher) Once(ctx context.Context) (Result, error) {
 			}(&batch[i])
 		}
 		wg.Wait()
+		if len(delivered) > 0 {
+			// Recorded even when ctx is done: the receivers have these SETs.
+			if err := p.Outbox.Delivered(context.WithoutCancel(ctx), delivered, at[len(at)-1]); err != nil && ferr == nil {
+				ferr = err
+			}
+			if p.Delivered != nil {
+				for i, d := range delivered {
+					p.Delivered(d, at[i])
+				}
+			}
+		}
 		if ferr != nil {
 			return res, ferr
 		}
@@ -172,7 +190,7 @@ func (p *Pusher) Once(ctx context.Context) (Result, error) {
 	return res, ctx.Err()
 }
 
-// send pushes one SET and records the outcome.
+// send pushes one SET and records a failure; an acknowledged SET is recorded by Once.
 func (p *Pusher) send(ctx context.Context, d *Delivery, timeout time.Duration) (string, error) {
 	token, err := SignSET(p.Keys, p.Issuer, d)
 	if err != nil {
@@ -207,18 +225,11 @@ func (p *Pusher) send(ctx context.Context, d *Delivery, timeout time.Duration) (
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusAccepted || resp.StatusCode/100 == 2:
-		at := p.now()
-		if err := p.Outbox.Delivered(ctx, d, at); err != nil {
-			return "", err
-		}
-		if p.Delivered != nil {
-			p.Delivered(d, at)
-		}
+	case resp.StatusCode/100 == 2:
 		return "delivered", nil
 	case resp.StatusCode == http.StatusBadRequest:
 		// RFC 8935 §2.3: the receiver refused this SET for good and said why; sending it
-		// again cannot help, so it is given up and the stream moves on.
+		// again cannot help, so it is given up and the subject's next SET goes out.
 		var e struct {
 			Err         string `json:"err"`
 			Description string `json:"description"`
