@@ -372,10 +372,13 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 				"Operations": []any{map[string]any{"op": "Replace", "path": "active", "value": false}},
 			}, http.StatusNoContent, http.StatusOK)
+			if err == nil && probe != nil {
+				probe.deactivated(userName(i))
+			}
 			return err
 		})
 		if probe != nil {
-			out["time_to_revoke"] = probe.result(ctx, time.Minute)
+			out["time_to_revoke"], out["ssf_delivery"] = probe.result(ctx, time.Minute)
 		}
 	}
 	if want["delete"] {

@@ -31,6 +31,7 @@ type ssfProbe struct {
 
 	mu       sync.Mutex
 	sent     map[string]time.Time // e-mail → when the deactivation was sent
+	answered map[string]time.Time // e-mail → when the server answered it (committed)
 	received map[string]time.Time
 	invalid  int
 	arrived  chan struct{}
@@ -44,7 +45,7 @@ func startSSFProbe(ctx context.Context, scimBase, token string, client *http.Cli
 		return nil, fmt.Errorf("load: --url %q is not a URL", scimBase)
 	}
 	p := &ssfProbe{base: u.Scheme + "://" + u.Host, token: token, client: client,
-		sent: map[string]time.Time{}, received: map[string]time.Time{}, arrived: make(chan struct{}, 1)}
+		sent: map[string]time.Time{}, answered: map[string]time.Time{}, received: map[string]time.Time{}, arrived: make(chan struct{}, 1)}
 	var cfg ssf.Configuration
 	if err := p.call(ctx, "GET", ssf.ConfigurationPath, nil, &cfg, http.StatusOK); err != nil {
 		return nil, fmt.Errorf("load: the server serves no Shared Signals transmitter: %w", err)
@@ -154,10 +155,17 @@ func (p *ssfProbe) deactivating(email string) {
 	p.mu.Unlock()
 }
 
+// deactivated records that the server answered the deactivation: it has committed.
+func (p *ssfProbe) deactivated(email string) {
+	p.mu.Lock()
+	p.answered[strings.ToLower(email)] = time.Now()
+	p.mu.Unlock()
+}
+
 // result waits, at most wait, for the SET of every deactivation sent, and returns the
 // time to revoke: p50, p99 and max from sending the SCIM PATCH to receiving its SET.
 // Errors counts the SETs that did not arrive (and the ones that failed to verify).
-func (p *ssfProbe) result(ctx context.Context, wait time.Duration) phaseResult {
+func (p *ssfProbe) result(ctx context.Context, wait time.Duration) (total, afterAnswer phaseResult) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	start := time.Now()
@@ -180,21 +188,29 @@ func (p *ssfProbe) result(ctx context.Context, wait time.Duration) phaseResult {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	total = p.percentiles(p.sent, start, wait,
+		"time to revoke: SCIM PATCH active=false sent → RISC account-disabled SET received and verified by a push receiver on 127.0.0.1")
+	afterAnswer = p.percentiles(p.answered, start, wait,
+		"SET delivery: the server's answer to the PATCH (committed) → the SET received and verified")
+	return total, afterAnswer
+}
+
+func (p *ssfProbe) percentiles(from map[string]time.Time, start time.Time, wait time.Duration, desc string) phaseResult {
 	var lat []time.Duration
-	for email, sent := range p.sent {
+	for email, t := range from {
 		if got, ok := p.received[email]; ok {
-			lat = append(lat, got.Sub(sent))
+			lat = append(lat, got.Sub(t))
 		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res := phaseResult{Requests: len(lat), Errors: len(p.sent) - len(lat) + p.invalid, Seconds: time.Since(start).Seconds(),
-		Description: fmt.Sprintf("time to revoke: SCIM PATCH active=false sent → RISC account-disabled SET received and verified by a push receiver on 127.0.0.1 (%d deactivations)", len(p.sent))}
+	res := phaseResult{Requests: len(lat), Errors: len(from) - len(lat) + p.invalid, Seconds: time.Since(start).Seconds(),
+		Description: fmt.Sprintf("%s (%d deactivations)", desc, len(from))}
 	if n := len(lat); n > 0 {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		res.P50ms, res.P99ms, res.MaxMs = ms(lat[n/2]), ms(lat[min(n-1, n*99/100)]), ms(lat[n-1])
 	}
 	if res.Errors > 0 {
-		res.FirstError = fmt.Sprintf("%d SET(s) not received within %s, %d failed to verify", len(p.sent)-len(lat), wait, p.invalid)
+		res.FirstError = fmt.Sprintf("%d SET(s) not received within %s, %d failed to verify", len(from)-len(lat), wait, p.invalid)
 	}
 	return res
 }
