@@ -512,8 +512,31 @@ func TestSharedSignals(t *testing.T) {
 		}
 		env.clock.advance(ssf.DefaultPollLease + time.Second)
 		st, v = ssfCall(t, base, token, "POST", "/ssf/poll/"+pollID, map[string]any{"returnImmediately": true})
-		if again := at(v, "sets").(map[string]any); st != 200 || len(again) != 2 {
+		again, _ := at(v, "sets").(map[string]any)
+		if st != 200 || len(again) != 2 {
 			t.Fatalf("unacknowledged SETs after their lease: %v", v)
+		}
+		// A long poll (no returnImmediately) acknowledges, then waits for the next SETs.
+		var acks []string
+		for jti := range again {
+			acks = append(acks, jti)
+		}
+		polled := make(chan any, 1)
+		go func() {
+			_, v := ssfCall(t, base, token, "POST", "/ssf/poll/"+pollID, map[string]any{"ack": acks})
+			polled <- v
+		}()
+		time.Sleep(200 * time.Millisecond) // let the poll start waiting; correctness does not depend on it
+		sc.patch(bob, op("replace", "active", false)).must(t, 200)
+		v = <-polled
+		if sets, _ := at(v, "sets").(map[string]any); len(sets) != 2 {
+			t.Fatalf("long poll: %v", v)
+		}
+		sc.patch(bob, op("replace", "active", true)).must(t, 200)
+		pushOnce(t, p)
+		if got := bySubject(recv.take()); !reflect.DeepEqual(got, map[string][]string{
+			"bob@acme.example": {ssf.AccountDisabled, ssf.SessionRevoked, ssf.AccountEnabled}}) {
+			t.Fatalf("push while polled: %v", got)
 		}
 
 		// Verification, and a paused stream holds its SETs.
