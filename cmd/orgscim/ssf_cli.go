@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -206,6 +208,9 @@ func (c *ssfKeyRotateCmd) Run(env *cliEnv) error {
 	path := ssfKeyPath(c.SSFKey, env.database)
 	if path == "" {
 		return errors.New("name the SET signing key file: --ssf-key FILE or ORGSCIM_SSF_KEY_FILE")
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no SET signing key at %s yet: orgscim serve creates it on first start", path)
 	}
 	kid, err := ssf.RotateKey(path, c.Alg, c.Keep, time.Now())
 	if err != nil {
