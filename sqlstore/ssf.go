@@ -186,7 +186,7 @@ func (r receiverRow) receiver() ssf.Receiver {
 }
 
 const receiverSelect = `SELECT r.id, r.name, r.audience, r.connection_id, COALESCE(c.slug, '') AS connection_slug, r.state,
-	r.created_at, r.revoked_at, (SELECT count(*) FROM ssf_streams s WHERE s.receiver_id = r.id) AS streams
+	r.created_at, r.revoked_at, (SELECT count(*) FROM ssf_streams s WHERE s.receiver_id = r.id AND s.deleted_at IS NULL) AS streams
 	FROM ssf_receivers r LEFT JOIN connections c ON c.id = r.connection_id`
 
 // Receivers lists every receiver, oldest first.
@@ -276,7 +276,7 @@ const streamCols = `id, receiver_id, connection_id, description, events_requeste
 func (s SSF) CreateStream(ctx context.Context, st *ssf.Stream, max int) error {
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
 		var n int64
-		if err := tx.Raw("SELECT count(*) FROM ssf_streams WHERE receiver_id = ?", st.ReceiverID).Scan(&n).Error; err != nil {
+		if err := tx.Raw("SELECT count(*) FROM ssf_streams WHERE receiver_id = ? AND deleted_at IS NULL", st.ReceiverID).Scan(&n).Error; err != nil {
 			return err
 		}
 		if n >= int64(max) {
@@ -291,7 +291,7 @@ func (s SSF) CreateStream(ctx context.Context, st *ssf.Stream, max int) error {
 // Streams lists a receiver's streams, oldest first.
 func (s SSF) Streams(ctx context.Context, receiverID string) ([]ssf.Stream, error) {
 	var rows []streamRow
-	if err := s.db.q(ctx).Raw("SELECT "+streamCols+" FROM ssf_streams WHERE receiver_id = ? ORDER BY created_at, id",
+	if err := s.db.q(ctx).Raw("SELECT "+streamCols+" FROM ssf_streams WHERE receiver_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
 		receiverID).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
@@ -313,7 +313,7 @@ func (s SSF) UpdateStream(ctx context.Context, receiverID, id string, fn func(*s
 			lock = " FOR UPDATE"
 		}
 		var rows []streamRow
-		if err := tx.Raw("SELECT "+streamCols+" FROM ssf_streams WHERE id = ? AND receiver_id = ?"+lock, id, receiverID).
+		if err := tx.Raw("SELECT "+streamCols+" FROM ssf_streams WHERE id = ? AND receiver_id = ? AND deleted_at IS NULL"+lock, id, receiverID).
 			Scan(&rows).Error; err != nil {
 			return err
 		}
@@ -355,18 +355,20 @@ func (s SSF) UpdateStream(ctx context.Context, receiverID, id string, fn func(*s
 	return out, nil
 }
 
-// DeleteStream deletes the receiver's stream, its removed subjects and its SETs.
+// DeleteStream deletes the receiver's stream: it is disabled and marked deleted, and its
+// removed subjects and SETs are deleted. The row stays, so that a change committing
+// meanwhile that queues a SET for it does not fail; such a SET is never sent.
 func (s SSF) DeleteStream(ctx context.Context, receiverID, id string) error {
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec("UPDATE ssf_streams SET status = 'disabled' WHERE id = ? AND receiver_id = ?", id, receiverID)
+		res := tx.Exec(`UPDATE ssf_streams SET status = 'disabled', reason = 'deleted', deleted_at = ?, updated_at = ?
+			WHERE id = ? AND receiver_id = ? AND deleted_at IS NULL`, micros(time.Now()), micros(time.Now()), id, receiverID)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return orgscim.Errorf(orgscim.NotFound, "no stream %q", id)
 		}
-		for _, q := range []string{"DELETE FROM ssf_outbox WHERE stream_id = ?", "DELETE FROM ssf_subjects WHERE stream_id = ?",
-			"DELETE FROM ssf_streams WHERE id = ?"} {
+		for _, q := range []string{"DELETE FROM ssf_outbox WHERE stream_id = ?", "DELETE FROM ssf_subjects WHERE stream_id = ?"} {
 			if err := tx.Exec(q, id).Error; err != nil {
 				return err
 			}

@@ -18,7 +18,9 @@ CREATE TABLE ssf_receivers (
 );
 
 -- A stream is a receiver's: what it asked for and how it is delivered. connection_id is
--- the receiver's, copied so that the write path finds a tenant's streams by index.
+-- the receiver's, copied so that the write path finds a tenant's streams by index. A
+-- deleted stream stays, disabled, with deleted_at: a change committing at that moment
+-- may still queue a SET for it, which must not fail the change on its foreign key.
 CREATE TABLE ssf_streams (
     id                    TEXT PRIMARY KEY,
     receiver_id           TEXT NOT NULL REFERENCES ssf_receivers (id),
@@ -31,7 +33,8 @@ CREATE TABLE ssf_streams (
     status                TEXT NOT NULL DEFAULT 'enabled' CHECK (status IN ('enabled', 'paused', 'disabled')),
     reason                TEXT NOT NULL DEFAULT '',
     created_at            BIGINT NOT NULL,
-    updated_at            BIGINT NOT NULL
+    updated_at            BIGINT NOT NULL,
+    deleted_at            BIGINT
 );
 CREATE INDEX ssf_streams_receiver ON ssf_streams (receiver_id);
 CREATE INDEX ssf_streams_connection ON ssf_streams (connection_id) WHERE status <> 'disabled';
