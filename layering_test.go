@@ -21,7 +21,7 @@ var adapterImports = []string{
 	"github.com/elimity-com/scim", "github.com/scim2/",
 	"github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/adminapi",
 	"github.com/orgscim/orgscim/webhooks", "github.com/orgscim/orgscim/connhealth", "github.com/orgscim/orgscim/setuppage",
-	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/internal/httpstatus", "github.com/orgscim/orgscim/internal/keyauth", "github.com/orgscim/orgscim/domaincheck", "github.com/orgscim/orgscim/authzen", "github.com/orgscim/orgscim/cmd/", "github.com/orgscim/orgscim/console",
+	"github.com/orgscim/orgscim/httpmetrics", "github.com/orgscim/orgscim/internal/httpstatus", "github.com/orgscim/orgscim/internal/keyauth", "github.com/orgscim/orgscim/domaincheck", "github.com/orgscim/orgscim/authzen", "github.com/orgscim/orgscim/ssf", "github.com/orgscim/orgscim/cmd/", "github.com/orgscim/orgscim/console",
 	"github.com/coreos/go-oidc", "golang.org/x/oauth2",
 }
 
@@ -37,6 +37,8 @@ var adapterRules = map[string][]string{
 	"httpmetrics": {"gorm.io/", "github.com/orgscim/orgscim/sqlstore"},
 	"console":     {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/adminapi", "github.com/orgscim/orgscim/scim"},
 	"domaincheck": {"github.com/labstack/echo", "gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore"},
+	"ssf": {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/adminapi",
+		"github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/console"},
 	"authzen": {"gorm.io/", "database/sql", "github.com/orgscim/orgscim/sqlstore", "github.com/orgscim/orgscim/adminapi",
 		"github.com/orgscim/orgscim/scim", "github.com/orgscim/orgscim/webhooks"},
 }

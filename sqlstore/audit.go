@@ -79,7 +79,7 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 	if len(events) == 0 {
 		return nil
 	}
-	subs, nums, err := db.placeEvents(tx, events)
+	subs, streams, nums, err := db.placeEvents(tx, events)
 	if err != nil {
 		return err
 	}
@@ -106,6 +106,9 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 			e.OrgPath, e.Action, e.TargetType, e.TargetID, string(e.Diff), e.RequestID, e.ClientAddr,
 			e.PrevHash, e.Hash)
 		subs.enqueue(w, e)
+	}
+	if err := streams.enqueue(tx, w, events); err != nil {
+		return err
 	}
 	if err := w.flush(tx, db.dialect, "", nil); err != nil {
 		return fmt.Errorf("sqlstore: append audit events: %w", err)
@@ -182,13 +185,14 @@ func (w *batchWriter) flush(tx *gorm.DB, d dialect, final string, finalArgs []an
 
 // placeEvents fills in the org of each event — the connection's when the domain named
 // none — and its path, by which delegated administrators see their subtree's events; and
-// returns the active webhook subscriptions of the events' tenants. Both are one
-// statement, as every write pays for it: the orgs by id, the connections' orgs, and the
-// subscriptions (an indexed lookup that finds nothing for a tenant nobody subscribed to).
+// returns the active webhook subscriptions and Shared Signals streams of the events'
+// tenants. All are one statement, as every write pays for it: the orgs by id, the
+// connections' orgs, the subscriptions and the streams (indexed lookups that find
+// nothing for a tenant nobody subscribed to).
 // On PostgreSQL the same statement draws the events' numbers (numberEvents' query, the
 // writers' lock first), so an audited write spends one round trip here, not two; on
 // SQLite the numbers are nil and drawn apart.
-func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, []int64, error) {
+func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions, ssfStreams, []int64, error) {
 	conns, orgIDs, subConns := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	control := false
 	for _, e := range events {
@@ -220,13 +224,16 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		SELECT 'c', c.id, o.id, o.path, '', 0 FROM connections c JOIN orgs o ON o.id = c.org_id WHERE c.id IN ?
 		UNION ALL
 		SELECT 's', COALESCE(connection_id, ''), id, '', actions, 0 FROM webhook_subscriptions
-		WHERE state = 'active' AND (` + subsWhere + `)`
-	args := []any{keysOf(orgIDs), keysOf(conns), keysOf(subConns)}
+		WHERE state = 'active' AND (` + subsWhere + `)
+		UNION ALL
+		SELECT 'f', COALESCE(s.connection_id, ''), s.id, '', s.events_requested, 0 FROM ssf_streams s
+		WHERE s.status <> 'disabled' AND (s.connection_id IN ? OR s.connection_id IS NULL)`
+	args := []any{keysOf(orgIDs), keysOf(conns), keysOf(subConns), keysOf(subConns)}
 	numbered := db.dialect.name == postgresDialect.name
 	if numbered {
 		key, err := db.writersKey(tx.Statement.Context)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		// The lock's row is produced before any row of the join, so the lock is held
 		// before the first number is drawn (as in numberEvents).
@@ -237,17 +244,21 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 	}
 	err := tx.Raw(sql+" ORDER BY 1, 6, 3", args...).Find(&rows).Error
 	if err != nil {
-		return nil, nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
+		return nil, nil, nil, fmt.Errorf("sqlstore: audit event orgs and subscriptions: %w", err)
 	}
 	var nums []int64
 	if numbered {
 		nums = make([]int64, 0, len(events))
 	}
 	connOrg, paths, subs := map[string]string{}, map[string]string{}, chainSubscriptions{}
+	var streams ssfStreams
 	for _, r := range rows {
 		switch r.Kind {
 		case "n":
 			nums = append(nums, r.Num) // in increasing order: ORDER BY its column
+			continue
+		case "f":
+			streams = append(streams, ssfStream{id: r.ID, conn: r.Conn, events: strings.Fields(r.Actions)})
 			continue
 		case "s":
 			chain := audit.Control
@@ -262,7 +273,7 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		paths[r.ID] = r.Path
 	}
 	if numbered && len(nums) != len(events) {
-		return nil, nil, fmt.Errorf("sqlstore: audit event numbers: %d for %d events", len(nums), len(events))
+		return nil, nil, nil, fmt.Errorf("sqlstore: audit event numbers: %d for %d events", len(nums), len(events))
 	}
 	for i := range events {
 		e := &events[i]
@@ -271,7 +282,7 @@ func (db *DB) placeEvents(tx *gorm.DB, events []audit.Event) (chainSubscriptions
 		}
 		e.OrgPath = paths[e.OrgID]
 	}
-	return subs, nums, nil
+	return subs, streams, nums, nil
 }
 
 func keysOf(m map[string]bool) []string {

@@ -98,6 +98,9 @@ var tenantKeyColumn = map[string]string{
 	// A delivery and a revocation receipt carry the chain of the event they deliver.
 	"outbox":              "chain",
 	"revocation_receipts": "chain",
+	// A queued SET carries the chain of the audit event it describes (a verification
+	// SET the control plane's).
+	"ssf_outbox": "chain",
 }
 
 // Distributed tables whose tenant key column allows NULL though every row is written
@@ -120,6 +123,8 @@ var keyImpliesTenant = map[string]string{
 	"elevations(id)":                         "an elevation's id is random",
 	"audit_events(id)":                       "an event's id is random",
 	"outbox(id)":                             "a delivery's id is random",
+	"ssf_outbox(id)":                         "a queued SET's id is random",
+	"ssf_outbox(jti,stream_id)":              "a jti is its audit event's id, which belongs to one chain",
 	"mapping_exceptions(mapping_id,user_id)": "a mapping belongs to one connection",
 	// One live grant per source, user, role and org. user_id is a SCIM user's random id;
 	// adding connection_id here, while the column may still be NULL, would let NULL rows
@@ -174,6 +179,12 @@ var referenceTables = map[string]string{
 	"operator_key_identities": "deployment-wide: the vendor's named operator keys",
 	// An MSP engagement joins two orgs of different subtrees; it is found from either.
 	"msp_engagements": "reference: an engagement joins an MSP org and a customer org outside its subtree, found from either side",
+	// Shared Signals receivers and their streams: few rows, found by token hash or read
+	// by every write of a tenant (like webhook subscriptions); a receiver without a
+	// connection is deployment-wide.
+	"ssf_receivers": "reference: found by token hash before any tenant is known; may span every tenant",
+	"ssf_streams":   "reference: few rows, read by every write like webhook subscriptions; may span every tenant",
+	"ssf_subjects":  "reference: a stream's removed subjects, read with its stream",
 }
 
 type tenantSchema struct {

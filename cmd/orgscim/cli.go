@@ -101,6 +101,7 @@ type commandLine struct {
 		Disable     webhookDisableCmd     `cmd:"" help:"Disable a subscription and drop its pending deliveries."`
 		Revocations webhookRevocationsCmd `cmd:"" help:"Time to revoke per connection, to the last subscriber's acknowledgement."`
 	} `cmd:"" help:"Signed webhook deliveries to downstream applications."`
+	SSF     ssfGroup `cmd:"" name:"ssf" help:"Shared Signals (SSF 1.0, CAEP/RISC): receivers and the SET signing key."`
 	Console struct {
 		Link   consoleLinkCmd   `cmd:"" help:"Print a one-time sign-in link to the console for an operator."`
 		SignIn consoleSignInCmd `cmd:"" name:"sign-in" help:"Configure a connection's OpenID Connect sign-in to the console."`

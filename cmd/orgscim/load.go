@@ -186,6 +186,9 @@ func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
 // loadOptions configures `orgscim load`.
 type loadOptions struct {
+	// SSFToken, when set, is a Shared Signals receiver's token: the deactivate phase then
+	// also measures time to revoke (see load_ssf.go).
+	SSFToken    string
 	Users       int
 	Concurrency int
 	// ReadConcurrency is the concurrency of the get and filter phases (0: Concurrency):
@@ -354,13 +357,29 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 		out["groupadd"] = withThrottled(out["groupadd"], l.throttled.Load()-before)
 	}
 	if want["deactivate"] {
+		var probe *ssfProbe
+		if o.SSFToken != "" {
+			if probe, err = startSSFProbe(ctx, l.base, o.SSFToken, l.client); err != nil {
+				return out, err
+			}
+			defer probe.close(context.WithoutCancel(ctx))
+		}
 		out["deactivate"] = l.phase(ctx, fmt.Sprintf("PATCH /Users/{id} active=false × %d", o.Users), o.Users, o.Concurrency, func(ctx context.Context, i int) error {
+			if probe != nil {
+				probe.deactivating(userName(i))
+			}
 			_, err := l.do(ctx, "PATCH", "/Users/"+ids[i], map[string]any{
 				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 				"Operations": []any{map[string]any{"op": "Replace", "path": "active", "value": false}},
 			}, http.StatusNoContent, http.StatusOK)
+			if err == nil && probe != nil {
+				probe.deactivated(userName(i))
+			}
 			return err
 		})
+		if probe != nil {
+			out["time_to_revoke"], out["ssf_delivery"] = probe.result(ctx, time.Minute)
+		}
 	}
 	if want["delete"] {
 		out["delete"] = l.phase(ctx, fmt.Sprintf("DELETE /Users/{id} × %d", o.Users), o.Users, o.Concurrency, func(ctx context.Context, i int) error {
@@ -411,6 +430,7 @@ type loadCmd struct {
 	Postgres        string        `placeholder:"URL" help:"The server's PostgreSQL URL, application_name included, when PostgreSQL runs on this machine: each phase then reports its backends' CPU per request."`
 	Settle          time.Duration `default:"10s" placeholder:"DURATION" help:"The longest a phase waits after its last answer for the server to be quiet again, so that the work its requests left behind (sealing, webhooks) counts in its CPU per request."`
 	Keep            bool          `help:"Leave the users and group the run created; by default they are deleted at the end, also after a failure or Ctrl-C."`
+	SSFToken        string        `name:"ssf-token" env:"ORGSCIM_LOAD_SSF_TOKEN" placeholder:"TOKEN" help:"A Shared Signals receiver's token (orgscim ssf receiver add): the deactivate phase then also measures time to revoke, to a push receiver on 127.0.0.1."`
 	JSON            bool          `name:"json" help:"Only the JSON: no progress bar and no table on a terminal's stderr."`
 }
 
@@ -422,7 +442,9 @@ server's CPU and statements (from its /metrics) and, with --postgres, PostgreSQL
 (its backends' /proc on this machine). A 429 is retried after its Retry-After (bounded
 by --max-retries and --max-wait), so the server's rate limit slows the run down instead
 of failing it. What the run created and did not delete is deleted at the end
-("cleanup" in the result) unless --keep. On a terminal, progress and then a table of
+("cleanup" in the result) unless --keep. With --ssf-token the run also reports
+"time_to_revoke": from each deactivation's PATCH to its SET at a Shared Signals push
+receiver it runs on 127.0.0.1 (its stream is deleted at the end). On a terminal, progress and then a table of
 the figures go to stderr (not with --json). See docs/PERFORMANCE.md.
 
 Example:
@@ -447,7 +469,7 @@ func (c *loadCmd) Run(env *cliEnv) error {
 	bar := newProgress(env.stderr, c.JSON, int64(c.Users), "load", "requests")
 	res, err := runLoad(env.ctx, c.URL, c.Token, loadOptions{Users: c.Users, Concurrency: c.Concurrency, ReadConcurrency: c.ReadConcurrency,
 		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar,
-		Postgres: c.Postgres, Settle: c.Settle})
+		Postgres: c.Postgres, Settle: c.Settle, SSFToken: c.SSFToken})
 	bar.Done()
 	if res != nil && !c.JSON && isTerminal(env.stderr) {
 		printCostTable(env.stderr, res)

@@ -28,6 +28,7 @@ import (
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/setuppage"
 	"github.com/orgscim/orgscim/sqlstore"
+	"github.com/orgscim/orgscim/ssf"
 	"github.com/orgscim/orgscim/webhooks"
 )
 
@@ -53,6 +54,8 @@ type httpConfig struct {
 	DomainProofs []domains.Proof
 	// ServiceAccounts is the policy of service accounts (zero: the defaults of orgs).
 	ServiceAccounts serviceAccountPolicy
+	// SSF is the Shared Signals transmitter's keys and issuer (no keys: not served).
+	SSF ssfConfig
 }
 
 // defaultRequestTimeout bounds every request, half of the 60 s Entra waits for an answer.
@@ -96,6 +99,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),
 		Tags: [][2]string{{authzen.Tag, authzen.TagDescription}}}
 	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Logger: logger}
+	var transmitter *ssf.Server
+	if cfg.SSF.Keys != nil {
+		transmitter = ssfServer(db, logger, cfg.SSF, cfg.Now)
+	}
 	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
 		Activator: svc.dir, Now: cfg.Now}
 	// Replicas on one PostgreSQL share each connection's rate-limit bucket there; SQLite
@@ -140,6 +147,10 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 			pdp.HandleError(err, c)
 			return
 		}
+		if transmitter != nil && ssf.Owns(c.Request().URL.Path) {
+			transmitter.HandleError(err, c)
+			return
+		}
 		apiError(logger, err, c)
 	}
 	// Outermost first. Metrics and the access log sit outside Recover so that a panic is
@@ -174,6 +185,9 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	s.Register(e)
 	admin.Register(e)
 	pdp.Register(e)
+	if transmitter != nil {
+		transmitter.Register(e)
+	}
 	(&setuppage.Server{Links: svc.onboarding, Logger: logger}).Register(e)
 	web.Register(e)
 	return e
@@ -337,6 +351,8 @@ type serveCmd struct {
 	auditKeyFlag
 	dnsResolverFlag
 	serviceAccountPolicy
+	ssfKeyFlag
+	SSFInterval time.Duration `default:"50ms" name:"ssf-interval" env:"ORGSCIM_SSF_INTERVAL" placeholder:"DURATION" help:"How often to push due Shared Signals SETs; 0 pushes none."`
 }
 
 func (serveCmd) Help() string {
@@ -389,6 +405,12 @@ webhook subscriptions created with --actions audit.checkpoint.
 Every --webhook-interval the server sends the webhook deliveries that are due (see
 orgscim webhook create): signed, retried with backoff, at least once. Replicas on one
 PostgreSQL database share the work without sending a delivery twice at once.
+
+The Shared Signals transmitter (GET /.well-known/ssf-configuration; see orgscim ssf
+receiver add) signs SETs with the key in --ssf-key (created with mode 0600 on first
+start, next to a SQLite database by default; without one on PostgreSQL it is not served)
+and pushes the due ones every --ssf-interval, in order per stream. Its issuer is
+--public-url, else http://ADDR.
 
 Example:
 
@@ -451,7 +473,29 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if err := c.serviceAccountPolicy.apply(&orgs.ServiceAccounts{}); err != nil {
 		return err
 	}
+	if c.SSFInterval < 0 {
+		return usagef("--ssf-interval must not be negative")
+	}
+	if path := ssfKeyPath(c.SSFKey, env.database); path != "" {
+		keys, err := ssf.LoadKeyring(path, true, "")
+		if err != nil {
+			return err
+		}
+		cfg.SSF = ssfConfig{Keys: keys, Issuer: cfg.PublicURL}
+		if cfg.SSF.Issuer == "" {
+			cfg.SSF.Issuer = "http://" + ln.Addr().String()
+		}
+	} else {
+		logger.Info("no Shared Signals transmitter: name its SET signing key with --ssf-key or ORGSCIM_SSF_KEY_FILE")
+	}
 	e := newHandler(db, logger, cfg)
+	if cfg.SSF.Keys != nil && c.SSFInterval > 0 {
+		pctx, stop := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		p := &ssf.Pusher{Outbox: db.SSF(), Keys: cfg.SSF.Keys, Issuer: cfg.SSF.Issuer, Logger: logger}
+		go func() { defer close(stopped); p.Run(pctx, c.SSFInterval) }()
+		defer func() { stop(); <-stopped }()
+	}
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))
 	if analyzeEvery > 0 {
 		go keepStatistics(ctx, db, analyzeEvery, logger)

@@ -1,0 +1,546 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/ssf"
+	"gorm.io/gorm"
+)
+
+// ssfStream is a stream that is not disabled, as the write path sees it (read by
+// placeEvents with the webhook subscriptions, in the same statement).
+type ssfStream struct {
+	id     string
+	conn   string // "": every tenant's events
+	events []string
+}
+
+type ssfStreams []ssfStream
+
+// enqueue is the Shared Signals side of the transactional outbox: the SETs of the
+// transaction's events, for every stream of their tenant that requested their type and
+// did not remove their subject, go into w with the audit events. A SET is therefore
+// queued exactly when its change commits. What a SET says of its user and tenant (the
+// user's e-mail, the connection's and org's slugs) is read here, in the transaction,
+// and only when some stream may take one of its events.
+func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) error {
+	if len(ss) == 0 {
+		return nil
+	}
+	type target struct {
+		e       *audit.Event
+		streams []*ssfStream
+	}
+	var targets []target
+	users, conns, orgIDs, streamIDs := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for i := range events {
+		e := &events[i]
+		if !ssf.Emits(e.Action) {
+			continue
+		}
+		var to []*ssfStream
+		for j := range ss {
+			if ss[j].conn == "" || ss[j].conn == e.ConnectionID {
+				to = append(to, &ss[j])
+				streamIDs[ss[j].id] = true
+			}
+		}
+		if len(to) == 0 {
+			continue
+		}
+		targets = append(targets, target{e, to})
+		if u := ssf.UserOf(e); u != "" {
+			users[u] = true
+		}
+		if e.ConnectionID != "" {
+			conns[e.ConnectionID] = true
+		}
+		orgIDs[e.OrgID] = true
+		if e.TargetType == "org" {
+			orgIDs[e.TargetID] = true
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	var rows []struct {
+		Kind, ID, Name, Email string
+	}
+	err := tx.Raw(`SELECT 'u' AS kind, id, user_name AS name, COALESCE(email, '') AS email FROM scim_users WHERE id IN ?
+		UNION ALL SELECT 'c', id, slug, '' FROM connections WHERE id IN ?
+		UNION ALL SELECT 'o', id, slug, '' FROM orgs WHERE id IN ?
+		UNION ALL SELECT 'r', stream_id, subject_key, '' FROM ssf_subjects WHERE stream_id IN ?`,
+		keysOf(users), keysOf(conns), keysOf(orgIDs), keysOf(streamIDs)).Scan(&rows).Error
+	if err != nil {
+		return fmt.Errorf("sqlstore: SET subjects: %w", err)
+	}
+	type person struct{ name, email string }
+	people, slugs, removed := map[string]person{}, map[string]string{}, map[string]bool{}
+	for _, r := range rows {
+		switch r.Kind {
+		case "u":
+			people[r.ID] = person{r.Name, r.Email}
+		case "c", "o":
+			slugs[r.Kind+r.ID] = r.Name
+		case "r":
+			removed[r.ID+" "+r.Name] = true
+		}
+	}
+	now := micros(time.Now())
+	for _, t := range targets {
+		e := t.e
+		uid := ssf.UserOf(e)
+		org := e.OrgID
+		if e.TargetType == "org" {
+			org = e.TargetID
+		}
+		f := ssf.Facts{UserID: uid, UserName: people[uid].name, Email: people[uid].email,
+			ConnectionSlug: slugs["c"+e.ConnectionID], OrgSlug: slugs["o"+org]}
+		for k, set := range ssf.SETs(e, f) {
+			claims := encodeClaims(set.Claims)
+		streams:
+			for _, st := range t.streams {
+				if !ssf.Requested(st.events, set.Type) {
+					continue
+				}
+				for _, key := range set.Keys {
+					if removed[st.id+" "+key] {
+						continue streams
+					}
+				}
+				w.add(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at,
+				created_at, next_attempt_at) VALUES `, 11,
+					provisioning.NewID(), st.id, e.ID+"-"+set.Suffix, e.Chain, set.Subject, e.Seq*8+int64(k), set.Type, claims,
+					micros(e.Time), now, 0)
+			}
+		}
+	}
+	return nil
+}
+
+func encodeClaims(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err) // strings, numbers and maps of them always marshal
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
+
+// SSF is the store of the Shared Signals transmitter: receivers, streams, removed
+// subjects and queued SETs.
+type SSF struct{ db *DB }
+
+// SSF returns the Shared Signals store.
+func (db *DB) SSF() SSF { return SSF{db} }
+
+var (
+	_ ssf.Store  = SSF{}
+	_ ssf.Outbox = SSF{}
+)
+
+// CreateReceiver stores r; NotFound when its connection does not exist.
+func (s SSF) CreateReceiver(ctx context.Context, r *ssf.Receiver) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		if r.ConnectionID != "" {
+			var n int64
+			if err := tx.Raw("SELECT count(*) FROM connections WHERE id = ?", r.ConnectionID).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return orgscim.Errorf(orgscim.NotFound, "no such connection")
+			}
+		}
+		return tx.Exec(`INSERT INTO ssf_receivers (id, name, audience, connection_id, token_hash, state, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Name, r.Audience, nullable(r.ConnectionID), r.TokenHash, r.State,
+			micros(r.Created)).Error
+	})
+}
+
+type receiverRow struct {
+	ID, Name, Audience string
+	ConnectionID       *string
+	ConnectionSlug     string
+	State              string
+	CreatedAt          int64
+	RevokedAt          *int64
+	Streams            int
+}
+
+func (r receiverRow) receiver() ssf.Receiver {
+	out := ssf.Receiver{ID: r.ID, Name: r.Name, Audience: r.Audience, ConnectionSlug: r.ConnectionSlug, State: r.State,
+		Created: fromMicros(r.CreatedAt), Revoked: fromMicrosPtr(r.RevokedAt), Streams: r.Streams}
+	if r.ConnectionID != nil {
+		out.ConnectionID = *r.ConnectionID
+	}
+	return out
+}
+
+const receiverSelect = `SELECT r.id, r.name, r.audience, r.connection_id, COALESCE(c.slug, '') AS connection_slug, r.state,
+	r.created_at, r.revoked_at, (SELECT count(*) FROM ssf_streams s WHERE s.receiver_id = r.id AND s.deleted_at IS NULL) AS streams
+	FROM ssf_receivers r LEFT JOIN connections c ON c.id = r.connection_id`
+
+// Receivers lists every receiver, oldest first.
+func (s SSF) Receivers(ctx context.Context) ([]ssf.Receiver, error) {
+	var rows []receiverRow
+	if err := s.db.q(ctx).Raw(receiverSelect + " ORDER BY r.created_at, r.id").Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]ssf.Receiver, len(rows))
+	for i, r := range rows {
+		out[i] = r.receiver()
+	}
+	return out, nil
+}
+
+// RevokeReceiver revokes the receiver, disables its streams and gives up their queued
+// SETs, and returns the receiver as it was.
+func (s SSF) RevokeReceiver(ctx context.Context, id string, at time.Time) (*ssf.Receiver, error) {
+	var out *ssf.Receiver
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		var rows []receiverRow
+		if err := tx.Raw(receiverSelect+" WHERE r.id = ?", id).Scan(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return orgscim.Errorf(orgscim.NotFound, "no SSF receiver %q", id)
+		}
+		r := rows[0].receiver()
+		out = &r
+		if r.State == ssf.ReceiverRevoked {
+			return nil
+		}
+		if err := tx.Exec("UPDATE ssf_receivers SET state = 'revoked', revoked_at = ? WHERE id = ?", micros(at), id).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec(`UPDATE ssf_streams SET status = 'disabled', reason = 'receiver revoked', updated_at = ?
+			WHERE receiver_id = ?`, micros(at), id).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE ssf_outbox SET state = 'dead', last_error = 'receiver revoked', lease = ''
+			WHERE state = 'pending' AND stream_id IN (SELECT id FROM ssf_streams WHERE receiver_id = ?)`, id).Error
+	})
+	return out, err
+}
+
+// ReceiverByToken finds the active receiver whose token hashes to hash.
+func (s SSF) ReceiverByToken(ctx context.Context, hash string) (*ssf.Receiver, error) {
+	var rows []receiverRow
+	if err := s.db.q(ctx).Raw(receiverSelect+" WHERE r.token_hash = ? AND r.state = 'active'", hash).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, orgscim.Errorf(orgscim.NotFound, "no such receiver")
+	}
+	r := rows[0].receiver()
+	return &r, nil
+}
+
+type streamRow struct {
+	ID, ReceiverID      string
+	ConnectionID        *string
+	Description         string
+	EventsRequested     string
+	DeliveryMethod      string
+	EndpointURL         string
+	AuthorizationHeader string
+	Status, Reason      string
+	CreatedAt           int64
+	UpdatedAt           int64
+}
+
+func (r streamRow) stream() ssf.Stream {
+	st := ssf.Stream{ID: r.ID, ReceiverID: r.ReceiverID, Description: r.Description,
+		EventsRequested: strings.Fields(r.EventsRequested), Method: r.DeliveryMethod, EndpointURL: r.EndpointURL,
+		AuthorizationHeader: r.AuthorizationHeader, Status: r.Status, Reason: r.Reason,
+		Created: fromMicros(r.CreatedAt), Updated: fromMicros(r.UpdatedAt)}
+	if r.ConnectionID != nil {
+		st.ConnectionID = *r.ConnectionID
+	}
+	return st
+}
+
+const streamCols = `id, receiver_id, connection_id, description, events_requested, delivery_method, endpoint_url,
+	authorization_header, status, reason, created_at, updated_at`
+
+// CreateStream stores st, unless its receiver has max streams already (Conflict).
+func (s SSF) CreateStream(ctx context.Context, st *ssf.Stream, max int) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Raw("SELECT count(*) FROM ssf_streams WHERE receiver_id = ? AND deleted_at IS NULL", st.ReceiverID).Scan(&n).Error; err != nil {
+			return err
+		}
+		if n >= int64(max) {
+			return orgscim.Errorf(orgscim.Conflict, "a receiver has at most %d streams; delete one first", max)
+		}
+		return tx.Exec("INSERT INTO ssf_streams ("+streamCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			st.ID, st.ReceiverID, nullable(st.ConnectionID), st.Description, strings.Join(st.EventsRequested, " "),
+			st.Method, st.EndpointURL, st.AuthorizationHeader, st.Status, st.Reason, micros(st.Created), micros(st.Updated)).Error
+	})
+}
+
+// Streams lists a receiver's streams, oldest first.
+func (s SSF) Streams(ctx context.Context, receiverID string) ([]ssf.Stream, error) {
+	var rows []streamRow
+	if err := s.db.q(ctx).Raw("SELECT "+streamCols+" FROM ssf_streams WHERE receiver_id = ? AND deleted_at IS NULL ORDER BY created_at, id",
+		receiverID).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]ssf.Stream, len(rows))
+	for i, r := range rows {
+		out[i] = r.stream()
+	}
+	return out, nil
+}
+
+// UpdateStream reads the receiver's stream and, with fn, changes it in one transaction.
+// A paused stream that is enabled again sends what it held; a disabled one gives up its
+// queued SETs (SSF 1.0 §8.1.2).
+func (s SSF) UpdateStream(ctx context.Context, receiverID, id string, fn func(*ssf.Stream) error) (*ssf.Stream, error) {
+	var out *ssf.Stream
+	read := func(tx *gorm.DB) error {
+		lock := ""
+		if fn != nil && s.db.dialect.name == postgresDialect.name {
+			lock = " FOR UPDATE"
+		}
+		var rows []streamRow
+		if err := tx.Raw("SELECT "+streamCols+" FROM ssf_streams WHERE id = ? AND receiver_id = ? AND deleted_at IS NULL"+lock, id, receiverID).
+			Scan(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return orgscim.Errorf(orgscim.NotFound, "no stream %q", id)
+		}
+		st := rows[0].stream()
+		out = &st
+		return nil
+	}
+	if fn == nil {
+		if err := read(s.db.q(ctx)); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		if err := read(tx); err != nil {
+			return err
+		}
+		if err := fn(out); err != nil {
+			return err
+		}
+		if err := tx.Exec(`UPDATE ssf_streams SET description = ?, events_requested = ?, delivery_method = ?, endpoint_url = ?,
+			authorization_header = ?, status = ?, reason = ?, updated_at = ? WHERE id = ?`,
+			out.Description, strings.Join(out.EventsRequested, " "), out.Method, out.EndpointURL, out.AuthorizationHeader,
+			out.Status, out.Reason, micros(out.Updated), out.ID).Error; err != nil {
+			return err
+		}
+		if out.Status == ssf.Disabled {
+			return tx.Exec(`UPDATE ssf_outbox SET state = 'dead', last_error = 'stream disabled', lease = ''
+				WHERE stream_id = ? AND state = 'pending'`, out.ID).Error
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteStream deletes the receiver's stream: it is disabled and marked deleted, and its
+// removed subjects and SETs are deleted. The row stays, so that a change committing
+// meanwhile that queues a SET for it does not fail; such a SET is never sent.
+func (s SSF) DeleteStream(ctx context.Context, receiverID, id string) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE ssf_streams SET status = 'disabled', reason = 'deleted', deleted_at = ?, updated_at = ?
+			WHERE id = ? AND receiver_id = ? AND deleted_at IS NULL`, micros(time.Now()), micros(time.Now()), id, receiverID)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return orgscim.Errorf(orgscim.NotFound, "no stream %q", id)
+		}
+		for _, q := range []string{"DELETE FROM ssf_outbox WHERE stream_id = ?", "DELETE FROM ssf_subjects WHERE stream_id = ?"} {
+			if err := tx.Exec(q, id).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RemoveSubject records that the stream takes no SETs about key.
+func (s SSF) RemoveSubject(ctx context.Context, streamID, key, subject string, at time.Time) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Exec("DELETE FROM ssf_subjects WHERE stream_id = ? AND subject_key = ?", streamID, key).Error; err != nil {
+			return err
+		}
+		return tx.Exec("INSERT INTO ssf_subjects (stream_id, subject_key, subject, created_at) VALUES (?, ?, ?, ?)",
+			streamID, key, subject, micros(at)).Error
+	})
+}
+
+// AddSubject undoes RemoveSubject.
+func (s SSF) AddSubject(ctx context.Context, streamID, key string) error {
+	return s.db.q(ctx).Exec("DELETE FROM ssf_subjects WHERE stream_id = ? AND subject_key = ?", streamID, key).Error
+}
+
+// QueueSET queues a SET that no audit event carries, after the stream's others.
+func (s SSF) QueueSET(ctx context.Context, streamID, jti, typ string, claims []byte, at time.Time) error {
+	return s.db.tx(ctx, func(tx *gorm.DB) error {
+		return tx.Exec(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at, created_at, next_attempt_at)
+			SELECT ?, ?, ?, ?, ?, COALESCE(MAX(ord), 0) + 1, ?, ?, ?, ?, 0 FROM ssf_outbox WHERE stream_id = ?`,
+			provisioning.NewID(), streamID, jti, audit.Control, "stream:"+streamID, typ, string(claims), micros(at), micros(at), streamID).Error
+	})
+}
+
+type deliveryRow struct {
+	ID, StreamID, Jti, EventType, Claims, Audience, EndpointURL, AuthorizationHeader string
+	Attempts                                                                         int
+	RequestedAt                                                                      int64
+}
+
+func (r deliveryRow) delivery(lease string) ssf.Delivery {
+	return ssf.Delivery{ID: r.ID, StreamID: r.StreamID, JTI: r.Jti, Type: r.EventType, Claims: []byte(r.Claims),
+		Audience: r.Audience, EndpointURL: r.EndpointURL, AuthorizationHeader: r.AuthorizationHeader,
+		Attempt: r.Attempts, Lease: lease, RequestedAt: fromMicros(r.RequestedAt)}
+}
+
+const deliveryCols = `o.id, o.stream_id, o.jti, o.event_type, o.claims, r.audience, s.endpoint_url, s.authorization_header,
+	o.attempts, o.requested_at`
+
+// ClaimPush leases up to limit due SETs of enabled push streams, each the next of its
+// stream and subject: the pending one with the lowest ord. While it is leased or waiting
+// for a retry, the later SETs about its subject wait behind it, which keeps what a
+// receiver hears about one person in order; SETs about other subjects go out meanwhile.
+func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]ssf.Delivery, error) {
+	lock := ""
+	if s.db.dialect.name == postgresDialect.name {
+		lock = " FOR UPDATE OF o SKIP LOCKED"
+	}
+	token := provisioning.NewID()
+	var out []ssf.Delivery
+	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
+		var ids []string
+		err := tx.Raw(`SELECT o.id FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
+			WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.status = 'enabled' AND s.delivery_method = ?
+			AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.subject = o.subject
+				AND p.state = 'pending' AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
+			ORDER BY o.next_attempt_at, o.ord LIMIT ?`+lock, micros(now), ssf.PushMethod, limit).Scan(&ids).Error
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if err := tx.Exec("UPDATE ssf_outbox SET attempts = attempts + 1, next_attempt_at = ?, lease = ? WHERE id IN ?",
+			micros(now.Add(lease)), token, ids).Error; err != nil {
+			return err
+		}
+		var rows []deliveryRow
+		if err := tx.Raw(`SELECT `+deliveryCols+` FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
+			JOIN ssf_receivers r ON r.id = s.receiver_id WHERE o.id IN ? ORDER BY o.ord`, ids).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out = append(out, r.delivery(token))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: claim SETs: %w", err)
+	}
+	return out, nil
+}
+
+// Delivered marks ds acknowledged at at. A SET whose lease ran out meanwhile is marked
+// all the same: the receiver has it.
+func (s SSF) Delivered(ctx context.Context, ds []*ssf.Delivery, at time.Time) error {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	return s.db.gorm.WithContext(ctx).Exec(`UPDATE ssf_outbox SET state = 'delivered', delivered_at = ?, last_error = '', lease = ''
+		WHERE id IN ? AND state = 'pending'`, micros(at), ids).Error
+}
+
+// Failed records a failed attempt of d, unless a later claim took d over.
+func (s SSF) Failed(ctx context.Context, d *ssf.Delivery, next time.Time, dead bool, reason string) error {
+	state := "pending"
+	if dead {
+		state = "dead"
+	}
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	return s.db.gorm.WithContext(ctx).Exec(`UPDATE ssf_outbox SET state = ?, next_attempt_at = ?, last_error = ?, lease = ''
+		WHERE id = ? AND lease = ? AND state = 'pending'`, state, micros(next), reason, d.ID, d.Lease).Error
+}
+
+// Poll acknowledges and gives up what the receiver said, then leases up to max due SETs
+// of the stream, oldest first. A returned SET that is not acknowledged is returned again
+// once its lease runs out (RFC 8936 §2.4: unacknowledged SETs are redelivered).
+func (s SSF) Poll(ctx context.Context, streamID string, acks []string, errs map[string]string, now time.Time,
+	lease time.Duration, max int) ([]ssf.Delivery, bool, error) {
+	var (
+		out  []ssf.Delivery
+		more bool
+	)
+	lock := ""
+	if s.db.dialect.name == postgresDialect.name {
+		lock = " FOR UPDATE OF o SKIP LOCKED"
+	}
+	token := provisioning.NewID()
+	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
+		if len(acks) > 0 {
+			if err := tx.Exec(`UPDATE ssf_outbox SET state = 'delivered', delivered_at = ?, lease = ''
+				WHERE stream_id = ? AND jti IN ? AND state = 'pending'`, micros(now), streamID, acks).Error; err != nil {
+				return err
+			}
+		}
+		for jti, reason := range errs {
+			if len(reason) > 200 {
+				reason = reason[:200]
+			}
+			if err := tx.Exec(`UPDATE ssf_outbox SET state = 'dead', last_error = ?, lease = ''
+				WHERE stream_id = ? AND jti = ? AND state = 'pending'`, reason, streamID, jti).Error; err != nil {
+				return err
+			}
+		}
+		if max == 0 {
+			return nil
+		}
+		var ids []string
+		err := tx.Raw(`SELECT o.id FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
+			WHERE o.stream_id = ? AND o.state = 'pending' AND o.next_attempt_at <= ? AND s.status = 'enabled'
+			ORDER BY o.ord, o.jti LIMIT ?`+lock, streamID, micros(now), max+1).Scan(&ids).Error
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if len(ids) > max {
+			ids, more = ids[:max], true
+		}
+		if err := tx.Exec("UPDATE ssf_outbox SET attempts = attempts + 1, next_attempt_at = ?, lease = ? WHERE id IN ?",
+			micros(now.Add(lease)), token, ids).Error; err != nil {
+			return err
+		}
+		var rows []deliveryRow
+		if err := tx.Raw(`SELECT `+deliveryCols+` FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
+			JOIN ssf_receivers r ON r.id = s.receiver_id WHERE o.id IN ? ORDER BY o.ord, o.jti`, ids).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out = append(out, r.delivery(token))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: poll SETs: %w", err)
+	}
+	return out, more, nil
+}

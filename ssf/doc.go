@@ -1,0 +1,52 @@
+// Package ssf is orgscim's Shared Signals transmitter (OpenID Shared Signals Framework
+// 1.0): it tells downstream applications, in the standard's own terms, the moment a
+// person's access changes, so that they end sessions and drop rights without a custom
+// client or verifier.
+//
+// # Receivers and streams
+//
+// An operator registers a receiver (orgscim ssf receiver add): a downstream application
+// with a bearer token, shown once and stored as its hash, and an audience (the aud of its
+// SETs). A receiver of a connection gets that tenant's events; one without gets every
+// tenant's and the control plane's. With its token the receiver manages its own streams
+// through the endpoints GET /.well-known/ssf-configuration names: create, read, update
+// (PATCH), replace (PUT) and delete a stream; read and set its status (enabled; paused,
+// which holds its SETs; disabled, which drops them); remove a subject (and add it back);
+// and ask for a verification event. Streams send every subject by default
+// (default_subjects ALL). A receiver sees only its own streams: another's reads as not
+// found. Every change is audited (ssf_receiver.*, ssf_stream.*).
+//
+// # Events
+//
+// SETs (RFC 8417) are made from audit events by SETs: a SCIM deactivation gives RISC
+// account-disabled and CAEP session-revoked, a reactivation RISC account-enabled, a
+// userName change RISC identifier-changed, a new password CAEP credential-change, a
+// deletion CAEP session-revoked and RISC account-purged; a grant revoked and an org's
+// relationship ended or suspended give the urn:orgscim grant-revoked and
+// relationship-ended events. Each SET holds one event, with sub_id a subject identifier
+// (RFC 9493): complex, with user (email when the user has one, else the opaque SCIM id)
+// and tenant (the connection's slug, or the org's); txn is the audit event's id, shared
+// by the SETs of one change.
+//
+// # Guarantees
+//
+//   - Transactional outbox: sqlstore queues a stream's SETs in the transaction that
+//     appends the audit event, as it queues webhook deliveries, so SETs are queued if and
+//     only if their change commits; nothing is sent for a rolled-back change.
+//   - Order per subject: a push stream sends the SETs about one subject (a user, by SCIM
+//     id, so across renames; an org) one at a time, in the order their events were
+//     numbered; a SET that fails holds back the later ones about its subject until it is
+//     delivered or given up, while SETs about other subjects go out meanwhile. A poll
+//     returns a stream's SETs oldest first.
+//   - At least once: a push is retried with exponential backoff (Pusher) until the
+//     receiver answers 2xx; a 400 (the receiver refused that SET, RFC 8935 §2.3) gives it
+//     up at once. A polled SET not acknowledged within DefaultPollLease is returned again
+//     (RFC 8936). The jti is the same on every attempt.
+//
+// # Keys
+//
+// SETs are JWS signed (go-jose) with Ed25519 (EdDSA) or ES256, typ secevent+jwt, by a
+// key kept in a file (Keyring), never in the database. RotateKey replaces it and keeps
+// the old public key in the JWKS (GET /ssf/jwks) for a while, so that SETs already sent
+// still verify; a running server re-reads the file when it changes.
+package ssf

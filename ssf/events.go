@@ -1,0 +1,263 @@
+package ssf
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/orgscim/orgscim/audit"
+)
+
+// Event types a stream may request. CAEP and RISC are the OpenID profiles of SSF; the
+// two urn:orgscim types say what neither profile names: a grant taken away, and an org's
+// business relationship ended or suspended (every grant on it stops holding at once).
+const (
+	SessionRevoked      = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+	CredentialChange    = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
+	AccountDisabled     = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+	AccountEnabled      = "https://schemas.openid.net/secevent/risc/event-type/account-enabled"
+	AccountPurged       = "https://schemas.openid.net/secevent/risc/event-type/account-purged"
+	IdentifierChanged   = "https://schemas.openid.net/secevent/risc/event-type/identifier-changed"
+	GrantRevoked        = "urn:orgscim:secevent:event-type:grant-revoked"
+	RelationshipEnded   = "urn:orgscim:secevent:event-type:relationship-ended"
+	Verification        = "https://schemas.openid.net/secevent/ssf/event-type/verification"
+	StreamUpdated       = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
+	defaultInitiatorEnt = "admin"
+)
+
+// Supported is every event type a stream may request, in the order the configuration
+// lists them. Verification is always delivered and stream-updated is not sent, so
+// neither is requested.
+var Supported = []string{SessionRevoked, CredentialChange, AccountDisabled, AccountEnabled, AccountPurged,
+	IdentifierChanged, GrantRevoked, RelationshipEnded}
+
+// Subject is a subject identifier (RFC 9493): its format and that format's members.
+type Subject map[string]any
+
+// Key is the canonical form a removed subject is matched by: "email:<lower-case
+// address>", "opaque:<id>", or, for a complex subject, the key of its user (else its
+// tenant). "" for a subject orgscim never sends.
+func (s Subject) Key() string {
+	str := func(k string) string { v, _ := s[k].(string); return v }
+	switch str("format") {
+	case "email":
+		if e := str("email"); e != "" {
+			return "email:" + strings.ToLower(e)
+		}
+	case "opaque":
+		if id := str("id"); id != "" {
+			return "opaque:" + id
+		}
+	case "complex":
+		for _, part := range []string{"user", "tenant"} {
+			if m, ok := s[part].(map[string]any); ok {
+				if k := Subject(m).Key(); k != "" {
+					return k
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// Facts is what the store knows about an event's user and tenant at the moment the
+// event is written, beyond the audit event itself.
+type Facts struct {
+	UserID         string // the SCIM id of the event's user ("" when it has none)
+	UserName       string
+	Email          string // the user's primary e-mail ("" when none)
+	ConnectionSlug string // the tenant
+	OrgSlug        string
+}
+
+// SET is one Security Event Token to queue: its type, its subject and the claims of its
+// payload except iss and aud (added when signed, per stream). Keys are the subject keys a
+// stream's removed subjects are matched against.
+type SET struct {
+	Suffix string // makes the jti unique among the SETs of one audit event
+	// Subject names who the SET is about, stably across renames ("user:<SCIM id>",
+	// "org:<slug>"): a stream delivers the SETs of one subject in order.
+	Subject string
+	Type    string
+	Claims  map[string]any
+	Keys    []string
+}
+
+// Emits reports whether an audit action can give SETs, so that the store looks up
+// Facts only for those.
+func Emits(action string) bool {
+	switch action {
+	case "user.update", "user.delete", "grant.revoke", "org.update":
+		return true
+	}
+	return false
+}
+
+// UserOf is the SCIM id of the user an event is about, to look up Facts of ("" none).
+func UserOf(e *audit.Event) string {
+	switch e.Action {
+	case "user.update", "user.delete":
+		return e.TargetID
+	case "grant.revoke":
+		var d struct {
+			UserID string `json:"user_id"`
+		}
+		_ = json.Unmarshal(e.Diff, &d)
+		return d.UserID
+	}
+	return ""
+}
+
+type change struct {
+	Before any `json:"before"`
+	After  any `json:"after"`
+}
+
+// SETs maps a committed audit event to the SETs it gives, in the order a receiver should
+// apply them:
+//
+//   - a user deactivated (SCIM active → false): RISC account-disabled, then CAEP
+//     session-revoked;
+//   - reactivated: RISC account-enabled;
+//   - userName changed: RISC identifier-changed, about the old identifier, new-value the
+//     new one;
+//   - a password set or replaced by the IdP: CAEP credential-change;
+//   - deleted: CAEP session-revoked, then RISC account-purged;
+//   - a grant revoked: urn:orgscim grant-revoked;
+//   - an org's relationship ended or suspended: urn:orgscim relationship-ended.
+//
+// A user's subject is complex: user (email when the user has one, else the opaque SCIM
+// id) and tenant (the connection's slug).
+func SETs(e *audit.Event, f Facts) []SET {
+	var diff map[string]change
+	_ = json.Unmarshal(e.Diff, &diff)
+	iat := e.Time.Unix()
+	initiator := defaultInitiatorEnt
+	if strings.HasPrefix(e.Actor, "system:") {
+		initiator = "system"
+	}
+	user := func(email, userName string) Subject {
+		u := Subject{"format": "opaque", "id": f.UserID}
+		switch {
+		case email != "":
+			u = Subject{"format": "email", "email": email}
+		case strings.Contains(userName, "@"):
+			u = Subject{"format": "email", "email": userName}
+		}
+		return u
+	}
+	userSubject := func(u Subject) (Subject, []string) {
+		s := Subject{"format": "complex", "user": map[string]any(u)}
+		keys := []string{u.Key(), "opaque:" + f.UserID}
+		if f.ConnectionSlug != "" {
+			s["tenant"] = map[string]any{"format": "opaque", "id": f.ConnectionSlug}
+			keys = append(keys, "opaque:"+f.ConnectionSlug)
+		}
+		return s, keys
+	}
+	var out []SET
+	order := "user:" + f.UserID
+	if e.Action == "org.update" {
+		order = "org:" + f.OrgSlug
+	}
+	add := func(suffix, typ string, sub Subject, keys []string, body map[string]any) {
+		body["event_timestamp"] = iat
+		out = append(out, SET{Suffix: suffix, Subject: order, Type: typ, Keys: keys, Claims: map[string]any{
+			"iat": iat, "txn": e.ID, "sub_id": map[string]any(sub), "events": map[string]any{typ: body},
+		}})
+	}
+	reason := func(s string) map[string]any { return map[string]any{"en": s} }
+	switch e.Action {
+	case "user.update":
+		if f.UserID == "" {
+			return nil
+		}
+		sub, keys := userSubject(user(f.Email, f.UserName))
+		if c, ok := diff["userName"]; ok {
+			before, _ := c.Before.(string)
+			after, _ := c.After.(string)
+			if before != "" && after != "" {
+				// The subject is the identifier the receiver knew the user by.
+				old, okeys := userSubject(user(emailIfSame(f.Email, after), before))
+				add("id", IdentifierChanged, old, append(okeys, keys...), map[string]any{"new-value": after})
+			}
+		}
+		if c, ok := diff["active"]; ok {
+			switch c.After {
+			case false:
+				add("dis", AccountDisabled, sub, keys, map[string]any{"initiating_entity": initiator,
+					"reason_admin": reason("deactivated by the identity provider")})
+				add("ses", SessionRevoked, sub, keys, map[string]any{"initiating_entity": initiator,
+					"reason_admin": reason("account deactivated")})
+			case true:
+				add("ena", AccountEnabled, sub, keys, map[string]any{})
+			}
+		}
+		if c, ok := diff["password"]; ok && c.After == "new" {
+			change := "update"
+			if c.Before == nil {
+				change = "create"
+			}
+			add("cred", CredentialChange, sub, keys, map[string]any{"credential_type": "password", "change_type": change,
+				"initiating_entity": initiator})
+		}
+	case "user.delete":
+		if f.UserID == "" {
+			return nil
+		}
+		name, email := f.UserName, f.Email
+		if c, ok := diff["userName"]; ok && name == "" {
+			name, _ = c.Before.(string)
+		}
+		sub, keys := userSubject(user(email, name))
+		add("ses", SessionRevoked, sub, keys, map[string]any{"initiating_entity": initiator,
+			"reason_admin": reason("account deleted")})
+		add("pur", AccountPurged, sub, keys, map[string]any{})
+	case "grant.revoke":
+		if f.UserID == "" {
+			return nil
+		}
+		var d struct {
+			Reason string `json:"reason"`
+			RoleID string `json:"role_id"`
+		}
+		_ = json.Unmarshal(e.Diff, &d)
+		sub, keys := userSubject(user(f.Email, f.UserName))
+		body := map[string]any{"grant": e.TargetID, "role": d.RoleID, "org": f.OrgSlug, "initiating_entity": initiator}
+		if d.Reason != "" {
+			body["reason_admin"] = reason(d.Reason)
+		}
+		add("grant", GrantRevoked, sub, keys, body)
+	case "org.update":
+		c, ok := diff["status"]
+		if !ok || f.OrgSlug == "" {
+			return nil
+		}
+		status, _ := c.After.(string)
+		if status != "ended" && status != "suspended" {
+			return nil
+		}
+		sub := Subject{"format": "complex", "tenant": map[string]any{"format": "opaque", "id": f.OrgSlug}}
+		add("org", RelationshipEnded, sub, []string{"opaque:" + f.OrgSlug},
+			map[string]any{"status": status, "initiating_entity": initiator})
+	}
+	return out
+}
+
+// emailIfSame keeps the e-mail subject for the old identifier only when the e-mail was
+// not simply the userName that changed.
+func emailIfSame(email, newName string) string {
+	if strings.EqualFold(email, newName) {
+		return ""
+	}
+	return email
+}
+
+// Requested reports whether a stream that requested types takes typ.
+func Requested(types []string, typ string) bool {
+	for _, t := range types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
