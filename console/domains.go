@@ -1,0 +1,200 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/domains"
+	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/sessions"
+	"github.com/orgscim/orgscim/support"
+)
+
+// Trust serves the pages of who may be trusted with a partner's data: the org's verified
+// e-mail domains and the vendor's support sessions on it. A nil service leaves its pages
+// out (they answer 501), as in the admin API.
+type Trust struct {
+	Domains *domains.Service
+	Support *support.Service
+}
+
+func (s *Server) registerTrust(g *echo.Group) {
+	g.GET("/orgs/:slug/domains", s.authed(s.domainsPage))
+	g.POST("/orgs/:slug/domains", s.authed(s.claimDomain))
+	g.POST("/orgs/:slug/domains/:id/verify", s.authed(s.verifyDomain))
+	g.POST("/orgs/:slug/domains/:id/release", s.authed(s.releaseDomain))
+	g.GET("/orgs/:slug/support", s.authed(s.supportPage))
+	g.POST("/orgs/:slug/support", s.authed(s.openSupport))
+	g.POST("/support/:id/approve", s.authed(s.decideSupport("approve")))
+	g.POST("/support/:id/refuse", s.authed(s.decideSupport("refuse")))
+	g.POST("/support/:id/end", s.authed(s.decideSupport("end")))
+	g.POST("/support/:id/review", s.authed(s.decideSupport("review")))
+}
+
+// Administers reports whether the person holds the delegate capability over org, as
+// far as the session tells: what the domain and support services ask of a partner's
+// administrator. The org page offers the trust pages on it; the services judge again.
+func (v view) Administers(org *orgs.Org) bool {
+	return administers(v.Person, org)
+}
+
+func administers(p *sessions.Person, org *orgs.Org) bool {
+	if p == nil || org == nil {
+		return false
+	}
+	if p.Operator != "" {
+		return true
+	}
+	for _, h := range p.Delegations {
+		if h.Home != nil && h.Home.Contains(org) && h.Delegation.Has(orgs.CapDelegate) {
+			return true
+		}
+	}
+	return false
+}
+
+type claimRow struct {
+	C            *domains.Claim
+	DNSRecord    string
+	DNSValue     string
+	WellKnownURL string
+}
+
+type domainsView struct {
+	Org      *orgs.Org
+	Claims   []claimRow
+	Notice   string
+	Values   map[string]string
+	Problems map[string]string
+}
+
+func (s *Server) domainService() (*domains.Service, error) {
+	if s.Trust.Domains == nil {
+		return nil, orgscim.Errorf(orgscim.NotImplemented, "domain verification is not configured")
+	}
+	return s.Trust.Domains, nil
+}
+
+// trustOrg is the org of the page, for a person who may see it, with the authority its
+// administration takes: refused before anything is shown to one who lacks it.
+func (s *Server) trustOrg(c echo.Context) (*orgs.Org, orgs.Principal, error) {
+	org, err := s.visibleOrg(c, "slug")
+	if err != nil {
+		return nil, orgs.Principal{}, err
+	}
+	pr, ok, err := s.may(c.Request().Context(), person(c), orgs.CapDelegate, org)
+	if err != nil {
+		return nil, orgs.Principal{}, err
+	}
+	if !ok {
+		return nil, orgs.Principal{}, orgscim.Errorf(orgscim.Forbidden, "you do not administer org %s (the delegate capability)", org.Slug)
+	}
+	return org, pr, nil
+}
+
+func (s *Server) domainsPage(c echo.Context) error {
+	return s.renderDomains(c, http.StatusOK, nil, nil)
+}
+
+func (s *Server) renderDomains(c echo.Context, code int, values, problems map[string]string) error {
+	d, err := s.domainService()
+	if err != nil {
+		return err
+	}
+	org, pr, err := s.trustOrg(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	claims, err := d.Claims(ctx, pr, org.Slug)
+	if err != nil {
+		return err
+	}
+	v := domainsView{Org: org, Notice: c.QueryParam("done"), Values: values, Problems: problems}
+	if v.Values == nil {
+		v.Values, v.Problems = map[string]string{}, map[string]string{}
+	}
+	for _, cl := range claims {
+		v.Claims = append(v.Claims, claimRow{C: cl, DNSRecord: domains.RecordName(cl.Domain), DNSValue: domains.RecordValue(cl.Token),
+			WellKnownURL: "https://" + cl.Domain + domains.WellKnownPath})
+	}
+	page := view{Title: "Domains of " + org.Name, Page: v}
+	if err := s.wear(ctx, &page, org); err != nil {
+		return err
+	}
+	return s.render(c, code, "domains", page)
+}
+
+func domainsURL(org *orgs.Org, done string) string {
+	return Prefix + "/orgs/" + url.PathEscape(org.Slug) + "/domains?done=" + url.QueryEscape(done)
+}
+
+// claimDomain claims a domain with the call of POST /api/v1/orgs/{slug}/domains.
+func (s *Server) claimDomain(c echo.Context) error {
+	d, err := s.domainService()
+	if err != nil {
+		return err
+	}
+	org, pr, err := s.trustOrg(c)
+	if err != nil {
+		return err
+	}
+	domain := strings.TrimSpace(c.FormValue("domain"))
+	values := map[string]string{"domain": domain}
+	if domain == "" {
+		return s.renderDomains(c, http.StatusBadRequest, values, map[string]string{"domain": "missing domain"})
+	}
+	cl, err := d.ClaimDomain(c.Request().Context(), pr, org.Slug, domain)
+	if err != nil {
+		if code, pr, ok := formProblem(err, "domain"); ok {
+			return s.renderDomains(c, code, values, pr)
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, domainsURL(org, "claimed "+cl.Domain+": publish the record below, then verify")+"#claim-"+cl.ID)
+}
+
+// verifyDomain asks the proofs now, as POST /api/v1/orgs/{slug}/domains/{id}/verify.
+func (s *Server) verifyDomain(c echo.Context) error {
+	d, err := s.domainService()
+	if err != nil {
+		return err
+	}
+	org, pr, err := s.trustOrg(c)
+	if err != nil {
+		return err
+	}
+	cl, err := d.Verify(c.Request().Context(), pr, org.Slug, c.Param("id"))
+	if err != nil {
+		if code := orgscim.ErrorCode(err); code == orgscim.Conflict || code == orgscim.Invalid {
+			// The claim's row is where the answer belongs: the proof was not found, the
+			// resolver did not answer, or another org holds the domain.
+			return s.renderDomains(c, http.StatusConflict, nil, map[string]string{"claim-" + c.Param("id"): orgscim.ErrorMessage(err)})
+		}
+		return err
+	}
+	done := cl.Domain + " is verified"
+	if cl.Status != domains.Verified {
+		done = "checked " + cl.Domain + ": the token was not found, so it is " + string(cl.Status)
+	}
+	return c.Redirect(http.StatusSeeOther, domainsURL(org, done)+"#claim-"+cl.ID)
+}
+
+// releaseDomain removes a claim, as DELETE /api/v1/orgs/{slug}/domains/{id}.
+func (s *Server) releaseDomain(c echo.Context) error {
+	d, err := s.domainService()
+	if err != nil {
+		return err
+	}
+	org, pr, err := s.trustOrg(c)
+	if err != nil {
+		return err
+	}
+	if err := d.Remove(c.Request().Context(), pr, org.Slug, c.Param("id")); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, domainsURL(org, "claim released"))
+}
