@@ -115,7 +115,10 @@ func (s *Server) renderDomains(c echo.Context, code int, values, problems map[st
 	}
 	v := domainsView{Org: org, Notice: c.QueryParam("done"), Values: values, Problems: problems}
 	if v.Values == nil {
-		v.Values, v.Problems = map[string]string{}, map[string]string{}
+		v.Values = map[string]string{}
+	}
+	if v.Problems == nil {
+		v.Problems = map[string]string{}
 	}
 	for _, cl := range claims {
 		v.Claims = append(v.Claims, claimRow{C: cl, DNSRecord: domains.RecordName(cl.Domain), DNSValue: domains.RecordValue(cl.Token),

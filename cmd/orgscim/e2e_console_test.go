@@ -33,7 +33,13 @@ type consoleFixture struct {
 
 func newConsoleFixture(t *testing.T, db *sqlstore.DB) *consoleFixture {
 	t.Helper()
-	env := newE2E(t, db)
+	return consoleFixtureOn(t, newE2E(t, db))
+}
+
+// consoleFixtureOn builds the fixture on a server already started (one whose domain
+// claims a test proves, for instance).
+func consoleFixtureOn(t *testing.T, env *e2eEnv) *consoleFixture {
+	t.Helper()
 	_, ops := env.operators(t, "ops")
 	f := &consoleFixture{env: env, oper: ops[0], people: map[string]string{}}
 	for _, o := range [][2]string{{"vendor", ""}, {"acme", "vendor"}, {"emea", "acme"}, {"lyon", "acme"}, {"globex", "vendor"}} {
