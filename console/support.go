@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -79,8 +80,9 @@ func (s *Server) renderSupport(c echo.Context, code int, values, problems, rowPr
 	now := s.now()
 	v := supportView{Org: org, Notice: c.QueryParam("done"), StepUp: minutes(StepUpMaxAge), MaxDuration: pol.MaxDuration.String(),
 		Problems: rowProblems}
-	// Newest first.
-	for i := len(list) - 1; i >= 0; i-- {
+	// Newest first (the store pages by id, which says nothing of time).
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Requested.After(list[j].Requested) })
+	for i := range list {
 		row := supportRowFor(p, list[i], now)
 		switch {
 		case list[i].State == support.Requested:
