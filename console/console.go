@@ -97,6 +97,7 @@ var pages = func() map[string]*template.Template {
 		},
 		"at":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
 		"join": strings.Join,
+		"span": span,
 		// dict passes named values to a shared template ("text", "steps").
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}

@@ -78,7 +78,7 @@ func (s *Server) renderSupport(c echo.Context, code int, values, problems, rowPr
 		return err
 	}
 	now := s.now()
-	v := supportView{Org: org, Notice: c.QueryParam("done"), StepUp: minutes(StepUpMaxAge), MaxDuration: pol.MaxDuration.String(),
+	v := supportView{Org: org, Notice: c.QueryParam("done"), StepUp: minutes(StepUpMaxAge), MaxDuration: span(pol.MaxDuration),
 		Problems: rowProblems}
 	// Newest first (the store pages by id, which says nothing of time).
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Requested.After(list[j].Requested) })
@@ -260,4 +260,17 @@ func (s *Server) decideSupport(act string) echo.HandlerFunc {
 		}
 		return c.Redirect(http.StatusSeeOther, supportURL(org.Slug, done)+"#support-"+ss.ID)
 	}
+}
+
+// span says a session's length as people do: "8 hours", "90 minutes".
+func span(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "1 hour"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + " hours"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + " minutes"
+	}
+	return d.String()
 }
