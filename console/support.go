@@ -24,6 +24,8 @@ type supportRow struct {
 	Live bool
 	// The controls the person is offered: those the support service would accept of them.
 	Decidable, Endable, Reviewable bool
+	// Who decided, ended and reviewed it, by name.
+	DecidedBy, EndedBy, ReviewedBy string
 }
 
 type supportView struct {
@@ -84,6 +86,14 @@ func (s *Server) renderSupport(c echo.Context, code int, values, problems, rowPr
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Requested.After(list[j].Requested) })
 	for i := range list {
 		row := supportRowFor(p, list[i], now)
+		for _, n := range []struct {
+			to   *string
+			from string
+		}{{&row.DecidedBy, list[i].DecidedBy}, {&row.EndedBy, list[i].EndedBy}, {&row.ReviewedBy, list[i].ReviewedBy}} {
+			if n.from != "" {
+				*n.to = s.actorName(ctx, n.from)
+			}
+		}
 		switch {
 		case list[i].State == support.Requested:
 			v.Requests = append(v.Requests, row)

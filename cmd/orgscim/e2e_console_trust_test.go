@@ -213,7 +213,7 @@ func TestConsoleSupportSessions(t *testing.T) {
 		}
 		back := pat.reauthenticate(stale, "pat-sub").must(t, http.StatusOK, `id="support-requests"`)
 		pat.do("POST", approve, url.Values{"csrf": {back.csrf(t)}, "note": {"go ahead"}}).
-			must(t, http.StatusOK, "approved the session of alice", `id="support-open"`)
+			must(t, http.StatusOK, "approved the session of alice", `id="support-open"`, "decided by pat@acme.example")
 		got := f.oper.get("/support-sessions/"+req).must(t, http.StatusOK).JSON
 		if field(got, "state") != "active" || field(got, "decision_note") != "go ahead" || !strings.Contains(field(got, "decided_by"), f.people["pat"]) {
 			t.Fatalf("after the console's approval: %v", got)
