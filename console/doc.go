@@ -44,6 +44,21 @@
 // approving an elevation does: an authentication at most StepUpMaxAge old, recorded in
 // the approval's audit events.
 //
+// Trust pages (domains.go, support.go, Trust), offered on an org's page to operators and
+// to the org's administrators (a delegate holding the delegate capability over it, the
+// authority domains.Service and support.Service ask of a partner's administrator; anyone
+// else is refused the pages): the org's verified domains — each claim with its status
+// (pending, verified, lapsed), its last check, and the DNS TXT record and HTTPS
+// well-known file to publish; claim, verify now (domains.Service.Verify, a refusal shown
+// on the claim's row) and release. And the support sessions on the org — waiting for a
+// decision, open now (who, ticket, reason, until), break-glass sessions owing a review,
+// past ones; an operator asks for a session (ticket, reason, read-only or not, minutes up
+// to the policy's maximum) or breaks the glass; the partner's administrators approve,
+// refuse, end and review, an operator ends and reviews one another operator opened.
+// Approving a support session hands the vendor's staff the partner's data, so it goes
+// through StepUp like approving an elevation. Not here yet: a connection's domain policy
+// (refuse or quarantine) and the review of quarantined users, which the admin API serves.
+//
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
 // RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,
 // ApproveElevation, RejectElevation, Check, WhatCanUserDo; orgs.Delegations.Delegate,
