@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/sessions"
@@ -26,6 +27,7 @@ func (s *Server) registerTrust(g *echo.Group) {
 	g.POST("/orgs/:slug/domains", s.authed(s.claimDomain))
 	g.POST("/orgs/:slug/domains/:id/verify", s.authed(s.verifyDomain))
 	g.POST("/orgs/:slug/domains/:id/release", s.authed(s.releaseDomain))
+	g.POST("/orgs/:slug/domains/policy/:conn", s.authed(s.setDomainPolicy))
 	g.GET("/orgs/:slug/support", s.authed(s.supportPage))
 	g.POST("/orgs/:slug/support", s.authed(s.openSupport))
 	g.POST("/support/:id/approve", s.authed(s.decideSupport("approve")))
@@ -63,9 +65,20 @@ type claimRow struct {
 	WellKnownURL string
 }
 
+// connPolicy is a connection of the org with what its domain policy does to a user
+// outside the org's verified domains: refuse or quarantine.
+type connPolicy struct {
+	Conn            *orgs.Connection
+	Policy          string
+	RequireVerified bool
+}
+
 type domainsView struct {
 	Org      *orgs.Org
 	Claims   []claimRow
+	Policies []connPolicy
+	// Operates: the person may change a connection's policy (operators only, as in the API).
+	Operates bool
 	Notice   string
 	Values   map[string]string
 	Problems map[string]string
@@ -124,6 +137,21 @@ func (s *Server) renderDomains(c echo.Context, code int, values, problems map[st
 		v.Claims = append(v.Claims, claimRow{C: cl, DNSRecord: domains.RecordName(cl.Domain), DNSValue: domains.RecordValue(cl.Token),
 			WellKnownURL: "https://" + cl.Domain + domains.WellKnownPath})
 	}
+	conns, err := s.Lists.Connections(ctx, org.ID, "", maxListed)
+	if err != nil {
+		return err
+	}
+	for _, cn := range conns {
+		pol, err := s.Directory.ConnectionPolicy(ctx, cn.Slug)
+		if orgscim.ErrorCode(err) == orgscim.NotImplemented {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		v.Policies = append(v.Policies, connPolicy{Conn: cn, Policy: pol.DomainPolicy, RequireVerified: pol.RequireVerifiedDomain})
+	}
+	v.Operates = person(c).Operator != ""
 	page := view{Title: "Domains of " + org.Name, Page: v}
 	if err := s.wear(ctx, &page, org); err != nil {
 		return err
@@ -200,4 +228,33 @@ func (s *Server) releaseDomain(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, domainsURL(org, "claim released"))
+}
+
+// setDomainPolicy sets what a connection of the org does with a user outside the org's
+// verified domains, with the call of PATCH /api/v1/connections/{slug}/policy: operators
+// only, audited.
+func (s *Server) setDomainPolicy(c echo.Context) error {
+	org, _, err := s.trustOrg(c)
+	if err != nil {
+		return err
+	}
+	if err := operatorOnly(person(c)); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	cn, err := s.Directory.Store.ConnectionBySlug(ctx, c.Param("conn"))
+	if err != nil {
+		return err
+	}
+	if cn.OrgID != org.ID {
+		return orgscim.Errorf(orgscim.NotFound, "no connection %q on org %s", c.Param("conn"), org.Slug)
+	}
+	policy := c.FormValue("domain_policy")
+	if _, err := s.Directory.SetConnectionPolicy(ctx, cn.Slug, audit.SourceOf(ctx).Actor, orgs.PolicyUpdate{DomainPolicy: &policy}); err != nil {
+		if code, _, ok := formProblem(err, ""); ok {
+			return s.renderDomains(c, code, nil, map[string]string{"policy-" + cn.Slug: orgscim.ErrorMessage(err)})
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, domainsURL(org, cn.Slug+" now answers a user outside the verified domains with "+policy)+"#policy-"+cn.Slug)
 }

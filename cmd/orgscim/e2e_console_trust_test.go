@@ -129,6 +129,23 @@ func TestConsoleVerifiedDomains(t *testing.T) {
 			must(t, http.StatusConflict, `id="claim-`+gid+`-problem"`)
 		f.zone.set("_orgscim-challenge.acme.example", value)
 
+		// The connection's domain policy: shown to acme's administrator, changed only by an
+		// operator, with the API's call; a bad value is answered on its row in the API's words.
+		pat.get("/console/orgs/acme/domains").must(t, http.StatusOK, `id="policy-acme"`, `data-label="Policy">refuse`).lacks(t, `class="set-domain-policy"`)
+		pat.do("POST", "/console/orgs/acme/domains/policy/acme", url.Values{"csrf": {page.csrf(t)}, "domain_policy": {"quarantine"}}).
+			must(t, http.StatusForbidden)
+		ap := alice.get("/console/orgs/acme/domains").must(t, http.StatusOK, `class="set-domain-policy"`)
+		badPolicy := apiMessage(t, f.oper.call("PATCH", "/connections/acme/policy", map[string]any{"domain_policy": "shrug"}), http.StatusBadRequest)
+		alice.do("POST", "/console/orgs/acme/domains/policy/acme", url.Values{"csrf": {ap.csrf(t)}, "domain_policy": {"shrug"}}).
+			must(t, http.StatusBadRequest, `id="policy-acme-problem"`, html.EscapeString(badPolicy))
+		alice.do("POST", "/console/orgs/acme/domains/policy/acme", url.Values{"csrf": {ap.csrf(t)}, "domain_policy": {"quarantine"}}).
+			must(t, http.StatusOK, "acme now answers a user outside the verified domains with quarantine")
+		if pol := field(f.oper.get("/connections/acme/policy").must(t, http.StatusOK).JSON, "domain_policy"); pol != "quarantine" {
+			t.Fatalf("after the console's change the policy is %q", pol)
+		}
+		alice.do("POST", "/console/orgs/globex/domains/policy/acme", url.Values{"csrf": {ap.csrf(t)}, "domain_policy": {"refuse"}}).
+			must(t, http.StatusNotFound)
+
 		// Release: the claim is gone from the API too, and audited.
 		pat.do("POST", claimed.action(t, `/console/orgs/acme/domains/`+id+`/release`), url.Values{"csrf": {page.csrf(t)}}).
 			must(t, http.StatusOK, "claim released", `id="no-claims"`)
