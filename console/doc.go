@@ -56,8 +56,11 @@
 // to the policy's maximum) or breaks the glass; the partner's administrators approve,
 // refuse, end and review, an operator ends and reviews one another operator opened.
 // Approving a support session hands the vendor's staff the partner's data, so it goes
-// through StepUp like approving an elevation. Not here yet: a connection's domain policy
-// (refuse or quarantine) and the review of quarantined users, which the admin API serves.
+// through StepUp like approving an elevation. The domains page also shows each of the
+// org's connections with its domain policy (refuse or quarantine; an operator changes it
+// with orgs.Directory.SetConnectionPolicy, as PATCH /api/v1/connections/{slug}/policy
+// does) and, to those who manage its members, the users it holds quarantined (read-only
+// here: releasing or deleting one is the admin API's).
 //
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
 // RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,

@@ -1,15 +1,18 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/support"
 )
@@ -20,6 +23,21 @@ import (
 type Trust struct {
 	Domains *domains.Service
 	Support *support.Service
+	// Quarantine lists the users a connection's domain policy holds (provisioning.Users,
+	// as for GET /api/v1/connections/{slug}/quarantine); nil: not listed.
+	Quarantine Quarantine
+}
+
+// Quarantine reads the users held by a connection's domain policy.
+type Quarantine interface {
+	Quarantined(ctx context.Context, conn string, limit int) ([]*provisioning.Quarantine, error)
+	Get(ctx context.Context, conn, id string) (*provisioning.User, error)
+}
+
+// heldUser is a user a connection's domain policy holds, for review.
+type heldUser struct {
+	UserName, Domain, URL string
+	Since                 time.Time
 }
 
 func (s *Server) registerTrust(g *echo.Group) {
@@ -71,6 +89,8 @@ type connPolicy struct {
 	Conn            *orgs.Connection
 	Policy          string
 	RequireVerified bool
+	// Held are its quarantined users, shown to those who manage its members.
+	Held []heldUser
 }
 
 type domainsView struct {
@@ -149,7 +169,11 @@ func (s *Server) renderDomains(c echo.Context, code int, values, problems map[st
 		if err != nil {
 			return err
 		}
-		v.Policies = append(v.Policies, connPolicy{Conn: cn, Policy: pol.DomainPolicy, RequireVerified: pol.RequireVerifiedDomain})
+		row := connPolicy{Conn: cn, Policy: pol.DomainPolicy, RequireVerified: pol.RequireVerifiedDomain}
+		if row.Held, err = s.held(c, cn, org); err != nil {
+			return err
+		}
+		v.Policies = append(v.Policies, row)
 	}
 	v.Operates = person(c).Operator != ""
 	page := view{Title: "Domains of " + org.Name, Page: v}
@@ -257,4 +281,35 @@ func (s *Server) setDomainPolicy(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, domainsURL(org, cn.Slug+" now answers a user outside the verified domains with "+policy)+"#policy-"+cn.Slug)
+}
+
+// maxHeldListed bounds the held users listed per connection, as the admin API does.
+const maxHeldListed = 1000
+
+// held lists the connection's quarantined users when the person may review its people:
+// an operator, or a delegate who manages members of the org (the admin API's rule).
+func (s *Server) held(c echo.Context, cn *orgs.Connection, org *orgs.Org) ([]heldUser, error) {
+	if s.Trust.Quarantine == nil {
+		return nil, nil
+	}
+	ctx := c.Request().Context()
+	if _, ok, err := s.may(ctx, person(c), orgs.CapManageMembers, org); err != nil || !ok {
+		return nil, err
+	}
+	qs, err := s.Trust.Quarantine.Quarantined(ctx, cn.ID, maxHeldListed)
+	if err != nil {
+		return nil, err
+	}
+	var out []heldUser
+	for _, q := range qs {
+		h := heldUser{Domain: q.Domain, Since: q.Since, UserName: q.UserID,
+			URL: connURL(cn) + "/people/" + url.PathEscape(q.UserID)}
+		if u, err := s.Trust.Quarantine.Get(ctx, cn.ID, q.UserID); err == nil {
+			h.UserName = u.UserName
+		} else if orgscim.ErrorCode(err) != orgscim.NotFound {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }

@@ -143,6 +143,9 @@ func TestConsoleVerifiedDomains(t *testing.T) {
 		if pol := field(f.oper.get("/connections/acme/policy").must(t, http.StatusOK).JSON, "domain_policy"); pol != "quarantine" {
 			t.Fatalf("after the console's change the policy is %q", pol)
 		}
+		// Now a user outside acme.example is held, and listed for review.
+		f.acme.create(map[string]any{"userName": "x@gmail.example"})
+		pat.get("/console/orgs/acme/domains").must(t, http.StatusOK, `id="held-acme"`, "x@gmail.example", "(gmail.example, since")
 		alice.do("POST", "/console/orgs/globex/domains/policy/acme", url.Values{"csrf": {ap.csrf(t)}, "domain_policy": {"refuse"}}).
 			must(t, http.StatusNotFound)
 

@@ -94,7 +94,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Logger: logger, PublicURL: cfg.PublicURL}
 	web.Ops = console.Ops{Health: db.Health(), Webhooks: consoleWebhooks{webhookService(db), db.Webhooks()},
 		Reconciler: runsAndApprovals{db.Reconcile(), rec}, Audit: db.Audit(), Imports: svc.imports, TokenExpiryWarning: cfg.TokenExpiryWarning}
-	web.Trust = console.Trust{Domains: svc.domains, Support: svc.support}
+	web.Trust = console.Trust{Domains: svc.domains, Support: svc.support, Quarantine: svc.users}
 	admin.SignIns = svc.sessions
 	admin.Webhooks = webhookSubscriptions{webhookService(db)}
 	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),
