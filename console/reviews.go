@@ -132,7 +132,7 @@ type itemRow struct {
 	Owner        string
 	OwnerURL     string
 	AccountState string
-	DecidedBy string
+	DecidedBy    string
 	// AtDeadline: nobody confirmed it, and the campaign revoked it at its deadline.
 	AtDeadline bool
 	Action     string
