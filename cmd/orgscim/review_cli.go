@@ -35,7 +35,8 @@ type reviewCreateCmd struct {
 }
 
 func (reviewCreateCmd) Help() string {
-	return `Every grant live in the subtree now becomes an item; reviewers confirm or revoke each
+	return `Every grant live in the subtree now becomes an item, a service account's as a person's
+(review show --items names the account and its owner); reviewers confirm or revoke each
 through the admin API (/api/v1/reviews) by the deadline, after which the reconciler
 revokes what is still pending. Grants from mappings are left out (their review is the
 mapping's).
