@@ -63,6 +63,8 @@ type Server struct {
 	PublicURL string
 	// Ops serve the operations pages (health, webhooks, reconciler, audit, import).
 	Ops
+	// ServiceAccounts serves the service account pages (nil: none).
+	ServiceAccounts *orgs.ServiceAccounts
 }
 
 // base is the address of the server as the browser reached it.
@@ -172,6 +174,7 @@ func (s *Server) Register(e *echo.Echo) {
 	g.POST("/orgs/:slug/mappings", s.authed(s.draftMapping))
 	g.POST("/mappings/:id/approve", s.authed(s.approveMapping))
 	s.registerOps(g)
+	s.registerServiceAccounts(g)
 	g.POST("/mappings/:id/reject", s.authed(s.rejectMapping))
 	g.GET("/orgs/:slug/delegations", s.authed(s.delegationsPage))
 	g.POST("/orgs/:slug/delegations", s.authed(s.grantDelegation))

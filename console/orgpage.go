@@ -171,6 +171,8 @@ type orgView struct {
 	MappingForm *mappingForm
 	Reviews     []*orgs.Review
 	Notice      string
+	// ManagesMembers: the person may manage the org's members (and its service accounts).
+	ManagesMembers bool
 }
 
 // contract says the relationship's term in words.
@@ -276,6 +278,7 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 	if err != nil {
 		return err
 	}
+	v.ManagesMembers = manageMembers
 	if manageMembers {
 		rs, err := s.grantableRoles(ctx, p)
 		if err != nil {
