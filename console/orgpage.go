@@ -173,6 +173,8 @@ type orgView struct {
 	Notice      string
 	// ManagesMembers: the person may manage the org's members (and its service accounts).
 	ManagesMembers bool
+	// Engages: the person may see the org's MSP engagements (an operator or its administrator).
+	Engages bool
 }
 
 // contract says the relationship's term in words.
@@ -279,6 +281,10 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 		return err
 	}
 	v.ManagesMembers = manageMembers
+	if _, v.Engages, err = s.administrator(ctx, p, org); err != nil {
+		return err
+	}
+	v.Engages = (v.Engages || p.Operator != "") && s.MSP != nil
 	if manageMembers {
 		rs, err := s.grantableRoles(ctx, p)
 		if err != nil {
