@@ -252,11 +252,14 @@ type saGrantRow struct {
 
 type saTokenRow struct {
 	T      *orgs.IntegrationToken
+	By     string
 	Usable bool
 }
 
 type serviceAccountView struct {
 	Row      serviceAccountRow
+	By       string // who created it, in words
+	Retirer  string
 	Home     *orgs.Org
 	Grants   []saGrantRow
 	Tokens   []saTokenRow
@@ -309,6 +312,7 @@ func (s *Server) renderServiceAccount(c echo.Context, code int, form string, val
 		return err
 	}
 	v := serviceAccountView{Row: row, Home: org, Notice: c.QueryParam("done"), Secret: secret, Open: sa.Retired == nil,
+		By: s.actorName(ctx, sa.CreatedBy), Retirer: s.actorName(ctx, sa.RetiredBy),
 		Forms: map[string]*saForm{}}
 	grants, roles, err := s.ServiceAccounts.Grants(ctx, by, sa.ID)
 	if err != nil {
@@ -338,7 +342,7 @@ func (s *Server) renderServiceAccount(c echo.Context, code int, form string, val
 	}
 	now := s.Access.CurrentTime()
 	for _, t := range tokens {
-		v.Tokens = append(v.Tokens, saTokenRow{T: t, Usable: t.UsableAt(now)})
+		v.Tokens = append(v.Tokens, saTokenRow{T: t, By: s.actorName(ctx, t.CreatedBy), Usable: t.UsableAt(now)})
 	}
 	if v.Open {
 		all, err := s.grantableRoles(ctx, person(c))
