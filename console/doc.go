@@ -18,7 +18,7 @@
 // or as a compromise); elevations (the pending requests of the person's subtree; ask,
 // approve, deny); a draft mapping's rejection; an org's service accounts
 // (serviceaccounts.go: create, grant, ask for an elevation, issue and revoke integration
-// tokens — the secret only on the answer that issues it —, reassign, retire; orphans
+// tokens — the secret only on the answer that issues it —, reassign, retire, "why"; orphans
 // highlighted), for those with manage_members, as orgs.ServiceAccounts decides; an org's
 // MSP engagements (msp.go: propose, consent as customer or vendor, name and remove
 // technicians, revoke), for operators and the org's own administrators (a delegation

@@ -23,6 +23,7 @@ func (s *Server) registerServiceAccounts(g *echo.Group) {
 	g.GET("/orgs/:slug/service-accounts", s.authed(s.serviceAccountsPage))
 	g.POST("/orgs/:slug/service-accounts", s.authed(s.createServiceAccount))
 	g.GET("/service-accounts/:id", s.authed(s.serviceAccountPage))
+	g.GET("/service-accounts/:id/why", s.authed(s.serviceAccountWhy))
 	g.POST("/service-accounts/:id/grants", s.authed(s.grantServiceAccount))
 	g.POST("/service-accounts/:id/elevations", s.authed(s.elevateServiceAccount))
 	g.POST("/service-accounts/:id/tokens", s.authed(s.issueIntegrationToken))
@@ -545,4 +546,48 @@ func (s *Server) retireServiceAccount(c echo.Context) error {
 		return s.saRefused(c, "retire", values, err)
 	}
 	return c.Redirect(http.StatusSeeOther, serviceAccountURL(sa.ID)+"?done=retired")
+}
+
+type saWhyView struct {
+	SA         *orgs.ServiceAccount
+	Org        *orgs.Org
+	Permission string
+	Decision   *orgs.Decision
+	Names      map[string]string
+}
+
+// serviceAccountWhy says whether the account may exercise a permission on an org now
+// and through which grants, with the same decision as the admin API's check.
+func (s *Server) serviceAccountWhy(c echo.Context) error {
+	ctx, p := c.Request().Context(), person(c)
+	sa, home, _, err := s.visibleServiceAccount(c)
+	if err != nil {
+		return err
+	}
+	perm, slug := strings.TrimSpace(c.QueryParam("permission")), strings.TrimSpace(c.QueryParam("org"))
+	if perm == "" || slug == "" {
+		return orgscim.Errorf(orgscim.Invalid, "missing org or permission")
+	}
+	org, err := s.Directory.Store.OrgBySlug(ctx, slug)
+	if err == nil && !p.Sees(org) {
+		err = orgscim.Errorf(orgscim.NotFound, "no org %q", slug)
+	}
+	if err != nil {
+		return err
+	}
+	d, err := s.ServiceAccounts.Check(ctx, sa.ID, perm, org.ID)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, ex := range d.Because {
+		for _, who := range []string{ex.Grant.GrantedBy, ex.Grant.ApprovedBy} {
+			names[who] = s.actorName(ctx, who)
+		}
+	}
+	out := view{Title: "Why " + sa.Name + " may " + perm, Page: saWhyView{SA: sa, Org: org, Permission: perm, Decision: d, Names: names}}
+	if err := s.wear(ctx, &out, home); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "serviceaccountwhy", out)
 }

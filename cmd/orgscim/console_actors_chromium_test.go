@@ -40,6 +40,13 @@ func TestConsoleActorsInChromium(t *testing.T) {
 			chromedp.Click("#create-service-account"), chromedp.WaitVisible("#sa-grant-form"))
 		b.run("grant viewer on emea", chromedp.SetValue("#grant-role", "viewer"), chromedp.SetValue("#grant-org", "emea"),
 			chromedp.SetValue("#grant-reason", "reads the reports it exports"), chromedp.Click("#grant-role-button"), chromedp.WaitVisible("#service-account-grants"))
+		b.run("ask why", chromedp.SetValue("#why-permission", "reports.read"), chromedp.SetValue("#why-org", "emea"),
+			chromedp.Click("#why"), chromedp.WaitVisible("#verdict"))
+		if v := b.text("#verdict"); !strings.HasPrefix(v, "Allowed") {
+			t.Errorf("why reads %q", v)
+		}
+		b.check("service-account-why")
+		b.run("back", chromedp.Click(`//a[.="Back to billing-sync"]`), chromedp.WaitVisible("#token-form"))
 		b.run("issue a token", chromedp.Click("#issue-token"), chromedp.WaitVisible("#token-secret"))
 		if s := b.text("#token-secret"); !strings.Contains(s, "osint_") {
 			t.Fatalf("the new token reads %q", s)

@@ -87,6 +87,8 @@ func TestConsoleServiceAccounts(t *testing.T) {
 		bob.do("POST", queue.action(t, "/console/elevations/[^\"]+/approve"), url.Values{"csrf": {queue.csrf(t)}, "reason": {"checked"}}).
 			must(t, http.StatusOK, "Done: approved")
 		alice.get(saURL).must(t, http.StatusOK, ">admin<", ">elevation<", ">viewer<")
+		alice.get(saURL+"/why?permission=reports.read&org=emea").must(t, http.StatusOK, `class="allowed"`, "role viewer on Emea", "alice (operator)")
+		alice.get(saURL+"/why?permission=reports.read&org=globex").must(t, http.StatusOK, `class="denied"`)
 
 		// A token's secret is shown on the answer that issues it, and never again.
 		issued := alice.do("POST", saURL+"/tokens", url.Values{"csrf": {sa.csrf(t)}}).must(t, http.StatusCreated, `id="token-secret"`, "osint_")
@@ -113,6 +115,7 @@ func TestConsoleServiceAccounts(t *testing.T) {
 
 		// sam leaves: the account is an orphan, highlighted, until pat takes it over.
 		f.deactivate(t, "sam")
+		alice.get(saURL+"/why?permission=reports.read&org=emea").must(t, http.StatusOK, `class="denied"`, "no longer")
 		alice.get("/console/orgs/acme/service-accounts").must(t, http.StatusOK, `id="orphans-warning"`, "status-orphaned", `class="attention"`)
 		orphan := alice.get(saURL).must(t, http.StatusOK, `id="orphan-warning"`, `id="reassign-form"`)
 		if strings.Contains(orphan.body, `id="sa-grant-form"`) {
