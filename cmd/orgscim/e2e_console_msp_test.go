@@ -81,6 +81,11 @@ func TestConsoleMSPEngagements(t *testing.T) {
 			must(t, http.StatusBadRequest, `id="technician-user-problem"`)
 		name(url.Values{"connection": {"acme"}, "user": {"sam@acme.example"}, "capability": {"manage_members"}}).
 			must(t, http.StatusOK, "Done: technician named", "sam@acme.example", "remove-technician")
+		named := pat.get(engURL).must(t, http.StatusOK)
+		pat.do("POST", named.action(t, engURL+"/technicians/[^\"]+/revoke"), url.Values{"csrf": {named.csrf(t)}}).
+			must(t, http.StatusOK, "Done: technician removed", "removed ")
+		name(url.Values{"connection": {"acme"}, "user": {"sam@acme.example"}, "capability": {"manage_members"}}).
+			must(t, http.StatusOK, "Done: technician named")
 
 		// gil, globex's administrator, consents for the customer after a fresh sign-in.
 		gil := f.browser(t)
@@ -93,6 +98,8 @@ func TestConsoleMSPEngagements(t *testing.T) {
 			t.Error("gil's proposal form offers nothing")
 		}
 		eng := gil.get(engURL).must(t, http.StatusOK, `id="consent-customer"`, "last 5 minutes")
+		gil.do("POST", engURL+"/technicians", url.Values{"csrf": {eng.csrf(t)}, "connection": {"globex"}, "user": {"gil@globex.example"},
+			"capability": {"manage_members"}}).must(t, http.StatusForbidden)
 		if strings.Contains(eng.body, `id="consent-vendor"`) || strings.Contains(eng.body, `id="technician-form"`) {
 			t.Error("the customer is offered the vendor's consent or naming technicians")
 		}
@@ -125,6 +132,12 @@ func TestConsoleMSPEngagements(t *testing.T) {
 		f.oper.post("/delegations", map[string]any{"org": "lyon", "connection": "acme", "user_id": f.people["sam"],
 			"capabilities": []string{"manage_members"}, "depth": 0}).must(t, http.StatusCreated)
 		sam.signIn("sam-sub").must(t, http.StatusOK)
+		// sam manages lyon's members: its service accounts, not its engagements.
+		lyon := sam.get("/console/orgs/lyon").must(t, http.StatusOK, `id="org-service-accounts-link"`)
+		if strings.Contains(lyon.body, `id="org-engagements-link"`) {
+			t.Error("sam, who may not delegate on lyon, is offered its engagements")
+		}
+		sam.get("/console/orgs/lyon/engagements").must(t, http.StatusNotFound)
 		sam.get(engURL).must(t, http.StatusNotFound)
 		gil.do("POST", engURL+"/revoke", url.Values{"csrf": {back.csrf(t)}, "reason": {"contract ended"}}).
 			must(t, http.StatusOK, "Done: revoked", "status-revoked", "contract ended", "removed ")
