@@ -63,21 +63,32 @@ type Review struct {
 	Counts      ReviewCounts `json:"counts"`
 }
 
+// ReviewServiceAccount names the service account that holds a review item's grant, and
+// the person who answers for it.
+type ReviewServiceAccount struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Owner Owner  `json:"owner" doc:"the accountable owner"`
+	State string `json:"state" enum:"active,orphaned,expired,retired" doc:"orphaned: the owner is gone and the account holds nothing until reassigned; confirming its grant keeps the grant, not the account's right"`
+}
+
 // ReviewItem is one grant of a review and its decision.
 type ReviewItem struct {
-	GrantID    string     `json:"grant_id" doc:"the item's id in /reviews/{id}/items/{item}"`
-	Connection string     `json:"connection" doc:"connection slug"`
-	UserID     string     `json:"user_id"`
-	Role       string     `json:"role" doc:"role key"`
-	Org        string     `json:"org" doc:"org slug"`
-	Source     string     `json:"source" enum:"mapping,direct,import,elevation" doc:"revoking a mapping's grant records an exception: the mapping does not grant it again"`
-	SourceID   string     `json:"source_id"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	RevokedAt  *time.Time `json:"revoked_at" doc:"when the grant was revoked, by this review or otherwise"`
-	Decision   string     `json:"decision" enum:"pending,confirmed,revoked,lapsed"`
-	DecidedBy  string     `json:"decided_by"`
-	DecidedAt  *time.Time `json:"decided_at"`
-	Note       string     `json:"note"`
+	GrantID        string                `json:"grant_id" doc:"the item's id in /reviews/{id}/items/{item}"`
+	Holder         string                `json:"holder" enum:"user,service_account" doc:"who holds the grant: a person (connection, user_id) or a service account (service_account)"`
+	ServiceAccount *ReviewServiceAccount `json:"service_account" doc:"the holding service account and its owner; null for a person"`
+	Connection     string                `json:"connection" doc:"connection slug; empty for a service account"`
+	UserID         string                `json:"user_id" doc:"the person's SCIM id, or the service account's id"`
+	Role           string                `json:"role" doc:"role key"`
+	Org            string                `json:"org" doc:"org slug"`
+	Source         string                `json:"source" enum:"mapping,direct,import,elevation" doc:"revoking a mapping's grant records an exception: the mapping does not grant it again"`
+	SourceID       string                `json:"source_id"`
+	ExpiresAt      *time.Time            `json:"expires_at"`
+	RevokedAt      *time.Time            `json:"revoked_at" doc:"when the grant was revoked, by this review or otherwise"`
+	Decision       string                `json:"decision" enum:"pending,confirmed,revoked,lapsed"`
+	DecidedBy      string                `json:"decided_by"`
+	DecidedAt      *time.Time            `json:"decided_at"`
+	Note           string                `json:"note"`
 }
 
 func (s *Server) reviews() (*orgs.Reviews, error) {
@@ -118,9 +129,19 @@ func (r *resolver) reviewItemJSON(it *orgs.ReviewItem, now time.Time) (ReviewIte
 	if decision == orgs.ItemPending && !g.LiveAt(now) {
 		decision = orgs.ItemLapsed
 	}
-	return ReviewItem{GrantID: g.ID, Connection: conn, UserID: g.UserID, Role: role.Key, Org: org, Source: string(g.Source),
+	out := ReviewItem{GrantID: g.ID, Holder: "user", Connection: conn, UserID: g.UserID, Role: role.Key, Org: org, Source: string(g.Source),
 		SourceID: g.SourceID, ExpiresAt: g.Expires, RevokedAt: g.Revoked, Decision: decision, DecidedBy: it.DecidedBy,
-		DecidedAt: it.Decided, Note: it.Note}, nil
+		DecidedAt: it.Decided, Note: it.Note}
+	if sa := it.ServiceAccount; sa != nil {
+		owner, err := r.connSlug(sa.OwnerConnectionID)
+		if err != nil {
+			return ReviewItem{}, err
+		}
+		out.Holder = "service_account"
+		out.ServiceAccount = &ReviewServiceAccount{ID: sa.ID, Name: sa.Name, Owner: Owner{Connection: owner, UserID: sa.OwnerUserID},
+			State: orgs.ReviewedAccountState(sa, now)}
+	}
+	return out, nil
 }
 
 func (s *Server) reviewReply(c echo.Context, code int, x *orgs.Review) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/internal/httpstatus"
+	"github.com/orgscim/orgscim/msp"
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -65,6 +66,10 @@ type Server struct {
 	Ops
 	// Trust serves an org's verified domains and support sessions.
 	Trust
+	// ServiceAccounts serves the service account pages (nil: none).
+	ServiceAccounts *orgs.ServiceAccounts
+	// MSP serves the MSP engagement pages (nil: none).
+	MSP *msp.Service
 }
 
 // base is the address of the server as the browser reached it.
@@ -176,6 +181,8 @@ func (s *Server) Register(e *echo.Echo) {
 	g.POST("/mappings/:id/approve", s.authed(s.approveMapping))
 	s.registerOps(g)
 	s.registerTrust(g)
+	s.registerServiceAccounts(g)
+	s.registerEngagements(g)
 	g.POST("/mappings/:id/reject", s.authed(s.rejectMapping))
 	g.GET("/orgs/:slug/delegations", s.authed(s.delegationsPage))
 	g.POST("/orgs/:slug/delegations", s.authed(s.grantDelegation))

@@ -16,11 +16,18 @@
 // and a connection's page (setup link, steps for Entra ID, Okta and generic clients);
 // an org's delegations with their chains (delegate; revoke with a reason, a successor,
 // or as a compromise); elevations (the pending requests of the person's subtree; ask,
-// approve, deny); a draft mapping's rejection.
+// approve, deny); a draft mapping's rejection; an org's service accounts
+// (serviceaccounts.go: create, grant, ask for an elevation, issue and revoke integration
+// tokens — the secret only on the answer that issues it —, reassign, retire, "why"; orphans
+// highlighted), for those with manage_members, as orgs.ServiceAccounts decides; an org's
+// MSP engagements (msp.go: propose, consent as customer or vendor, name and remove
+// technicians, revoke), for operators and the org's own administrators (a delegation
+// with delegate that is not itself an engagement's reach), as msp.Service decides.
 //
 // Step-up: actions that hand out authority — approving an elevation, approving a
 // mapping to a privileged role, creating a delegation (also as a successor), approving
-// a held reconciler plan — call Server.StepUp first. It lets the action through only
+// a held reconciler plan, consenting to an MSP engagement for the customer or the
+// vendor (it gives another organisation's people administration) — call Server.StepUp first. It lets the action through only
 // when the session's authentication is at most StepUpMaxAge old, and then puts that
 // time in the context (audit.WithStepUp) so that every audit event of the action
 // records it; otherwise it answers with a page that sends a delegate through their IdP

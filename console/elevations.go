@@ -156,6 +156,11 @@ func (s *Server) elevationRow(ctx context.Context, p *sessions.Person, e *orgs.E
 	if cn, err := s.Access.Store.ConnectionByID(ctx, e.ConnectionID); err == nil && e.ServiceAccountID == "" {
 		row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(e.UserID)
 	}
+	if e.ServiceAccountID != "" && s.ServiceAccounts != nil {
+		if sa, err := s.ServiceAccounts.Store.ServiceAccount(ctx, e.ServiceAccountID); err == nil {
+			row.Person, row.PersonURL = sa.Name+" (service account)", serviceAccountURL(sa.ID)
+		}
+	}
 	by, ok, err := s.may(ctx, p, orgs.CapApprove, org)
 	if err != nil {
 		return nil, err

@@ -171,6 +171,10 @@ type orgView struct {
 	MappingForm *mappingForm
 	Reviews     []*orgs.Review
 	Notice      string
+	// ManagesMembers: the person may manage the org's members (and its service accounts).
+	ManagesMembers bool
+	// Engages: the person may see the org's MSP engagements (an operator or its administrator).
+	Engages bool
 }
 
 // contract says the relationship's term in words.
@@ -276,6 +280,11 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 	if err != nil {
 		return err
 	}
+	v.ManagesMembers = manageMembers
+	if _, v.Engages, err = s.administrator(ctx, p, org); err != nil {
+		return err
+	}
+	v.Engages = (v.Engages || p.Operator != "") && s.MSP != nil
 	if manageMembers {
 		rs, err := s.grantableRoles(ctx, p)
 		if err != nil {

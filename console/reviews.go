@@ -125,8 +125,14 @@ type itemRow struct {
 	Role      *orgs.Role
 	Org       *orgs.Org
 	Decidable bool // the viewer may confirm or revoke it, and the domain would accept
-	Own       bool // the viewer's own grant: someone else reviews it
-	DecidedBy string
+	Own       bool // the viewer's own grant, or their service account's: someone else reviews it
+	// Account is the service account holding the grant (nil for a person), answerable to
+	// Owner (OwnerURL their page); AccountState is active, orphaned, expired or retired.
+	Account      *orgs.ServiceAccount
+	Owner        string
+	OwnerURL     string
+	AccountState string
+	DecidedBy    string
 	// AtDeadline: nobody confirmed it, and the campaign revoked it at its deadline.
 	AtDeadline bool
 	Action     string
@@ -186,7 +192,17 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 			DecidedBy: s.personName(ctx, it.DecidedBy),
 			Action:    Prefix + "/reviews/" + url.PathEscape(r.ID) + "/items/" + url.PathEscape(g.ID)}
 		row.AtDeadline = it.DecidedBy == "review:"+r.ID
-		if cn, err := s.Access.Store.ConnectionByID(ctx, g.ConnectionID); err == nil {
+		// Whoever answers for the grant: the person, or the service account's owner.
+		answerConn, answerUser := g.ConnectionID, g.UserID
+		if sa := it.ServiceAccount; sa != nil {
+			answerConn, answerUser = sa.OwnerConnectionID, sa.OwnerUserID
+			row.Account, row.Person, row.AccountState = sa, sa.Name, orgs.ReviewedAccountState(sa, now)
+			row.Owner = s.personName(ctx, "user:"+sa.OwnerConnectionID+"/"+sa.OwnerUserID)
+			row.Own = p.Operator == "" && p.Connection.ID == sa.OwnerConnectionID && p.User.ID == sa.OwnerUserID
+			if cn, err := s.Access.Store.ConnectionByID(ctx, sa.OwnerConnectionID); err == nil {
+				row.OwnerURL = connURL(cn) + "/people/" + url.PathEscape(sa.OwnerUserID)
+			}
+		} else if cn, err := s.Access.Store.ConnectionByID(ctx, g.ConnectionID); err == nil {
 			row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(g.UserID)
 		}
 		if v.Open && it.Decision == orgs.ItemPending && g.LiveAt(now) {
@@ -194,7 +210,7 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 			if err != nil {
 				return err
 			}
-			row.Decidable = ok && !decider.Holds(g.ConnectionID, g.UserID)
+			row.Decidable = ok && !decider.Holds(g.ConnectionID, g.UserID) && !decider.Holds(answerConn, answerUser)
 		}
 		v.Items = append(v.Items, row)
 	}

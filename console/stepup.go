@@ -14,7 +14,8 @@ import (
 
 // StepUpMaxAge is how recent the authentication behind an action that hands out
 // authority must be: approving an elevation, approving a mapping to a privileged role,
-// creating a delegation, approving a held reconciler plan. A session left open on a
+// creating a delegation, approving a held reconciler plan, consenting to an MSP
+// engagement for the customer or the vendor. A session left open on a
 // desk is good for reading, not for these.
 const StepUpMaxAge = 5 * time.Minute
 

@@ -8,7 +8,8 @@
 // materialise; delegated administration and the admin API keys, each grant, mapping
 // approval and key recording the delegation it was made under, so that revoking one
 // reaches what was made under it; just-in-time elevation; access reviews (reviews.go),
-// in which delegated administrators confirm or revoke each grant of their subtree, or
+// in which delegated administrators confirm or revoke each grant of their subtree (a
+// service account's as a person's, the line naming the account and its owner), or
 // of what a revoked delegation handed over, by a deadline; each connection's lifecycle
 // policy (policy.go: its stale-member window and the reconciler's guardrail); a pending
 // connection's activation by its first push (connections.go); token rotation

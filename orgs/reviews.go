@@ -129,12 +129,16 @@ type ReviewMapping struct {
 
 // ReviewItem is one grant of a campaign's snapshot and its decision.
 type ReviewItem struct {
-	ReviewID  string
-	Grant     *Grant // as it is now
-	Decision  string
-	DecidedBy string
-	Decided   *time.Time
-	Note      string
+	ReviewID string
+	Grant    *Grant // as it is now
+	// ServiceAccount is the grant's holder when it is a service account (the grant has no
+	// connection; its user is the account), as the account is now; nil for a person. The
+	// line names the account and its accountable owner.
+	ServiceAccount *ServiceAccount
+	Decision       string
+	DecidedBy      string
+	Decided        *time.Time
+	Note           string
 }
 
 // ReviewStore keeps campaigns and their items.
@@ -151,6 +155,8 @@ type ReviewStore interface {
 	Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*Review, error)
 	// EndReview runs fn on the locked campaign and stores its state, EndedBy and Ended.
 	EndReview(ctx context.Context, id string, fn func(*Review) error) (*Review, error)
+	// ReviewItems, DecideItem and Unconfirmed fill in each item's ServiceAccount.
+	//
 	// ReviewItems lists a campaign's items by grant id after after: of one decision when
 	// decision is set (pending: grant live at at; lapsed: grant ended), on orgs of the
 	// subtree at path only when path is set.
@@ -409,9 +415,10 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 	var out *ReviewItem
 	err := s.deciding(ctx, by, id, note, func(ctx context.Context, r *Review, now time.Time) error {
 		var g *Grant
+		var sa *ServiceAccount
 		var err error
 		out, err = s.Store.DecideItem(ctx, id, grantID, func(it *ReviewItem) error {
-			g = it.Grant
+			g, sa = it.Grant, it.ServiceAccount
 			org, err := s.Access.orgWithAncestors(ctx, g.OrgID)
 			if err != nil {
 				return err
@@ -421,6 +428,10 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			}
 			if isHolder(by, g.ConnectionID, g.UserID) {
 				return orgscim.Errorf(orgscim.Forbidden, "nobody reviews their own grant")
+			}
+			if sa != nil && isHolder(by, sa.OwnerConnectionID, sa.OwnerUserID) {
+				// The owner answers for the account: attesting its access is attesting their own.
+				return orgscim.Errorf(orgscim.Forbidden, "nobody reviews the grants of a service account they own")
 			}
 			if it.Decision != ItemPending {
 				return orgscim.Errorf(orgscim.Conflict, "grant %s is %s in review %s already", g.ID, it.Decision, r.ID)
@@ -441,9 +452,11 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			if note != "" {
 				reason += ": " + note
 			}
-			if err := s.Access.RevokeOne(ctx, g, now, by.Name(), reason, map[string]any{"review": r.ID}); err != nil {
+			rg := onChain(g, sa)
+			if err := s.Access.RevokeOne(ctx, rg, now, by.Name(), reason, map[string]any{"review": r.ID}); err != nil {
 				return err
 			}
+			g.Revoked, g.RevokedBy, g.RevokeReason = rg.Revoked, rg.RevokedBy, rg.RevokeReason
 			if g.Source == SourceMapping {
 				// The reviewer overrides the IdP's membership: the mapping must not grant
 				// it again at the next change of the group.
@@ -454,15 +467,31 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 			}
 		}
 		e := audit.New(ctx, now, action, "review", r.ID)
-		e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
-		e.Diff = audit.Detail(map[string]any{"grant_id": g.ID, "user_id": g.UserID, "role_id": g.RoleID,
-			"decision": decision, "note": note})
+		e.ConnectionID, e.OrgID = onChain(g, sa).ConnectionID, g.OrgID
+		d := map[string]any{"grant_id": g.ID, "user_id": g.UserID, "role_id": g.RoleID, "decision": decision, "note": note}
+		if sa != nil {
+			d["service_account_id"], d["service_account"] = sa.ID, sa.Name
+			d["owner_connection_id"], d["owner_user_id"] = sa.OwnerConnectionID, sa.OwnerUserID
+		}
+		e.Diff = audit.Detail(d)
 		return s.record(ctx, e)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// onChain is the grant as its events are recorded: a service account's grant (it has no
+// connection) on its owner's connection, as the account's own events are, so that the
+// partner's webhook subscribers hear of a review revoking it as they do of a person's.
+func onChain(g *Grant, sa *ServiceAccount) *Grant {
+	if sa == nil || g.ConnectionID != "" {
+		return g
+	}
+	c := *g
+	c.ConnectionID = sa.OwnerConnectionID
+	return &c
 }
 
 // deciding runs decide, in one transaction, on campaign id as by sees it, open and before
@@ -689,9 +718,10 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 		}
 		after = items[len(items)-1].Grant.ID
 		byID := map[string]*Grant{}
+		chained := map[string]*Grant{} // the grants as their events are recorded
 		ids := make([]string, len(items))
 		for i, it := range items {
-			ids[i], byID[it.Grant.ID] = it.Grant.ID, it.Grant
+			ids[i], byID[it.Grant.ID], chained[it.Grant.ID] = it.Grant.ID, it.Grant, onChain(it.Grant, it.ServiceAccount)
 		}
 		var revoked []string
 		err = InTx(ctx, s.Tx, func(ctx context.Context) error {
@@ -702,7 +732,7 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 			}
 			gone := make([]*Grant, len(revoked))
 			for i, id := range revoked {
-				gone[i] = byID[id]
+				gone[i] = chained[id]
 			}
 			detail := map[string]any{"review": r.ID, "reason": reason}
 			for k, v := range o.Detail {
@@ -849,4 +879,20 @@ func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID
 		return nil, err
 	}
 	return out, nil
+}
+
+// ReviewedAccountState is what a review line says of a service account holding a grant,
+// from the account's own record: retired, expired, orphaned (the reconciler found its
+// owner gone and set a deadline to reassign or retire it) or active. The authority rule
+// still decides every access check; this tells the reviewer whom they are judging.
+func ReviewedAccountState(sa *ServiceAccount, now time.Time) string {
+	switch {
+	case sa.Retired != nil:
+		return ServiceAccountRetired
+	case !now.Before(sa.Expires):
+		return ServiceAccountExpired
+	case sa.OrphanDeadline != nil:
+		return ServiceAccountOrphaned
+	}
+	return ServiceAccountActive
 }

@@ -234,6 +234,35 @@ func items(rows []itemRow) []*orgs.ReviewItem {
 	return out
 }
 
+// holders fills in the service account of each item whose grant is one's (a grant
+// without a connection): one read by primary key for the page, none when every holder is
+// a person. The snapshot and its statements stay as they were.
+func holders(q *gorm.DB, its []*orgs.ReviewItem) ([]*orgs.ReviewItem, error) {
+	var ids []string
+	for _, it := range its {
+		if it.Grant.ConnectionID == "" {
+			ids = append(ids, it.Grant.UserID)
+		}
+	}
+	if len(ids) == 0 {
+		return its, nil
+	}
+	var rows []serviceAccountRow
+	if err := q.Raw("SELECT "+serviceAccountCols+" FROM service_accounts WHERE id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	byID := map[string]*orgs.ServiceAccount{}
+	for _, r := range rows {
+		byID[r.ID] = r.account()
+	}
+	for _, it := range its {
+		if it.Grant.ConnectionID == "" {
+			it.ServiceAccount = byID[it.Grant.UserID]
+		}
+	}
+	return its, nil
+}
+
 func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*orgs.ReviewItem, error) {
 	q, args := itemSelect, []any{}
 	if path != "" {
@@ -255,7 +284,7 @@ func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after 
 	if err := s.db.q(ctx).Raw(q+" ORDER BY i.grant_id LIMIT ?", append(args, limit)...).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	return items(rows), nil
+	return holders(s.db.q(ctx), items(rows))
 }
 
 func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func(*orgs.ReviewItem) error) (*orgs.ReviewItem, error) {
@@ -269,7 +298,11 @@ func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func
 		if err != nil {
 			return err
 		}
-		it := row.item()
+		its, err := holders(tx, []*orgs.ReviewItem{row.item()})
+		if err != nil {
+			return err
+		}
+		it := its[0]
 		before := it.Decision
 		if err := fn(it); err != nil {
 			return err
@@ -310,7 +343,7 @@ func (s reviewStore) Unconfirmed(ctx context.Context, id string, at time.Time, a
 		" ORDER BY i.grant_id LIMIT ?", id, after, micros(at), limit).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	return items(rows), nil
+	return holders(s.db.q(ctx), items(rows))
 }
 
 func (s reviewStore) RevokeUnconfirmed(ctx context.Context, id string, grantIDs []string, asOf, now time.Time, by, reason string) ([]string, error) {

@@ -35,7 +35,8 @@ type reviewCreateCmd struct {
 }
 
 func (reviewCreateCmd) Help() string {
-	return `Every grant live in the subtree now becomes an item; reviewers confirm or revoke each
+	return `Every grant live in the subtree now becomes an item, a service account's as a person's
+(review show --items names the account and its owner); reviewers confirm or revoke each
 through the admin API (/api/v1/reviews) by the deadline, after which the reconciler
 revokes what is still pending. Grants from mappings are left out (their review is the
 mapping's).
@@ -127,13 +128,14 @@ func (c *reviewListCmd) Run(env *cliEnv) error {
 
 type reviewShowCmd struct {
 	Review string `arg:"" name:"REVIEW" help:"The review's id."`
+	Items  bool   `help:"Also list its lines, as GET /api/v1/reviews/{id}/items: who holds which role on which org and the decision; a service account's line names the account and its owner."`
 	jsonFlag
 }
 
 func (reviewShowCmd) Help() string {
 	return `Example:
 
-    orgscim review show 7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f --json`
+    orgscim review show 7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f --items --json`
 }
 
 func (c *reviewShowCmd) Run(env *cliEnv) error {
@@ -150,6 +152,9 @@ func (c *reviewShowCmd) Run(env *cliEnv) error {
 	o, err := db.Orgs().OrgByID(ctx, r.OrgID)
 	if err != nil {
 		return cliError(err)
+	}
+	if c.Items {
+		return printReviewItems(ctx, stdout, db, r, o.Slug, *asJSON)
 	}
 	return printReview(stdout, r, o.Slug, *asJSON)
 }

@@ -92,6 +92,8 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	web := &console.Server{Sessions: svc.sessions, Directory: svc.dir, Access: svc.access, Delegations: svc.delegations,
 		Users: svc.users, Groups: svc.groups, Reviews: svc.reviews, Onboarding: svc.onboarding, Lists: db.Lists(),
 		Logger: logger, PublicURL: cfg.PublicURL}
+	web.ServiceAccounts = svc.serviceAccounts
+	web.MSP = svc.msps
 	web.Ops = console.Ops{Health: db.Health(), Webhooks: consoleWebhooks{webhookService(db), db.Webhooks()},
 		Reconciler: runsAndApprovals{db.Reconcile(), rec}, Audit: db.Audit(), Imports: svc.imports, TokenExpiryWarning: cfg.TokenExpiryWarning}
 	web.Trust = console.Trust{Domains: svc.domains, Support: svc.support, Quarantine: svc.users}
