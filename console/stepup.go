@@ -19,6 +19,11 @@ import (
 // desk is good for reading, not for these.
 const StepUpMaxAge = 5 * time.Minute
 
+// stepUpSkew is how far in this server's future an authentication time may lie and
+// still count as fresh: the IdP stamps auth_time with its own clock, and a second or
+// two of skew must not send a person who has just signed in round the loop again.
+const stepUpSkew = time.Minute
+
 // backCookie holds the form a person was sent away from to re-authenticate; the
 // sign-in that follows returns there.
 const backCookie = "orgscim_console_back"
@@ -50,7 +55,7 @@ func (s *Server) now() time.Time {
 func (s *Server) StepUp(c echo.Context, back string) (ctx context.Context, fresh bool, err error) {
 	p := person(c)
 	at := p.Session.AuthAt
-	if age := s.now().Sub(at); age >= 0 && age <= StepUpMaxAge {
+	if age := s.now().Sub(at); age >= -stepUpSkew && age <= StepUpMaxAge {
 		return audit.WithStepUp(c.Request().Context(), at), true, nil
 	}
 	if !localPath(back) {

@@ -57,8 +57,9 @@ func TestConsoleTrustInChromium(t *testing.T) {
 		}
 		p.check("domains-verified")
 
-		// The test's server clock stands still while the IdP's runs on: a minute passes,
-		// so that pat's sign-in is a recent one rather than one from the future.
+		// The test's server clock stands still while the IdP's runs on, however long the
+		// test has taken so far: a minute passes, so that pat's sign-in is a recent one
+		// rather than one further in the future than StepUp's allowance for skew.
 		f.advance(time.Minute)
 		p.run("open the support queue", chromedp.Navigate(base+"/orgs/acme/support"), chromedp.WaitVisible(".approve-support"))
 		p.check("support-queue")
