@@ -86,6 +86,10 @@ type Pusher struct {
 	Logger      *slog.Logger
 	// Delivered, when set, is called after each acknowledged SET (metrics, tests).
 	Delivered func(d *Delivery, at time.Time)
+	// Wake, when set, makes Run look at once rather than at its next tick: the store
+	// signals it when a transaction that queued SETs commits (sqlstore SSFWakeups). The
+	// tick stays, for retries falling due and for wake-ups lost with a connection.
+	Wake <-chan struct{}
 }
 
 var noRedirects = &http.Client{
@@ -259,7 +263,9 @@ func (p *Pusher) fail(ctx context.Context, d *Delivery, permanent bool, reason s
 	return "retry", nil
 }
 
-// Run calls Once every interval until ctx is done.
+// Run calls Once every interval, and whenever Wake says SETs were queued, until ctx is
+// done. A wake-up during a Once is kept (the channel holds one), so a SET committed
+// while Once was finishing is not left for the tick.
 func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -271,6 +277,7 @@ func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.Wake:
 		}
 	}
 }
