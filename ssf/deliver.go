@@ -90,6 +90,12 @@ type Pusher struct {
 	// signals it when a transaction that queued SETs commits (sqlstore SSFWakeups). The
 	// tick stays, for retries falling due and for wake-ups lost with a connection.
 	Wake <-chan struct{}
+	// Gather is how long a wake-up waits after a round that sent SETs; default 20ms.
+	// While changes keep committing, it lets their SETs gather into one claim instead of
+	// each commit costing the pusher two write transactions, which on SQLite queue for
+	// the one write lock with the changes themselves. After an idle round a wake-up is
+	// served at once.
+	Gather time.Duration
 }
 
 var noRedirects = &http.Client{
@@ -269,8 +275,10 @@ func (p *Pusher) fail(ctx context.Context, d *Delivery, permanent bool, reason s
 func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	gather := orDefault(p.Gather, 20*time.Millisecond)
 	for {
-		if _, err := p.Once(ctx); err != nil && ctx.Err() == nil {
+		res, err := p.Once(ctx)
+		if err != nil && ctx.Err() == nil {
 			p.logger().Error("ssf push", slog.String("error", err.Error()))
 		}
 		select {
@@ -278,6 +286,13 @@ func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		case <-p.Wake:
+			if res.Delivered+res.Retrying+res.Dead > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(gather):
+				}
+			}
 		}
 	}
 }
