@@ -560,3 +560,15 @@ func (s SSF) Poll(ctx context.Context, streamID string, acks []string, errs map[
 	}
 	return out, more, nil
 }
+
+// PurgeSETs deletes up to limit SETs that are done (delivered, acknowledged or given
+// up) and were queued before before, and says how many it deleted. Pending SETs, and
+// the order of those still to come, are untouched: ordering reads pending rows only.
+func (s SSF) PurgeSETs(ctx context.Context, before time.Time, limit int) (int, error) {
+	res := s.db.gorm.WithContext(ctx).Exec(`DELETE FROM ssf_outbox WHERE id IN (SELECT id FROM ssf_outbox
+		WHERE state <> 'pending' AND created_at < ? LIMIT ?)`, micros(before), limit)
+	if res.Error != nil {
+		return 0, fmt.Errorf("sqlstore: purge SETs: %w", res.Error)
+	}
+	return int(res.RowsAffected), nil
+}

@@ -90,11 +90,11 @@ type Pusher struct {
 	// signals it when a transaction that queued SETs commits (sqlstore SSFWakeups). The
 	// tick stays, for retries falling due and for wake-ups lost with a connection.
 	Wake <-chan struct{}
-	// Gather is how long a wake-up waits after a round that sent SETs; default 20ms.
-	// While changes keep committing, it lets their SETs gather into one claim instead of
-	// each commit costing the pusher two write transactions, which on SQLite queue for
-	// the one write lock with the changes themselves. After an idle round a wake-up is
-	// served at once.
+	// Gather is how long a wake-up waits after a Once that met a backlog (SETs queued
+	// while it was sending others); default 20ms. While changes keep committing, it lets
+	// their SETs gather into one claim instead of each commit costing the pusher two
+	// write transactions, which on SQLite queue for the one write lock with the changes
+	// themselves. Otherwise a wake-up is served at once.
 	Gather time.Duration
 }
 
@@ -137,6 +137,9 @@ func (p *Pusher) Backoff(attempt int) time.Duration {
 // Result counts what one Once did.
 type Result struct {
 	Delivered, Retrying, Dead int
+	// Rounds is how many claims found SETs: more than one means SETs were queued while
+	// the first were being sent, a backlog building.
+	Rounds int
 }
 
 // Once sends what is due until nothing more is, and returns. Each round claims up to
@@ -151,6 +154,7 @@ func (p *Pusher) Once(ctx context.Context) (Result, error) {
 		if err != nil || len(batch) == 0 {
 			return res, err
 		}
+		res.Rounds++
 		var (
 			wg        sync.WaitGroup
 			mu        sync.Mutex
@@ -286,7 +290,7 @@ func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		case <-p.Wake:
-			if res.Delivered+res.Retrying+res.Dead > 0 {
+			if res.Rounds > 1 {
 				select {
 				case <-ctx.Done():
 					return

@@ -113,3 +113,71 @@ func killListeners(t *testing.T, url string) int {
 	}
 	return n
 }
+
+// TestSharedSignalsPurge checks that SETs done and older than the retention are
+// deleted, a statement at a time, while recent ones and pending ones (a retry still due)
+// stay, the latter still delivered afterwards.
+func TestSharedSignalsPurge(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env, keys, _ := newE2ESSF(t, db)
+		base := env.srv.URL
+		sc := env.connect("acme", "okta")
+		_, token, err := ssfStreams(db).AddReceiver(context.Background(), "crm", "https://crm.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv := newSETReceiver(t, base+"/ssf/jwks", base, "https://crm.example", "Bearer rcv")
+		if st, v := ssfCall(t, base, token, "POST", "/ssf/stream", map[string]any{
+			"delivery": map[string]any{"method": ssf.PushMethod, "endpoint_url": recv.srv.URL + "/events",
+				"authorization_header": "Bearer rcv"},
+			"events_requested": []string{ssf.AccountDisabled}}); st != 201 {
+			t.Fatalf("create stream: %d %v", st, v)
+		}
+		later := func(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+		pusher := &ssf.Pusher{Outbox: db.SSF(), Keys: keys, Issuer: base, BaseDelay: time.Minute, MaxDelay: time.Minute}
+
+		var delivered []string
+		for _, name := range []string{"ann", "bob", "cat"} {
+			id := sc.create(map[string]any{"userName": name + "@acme.example"})["id"].(string)
+			sc.patch(id, op("replace", "active", false)).must(t, 200)
+			delivered = append(delivered, id)
+		}
+		if res := pushOnce(t, pusher); res.Delivered != 3 || len(recv.take()) != 3 {
+			t.Fatalf("first pushes: %+v", res)
+		}
+		// dan's SET fails once: pending, retried in a minute.
+		recv.mu.Lock()
+		recv.fail = 1
+		recv.mu.Unlock()
+		dan := sc.create(map[string]any{"userName": "dan@acme.example"})["id"].(string)
+		sc.patch(dan, op("replace", "active", false)).must(t, 200)
+		if res := pushOnce(t, pusher); res.Retrying != 1 {
+			t.Fatalf("failing push: %+v", res)
+		}
+
+		for _, c := range []struct {
+			name  string
+			now   func() time.Time
+			batch int
+			want  int
+		}{
+			{"within the retention: kept", later(0), 0, 0},
+			{"past it, one row a statement: the done ones", later(2 * time.Hour), 1, 3},
+			{"again: nothing left to purge", later(2 * time.Hour), 0, 0},
+		} {
+			n, err := (&ssf.Purger{Store: db.SSF(), Retention: time.Hour, Batch: c.batch, Now: c.now}).Once(context.Background())
+			if err != nil || n != c.want {
+				t.Fatalf("%s: purged %d (%v), want %d", c.name, n, err, c.want)
+			}
+		}
+		// The pending SET survived the purge and goes out when due.
+		pusher.Now = later(2 * time.Minute)
+		if res := pushOnce(t, pusher); res.Delivered != 1 {
+			t.Fatalf("retry after the purge: %+v", res)
+		}
+		got := recv.take()
+		if len(got) != 1 || at(got[0].Claims, "sub_id", "user", "email") != "dan@acme.example" {
+			t.Fatalf("retry after the purge sent %v", got)
+		}
+	})
+}
