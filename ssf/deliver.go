@@ -90,11 +90,12 @@ type Pusher struct {
 	// signals it when a transaction that queued SETs commits (sqlstore SSFWakeups). The
 	// tick stays, for retries falling due and for wake-ups lost with a connection.
 	Wake <-chan struct{}
-	// Gather is how long a wake-up waits after a Once that met a backlog (SETs queued
-	// while it was sending others); default 20ms. While changes keep committing, it lets
-	// their SETs gather into one claim instead of each commit costing the pusher two
-	// write transactions, which on SQLite queue for the one write lock with the changes
-	// themselves. Otherwise a wake-up is served at once.
+	// Gather is how long a wake-up waits after a Once that met a backlog (it sent more
+	// SETs than Concurrency, so more were queued while it was sending); default 50ms,
+	// the tick it replaces. While changes keep committing, it lets their SETs gather into
+	// one claim instead of each commit costing the pusher two write transactions, which
+	// on SQLite queue for the one write lock with the changes themselves. Otherwise a
+	// wake-up is served at once.
 	Gather time.Duration
 }
 
@@ -279,7 +280,7 @@ func (p *Pusher) fail(ctx context.Context, d *Delivery, permanent bool, reason s
 func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	gather := orDefault(p.Gather, 20*time.Millisecond)
+	gather := orDefault(p.Gather, 50*time.Millisecond)
 	for {
 		res, err := p.Once(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -290,7 +291,7 @@ func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		case <-p.Wake:
-			if res.Rounds > 1 {
+			if res.Delivered+res.Retrying+res.Dead > orDefault(p.Concurrency, 16) {
 				select {
 				case <-ctx.Done():
 					return
