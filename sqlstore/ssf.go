@@ -572,3 +572,17 @@ func (s SSF) PurgeSETs(ctx context.Context, before time.Time, limit int) (int, e
 	}
 	return int(res.RowsAffected), nil
 }
+
+// LastVerification is when the stream's latest verification SET was queued; zero if
+// none was (or it was purged, long past any interval).
+func (s SSF) LastVerification(ctx context.Context, streamID string) (time.Time, error) {
+	var at []int64
+	if err := s.db.q(ctx).Raw(`SELECT COALESCE(MAX(created_at), 0) FROM ssf_outbox WHERE stream_id = ? AND event_type = ?`,
+		streamID, ssf.Verification).Scan(&at).Error; err != nil {
+		return time.Time{}, fmt.Errorf("sqlstore: last verification: %w", err)
+	}
+	if len(at) == 0 || at[0] == 0 {
+		return time.Time{}, nil
+	}
+	return fromMicros(at[0]), nil
+}

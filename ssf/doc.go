@@ -12,7 +12,8 @@
 // through the endpoints GET /.well-known/ssf-configuration names: create, read, update
 // (PATCH), replace (PUT) and delete a stream; read and set its status (enabled; paused,
 // which holds its SETs; disabled, which drops them); remove a subject (and add it back);
-// and ask for a verification event. Streams send every subject by default
+// and ask for a verification event (at most once per MinVerificationInterval,
+// published as the stream's min_verification_interval). Streams send every subject by default
 // (default_subjects ALL). A receiver sees only its own streams: another's reads as not
 // found. Every change is audited (ssf_receiver.*, ssf_stream.*).
 //

@@ -192,6 +192,8 @@ type StreamConfig struct {
 	EventsDelivered []string       `json:"events_delivered"`
 	Delivery        DeliveryConfig `json:"delivery"`
 	Description     string         `json:"description,omitempty"`
+	// MinVerificationInterval is MinVerificationInterval in seconds (SSF 1.0 §8.1.1).
+	MinVerificationInterval int `json:"min_verification_interval"`
 }
 
 // DeliveryConfig is a stream's delivery method.
@@ -212,7 +214,8 @@ func (s *Server) config(c echo.Context, st *Stream) StreamConfig {
 	}
 	return StreamConfig{StreamID: st.ID, Iss: s.base(c), Aud: receiverOf(c).Audience, EventsSupported: Supported,
 		EventsRequested: req, EventsDelivered: st.EventsDelivered(),
-		Delivery: DeliveryConfig{Method: st.Method, EndpointURL: ep}, Description: st.Description}
+		Delivery: DeliveryConfig{Method: st.Method, EndpointURL: ep}, Description: st.Description,
+		MinVerificationInterval: int(MinVerificationInterval / time.Second)}
 }
 
 type streamBody struct {

@@ -549,6 +549,25 @@ func TestSharedSignals(t *testing.T) {
 			!reflect.DeepEqual(got[0].Claims["sub_id"], map[string]any{"format": "opaque", "id": pushID}) {
 			t.Fatalf("verification: %v", got)
 		}
+		// min_verification_interval (SSF 1.0 §8.1.1) is published and enforced: a second
+		// request within it is refused and queues nothing; after it, it is served.
+		if _, v := ssfCall(t, base, token, "GET", "/ssf/stream?stream_id="+pushID, nil); at(v, "min_verification_interval") != float64(30) {
+			t.Fatalf("stream config without min_verification_interval 30: %v", v)
+		}
+		if st, v := ssfCall(t, base, token, "POST", "/ssf/verify", map[string]any{"stream_id": pushID, "state": "again"}); st != 429 || field(v, "err") != "rate_limited" {
+			t.Fatalf("verify within min_verification_interval: %d %v", st, v)
+		}
+		if pushOnce(t, p); len(recv.take()) != 0 {
+			t.Fatal("a refused verification request queued a SET")
+		}
+		env.clock.advance(31 * time.Second)
+		if st, v := ssfCall(t, base, token, "POST", "/ssf/verify", map[string]any{"stream_id": pushID, "state": "later"}); st != 204 {
+			t.Fatalf("verify after min_verification_interval: %d %v", st, v)
+		}
+		pushOnce(t, p)
+		if got = recv.take(); len(got) != 1 || got[0].Event["state"] != "later" {
+			t.Fatalf("verification after the interval: %v", got)
+		}
 		if st, v := ssfCall(t, base, token, "POST", "/ssf/status", map[string]any{"stream_id": pushID, "status": "paused", "reason": "maintenance"}); st != 200 || field(v, "status") != "paused" {
 			t.Fatalf("pause: %d %v", st, v)
 		}
