@@ -15,7 +15,8 @@
 // and ask for a verification event (at most once per MinVerificationInterval,
 // published as the stream's min_verification_interval). Streams send every subject by default
 // (default_subjects ALL). A receiver sees only its own streams: another's reads as not
-// found. Every change is audited (ssf_receiver.*, ssf_stream.*).
+// found. Every change is audited (ssf_receiver.*, ssf_stream.*). A receiver's requests
+// are limited per replica (Server.RateLimit, DefaultRateLimit a second): past it, 429.
 //
 // # Events
 //

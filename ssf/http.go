@@ -48,6 +48,13 @@ type Server struct {
 	PollLease time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// RateLimit is a receiver's requests per second on its authenticated endpoints: 0
+	// DefaultRateLimit, negative none; RateBurst its burst, default twice the rate.
+	// Beyond it a request is answered 429 rate_limited with Retry-After.
+	RateLimit float64
+	RateBurst int
+
+	limits receiverLimits
 }
 
 // Register mounts the transmitter on e.
@@ -148,6 +155,9 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 			if orgscim.ErrorCode(err) == orgscim.Unauthorized {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="ssf", error="invalid_token"`)
 			}
+			return err
+		}
+		if err := s.allow(c, r.ID); err != nil {
 			return err
 		}
 		c.Set(receiverKey, r)

@@ -31,13 +31,13 @@ func OpenAPI() map[string]any {
 			"400": "Malformed request: nothing changed.", "401": "No valid receiver token.",
 			"404": "No such stream of this receiver.", "409": "Conflict: too many streams, or the stream is disabled.",
 			"500": "Internal error, with the id under which it was logged.", "503": "The database is unavailable; retry.",
-			"429": "Too soon: the stream's min_verification_interval has not passed since its last verification.",
+			"429": "Too many requests for this receiver (Retry-After says when to retry), or, for a verification, its stream's min_verification_interval has not passed.",
 		}
 		out := map[string]any{}
 		for _, c := range codes {
 			out[c] = errResp(all[c])
 		}
-		out["401"], out["500"] = errResp(all["401"]), errResp(all["500"])
+		out["401"], out["429"], out["500"] = errResp(all["401"]), errResp(all["429"]), errResp(all["500"])
 		return out
 	}
 	with := func(m map[string]any, code string, resp any) map[string]any {

@@ -34,6 +34,12 @@ import (
 // fresh file.
 func newE2ESSF(t *testing.T, db *sqlstore.DB) (*e2eEnv, *ssf.Keyring, string) {
 	t.Helper()
+	return newE2ESSFWith(t, db, ssfConfig{})
+}
+
+// newE2ESSFWith is newE2ESSF with the transmitter's configuration (its keys are made here).
+func newE2ESSFWith(t *testing.T, db *sqlstore.DB, cfg ssfConfig) (*e2eEnv, *ssf.Keyring, string) {
+	t.Helper()
 	start, _ := time.Parse(time.RFC3339, e2eClockStart)
 	clock := &e2eClock{t: start}
 	logs := &syncBuffer{}
@@ -43,7 +49,7 @@ func newE2ESSF(t *testing.T, db *sqlstore.DB) (*e2eEnv, *ssf.Keyring, string) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(newHandler(db, slog.New(slog.NewJSONHandler(logs, nil)),
-		httpConfig{Now: clock.Now, SSF: ssfConfig{Keys: keys}}))
+		httpConfig{Now: clock.Now, SSF: ssfConfig{Keys: keys, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}}))
 	t.Cleanup(srv.Close)
 	return &e2eEnv{t: t, db: db, srv: srv, dir: &orgs.Directory{Store: db.Orgs(), Now: clock.Now}, logs: logs, clock: clock},
 		keys, keyPath

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
@@ -178,6 +179,53 @@ func TestSharedSignalsPurge(t *testing.T) {
 		got := recv.take()
 		if len(got) != 1 || at(got[0].Claims, "sub_id", "user", "email") != "dan@acme.example" {
 			t.Fatalf("retry after the purge sent %v", got)
+		}
+	})
+}
+
+// TestSharedSignalsRateLimit checks the per-receiver limit on /ssf/*: past its burst a
+// receiver is answered 429 rate_limited with Retry-After, while another receiver is
+// served, and it is served again once a token is due.
+func TestSharedSignalsRateLimit(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env, _, _ := newE2ESSFWith(t, db, ssfConfig{RateLimit: 1, RateBurst: 2})
+		base := env.srv.URL
+		_, busy, err := ssfStreams(db).AddReceiver(context.Background(), "busy", "https://busy.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, calm, err := ssfStreams(db).AddReceiver(context.Background(), "calm", "https://calm.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(token string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequest("GET", base+"/ssf/stream", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res.StatusCode, res.Header.Get("Retry-After")
+		}
+		for i := range 2 {
+			if st, _ := get(busy); st != 200 {
+				t.Fatalf("request %d within the burst: %d", i+1, st)
+			}
+		}
+		if st, v := ssfCall(t, base, busy, "GET", "/ssf/stream", nil); st != 429 || field(v, "err") != "rate_limited" {
+			t.Fatalf("past the burst: %d %v", st, v)
+		}
+		if st, retry := get(busy); st != 429 || retry != "1" {
+			t.Fatalf("past the burst: %d, Retry-After %q", st, retry)
+		}
+		if st, _ := get(calm); st != 200 {
+			t.Fatalf("another receiver was limited: %d", st)
+		}
+		env.clock.advance(time.Second)
+		if st, _ := get(busy); st != 200 {
+			t.Fatalf("a second later: %d", st)
 		}
 	})
 }
