@@ -107,8 +107,15 @@ func (db *DB) appendAudit(tx *gorm.DB, t *txn) error {
 			e.PrevHash, e.Hash)
 		subs.enqueue(w, e)
 	}
-	if err := streams.enqueue(tx, w, events); err != nil {
+	queued, err := streams.enqueue(tx, w, events)
+	if err != nil {
 		return err
+	}
+	if queued {
+		if err := db.notifySSF(tx); err != nil {
+			return err
+		}
+		t.queuedSETs = true
 	}
 	if err := w.flush(tx, db.dialect, "", nil); err != nil {
 		return fmt.Errorf("sqlstore: append audit events: %w", err)

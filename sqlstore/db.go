@@ -41,6 +41,8 @@ type DB struct {
 	reconciling sync.Mutex
 	// statements counts what the server sends to the database (see Statements).
 	statements atomic.Uint64
+	// ssfWake wakes the Shared Signals pusher when SETs were queued (see SSFWakeups).
+	ssfWake chan struct{}
 }
 
 // Open connects to url — "postgres://..." (or "postgresql://") or "sqlite:PATH" — and
@@ -112,7 +114,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	db := &DB{gorm: g, dialect: d, pages: newPageCache()}
+	db := &DB{gorm: g, dialect: d, pages: newPageCache(), ssfWake: make(chan struct{}, 1)}
 	if err := countStatements(g, &db.statements); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)

@@ -31,9 +31,9 @@ type ssfStreams []ssfStream
 // queued exactly when its change commits. What a SET says of its user and tenant (the
 // user's e-mail, the connection's and org's slugs) is read here, in the transaction,
 // and only when some stream may take one of its events.
-func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) error {
+func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) (queued bool, err error) {
 	if len(ss) == 0 {
-		return nil
+		return false, nil
 	}
 	type target struct {
 		e       *audit.Event
@@ -69,18 +69,18 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 		}
 	}
 	if len(targets) == 0 {
-		return nil
+		return false, nil
 	}
 	var rows []struct {
 		Kind, ID, Name, Email string
 	}
-	err := tx.Raw(`SELECT 'u' AS kind, id, user_name AS name, COALESCE(email, '') AS email FROM scim_users WHERE id IN ?
+	err = tx.Raw(`SELECT 'u' AS kind, id, user_name AS name, COALESCE(email, '') AS email FROM scim_users WHERE id IN ?
 		UNION ALL SELECT 'c', id, slug, '' FROM connections WHERE id IN ?
 		UNION ALL SELECT 'o', id, slug, '' FROM orgs WHERE id IN ?
 		UNION ALL SELECT 'r', stream_id, subject_key, '' FROM ssf_subjects WHERE stream_id IN ?`,
 		keysOf(users), keysOf(conns), keysOf(orgIDs), keysOf(streamIDs)).Scan(&rows).Error
 	if err != nil {
-		return fmt.Errorf("sqlstore: SET subjects: %w", err)
+		return false, fmt.Errorf("sqlstore: SET subjects: %w", err)
 	}
 	type person struct{ name, email string }
 	people, slugs, removed := map[string]person{}, map[string]string{}, map[string]bool{}
@@ -120,10 +120,11 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 				created_at, next_attempt_at) VALUES `, 11,
 					provisioning.NewID(), st.id, e.ID+"-"+set.Suffix, e.Chain, set.Subject, e.Seq*8+int64(k), set.Type, claims,
 					micros(e.Time), now, 0)
+				queued = true
 			}
 		}
 	}
-	return nil
+	return queued, nil
 }
 
 func encodeClaims(v any) string {
@@ -347,10 +348,17 @@ func (s SSF) UpdateStream(ctx context.Context, receiverID, id string, fn func(*s
 			return tx.Exec(`UPDATE ssf_outbox SET state = 'dead', last_error = 'stream disabled', lease = ''
 				WHERE stream_id = ? AND state = 'pending'`, out.ID).Error
 		}
+		if out.Status == ssf.Enabled {
+			// A stream resumed from paused sends what it held at once, not at the tick.
+			return s.db.notifySSF(tx)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if out.Status == ssf.Enabled {
+		s.db.wakeSSFAfterCommit(ctx)
 	}
 	return out, nil
 }
@@ -395,11 +403,19 @@ func (s SSF) AddSubject(ctx context.Context, streamID, key string) error {
 
 // QueueSET queues a SET that no audit event carries, after the stream's others.
 func (s SSF) QueueSET(ctx context.Context, streamID, jti, typ string, claims []byte, at time.Time) error {
-	return s.db.tx(ctx, func(tx *gorm.DB) error {
-		return tx.Exec(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at, created_at, next_attempt_at)
+	err := s.db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Exec(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at, created_at, next_attempt_at)
 			SELECT ?, ?, ?, ?, ?, COALESCE(MAX(ord), 0) + 1, ?, ?, ?, ?, 0 FROM ssf_outbox WHERE stream_id = ?`,
-			provisioning.NewID(), streamID, jti, audit.Control, "stream:"+streamID, typ, string(claims), micros(at), micros(at), streamID).Error
+			provisioning.NewID(), streamID, jti, audit.Control, "stream:"+streamID, typ, string(claims), micros(at), micros(at), streamID).Error; err != nil {
+			return err
+		}
+		return s.db.notifySSF(tx)
 	})
+	if err != nil {
+		return err
+	}
+	s.db.wakeSSFAfterCommit(ctx)
+	return nil
 }
 
 type deliveryRow struct {
@@ -543,4 +559,30 @@ func (s SSF) Poll(ctx context.Context, streamID string, acks []string, errs map[
 		return nil, false, fmt.Errorf("sqlstore: poll SETs: %w", err)
 	}
 	return out, more, nil
+}
+
+// PurgeSETs deletes up to limit SETs that are done (delivered, acknowledged or given
+// up) and were queued before before, and says how many it deleted. Pending SETs, and
+// the order of those still to come, are untouched: ordering reads pending rows only.
+func (s SSF) PurgeSETs(ctx context.Context, before time.Time, limit int) (int, error) {
+	res := s.db.gorm.WithContext(ctx).Exec(`DELETE FROM ssf_outbox WHERE id IN (SELECT id FROM ssf_outbox
+		WHERE state <> 'pending' AND created_at < ? LIMIT ?)`, micros(before), limit)
+	if res.Error != nil {
+		return 0, fmt.Errorf("sqlstore: purge SETs: %w", res.Error)
+	}
+	return int(res.RowsAffected), nil
+}
+
+// LastVerification is when the stream's latest verification SET was queued; zero if
+// none was (or it was purged, long past any interval).
+func (s SSF) LastVerification(ctx context.Context, streamID string) (time.Time, error) {
+	var at []int64
+	if err := s.db.q(ctx).Raw(`SELECT COALESCE(MAX(created_at), 0) FROM ssf_outbox WHERE stream_id = ? AND event_type = ?`,
+		streamID, ssf.Verification).Scan(&at).Error; err != nil {
+		return time.Time{}, fmt.Errorf("sqlstore: last verification: %w", err)
+	}
+	if len(at) == 0 || at[0] == 0 {
+		return time.Time{}, nil
+	}
+	return fromMicros(at[0]), nil
 }

@@ -18,6 +18,8 @@ type txKey struct{ db *DB }
 type txn struct {
 	g      *gorm.DB
 	events []audit.Event
+	// queuedSETs: the commit must wake the Shared Signals pusher (see SSFWakeups).
+	queuedSETs bool
 }
 
 // InTx runs fn in one transaction. Store calls made with the context fn receives join
@@ -28,13 +30,17 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 		return fn(ctx)
 	}
 	t := &txn{}
-	return db.transaction(ctx, func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		t.g = tx
 		if err := fn(context.WithValue(ctx, txKey{db}, t)); err != nil {
 			return err
 		}
 		return db.appendAudit(tx, t)
 	})
+	if err == nil && t.queuedSETs {
+		db.signalSSF()
+	}
+	return err
 }
 
 // inTx reports whether ctx carries a transaction of InTx.

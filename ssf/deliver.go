@@ -86,6 +86,17 @@ type Pusher struct {
 	Logger      *slog.Logger
 	// Delivered, when set, is called after each acknowledged SET (metrics, tests).
 	Delivered func(d *Delivery, at time.Time)
+	// Wake, when set, makes Run look at once rather than at its next tick: the store
+	// signals it when a transaction that queued SETs commits (sqlstore SSFWakeups). The
+	// tick stays, for retries falling due and for wake-ups lost with a connection.
+	Wake <-chan struct{}
+	// Gather is how long a wake-up waits after a Once that met a backlog (it sent more
+	// SETs than Concurrency, so more were queued while it was sending); default 50ms,
+	// the tick it replaces. While changes keep committing, it lets their SETs gather into
+	// one claim instead of each commit costing the pusher two write transactions, which
+	// on SQLite queue for the one write lock with the changes themselves. Otherwise a
+	// wake-up is served at once.
+	Gather time.Duration
 }
 
 var noRedirects = &http.Client{
@@ -127,6 +138,9 @@ func (p *Pusher) Backoff(attempt int) time.Duration {
 // Result counts what one Once did.
 type Result struct {
 	Delivered, Retrying, Dead int
+	// Rounds is how many claims found SETs: more than one means SETs were queued while
+	// the first were being sent, a backlog building.
+	Rounds int
 }
 
 // Once sends what is due until nothing more is, and returns. Each round claims up to
@@ -141,6 +155,7 @@ func (p *Pusher) Once(ctx context.Context) (Result, error) {
 		if err != nil || len(batch) == 0 {
 			return res, err
 		}
+		res.Rounds++
 		var (
 			wg        sync.WaitGroup
 			mu        sync.Mutex
@@ -259,18 +274,30 @@ func (p *Pusher) fail(ctx context.Context, d *Delivery, permanent bool, reason s
 	return "retry", nil
 }
 
-// Run calls Once every interval until ctx is done.
+// Run calls Once every interval, and whenever Wake says SETs were queued, until ctx is
+// done. A wake-up during a Once is kept (the channel holds one), so a SET committed
+// while Once was finishing is not left for the tick.
 func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	gather := orDefault(p.Gather, 50*time.Millisecond)
 	for {
-		if _, err := p.Once(ctx); err != nil && ctx.Err() == nil {
+		res, err := p.Once(ctx)
+		if err != nil && ctx.Err() == nil {
 			p.logger().Error("ssf push", slog.String("error", err.Error()))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.Wake:
+			if res.Delivered+res.Retrying+res.Dead > orDefault(p.Concurrency, 16) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(gather):
+				}
+			}
 		}
 	}
 }

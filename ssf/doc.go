@@ -12,9 +12,11 @@
 // through the endpoints GET /.well-known/ssf-configuration names: create, read, update
 // (PATCH), replace (PUT) and delete a stream; read and set its status (enabled; paused,
 // which holds its SETs; disabled, which drops them); remove a subject (and add it back);
-// and ask for a verification event. Streams send every subject by default
+// and ask for a verification event (at most once per MinVerificationInterval,
+// published as the stream's min_verification_interval). Streams send every subject by default
 // (default_subjects ALL). A receiver sees only its own streams: another's reads as not
-// found. Every change is audited (ssf_receiver.*, ssf_stream.*).
+// found. Every change is audited (ssf_receiver.*, ssf_stream.*). A receiver's requests
+// are limited per replica (Server.RateLimit, DefaultRateLimit a second): past it, 429.
 //
 // # Events
 //
@@ -38,10 +40,16 @@
 //     numbered; a SET that fails holds back the later ones about its subject until it is
 //     delivered or given up, while SETs about other subjects go out meanwhile. A poll
 //     returns a stream's SETs oldest first.
+//   - Pushed at commit: the transaction that queues SETs wakes the pusher when it
+//     commits (Pusher.Wake; sqlstore SSFWakeups: NOTIFY on PostgreSQL, which reaches
+//     every replica's pusher, and an in-process signal on SQLite). The pusher's tick
+//     stays, for retries falling due and for a wake-up lost with a connection.
 //   - At least once: a push is retried with exponential backoff (Pusher) until the
 //     receiver answers 2xx; a 400 (the receiver refused that SET, RFC 8935 §2.3) gives it
 //     up at once. A polled SET not acknowledged within DefaultPollLease is returned again
 //     (RFC 8936). The jti is the same on every attempt.
+//   - Bounded queue: a SET delivered, acknowledged or given up is deleted once older
+//     than the retention (Purger; serve --ssf-retention, a week by default).
 //
 // # Keys
 //

@@ -48,6 +48,13 @@ type Server struct {
 	PollLease time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// RateLimit is a receiver's requests per second on its authenticated endpoints: 0
+	// DefaultRateLimit, negative none; RateBurst its burst, default twice the rate.
+	// Beyond it a request is answered 429 rate_limited with Retry-After.
+	RateLimit float64
+	RateBurst int
+
+	limits receiverLimits
 }
 
 // Register mounts the transmitter on e.
@@ -150,6 +157,9 @@ func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return err
 		}
+		if err := s.allow(c, r.ID); err != nil {
+			return err
+		}
 		c.Set(receiverKey, r)
 		return next(c)
 	}
@@ -192,6 +202,8 @@ type StreamConfig struct {
 	EventsDelivered []string       `json:"events_delivered"`
 	Delivery        DeliveryConfig `json:"delivery"`
 	Description     string         `json:"description,omitempty"`
+	// MinVerificationInterval is MinVerificationInterval in seconds (SSF 1.0 §8.1.1).
+	MinVerificationInterval int `json:"min_verification_interval"`
 }
 
 // DeliveryConfig is a stream's delivery method.
@@ -212,7 +224,8 @@ func (s *Server) config(c echo.Context, st *Stream) StreamConfig {
 	}
 	return StreamConfig{StreamID: st.ID, Iss: s.base(c), Aud: receiverOf(c).Audience, EventsSupported: Supported,
 		EventsRequested: req, EventsDelivered: st.EventsDelivered(),
-		Delivery: DeliveryConfig{Method: st.Method, EndpointURL: ep}, Description: st.Description}
+		Delivery: DeliveryConfig{Method: st.Method, EndpointURL: ep}, Description: st.Description,
+		MinVerificationInterval: int(MinVerificationInterval / time.Second)}
 }
 
 type streamBody struct {

@@ -31,12 +31,13 @@ func OpenAPI() map[string]any {
 			"400": "Malformed request: nothing changed.", "401": "No valid receiver token.",
 			"404": "No such stream of this receiver.", "409": "Conflict: too many streams, or the stream is disabled.",
 			"500": "Internal error, with the id under which it was logged.", "503": "The database is unavailable; retry.",
+			"429": "Too many requests for this receiver (Retry-After says when to retry), or, for a verification, its stream's min_verification_interval has not passed.",
 		}
 		out := map[string]any{}
 		for _, c := range codes {
 			out[c] = errResp(all[c])
 		}
-		out["401"], out["500"] = errResp(all["401"]), errResp(all["500"])
+		out["401"], out["429"], out["500"] = errResp(all["401"]), errResp(all["429"]), errResp(all["500"])
 		return out
 	}
 	with := func(m map[string]any, code string, resp any) map[string]any {
@@ -110,7 +111,7 @@ func OpenAPI() map[string]any {
 				"responses":   with(errs("400", "404", "503"), "204", map[string]any{"description": "Removed"})})},
 			VerifyPath: map[string]any{"post": op("verifySSFStream", "Queue a verification SET carrying state.", map[string]any{
 				"requestBody": body("SSFVerification"),
-				"responses":   with(errs("400", "404", "409", "503"), "204", map[string]any{"description": "Queued"})})},
+				"responses":   with(errs("400", "404", "409", "429", "503"), "204", map[string]any{"description": "Queued"})})},
 			PollPath + "{stream_id}": map[string]any{"post": op("pollSSFStream", "Acknowledge SETs and fetch the next ones (RFC 8936).", map[string]any{
 				"parameters": []any{map[string]any{"name": "stream_id", "in": "path", "required": true,
 					"schema": map[string]any{"type": "string"}, "description": "A poll stream's id."}},
@@ -145,7 +146,9 @@ func OpenAPI() map[string]any {
 				"SSFStream": map[string]any{"type": "object", "required": []string{"stream_id", "iss", "aud", "delivery"},
 					"properties": map[string]any{"stream_id": str(""), "iss": str(""), "aud": str(""),
 						"events_supported": strs(""), "events_requested": strs(""), "events_delivered": strs(""),
-						"delivery": ref("SSFDelivery"), "description": str("")}},
+						"delivery": ref("SSFDelivery"), "description": str(""),
+						"min_verification_interval": map[string]any{"type": "integer",
+							"description": "seconds that must pass between two verification requests; sooner answers 429"}}},
 				"SSFStatus": map[string]any{"type": "object", "required": []string{"stream_id", "status"}, "properties": map[string]any{
 					"stream_id": str(""), "status": map[string]any{"type": "string", "enum": []string{Enabled, Paused, Disabled}},
 					"reason": str("")}},

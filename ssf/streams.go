@@ -103,7 +103,15 @@ type Store interface {
 	AddSubject(ctx context.Context, streamID, key string) error
 	// QueueSET queues one SET outside any audit event (verification).
 	QueueSET(ctx context.Context, streamID, jti, typ string, claims []byte, at time.Time) error
+	// LastVerification is when the stream's latest verification SET was queued, zero if
+	// none was.
+	LastVerification(ctx context.Context, streamID string) (time.Time, error)
 }
+
+// MinVerificationInterval is the least time between two verification requests on a
+// stream (SSF 1.0 §8.1.1 min_verification_interval): verification asks for a SET, and
+// a receiver looping on it would fill its own queue.
+const MinVerificationInterval = 30 * time.Second
 
 // Transactor runs fn in one transaction, with the audit events recorded in it.
 type Transactor interface {
@@ -418,6 +426,14 @@ func (s *Streams) Verify(ctx context.Context, r *Receiver, id, state string, mar
 		return orgscim.Errorf(orgscim.Conflict, "the stream is disabled")
 	}
 	now := s.now()
+	last, err := s.Store.LastVerification(ctx, st.ID)
+	if err != nil {
+		return err
+	}
+	if wait := last.Add(MinVerificationInterval).Sub(now); !last.IsZero() && wait > 0 {
+		return orgscim.Errorf(orgscim.RateLimited, "a verification was requested %s ago; the stream's min_verification_interval is %d seconds",
+			now.Sub(last).Round(time.Second), int(MinVerificationInterval/time.Second))
+	}
 	body := map[string]any{}
 	if state != "" {
 		body["state"] = state

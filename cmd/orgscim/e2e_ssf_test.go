@@ -34,6 +34,12 @@ import (
 // fresh file.
 func newE2ESSF(t *testing.T, db *sqlstore.DB) (*e2eEnv, *ssf.Keyring, string) {
 	t.Helper()
+	return newE2ESSFWith(t, db, ssfConfig{})
+}
+
+// newE2ESSFWith is newE2ESSF with the transmitter's configuration (its keys are made here).
+func newE2ESSFWith(t *testing.T, db *sqlstore.DB, cfg ssfConfig) (*e2eEnv, *ssf.Keyring, string) {
+	t.Helper()
 	start, _ := time.Parse(time.RFC3339, e2eClockStart)
 	clock := &e2eClock{t: start}
 	logs := &syncBuffer{}
@@ -43,7 +49,7 @@ func newE2ESSF(t *testing.T, db *sqlstore.DB) (*e2eEnv, *ssf.Keyring, string) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(newHandler(db, slog.New(slog.NewJSONHandler(logs, nil)),
-		httpConfig{Now: clock.Now, SSF: ssfConfig{Keys: keys}}))
+		httpConfig{Now: clock.Now, SSF: ssfConfig{Keys: keys, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}}))
 	t.Cleanup(srv.Close)
 	return &e2eEnv{t: t, db: db, srv: srv, dir: &orgs.Directory{Store: db.Orgs(), Now: clock.Now}, logs: logs, clock: clock},
 		keys, keyPath
@@ -548,6 +554,25 @@ func TestSharedSignals(t *testing.T) {
 		if len(got) != 1 || got[0].Type != ssf.Verification || got[0].Event["state"] != "xyz" ||
 			!reflect.DeepEqual(got[0].Claims["sub_id"], map[string]any{"format": "opaque", "id": pushID}) {
 			t.Fatalf("verification: %v", got)
+		}
+		// min_verification_interval (SSF 1.0 §8.1.1) is published and enforced: a second
+		// request within it is refused and queues nothing; after it, it is served.
+		if _, v := ssfCall(t, base, token, "GET", "/ssf/stream?stream_id="+pushID, nil); at(v, "min_verification_interval") != float64(30) {
+			t.Fatalf("stream config without min_verification_interval 30: %v", v)
+		}
+		if st, v := ssfCall(t, base, token, "POST", "/ssf/verify", map[string]any{"stream_id": pushID, "state": "again"}); st != 429 || field(v, "err") != "rate_limited" {
+			t.Fatalf("verify within min_verification_interval: %d %v", st, v)
+		}
+		if pushOnce(t, p); len(recv.take()) != 0 {
+			t.Fatal("a refused verification request queued a SET")
+		}
+		env.clock.advance(31 * time.Second)
+		if st, v := ssfCall(t, base, token, "POST", "/ssf/verify", map[string]any{"stream_id": pushID, "state": "later"}); st != 204 {
+			t.Fatalf("verify after min_verification_interval: %d %v", st, v)
+		}
+		pushOnce(t, p)
+		if got = recv.take(); len(got) != 1 || got[0].Event["state"] != "later" {
+			t.Fatalf("verification after the interval: %v", got)
 		}
 		if st, v := ssfCall(t, base, token, "POST", "/ssf/status", map[string]any{"stream_id": pushID, "status": "paused", "reason": "maintenance"}); st != 200 || field(v, "status") != "paused" {
 			t.Fatalf("pause: %d %v", st, v)

@@ -355,7 +355,8 @@ type serveCmd struct {
 	dnsResolverFlag
 	serviceAccountPolicy
 	ssfKeyFlag
-	SSFInterval time.Duration `default:"50ms" name:"ssf-interval" env:"ORGSCIM_SSF_INTERVAL" placeholder:"DURATION" help:"How often to push due Shared Signals SETs; 0 pushes none."`
+	SSFRetention time.Duration `default:"168h" name:"ssf-retention" env:"ORGSCIM_SSF_RETENTION" placeholder:"DURATION" help:"How long a delivered, acknowledged or given-up Shared Signals SET is kept before it is deleted."`
+	SSFInterval  time.Duration `default:"1s" name:"ssf-interval" env:"ORGSCIM_SSF_INTERVAL" placeholder:"DURATION" help:"How often to look for due Shared Signals SETs besides when a change that queued some commits (retries, a lost wake-up); 0 pushes none."`
 }
 
 func (serveCmd) Help() string {
@@ -412,8 +413,10 @@ PostgreSQL database share the work without sending a delivery twice at once.
 The Shared Signals transmitter (GET /.well-known/ssf-configuration; see orgscim ssf
 receiver add) signs SETs with the key in --ssf-key (created with mode 0600 on first
 start, next to a SQLite database by default; without one on PostgreSQL it is not served)
-and pushes the due ones every --ssf-interval, in order per stream. Its issuer is
---public-url, else http://ADDR.
+and pushes them, in order per stream, as soon as the change that queued them commits
+(on PostgreSQL every replica is woken, by NOTIFY), and every --ssf-interval for retries;
+SETs done are deleted after --ssf-retention.
+Its issuer is --public-url, else http://ADDR.
 
 Example:
 
@@ -479,6 +482,9 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if c.SSFInterval < 0 {
 		return usagef("--ssf-interval must not be negative")
 	}
+	if c.SSFRetention <= 0 {
+		return usagef("--ssf-retention must be positive, e.g. 168h")
+	}
 	if path := ssfKeyPath(c.SSFKey, env.database); path != "" {
 		keys, err := ssf.LoadKeyring(path, true, "")
 		if err != nil {
@@ -495,8 +501,12 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if cfg.SSF.Keys != nil && c.SSFInterval > 0 {
 		pctx, stop := context.WithCancel(ctx)
 		stopped := make(chan struct{})
-		p := &ssf.Pusher{Outbox: db.SSF(), Keys: cfg.SSF.Keys, Issuer: cfg.SSF.Issuer, Logger: logger}
+		p := &ssf.Pusher{Outbox: db.SSF(), Keys: cfg.SSF.Keys, Issuer: cfg.SSF.Issuer, Logger: logger,
+			Wake: db.SSFWakeups(pctx, logger)}
 		go func() { defer close(stopped); p.Run(pctx, c.SSFInterval) }()
+		purged := make(chan struct{})
+		go func() { defer close(purged); runSSFPurge(pctx, db, c.SSFRetention, logger) }()
+		defer func() { <-purged }()
 		defer func() { stop(); <-stopped }()
 	}
 	logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", db.Engine()))

@@ -20,6 +20,9 @@ import (
 type ssfConfig struct {
 	Keys   *ssf.Keyring
 	Issuer string // "" : from each request (SETs pushed in the background then carry Pusher's)
+	// RateLimit and RateBurst are ssf.Server's (0: its defaults).
+	RateLimit float64
+	RateBurst int
 }
 
 // ssfKeyFlag is --ssf-key, the file of the SET signing key.
@@ -47,7 +50,8 @@ func ssfStreams(db *sqlstore.DB) *ssf.Streams {
 func ssfServer(db *sqlstore.DB, logger *slog.Logger, cfg ssfConfig, now func() time.Time) *ssf.Server {
 	streams := ssfStreams(db)
 	streams.Now = now
-	return &ssf.Server{Streams: streams, Outbox: db.SSF(), Keys: cfg.Keys, Issuer: cfg.Issuer, Logger: logger, Now: now}
+	return &ssf.Server{Streams: streams, Outbox: db.SSF(), Keys: cfg.Keys, Issuer: cfg.Issuer, Logger: logger, Now: now,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}
 }
 
 type ssfGroup struct {
