@@ -3,7 +3,6 @@ package ssf
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -12,76 +11,13 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/internal/redoclylint"
 )
 
-const redoclyBin = "../bin/tools/node_modules/.bin/redocly"
-
 // The transmitter's OpenAPI document passes `redocly lint` with its recommended rules
-// and no error. Without Redocly CLI the test skips and says how to install it.
+// and no error.
 func TestOpenAPIPassesRedoclyLint(t *testing.T) {
-	bin := os.Getenv("ORGSCIM_REDOCLY")
-	if bin == "" {
-		bin = redoclyBin
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("ORGSCIM_REQUIRE_REDOCLY") == "1" {
-			t.Fatalf("ORGSCIM_REQUIRE_REDOCLY=1 but %s is missing: run make redocly", bin)
-		}
-		t.Skipf("Redocly CLI is not installed at %s: run make redocly (needs npm)", bin)
-	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := json.MarshalIndent(OpenAPI(), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	doc := filepath.Join(dir, "openapi.json")
-	cfg := filepath.Join(dir, "redocly.yaml")
-	if err := os.WriteFile(doc, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte("extends:\n  - recommended\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "lint", "--config", cfg, "--format", "json", doc)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var report struct {
-		Totals struct {
-			Errors, Warnings int
-		} `json:"totals"`
-		Problems []struct {
-			RuleID   string `json:"ruleId"`
-			Severity string `json:"severity"`
-			Message  string `json:"message"`
-			Location []struct {
-				Pointer string `json:"pointer"`
-			} `json:"location"`
-		} `json:"problems"`
-	}
-	if err := json.Unmarshal([]byte(stdout.String()), &report); err != nil {
-		t.Fatalf("redocly lint printed no JSON report (%v, %v):\n%s\n%s", runErr, err, stdout.String(), stderr.String())
-	}
-	for _, p := range report.Problems {
-		where := ""
-		if len(p.Location) > 0 {
-			where = p.Location[0].Pointer
-		}
-		if p.Severity == "error" {
-			t.Errorf("%s %s: %s", p.RuleID, where, p.Message)
-		} else {
-			t.Logf("warning: %s %s: %s", p.RuleID, where, p.Message)
-		}
-	}
-	if report.Totals.Errors > 0 || runErr != nil {
-		t.Errorf("redocly lint: %d error(s), %d warning(s) (%v)", report.Totals.Errors, report.Totals.Warnings, runErr)
-	}
+	redoclylint.Lint(t, OpenAPI())
 }
 
 // The key file is made readable by its owner only, a file others may read is refused,
