@@ -938,8 +938,12 @@ func (a *Access) CreateGrant(ctx context.Context, g *Grant, now time.Time) error
 	if err := a.Store.CreateGrant(ctx, g); err != nil {
 		return err
 	}
+	conns, err := GrantConnections(ctx, a.owners(), []*Grant{g})
+	if err != nil {
+		return err
+	}
 	e := audit.New(ctx, now, ActGrantCreate, "grant", g.ID)
-	e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
+	e.ConnectionID, e.OrgID = conns[g.ID], g.OrgID
 	e.Diff = audit.Diff(nil, grantView{UserID: g.UserID, RoleID: g.RoleID, OrgID: g.OrgID, Source: g.Source,
 		SourceID: g.SourceID, GrantedBy: g.GrantedBy, Reason: g.Reason, ValidFrom: g.ValidFrom, ExpiresAt: g.Expires})
 	return Record(ctx, a.Audit, e)

@@ -83,8 +83,12 @@ func (a *Access) RevokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 	for k, v := range extra {
 		detail[k] = v
 	}
+	conns, err := GrantConnections(ctx, a.owners(), []*Grant{g})
+	if err != nil {
+		return err
+	}
 	e := audit.New(ctx, now, ActGrantRevoke, "grant", g.ID)
-	e.ConnectionID, e.OrgID = g.ConnectionID, g.OrgID
+	e.ConnectionID, e.OrgID = conns[g.ID], g.OrgID
 	e.Diff = audit.Detail(detail)
 	if err := Record(ctx, a.Audit, e); err != nil {
 		return err
@@ -94,14 +98,19 @@ func (a *Access) RevokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 }
 
 // RecordRevocations records grants revoked together, by a rule or a review: one
-// grants.revoke event per tenant (connection), on the target that caused it, with
-// detail, how many it revoked and the first of their ids. orgID, when set, puts the
-// events on that org, so that its administrators see them.
-func RecordRevocations(ctx context.Context, log AuditLog, now time.Time, targetType, targetID, orgID string,
+// grants.revoke event per tenant (connection, by GrantConnections), on the target that
+// caused it, with detail, how many it revoked and the first of their ids. orgID, when
+// set, puts the events on that org, so that its administrators see them; otherwise an
+// event lands on its connection's org.
+func RecordRevocations(ctx context.Context, log AuditLog, owners ServiceAccountOwners, now time.Time, targetType, targetID, orgID string,
 	revoked []*Grant, detail map[string]any) error {
+	tenant, err := GrantConnections(ctx, owners, revoked)
+	if err != nil {
+		return err
+	}
 	byConn := map[string][]string{}
 	for _, g := range revoked {
-		byConn[g.ConnectionID] = append(byConn[g.ConnectionID], g.ID)
+		byConn[tenant[g.ID]] = append(byConn[tenant[g.ID]], g.ID)
 	}
 	conns := make([]string, 0, len(byConn))
 	for c := range byConn {
@@ -122,4 +131,50 @@ func RecordRevocations(ctx context.Context, log AuditLog, now time.Time, targetT
 		}
 	}
 	return nil
+}
+
+// ServiceAccountOwners names, for each of ids that is a service account, its owner's
+// connection; the stores of grants implement it.
+type ServiceAccountOwners interface {
+	ServiceAccountOwners(ctx context.Context, ids []string) (map[string]string, error)
+}
+
+// GrantConnections returns the connection on which an event about each grant is
+// recorded, by grant id: the grant's own, or, for a service account's grant (which
+// belongs to no connection), its current owner's. An event recorded on no connection
+// would reach neither the partner's webhook subscribers nor, without an org, its
+// administrators' audit view; on the owner's connection it reaches whoever sees the
+// grants of the partner's people. Every path that records a grant's creation or
+// revocation asks this one function. A nil owners leaves such a grant on no connection.
+func GrantConnections(ctx context.Context, owners ServiceAccountOwners, grants []*Grant) (map[string]string, error) {
+	out := make(map[string]string, len(grants))
+	var holders []string
+	seen := map[string]bool{}
+	for _, g := range grants {
+		out[g.ID] = g.ConnectionID
+		if g.ConnectionID == "" && !seen[g.UserID] {
+			seen[g.UserID] = true
+			holders = append(holders, g.UserID)
+		}
+	}
+	if len(holders) == 0 || owners == nil {
+		return out, nil
+	}
+	sort.Strings(holders)
+	conn, err := owners.ServiceAccountOwners(ctx, holders)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		if g.ConnectionID == "" {
+			out[g.ID] = conn[g.UserID]
+		}
+	}
+	return out, nil
+}
+
+// owners is the access store's lookup of service account owners, when it has one.
+func (a *Access) owners() ServiceAccountOwners {
+	o, _ := a.Store.(ServiceAccountOwners)
+	return o
 }

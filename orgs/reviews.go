@@ -739,7 +739,7 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 				detail[k] = v
 			}
 			// On the review's org, so that the administrators of its subtree see it.
-			return RecordRevocations(ctx, s.Audit, now, "review", r.ID, r.OrgID, gone, detail)
+			return RecordRevocations(ctx, s.Audit, s.Access.owners(), now, "review", r.ID, r.OrgID, gone, detail)
 		})
 		if err != nil {
 			return total, err

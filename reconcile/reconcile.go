@@ -75,6 +75,9 @@ type Store interface {
 	Holds(ctx context.Context, runID string) ([]*Hold, error)
 	// DecideHold marks a held plan approved, by whom and by which run it was applied.
 	DecideHold(ctx context.Context, h *Hold) error
+	// ServiceAccountOwners names the owner's connection of each of ids that is a
+	// service account: a revoked grant of one is recorded there (orgs.GrantConnections).
+	ServiceAccountOwners(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Users deactivates members on behalf of a rule; provisioning.Users does, with the

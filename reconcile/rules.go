@@ -57,7 +57,7 @@ func (r *Reconciler) revokeBatches(ctx context.Context, lead Leadership, run *Ru
 				gone[i] = byID[id]
 				res.add(tenantOf(gone[i].ConnectionID), id)
 			}
-			return orgs.RecordRevocations(ctx, r.Audit, r.now(), "reconcile_run", run.ID, "", gone,
+			return orgs.RecordRevocations(ctx, r.Audit, r.Store, r.now(), "reconcile_run", run.ID, "", gone,
 				map[string]any{"rule": rule, "run": run.ID})
 		})
 		if err != nil {

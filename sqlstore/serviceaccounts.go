@@ -166,3 +166,33 @@ func (s serviceAccountStore) RevokeIntegrationTokens(ctx context.Context, servic
 	res := s.db.q(ctx).Exec(q, args...)
 	return int(res.RowsAffected), res.Error
 }
+
+// serviceAccountOwners maps each of ids that is a service account to its owner's
+// connection, in the context's transaction (orgs.GrantConnections asks it).
+func (db *DB) serviceAccountOwners(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID                string
+		OwnerConnectionID string
+	}
+	if err := db.q(ctx).Raw("SELECT id, owner_connection_id FROM service_accounts WHERE id IN ?", ids).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ID] = r.OwnerConnectionID
+	}
+	return out, nil
+}
+
+// ServiceAccountOwners: see orgs.ServiceAccountOwners.
+func (s accessStore) ServiceAccountOwners(ctx context.Context, ids []string) (map[string]string, error) {
+	return s.db.serviceAccountOwners(ctx, ids)
+}
+
+// ServiceAccountOwners: see reconcile.Store.
+func (s Reconcile) ServiceAccountOwners(ctx context.Context, ids []string) (map[string]string, error) {
+	return s.db.serviceAccountOwners(ctx, ids)
+}
