@@ -80,7 +80,7 @@ func TestServiceAccountGrantEventsReachThePartner(t *testing.T) {
 			t.Fatalf("the pass: %v", counts)
 		}
 		for _, id := range []string{expiring, ended} {
-			if g := oper.get("/grants/" + id).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
+			if g := oper.get("/grants/"+id).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
 				t.Fatalf("grant %s not revoked by the pass: %v", id, g)
 			}
 		}
