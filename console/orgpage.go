@@ -122,10 +122,14 @@ type delegationRow struct {
 type grantRow struct {
 	G         *orgs.Grant
 	Role      *orgs.Role
-	Person    string
+	Person    string // the holder: a person's user name, or a service account's name
 	PersonURL string
 	Conn      string
 	Revocable bool
+	// Account: the holder is a service account, answerable to Owner (OwnerURL its page).
+	Account  bool
+	Owner    string
+	OwnerURL string
 }
 
 type mappingRow struct {
@@ -266,14 +270,22 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 		if err != nil {
 			return err
 		}
-		cn, err := connOf(g.ConnectionID)
-		if err != nil {
-			return err
+		row := grantRow{G: g, Role: r, Revocable: manageMembers && g.Source != orgs.SourceMapping}
+		if g.ConnectionID == "" {
+			// A service account's grant belongs to no connection: it is shown by the
+			// account's name, with the person who answers for it.
+			if err := s.accountHolder(ctx, &row, connOf); err != nil {
+				return err
+			}
+		} else {
+			cn, err := connOf(g.ConnectionID)
+			if err != nil {
+				return err
+			}
+			row.Conn, row.Person = cn.Slug, s.personName(ctx, "user:"+g.ConnectionID+"/"+g.UserID)
+			row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(g.UserID)
 		}
-		v.Grants = append(v.Grants, grantRow{G: g, Role: r, Conn: cn.Slug,
-			Person:    s.personName(ctx, "user:"+g.ConnectionID+"/"+g.UserID),
-			PersonURL: connURL(cn) + "/people/" + url.PathEscape(g.UserID),
-			Revocable: manageMembers && g.Source != orgs.SourceMapping})
+		v.Grants = append(v.Grants, row)
 	}
 	// The connections whose people may hold roles here: those bound to org or above it.
 	above, err := s.connectionsAbove(ctx, org)
@@ -581,4 +593,32 @@ func (s *Server) revokeOnOrg(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, orgURL(org)+"?done=revoked#grants-h")
+}
+
+// accountHolder fills in row for a grant held by a service account: its name and page,
+// its owner's user name and page. Without the service account pages, or when the account
+// is not found, the grant is shown by the holder's id rather than failing the page.
+func (s *Server) accountHolder(ctx context.Context, row *grantRow, connOf func(string) (*orgs.Connection, error)) error {
+	row.Account, row.Person = true, row.G.UserID
+	if s.ServiceAccounts == nil {
+		return nil
+	}
+	sa, err := s.ServiceAccounts.Store.ServiceAccount(ctx, row.G.UserID)
+	if orgscim.ErrorCode(err) == orgscim.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	row.Person, row.PersonURL = sa.Name, serviceAccountURL(sa.ID)
+	row.Owner = s.personName(ctx, "user:"+sa.OwnerConnectionID+"/"+sa.OwnerUserID)
+	cn, err := connOf(sa.OwnerConnectionID)
+	if orgscim.ErrorCode(err) == orgscim.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	row.Conn, row.OwnerURL = cn.Slug, connURL(cn)+"/people/"+url.PathEscape(sa.OwnerUserID)
+	return nil
 }
