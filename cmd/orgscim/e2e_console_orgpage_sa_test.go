@@ -33,7 +33,7 @@ func TestConsoleOrgPageServiceAccountGrant(t *testing.T) {
 		// The partner's administrator revokes it there, as any direct grant.
 		pat.do("POST", "/console/orgs/emea/grants/"+gid+"/revoke", url.Values{"csrf": {page.csrf(t)}, "reason": {"integration retired"}}).
 			must(t, http.StatusOK, "Done").lacks(t, "billing-sync")
-		if g := f.oper.get("/grants/" + gid).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
+		if g := f.oper.get("/grants/"+gid).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
 			t.Errorf("the service account's grant is live after its revocation: %v", g)
 		}
 	})
