@@ -1,25 +1,13 @@
 package adminapi
 
 import (
-	"context"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
-	"github.com/orgscim/orgscim/audit"
-	"github.com/orgscim/orgscim/orgs"
-	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/domains"
 )
-
-// QuarantineReview is the review of the users a connection's domain policy holds
-// (provisioning.Users).
-type QuarantineReview interface {
-	Quarantined(ctx context.Context, conn string, limit int) ([]*provisioning.Quarantine, error)
-	Release(ctx context.Context, conn, id, by string) (*provisioning.User, error)
-	DeleteQuarantined(ctx context.Context, conn, id string) error
-	Get(ctx context.Context, conn, id string) (*provisioning.User, error)
-}
 
 // QuarantinedUser is a user held by its connection's domain policy.
 type QuarantinedUser struct {
@@ -37,65 +25,46 @@ type QuarantineList struct {
 // maxQuarantineListed bounds one listing; a connection with more has a policy to fix.
 const maxQuarantineListed = 1000
 
-// quarantineConnection loads the connection and checks that p may review its people:
-// operators, and delegates with manage_members on its org.
-func (s *Server) quarantineConnection(c echo.Context) (*orgs.Connection, error) {
+// The quarantine's handlers call domains.Quarantine, whose Connection is the one rule of
+// who may review a connection's held users (the console's pages call it too).
+
+func (s *Server) quarantine() (*domains.Quarantine, error) {
 	if s.Quarantine == nil {
 		return nil, orgscim.Errorf(orgscim.NotImplemented, "quarantine is not configured")
 	}
-	ctx := c.Request().Context()
-	conn, err := s.Directory.Store.ConnectionBySlug(ctx, c.Param("slug"))
-	if err != nil {
-		return nil, err
-	}
-	p := principal(c)
-	if p.Operator != "" {
-		return conn, nil
-	}
-	m, err := s.Access.Store.OrgsByID(ctx, []string{conn.OrgID})
-	if err != nil {
-		return nil, err
-	}
-	if m[conn.OrgID] == nil {
-		return nil, orgscim.Errorf(orgscim.NotFound, "no connection %q", c.Param("slug"))
-	}
-	if err := s.Delegations.Authorize(ctx, p, orgs.CapManageMembers, m[conn.OrgID]); err != nil {
-		return nil, err
-	}
-	return conn, nil
+	return s.Quarantine, nil
 }
 
 func (s *Server) listQuarantine(c echo.Context) error {
-	conn, err := s.quarantineConnection(c)
+	q, err := s.quarantine()
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	qs, err := s.Quarantine.Quarantined(ctx, conn.ID, maxQuarantineListed)
+	conn, qs, err := q.Held(ctx, principal(c), c.Param("slug"), maxQuarantineListed)
 	if err != nil {
 		return err
 	}
 	out := QuarantineList{Users: make([]QuarantinedUser, 0, len(qs))}
-	for _, q := range qs {
-		u, err := s.Quarantine.Get(ctx, conn.ID, q.UserID)
+	for _, h := range qs {
+		u, err := q.Users.Get(ctx, conn.ID, h.UserID)
 		if orgscim.ErrorCode(err) == orgscim.NotFound {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		out.Users = append(out.Users, QuarantinedUser{UserID: q.UserID, UserName: u.UserName, Domain: q.Domain, Since: q.Since})
+		out.Users = append(out.Users, QuarantinedUser{UserID: h.UserID, UserName: u.UserName, Domain: h.Domain, Since: h.Since})
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) releaseQuarantined(c echo.Context) error {
-	conn, err := s.quarantineConnection(c)
+	q, err := s.quarantine()
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	u, err := s.Quarantine.Release(ctx, conn.ID, c.Param("id"), audit.SourceOf(ctx).Actor)
+	u, err := q.Release(c.Request().Context(), principal(c), c.Param("slug"), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -103,11 +72,11 @@ func (s *Server) releaseQuarantined(c echo.Context) error {
 }
 
 func (s *Server) deleteQuarantined(c echo.Context) error {
-	conn, err := s.quarantineConnection(c)
+	q, err := s.quarantine()
 	if err != nil {
 		return err
 	}
-	if err := s.Quarantine.DeleteQuarantined(c.Request().Context(), conn.ID, c.Param("id")); err != nil {
+	if err := q.Reject(c.Request().Context(), principal(c), c.Param("slug"), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

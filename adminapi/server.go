@@ -88,7 +88,7 @@ type Server struct {
 	// Domains, when set, serves the orgs' domain claims (/orgs/{slug}/domains).
 	Domains *domains.Service
 	// Quarantine, when set, serves the review of quarantined users.
-	Quarantine QuarantineReview
+	Quarantine *domains.Quarantine
 	// Health, when set, serves GET /connections/{slug}/health and /requests;
 	// TokenExpiryWarning is how long before a token lapses health warns (0: orgs.DefaultTokenExpiryWarning).
 	Health             HealthReader

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/orgscim/orgscim/audit"
 	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/orgs"
-	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/support"
 )
@@ -23,21 +21,16 @@ import (
 type Trust struct {
 	Domains *domains.Service
 	Support *support.Service
-	// Quarantine lists the users a connection's domain policy holds (provisioning.Users,
-	// as for GET /api/v1/connections/{slug}/quarantine); nil: not listed.
-	Quarantine Quarantine
-}
-
-// Quarantine reads the users held by a connection's domain policy.
-type Quarantine interface {
-	Quarantined(ctx context.Context, conn string, limit int) ([]*provisioning.Quarantine, error)
-	Get(ctx context.Context, conn, id string) (*provisioning.User, error)
+	// Quarantine lists the users a connection's domain policy holds and decides on
+	// them (release or reject) with the calls of /api/v1/connections/{slug}/quarantine,
+	// under the same rule of who may; nil: not listed.
+	Quarantine *domains.Quarantine
 }
 
 // heldUser is a user a connection's domain policy holds, for review.
 type heldUser struct {
-	UserName, Domain, URL string
-	Since                 time.Time
+	ID, UserName, Domain, URL string
+	Since                     time.Time
 }
 
 func (s *Server) registerTrust(g *echo.Group) {
@@ -46,6 +39,8 @@ func (s *Server) registerTrust(g *echo.Group) {
 	g.POST("/orgs/:slug/domains/:id/verify", s.authed(s.verifyDomain))
 	g.POST("/orgs/:slug/domains/:id/release", s.authed(s.releaseDomain))
 	g.POST("/orgs/:slug/domains/policy/:conn", s.authed(s.setDomainPolicy))
+	g.POST("/orgs/:slug/domains/held/:conn/:id/release", s.authed(s.decideHeld("release")))
+	g.POST("/orgs/:slug/domains/held/:conn/:id/reject", s.authed(s.decideHeld("reject")))
 	g.GET("/orgs/:slug/support", s.authed(s.supportPage))
 	g.POST("/orgs/:slug/support", s.authed(s.openSupport))
 	g.POST("/support/:id/approve", s.authed(s.decideSupport("approve")))
@@ -289,27 +284,76 @@ const maxHeldListed = 1000
 // held lists the connection's quarantined users when the person may review its people:
 // an operator, or a delegate who manages members of the org (the admin API's rule).
 func (s *Server) held(c echo.Context, cn *orgs.Connection, org *orgs.Org) ([]heldUser, error) {
-	if s.Trust.Quarantine == nil {
+	q := s.Trust.Quarantine
+	if q == nil {
 		return nil, nil
 	}
 	ctx := c.Request().Context()
-	if _, ok, err := s.may(ctx, person(c), orgs.CapManageMembers, org); err != nil || !ok {
+	pr, ok, err := s.may(ctx, person(c), orgs.CapManageMembers, org)
+	if err != nil || !ok {
 		return nil, err
 	}
-	qs, err := s.Trust.Quarantine.Quarantined(ctx, cn.ID, maxHeldListed)
+	_, qs, err := q.Held(ctx, pr, cn.Slug, maxHeldListed)
 	if err != nil {
 		return nil, err
 	}
 	var out []heldUser
-	for _, q := range qs {
-		h := heldUser{Domain: q.Domain, Since: q.Since, UserName: q.UserID,
-			URL: connURL(cn) + "/people/" + url.PathEscape(q.UserID)}
-		if u, err := s.Trust.Quarantine.Get(ctx, cn.ID, q.UserID); err == nil {
-			h.UserName = u.UserName
+	for _, h := range qs {
+		row := heldUser{ID: h.UserID, Domain: h.Domain, Since: h.Since, UserName: h.UserID,
+			URL: connURL(cn) + "/people/" + url.PathEscape(h.UserID)}
+		if u, err := q.Users.Get(ctx, cn.ID, h.UserID); err == nil {
+			row.UserName = u.UserName
 		} else if orgscim.ErrorCode(err) != orgscim.NotFound {
 			return nil, err
 		}
-		out = append(out, h)
+		out = append(out, row)
 	}
 	return out, nil
+}
+
+// decideHeld releases a held user into its connection, or rejects (deletes) it, with
+// the calls of POST /api/v1/connections/{slug}/quarantine/{id}/release and DELETE
+// .../quarantine/{id}: domains.Quarantine decides who may (manage_members on the
+// connection's org) and records the same events.
+func (s *Server) decideHeld(decision string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		q := s.Trust.Quarantine
+		if q == nil {
+			return orgscim.Errorf(orgscim.NotImplemented, "quarantine is not configured")
+		}
+		ctx := c.Request().Context()
+		org, err := s.visibleOrg(c, "slug")
+		if err != nil {
+			return err
+		}
+		pr, ok, err := s.may(ctx, person(c), orgs.CapManageMembers, org)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return orgscim.Errorf(orgscim.Forbidden, "you may not manage the members of org %s", org.Slug)
+		}
+		conn, err := q.Connection(ctx, pr, c.Param("conn"))
+		if err != nil {
+			return err
+		}
+		if conn.OrgID != org.ID {
+			return orgscim.Errorf(orgscim.NotFound, "org %s has no connection %q", org.Slug, c.Param("conn"))
+		}
+		id := c.Param("id")
+		name := id
+		if u, err := q.Users.Get(ctx, conn.ID, id); err == nil {
+			name = u.UserName
+		}
+		done := "released " + name + " into " + conn.Slug
+		if decision == "release" {
+			_, err = q.Release(ctx, pr, conn.Slug, id)
+		} else {
+			err, done = q.Reject(ctx, pr, conn.Slug, id), "rejected "+name+": deleted from "+conn.Slug
+		}
+		if err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, domainsURL(org, done)+"#policy-"+url.PathEscape(conn.Slug))
+	}
 }

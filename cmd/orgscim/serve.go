@@ -85,7 +85,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 		Imports: svc.imports, Exports: svc.exports, Onboarding: svc.onboarding,
 		Reconciler: runsAndApprovals{db.Reconcile(), rec},
 		Health:     db.Health(), TokenExpiryWarning: cfg.TokenExpiryWarning, Domains: svc.domains,
-		Quarantine: svc.users, Support: svc.support, ServiceAccounts: svc.serviceAccounts,
+		Quarantine: svc.quarantine, Support: svc.support, ServiceAccounts: svc.serviceAccounts,
 		MSPs: svc.msps}
 	svc.sessions.Timeouts = cfg.Console
 	// The console calls the same domain services as the admin API.
@@ -96,7 +96,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	web.MSP = svc.msps
 	web.Ops = console.Ops{Health: db.Health(), Webhooks: consoleWebhooks{webhookService(db), db.Webhooks()},
 		Reconciler: runsAndApprovals{db.Reconcile(), rec}, Audit: db.Audit(), Imports: svc.imports, TokenExpiryWarning: cfg.TokenExpiryWarning}
-	web.Trust = console.Trust{Domains: svc.domains, Support: svc.support, Quarantine: svc.users}
+	web.Trust = console.Trust{Domains: svc.domains, Support: svc.support, Quarantine: svc.quarantine}
 	admin.SignIns = svc.sessions
 	admin.Webhooks = webhookSubscriptions{webhookService(db)}
 	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),

@@ -37,6 +37,9 @@ type services struct {
 	serviceAccounts *orgs.ServiceAccounts
 	// msps: MSP engagements and their technicians' delegations.
 	msps *msp.Service
+	// quarantine: decisions on the users a domain policy holds, for the admin API and
+	// the console alike.
+	quarantine *domains.Quarantine
 }
 
 // domainProofs are the ways a domain claim is proved: a TXT record asked of resolver
@@ -86,6 +89,8 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	users.Domains, users.Quarantine = doms, db.Quarantine()
 	// A connection whose policy requires a verified domain stays pending until it has one.
 	dir.ActivationGate = doms
+	// Held users are released or rejected by those who manage their connection's org.
+	quarantine := &domains.Quarantine{Users: users, Connections: db.Orgs(), Orgs: db.Orgs(), Authorizer: dels}
 	// Console sessions re-check their person by the same authority rule.
 	sess := &sessions.Service{Store: db.Console(), Users: users, Connections: db.Access(), Delegations: dels, Tx: db, Audit: log, Now: now}
 	// Support sessions: the vendor's staff reach a partner's data only in one, approved by
@@ -103,5 +108,5 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// engagement is in force.
 	doms.Reach = msps
 	return &services{msps: msps, support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
-		imports: importer, exports: exports, onboarding: onboard, domains: doms}
+		imports: importer, exports: exports, onboarding: onboard, domains: doms, quarantine: quarantine}
 }
