@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,21 +161,54 @@ type personRow struct {
 
 type peopleView struct {
 	Connection *orgs.Connection
-	Total      int
-	People     []personRow
+	// Total is how many people match Query (all of them when it is empty); People is
+	// the page of them from First to Last, oldest first.
+	Total       int
+	First, Last int
+	Query       string
+	People      []personRow
+	// Prev and Next link the neighbouring pages ("" when there is none).
+	Prev, Next string
 }
 
+// peopleFilter is what the people page's search box asks: a person whose userName,
+// formatted name or display name contains q, ignoring case.
+func peopleFilter(q string) provisioning.Filter {
+	co := func(path ...string) provisioning.Filter {
+		return provisioning.Compare{Attr: provisioning.Attr{Path: path, Type: provisioning.TypeString}, Op: provisioning.OpCo, Value: q}
+	}
+	return provisioning.Or{Left: co("userName"), Right: provisioning.Or{Left: co("name", "formatted"), Right: co("displayName")}}
+}
+
+// pageNumber reads the 1-based ?page= of a list (1 when absent or not a number).
+func pageNumber(c echo.Context) int {
+	n, err := strconv.Atoi(c.QueryParam("page"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// people lists a connection's people, maxListed a page, filtered by ?q=. The users
+// store pages by the last row of the page before when it can (keyset), so a later page
+// of a large connection costs what the first does.
 func (s *Server) people(c echo.Context) error {
 	ctx, p := c.Request().Context(), person(c)
 	conn, err := s.visibleConnection(c)
 	if err != nil {
 		return err
 	}
-	page, err := s.Users.List(ctx, conn.ID, provisioning.Query{StartIndex: 1, Count: maxListed})
+	n := pageNumber(c)
+	q := provisioning.Query{StartIndex: (n-1)*maxListed + 1, Count: maxListed}
+	v := peopleView{Connection: conn, Query: strings.TrimSpace(c.QueryParam("q"))}
+	if v.Query != "" {
+		q.Filter = peopleFilter(v.Query)
+	}
+	page, err := s.Users.List(ctx, conn.ID, q)
 	if err != nil {
 		return err
 	}
-	v := peopleView{Connection: conn, Total: page.Total}
+	v.Total = page.Total
 	for _, u := range page.Users {
 		hs, err := s.visibleHoldings(ctx, p, conn, u.ID)
 		if err != nil {
@@ -182,6 +216,22 @@ func (s *Server) people(c echo.Context) error {
 		}
 		v.People = append(v.People, personRow{User: u, Holdings: hs,
 			URL: Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people/" + url.PathEscape(u.ID)})
+	}
+	if len(v.People) > 0 {
+		v.First, v.Last = q.StartIndex, q.StartIndex+len(v.People)-1
+	}
+	link := func(page int) string {
+		vals := url.Values{"page": {strconv.Itoa(page)}}
+		if v.Query != "" {
+			vals.Set("q", v.Query)
+		}
+		return Prefix + "/connections/" + url.PathEscape(conn.Slug) + "/people?" + vals.Encode()
+	}
+	if n > 1 {
+		v.Prev = link(n - 1)
+	}
+	if v.Last > 0 && v.Last < v.Total {
+		v.Next = link(n + 1)
 	}
 	out := view{Title: "People of " + conn.Slug, Page: v}
 	if err := s.wearConnection(ctx, &out, conn); err != nil {

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"regexp"
+	"testing"
+
+	"github.com/orgscim/orgscim/internal/dbtest"
+	"github.com/orgscim/orgscim/sqlstore"
+)
+
+// hrefOf returns the href of the link with this id on the page ("" when there is none).
+func hrefOf(p consolePage, id string) string {
+	m := regexp.MustCompile(`href="([^"]*)" id="` + regexp.QuoteMeta(id) + `"`).FindStringSubmatch(p.body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
+// TestConsolePeoplePages: a connection with more people than one page lists them 200 a
+// page with the total, the next page holds the rest, and ?q= finds people by userName,
+// name or display name, ignoring case; nobody is silently left out. On both engines.
+func TestConsolePeoplePages(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newConsoleFixture(t, db)
+		for i := range 205 {
+			f.acme.create(map[string]any{"userName": fmt.Sprintf("bulk-%03d@acme.example", i), "displayName": fmt.Sprintf("Bulk Person %d", i)})
+		}
+		alice := f.operatorBrowser(t, "alice")
+		rows := regexp.MustCompile(`<span class="muted">([^<]+@acme\.example)</span>`)
+		names := func(p consolePage) []string {
+			var out []string
+			for _, m := range rows.FindAllStringSubmatch(p.body, -1) {
+				out = append(out, m[1])
+			}
+			return out
+		}
+		first := alice.get("/console/connections/acme/people").must(t, http.StatusOK, "1–200 of 207 in all", `id="people-next"`)
+		seen := map[string]bool{}
+		for _, n := range names(first) {
+			seen[n] = true
+		}
+		if len(names(first)) != 200 || hrefOf(first, "people-prev") != "" {
+			t.Fatalf("the first page lists %d people (prev %q)", len(names(first)), hrefOf(first, "people-prev"))
+		}
+		second := alice.get(hrefOf(first, "people-next")).must(t, http.StatusOK, "201–207 of 207 in all", `id="people-prev"`)
+		for _, n := range names(second) {
+			if seen[n] {
+				t.Errorf("%s is on both pages", n)
+			}
+			seen[n] = true
+		}
+		if len(seen) != 207 || hrefOf(second, "people-next") != "" {
+			t.Errorf("two pages list %d distinct people of 207 (next %q)", len(seen), hrefOf(second, "people-next"))
+		}
+
+		found := alice.get("/console/connections/acme/people?q=BULK-01").must(t, http.StatusOK, "1–10 of 10 matching", `id="people-all"`)
+		if got := names(found); len(got) != 10 || got[0] != "bulk-010@acme.example" {
+			t.Errorf("?q=BULK-01 finds %v", got)
+		}
+		if got := names(alice.get("/console/connections/acme/people?q=pat+example").must(t, http.StatusOK, "1–1 of 1")); len(got) != 1 ||
+			got[0] != "pat@acme.example" {
+			t.Errorf("by display name: %v", got)
+		}
+		alice.get("/console/connections/acme/people?q=nobody-at-all").must(t, http.StatusOK, "None of 0 matching")
+	})
+}
