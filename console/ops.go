@@ -28,7 +28,9 @@ type HealthReader interface {
 type Webhooks interface {
 	List(ctx context.Context) ([]webhooks.Subscription, error)
 	Disable(ctx context.Context, id string) (*webhooks.Subscription, error)
-	Deliveries(ctx context.Context, subscriptionID string, limit int) ([]webhooks.DeliveryStatus, error)
+	// NewestDeliveries lists a subscription's newest deliveries, newest first, and
+	// counts them all.
+	NewestDeliveries(ctx context.Context, subscriptionID string, limit int) ([]webhooks.DeliveryStatus, int, error)
 }
 
 // Reconciler is the reconciler's recorded runs and the approval of held plans

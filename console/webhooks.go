@@ -25,7 +25,8 @@ type webhooksView struct {
 
 type webhookView struct {
 	Sub        subscriptionRow
-	Deliveries []delivery
+	Deliveries []delivery // the newest, newest first
+	Total      int        // of all the subscription's deliveries
 	Done       string
 }
 
@@ -90,15 +91,15 @@ func (s *Server) webhookPage(c echo.Context) error {
 		if sub.ID != id {
 			continue
 		}
-		list, err := s.Webhooks.Deliveries(c.Request().Context(), id, maxDeliveries)
+		// Newest first: what failed last matters most, however many came before.
+		list, total, err := s.Webhooks.NewestDeliveries(c.Request().Context(), id, maxDeliveries)
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		v := webhookView{Sub: sub, Done: c.QueryParam("done")}
-		// Newest first: what failed last matters most.
-		for i := len(list) - 1; i >= 0; i-- {
-			d := delivery{DeliveryStatus: list[i]}
+		v := webhookView{Sub: sub, Done: c.QueryParam("done"), Total: total}
+		for _, l := range list {
+			d := delivery{DeliveryStatus: l}
 			if !d.NextAttempt.IsZero() {
 				d.Next = until(d.NextAttempt, now)
 			}

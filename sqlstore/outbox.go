@@ -318,6 +318,28 @@ func (s Webhooks) Deliveries(ctx context.Context, subscriptionID string, limit i
 	if limit <= 0 {
 		limit = 100
 	}
+	return s.deliveries(ctx, `SELECT id, event_id, action, state, attempts, last_error, next_attempt_at, delivered_at
+		FROM outbox WHERE subscription_id = ? ORDER BY created_at, chain, seq LIMIT ?`, subscriptionID, min(limit, 1000))
+}
+
+// NewestDeliveries lists the newest limit deliveries of a subscription (at most 1,000),
+// newest first, and counts them all: what failed last is what an operator looks for,
+// however many came before. The index on (subscription_id, created_at) reads only the
+// rows listed.
+func (s Webhooks) NewestDeliveries(ctx context.Context, subscriptionID string, limit int) ([]webhooks.DeliveryStatus, int, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var total int
+	if err := s.db.q(ctx).Raw("SELECT count(*) FROM outbox WHERE subscription_id = ?", subscriptionID).Scan(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	out, err := s.deliveries(ctx, `SELECT id, event_id, action, state, attempts, last_error, next_attempt_at, delivered_at
+		FROM outbox WHERE subscription_id = ? ORDER BY created_at DESC, chain DESC, seq DESC LIMIT ?`, subscriptionID, min(limit, 1000))
+	return out, total, err
+}
+
+func (s Webhooks) deliveries(ctx context.Context, query string, args ...any) ([]webhooks.DeliveryStatus, error) {
 	var rows []struct {
 		ID            string
 		EventID       string
@@ -328,9 +350,7 @@ func (s Webhooks) Deliveries(ctx context.Context, subscriptionID string, limit i
 		NextAttemptAt int64
 		DeliveredAt   *int64
 	}
-	err := s.db.q(ctx).Raw(`SELECT id, event_id, action, state, attempts, last_error, next_attempt_at, delivered_at
-		FROM outbox WHERE subscription_id = ? ORDER BY created_at, chain, seq LIMIT ?`, subscriptionID, min(limit, 1000)).Scan(&rows).Error
-	if err != nil {
+	if err := s.db.q(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]webhooks.DeliveryStatus, len(rows))

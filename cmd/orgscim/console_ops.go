@@ -14,6 +14,6 @@ type consoleWebhooks struct {
 	store sqlstore.Webhooks
 }
 
-func (w consoleWebhooks) Deliveries(ctx context.Context, subscriptionID string, limit int) ([]webhooks.DeliveryStatus, error) {
-	return w.store.Deliveries(ctx, subscriptionID, limit)
+func (w consoleWebhooks) NewestDeliveries(ctx context.Context, subscriptionID string, limit int) ([]webhooks.DeliveryStatus, int, error) {
+	return w.store.NewestDeliveries(ctx, subscriptionID, limit)
 }

@@ -68,3 +68,40 @@ func TestConsolePeoplePages(t *testing.T) {
 		alice.get("/console/connections/acme/people?q=nobody-at-all").must(t, http.StatusOK, "None of 0 matching")
 	})
 }
+
+// TestConsoleWebhookDeliveriesNewestFirst: a subscription with more deliveries than the
+// page lists shows the newest 200 of them, newest first, and says how many there are in
+// all: the latest event is on top and the oldest is the one left out. On both engines.
+func TestConsoleWebhookDeliveriesNewestFirst(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newConsoleFixture(t, db)
+		hook := field(f.oper.post("/webhooks", map[string]any{"connection": "acme", "url": "http://127.0.0.1:9/hook",
+			"actions": []string{"user.create"}}).must(t, http.StatusCreated).JSON, "id")
+		var ids []string
+		for i := range 203 {
+			ids = append(ids, f.acme.create(map[string]any{"userName": fmt.Sprintf("hooked-%03d@acme.example", i)})["id"].(string))
+		}
+		eventOf := func(user string) string {
+			t.Helper()
+			evs := at(f.oper.get("/audit?action=user.create&target="+user).must(t, http.StatusOK).JSON, "events").([]any)
+			if len(evs) != 1 {
+				t.Fatalf("user.create events of %s: %v", user, evs)
+			}
+			return field(evs[0], "id")
+		}
+		newest, second, oldest := eventOf(ids[202]), eventOf(ids[201]), eventOf(ids[0])
+		page := f.operatorBrowser(t, "alice").get("/console/webhooks/"+hook).must(t, http.StatusOK, "The newest 200 of 203, newest first.")
+		rows := regexp.MustCompile(`data-label="Event">[^<]*<br><span class="muted">([^<]+)</span>`).FindAllStringSubmatch(page.body, -1)
+		if len(rows) != 200 {
+			t.Fatalf("%d deliveries listed, want 200", len(rows))
+		}
+		if rows[0][1] != newest || rows[1][1] != second {
+			t.Errorf("the first rows are %s, %s; want the newest %s, then %s", rows[0][1], rows[1][1], newest, second)
+		}
+		for _, r := range rows {
+			if r[1] == oldest {
+				t.Errorf("the oldest delivery %s is listed, a newer one left out", oldest)
+			}
+		}
+	})
+}
