@@ -194,3 +194,20 @@ func sortGrants(gs []*orgs.Grant) {
 		return strings.Compare(a.ID, b.ID)
 	})
 }
+
+// GroupNames returns the display names of the groups of conn that exist among ids.
+func (s accessStore) GroupNames(ctx context.Context, conn string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := chunked(uniq(ids), func(part []string) error {
+		var rows []struct{ ID, DisplayName string }
+		if err := s.db.q(ctx).Raw("SELECT id, display_name FROM scim_groups WHERE connection_id = ? AND id IN ? AND deleted_at IS NULL",
+			conn, part).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.ID] = r.DisplayName
+		}
+		return nil
+	})
+	return out, err
+}
