@@ -18,8 +18,8 @@ import (
 // server, on each engine, a mixed batch of over a hundred questions — allowed directly
 // and through nested groups, denied for an expired grant, an inactive user, a suspended
 // connection, an ended org, a missing grant or an unknown user, refused for an unknown
-// org or connection and, for a delegate, outside its subtree — and the evaluation
-// semantics cut that same batch where they say.
+// org or connection and, for a delegate, outside its subtree — with a fixed number of
+// statements, and the evaluation semantics cut that same batch where they say.
 func TestAuthZENBatchEqualsSingles(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		env := newE2E(t, db)
@@ -114,7 +114,16 @@ func TestAuthZENBatchEqualsSingles(t *testing.T) {
 		}
 		for _, asker := range []struct{ name, key string }{{"operator", opKey}, {"delegate", carolKey}} {
 			t.Run(asker.name, func(t *testing.T) {
+				before := db.Statements()
 				rep := pdp(t, env, asker.key, "/access/v1/evaluations", map[string]any{"evaluations": qs}).must(t, http.StatusOK)
+				spent := db.Statements() - before
+				before = db.Statements()
+				pdp(t, env, asker.key, "/access/v1/evaluation", question("acme", users["bob"], "reports.read", "emea")).must(t, http.StatusOK)
+				// Decided together, the batch costs a fixed number of statements: about what
+				// one question alone costs, not a hundred times that.
+				if one := db.Statements() - before; spent > 2*one {
+					t.Errorf("a batch of %d questions sent %d statements; one question alone sends %d", len(qs), spent, one)
+				}
 				batch, _ := rep.JSON["evaluations"].([]any)
 				if len(batch) != len(qs) {
 					t.Fatalf("%d answers to %d questions: %s", len(batch), len(qs), rep.Raw)
