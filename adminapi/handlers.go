@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -683,82 +682,6 @@ func (s *Server) check(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-// Check is the access check as p may ask it: p must see the org and be related to the
-// connection (else Forbidden, never an answer), and the decision is orgs.Access.Check's,
-// explained. Other adapters that answer the same question (the AuthZEN PDP) call this.
-func (s *Server) Check(ctx context.Context, p orgs.Principal, connSlug, user, perm, orgSlug string) (Decision, error) {
-	conn, err := s.Directory.Connection(ctx, connSlug)
-	if err != nil {
-		return Decision{}, err
-	}
-	org, err := s.Directory.Store.OrgBySlug(ctx, orgSlug)
-	if err != nil {
-		return Decision{}, err
-	}
-	if err := s.canSee(ctx, p, org); err != nil {
-		return Decision{}, err
-	}
-	if err := s.relatedConnection(ctx, p, conn); err != nil {
-		return Decision{}, err
-	}
-	d, err := s.Access.Check(ctx, conn, user, perm, org.ID)
-	if err != nil {
-		return Decision{}, err
-	}
-	return s.Explain(ctx, conn, d)
-}
-
-// Explain renders a decision of orgs.Access.Check with its chains, as the access check
-// answers it (the CLI prints the same).
-func (s *Server) Explain(ctx context.Context, conn *orgs.Connection, d *orgs.Decision) (Decision, error) {
-	r := s.resolver(ctx)
-	r.conns[conn.ID] = conn
-	out := Decision{Allowed: d.Allowed, Reason: d.Reason, Because: make([]Explanation, 0, len(d.Because))}
-	names := map[string]string{}
-	for _, ex := range d.Because {
-		r.remember(ex.Org)
-		if ex.Role != nil {
-			r.roles[ex.Role.ID] = ex.Role
-		}
-		if ex.Connection != nil {
-			r.conns[ex.Connection.ID] = ex.Connection
-		}
-		e := Explanation{Org: orgRef(ex.Org), Connection: connectionRef(conn), Groups: []GroupRef{}}
-		var err error
-		if e.Grant, err = r.grantJSON(ex.Grant); err != nil {
-			return Decision{}, err
-		}
-		role, err := r.role(ex.Grant.RoleID)
-		if err != nil {
-			return Decision{}, err
-		}
-		e.Role = roleJSON(role)
-		if ex.Mapping != nil {
-			m, err := r.mappingJSON(ex.Mapping)
-			if err != nil {
-				return Decision{}, err
-			}
-			e.Mapping = &m
-		}
-		for _, gid := range ex.Groups {
-			name, ok := names[gid]
-			if !ok && s.Groups != nil {
-				g, err := s.Groups.Get(ctx, conn.ID, gid)
-				if err != nil && orgscim.ErrorCode(err) != orgscim.NotFound {
-					return Decision{}, err
-				}
-				if g != nil {
-					name = g.DisplayName
-				}
-				names[gid] = name
-			}
-			e.Groups = append(e.Groups, GroupRef{ID: gid, DisplayName: name})
-		}
-		out.Because = append(out.Because, e)
-	}
-	return out, nil
 }
 
 func (s *Server) userAccess(c echo.Context) error {

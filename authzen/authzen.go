@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
@@ -24,9 +23,6 @@ const (
 	EvaluationsPath   = "/access/v1/evaluations"
 )
 
-// BatchConcurrency is how many evaluations of one batch are decided at once.
-const BatchConcurrency = 8
-
 // MaxEvaluations bounds one batch, so that one request cannot hold the database for
 // long.
 const MaxEvaluations = 1000
@@ -40,10 +36,31 @@ type Decider interface {
 	Decide(ctx context.Context, p orgs.Principal, connection, user, permission, org string) (allowed bool, why any, err error)
 }
 
+// Question is one user evaluation in the access check's terms: slugs and a user id.
+type Question struct {
+	Connection, User, Permission, Org string
+}
+
+// Decided is one answer of a BatchDecider.
+type Decided struct {
+	Allowed bool
+	Why     any
+}
+
+// BatchDecider is Decider for many questions at once, each answered as Decide answers
+// it alone: for question i, answers[i], or errs[i] when it has none (Forbidden outside
+// p's scope, NotFound); err fails the whole batch.
+type BatchDecider interface {
+	DecideMany(ctx context.Context, p orgs.Principal, qs []Question) (answers []Decided, errs []error, err error)
+}
+
 // Server serves the PDP.
 type Server struct {
 	Keys   Authenticator
 	Access Decider
+	// Batch, when set, decides a batch's user evaluations in one call; without it they
+	// are decided one by one with Access.
+	Batch BatchDecider
 	// Issuer is the PDP's base URL as clients reach it (https://orgscim.example);
 	// empty: the scheme and host of each request.
 	Issuer string
@@ -238,6 +255,42 @@ func (s *Server) decide(c echo.Context, e Evaluation) (Result, error) {
 	return Result{Decision: allowed, Context: why}, nil
 }
 
+// decideAll decides the well-formed evaluations qs: the users' together, in one call of
+// the batched decider, and each service account's alone. errs[i] is evaluation i's own
+// error; err fails the batch.
+func (s *Server) decideAll(c echo.Context, qs []Evaluation) (rs []Result, errs []error, err error) {
+	rs, errs = make([]Result, len(qs)), make([]error, len(qs))
+	if s.Batch == nil {
+		for i, e := range qs {
+			rs[i], errs[i] = s.decide(c, e)
+		}
+		return rs, errs, nil
+	}
+	var asked []Question
+	var at []int
+	for i, e := range qs {
+		kind, conn, subject, perm, org, _ := question(e) // well-formed: checked by the caller
+		if kind == SubjectServiceAccount {
+			rs[i], errs[i] = s.decide(c, e)
+			continue
+		}
+		asked = append(asked, Question{Connection: conn, User: subject, Permission: perm, Org: org})
+		at = append(at, i)
+	}
+	if len(asked) == 0 {
+		return rs, errs, nil
+	}
+	p, _ := c.Get(principalKey).(orgs.Principal)
+	answers, aerrs, err := s.Batch.DecideMany(c.Request().Context(), p, asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range at {
+		rs[i], errs[i] = Result{Decision: answers[k].Allowed, Context: answers[k].Why}, aerrs[k]
+	}
+	return rs, errs, nil
+}
+
 func (s *Server) evaluation(c echo.Context) error {
 	var e Evaluation
 	if err := decode(c, &e); err != nil {
@@ -298,37 +351,27 @@ func (s *Server) evaluations(c echo.Context) error {
 			return orgscim.Errorf(orgscim.Invalid, "evaluations[%d]: %s", i, orgscim.ErrorMessage(err))
 		}
 	}
+	rs, errs, err := s.decideAll(c, qs)
+	if err != nil {
+		return err
+	}
+	// Deciding changes nothing, so a batch is decided whole and then cut where its
+	// semantics stop: the evaluations after that point go unanswered.
 	out := make([]Result, 0, len(qs))
-	// Each decision waits mostly on the database, so a batch asks BatchConcurrency of
-	// them at once. A chunk may decide past the one a short-circuit stops at; those
-	// answers are dropped (deciding changes nothing).
-	rs, errs := make([]Result, len(qs)), make([]error, len(qs))
-	for start := 0; start < len(qs); start += BatchConcurrency {
-		end := min(start+BatchConcurrency, len(qs))
-		var wg sync.WaitGroup
-		for i := start; i < end; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rs[i], errs[i] = s.decide(c, qs[i])
-			}()
+	for i := range qs {
+		r, err := rs[i], errs[i]
+		if err != nil {
+			code := orgscim.ErrorCode(err)
+			if code != orgscim.Forbidden && code != orgscim.NotFound {
+				return err
+			}
+			// A question this caller may not ask, or about something that does not
+			// exist: refused in its own place, without hiding the others' answers.
+			r = Result{Context: map[string]any{"error": map[string]any{"status": httpstatus.Of(code), "message": orgscim.ErrorMessage(err)}}}
 		}
-		wg.Wait()
-		for i := start; i < end; i++ {
-			r, err := rs[i], errs[i]
-			if err != nil {
-				code := orgscim.ErrorCode(err)
-				if code != orgscim.Forbidden && code != orgscim.NotFound {
-					return err
-				}
-				// A question this caller may not ask, or about something that does not
-				// exist: refused in its own place, without hiding the others' answers.
-				r = Result{Context: map[string]any{"error": map[string]any{"status": httpstatus.Of(code), "message": orgscim.ErrorMessage(err)}}}
-			}
-			out = append(out, r)
-			if (sem == DenyOnFirstDeny && !r.Decision) || (sem == PermitOnFirstPermit && r.Decision) {
-				return c.JSON(http.StatusOK, map[string]any{"evaluations": out})
-			}
+		out = append(out, r)
+		if (sem == DenyOnFirstDeny && !r.Decision) || (sem == PermitOnFirstPermit && r.Decision) {
+			break
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"evaluations": out})

@@ -32,16 +32,36 @@ type permits struct{ asked atomic.Int64 }
 
 func (p *permits) Decide(_ context.Context, _ orgs.Principal, _, _, perm, _ string) (bool, any, error) {
 	p.asked.Add(1)
+	return p.decide(perm)
+}
+
+func (p *permits) decide(perm string) (bool, any, error) {
 	if perm == "out" {
 		return false, nil, orgscim.Errorf(orgscim.Forbidden, "outside")
 	}
 	return perm == "yes", map[string]any{"reason": perm}, nil
 }
 
-// A batch longer than one chunk of concurrent decisions keeps the order of its answers
-// and stops exactly where its semantics say, whichever chunk that falls in.
-func TestBatchSemanticsAcrossChunks(t *testing.T) {
-	n := authzen.BatchConcurrency
+// batched is permits with a batched decider: it counts the batches asked.
+type batched struct {
+	permits
+	batches atomic.Int64
+}
+
+func (b *batched) DecideMany(ctx context.Context, p orgs.Principal, qs []authzen.Question) ([]authzen.Decided, []error, error) {
+	b.batches.Add(1)
+	out, errs := make([]authzen.Decided, len(qs)), make([]error, len(qs))
+	for i, q := range qs {
+		out[i].Allowed, out[i].Why, errs[i] = b.permits.decide(q.Permission)
+	}
+	return out, errs, nil
+}
+
+// A batch keeps the order of its answers and stops exactly where its semantics say,
+// whether its evaluations are decided one by one (a Decider) or together (a
+// BatchDecider, asked once per request and never one by one).
+func TestBatchSemantics(t *testing.T) {
+	n := 8
 	alternating := make([]string, 3*n)
 	for i := range alternating {
 		alternating[i] = "no"
@@ -63,46 +83,56 @@ func TestBatchSemanticsAcrossChunks(t *testing.T) {
 		want           int // answers
 	}{
 		{"execute_all", "execute_all", alternating, len(alternating)},
-		{"deny_on_first_deny in the first chunk", "deny_on_first_deny", alternating, 2},
-		{"deny_on_first_deny in a later chunk", "deny_on_first_deny", permitsThenDeny, n + 3},
-		{"permit_on_first_permit in the first chunk", "permit_on_first_permit", alternating[1:], 2},
-		{"permit_on_first_permit in a later chunk", "permit_on_first_permit", deniesThenPermit, n + 3},
+		{"deny_on_first_deny early", "deny_on_first_deny", alternating, 2},
+		{"deny_on_first_deny later", "deny_on_first_deny", permitsThenDeny, n + 3},
+		{"permit_on_first_permit early", "permit_on_first_permit", alternating[1:], 2},
+		{"permit_on_first_permit later", "permit_on_first_permit", deniesThenPermit, n + 3},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := &permits{}
-			e := echo.New()
-			s := &authzen.Server{Keys: keys{}, Access: d}
-			s.Register(e)
-			e.HTTPErrorHandler = s.HandleError
-			var items []string
-			for _, p := range tt.perms {
-				items = append(items, fmt.Sprintf(`{"action":{"name":%q}}`, p))
-			}
-			body := `{"subject":{"type":"user","id":"u","properties":{"connection":"c"}},"resource":{"type":"org","id":"o"},` +
-				`"options":{"evaluations_semantic":"` + tt.semantic + `"},"evaluations":[` + strings.Join(items, ",") + `]}`
-			req := httptest.NewRequest(http.MethodPost, authzen.EvaluationsPath, strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer k")
-			req.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, req)
-			var out struct{ Evaluations []answer }
-			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code != http.StatusOK {
-				t.Fatalf("%d %s", rec.Code, rec.Body)
-			}
-			if len(out.Evaluations) != tt.want {
-				t.Fatalf("%d answers, want %d: %s", len(out.Evaluations), tt.want, rec.Body)
-			}
-			for i, a := range out.Evaluations {
-				p := tt.perms[i]
-				want := answer{Decision: p == "yes", Context: map[string]any{"reason": p}}
-				if p == "out" {
-					want.Context = map[string]any{"error": map[string]any{"status": float64(403), "message": "outside"}}
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s batched=%v", tt.name, batch), func(t *testing.T) {
+				d := &batched{}
+				e := echo.New()
+				s := &authzen.Server{Keys: keys{}, Access: d}
+				if batch {
+					s.Batch = d
+					defer func() {
+						if d.batches.Load() != 1 || d.asked.Load() != 0 {
+							t.Errorf("%d batches and %d single decisions, want one batch", d.batches.Load(), d.asked.Load())
+						}
+					}()
 				}
-				if !reflect.DeepEqual(a, want) {
-					t.Errorf("answer %d: %+v, want %+v", i, a, want)
+				s.Register(e)
+				e.HTTPErrorHandler = s.HandleError
+				var items []string
+				for _, p := range tt.perms {
+					items = append(items, fmt.Sprintf(`{"action":{"name":%q}}`, p))
 				}
-			}
-		})
+				body := `{"subject":{"type":"user","id":"u","properties":{"connection":"c"}},"resource":{"type":"org","id":"o"},` +
+					`"options":{"evaluations_semantic":"` + tt.semantic + `"},"evaluations":[` + strings.Join(items, ",") + `]}`
+				req := httptest.NewRequest(http.MethodPost, authzen.EvaluationsPath, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer k")
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				e.ServeHTTP(rec, req)
+				var out struct{ Evaluations []answer }
+				if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code != http.StatusOK {
+					t.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+				if len(out.Evaluations) != tt.want {
+					t.Fatalf("%d answers, want %d: %s", len(out.Evaluations), tt.want, rec.Body)
+				}
+				for i, a := range out.Evaluations {
+					p := tt.perms[i]
+					want := answer{Decision: p == "yes", Context: map[string]any{"reason": p}}
+					if p == "out" {
+						want.Context = map[string]any{"error": map[string]any{"status": float64(403), "message": "outside"}}
+					}
+					if !reflect.DeepEqual(a, want) {
+						t.Errorf("answer %d: %+v, want %+v", i, a, want)
+					}
+				}
+			})
+		}
 	}
 }

@@ -10,7 +10,11 @@
 //	action    {"name": "<permission>"}
 //
 // The decision is the access check's own (the Decider, in orgscim adminapi.Server.Check,
-// which calls orgs.Access.Check): no second rule lives here. The response's context
+// which calls orgs.Access.Check): no second rule lives here. A batch's user evaluations
+// are decided together by the BatchDecider (adminapi.Server.CheckMany, which calls
+// orgs.Access.CheckMany: the same rule, with a fixed number of queries for the whole
+// batch), each answered exactly as it would be alone; a service account's evaluation
+// is decided alone. The response's context
 // carries the reason and, when allowed, the chains that allow — what `orgscim access
 // check` explains.
 //
@@ -22,7 +26,8 @@
 //     context are defaults each evaluation may override, field by field.
 //     options.evaluations_semantic is execute_all (the default: every evaluation is
 //     answered), deny_on_first_deny or permit_on_first_permit (evaluations stop after
-//     the first deny, resp. permit, which is the last one answered). Without an
+//     the first deny, resp. permit, which is the last one answered; the batch is decided
+//     whole and then cut there, since deciding changes nothing). Without an
 //     evaluations array the request is one evaluation and answered as one.
 //
 // # Authentication and scope

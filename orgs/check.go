@@ -3,6 +3,7 @@ package orgs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/orgscim/orgscim"
@@ -27,27 +28,120 @@ type Explanation struct {
 	Connection *Connection
 }
 
+// Question is one access question: may the user UserID of Connection exercise
+// Permission on the org OrgID.
+type Question struct {
+	Connection *Connection
+	UserID     string
+	Permission string
+	OrgID      string
+}
+
+// UserRef names a user of a connection.
+type UserRef struct{ ConnectionID, UserID string }
+
+// UserStanding is what the rule asks of a user that exists (not deleted).
+type UserStanding struct {
+	UserName string
+	Active   bool
+}
+
+// MembershipRef asks whether a user of a connection is in a group.
+type MembershipRef struct{ ConnectionID, UserID, GroupID string }
+
+// CheckStore reads what the access rule asks of many questions at once, each kind of
+// fact in one query, as the rows are at that moment (nothing is cached between calls).
+// The access store implements it (sqlstore's does).
+type CheckStore interface {
+	// UserStandings returns the users of refs that exist (not deleted), by ref.
+	UserStandings(ctx context.Context, refs []UserRef) (map[UserRef]UserStanding, error)
+	// LiveGrantsOf returns the unrevoked grants of any of the holders (users or service
+	// accounts) on any of the orgs, oldest first, and their roles.
+	LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*Grant, map[string]*Role, error)
+	// ConnectionsByID returns the connections that exist among ids.
+	ConnectionsByID(ctx context.Context, ids []string) (map[string]*Connection, error)
+	// MappingsByID returns the mappings that exist among ids.
+	MappingsByID(ctx context.Context, ids []string) (map[string]*Mapping, error)
+	// MembershipPaths answers MembershipPath for each ref: the chain of groups from the
+	// user up to the group, the user's direct group first; refs the user is not in are
+	// absent.
+	MembershipPaths(ctx context.Context, refs []MembershipRef) (map[MembershipRef][]string, error)
+}
+
+func (a *Access) checkStore() (CheckStore, error) {
+	if cs, ok := a.Store.(CheckStore); ok {
+		return cs, nil
+	}
+	return nil, orgscim.Errorf(orgscim.Internal, "the access store cannot read access questions in batches")
+}
+
+func denial(format string, args ...any) *Decision {
+	return &Decision{Reason: fmt.Sprintf(format, args...)}
+}
+
 // Check decides at query time: an expired grant, an inactive user, a suspended
 // connection, or a suspended or ended org on the path gives no access, whatever any
-// nightly job has or has not done yet.
+// nightly job has or has not done yet. It is CheckMany of one question.
 func (a *Access) Check(ctx context.Context, conn *Connection, userID, permission, orgID string) (*Decision, error) {
-	deny := func(format string, args ...any) (*Decision, error) {
-		return &Decision{Reason: fmt.Sprintf(format, args...)}, nil
-	}
-	if conn.Status != "active" {
-		return deny("connection %s is %s", conn.Slug, conn.Status)
-	}
-	user, err := a.Users.Get(ctx, conn.ID, userID)
-	if orgscim.ErrorCode(err) == orgscim.NotFound {
-		return deny("user %s does not exist in connection %s", userID, conn.Slug)
-	}
+	ds, errs, err := a.CheckMany(ctx, []Question{{Connection: conn, UserID: userID, Permission: permission, OrgID: orgID}})
 	if err != nil {
 		return nil, err
 	}
-	if !user.Active {
-		return deny("user %s is inactive", user.UserName)
+	return ds[0], errs[0]
+}
+
+// CheckMany answers each question as Check does, reading the facts of all of them
+// together: a fixed number of queries for any number of questions (and one more per
+// distinct delegation that grants were made under), all at one moment. For question i
+// either ds[i] is its decision or errs[i] says why it has none (NotFound: no such org);
+// err is a failure of the whole batch.
+func (a *Access) CheckMany(ctx context.Context, qs []Question) (ds []*Decision, errs []error, err error) {
+	now := a.CurrentTime()
+	ds, errs = make([]*Decision, len(qs)), make([]error, len(qs))
+	cs, err := a.checkStore()
+	if err != nil {
+		return nil, nil, err
 	}
-	return a.checkHolder(ctx, holderOf{id: userID, conn: conn}, permission, orgID)
+	// The holder's own standing: its connection, then the user.
+	var refs []UserRef
+	for i, q := range qs {
+		if q.Connection.Status != "active" {
+			ds[i] = denial("connection %s is %s", q.Connection.Slug, q.Connection.Status)
+			continue
+		}
+		refs = append(refs, UserRef{q.Connection.ID, q.UserID})
+	}
+	var users map[UserRef]UserStanding
+	if len(refs) > 0 {
+		if users, err = cs.UserStandings(ctx, refs); err != nil {
+			return nil, nil, err
+		}
+	}
+	var hqs []holderQuestion
+	var at []int
+	for i, q := range qs {
+		if ds[i] != nil {
+			continue
+		}
+		u, ok := users[UserRef{q.Connection.ID, q.UserID}]
+		switch {
+		case !ok:
+			ds[i] = denial("user %s does not exist in connection %s", q.UserID, q.Connection.Slug)
+		case !u.Active:
+			ds[i] = denial("user %s is inactive", u.UserName)
+		default:
+			hqs = append(hqs, holderQuestion{h: holderOf{id: q.UserID, conn: q.Connection}, permission: q.Permission, orgID: q.OrgID})
+			at = append(at, i)
+		}
+	}
+	hds, herrs, err := a.checkHolders(ctx, cs, hqs, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range at {
+		ds[i], errs[i] = hds[k], herrs[k]
+	}
+	return ds, errs, nil
 }
 
 // holderOf is whom a check is about: a user of conn, or a service account (conn nil)
@@ -58,53 +152,198 @@ type holderOf struct {
 	within *Org
 }
 
-// checkHolder is the decision past the holder's own standing, which the caller has
-// judged: the org path's relationships, then the holder's grants, each by the authority
-// rule (grantStanding) and, for a mapping's grant, its mapping and membership now.
+// holderQuestion is one question past the holder's own standing.
+type holderQuestion struct {
+	h                 holderOf
+	permission, orgID string
+}
+
+// checkHolder is checkHolders of one question.
 func (a *Access) checkHolder(ctx context.Context, h holderOf, permission, orgID string) (*Decision, error) {
-	now := a.CurrentTime()
-	deny := func(format string, args ...any) (*Decision, error) {
-		return &Decision{Reason: fmt.Sprintf(format, args...)}, nil
-	}
-	conn, userID := h.conn, h.id
-	target, path, orgsByID, blocked, err := a.orgPath(ctx, orgID, now)
+	cs, err := a.checkStore()
 	if err != nil {
 		return nil, err
 	}
-	if blocked != "" {
-		return deny("the relationship with org %s is not active (status, contract or grace period)", blocked)
-	}
-	if h.within != nil && !h.within.Contains(target) {
-		return deny("org %s is outside the subtree of the service account's org %s", target.Slug, h.within.Slug)
-	}
-	grants, roles, err := a.Store.LiveGrants(ctx, userID, path)
+	ds, errs, err := a.checkHolders(ctx, cs, []holderQuestion{{h: h, permission: permission, orgID: orgID}}, a.CurrentTime())
 	if err != nil {
 		return nil, err
 	}
-	var candidates []*Grant
-	for _, g := range grants {
-		role := roles[g.RoleID]
-		if role == nil || !hasPermission(role, permission) || (g.OrgID != target.ID && !role.Inherits) {
+	return ds[0], errs[0]
+}
+
+// checkHolders is the decision past each holder's own standing, which the caller has
+// judged: the org path's relationships, then the holder's grants, each by the authority
+// rule (grantStanding) and, for a mapping's grant, its mapping and membership now. The
+// facts of every question are read together, one query per kind.
+func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQuestion, now time.Time) ([]*Decision, []error, error) {
+	ds, errs := make([]*Decision, len(qs)), make([]error, len(qs))
+	if len(qs) == 0 {
+		return ds, errs, nil
+	}
+	// The target orgs, then every org on their paths.
+	targets, err := a.Store.OrgsByID(ctx, distinct(len(qs), func(i int) []string { return []string{qs[i].orgID} }))
+	if err != nil {
+		return nil, nil, err
+	}
+	paths := make([][]string, len(qs))
+	for i, q := range qs {
+		if t := targets[q.orgID]; t != nil {
+			paths[i] = t.AncestorIDs()
+		} else {
+			errs[i] = orgscim.Errorf(orgscim.NotFound, "no org %q", q.orgID)
+		}
+	}
+	orgsByID := map[string]*Org{}
+	if ids := distinct(len(qs), func(i int) []string { return paths[i] }); len(ids) > 0 {
+		if orgsByID, err = a.Store.OrgsByID(ctx, ids); err != nil {
+			return nil, nil, err
+		}
+	}
+	open := make([]bool, len(qs)) // still to be decided by the holder's grants
+	for i, q := range qs {
+		if errs[i] != nil {
 			continue
 		}
-		// A service account holds only its own grants (no connection), on its subtree.
-		if o := orgsByID[g.OrgID]; h.within != nil && (g.ConnectionID != "" || g.Source == SourceMapping || o == nil || !h.within.Contains(o)) {
+		target := targets[q.orgID]
+		if blocked := inactiveOnPath(paths[i], orgsByID, now); blocked != "" {
+			ds[i] = denial("the relationship with org %s is not active (status, contract or grace period)", blocked)
+		} else if q.h.within != nil && !q.h.within.Contains(target) {
+			ds[i] = denial("org %s is outside the subtree of the service account's org %s", target.Slug, q.h.within.Slug)
+		} else {
+			open[i] = true
+		}
+	}
+	holders := distinct(len(qs), func(i int) []string {
+		if !open[i] {
+			return nil
+		}
+		return []string{qs[i].h.id}
+	})
+	if len(holders) == 0 {
+		return ds, errs, nil
+	}
+	grants, roles, err := cs.LiveGrantsOf(ctx, holders, distinct(len(qs), func(i int) []string {
+		if !open[i] {
+			return nil
+		}
+		return paths[i]
+	}))
+	if err != nil {
+		return nil, nil, err
+	}
+	// Each question's candidates: the holder's grants on its path whose role gives the
+	// permission there.
+	candidates := make([][]*Grant, len(qs))
+	st := a.newStanding(now)
+	var connIDs []string
+	for i, q := range qs {
+		if !open[i] {
 			continue
 		}
-		candidates = append(candidates, g)
+		if q.h.conn != nil {
+			st.conns[q.h.conn.ID] = q.h.conn
+		}
+		target, onPath := targets[q.orgID], map[string]bool{}
+		for _, id := range paths[i] {
+			onPath[id] = true
+		}
+		for _, g := range grants {
+			if g.UserID != q.h.id || !onPath[g.OrgID] {
+				continue
+			}
+			role := roles[g.RoleID]
+			if role == nil || !hasPermission(role, q.permission) || (g.OrgID != target.ID && !role.Inherits) {
+				continue
+			}
+			// A service account holds only its own grants (no connection), on its subtree.
+			if o := orgsByID[g.OrgID]; q.h.within != nil && (g.ConnectionID != "" || g.Source == SourceMapping || o == nil || !q.h.within.Contains(o)) {
+				continue
+			}
+			candidates[i] = append(candidates[i], g)
+			if g.ConnectionID != "" {
+				connIDs = append(connIDs, g.ConnectionID)
+			}
+		}
 	}
-	var conns []*Connection
-	if conn != nil {
-		conns = append(conns, conn)
+	// The connections of the candidates' holders that the questions did not bring.
+	var missing []string
+	for _, id := range connIDs {
+		if _, ok := st.conns[id]; !ok && !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
 	}
-	standing, err := a.grantStanding(ctx, candidates, orgsByID, now, conns...)
-	if err != nil {
-		return nil, err
+	if len(missing) > 0 {
+		found, err := cs.ConnectionsByID(ctx, missing)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, id := range missing {
+			st.conns[id] = found[id] // nil: gone, which standing.of judges
+		}
 	}
+	// Each grant's standing once, however many questions it answers.
+	broken := map[string]string{}
+	judged := map[string]bool{}
+	var mappingIDs []string
+	for i := range qs {
+		for _, g := range candidates[i] {
+			if !judged[g.ID] {
+				judged[g.ID] = true
+				why, err := st.of(ctx, g, orgsByID[g.OrgID])
+				if err != nil {
+					return nil, nil, err
+				}
+				if why != "" {
+					broken[g.ID] = why
+				}
+			}
+			if _, b := broken[g.ID]; !b && g.Source == SourceMapping {
+				mappingIDs = append(mappingIDs, g.SourceID)
+			}
+		}
+	}
+	// The sources of mapping grants, read now: the mapping, then the membership behind it.
+	var mappings map[string]*Mapping
+	if len(mappingIDs) > 0 {
+		if mappings, err = cs.MappingsByID(ctx, distinct(1, func(int) []string { return mappingIDs })); err != nil {
+			return nil, nil, err
+		}
+	}
+	var refs []MembershipRef
+	for i, q := range qs {
+		for _, g := range candidates[i] {
+			if _, b := broken[g.ID]; b || g.Source != SourceMapping {
+				continue
+			}
+			if m := mappings[g.SourceID]; m != nil && m.State == MappingActive && q.h.conn != nil && m.ConnectionID == q.h.conn.ID {
+				refs = append(refs, MembershipRef{q.h.conn.ID, q.h.id, m.GroupID})
+			}
+		}
+	}
+	var memberships map[MembershipRef][]string
+	if len(refs) > 0 {
+		if memberships, err = cs.MembershipPaths(ctx, refs); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i, q := range qs {
+		if !open[i] {
+			continue
+		}
+		ds[i], errs[i] = decide(q, targets[q.orgID], candidates[i], broken, roles, orgsByID, mappings, memberships)
+	}
+	return ds, errs, nil
+}
+
+// decide is one question's decision from its candidate grants and what was read about
+// them: the first grant that holds allows; otherwise the reason of the first that broke.
+func decide(q holderQuestion, target *Org, candidates []*Grant, broken map[string]string, roles map[string]*Role,
+	orgsByID map[string]*Org, mappings map[string]*Mapping, memberships map[MembershipRef][]string) (*Decision, error) {
+	conn, userID := q.h.conn, q.h.id
 	d := &Decision{}
 	why := ""
 	for _, g := range candidates {
-		if w, broken := standing[g.ID]; broken {
+		if w, b := broken[g.ID]; b {
 			if why == "" {
 				why = w
 			}
@@ -114,19 +353,16 @@ func (a *Access) checkHolder(ctx context.Context, h holderOf, permission, orgID 
 		if g.Source == SourceMapping {
 			// The source: an active mapping of this connection and the membership behind
 			// it, read now.
-			if ex.Mapping, err = a.Store.Mapping(ctx, g.SourceID); err != nil {
-				return nil, err
+			if ex.Mapping = mappings[g.SourceID]; ex.Mapping == nil {
+				return nil, orgscim.Errorf(orgscim.NotFound, "no mapping %q", g.SourceID)
 			}
-			if ex.Mapping.State != MappingActive || ex.Mapping.ConnectionID != conn.ID {
+			if ex.Mapping.State != MappingActive || conn == nil || ex.Mapping.ConnectionID != conn.ID {
 				if why == "" {
 					why = fmt.Sprintf("grant %s comes from mapping %s, which is %s", g.ID, ex.Mapping.ID, ex.Mapping.State)
 				}
 				continue
 			}
-			if ex.Groups, err = a.Store.MembershipPath(ctx, conn.ID, userID, ex.Mapping.GroupID); err != nil {
-				return nil, err
-			}
-			if len(ex.Groups) == 0 {
+			if ex.Groups = memberships[MembershipRef{conn.ID, userID, ex.Mapping.GroupID}]; len(ex.Groups) == 0 {
 				if why == "" {
 					why = fmt.Sprintf("grant %s comes from mapping %s, whose group the user is no longer in", g.ID, ex.Mapping.ID)
 				}
@@ -137,12 +373,27 @@ func (a *Access) checkHolder(ctx context.Context, h holderOf, permission, orgID 
 	}
 	if len(d.Because) == 0 {
 		if why != "" {
-			return deny("no grant that gives %s on org %s holds now: %s", permission, target.Slug, why)
+			return denial("no grant that gives %s on org %s holds now: %s", q.permission, target.Slug, why), nil
 		}
-		return deny("no live grant gives %s on org %s", permission, target.Slug)
+		return denial("no live grant gives %s on org %s", q.permission, target.Slug), nil
 	}
 	d.Allowed, d.Reason = true, "granted"
 	return d, nil
+}
+
+// distinct gathers the ids of(i) for i < n, each once, in first-seen order.
+func distinct(n int, of func(i int) []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range n {
+		for _, id := range of(i) {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	return out
 }
 
 // orgPath loads the org and its ancestors, and names the first of them whose

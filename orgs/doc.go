@@ -1,7 +1,11 @@
 // Package orgs holds the authority rule (authority.go): a grant, delegation, admin key
 // or SCIM token holds only while every link of its chain holds — holder, connection,
 // every org on its path, source, scope — evaluated at each decision, so that ending,
-// suspending, moving or revoking takes effect at the commit of that change.
+// suspending, moving or revoking takes effect at the commit of that change. The access
+// check (check.go) applies it to "may this user do P on org O": Access.CheckMany decides
+// any number of such questions with one query per kind of fact (CheckStore), Check is
+// CheckMany of one, and a service account's check shares the same decision past its
+// holder.
 //
 // Around it: the organisation tree and the SCIM connections bound to it, with their
 // bearer tokens; the vendor's roles, the group-to-role mappings and the grants they

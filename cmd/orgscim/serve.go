@@ -101,7 +101,7 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	admin.Webhooks = webhookSubscriptions{webhookService(db)}
 	admin.Extra = adminapi.ExtraOpenAPI{Paths: authzen.OpenAPIPaths("adminKey"), Schemas: authzen.OpenAPISchemas(),
 		Tags: [][2]string{{authzen.Tag, authzen.TagDescription}}}
-	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Logger: logger}
+	pdp := &authzen.Server{Keys: svc.keys, Access: accessDecider{admin}, Batch: accessDecider{admin}, Logger: logger}
 	var transmitter *ssf.Server
 	if cfg.SSF.Keys != nil {
 		transmitter = ssfServer(db, logger, cfg.SSF, cfg.Now)
@@ -706,6 +706,26 @@ func (a accessDecider) Decide(ctx context.Context, p orgs.Principal, conn, user,
 		return false, nil, err
 	}
 	return d.Allowed, d, nil
+}
+
+// DecideMany answers a batch of the PDP's questions with the admin API's batched access
+// check: the same scope rules and decisions as Decide, one check for the whole batch.
+func (a accessDecider) DecideMany(ctx context.Context, p orgs.Principal, qs []authzen.Question) ([]authzen.Decided, []error, error) {
+	asked := make([]adminapi.CheckQuestion, len(qs))
+	for i, q := range qs {
+		asked[i] = adminapi.CheckQuestion{Connection: q.Connection, User: q.User, Permission: q.Permission, Org: q.Org}
+	}
+	ds, errs, err := a.admin.CheckMany(ctx, p, asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]authzen.Decided, len(ds))
+	for i, d := range ds {
+		if errs[i] == nil {
+			out[i] = authzen.Decided{Allowed: d.Allowed, Why: d}
+		}
+	}
+	return out, errs, nil
 }
 
 // DecideServiceAccount answers the PDP's questions about a service account with the

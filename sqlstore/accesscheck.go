@@ -1,0 +1,213 @@
+package sqlstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/orgscim/orgscim/orgs"
+)
+
+// The access store answers many access questions at once (orgs.CheckStore): each kind
+// of fact the rule asks — users, grants, connections, mappings, memberships — in one
+// query for the whole batch, read as the rows are now. The queries select by the sets of
+// ids involved; the pairs a question asks about are picked out in Go.
+
+var _ orgs.CheckStore = accessStore{}
+
+// checkChunk bounds the ids of one IN list, well under either engine's parameter limit.
+const checkChunk = 1000
+
+// chunked runs fn over ids in slices of at most checkChunk.
+func chunked(ids []string, fn func(part []string) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), checkChunk)
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func uniq(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s accessStore) UserStandings(ctx context.Context, refs []orgs.UserRef) (map[orgs.UserRef]orgs.UserStanding, error) {
+	var conns, users []string
+	want := make(map[orgs.UserRef]bool, len(refs))
+	for _, r := range refs {
+		conns, users = append(conns, r.ConnectionID), append(users, r.UserID)
+		want[r] = true
+	}
+	conns = uniq(conns)
+	out := make(map[orgs.UserRef]orgs.UserStanding, len(refs))
+	err := chunked(uniq(users), func(part []string) error {
+		var rows []struct {
+			ConnectionID string
+			ID           string
+			UserName     string
+			Active       bool
+		}
+		if err := s.db.q(ctx).Raw(`SELECT connection_id, id, user_name, active FROM scim_users
+			WHERE connection_id IN ? AND id IN ? AND deleted_at IS NULL`, conns, part).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if ref := (orgs.UserRef{ConnectionID: r.ConnectionID, UserID: r.ID}); want[ref] {
+				out[ref] = orgs.UserStanding{UserName: r.UserName, Active: r.Active}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s accessStore) LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
+	if len(holderIDs) <= checkChunk {
+		return s.grantsWithRoles(ctx, "g.user_id IN ? AND g.org_id IN ?", holderIDs, orgIDs)
+	}
+	var grants []*orgs.Grant
+	roles := map[string]*orgs.Role{}
+	err := chunked(holderIDs, func(part []string) error {
+		gs, rs, err := s.grantsWithRoles(ctx, "g.user_id IN ? AND g.org_id IN ?", part, orgIDs)
+		grants = append(grants, gs...)
+		for id, r := range rs {
+			roles[id] = r
+		}
+		return err
+	})
+	// Oldest first across chunks, as one query would list them.
+	sortGrants(grants)
+	return grants, roles, err
+}
+
+func (s accessStore) ConnectionsByID(ctx context.Context, ids []string) (map[string]*orgs.Connection, error) {
+	return s.connections(ctx, "id", ids, func(c *orgs.Connection) string { return c.ID })
+}
+
+// ConnectionsBySlug returns the connections that exist among slugs, by slug.
+func (s accessStore) ConnectionsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Connection, error) {
+	return s.connections(ctx, "slug", slugs, func(c *orgs.Connection) string { return c.Slug })
+}
+
+func (s accessStore) connections(ctx context.Context, col string, keys []string, key func(*orgs.Connection) string) (map[string]*orgs.Connection, error) {
+	out := map[string]*orgs.Connection{}
+	err := chunked(uniq(keys), func(part []string) error {
+		var rows []connectionRow
+		if err := s.db.q(ctx).Raw("SELECT * FROM connections WHERE "+col+" IN ?", part).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			c := r.connection()
+			out[key(c)] = c
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OrgsBySlug returns the orgs that exist among slugs, by slug.
+func (s accessStore) OrgsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Org, error) {
+	out := map[string]*orgs.Org{}
+	err := chunked(uniq(slugs), func(part []string) error {
+		var rows []orgRow
+		if err := s.db.q(ctx).Raw("SELECT "+orgCols+" FROM orgs WHERE slug IN ?", part).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.Slug] = r.org()
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s accessStore) MappingsByID(ctx context.Context, ids []string) (map[string]*orgs.Mapping, error) {
+	out := map[string]*orgs.Mapping{}
+	err := chunked(uniq(ids), func(part []string) error {
+		ms, err := s.mappings(ctx, "SELECT "+mappingCols+" FROM mappings WHERE id IN ?", part)
+		for _, m := range ms {
+			out[m.ID] = m
+		}
+		return err
+	})
+	return out, err
+}
+
+// MembershipPaths walks up from every asked user's groups at once (the recursive CTE of
+// MembershipPath, carrying the user along) and keeps, for each ref, the shortest chain
+// to its group; among chains of one length, the first by its groups' ids, so that the
+// answer does not depend on the engine's order.
+func (s accessStore) MembershipPaths(ctx context.Context, refs []orgs.MembershipRef) (map[orgs.MembershipRef][]string, error) {
+	var conns, users, groups []string
+	want := make(map[orgs.MembershipRef]bool, len(refs))
+	for _, r := range refs {
+		conns, users, groups = append(conns, r.ConnectionID), append(users, r.UserID), append(groups, r.GroupID)
+		want[r] = true
+	}
+	conns, groups = uniq(conns), uniq(groups)
+	out := map[orgs.MembershipRef][]string{}
+	err := chunked(uniq(users), func(part []string) error {
+		var rows []struct {
+			ConnectionID string
+			UserID       string
+			ID           string
+			Path         string
+		}
+		if err := s.db.q(ctx).Raw(`WITH RECURSIVE up(connection_id, user_id, id, path, depth) AS (
+				SELECT connection_id, member_id, group_id, CAST(group_id AS TEXT), 0 FROM scim_memberships
+				WHERE connection_id IN ? AND member_id IN ?
+				UNION
+				SELECT up.connection_id, up.user_id, m.group_id, up.path || ',' || m.group_id, up.depth + 1
+				FROM scim_memberships m JOIN up ON m.connection_id = up.connection_id AND m.member_id = up.id
+				WHERE m.member_type = 'Group' AND up.depth < 64)
+			SELECT connection_id, user_id, id, path FROM up WHERE id IN ? ORDER BY depth, path`, conns, part, groups).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			ref := orgs.MembershipRef{ConnectionID: r.ConnectionID, UserID: r.UserID, GroupID: r.ID}
+			if _, done := out[ref]; want[ref] && !done {
+				out[ref] = strings.Split(r.Path, ",")
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sortGrants orders grants oldest first, as grantsWithRoles lists them.
+func sortGrants(gs []*orgs.Grant) {
+	slices.SortStableFunc(gs, func(a, b *orgs.Grant) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// GroupNames returns the display names of the groups of conn that exist among ids.
+func (s accessStore) GroupNames(ctx context.Context, conn string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := chunked(uniq(ids), func(part []string) error {
+		var rows []struct{ ID, DisplayName string }
+		if err := s.db.q(ctx).Raw("SELECT id, display_name FROM scim_groups WHERE connection_id = ? AND id IN ? AND deleted_at IS NULL",
+			conn, part).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.ID] = r.DisplayName
+		}
+		return nil
+	})
+	return out, err
+}
