@@ -437,22 +437,53 @@ const deliveryCols = `o.id, o.stream_id, o.jti, o.event_type, o.claims, r.audien
 // stream and subject: the pending one with the lowest ord. While it is leased or waiting
 // for a retry, the later SETs about its subject wait behind it, which keeps what a
 // receiver hears about one person in order; SETs about other subjects go out meanwhile.
-func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]ssf.Delivery, error) {
+// Of one stream it leases at most perStream less busy[stream] (the caller's requests in
+// flight to it), so that a receiver that hangs holds no more than its share of the
+// caller's requests; which ones is decided here, after ranking each stream's due SETs.
+func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit, perStream int,
+	busy map[string]int) ([]ssf.Delivery, error) {
 	lock := ""
 	if s.db.dialect.name == postgresDialect.name {
+		// The due conditions are repeated beside the lock, so that a row another claim
+		// leased meanwhile is checked again on its committed version and left out.
 		lock = " FOR UPDATE OF o SKIP LOCKED"
+	}
+	held := 0
+	for _, n := range busy {
+		held += min(n, perStream)
 	}
 	token := provisioning.NewID()
 	var out []ssf.Delivery
 	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
-		var ids []string
-		err := tx.Raw(`SELECT o.id FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
-			WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.status = 'enabled' AND s.delivery_method = ?
-			AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.subject = o.subject
-				AND p.state = 'pending' AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
-			ORDER BY o.next_attempt_at, o.ord LIMIT ?`+lock, micros(now), ssf.PushMethod, limit).Scan(&ids).Error
-		if err != nil || len(ids) == 0 {
+		var cands []struct {
+			ID, StreamID string
+			StreamRank   int
+		}
+		// Ranked per stream in the order they are claimed; at most perStream of each
+		// stream can be taken, and the rows a busy stream cannot take are read beyond
+		// limit so that they do not crowd out other streams'.
+		err := tx.Raw(`SELECT o.id, c.stream_id, c.stream_rank FROM ssf_outbox o JOIN (
+				SELECT o.id, o.stream_id, o.next_attempt_at, o.ord,
+					ROW_NUMBER() OVER (PARTITION BY o.stream_id ORDER BY o.next_attempt_at, o.ord, o.jti) AS stream_rank
+				FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
+				WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.status = 'enabled' AND s.delivery_method = ?
+				AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.subject = o.subject
+					AND p.state = 'pending' AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
+			) c ON c.id = o.id
+			WHERE c.stream_rank <= ? AND o.state = 'pending' AND o.next_attempt_at <= ?
+			ORDER BY c.next_attempt_at, c.ord LIMIT ?`+lock,
+			micros(now), ssf.PushMethod, perStream, micros(now), limit+held).Scan(&cands).Error
+		if err != nil || len(cands) == 0 {
 			return err
+		}
+		var ids []string
+		for _, c := range cands {
+			if c.StreamRank <= perStream-busy[c.StreamID] && len(ids) < limit {
+				ids = append(ids, c.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
 		}
 		if err := tx.Exec("UPDATE ssf_outbox SET attempts = attempts + 1, next_attempt_at = ?, lease = ? WHERE id IN ?",
 			micros(now.Add(lease)), token, ids).Error; err != nil {

@@ -44,6 +44,11 @@
 //     commits (Pusher.Wake; sqlstore SSFWakeups: NOTIFY on PostgreSQL, which reaches
 //     every replica's pusher, and an in-process signal on SQLite). The pusher's tick
 //     stays, for retries falling due and for a wake-up lost with a connection.
+//   - A slow receiver delays no other: each SET is pushed by its own request, at most
+//     Pusher.PerStream of them in flight to one stream and Pusher.Concurrency in all,
+//     and the pusher claims and sends other streams' SETs while a receiver's requests
+//     hang (each bounded by Pusher.Timeout). Acknowledgements are recorded together, at
+//     most once per Pusher.Gather while requests are in flight.
 //   - At least once: a push is retried with exponential backoff (Pusher) until the
 //     receiver answers 2xx; a 400 (the receiver refused that SET, RFC 8935 §2.3) gives it
 //     up at once. A polled SET not acknowledged within DefaultPollLease is returned again
