@@ -302,6 +302,8 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 		select {
 		case o := <-results:
 			inflight--
+			// A stream at its limit may have SETs the last claim left to it.
+			atLimit := busy[o.d.StreamID] >= perStream
 			if busy[o.d.StreamID]--; busy[o.d.StreamID] == 0 {
 				delete(busy, o.d.StreamID)
 			}
@@ -316,8 +318,10 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 				res.Dead++
 			}
 			report(o.err)
-			if full {
-				due = true // a slot is free for what the last claim left
+			// A slot is free for what the last claim left, and a SET given up lets the
+			// next about its subject go.
+			if full || atLimit || o.kind == "dead" {
+				due = true
 			}
 			if due {
 				arm()
