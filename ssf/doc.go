@@ -30,6 +30,12 @@
 // and tenant (the connection's slug, or the org's); txn is the audit event's id, shared
 // by the SETs of one change.
 //
+// When an operator revokes a receiver, each of its push streams that was enabled or
+// paused is sent one last SET, SSF 1.0's stream-updated (§8.1.5): its subject the
+// stream ({"format":"opaque","id":<stream id>}), status disabled and the reason. It is
+// queued in the revocation's transaction, after the SETs the stream held are given up,
+// and goes out although the stream is disabled.
+//
 // # Guarantees
 //
 //   - Transactional outbox: sqlstore queues a stream's SETs in the transaction that
