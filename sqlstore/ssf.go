@@ -450,9 +450,9 @@ const deliveryCols = `o.id, o.stream_id, o.jti, o.event_type, o.claims, r.audien
 // for a retry, the later SETs about its subject wait behind it, which keeps what a
 // receiver hears about one person in order; SETs about other subjects go out meanwhile.
 // A stream-updated SET goes out whatever the stream's status: it says what that is.
-// Of one stream it leases at most perStream less busy[stream] (the caller's requests in
-// flight to it), so that a receiver that hangs holds no more than its share of the
-// caller's requests; which ones is decided here, after ranking each stream's due SETs.
+// Of one stream it leases at most perStream less busy[stream] (the SETs the caller holds
+// for it, in flight or waiting), so that a receiver that hangs does not have ever more
+// of its SETs claimed; which ones is decided here, after ranking each stream's due SETs.
 func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit, perStream int,
 	busy map[string]int) ([]ssf.Delivery, error) {
 	lock := ""

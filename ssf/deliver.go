@@ -34,7 +34,7 @@ type Outbox interface {
 	// ClaimPush leases, until now+lease, up to limit due SETs of enabled push streams,
 	// each the next of its stream and subject (claimed only once the one before it was
 	// delivered or given up), and of each stream at most perStream less busy[stream], the
-	// requests the caller has in flight to it.
+	// SETs the caller holds for it (in flight or waiting to be sent).
 	ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit, perStream int,
 		busy map[string]int) ([]Delivery, error)
 	// Delivered marks ds acknowledged at at, in one statement.
@@ -86,7 +86,7 @@ type Pusher struct {
 	Timeout     time.Duration // per request; default 10s
 	Concurrency int           // requests at once, across streams; default 64
 	PerStream   int           // requests at once to one stream; default 8
-	Batch       int           // SETs one claim takes at most; default 128
+	Batch       int           // SETs one claim takes, and claimed SETs waiting for a request, at most; default 128
 	MaxAttempts int           // attempts before a SET is given up; default 15
 	BaseDelay   time.Duration // wait after the first failure, doubled after each; default 1s
 	MaxDelay    time.Duration // longest wait; default 30m
@@ -185,15 +185,31 @@ type outcome struct {
 	at   time.Time
 }
 
-// pump claims due SETs into free request slots and records what the requests say. It
-// never waits on a request to claim: requests report on results, and a claim happens
-// when there is room and SETs may be due — at once when nothing is in flight, otherwise
-// at most once per Gather, together with the acknowledgements received meanwhile. With
-// once it returns when nothing is in flight or due; else it runs until ctx is done.
+// leaseSlack is how much longer than a request's timeout a claim leases a SET for. A
+// claimed SET still waiting for a free request after that long is not sent: its request
+// could outlast its lease, and another claim may have taken it over by then.
+const leaseSlack = 30 * time.Second
+
+// waiting is a claimed SET waiting in its stream's queue for a free request.
+type waiting struct {
+	d       *Delivery
+	claimed time.Time
+}
+
+// pump claims due SETs into per-stream queues and sends each by its own request, at
+// most PerStream at once per stream and Concurrency in all. It never waits on a request
+// to claim or to send another stream's SETs: requests report on results, and a claim
+// happens when the queues have room and SETs may be due — at once when nothing is in
+// flight, otherwise at most once per Gather, together with recording the
+// acknowledgements received meanwhile. A claim takes up to Batch SETs whatever their
+// streams, so a busy stream's SETs still cost two write transactions per Batch. With
+// once it returns when nothing is in flight, queued or due; else it runs until ctx is
+// done, then waits for the requests in flight.
 func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan time.Time, once bool) (Result, error) {
 	timeout := orDefault(p.Timeout, 10*time.Second)
 	concurrency := orDefault(p.Concurrency, 64)
 	perStream := orDefault(p.PerStream, 8)
+	batch := orDefault(p.Batch, 128)
 	gather := orDefault(p.Gather, 20*time.Millisecond)
 	var (
 		res      Result
@@ -202,9 +218,13 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 		ackAt    []time.Time
 		// due: SETs may be due, so claim when there is room; full: the last claim took
 		// all it was allowed, so more may be waiting.
-		due, full bool = true, false
-		busy           = map[string]int{} // requests in flight per stream
+		due, full = true, false
+		queues    = map[string][]waiting{} // claimed SETs waiting, per stream
+		order     []string                 // the streams with SETs waiting, served in turn
+		held      = map[string]int{}       // per stream: SETs waiting or in flight
+		flying    = map[string]int{}       // per stream: requests in flight
 		inflight  int
+		queued    int
 		soon      = time.NewTimer(time.Hour)
 		armed     bool
 		done      = ctx.Done()
@@ -229,6 +249,11 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 			p.logger().Error("ssf push", slog.String("error", err.Error()))
 		}
 	}
+	release := func(streamID string) {
+		if held[streamID]--; held[streamID] <= 0 {
+			delete(held, streamID)
+		}
+	}
 	record := func() {
 		if len(acks) == 0 {
 			return
@@ -245,35 +270,73 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 		acks, ackAt = nil, nil
 		due = true // the next SET about each acknowledged subject
 	}
+	// dispatch starts requests for waiting SETs, taking the streams in turn.
+	dispatch := func() {
+		now := p.now()
+		for _, id := range order {
+			for len(queues[id]) > 0 && flying[id] < perStream && inflight < concurrency {
+				w := queues[id][0]
+				queues[id] = queues[id][1:]
+				queued--
+				if ctx.Err() != nil || now.Sub(w.claimed) > leaseSlack {
+					release(id) // left to its lease running out, then claimed again
+					continue
+				}
+				flying[id]++
+				inflight++
+				go func() {
+					kind, err := p.send(ctx, w.d, timeout)
+					results <- outcome{d: w.d, kind: kind, err: err, at: p.now()}
+				}()
+			}
+		}
+		kept := order[:0]
+		for _, id := range order {
+			if len(queues[id]) > 0 {
+				kept = append(kept, id)
+			} else {
+				delete(queues, id)
+			}
+		}
+		if len(kept) > 1 { // the stream served first this time is served last next time
+			kept = append(kept[1:], kept[0])
+		}
+		order = kept
+	}
 	claim := func() {
 		due = false
-		n := min(concurrency-inflight, orDefault(p.Batch, 128))
+		n := batch - queued
 		if n <= 0 {
-			due = true // when a slot frees
+			due = true // once the queues drain
 			return
 		}
-		batch, err := p.Outbox.ClaimPush(ctx, p.now(), timeout+30*time.Second, n, perStream, busy)
+		ds, err := p.Outbox.ClaimPush(ctx, p.now(), timeout+leaseSlack, n, batch, held)
 		if err != nil {
 			report(err)
 			return
 		}
-		if len(batch) > 0 {
+		if len(ds) > 0 {
 			res.Rounds++
 		}
-		full = len(batch) == n
-		for i := range batch {
-			d := &batch[i]
-			inflight++
-			busy[d.StreamID]++
-			go func() {
-				kind, err := p.send(ctx, d, timeout)
-				results <- outcome{d: d, kind: kind, err: err, at: p.now()}
-			}()
+		full = len(ds) == n
+		claimed := p.now()
+		for i := range ds {
+			d := &ds[i]
+			if _, ok := queues[d.StreamID]; !ok {
+				order = append(order, d.StreamID)
+			}
+			queues[d.StreamID] = append(queues[d.StreamID], waiting{d: d, claimed: claimed})
+			held[d.StreamID]++
+			queued++
 		}
+		dispatch()
 	}
 	for {
 		stopping := ctx.Err() != nil || (once && firstErr != nil)
-		if inflight == 0 {
+		if stopping && queued > 0 {
+			dispatch() // gives the waiting SETs back to their leases
+		}
+		if inflight == 0 && queued == 0 {
 			if armed {
 				soon.Stop()
 				armed = false
@@ -287,7 +350,7 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 			}
 			if due {
 				claim()
-				if inflight > 0 || (due && firstErr == nil) {
+				if inflight > 0 || queued > 0 || (due && firstErr == nil) {
 					continue
 				}
 			}
@@ -301,12 +364,14 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 		}
 		select {
 		case o := <-results:
+			id := o.d.StreamID
 			inflight--
-			// A stream at its limit may have SETs the last claim left to it.
-			atLimit := busy[o.d.StreamID] >= perStream
-			if busy[o.d.StreamID]--; busy[o.d.StreamID] == 0 {
-				delete(busy, o.d.StreamID)
+			if flying[id]--; flying[id] <= 0 {
+				delete(flying, id)
 			}
+			// A stream that held all a claim may give it may have SETs the last claim left.
+			atCap := held[id] >= batch
+			release(id)
 			switch o.kind {
 			case "delivered":
 				res.Delivered++
@@ -318,14 +383,13 @@ func (p *Pusher) pump(ctx context.Context, wake <-chan struct{}, tick <-chan tim
 				res.Dead++
 			}
 			report(o.err)
-			// A slot is free for what the last claim left, and a SET given up lets the
-			// next about its subject go.
-			if full || atLimit || o.kind == "dead" {
+			// Room for what the last claim left, and a SET given up lets the next about
+			// its subject go.
+			if full || atCap || o.kind == "dead" {
 				due = true
-			}
-			if due {
 				arm()
 			}
+			dispatch()
 		case <-soonC:
 			armed = false
 			record()
