@@ -204,9 +204,13 @@ func (s SSF) Receivers(ctx context.Context) ([]ssf.Receiver, error) {
 }
 
 // RevokeReceiver revokes the receiver, disables its streams and gives up their queued
-// SETs, and returns the receiver as it was.
-func (s SSF) RevokeReceiver(ctx context.Context, id string, at time.Time) (*ssf.Receiver, error) {
-	var out *ssf.Receiver
+// SETs, and returns the receiver as it was and the streams it stopped (those that were
+// enabled or paused), as they were.
+func (s SSF) RevokeReceiver(ctx context.Context, id string, at time.Time) (*ssf.Receiver, []ssf.Stream, error) {
+	var (
+		out     *ssf.Receiver
+		stopped []ssf.Stream
+	)
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var rows []receiverRow
 		if err := tx.Raw(receiverSelect+" WHERE r.id = ?", id).Scan(&rows).Error; err != nil {
@@ -220,6 +224,14 @@ func (s SSF) RevokeReceiver(ctx context.Context, id string, at time.Time) (*ssf.
 		if r.State == ssf.ReceiverRevoked {
 			return nil
 		}
+		var streams []streamRow
+		if err := tx.Raw("SELECT "+streamCols+` FROM ssf_streams WHERE receiver_id = ? AND deleted_at IS NULL
+			AND status <> 'disabled' ORDER BY created_at, id`, id).Scan(&streams).Error; err != nil {
+			return err
+		}
+		for _, st := range streams {
+			stopped = append(stopped, st.stream())
+		}
 		if err := tx.Exec("UPDATE ssf_receivers SET state = 'revoked', revoked_at = ? WHERE id = ?", micros(at), id).Error; err != nil {
 			return err
 		}
@@ -230,7 +242,7 @@ func (s SSF) RevokeReceiver(ctx context.Context, id string, at time.Time) (*ssf.
 		return tx.Exec(`UPDATE ssf_outbox SET state = 'dead', last_error = 'receiver revoked', lease = ''
 			WHERE state = 'pending' AND stream_id IN (SELECT id FROM ssf_streams WHERE receiver_id = ?)`, id).Error
 	})
-	return out, err
+	return out, stopped, err
 }
 
 // ReceiverByToken finds the active receiver whose token hashes to hash.
@@ -437,22 +449,55 @@ const deliveryCols = `o.id, o.stream_id, o.jti, o.event_type, o.claims, r.audien
 // stream and subject: the pending one with the lowest ord. While it is leased or waiting
 // for a retry, the later SETs about its subject wait behind it, which keeps what a
 // receiver hears about one person in order; SETs about other subjects go out meanwhile.
-func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]ssf.Delivery, error) {
+// A stream-updated SET goes out whatever the stream's status: it says what that is.
+// Of one stream it leases at most perStream less busy[stream] (the SETs the caller holds
+// for it, in flight or waiting), so that a receiver that hangs does not have ever more
+// of its SETs claimed; which ones is decided here, after ranking each stream's due SETs.
+func (s SSF) ClaimPush(ctx context.Context, now time.Time, lease time.Duration, limit, perStream int,
+	busy map[string]int) ([]ssf.Delivery, error) {
 	lock := ""
 	if s.db.dialect.name == postgresDialect.name {
+		// The due conditions are repeated beside the lock, so that a row another claim
+		// leased meanwhile is checked again on its committed version and left out.
 		lock = " FOR UPDATE OF o SKIP LOCKED"
+	}
+	held := 0
+	for _, n := range busy {
+		held += min(n, perStream)
 	}
 	token := provisioning.NewID()
 	var out []ssf.Delivery
 	err := s.db.transaction(ctx, func(tx *gorm.DB) error {
-		var ids []string
-		err := tx.Raw(`SELECT o.id FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
-			WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND s.status = 'enabled' AND s.delivery_method = ?
-			AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.subject = o.subject
-				AND p.state = 'pending' AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
-			ORDER BY o.next_attempt_at, o.ord LIMIT ?`+lock, micros(now), ssf.PushMethod, limit).Scan(&ids).Error
-		if err != nil || len(ids) == 0 {
+		var cands []struct {
+			ID, StreamID string
+			StreamRank   int
+		}
+		// Ranked per stream in the order they are claimed; at most perStream of each
+		// stream can be taken, and the rows a busy stream cannot take are read beyond
+		// limit so that they do not crowd out other streams'.
+		err := tx.Raw(`SELECT o.id, c.stream_id, c.stream_rank FROM ssf_outbox o JOIN (
+				SELECT o.id, o.stream_id, o.next_attempt_at, o.ord,
+					ROW_NUMBER() OVER (PARTITION BY o.stream_id ORDER BY o.next_attempt_at, o.ord, o.jti) AS stream_rank
+				FROM ssf_outbox o JOIN ssf_streams s ON s.id = o.stream_id
+				WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND (s.status = 'enabled' OR o.event_type = ?)
+				AND s.delivery_method = ?
+				AND NOT EXISTS (SELECT 1 FROM ssf_outbox p WHERE p.stream_id = o.stream_id AND p.subject = o.subject
+					AND p.state = 'pending' AND (p.ord < o.ord OR (p.ord = o.ord AND p.jti < o.jti)))
+			) c ON c.id = o.id
+			WHERE c.stream_rank <= ? AND o.state = 'pending' AND o.next_attempt_at <= ?
+			ORDER BY c.next_attempt_at, c.ord LIMIT ?`+lock,
+			micros(now), ssf.StreamUpdated, ssf.PushMethod, perStream, micros(now), limit+held).Scan(&cands).Error
+		if err != nil || len(cands) == 0 {
 			return err
+		}
+		var ids []string
+		for _, c := range cands {
+			if c.StreamRank <= perStream-busy[c.StreamID] && len(ids) < limit {
+				ids = append(ids, c.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
 		}
 		if err := tx.Exec("UPDATE ssf_outbox SET attempts = attempts + 1, next_attempt_at = ?, lease = ? WHERE id IN ?",
 			micros(now.Add(lease)), token, ids).Error; err != nil {

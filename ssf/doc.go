@@ -30,6 +30,12 @@
 // and tenant (the connection's slug, or the org's); txn is the audit event's id, shared
 // by the SETs of one change.
 //
+// When an operator revokes a receiver, each of its push streams that was enabled or
+// paused is sent one last SET, SSF 1.0's stream-updated (§8.1.5): its subject the
+// stream ({"format":"opaque","id":<stream id>}), status disabled and the reason. It is
+// queued in the revocation's transaction, after the SETs the stream held are given up,
+// and goes out although the stream is disabled.
+//
 // # Guarantees
 //
 //   - Transactional outbox: sqlstore queues a stream's SETs in the transaction that
@@ -44,6 +50,11 @@
 //     commits (Pusher.Wake; sqlstore SSFWakeups: NOTIFY on PostgreSQL, which reaches
 //     every replica's pusher, and an in-process signal on SQLite). The pusher's tick
 //     stays, for retries falling due and for a wake-up lost with a connection.
+//   - A slow receiver delays no other: each SET is pushed by its own request, at most
+//     Pusher.PerStream of them in flight to one stream and Pusher.Concurrency in all,
+//     and the pusher claims and sends other streams' SETs while a receiver's requests
+//     hang (each bounded by Pusher.Timeout). Acknowledgements are recorded together, at
+//     most once per Pusher.Gather while requests are in flight.
 //   - At least once: a push is retried with exponential backoff (Pusher) until the
 //     receiver answers 2xx; a 400 (the receiver refused that SET, RFC 8935 §2.3) gives it
 //     up at once. A polled SET not acknowledged within DefaultPollLease is returned again

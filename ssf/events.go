@@ -25,8 +25,9 @@ const (
 )
 
 // Supported is every event type a stream may request, in the order the configuration
-// lists them. Verification is always delivered and stream-updated is not sent, so
-// neither is requested.
+// lists them. Neither verification nor stream-updated is requested: a verification SET
+// is sent when the receiver asks for one, and a stream-updated SET when the transmitter
+// stops a push stream (its receiver revoked; Streams.RevokeReceiver).
 var Supported = []string{SessionRevoked, CredentialChange, AccountDisabled, AccountEnabled, AccountPurged,
 	IdentifierChanged, GrantRevoked, RelationshipEnded}
 

@@ -72,7 +72,9 @@ func OpenAPI() map[string]any {
 		"info": map[string]any{"title": "orgscim Shared Signals transmitter", "version": "1.0.0",
 			"description": "OpenID Shared Signals Framework 1.0 transmitter: CAEP and RISC events as SETs (RFC 8417), " +
 				"pushed (RFC 8935) or polled (RFC 8936). A receiver is registered by an operator (orgscim ssf receiver add) " +
-				"and manages its own streams with its bearer token. Errors are {\"err\", \"description\"} (RFC 8935 §2.3).",
+				"and manages its own streams with its bearer token. When an operator revokes the receiver, each of its push " +
+				"streams is sent a last SET, stream-updated (SSF 1.0 §8.1.5: subject the stream's opaque id, status disabled, " +
+				"and the reason). Errors are {\"err\", \"description\"} (RFC 8935 §2.3).",
 			"license": map[string]any{"name": "Proprietary", "url": "https://example.com/license"}},
 		"servers": []any{map[string]any{"url": "/"}},
 		"tags":    []any{map[string]any{"name": Tag, "description": TagDescription}},

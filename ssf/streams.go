@@ -2,6 +2,7 @@ package ssf
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"time"
@@ -85,8 +86,9 @@ type Store interface {
 	// Receivers lists every receiver, oldest first.
 	Receivers(ctx context.Context) ([]Receiver, error)
 	// RevokeReceiver revokes the receiver's token and disables its streams, whose queued
-	// SETs are given up; it returns the receiver as it was. NotFound when none.
-	RevokeReceiver(ctx context.Context, id string, at time.Time) (*Receiver, error)
+	// SETs are given up; it returns the receiver as it was and the streams it stopped
+	// (enabled or paused before), as they were. NotFound when none.
+	RevokeReceiver(ctx context.Context, id string, at time.Time) (*Receiver, []Stream, error)
 	// ReceiverByToken finds the active receiver whose token hashes to hash (NotFound).
 	ReceiverByToken(ctx context.Context, hash string) (*Receiver, error)
 
@@ -172,11 +174,16 @@ func (s *Streams) AddReceiver(ctx context.Context, name, audienceValue, connecti
 	return r, token, nil
 }
 
-// RevokeReceiver revokes a receiver: its token stops working and its streams stop.
+// RevokeReceiver revokes a receiver: its token stops working and its streams stop. Each
+// push stream it stopped is told so first, by a stream-updated SET (SSF 1.0 §8.1.5)
+// queued in the same transaction, after which the stream sends nothing more: the
+// receiver learns why its SETs stopped instead of waiting for ones that never come. A
+// poll stream is not told: its receiver can no longer poll.
 func (s *Streams) RevokeReceiver(ctx context.Context, id string) (*Receiver, error) {
 	var out *Receiver
 	err := s.Tx.InTx(ctx, func(ctx context.Context) error {
-		r, err := s.Store.RevokeReceiver(ctx, id, s.now())
+		now := s.now()
+		r, stopped, err := s.Store.RevokeReceiver(ctx, id, now)
 		if err != nil {
 			return err
 		}
@@ -184,9 +191,32 @@ func (s *Streams) RevokeReceiver(ctx context.Context, id string) (*Receiver, err
 			return orgscim.Errorf(orgscim.Conflict, "receiver %s is already revoked", id)
 		}
 		out = r
+		for _, st := range stopped {
+			if st.Method == PushMethod {
+				if err := s.queueStreamUpdated(ctx, &st, Disabled, "receiver revoked", now); err != nil {
+					return err
+				}
+			}
+		}
 		return s.record(ctx, "ssf_receiver.revoke", "ssf_receiver", r.ID, r.ConnectionID, map[string]any{"name": r.Name})
 	})
 	return out, err
+}
+
+// queueStreamUpdated queues the stream-updated SET (SSF 1.0 §8.1.5) that tells the
+// stream's receiver the transmitter set its status: about the stream itself (an opaque
+// subject, its id), with the new status and why.
+func (s *Streams) queueStreamUpdated(ctx context.Context, st *Stream, status, reason string, at time.Time) error {
+	body := map[string]any{"status": status}
+	if reason != "" {
+		body["reason"] = reason
+	}
+	claims, err := json.Marshal(map[string]any{"iat": at.Unix(), "sub_id": map[string]any{"format": "opaque", "id": st.ID},
+		"events": map[string]any{StreamUpdated: body}})
+	if err != nil {
+		return err
+	}
+	return s.Store.QueueSET(ctx, st.ID, "stream-updated-"+provisioning.NewID(), StreamUpdated, claims, at)
 }
 
 // Authenticate finds the active receiver of a bearer token; Unauthorized otherwise.

@@ -164,7 +164,8 @@ type ssfReceiverRevokeCmd struct {
 
 func (ssfReceiverRevokeCmd) Help() string {
 	return `Its token stops working at once; its streams are disabled and what they still held is
-dropped.
+dropped. Each push stream is sent one last SET, SSF 1.0's stream-updated (status
+disabled, reason "receiver revoked"), so that the receiver learns why its SETs stopped.
 
 Example:
 
