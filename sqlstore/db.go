@@ -34,6 +34,7 @@ import (
 type DB struct {
 	gorm    *gorm.DB
 	dialect dialect
+	hot     hotStatements // the fixed SQL of the hottest statements (rawsql.go)
 	pages   *pageCache
 	log     auditLogLocks
 	// reconciling is the reconciler's leadership on SQLite, where one process owns the
@@ -114,7 +115,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	db := &DB{gorm: g, dialect: d, pages: newPageCache(), ssfWake: make(chan struct{}, 1)}
+	db := &DB{gorm: g, dialect: d, hot: d.hotStatements(), pages: newPageCache(), ssfWake: make(chan struct{}, 1)}
 	if err := countStatements(g, &db.statements); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)

@@ -295,46 +295,20 @@ func (s orgStore) RevokeToken(ctx context.Context, connectionID, tokenID string,
 // connection, and every org on the connection's path (one row each), which orgs needs to
 // refuse a token of a suspended or ended partner.
 func (s orgStore) TokenByHash(ctx context.Context, hash string) (*orgs.Token, *orgs.Connection, map[string]*orgs.Org, error) {
-	var rows []struct {
-		ID           string
-		ConnectionID string
-		Hash         string
-		Hint         string
-		CreatedAt    int64
-		ExpiresAt    *int64
-		RevokedAt    *int64
-		LastUsedAt   *int64
-		CSlug        string
-		COrgID       string
-		CIdP         string `gorm:"column:c_idp"`
-		CStatus      string
-		CCreatedAt   int64
-		CPlacement   string
-		COrgPath     string
-		P            orgRow `gorm:"embedded;embeddedPrefix:p_"`
-	}
-	err := s.db.q(ctx).Raw(`SELECT t.*, c.slug AS c_slug, c.org_id AS c_org_id, c.idp AS c_idp,
-		c.status AS c_status, c.created_at AS c_created_at, c.placement AS c_placement, o.path AS c_org_path, `+aliased("p.", "p_", orgCols)+`
-		FROM tokens t JOIN connections c ON c.id = t.connection_id JOIN orgs o ON o.id = c.org_id
-		JOIN orgs p ON `+s.db.dialect.idInPath("p.id", "o.path")+`
-		WHERE t.hash = ?`, hash).Find(&rows).Error // Find, not Scan: gorm's Scan skips TranslateError
+	rows, err := s.db.tokenPath(ctx, hash)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if len(rows) == 0 {
 		return nil, nil, nil, orgscim.Errorf(orgscim.NotFound, "no such token")
 	}
-	r := rows[0]
-	c := connectionRow{ID: r.ConnectionID, Slug: r.CSlug, OrgID: r.COrgID, IdP: r.CIdP, Status: r.CStatus, CreatedAt: r.CCreatedAt, Placement: r.CPlacement}
-	t := tokenRow{ID: r.ID, ConnectionID: r.ConnectionID, Hash: r.Hash, Hint: r.Hint, CreatedAt: r.CreatedAt,
-		ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, LastUsedAt: r.LastUsedAt}
-	conn := c.connection()
-	conn.OrgPath = r.COrgPath
+	conn := rows[0].conn.connection()
+	conn.OrgPath = rows[0].orgPath
 	path := make(map[string]*orgs.Org, len(rows))
 	for _, r := range rows {
-		path[r.P.ID] = r.P.org()
+		path[r.org.ID] = r.org.org()
 	}
-	return t.token(), conn, path, nil
+	return rows[0].token.token(), conn, path, nil
 }
 
 func (s orgStore) OrgsByID(ctx context.Context, ids []string) (map[string]*orgs.Org, error) {

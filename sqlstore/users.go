@@ -115,46 +115,23 @@ func (s userStore) CreateFreshUser(ctx context.Context, conn string, u *provisio
 	if err != nil {
 		return false, err
 	}
-	var unless []string
-	if check.Tombstone != "" {
-		unless = append(unless, "external_id = ? AND deleted_at IS NOT NULL")
-		args = append(args, conn, check.Tombstone)
-	}
-	const unlinked = " AND import_batch_id IS NOT NULL AND linked_at IS NULL AND deleted_at IS NULL"
-	if check.ImportExternalID != "" {
-		unless = append(unless, "external_id = ?"+unlinked)
-		args = append(args, conn, check.ImportExternalID)
-	}
-	if check.ImportEmailKey != "" {
-		unless = append(unless, "import_email_key = ?"+unlinked)
-		args = append(args, conn, check.ImportEmailKey)
-	}
-	q := "INSERT INTO scim_users (" + userCols + ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-	for i, cond := range unless {
-		if i == 0 {
-			q += " WHERE "
-		} else {
-			q += " AND "
-		}
-		q += "NOT EXISTS (SELECT 1 FROM scim_users WHERE connection_id = ? AND " + cond + ")"
-	}
-	res := s.db.q(ctx).Exec(q, args...)
-	if isUniqueViolation(res.Error) {
+	args = append(args, nullable(check.Tombstone), nullable(check.ImportExternalID), nullable(check.ImportEmailKey))
+	res, err := s.db.exec(ctx, s.db.pool(ctx), s.db.hot.insertFreshUser, args...)
+	if isUniqueViolation(err) {
 		return false, userNameTaken(u)
 	}
-	if res.Error != nil {
-		return false, res.Error
+	if err != nil {
+		return false, err
 	}
-	if res.RowsAffected == 0 {
-		return false, nil
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
 	}
 	s.db.pages.changed(conn)
 	return true, nil
 }
 
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
-	var r userRow
-	err := s.db.q(ctx).Raw("SELECT "+userReadCols+" FROM scim_users WHERE connection_id = ? AND id = ? AND deleted_at IS NULL", conn, id).Take(&r).Error
+	r, err := s.db.userRow(ctx, s.db.pool(ctx), s.db.hot.userByID, conn, id)
 	if isNoRows(err) {
 		return nil, userNotFound(id)
 	}
@@ -163,19 +140,17 @@ func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.Use
 	}
 	return r.user()
 }
-
 func userNotFound(id string) error {
 	return orgscim.Errorf(orgscim.NotFound, "user %q not found", id)
 }
 
-// update runs fn on the row selected by where (locked on PostgreSQL) and writes the
-// result back in the same transaction.
-func (s userStore) update(ctx context.Context, conn string, notFound error, where string, arg any, fn func(*provisioning.User) error) (*provisioning.User, error) {
+// update runs fn on the row that the fixed statement lock selects with conn and arg
+// (locked on PostgreSQL) and writes the result back in the same transaction.
+func (s userStore) update(ctx context.Context, conn string, notFound error, lock string, arg any, fn func(*provisioning.User) error) (*provisioning.User, error) {
 	defer s.db.pages.changed(conn)
 	var out *provisioning.User
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
-		var r userRow
-		err := tx.Raw("SELECT "+userReadCols+" FROM scim_users WHERE connection_id = ? AND "+where+" LIMIT 1"+s.db.dialect.forUpdate, conn, arg).Take(&r).Error
+		r, err := s.db.userRow(ctx, txPool(tx), lock, conn, arg)
 		if isNoRows(err) {
 			return notFound
 		}
@@ -195,9 +170,7 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, wher
 		if err != nil {
 			return err
 		}
-		err = tx.Exec(`UPDATE scim_users SET user_name = ?, user_name_key = ?, external_id = ?, display_name = ?, given_name = ?,
-			family_name = ?, email = ?, active = ?, password_hash = ?, doc = ?, version = ?, created_at = ?, updated_at = ?, deleted_at = ?
-			WHERE connection_id = ? AND id = ?`, append(args[2:], conn, id)...).Error
+		_, err = s.db.exec(ctx, txPool(tx), s.db.hot.updateUser, append(args[2:], conn, id)...)
 		if isUniqueViolation(err) {
 			return userNameTaken(u)
 		}
@@ -207,7 +180,7 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, wher
 		if u.Deleted != nil && r.DeletedAt == nil {
 			// A deleted user leaves its groups in the same transaction; an IdP that
 			// restores it pushes its memberships again.
-			if err := tx.Exec("DELETE FROM scim_memberships WHERE connection_id = ? AND member_id = ?", conn, id).Error; err != nil {
+			if _, err := s.db.exec(ctx, txPool(tx), s.db.hot.leaveGroups, conn, id); err != nil {
 				return err
 			}
 		}
@@ -218,12 +191,12 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, wher
 }
 
 func (s userStore) UpdateUser(ctx context.Context, conn, id string, fn func(*provisioning.User) error) (*provisioning.User, error) {
-	return s.update(ctx, conn, userNotFound(id), "id = ? AND deleted_at IS NULL", id, fn)
+	return s.update(ctx, conn, userNotFound(id), s.db.hot.lockUserByID, id, fn)
 }
 
 func (s userStore) RestoreUser(ctx context.Context, conn, externalID string, fn func(*provisioning.User) error) (*provisioning.User, error) {
 	return s.update(ctx, conn, orgscim.Errorf(orgscim.NotFound, "no deleted user with this externalId"),
-		"external_id = ? AND deleted_at IS NOT NULL ORDER BY deleted_at DESC", externalID, fn)
+		s.db.hot.lockTombstone, externalID, fn)
 }
 
 func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query) (provisioning.UserPage, error) {
@@ -255,6 +228,10 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 			order := b.orderBy(q.SortBy, q.Descending) + ", created_at, id"
 			args := append(append([]any{}, b.args...), q.Count, offset)
 			return g.Raw("SELECT "+userReadCols+" FROM scim_users WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?", args...).Scan(&rows).Error
+		}
+		if found, ok, err := s.db.userLookup(ctx, conn, q.Filter, q.Count, offset); ok {
+			rows = found
+			return err
 		}
 		q2, args := "SELECT "+userReadCols+" FROM scim_users WHERE "+where, append([]any{}, b.args...)
 		if uniqueLookup(q.Filter) {
@@ -326,12 +303,7 @@ func (s userStore) Users(ctx context.Context, conn string, q provisioning.Query)
 // uniqueLookup reports whether f is `userName eq "value"` or `id eq "value"`, which the
 // unique keys of live users answer with at most one row.
 func uniqueLookup(f provisioning.Filter) bool {
-	c, ok := f.(provisioning.Compare)
-	if !ok {
-		if p, isPtr := f.(*provisioning.Compare); isPtr && p != nil {
-			c, ok = *p, true
-		}
-	}
+	c, ok := compareOf(f)
 	if !ok || c.Op != provisioning.OpEq || len(c.Attr.Elements) > 0 || len(c.Attr.Path) != 1 {
 		return false
 	}
@@ -339,4 +311,15 @@ func uniqueLookup(f provisioning.Filter) bool {
 		return false
 	}
 	return c.Attr.Path[0] == "userName" || c.Attr.Path[0] == "id"
+}
+
+// compareOf is f as a single comparison, if it is one.
+func compareOf(f provisioning.Filter) (provisioning.Compare, bool) {
+	c, ok := f.(provisioning.Compare)
+	if !ok {
+		if p, isPtr := f.(*provisioning.Compare); isPtr && p != nil {
+			c, ok = *p, true
+		}
+	}
+	return c, ok
 }

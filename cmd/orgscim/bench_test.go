@@ -1,7 +1,7 @@
 package main
 
 // Benchmarks of the real HTTP server (newHandler behind httptest.NewServer, a loopback
-// TCP listener) on PostgreSQL with 100,000 users in one connection: what an IdP sees,
+// TCP listener) on PostgreSQL with 100,000 users (ORGSCIM_BENCH_USERS) in one connection: what an IdP sees,
 // routing, authentication, JSON, metrics and the access log included; the per-connection
 // rate limit is off. docs/PERFORMANCE.md has the
 // figures and how they were taken:
@@ -29,7 +29,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,10 +48,19 @@ import (
 )
 
 const (
-	httpBenchUsers    = 100_000
 	httpBenchWorkers  = 16
 	httpBenchPageSize = 100
 )
+
+// httpBenchUsers is how many users the connection is seeded with: 100,000, or
+// ORGSCIM_BENCH_USERS (at least 10,000) for a shorter seed when what is measured is the
+// CPU a request costs, which does not depend on the connection's size.
+var httpBenchUsers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("ORGSCIM_BENCH_USERS")); err == nil && n >= 10_000 {
+		return n
+	}
+	return 100_000
+}()
 
 // httpBenchEnv is a running server over a seeded PostgreSQL database.
 type httpBenchEnv struct {
@@ -118,7 +131,7 @@ func httpBenchSetup(b *testing.B) *httpBenchEnv {
 				u, err := users.Create(bctx, conn.ID, httpBenchUser(name, fmt.Sprintf("ext-%06d", i), i), "")
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("seed user %d: %w", i, err) })
-					next.Store(httpBenchUsers)
+					next.Store(int64(httpBenchUsers))
 					return
 				}
 				ids[i] = u.ID
@@ -181,6 +194,36 @@ func (e *httpBenchEnv) do(method, u string, body []byte) (int, []byte, error) {
 	return res.StatusCode, out, err
 }
 
+// httpBenchProfile writes a CPU profile of the rest of the sub-benchmark to
+// $ORGSCIM_BENCH_CPUPROFILE_DIR/<sub-benchmark>.prof when that variable is set: one seed,
+// one profile per kind of request (go test's -cpuprofile would mix them all). The
+// returned function stops it; call it after b.StopTimer. The server's share of a request
+// is the samples under net/http's (*conn).serve, divided by b.N.
+func httpBenchProfile(b *testing.B) (stop func()) {
+	dir := os.Getenv("ORGSCIM_BENCH_CPUPROFILE_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	name := b.Name()
+	if _, sub, ok := strings.Cut(name, "/"); ok {
+		name = sub
+	}
+	f, err := os.Create(filepath.Join(dir, name+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 // httpBenchReport adds the 50th and 99th percentiles of lat, in microseconds.
 func httpBenchReport(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
@@ -203,6 +246,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 	b.Run("GET-id", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		lat := make([]time.Duration, 0, b.N)
+		stopProfile := httpBenchProfile(b)
 		b.ResetTimer()
 		for range b.N {
 			id := e.ids[rng.IntN(len(e.ids))]
@@ -214,6 +258,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 			}
 		}
 		b.StopTimer()
+		stopProfile()
 		httpBenchReport(b, lat)
 	})
 
@@ -221,6 +266,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 	b.Run("GET-id-parallel", func(b *testing.B) {
 		var seq atomic.Uint64
 		b.SetParallelism(4)
+		stopProfile := httpBenchProfile(b)
 		b.ResetTimer()
 		start := time.Now()
 		b.RunParallel(func(pb *testing.PB) {
@@ -235,6 +281,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 			}
 		})
 		b.StopTimer()
+		stopProfile()
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 	})
 
@@ -243,6 +290,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 	b.Run("GET-filter-userName-eq", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		lat := make([]time.Duration, 0, b.N)
+		stopProfile := httpBenchProfile(b)
 		b.ResetTimer()
 		for range b.N {
 			i := rng.IntN(httpBenchUsers)
@@ -255,6 +303,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 			}
 		}
 		b.StopTimer()
+		stopProfile()
 		httpBenchReport(b, lat)
 	})
 
@@ -266,6 +315,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 		lat := make([]time.Duration, 0, b.N)
 		var scan time.Duration
 		want := []byte(fmt.Sprintf(`"itemsPerPage":%d,`, httpBenchPageSize))
+		stopProfile := httpBenchProfile(b)
 		b.ResetTimer()
 		for n := range b.N {
 			start := (n%pages)*httpBenchPageSize + 1
@@ -282,11 +332,68 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 			}
 		}
 		b.StopTimer()
+		stopProfile()
 		if b.N < pages {
 			scan = scan / time.Duration(b.N) * time.Duration(pages)
 		}
 		b.ReportMetric(scan.Seconds(), "s/fullscan")
 		httpBenchReport(b, lat)
+	})
+
+	// PATCH /Users/{id} with active false, as Entra deactivates a user, from 4 x
+	// GOMAXPROCS clients at once; each user once, from the end of the seed (the reads
+	// above are done). ns/op is wall time divided by requests.
+	var patched atomic.Int64
+	b.Run("PATCH-deactivate-parallel", func(b *testing.B) {
+		b.SetParallelism(4)
+		body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],` +
+			`"Operations":[{"op":"replace","path":"active","value":false}]}`)
+		stopProfile := httpBenchProfile(b)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(patched.Add(1))
+				if i > len(e.ids)/2 {
+					b.Errorf("PATCH: more operations than half the seeded users")
+					return
+				}
+				id := e.ids[len(e.ids)-i]
+				code, out, err := e.do(http.MethodPatch, e.base+"/Users/"+id, body)
+				// 204 without a body, or 200 with the user (as the client asks).
+				if err != nil || !(code == http.StatusNoContent || code == http.StatusOK && bytes.Contains(out, []byte(`"active":false`))) {
+					b.Errorf("PATCH %s: %d %v %.200s", id, code, err, out)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		stopProfile()
+	})
+
+	// DELETE /Users/{id} of the users deactivated above (as an IdP deletes a user it
+	// deactivated earlier), from 4 x GOMAXPROCS clients at once.
+	var deleted atomic.Int64
+	b.Run("DELETE-parallel", func(b *testing.B) {
+		b.SetParallelism(4)
+		stopProfile := httpBenchProfile(b)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(deleted.Add(1))
+				if i > len(e.ids)/2 {
+					b.Errorf("DELETE: more operations than half the seeded users")
+					return
+				}
+				id := e.ids[len(e.ids)-i]
+				code, out, err := e.do(http.MethodDelete, e.base+"/Users/"+id, nil)
+				if err != nil || code != http.StatusNoContent {
+					b.Errorf("DELETE %s: %d %v %.200s", id, code, err, out)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		stopProfile()
 	})
 
 	// POST /Users from 8 x GOMAXPROCS clients at once into the connection of 100,000
@@ -295,6 +402,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 	var created atomic.Int64
 	b.Run("POST-parallel", func(b *testing.B) {
 		b.SetParallelism(8)
+		stopProfile := httpBenchProfile(b)
 		b.ResetTimer()
 		start := time.Now()
 		b.RunParallel(func(pb *testing.PB) {
@@ -312,6 +420,7 @@ func BenchmarkHTTPUsersPostgres(b *testing.B) {
 			}
 		})
 		b.StopTimer()
+		stopProfile()
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
 	})
 }

@@ -313,10 +313,18 @@ func apiError(logger *slog.Logger, err error, c echo.Context) {
 }
 
 // accessLog writes one structured line per request. It logs the route pattern, never the
-// query string, so filter values and tokens stay out of the logs.
+// query string, so filter values and tokens stay out of the logs. A logger that drops
+// info lines (--log-level warn) costs a request nothing here: the line's attributes are
+// not built.
 func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if !logger.Enabled(c.Request().Context(), slog.LevelInfo) {
+				if err := next(c); err != nil {
+					c.Error(err)
+				}
+				return nil
+			}
 			start := time.Now()
 			err := next(c)
 			if err != nil {
@@ -345,6 +353,7 @@ type serveCmd struct {
 	WebhookInterval    time.Duration `default:"1s" env:"ORGSCIM_WEBHOOK_INTERVAL" placeholder:"DURATION" help:"How often to send due webhook deliveries; 0 sends none."`
 	TokenExpiryWarning time.Duration `default:"${token_expiry_warning}" env:"ORGSCIM_TOKEN_EXPIRY_WARNING" placeholder:"DURATION" help:"Report SCIM tokens this long before they lapse: in connection health, and logged daily."`
 	ReconcileAt        string        `default:"02:00" env:"ORGSCIM_RECONCILE_AT" placeholder:"HH:MM|off" help:"Time of day (UTC) of the daily reconciliation pass; off for none."`
+	LogLevel           string        `default:"info" enum:"debug,info,warn,error" env:"ORGSCIM_LOG_LEVEL" placeholder:"debug|info|warn|error" help:"The least severe log lines written: info writes one access-log line per request, warn only warnings and errors."`
 	MappingFourEyes    string        `default:"all" enum:"all,privileged" env:"ORGSCIM_MAPPING_FOUR_EYES" placeholder:"all|privileged" help:"Which mappings need an approver other than their drafter: all, or only those of privileged roles."`
 	SealInterval       time.Duration `default:"250ms" env:"ORGSCIM_SEAL_INTERVAL" placeholder:"DURATION" help:"How often to seal committed audit events into the log and sign a checkpoint; at most 1s."`
 	ConsoleIdle        time.Duration `default:"30m" env:"ORGSCIM_CONSOLE_IDLE_TIMEOUT" name:"console-idle-timeout" placeholder:"DURATION" help:"A console session unused this long ends."`
@@ -449,7 +458,11 @@ func (c *serveCmd) Run(env *cliEnv) error {
 	if c.RateLimit == 0 {
 		limits.RateLimit = -1 // scim.Limits: negative is no limit, zero the default
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// Listen before opening the database: a taken port is the commonest mistake, and
 	// says how to fix it before anything else happens.
 	ln, err := listen(c.Addr)

@@ -89,3 +89,5 @@ func TestServeFlags(t *testing.T) {
 		t.Errorf("a malformed ORGSCIM_RATE_LIMIT: %v", err)
 	}
 }
+
+// TestServeLogLevel: --log-level warn leaves the access log out (and its cost, see
