@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/orgscim
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: run test build vet conformance bench bench-audit fuzz model scaleout clean redocly axe
+.PHONY: run test build vet conformance bench bench-audit bench-jackson fuzz model scaleout clean redocly axe
 
 ## run: build and start the server on $(ADDR) with the embedded SQLite database under ./data/
 run: build
@@ -61,6 +61,14 @@ bench:
 bench-audit:
 	@test -n "$$ORGSCIM_TEST_DATABASE_URL" || { echo "make bench-audit needs ORGSCIM_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
 	$(GO) test -run '^$$' -bench BenchmarkAuditVerify -benchtime 1x -timeout 30m ./sqlstore/
+
+## bench-jackson: orgscim and BoxyHQ Jackson's SCIM (installed from npm into bin/jackson) side by
+## side, interleaved, same load tool (scripts/jackson-side-by-side.sh); needs ORGSCIM_TEST_DATABASE_URL
+## (a local PostgreSQL), node and npm. BENCH_JACKSON_FLAGS are the load tool's flags.
+BENCH_JACKSON_FLAGS ?= --users 5000 --concurrency 8
+bench-jackson: build
+	@test -n "$$ORGSCIM_TEST_DATABASE_URL" || { echo "make bench-jackson needs ORGSCIM_TEST_DATABASE_URL (PostgreSQL)"; exit 1; }
+	./scripts/jackson-side-by-side.sh "$$ORGSCIM_TEST_DATABASE_URL" $(BENCH_JACKSON_FLAGS)
 
 ## fuzz: the fuzz targets, FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

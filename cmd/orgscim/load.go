@@ -208,6 +208,9 @@ type loadOptions struct {
 	// Postgres, when set, is the server's PostgreSQL URL on this machine: each phase
 	// then reports its backends' CPU per request (see load_cost.go).
 	Postgres string
+	// ServerPID, when not 0, is the server's process on this machine: its CPU per
+	// request is read from /proc, for a server that does not export it (see load_cost.go).
+	ServerPID int
 	// Settle is how long a phase may wait, after its last answer, for the server to be
 	// quiet again (see costMeter.settle); 0: not at all.
 	Settle time.Duration
@@ -233,7 +236,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: 30 * time.Second}},
 		prefix: fmt.Sprintf("load-%d", time.Now().UnixNano())}
-	if l.cost, err = newCostMeter(ctx, l.base, o.Postgres, o.Settle, l.client); err != nil {
+	if l.cost, err = newCostMeter(ctx, l.base, o.Postgres, o.ServerPID, o.Settle, l.client); err != nil {
 		return nil, err
 	}
 	defer l.cost.close()
@@ -310,23 +313,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 			})
 	}
 	if want["page"] {
-		// One client pages through everything, as an IdP's full sync does.
-		before := l.throttled.Load()
-		var total int
-		pages := 0
-		b, err := l.do(ctx, "GET", "/Users?count=0", nil, http.StatusOK)
-		if err == nil {
-			var list struct{ TotalResults int }
-			_ = json.Unmarshal(b, &list)
-			total = list.TotalResults
-			pages = (total + 99) / 100
-		}
-		out["page"] = l.phase(ctx, fmt.Sprintf("GET /Users?startIndex=…&count=100 through all %d users, one client", total), pages, 1,
-			func(ctx context.Context, i int) error {
-				_, err := l.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", i*100+1), nil, http.StatusOK)
-				return err
-			})
-		out["page"] = withThrottled(out["page"], l.throttled.Load()-before)
+		out["page"] = l.pageWalk(ctx, created(ids))
 	}
 	if want["groupadd"] {
 		before := l.throttled.Load()
@@ -350,7 +337,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 				}
 				_, err := l.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
 					"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-					"Operations": []any{map[string]any{"op": "Add", "path": "members", "value": members}},
+					"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}},
 				}, http.StatusNoContent, http.StatusOK)
 				return err
 			})
@@ -370,7 +357,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 			}
 			_, err := l.do(ctx, "PATCH", "/Users/"+ids[i], map[string]any{
 				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-				"Operations": []any{map[string]any{"op": "Replace", "path": "active", "value": false}},
+				"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}},
 			}, http.StatusNoContent, http.StatusOK)
 			if err == nil && probe != nil {
 				probe.deactivated(userName(i))
@@ -383,7 +370,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 	}
 	if want["delete"] {
 		out["delete"] = l.phase(ctx, fmt.Sprintf("DELETE /Users/{id} × %d", o.Users), o.Users, o.Concurrency, func(ctx context.Context, i int) error {
-			_, err := l.do(ctx, "DELETE", "/Users/"+ids[i], nil, http.StatusNoContent)
+			_, err := l.do(ctx, "DELETE", "/Users/"+ids[i], nil, deletedStatuses...)
 			if err == nil {
 				deleted[i] = true
 			}
@@ -391,6 +378,68 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 		})
 	}
 	return out, nil
+}
+
+// Protocol tolerance: the run drives any SCIM server, not only orgscim, and asks of it
+// only what RFC 7644 requires, in the RFC's own spelling.
+//   - DELETE answers 204 (RFC 7644 §3.6); a server that answers 200 with a body has
+//     deleted too.
+//   - PATCH ops are sent as the RFC spells them ("add", "replace"): some servers match
+//     them case-sensitively and silently ignore "Add".
+//   - A list may hold fewer resources than count asked for (§3.4.2.4), and some servers
+//     report a totalResults capped at their page size: the page walk steps by the page
+//     size the server answers with, through at least the users the run created.
+var deletedStatuses = []int{http.StatusNoContent, http.StatusOK}
+
+// created counts the users the create phase created.
+func created(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		if id != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// pageWalk is the page phase: one client pages through every user, as an IdP's full
+// sync does, at least through the run's own (atLeast) users. The first page, asked for
+// before the walk, says the server's page size and the total.
+func (l *loadRun) pageWalk(ctx context.Context, atLeast int) phaseResult {
+	const count = 100
+	before := l.throttled.Load()
+	total, size := atLeast, count
+	b, err := l.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=1&count=%d", count), nil, http.StatusOK)
+	if err == nil {
+		var list struct {
+			TotalResults int
+			Resources    []json.RawMessage
+		}
+		_ = json.Unmarshal(b, &list)
+		total = max(total, list.TotalResults)
+		if n := len(list.Resources); n > 0 && n < count {
+			size = n
+		}
+	}
+	pages := (total + size - 1) / size
+	r := l.phase(ctx, fmt.Sprintf("GET /Users?startIndex=…&count=%d through all %d users in pages of %d, one client", count, total, size), pages, 1,
+		func(ctx context.Context, i int) error {
+			start := i*size + 1
+			b, err := l.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=%d", start, count), nil, http.StatusOK)
+			if err != nil {
+				return err
+			}
+			var list struct{ Resources []json.RawMessage }
+			if err := json.Unmarshal(b, &list); err != nil {
+				return err
+			}
+			// A walk that reads empty pages walks nothing: that is a failure, not speed.
+			if len(list.Resources) == 0 {
+				return fmt.Errorf("page at startIndex %d of %d users: no resources", start, total)
+			}
+			return nil
+		})
+	return withThrottled(r, l.throttled.Load()-before)
 }
 
 // cleanup deletes the users the run created and has not deleted, and its group. A user
@@ -411,7 +460,7 @@ func (l *loadRun) cleanup(ctx context.Context, ids []string, deleted []bool, gro
 			if g, ok := strings.CutPrefix(left[i], "group:"); ok {
 				path = "/Groups/" + g
 			}
-			_, err := l.do(ctx, "DELETE", path, nil, http.StatusNoContent, http.StatusNotFound)
+			_, err := l.do(ctx, "DELETE", path, nil, append(deletedStatuses, http.StatusNotFound)...)
 			return err
 		})
 }
@@ -428,6 +477,7 @@ type loadCmd struct {
 	MaxRetries      int           `default:"8" placeholder:"N" help:"Retries of a request answered 429 (Too Many Requests), each after its Retry-After."`
 	MaxWait         time.Duration `default:"30s" placeholder:"DURATION" help:"The longest one Retry-After is waited out."`
 	Postgres        string        `placeholder:"URL" help:"The server's PostgreSQL URL, application_name included, when PostgreSQL runs on this machine: each phase then reports its backends' CPU per request."`
+	ServerPID       int           `name:"server-pid" placeholder:"PID" help:"The server's process on this machine: its CPU per request is read from /proc/PID/stat instead of the server's /metrics (for a SCIM server other than orgscim)."`
 	Settle          time.Duration `default:"10s" placeholder:"DURATION" help:"The longest a phase waits after its last answer for the server to be quiet again, so that the work its requests left behind (sealing, webhooks) counts in its CPU per request."`
 	Keep            bool          `help:"Leave the users and group the run created; by default they are deleted at the end, also after a failure or Ctrl-C."`
 	SSFToken        string        `name:"ssf-token" env:"ORGSCIM_LOAD_SSF_TOKEN" placeholder:"TOKEN" help:"A Shared Signals receiver's token (orgscim ssf receiver add): the deactivate phase then also measures time to revoke, to a push receiver on 127.0.0.1."`
@@ -438,8 +488,11 @@ func (loadCmd) Help() string {
 	return `Drives a running server's SCIM endpoint: create, get, filter, page, group adds,
 deactivate, delete; and prints requests per second, p50/p99/max latency, errors and the
 429s it waited out per phase as JSON on stdout, with what each request cost: the
-server's CPU and statements (from its /metrics) and, with --postgres, PostgreSQL's CPU
-(its backends' /proc on this machine). A 429 is retried after its Retry-After (bounded
+server's CPU and statements (from its /metrics; with --server-pid the CPU from that
+process's /proc on this machine) and, with --postgres, PostgreSQL's CPU (its backends'
+/proc on this machine). Any SCIM 2.0 server can be driven: a DELETE answered 200 counts
+as deleted, PATCH ops are sent in RFC 7644's spelling, and pages are walked by the page
+size the server answers with. A 429 is retried after its Retry-After (bounded
 by --max-retries and --max-wait), so the server's rate limit slows the run down instead
 of failing it. What the run created and did not delete is deleted at the end
 ("cleanup" in the result) unless --keep. With --ssf-token the run also reports
@@ -469,7 +522,7 @@ func (c *loadCmd) Run(env *cliEnv) error {
 	bar := newProgress(env.stderr, c.JSON, int64(c.Users), "load", "requests")
 	res, err := runLoad(env.ctx, c.URL, c.Token, loadOptions{Users: c.Users, Concurrency: c.Concurrency, ReadConcurrency: c.ReadConcurrency,
 		Lookups: c.Lookups, Batch: c.Batch, Phases: phases, MaxRetries: c.MaxRetries, MaxWait: c.MaxWait, Keep: c.Keep, Progress: bar,
-		Postgres: c.Postgres, Settle: c.Settle, SSFToken: c.SSFToken})
+		Postgres: c.Postgres, ServerPID: c.ServerPID, Settle: c.Settle, SSFToken: c.SSFToken})
 	bar.Done()
 	if res != nil && !c.JSON && isTerminal(env.stderr) {
 		printCostTable(env.stderr, res)

@@ -21,7 +21,10 @@ import (
 //
 // Server CPU and statements come from the server's own /metrics
 // (process_cpu_seconds_total, read by Prometheus' process collector from /proc/self/stat,
-// and orgscim_db_statements_total), scraped before and after each phase. PostgreSQL's CPU
+// and orgscim_db_statements_total), scraped before and after each phase. A server that
+// exports no such metric (another SCIM server, measured side by side) is named by its
+// process id instead (--server-pid): its CPU is then read from /proc/<pid>/stat on this
+// machine, and its statements from /metrics only if it exports the counter. PostgreSQL's CPU
 // is that of the backends serving the server, read from /proc/<pid>/stat on this machine:
 // the backends are those of pg_stat_activity in --postgres's database with its
 // application_name (start the server with the same URL, application_name included, to
@@ -43,8 +46,8 @@ type phaseCost struct {
 type serverCounters struct {
 	cpuSeconds, statements float64
 	// ok: the CPU was read; counted: the statements too (a server before the counter has
-	// only the CPU).
-	ok, counted bool
+	// only the CPU); hasStatements: the statement counter was read, whatever the CPU.
+	ok, counted, hasStatements bool
 }
 
 // costMeter measures the phases of one run.
@@ -54,16 +57,30 @@ type costMeter struct {
 	pg         *pgx.Conn // nil: no PostgreSQL figures
 	ticks      float64   // clock ticks per second of /proc/<pid>/stat
 	settleFor  time.Duration
+	// serverPID, when not 0, is the server's process on this machine: its CPU is read
+	// from /proc/<pid>/stat, not from /metrics.
+	serverPID int
+	// noMetrics: the server exports no statement counter, so /metrics is not scraped (a
+	// foreign server would be charged for answering 404s during settle).
+	noMetrics bool
 }
 
 // newCostMeter derives the server's /metrics from the SCIM base URL. database, when
 // not empty, is a PostgreSQL URL on this machine whose backends' CPU is measured.
-func newCostMeter(ctx context.Context, base, database string, settleFor time.Duration, client *http.Client) (*costMeter, error) {
+// serverPID, when not 0, is the server's process on this machine, whose CPU is read
+// from /proc; it must exist.
+func newCostMeter(ctx context.Context, base, database string, serverPID int, settleFor time.Duration, client *http.Client) (*costMeter, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
-	m := &costMeter{metricsURL: u.Scheme + "://" + u.Host + "/metrics", client: client, ticks: 100, settleFor: settleFor}
+	m := &costMeter{metricsURL: u.Scheme + "://" + u.Host + "/metrics", client: client, ticks: 100, settleFor: settleFor, serverPID: serverPID}
+	if serverPID != 0 {
+		if _, ok := procTicks(serverPID); serverPID < 0 || !ok {
+			return nil, usagef("--server-pid %d: no such process on this machine (the server's CPU is read from /proc/%d/stat)", serverPID, serverPID)
+		}
+		m.noMetrics = !m.scrape(ctx).hasStatements
+	}
 	if database != "" {
 		if !strings.HasPrefix(database, "postgres://") && !strings.HasPrefix(database, "postgresql://") {
 			return nil, usagef("--postgres must be a PostgreSQL URL (postgres://…): the backends' CPU is PostgreSQL's")
@@ -79,6 +96,22 @@ func (m *costMeter) close() {
 	if m.pg != nil {
 		m.pg.Close(context.Background())
 	}
+}
+
+// counters reads the server's CPU and statements: from /metrics, or with a server PID,
+// the CPU from its /proc and the statements from /metrics where it exports them.
+func (m *costMeter) counters(ctx context.Context) serverCounters {
+	if m.serverPID == 0 {
+		return m.scrape(ctx)
+	}
+	var c serverCounters
+	if !m.noMetrics {
+		c = m.scrape(ctx)
+	}
+	t, ok := procTicks(m.serverPID)
+	c.cpuSeconds, c.ok = t/m.ticks, ok
+	c.counted = ok && c.hasStatements
+	return c
 }
 
 func (m *costMeter) scrape(ctx context.Context) serverCounters {
@@ -121,7 +154,7 @@ func parseServerCounters(r io.Reader) serverCounters {
 			c.statements, stmts = v, true
 		}
 	}
-	c.ok, c.counted = cpu, cpu && stmts
+	c.ok, c.counted, c.hasStatements = cpu, cpu && stmts, stmts
 	return c
 }
 
@@ -173,7 +206,7 @@ func procTicks(pid int) (float64, bool) {
 
 // measure runs the phase and returns its cost per request.
 func (m *costMeter) measure(ctx context.Context, requests int, run func()) phaseCost {
-	before := m.scrape(ctx)
+	before := m.counters(ctx)
 	var (
 		first, last map[int]float64
 		pgErr       error
@@ -224,7 +257,7 @@ func (m *costMeter) measure(ctx context.Context, requests int, run func()) phase
 			cost.PostgresCPUms = round3(ticks / m.ticks * 1000 / float64(requests))
 		}
 	}
-	if after := m.scrape(ctx); before.ok && after.ok {
+	if after := m.counters(ctx); before.ok && after.ok {
 		cost.ServerCPUms = round3((after.cpuSeconds - before.cpuSeconds) * 1000 / float64(requests))
 		if before.counted && after.counted {
 			cost.Statements = round3((after.statements - before.statements) / float64(requests))
@@ -239,12 +272,12 @@ func (m *costMeter) measure(ctx context.Context, requests int, run func()) phase
 func (m *costMeter) settle(ctx context.Context) {
 	const window = 500 * time.Millisecond
 	busy := func(a, b serverCounters) bool { return !a.ok || !b.ok || b.cpuSeconds-a.cpuSeconds > 0.01 }
-	prev := m.scrape(ctx)
+	prev := m.counters(ctx)
 	for deadline := time.Now().Add(m.settleFor); time.Now().Before(deadline); {
 		if sleepCtx(ctx, window) != nil {
 			return
 		}
-		cur := m.scrape(ctx)
+		cur := m.counters(ctx)
 		// One clock tick (10 ms) in half a second is the sealer's idle rounds.
 		if !busy(prev, cur) || !prev.ok && !cur.ok {
 			return
