@@ -105,3 +105,56 @@ func TestConsoleWebhookDeliveriesNewestFirst(t *testing.T) {
 		}
 	})
 }
+
+// TestConsoleOrgGrantPages: an org with more live grants than one page lists them 200
+// a page with the total and where the page starts; the next page (?after= the last
+// grant shown) holds the rest, and together they hold every grant once. On both engines.
+func TestConsoleOrgGrantPages(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		f := newConsoleFixture(t, db)
+		want := map[string]bool{}
+		for i := range 205 {
+			id := f.acme.create(map[string]any{"userName": fmt.Sprintf("holder-%03d@acme.example", i)})["id"].(string)
+			g := f.oper.post("/grants", map[string]any{"connection": "acme", "user_id": id, "role": "viewer", "org": "lyon",
+				"reason": "paging"}).must(t, http.StatusCreated).JSON
+			want[field(g, "id")] = true
+		}
+		alice := f.operatorBrowser(t, "alice")
+		revoke := regexp.MustCompile(`action="/console/orgs/lyon/grants/([^/"]+)/revoke"`)
+		grantsOn := func(p consolePage) []string {
+			var out []string
+			for _, m := range revoke.FindAllStringSubmatch(p.body, -1) {
+				out = append(out, m[1])
+			}
+			return out
+		}
+		first := alice.get("/console/orgs/lyon").must(t, http.StatusOK, "1–200 of 205 in all", `id="grants-next"`)
+		if got := grantsOn(first); len(got) != 200 || hrefOf(first, "grants-first") != "" {
+			t.Fatalf("the first page lists %d grants (first-page link %q)", len(got), hrefOf(first, "grants-first"))
+		}
+		second := alice.get(hrefOf(first, "grants-next")).must(t, http.StatusOK, "201–205 of 205 in all", `id="grants-first"`)
+		if hrefOf(second, "grants-next") != "" {
+			t.Errorf("the last page links a next one: %q", hrefOf(second, "grants-next"))
+		}
+		seen := map[string]bool{}
+		for _, id := range append(grantsOn(first), grantsOn(second)...) {
+			if seen[id] {
+				t.Errorf("grant %s is on both pages", id)
+			}
+			seen[id] = true
+		}
+		for id := range want {
+			if !seen[id] {
+				t.Errorf("grant %s is on neither page", id)
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("two pages list %d grants, want %d", len(seen), len(want))
+		}
+		// Back to the first page, and an org with few grants shows no pager.
+		alice.get(hrefOf(second, "grants-first")).must(t, http.StatusOK, "1–200 of 205 in all")
+		if p := alice.get("/console/orgs/acme").must(t, http.StatusOK, "1–1 of 1 in all"); hrefOf(p, "grants-next") != "" {
+			t.Errorf("one grant, yet a next page: %q", hrefOf(p, "grants-next"))
+		}
+	})
+}
