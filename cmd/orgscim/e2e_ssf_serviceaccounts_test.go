@@ -21,7 +21,8 @@ import (
 // relationship ended), the account orphaned by its owner leaving, adopted again by a new
 // owner, and retired. Every SET is about the account by one subject: complex, user an
 // opaque subject with the account's id, tenant the owner's connection; the event names
-// the account. Received by the independent receiver over push (a receiver of acme's
+// the account. A person's grant revoked at the review's deadline gives its SET too, about
+// the person. Received by the independent receiver over push (a receiver of acme's
 // tenant only) and over poll (a receiver of every tenant). On both engines.
 func TestSharedSignalsServiceAccounts(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
@@ -74,6 +75,9 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 		soon := env.clock.Now().Add(time.Hour)
 		byHand, byReviewer, atDeadline := grant("reports.viewer", "acme", nil), grant("audit.reader", "acme", nil), grant("crm.viewer", "acme", nil)
 		expiring, ended := grant("ops.viewer", "acme", &soon), grant("reports.viewer", "emea", nil)
+		// A person's grant in the same review, left unconfirmed like the account's.
+		samGrant := field(oper.post("/grants", map[string]any{"connection": "acme", "user_id": w.sam, "role": "crm.viewer",
+			"org": "acme", "reason": "project"}).must(t, http.StatusCreated).JSON, "id")
 		deadline := env.clock.Now().Add(7 * 24 * time.Hour).UTC().Truncate(time.Second)
 		review := field(oper.post("/reviews", map[string]any{"org": "acme", "name": "Integrations", "deadline": deadline}).
 			must(t, http.StatusCreated).JSON, "id")
@@ -89,6 +93,15 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 			var out []string
 			for _, s := range recv.take() {
 				if at(s.Claims, "sub_id", "user", "id") != sa {
+					// About a person: by e-mail, never naming an account.
+					line := s.Type + " " + field(s.Claims, "sub_id", "user", "email")
+					if s.Type == ssf.GrantRevoked {
+						line += " " + field(s.Event, "grant")
+					}
+					if s.Event["service_account"] != nil {
+						t.Errorf("%s about a person names a service account: %v", s.Type, s.Event)
+					}
+					out = append(out, line)
 					continue
 				}
 				if !reflect.DeepEqual(s.Claims["sub_id"], wantSub) || s.Event["service_account"] != "billing-sync" {
@@ -133,7 +146,7 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 		if _, err := newReconciler(db, env.clock.Now).Once(ctx, reconcile.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		expect("the review's deadline", pushed(), revoked(atDeadline, "acme"))
+		expect("the review's deadline", pushed(), revoked(atDeadline, "acme"), ssf.GrantRevoked+" sam@acme.example "+samGrant)
 
 		// The owner leaves: orphaned (holds nothing); reassigned: enabled; then retired.
 		kept := grant("reports.viewer", "acme", nil)
@@ -141,7 +154,8 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 		if _, err := newReconciler(db, env.clock.Now).Once(ctx, reconcile.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		expect("the owner leaving", pushed(), ssf.AccountDisabled)
+		expect("the owner leaving", pushed(), ssf.AccountDisabled+" pat@acme.example", ssf.SessionRevoked+" pat@acme.example",
+			ssf.AccountDisabled)
 		oper.post("/service-accounts/"+sa+"/owner", map[string]any{"owner": map[string]any{"connection": "acme", "user_id": w.sam},
 			"reason": "sam runs billing now"}).must(t, http.StatusOK)
 		expect("the reassignment", pushed(), ssf.AccountEnabled)
@@ -154,7 +168,8 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 			t.Errorf("the retired account's grant is live: %v", g)
 		}
 
-		// The receiver of every tenant polls the five grant-revoked SETs about the account.
+		// The receiver of every tenant polls the five grant-revoked SETs about the account
+		// (and sam's).
 		st, v = ssfCall(t, base, allToken, "POST", "/ssf/poll/"+pollID, map[string]any{"returnImmediately": true, "maxEvents": 100})
 		if st != http.StatusOK {
 			t.Fatalf("poll: %d %v", st, v)
