@@ -166,7 +166,7 @@ type decisionFilter struct{ Value, Label, Phrase string }
 var decisionFilters = []decisionFilter{{"", "All lines", "in all"},
 	{orgs.ItemPending, "Waiting for a decision", "waiting for a decision"},
 	{orgs.ItemConfirmed, "Confirmed", "confirmed"}, {orgs.ItemRevoked, "Revoked", "revoked"},
-	{orgs.ItemLapsed, "Ended otherwise (not decided, the grant ended)", "ended otherwise"}}
+	{orgs.ItemLapsed, "Ended otherwise", "ended otherwise"}}
 
 // reviewQuery is the review page's query for a filter and a cursor ("" when neither).
 func reviewQuery(decision, after string) string {
