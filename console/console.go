@@ -34,6 +34,7 @@ type Lists interface {
 	Roles(ctx context.Context, after string, limit int) ([]*orgs.Role, error)
 	Mappings(ctx context.Context, connID, state, after string, limit int) ([]*orgs.Mapping, error)
 	Grants(ctx context.Context, orgID string, live bool, after string, limit int) ([]*orgs.Grant, error)
+	CountGrants(ctx context.Context, orgID string, live bool, after string) (total, before int, err error)
 	Delegations(ctx context.Context, orgID, after string, limit int) ([]*orgs.Delegation, error)
 }
 

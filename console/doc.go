@@ -11,8 +11,16 @@
 // SameSite=Lax and Secure over TLS; every form carries the session's CSRF token.
 //
 // Pages: the org tree and an org's page (connections, delegations, grants, mappings,
-// reviews); a connection's people, "why", and groups (read-only); access reviews (the
-// reviewer's queue, confirm or revoke per line); partner onboarding (propose, approve)
+// reviews); its live grants are people's and service accounts' (an account's row names
+// it, links its page and the owner who answers for it), 200 a page by grant id with the
+// total and where the page starts (?after= the last grant shown; Lists.CountGrants), so
+// that nobody is silently left out; a connection's people, 200 a page with the total,
+// found by user name or name (?q=, a SCIM filter the users store runs), "why", and groups
+// (read-only); access reviews (the reviewer's queue; a campaign's lines, a person's or a
+// service account's with its owner, 200 a page by grant id with the total, filtered by
+// decision — waiting, confirmed, revoked, ended otherwise — through orgs.Reviews.Items
+// and CountItems; confirm or revoke per line, coming back to the same filter and page);
+// partner onboarding (propose, approve)
 // and a connection's page (setup link, steps for Entra ID, Okta and generic clients);
 // an org's delegations with their chains (delegate; revoke with a reason, a successor,
 // or as a compromise); elevations (the pending requests of the person's subtree; ask,
@@ -37,8 +45,9 @@
 //
 // The operations pages (ops.go, Ops): a connection's health and redacted request log
 // (health.go, from the same store as GET /api/v1/connections/{slug}/health); webhook
-// subscriptions with each delivery's last error and next attempt, and disabling one
-// (webhooks.go, webhooks.Subscriptions.Disable, audited); the reconciler's runs and held
+// subscriptions with their newest 200 deliveries, newest first, each with its last error
+// and next attempt, and the total, and disabling one (webhooks.go,
+// webhooks.Subscriptions.Disable, audited); the reconciler's runs and held
 // plans, approved with reconcile.Reconciler.Approve (reconciler.go); audit search by
 // actor, org subtree, target, action and time, paged by cursor, with a CSV export whose
 // cells cannot start a formula (audit.go); and spreadsheet import (imports.go): the
@@ -66,8 +75,10 @@
 // through StepUp like approving an elevation. The domains page also shows each of the
 // org's connections with its domain policy (refuse or quarantine; an operator changes it
 // with orgs.Directory.SetConnectionPolicy, as PATCH /api/v1/connections/{slug}/policy
-// does) and, to those who manage its members, the users it holds quarantined (read-only
-// here: releasing or deleting one is the admin API's).
+// does) and, to those who manage its members, the users it holds quarantined, each with
+// Release (into the connection) and Reject (deleted from it) buttons: the calls of
+// POST /api/v1/connections/{slug}/quarantine/{id}/release and DELETE .../quarantine/{id},
+// domains.Quarantine deciding who may, with the same audit events.
 //
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
 // RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,

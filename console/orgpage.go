@@ -169,12 +169,18 @@ type orgView struct {
 	Brand       setuppage.Brand
 	Connections []connRow
 	Delegations []delegationRow
-	Grants      []grantRow
-	GrantForm   *orgGrantForm
-	Mappings    []mappingRow
-	MappingForm *mappingForm
-	Reviews     []*orgs.Review
-	Notice      string
+	// Grants is the page of the org's live grants from GrantsFirst to GrantsLast of
+	// GrantsTotal, in id order; GrantsNext continues after it and GrantsStart goes back
+	// to the first page ("" when there is none).
+	Grants                  []grantRow
+	GrantsFirst, GrantsLast int
+	GrantsTotal             int
+	GrantsNext, GrantsStart string
+	GrantForm               *orgGrantForm
+	Mappings                []mappingRow
+	MappingForm             *mappingForm
+	Reviews                 []*orgs.Review
+	Notice                  string
 	// ManagesMembers: the person may manage the org's members (and its service accounts).
 	ManagesMembers bool
 	// Engages: the person may see the org's MSP engagements (an operator or its administrator).
@@ -261,9 +267,26 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 	if err != nil {
 		return err
 	}
-	grants, err := s.Lists.Grants(ctx, org.ID, true, "", maxListed)
+	// The grants page by id (?after= the last id of the page before), with the total and
+	// where the page starts in it, so that nobody is silently left out.
+	after := c.QueryParam("after")
+	grants, err := s.Lists.Grants(ctx, org.ID, true, after, maxListed)
 	if err != nil {
 		return err
+	}
+	total, before, err := s.Lists.CountGrants(ctx, org.ID, true, after)
+	if err != nil {
+		return err
+	}
+	v.GrantsTotal = total
+	if len(grants) > 0 {
+		v.GrantsFirst, v.GrantsLast = before+1, before+len(grants)
+	}
+	if v.GrantsLast > 0 && v.GrantsLast < total {
+		v.GrantsNext = orgURL(org) + "?" + url.Values{"after": {grants[len(grants)-1].ID}}.Encode() + "#grants-h"
+	}
+	if after != "" {
+		v.GrantsStart = orgURL(org) + "#grants-h"
 	}
 	for _, g := range grants {
 		r, err := role(g.RoleID)

@@ -143,9 +143,44 @@ type reviewView struct {
 	Org      *orgs.Org
 	Progress progress
 	Open     bool
-	Items    []itemRow
-	Notice   string
-	Problem  string
+	// Items is the page of the lines the person reviews, of the decision Filter ("" all),
+	// from First to Last of Total, by grant id; Next continues after it, Start goes back
+	// to the first page ("" when there is none).
+	Items              []itemRow
+	Filter             string
+	Filters            []decisionFilter
+	FilterPhrase       string
+	First, Last, Total int
+	Next, Start        string
+	// Here is the page's query (filter and cursor), which a decision's form posts to and
+	// comes back to.
+	Here    string
+	Notice  string
+	Problem string
+}
+
+// decisionFilter is one choice of the review page's filter: a decision orgs.Reviews.Items
+// takes, in the page's words.
+type decisionFilter struct{ Value, Label, Phrase string }
+
+var decisionFilters = []decisionFilter{{"", "All lines", "in all"},
+	{orgs.ItemPending, "Waiting for a decision", "waiting for a decision"},
+	{orgs.ItemConfirmed, "Confirmed", "confirmed"}, {orgs.ItemRevoked, "Revoked", "revoked"},
+	{orgs.ItemLapsed, "Ended otherwise", "ended otherwise"}}
+
+// reviewQuery is the review page's query for a filter and a cursor ("" when neither).
+func reviewQuery(decision, after string) string {
+	q := url.Values{}
+	if decision != "" {
+		q.Set("decision", decision)
+	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
 }
 
 func (s *Server) reviewPage(c echo.Context) error {
@@ -164,10 +199,34 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 		return err
 	}
 	v := reviewView{Review: r, Org: org, Progress: progressOf(r, now), Notice: c.QueryParam("done"), Problem: problem,
-		Open: r.State == orgs.ReviewOpen && now.Before(r.Deadline)}
-	items, err := s.Reviews.Items(ctx, by, r.ID, "", "", maxListed)
+		Open: r.State == orgs.ReviewOpen && now.Before(r.Deadline), Filter: c.QueryParam("decision"), Filters: decisionFilters}
+	// A big campaign pages by grant id (?after= the last line of the page before), with
+	// the total and where the page starts in it, so that no line is silently left out.
+	after := c.QueryParam("after")
+	items, err := s.Reviews.Items(ctx, by, r.ID, v.Filter, after, maxListed)
 	if err != nil {
 		return err
+	}
+	if v.Total, v.First, err = s.Reviews.CountItems(ctx, by, r.ID, v.Filter, after); err != nil {
+		return err
+	}
+	here := Prefix + "/reviews/" + url.PathEscape(r.ID)
+	if len(items) > 0 {
+		v.First, v.Last = v.First+1, v.First+len(items)
+	} else {
+		v.First = 0
+	}
+	if v.Last > 0 && v.Last < v.Total {
+		v.Next = here + reviewQuery(v.Filter, items[len(items)-1].Grant.ID) + "#items-h"
+	}
+	if after != "" {
+		v.Start = here + reviewQuery(v.Filter, "") + "#items-h"
+	}
+	v.Here = reviewQuery(v.Filter, after)
+	for _, f := range decisionFilters {
+		if f.Value == v.Filter {
+			v.FilterPhrase = f.Phrase
+		}
 	}
 	orgsByID := map[string]*orgs.Org{}
 	rolesByID := map[string]*orgs.Role{}
@@ -261,6 +320,13 @@ func (s *Server) decideItem(decision string) echo.HandlerFunc {
 			}
 			return err
 		}
-		return c.Redirect(http.StatusSeeOther, Prefix+"/reviews/"+url.PathEscape(r.ID)+"?done="+decision)
+		// Back to the page and filter the decision was made on.
+		back := url.Values{"done": {decision}}
+		for _, k := range []string{"decision", "after"} {
+			if q := c.QueryParam(k); q != "" {
+				back.Set(k, q)
+			}
+		}
+		return c.Redirect(http.StatusSeeOther, Prefix+"/reviews/"+url.PathEscape(r.ID)+"?"+back.Encode())
 	}
 }

@@ -97,11 +97,12 @@ func (a *Access) RevokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 	return nil
 }
 
-// RecordRevocations records grants revoked together, by a rule or a review: one
-// grants.revoke event per tenant (connection, by GrantConnections), on the target that
-// caused it, with detail, how many it revoked and the first of their ids. orgID, when
-// set, puts the events on that org, so that its administrators see them; otherwise an
-// event lands on its connection's org.
+// RecordRevocations records grants revoked together, by a rule or a review: grants.revoke
+// events per tenant (connection, by GrantConnections), on the target that caused it,
+// with detail, how many each revoked and all their ids — an event per maxListedIDs of
+// them, so that every revoked grant is named (the Shared Signals transmitter sends a
+// grant-revoked SET for each). orgID, when set, puts the events on that org, so that its
+// administrators see them; otherwise an event lands on its connection's org.
 func RecordRevocations(ctx context.Context, log AuditLog, owners ServiceAccountOwners, now time.Time, targetType, targetID, orgID string,
 	revoked []*Grant, detail map[string]any) error {
 	tenant, err := GrantConnections(ctx, owners, revoked)
@@ -118,16 +119,18 @@ func RecordRevocations(ctx context.Context, log AuditLog, owners ServiceAccountO
 	}
 	sort.Strings(conns)
 	for _, c := range conns {
-		ids := byConn[c]
-		shown := ids[:min(len(ids), maxListedIDs)]
-		d := map[string]any{"revoked": len(ids), "ids": shown, "ids_truncated": len(shown) < len(ids)}
-		for k, v := range detail {
-			d[k] = v
-		}
-		e := audit.New(ctx, now, ActGrantsRevoke, targetType, targetID)
-		e.ConnectionID, e.OrgID, e.Diff = c, orgID, audit.Detail(d)
-		if err := Record(ctx, log, e); err != nil {
-			return err
+		for ids := byConn[c]; len(ids) > 0; {
+			shown := ids[:min(len(ids), maxListedIDs)]
+			ids = ids[len(shown):]
+			d := map[string]any{"revoked": len(shown), "ids": shown, "ids_truncated": false}
+			for k, v := range detail {
+				d[k] = v
+			}
+			e := audit.New(ctx, now, ActGrantsRevoke, targetType, targetID)
+			e.ConnectionID, e.OrgID, e.Diff = c, orgID, audit.Detail(d)
+			if err := Record(ctx, log, e); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -161,6 +161,9 @@ type ReviewStore interface {
 	// decision is set (pending: grant live at at; lapsed: grant ended), on orgs of the
 	// subtree at path only when path is set.
 	ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*ReviewItem, error)
+	// CountReviewItems counts the items ReviewItems would list from the start, and those
+	// of them at or before the grant id after: which of how many a page shows.
+	CountReviewItems(ctx context.Context, id, decision, path, after string, at time.Time) (total, before int, err error)
 	// ReviewMappings lists a campaign's mappings by mapping id after after, of one
 	// decision when decision is set, on orgs of the subtree at path only when path is set.
 	ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*ReviewMapping, error)
@@ -385,16 +388,33 @@ func (s *Reviews) anyCapability(by Principal) Capability {
 // Items lists a campaign's items the caller reviews: all of them, or, for a delegate of
 // a part of the campaign's subtree, those on that part.
 func (s *Reviews) Items(ctx context.Context, by Principal, id, decision, after string, limit int) ([]*ReviewItem, error) {
-	switch decision {
-	case "", ItemPending, ItemConfirmed, ItemRevoked, ItemLapsed:
-	default:
-		return nil, orgscim.Errorf(orgscim.Invalid, "decision must be pending, confirmed, revoked or lapsed")
-	}
-	_, path, err := s.visible(ctx, by, id, time.Time{})
+	path, err := s.itemsOf(ctx, by, id, decision)
 	if err != nil {
 		return nil, err
 	}
 	return s.Store.ReviewItems(ctx, id, decision, path, after, limit, s.now())
+}
+
+// CountItems counts the items Items lists, all of them and those up to the grant id
+// after, so that a page of them says which of how many it shows.
+func (s *Reviews) CountItems(ctx context.Context, by Principal, id, decision, after string) (total, before int, err error) {
+	path, err := s.itemsOf(ctx, by, id, decision)
+	if err != nil {
+		return 0, 0, err
+	}
+	return s.Store.CountReviewItems(ctx, id, decision, path, after, s.now())
+}
+
+// itemsOf checks a filter by decision and returns the part of the campaign's subtree
+// whose items the caller reviews ("" for all of it).
+func (s *Reviews) itemsOf(ctx context.Context, by Principal, id, decision string) (string, error) {
+	switch decision {
+	case "", ItemPending, ItemConfirmed, ItemRevoked, ItemLapsed:
+	default:
+		return "", orgscim.Errorf(orgscim.Invalid, "decision must be pending, confirmed, revoked or lapsed")
+	}
+	_, path, err := s.visible(ctx, by, id, time.Time{})
+	return path, err
 }
 
 // Confirm attests that the grant of an item should stay.

@@ -10,3 +10,10 @@ func (db *DB) Strings(sql string, args ...any) ([]string, error) {
 	err := db.gorm.Raw(sql, args...).Scan(&out).Error
 	return out, err
 }
+
+// Count runs a SELECT count(*) for tests and benchmarks that check what was written.
+func (db *DB) Count(sql string, args ...any) (int64, error) {
+	var n int64
+	err := db.gorm.Raw(sql, args...).Scan(&n).Error
+	return n, err
+}

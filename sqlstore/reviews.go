@@ -263,14 +263,16 @@ func holders(q *gorm.DB, its []*orgs.ReviewItem) ([]*orgs.ReviewItem, error) {
 	return its, nil
 }
 
-func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*orgs.ReviewItem, error) {
-	q, args := itemSelect, []any{}
+// itemsWhere is what ReviewItems lists and CountReviewItems counts: the joins after
+// itemSelect's FROM and the conditions, without the cursor.
+func itemsWhere(id, decision, path string, at time.Time) (string, []any) {
+	q, args := "", []any{}
 	if path != "" {
 		q += ` JOIN orgs o ON o.id = g.org_id AND o.path LIKE ? ESCAPE '\'`
 		args = append(args, likePrefix(path))
 	}
-	q += " WHERE i.campaign_id = ? AND i.grant_id > ?"
-	args = append(args, id, after)
+	q += " WHERE i.campaign_id = ?"
+	args = append(args, id)
 	switch decision {
 	case "":
 	case orgs.ItemPending:
@@ -280,11 +282,25 @@ func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after 
 	default:
 		q, args = q+" AND i.decision = ?", append(args, decision)
 	}
+	return q, args
+}
+
+func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*orgs.ReviewItem, error) {
+	where, args := itemsWhere(id, decision, path, at)
 	var rows []itemRow
-	if err := s.db.q(ctx).Raw(q+" ORDER BY i.grant_id LIMIT ?", append(args, limit)...).Scan(&rows).Error; err != nil {
+	if err := s.db.q(ctx).Raw(itemSelect+where+" AND i.grant_id > ? ORDER BY i.grant_id LIMIT ?", append(args, after, limit)...).
+		Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	return holders(s.db.q(ctx), items(rows))
+}
+
+func (s reviewStore) CountReviewItems(ctx context.Context, id, decision, path, after string, at time.Time) (total, before int, err error) {
+	where, args := itemsWhere(id, decision, path, at)
+	var n struct{ NTotal, NBefore int64 }
+	err = s.db.q(ctx).Raw(`SELECT COUNT(*) AS n_total, COALESCE(SUM(CASE WHEN i.grant_id <= ? THEN 1 ELSE 0 END), 0) AS n_before
+		FROM review_items i JOIN grants g ON g.id = i.grant_id`+where, append([]any{after}, args...)...).Scan(&n).Error
+	return int(n.NTotal), int(n.NBefore), err
 }
 
 func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func(*orgs.ReviewItem) error) (*orgs.ReviewItem, error) {

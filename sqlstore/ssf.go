@@ -41,6 +41,7 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 	}
 	var targets []target
 	users, conns, orgIDs, streamIDs := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	grantIDs := map[string]bool{}
 	for i := range events {
 		e := &events[i]
 		if !ssf.Emits(e.Action) {
@@ -60,6 +61,9 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 		if u := ssf.UserOf(e); u != "" {
 			users[u] = true
 		}
+		for _, g := range ssf.GrantsOf(e) {
+			grantIDs[g] = true
+		}
 		if e.ConnectionID != "" {
 			conns[e.ConnectionID] = true
 		}
@@ -71,23 +75,39 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 	if len(targets) == 0 {
 		return false, nil
 	}
+	// The grants a bulk revocation names, whose holders and orgs are then looked up too.
+	var revoked []struct {
+		ID, UserID, RoleID, OrgID, RevokeReason string
+	}
+	if len(grantIDs) > 0 {
+		if err := tx.Raw(`SELECT id, user_id, role_id, org_id, COALESCE(revoke_reason, '') AS revoke_reason FROM grants WHERE id IN ?`,
+			keysOf(grantIDs)).Scan(&revoked).Error; err != nil {
+			return false, fmt.Errorf("sqlstore: SET grants: %w", err)
+		}
+		for _, g := range revoked {
+			users[g.UserID], orgIDs[g.OrgID] = true, true
+		}
+	}
 	var rows []struct {
 		Kind, ID, Name, Email string
 	}
 	err = tx.Raw(`SELECT 'u' AS kind, id, user_name AS name, COALESCE(email, '') AS email FROM scim_users WHERE id IN ?
+		UNION ALL SELECT 's', id, name, '' FROM service_accounts WHERE id IN ?
 		UNION ALL SELECT 'c', id, slug, '' FROM connections WHERE id IN ?
 		UNION ALL SELECT 'o', id, slug, '' FROM orgs WHERE id IN ?
 		UNION ALL SELECT 'r', stream_id, subject_key, '' FROM ssf_subjects WHERE stream_id IN ?`,
-		keysOf(users), keysOf(conns), keysOf(orgIDs), keysOf(streamIDs)).Scan(&rows).Error
+		keysOf(users), keysOf(users), keysOf(conns), keysOf(orgIDs), keysOf(streamIDs)).Scan(&rows).Error
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: SET subjects: %w", err)
 	}
-	type person struct{ name, email string }
+	type person struct{ name, email, account string }
 	people, slugs, removed := map[string]person{}, map[string]string{}, map[string]bool{}
 	for _, r := range rows {
 		switch r.Kind {
 		case "u":
-			people[r.ID] = person{r.Name, r.Email}
+			people[r.ID] = person{name: r.Name, email: r.Email}
+		case "s":
+			people[r.ID] = person{account: r.Name}
 		case "c", "o":
 			slugs[r.Kind+r.ID] = r.Name
 		case "r":
@@ -102,8 +122,24 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 		if e.TargetType == "org" {
 			org = e.TargetID
 		}
-		f := ssf.Facts{UserID: uid, UserName: people[uid].name, Email: people[uid].email,
+		f := ssf.Facts{UserID: uid, UserName: people[uid].name, Email: people[uid].email, ServiceAccount: people[uid].account,
 			ConnectionSlug: slugs["c"+e.ConnectionID], OrgSlug: slugs["o"+org]}
+		if ids := ssf.GrantsOf(e); len(ids) > 0 {
+			named := map[string]bool{}
+			for _, id := range ids {
+				named[id] = true
+			}
+			for _, g := range revoked {
+				if named[g.ID] {
+					h := people[g.UserID]
+					f.Revoked = append(f.Revoked, ssf.RevokedGrant{ID: g.ID, RoleID: g.RoleID, OrgSlug: slugs["o"+g.OrgID],
+						Reason: g.RevokeReason, Holder: ssf.Facts{UserID: g.UserID, UserName: h.name, Email: h.email, ServiceAccount: h.account}})
+				}
+			}
+		}
+		// ord keeps a subject's SETs in event order: 8 slots per event. A bulk revocation
+		// gives more SETs than that; past the 8th they share the last slot (jti breaks the
+		// tie), which is harmless, for they are about distinct grants.
 		for k, set := range ssf.SETs(e, f) {
 			claims := encodeClaims(set.Claims)
 		streams:
@@ -118,7 +154,7 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 				}
 				w.add(`INSERT INTO ssf_outbox (id, stream_id, jti, chain, subject, ord, event_type, claims, requested_at,
 				created_at, next_attempt_at) VALUES `, 11,
-					provisioning.NewID(), st.id, e.ID+"-"+set.Suffix, e.Chain, set.Subject, e.Seq*8+int64(k), set.Type, claims,
+					provisioning.NewID(), st.id, e.ID+"-"+set.Suffix, e.Chain, set.Subject, e.Seq*8+int64(min(k, 7)), set.Type, claims,
 					micros(e.Time), now, 0)
 				queued = true
 			}

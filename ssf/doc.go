@@ -25,10 +25,21 @@
 // userName change RISC identifier-changed, a new password CAEP credential-change, a
 // deletion CAEP session-revoked and RISC account-purged; a grant revoked and an org's
 // relationship ended or suspended give the urn:orgscim grant-revoked and
-// relationship-ended events. Each SET holds one event, with sub_id a subject identifier
-// (RFC 9493): complex, with user (email when the user has one, else the opaque SCIM id)
-// and tenant (the connection's slug, or the org's); txn is the audit event's id, shared
-// by the SETs of one change.
+// relationship-ended events. A grant is revoked one at a time (by hand, by a reviewer:
+// grant.revoke) or with others (at a review's deadline, by the reconciler: grants.revoke,
+// which names every grant; a SET for each). Each SET holds one event, with sub_id a
+// subject identifier (RFC 9493): complex, with user (email when the user has one, else
+// the opaque SCIM id) and tenant (the connection's slug, or the org's); txn is the audit
+// event's id, shared by the SETs of one change.
+//
+// A service account (orgs.ServiceAccount) has no connection and no e-mail: its SETs are
+// about it by the subject complex{user: opaque <account id>, tenant: opaque <its owner's
+// connection slug>}, the connection its events are recorded on (orgs.GrantConnections),
+// and each event says "service_account": <its name>, so that no receiver takes it for a
+// person. Its grants revoked give grant-revoked as a person's do; orphaned (its owner
+// gone, it holds nothing) RISC account-disabled; adopted again or reassigned out of it
+// RISC account-enabled; retired, with its grants and tokens, CAEP session-revoked then
+// RISC account-purged. Its SETs are ordered by its id, across reassignments.
 //
 // When an operator revokes a receiver, each of its push streams that was enabled or
 // paused is sent one last SET, SSF 1.0's stream-updated (§8.1.5): its subject the

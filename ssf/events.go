@@ -63,11 +63,25 @@ func (s Subject) Key() string {
 // Facts is what the store knows about an event's user and tenant at the moment the
 // event is written, beyond the audit event itself.
 type Facts struct {
-	UserID         string // the SCIM id of the event's user ("" when it has none)
-	UserName       string
-	Email          string // the user's primary e-mail ("" when none)
-	ConnectionSlug string // the tenant
+	// UserID is the SCIM id of the event's user, or the id of the service account it is
+	// about ("" when it has none).
+	UserID   string
+	UserName string
+	Email    string // the user's primary e-mail ("" when none)
+	// ServiceAccount is the name of the service account UserID names ("" for a person).
+	ServiceAccount string
+	ConnectionSlug string // the tenant: a person's connection, a service account owner's
 	OrgSlug        string
+	// Revoked are the grants a grants.revoke event names (GrantsOf), as the store found
+	// them; each holder's ConnectionSlug is the event's.
+	Revoked []RevokedGrant
+}
+
+// RevokedGrant is one grant of a grants.revoke event: its role, its org's slug, why it
+// was revoked, and who held it.
+type RevokedGrant struct {
+	ID, RoleID, OrgSlug, Reason string
+	Holder                      Facts
 }
 
 // SET is one Security Event Token to queue: its type, its subject and the claims of its
@@ -87,16 +101,19 @@ type SET struct {
 // Facts only for those.
 func Emits(action string) bool {
 	switch action {
-	case "user.update", "user.delete", "grant.revoke", "org.update":
+	case "user.update", "user.delete", "grant.revoke", "grants.revoke", "org.update",
+		"service_account.orphan", "service_account.adopt", "service_account.reassign", "service_account.retire":
 		return true
 	}
 	return false
 }
 
-// UserOf is the SCIM id of the user an event is about, to look up Facts of ("" none).
+// UserOf is the SCIM id of the user an event is about, or the id of its service
+// account, to look up Facts of ("" none).
 func UserOf(e *audit.Event) string {
 	switch e.Action {
-	case "user.update", "user.delete":
+	case "user.update", "user.delete", "service_account.orphan", "service_account.adopt", "service_account.reassign",
+		"service_account.retire":
 		return e.TargetID
 	case "grant.revoke":
 		var d struct {
@@ -106,6 +123,19 @@ func UserOf(e *audit.Event) string {
 		return d.UserID
 	}
 	return ""
+}
+
+// GrantsOf is the ids of the grants a grants.revoke event revoked (every one of them:
+// orgs.RecordRevocations names them all), to look up Facts.Revoked of.
+func GrantsOf(e *audit.Event) []string {
+	if e.Action != "grants.revoke" {
+		return nil
+	}
+	var d struct {
+		IDs []string `json:"ids"`
+	}
+	_ = json.Unmarshal(e.Diff, &d)
+	return d.IDs
 }
 
 type change struct {
@@ -123,11 +153,19 @@ type change struct {
 //     new one;
 //   - a password set or replaced by the IdP: CAEP credential-change;
 //   - deleted: CAEP session-revoked, then RISC account-purged;
-//   - a grant revoked: urn:orgscim grant-revoked;
-//   - an org's relationship ended or suspended: urn:orgscim relationship-ended.
+//   - a grant revoked, by hand or a reviewer (grant.revoke) or together with others by
+//     a review's deadline or the reconciler (grants.revoke, a SET for each): urn:orgscim
+//     grant-revoked;
+//   - an org's relationship ended or suspended: urn:orgscim relationship-ended;
+//   - a service account orphaned (its owner gone: it holds nothing until reassigned):
+//     RISC account-disabled; adopted again or reassigned out of it: RISC
+//     account-enabled; retired, with its grants and tokens: CAEP session-revoked, then
+//     RISC account-purged.
 //
 // A user's subject is complex: user (email when the user has one, else the opaque SCIM
-// id) and tenant (the connection's slug).
+// id) and tenant (the connection's slug). A service account's is complex too: user is
+// always opaque, its id, and tenant its owner's connection; the event names the account
+// (service_account: its name), so that a receiver never takes it for a person.
 func SETs(e *audit.Event, f Facts) []SET {
 	var diff map[string]change
 	_ = json.Unmarshal(e.Diff, &diff)
@@ -162,6 +200,9 @@ func SETs(e *audit.Event, f Facts) []SET {
 	}
 	add := func(suffix, typ string, sub Subject, keys []string, body map[string]any) {
 		body["event_timestamp"] = iat
+		if f.ServiceAccount != "" {
+			body["service_account"] = f.ServiceAccount
+		}
 		out = append(out, SET{Suffix: suffix, Subject: order, Type: typ, Keys: keys, Claims: map[string]any{
 			"iat": iat, "txn": e.ID, "sub_id": map[string]any(sub), "events": map[string]any{typ: body},
 		}})
@@ -228,6 +269,47 @@ func SETs(e *audit.Event, f Facts) []SET {
 			body["reason_admin"] = reason(d.Reason)
 		}
 		add("grant", GrantRevoked, sub, keys, body)
+	case "grants.revoke":
+		// A SET per grant, about its holder, as grant.revoke gives for one.
+		for _, g := range f.Revoked {
+			h := g.Holder
+			h.ConnectionSlug, h.OrgSlug = f.ConnectionSlug, g.OrgSlug
+			one := audit.Event{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: "grant.revoke", TargetType: "grant", TargetID: g.ID,
+				Diff: audit.Detail(map[string]any{"reason": g.Reason, "role_id": g.RoleID, "user_id": h.UserID})}
+			for _, set := range SETs(&one, h) {
+				set.Suffix = g.ID + "-" + set.Suffix
+				out = append(out, set)
+			}
+		}
+	case "service_account.orphan":
+		if f.ServiceAccount == "" {
+			return nil
+		}
+		var d struct {
+			Why string `json:"why"`
+		}
+		_ = json.Unmarshal(e.Diff, &d)
+		sub, keys := userSubject(user("", ""))
+		add("dis", AccountDisabled, sub, keys, map[string]any{"initiating_entity": initiator,
+			"reason_admin": reason("service account orphaned: " + d.Why)})
+	case "service_account.adopt", "service_account.reassign":
+		if f.ServiceAccount == "" || !orphanEnded(e.Diff) {
+			return nil
+		}
+		sub, keys := userSubject(user("", ""))
+		add("ena", AccountEnabled, sub, keys, map[string]any{})
+	case "service_account.retire":
+		if f.ServiceAccount == "" {
+			return nil
+		}
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(e.Diff, &d)
+		sub, keys := userSubject(user("", ""))
+		add("ses", SessionRevoked, sub, keys, map[string]any{"initiating_entity": initiator,
+			"reason_admin": reason("service account retired: " + d.Reason)})
+		add("pur", AccountPurged, sub, keys, map[string]any{})
 	case "org.update":
 		c, ok := diff["status"]
 		if !ok || f.OrgSlug == "" {
@@ -242,6 +324,28 @@ func SETs(e *audit.Event, f Facts) []SET {
 			map[string]any{"status": status, "initiating_entity": initiator})
 	}
 	return out
+}
+
+// orphanEnded reports whether a service account event's change took the account out of
+// being an orphan: its orphan_deadline was set before and is not after, whether the
+// event is a diff ({"orphan_deadline": {"before": …, "after": null}}) or a detail with
+// the whole account before and after.
+func orphanEnded(raw json.RawMessage) bool {
+	var diff map[string]change
+	if json.Unmarshal(raw, &diff) == nil {
+		if c, ok := diff["orphan_deadline"]; ok {
+			return c.Before != nil && c.After == nil
+		}
+	}
+	var d struct {
+		Before, After *struct {
+			OrphanDeadline any `json:"orphan_deadline"`
+		}
+	}
+	if json.Unmarshal(raw, &d) != nil || d.Before == nil || d.After == nil {
+		return false
+	}
+	return d.Before.OrphanDeadline != nil && d.After.OrphanDeadline == nil
 }
 
 // emailIfSame keeps the e-mail subject for the old identifier only when the e-mail was

@@ -144,3 +144,44 @@ func TestSETs(t *testing.T) {
 		t.Errorf("user without e-mail: %v", got)
 	}
 }
+
+// A service account that stops being an orphan is enabled again, whether its event is a
+// diff (adopted: its owner came back) or a detail with the account before and after
+// (reassigned with a reason); a reassignment of an account that was no orphan, and an
+// event about an account the store did not find, give nothing.
+func TestServiceAccountEnabledAgain(t *testing.T) {
+	deadline := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	type view struct {
+		Name           string     `json:"name"`
+		OrphanDeadline *time.Time `json:"orphan_deadline"`
+	}
+	f := Facts{UserID: "sa1", ServiceAccount: "billing-sync", ConnectionSlug: "acme"}
+	for _, c := range []struct {
+		name   string
+		action string
+		diff   json.RawMessage
+		f      Facts
+		want   []string
+	}{
+		{"adopted", "service_account.adopt", audit.Diff(view{"b", &deadline}, view{"b", nil}), f, []string{AccountEnabled}},
+		{"reassigned out of orphanhood", "service_account.reassign",
+			audit.Detail(map[string]any{"reason": "r", "before": view{"b", &deadline}, "after": view{"b", nil}}), f, []string{AccountEnabled}},
+		{"reassigned, no orphan", "service_account.reassign", audit.Diff(view{"a", nil}, view{"b", nil}), f, nil},
+		{"reassigned with a reason, no orphan", "service_account.reassign",
+			audit.Detail(map[string]any{"reason": "r", "before": view{"a", nil}, "after": view{"b", nil}}), f, nil},
+		{"not a service account", "service_account.adopt", audit.Diff(view{"b", &deadline}, view{"b", nil}), Facts{UserID: "sa1"}, nil},
+	} {
+		e := &audit.Event{ID: "e1", Time: deadline, Actor: "operator:ops", Action: c.action, TargetType: "service_account", TargetID: "sa1", Diff: c.diff}
+		var got []string
+		for _, s := range SETs(e, c.f) {
+			got = append(got, s.Type)
+			sub := s.Claims["sub_id"].(map[string]any)
+			if !reflect.DeepEqual(sub["user"], map[string]any{"format": "opaque", "id": "sa1"}) {
+				t.Errorf("%s: subject %v", c.name, sub)
+			}
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -30,7 +30,13 @@ type saWorld struct {
 
 func newSAWorld(t *testing.T, db *sqlstore.DB) *saWorld {
 	t.Helper()
-	env := newE2E(t, db)
+	return newSAWorldOn(t, newE2E(t, db))
+}
+
+// newSAWorldOn builds the world on a server already started (one serving the Shared
+// Signals transmitter, for instance).
+func newSAWorldOn(t *testing.T, env *e2eEnv) *saWorld {
+	t.Helper()
 	doc, ops := env.operators(t, "ops", "ops2")
 	w := &saWorld{env: env, oper: ops[0], ops2: ops[1], doc: doc}
 	for _, o := range [][2]string{{"vendor", ""}, {"acme", "vendor"}, {"emea", "acme"}, {"globex", "vendor"}} {
