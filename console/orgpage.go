@@ -176,11 +176,14 @@ type orgView struct {
 	GrantsFirst, GrantsLast int
 	GrantsTotal             int
 	GrantsNext, GrantsStart string
-	GrantForm               *orgGrantForm
-	Mappings                []mappingRow
-	MappingForm             *mappingForm
-	Reviews                 []*orgs.Review
-	Notice                  string
+	// GrantsHere is the page's cursor (?after=…, "" on the first page), which a
+	// revocation posts to and comes back to.
+	GrantsHere  string
+	GrantForm   *orgGrantForm
+	Mappings    []mappingRow
+	MappingForm *mappingForm
+	Reviews     []*orgs.Review
+	Notice      string
 	// ManagesMembers: the person may manage the org's members (and its service accounts).
 	ManagesMembers bool
 	// Engages: the person may see the org's MSP engagements (an operator or its administrator).
@@ -287,6 +290,7 @@ func (s *Server) renderOrg(c echo.Context, code int, form string, values, proble
 	}
 	if after != "" {
 		v.GrantsStart = orgURL(org) + "#grants-h"
+		v.GrantsHere = "?" + url.Values{"after": {after}}.Encode()
 	}
 	for _, g := range grants {
 		r, err := role(g.RoleID)
@@ -615,7 +619,12 @@ func (s *Server) revokeOnOrg(c echo.Context) error {
 	if _, err := s.Access.RevokeGrant(ctx, by, g.ID, strings.TrimSpace(c.FormValue("reason"))); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, orgURL(org)+"?done=revoked#grants-h")
+	// Back to the page of grants the revocation was made on.
+	back := url.Values{"done": {"revoked"}}
+	if after := c.QueryParam("after"); after != "" {
+		back.Set("after", after)
+	}
+	return c.Redirect(http.StatusSeeOther, orgURL(org)+"?"+back.Encode()+"#grants-h")
 }
 
 // accountHolder fills in row for a grant held by a service account: its name and page,

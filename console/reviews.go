@@ -207,14 +207,14 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 	if err != nil {
 		return err
 	}
-	if v.Total, v.First, err = s.Reviews.CountItems(ctx, by, r.ID, v.Filter, after); err != nil {
+	total, before, err := s.Reviews.CountItems(ctx, by, r.ID, v.Filter, after)
+	if err != nil {
 		return err
 	}
+	v.Total = total
 	here := Prefix + "/reviews/" + url.PathEscape(r.ID)
 	if len(items) > 0 {
-		v.First, v.Last = v.First+1, v.First+len(items)
-	} else {
-		v.First = 0
+		v.First, v.Last = before+1, before+len(items)
 	}
 	if v.Last > 0 && v.Last < v.Total {
 		v.Next = here + reviewQuery(v.Filter, items[len(items)-1].Grant.ID) + "#items-h"

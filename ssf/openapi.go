@@ -65,7 +65,7 @@ func OpenAPI() map[string]any {
 			"security": []any{}, "responses": map[string]any{"200": ok(schema)}}}
 	}
 	subject := map[string]any{"type": "object", "required": []string{"format"}, "additionalProperties": true,
-		"description": "A subject identifier (RFC 9493): email {email}, opaque {id}, or complex {user, tenant}.",
+		"description": "A subject identifier (RFC 9493): email {email}, opaque {id} (a user's SCIM id, a service account's id, or a tenant's slug), or complex {user, tenant}.",
 		"properties":  map[string]any{"format": map[string]any{"type": "string", "enum": []string{"email", "opaque", "complex"}}}}
 	return map[string]any{
 		"openapi": "3.0.3",

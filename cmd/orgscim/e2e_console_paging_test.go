@@ -123,7 +123,7 @@ func TestConsoleOrgGrantPages(t *testing.T) {
 			want[field(g, "id")] = true
 		}
 		alice := f.operatorBrowser(t, "alice")
-		revoke := regexp.MustCompile(`action="/console/orgs/lyon/grants/([^/"]+)/revoke"`)
+		revoke := regexp.MustCompile(`action="/console/orgs/lyon/grants/([^/"]+)/revoke(?:\?[^"]*)?"`)
 		grantsOn := func(p consolePage) []string {
 			var out []string
 			for _, m := range revoke.FindAllStringSubmatch(p.body, -1) {
@@ -154,8 +154,15 @@ func TestConsoleOrgGrantPages(t *testing.T) {
 		if len(seen) != len(want) {
 			t.Errorf("two pages list %d grants, want %d", len(seen), len(want))
 		}
+		// A revocation on the second page comes back to it, one grant fewer.
+		gone := grantsOn(second)[0]
+		back := alice.do("POST", "/console/orgs/lyon/grants/"+gone+"/revoke?after="+url.QueryEscape(grantsOn(first)[199]),
+			url.Values{"csrf": {second.csrf(t)}, "reason": {"left"}}).must(t, http.StatusOK, "Done: revoked", "201–204 of 204 in all")
+		if got := grantsOn(back); len(got) != 4 || strings.Contains(strings.Join(got, " "), gone) {
+			t.Errorf("after revoking %s the second page lists %v", gone, got)
+		}
 		// Back to the first page, and an org with few grants shows no pager.
-		alice.get(hrefOf(second, "grants-first")).must(t, http.StatusOK, "1–200 of 205 in all")
+		alice.get(hrefOf(second, "grants-first")).must(t, http.StatusOK, "1–200 of 204 in all")
 		if p := alice.get("/console/orgs/acme").must(t, http.StatusOK, "1–1 of 1 in all"); hrefOf(p, "grants-next") != "" {
 			t.Errorf("one grant, yet a next page: %q", hrefOf(p, "grants-next"))
 		}

@@ -21,8 +21,9 @@ import (
 // relationship ended), the account orphaned by its owner leaving, adopted again by a new
 // owner, and retired. Every SET is about the account by one subject: complex, user an
 // opaque subject with the account's id, tenant the owner's connection; the event names
-// the account. A person's grant revoked at the review's deadline gives its SET too, about
-// the person. Received by the independent receiver over push (a receiver of acme's
+// the account; a receiver that removes {"format":"opaque","id":<account id>} from its
+// stream gets nothing about it until it adds it back. A person's grant revoked at the
+// review's deadline gives its SET too, about the person. Received by the independent receiver over push (a receiver of acme's
 // tenant only) and over poll (a receiver of every tenant). On both engines.
 func TestSharedSignalsServiceAccounts(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
@@ -159,6 +160,28 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 		oper.post("/service-accounts/"+sa+"/owner", map[string]any{"owner": map[string]any{"connection": "acme", "user_id": w.sam},
 			"reason": "sam runs billing now"}).must(t, http.StatusOK)
 		expect("the reassignment", pushed(), ssf.AccountEnabled)
+
+		// The receiver removes the account as a subject: nothing about it comes (sam
+		// leaving orphans it again), until it is added back (kim adopting it).
+		_, pushStreams := ssfCall(t, base, tenantToken, "GET", "/ssf/stream", nil)
+		pushID := field(pushStreams.([]any)[0], "stream_id")
+		accountSub := map[string]any{"format": "opaque", "id": sa}
+		if st, v := ssfCall(t, base, tenantToken, "POST", "/ssf/subjects/remove", map[string]any{"stream_id": pushID, "subject": accountSub}); st != http.StatusNoContent {
+			t.Fatalf("remove the account's subject: %d %v", st, v)
+		}
+		w.acme.patch(w.sam, op("replace", "active", false)).must(t, http.StatusOK)
+		if _, err := newReconciler(db, env.clock.Now).Once(ctx, reconcile.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		expect("the new owner leaving, the account's subject removed", pushed(), ssf.AccountDisabled+" sam@acme.example",
+			ssf.SessionRevoked+" sam@acme.example")
+		if st, v := ssfCall(t, base, tenantToken, "POST", "/ssf/subjects/add", map[string]any{"stream_id": pushID, "subject": accountSub}); st != http.StatusOK {
+			t.Fatalf("add the account's subject back: %d %v", st, v)
+		}
+		kim := w.acme.create(map[string]any{"userName": "kim@acme.example"})["id"].(string)
+		oper.post("/service-accounts/"+sa+"/owner", map[string]any{"owner": map[string]any{"connection": "acme", "user_id": kim}}).
+			must(t, http.StatusOK)
+		expect("kim adopting the account", pushed(), ssf.AccountEnabled)
 		oper.post("/service-accounts/"+sa+"/retire", map[string]any{"reason": "integration replaced"}).must(t, http.StatusOK)
 		got := pushed()
 		if want := []string{ssf.SessionRevoked, ssf.AccountPurged}; !reflect.DeepEqual(got, want) {
