@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,18 +26,7 @@ func TestAccessReviewCoversServiceAccounts(t *testing.T) {
 		ctx := context.Background()
 		w := newSAWorld(t, db)
 		oper, env := w.oper, w.env
-		var (
-			mu     sync.Mutex
-			events []webhooks.Event
-		)
-		recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			var ev webhooks.Event
-			_ = json.NewDecoder(r.Body).Decode(&ev)
-			mu.Lock()
-			events = append(events, ev)
-			mu.Unlock()
-		}))
-		defer recv.Close()
+		recv := newWebhookInbox(t)
 		oper.post("/webhooks", map[string]any{"connection": "acme", "url": recv.URL, "actions": []string{"grants.", "review."}}).
 			must(t, http.StatusCreated)
 
@@ -148,9 +134,8 @@ func TestAccessReviewCoversServiceAccounts(t *testing.T) {
 		if _, err := d.Once(ctx); err != nil {
 			t.Fatal(err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		heard := false
+		events := recv.Events()
 		for _, ev := range events {
 			if ev.Type == "grants.revoke" && strings.Contains(string(ev.Diff), saGrant) && ev.Target.ID == id {
 				heard = true

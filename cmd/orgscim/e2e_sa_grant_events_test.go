@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,18 +26,7 @@ func TestServiceAccountGrantEventsReachThePartner(t *testing.T) {
 		w := newSAWorld(t, db)
 		oper := w.oper
 		ctx := context.Background()
-		var (
-			mu       sync.Mutex
-			received []webhooks.Event
-		)
-		recv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			var ev webhooks.Event
-			_ = json.NewDecoder(r.Body).Decode(&ev)
-			mu.Lock()
-			received = append(received, ev)
-			mu.Unlock()
-		}))
-		defer recv.Close()
+		recv := newWebhookInbox(t)
 		oper.post("/webhooks", map[string]any{"connection": "acme", "url": recv.URL, "actions": []string{"grant.", "grants."}}).
 			must(t, http.StatusCreated)
 		// acme's administrator: sam, delegated manage_members on acme.
@@ -130,10 +117,8 @@ func TestServiceAccountGrantEventsReachThePartner(t *testing.T) {
 		if _, err := (&webhooks.Deliverer{Outbox: db.Webhooks(), Now: w.env.clock.Now}).Once(ctx); err != nil {
 			t.Fatal(err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		var delivered []string
-		for _, ev := range received {
+		for _, ev := range recv.Events() {
 			for _, g := range grantsOf(ev.Type, ev.Target.ID, ev.Diff) {
 				if mine[g[strings.IndexByte(g, ' ')+1:]] {
 					delivered = append(delivered, g)
