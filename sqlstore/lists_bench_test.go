@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
-	"github.com/orgscim/orgscim/orgs"
 )
 
 // BenchmarkOrgGrantPage100k measures what the console's org page spends on its grants at
@@ -23,32 +22,8 @@ func BenchmarkOrgGrantPage100k(b *testing.B) {
 			db := dbtest.Open(b, engine)
 			now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 			clock := func() time.Time { return now }
-			dir := &orgs.Directory{Store: db.Orgs(), Tx: db, Audit: db.Audit(), Now: clock}
-			partner, err := dir.CreateOrg(ctx, "Partner", "partner", "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			conn, _, err := dir.CreateConnection(ctx, "partner", "partner", "entra")
-			if err != nil {
-				b.Fatal(err)
-			}
-			access := &orgs.Access{Store: db.Access(), Tx: db, Audit: db.Audit(), Now: clock}
-			role, err := access.CreateRole(ctx, orgs.Role{Key: "viewer", Permissions: []string{"reports.read"}})
-			if err != nil {
-				b.Fatal(err)
-			}
 			const n = 100_000
-			if err := db.Exec(`INSERT INTO grants (id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, reason, valid_from, created_at)
-				WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
-				SELECT 'g' || i, ?, 'u' || i, ?, ?, 'direct', '', 'bench', '', 0, 0 FROM seq`,
-				n-1, conn.ID, role.ID, partner.ID); err != nil {
-				b.Fatal(err)
-			}
-			if engine == "postgres" {
-				if err := db.Analyze(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
+			partner := seedGrants(b, db, engine, "", n, clock).partner
 			lists := db.Lists()
 			for _, at := range []struct{ name, after string }{{"first", ""}, {"halfway", "g5"}} {
 				b.Run(at.name, func(b *testing.B) {

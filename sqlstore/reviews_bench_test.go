@@ -32,31 +32,9 @@ func BenchmarkAccessReview100k(b *testing.B) {
 			if _, err := dir.CreateOrg(ctx, "Vendor", "vendor", ""); err != nil {
 				b.Fatal(err)
 			}
-			partner, err := dir.CreateOrg(ctx, "Partner", "partner", "vendor")
-			if err != nil {
-				b.Fatal(err)
-			}
-			conn, _, err := dir.CreateConnection(ctx, "partner", "partner", "entra")
-			if err != nil {
-				b.Fatal(err)
-			}
-			access := &orgs.Access{Store: db.Access(), Tx: db, Audit: db.Audit(), Now: clock}
-			role, err := access.CreateRole(ctx, orgs.Role{Key: "viewer", Permissions: []string{"reports.read"}})
-			if err != nil {
-				b.Fatal(err)
-			}
 			const n = 100_000
-			if err := db.Exec(`INSERT INTO grants (id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, reason, valid_from, created_at)
-				WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
-				SELECT 'g' || i, ?, 'u' || i, ?, ?, 'direct', '', 'bench', '', 0, 0 FROM seq`,
-				n-1, conn.ID, role.ID, partner.ID); err != nil {
-				b.Fatal(err)
-			}
-			if engine == "postgres" {
-				if err := db.Analyze(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
+			seeded := seedGrants(b, db, engine, "vendor", n, clock)
+			partner, access := seeded.partner, seeded.access
 			withSSF := os.Getenv("ORGSCIM_REVIEW_BENCH_SSF") == "1"
 			if withSSF {
 				streams := &ssf.Streams{Store: db.SSF(), Tx: db, Audit: db.Audit(), Now: clock}
