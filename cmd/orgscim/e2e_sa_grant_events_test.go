@@ -38,14 +38,7 @@ func TestServiceAccountGrantEventsReachThePartner(t *testing.T) {
 
 		sa := field(oper.post("/service-accounts", map[string]any{"org": "acme", "name": "billing-sync",
 			"owner": map[string]any{"connection": "acme", "user_id": w.pat}}).must(t, http.StatusCreated).JSON, "id")
-		grant := func(role, org string, expires *time.Time) string {
-			t.Helper()
-			body := map[string]any{"role": role, "org": org, "reason": "integration"}
-			if expires != nil {
-				body["expires_at"] = expires.Format(time.RFC3339)
-			}
-			return field(oper.post("/service-accounts/"+sa+"/grants", body).must(t, http.StatusCreated).JSON, "id")
-		}
+		grant := func(role, org string, expires *time.Time) string { return w.grantSA(t, sa, role, org, expires) }
 		kept := grant("reports.viewer", "acme", nil)
 		byHand := grant("audit.reader", "acme", nil)
 		soon := w.env.clock.Now().Add(time.Hour)

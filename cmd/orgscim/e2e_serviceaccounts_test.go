@@ -60,6 +60,17 @@ func newSAWorldOn(t *testing.T, env *e2eEnv) *saWorld {
 	return w
 }
 
+// grantSA gives the service account sa a role on org (until expires, when not nil) and
+// returns the grant's id.
+func (w *saWorld) grantSA(t *testing.T, sa, role, org string, expires *time.Time) string {
+	t.Helper()
+	body := map[string]any{"role": role, "org": org, "reason": "integration"}
+	if expires != nil {
+		body["expires_at"] = expires.Format(time.RFC3339)
+	}
+	return field(w.oper.post("/service-accounts/"+sa+"/grants", body).must(t, http.StatusCreated).JSON, "id")
+}
+
 // createSA creates a service account of acme owned by pat and gives it reports.viewer.
 func (w *saWorld) createSA(t *testing.T, name string) map[string]any {
 	t.Helper()

@@ -65,14 +65,7 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 		oper.post("/roles", map[string]any{"key": "crm.viewer", "permissions": []string{"crm.read"}}).must(t, http.StatusCreated)
 		sa := field(oper.post("/service-accounts", map[string]any{"org": "acme", "name": "billing-sync",
 			"owner": map[string]any{"connection": "acme", "user_id": w.pat}}).must(t, http.StatusCreated).JSON, "id")
-		grant := func(role, org string, expires *time.Time) string {
-			t.Helper()
-			body := map[string]any{"role": role, "org": org, "reason": "integration"}
-			if expires != nil {
-				body["expires_at"] = expires.Format(time.RFC3339)
-			}
-			return field(oper.post("/service-accounts/"+sa+"/grants", body).must(t, http.StatusCreated).JSON, "id")
-		}
+		grant := func(role, org string, expires *time.Time) string { return w.grantSA(t, sa, role, org, expires) }
 		soon := env.clock.Now().Add(time.Hour)
 		byHand, byReviewer, atDeadline := grant("reports.viewer", "acme", nil), grant("audit.reader", "acme", nil), grant("crm.viewer", "acme", nil)
 		expiring, ended := grant("ops.viewer", "acme", &soon), grant("reports.viewer", "emea", nil)
