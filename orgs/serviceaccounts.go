@@ -391,7 +391,7 @@ func (s *ServiceAccounts) retire(ctx context.Context, id, by, reason string, now
 	}
 	e := audit.New(ctx, now, ActServiceAccountRetire, "service_account", sa.ID)
 	e.ConnectionID, e.OrgID = sa.OwnerConnectionID, sa.OrgID
-	e.Diff = audit.Detail(map[string]any{"reason": reason, "grants_revoked": grants, "tokens_revoked": tokens,
+	e.Diff = audit.Detail(map[string]any{"reason": reason, "grants_revoked": len(grants), "tokens_revoked": tokens,
 		"before": before, "after": viewServiceAccount(sa)})
 	if err := Record(ctx, s.Audit, e); err != nil {
 		return nil, err
