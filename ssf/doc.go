@@ -26,11 +26,16 @@
 // deletion CAEP session-revoked and RISC account-purged; a grant revoked and an org's
 // relationship ended or suspended give the urn:orgscim grant-revoked and
 // relationship-ended events. A grant is revoked one at a time (by hand, by a reviewer:
-// grant.revoke) or with others (at a review's deadline, by the reconciler: grants.revoke,
-// which names every grant; a SET for each). Each SET holds one event, with sub_id a
+// grant.revoke) or with others (at a review's deadline, by the reconciler: grants.revoke;
+// with its mapping retired or rejected, the delegation it was made under revoked on a
+// compromise, its holder deactivated or deleted, or leaving a mapped group, drift
+// repaired: grants.sync). Both bulk kinds name every grant they revoked (in ids and
+// revoked_grant_ids, 1,000 an event, on each grant's tenant), and each gives a SET per
+// grant, about its holder. Each SET holds one event, with sub_id a
 // subject identifier (RFC 9493): complex, with user (email when the user has one, else
 // the opaque SCIM id) and tenant (the connection's slug, or the org's); txn is the audit
-// event's id, shared by the SETs of one change.
+// event's id, shared by the SETs of one event (a revocation of more than 1,000 grants,
+// or of grants of several tenants, is several events).
 //
 // A service account (orgs.ServiceAccount) has no connection and no e-mail: its SETs are
 // about it by the subject complex{user: opaque <account id>, tenant: opaque <its owner's
