@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"sort"
@@ -215,5 +216,124 @@ func TestSharedSignalsGrantsSync(t *testing.T) {
 			revoked("bob@acme.example", bobDirect, "emea", delegation),
 			revoked("sa:crm-export", saGrants[0], "acme", delegation),
 			revoked("sa:crm-export", saGrants[1], "emea", delegation))
+	})
+}
+
+// TestSharedSignalsLargeRevocationNamesEveryGrant: a mapping of a group of 1,001
+// people retired revokes 1,001 grants; the audit trail names every one of them, at most
+// 1,000 an event (so two grants.sync events, however many it counts), and a receiver
+// polls a verified grant-revoked SET for each grant, exactly once. On both engines.
+func TestSharedSignalsLargeRevocationNamesEveryGrant(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		env, _, _ := newE2ESSF(t, db)
+		base := env.srv.URL
+		sc := env.connect("acme", "okta")
+		_, ops := env.operators(t, "ops", "ops2")
+		oper, oper2 := ops[0], ops[1]
+		_, token, err := ssfStreams(db).AddReceiver(ctx, "siem", "https://siem.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, v := ssfCall(t, base, token, "POST", "/ssf/stream", map[string]any{
+			"delivery": map[string]any{"method": ssf.PollMethod}, "events_requested": []string{ssf.GrantRevoked}})
+		if st != http.StatusCreated {
+			t.Fatalf("poll stream: %d %v", st, v)
+		}
+		pollID := field(v, "stream_id")
+
+		// The people are created in process, the group and everything after through the server.
+		const n = 1001
+		users := newServices(db, env.clock.Now).users
+		members := make([]string, n)
+		email := map[string]string{}
+		for i := range members {
+			name := fmt.Sprintf("p%04d@acme.example", i)
+			u, err := users.Create(ctx, sc.conn.ID, map[string]any{"userName": name, "active": true}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			members[i], email[u.ID] = u.ID, name
+		}
+		group := sc.createGroup("Everyone", members...)["id"].(string)
+		oper.post("/roles", map[string]any{"key": "viewer", "permissions": []string{"reports.read"}}).must(t, http.StatusCreated)
+		m := field(oper.post("/mappings", map[string]any{"connection": "acme", "group_id": group, "role": "viewer", "org": "acme"}).
+			must(t, http.StatusCreated).JSON, "id")
+		oper2.post("/mappings/"+m+"/approve", nil).must(t, http.StatusOK)
+		holder := map[string]string{} // grant id → the person's e-mail
+		for cursor := ""; ; {
+			page := oper.get("/grants?org=acme&limit=1000&cursor="+cursor).must(t, http.StatusOK).JSON
+			for _, g := range page["items"].([]any) {
+				if field(g, "source_id") == m {
+					holder[field(g, "id")] = email[field(g, "user_id")]
+				}
+			}
+			if cursor = field(page, "next_cursor"); cursor == "" {
+				break
+			}
+		}
+		if len(holder) != n {
+			t.Fatalf("the mapping gave %d grants, want %d", len(holder), n)
+		}
+		oper.post("/mappings/"+m+"/retire", map[string]any{"reason": "reorganised"}).must(t, http.StatusOK)
+
+		named := map[string]int{}
+		var sizes []int
+		for _, e := range oper.get("/audit?target="+m+"&action=grants.sync&limit=1000").must(t, http.StatusOK).JSON["events"].([]any) {
+			ids := strSlice(at(e, "diff", "revoked_grant_ids"))
+			if len(ids) == 0 {
+				continue // the approval's, which added them
+			}
+			if num(t, at(e, "diff", "revoked")) != len(ids) || field(e, "connection_id") != sc.conn.ID {
+				t.Errorf("a revocation event counts %v and names %d, on connection %q", at(e, "diff", "revoked"), len(ids), field(e, "connection_id"))
+			}
+			sizes = append(sizes, len(ids))
+			for _, id := range ids {
+				named[id]++
+			}
+		}
+		sort.Ints(sizes)
+		if !reflect.DeepEqual(sizes, []int{1, 1000}) || len(named) != n {
+			t.Errorf("the retirement's events name %v grants (%d distinct), want 1,000 and 1 (%d)", sizes, len(named), n)
+		}
+		for id, k := range named {
+			if holder[id] == "" || k != 1 {
+				t.Errorf("grant %s named %d times, held by %q", id, k, holder[id])
+			}
+		}
+
+		got := map[string]int{}
+		var ack []string
+		for {
+			st, v := ssfCall(t, base, token, "POST", "/ssf/poll/"+pollID, map[string]any{"ack": ack, "returnImmediately": true, "maxEvents": 1000})
+			if st != http.StatusOK {
+				t.Fatalf("poll: %d %v", st, v)
+			}
+			sets := at(v, "sets").(map[string]any)
+			if len(sets) == 0 {
+				break
+			}
+			ack = ack[:0]
+			for jti, tok := range sets {
+				s, err := verifySET(tok.(string), base+"/ssf/jwks", base, "https://siem.example")
+				if err != nil {
+					t.Fatalf("SET %s: %v", jti, err)
+				}
+				g := field(s.Event, "grant")
+				if who := field(s.Claims, "sub_id", "user", "email"); s.Type != ssf.GrantRevoked || who != holder[g] || field(s.Event, "org") != "acme" {
+					t.Errorf("SET %s: %s about %q for grant %s (held by %q)", jti, s.Type, who, g, holder[g])
+				}
+				got[g]++
+				ack = append(ack, jti)
+			}
+		}
+		if len(got) != n {
+			t.Errorf("polled grant-revoked SETs for %d grants, want %d", len(got), n)
+		}
+		for g, k := range got {
+			if k != 1 {
+				t.Errorf("grant %s: %d SETs", g, k)
+			}
+		}
 	})
 }
