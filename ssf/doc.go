@@ -43,8 +43,9 @@
 // and each event says "service_account": <its name>, so that no receiver takes it for a
 // person. Its grants revoked give grant-revoked as a person's do; orphaned (its owner
 // gone, it holds nothing) RISC account-disabled; adopted again or reassigned out of it
-// RISC account-enabled; retired, with its grants and tokens, CAEP session-revoked then
-// RISC account-purged. Its SETs are ordered by its id, across reassignments.
+// RISC account-enabled; retired, a grant-revoked for each grant it still held, then
+// CAEP session-revoked and RISC account-purged. Its SETs are ordered by its id, across
+// reassignments.
 //
 // When an operator revokes a receiver, each of its push streams that was enabled or
 // paused is sent one last SET, SSF 1.0's stream-updated (§8.1.5): its subject the

@@ -170,7 +170,8 @@ type change struct {
 //   - a service account orphaned (its owner gone: it holds nothing until reassigned):
 //     RISC account-disabled; adopted again or reassigned out of it: RISC
 //     account-enabled; retired, with its grants and tokens: CAEP session-revoked, then
-//     RISC account-purged.
+//     RISC account-purged (after the grant-revoked of each grant, from the grants.sync
+//     the retirement records first).
 //
 // A user's subject is complex: user (email when the user has one, else the opaque SCIM
 // id) and tenant (the connection's slug). A service account's is complex too: user is
