@@ -44,18 +44,27 @@ func pageOf(c echo.Context) (after string, limit int, err error) {
 // reply converts items and answers with the page; a full page names its last id as the
 // cursor of the next.
 func reply[S any, T any](c echo.Context, items []S, limit int, id func(S) string, conv func(S) (T, error)) error {
+	out, err := pageOfItems(items, limit, id, conv)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// pageOfItems is the page reply answers, for a listing that says more beside it.
+func pageOfItems[S any, T any](items []S, limit int, id func(S) string, conv func(S) (T, error)) (Page[T], error) {
 	out := Page[T]{Items: make([]T, 0, len(items))}
 	for _, x := range items {
 		v, err := conv(x)
 		if err != nil {
-			return err
+			return Page[T]{}, err
 		}
 		out.Items = append(out.Items, v)
 	}
 	if len(items) == limit {
 		out.NextCursor = id(items[len(items)-1])
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // page is the listing store and the page a listing request asks for.

@@ -91,6 +91,13 @@ type ReviewItem struct {
 	Note           string                `json:"note"`
 }
 
+// ReviewItemPage is a page of a review's items and how many there are in all, so that a
+// client shows which of how many it holds without walking every page.
+type ReviewItemPage struct {
+	Page[ReviewItem]
+	Total int `json:"total" doc:"how many items the decision filter selects (every item the caller reviews without one), across all pages"`
+}
+
 func (s *Server) reviews() (*orgs.Reviews, error) {
 	if s.Reviews == nil {
 		return nil, orgscim.Errorf(orgscim.NotImplemented, "access reviews are not available")
@@ -226,13 +233,22 @@ func (s *Server) listReviewItems(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	items, err := rv.Items(ctx, principal(c), c.Param("id"), c.QueryParam("decision"), after, limit)
+	by, id, decision := principal(c), c.Param("id"), c.QueryParam("decision")
+	items, err := rv.Items(ctx, by, id, decision, after, limit)
+	if err != nil {
+		return err
+	}
+	total, _, err := rv.CountItems(ctx, by, id, decision, "")
 	if err != nil {
 		return err
 	}
 	r, now := s.resolver(ctx), s.now()
-	return reply(c, items, limit, func(x *orgs.ReviewItem) string { return x.Grant.ID },
+	p, err := pageOfItems(items, limit, func(x *orgs.ReviewItem) string { return x.Grant.ID },
 		func(x *orgs.ReviewItem) (ReviewItem, error) { return r.reviewItemJSON(x, now) })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ReviewItemPage{Page: p, Total: total})
 }
 
 func (s *Server) decideReviewItem(decision string) echo.HandlerFunc {

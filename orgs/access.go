@@ -3,6 +3,7 @@ package orgs
 import (
 	"context"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -113,10 +114,12 @@ type AccessStore interface {
 	// SyncMappingGrants makes the live grants of m for the given users (all users when
 	// users is nil) match m's group: a grant for each live, active user in the group or
 	// its nested groups, none for the others. g is the template of new grants.
-	SyncMappingGrants(ctx context.Context, m *Mapping, users []string, g Grant) (added, revoked int, err error)
-	// RevokeGrants revokes the live grants from one source (all of the user's when
-	// source is empty and userID is set).
-	RevokeGrants(ctx context.Context, sel GrantSelector, at time.Time, by, reason string) (int, error)
+	// It returns how many grants it added and every grant it revoked (ID, ConnectionID
+	// and UserID set).
+	SyncMappingGrants(ctx context.Context, m *Mapping, users []string, g Grant) (added int, revoked []*Grant, err error)
+	// RevokeGrants revokes the live grants sel selects and returns every one of them
+	// (ID, ConnectionID and UserID set), so that the revocation's events name them all.
+	RevokeGrants(ctx context.Context, sel GrantSelector, at time.Time, by, reason string) ([]*Grant, error)
 	CreateGrant(ctx context.Context, g *Grant) error
 	// LiveGrants returns the user's unrevoked grants on any of the orgs, and their roles.
 	LiveGrants(ctx context.Context, userID string, orgIDs []string) ([]*Grant, map[string]*Role, error)
@@ -585,74 +588,85 @@ func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.
 }
 
 // syncMapping makes m's grants for users (all users when nil) follow m's group, and
-// records what changed, if anything, as one grants.sync event in the connection's chain.
+// records what changed, if anything, as grants.sync events in the connection's chain.
 func (a *Access) syncMapping(ctx context.Context, m *Mapping, users []string, g Grant, reason string) (added, revoked int, err error) {
-	sel := GrantSelector{Source: SourceMapping, SourceID: m.ID}
-	namer, _ := a.Store.(grantNamer)
-	if a.Audit == nil {
-		namer = nil
+	added, gone, err := a.Store.SyncMappingGrants(ctx, m, users, g)
+	if err != nil || added+len(gone) == 0 || a.Audit == nil {
+		return added, len(gone), err
 	}
-	// What a sync revokes is known only afterwards, as revoked rows, which no index
-	// finds; the live grants it may revoke are cheap to list beforehand.
-	var live []string
-	if namer != nil {
-		if live, err = namer.LiveGrantIDs(ctx, sel, users, time.Time{}, maxRevocationCandidates); err != nil {
+	var addedIDs []string
+	if namer, ok := a.Store.(grantNamer); ok && added > 0 {
+		sel := GrantSelector{Source: SourceMapping, SourceID: m.ID}
+		if addedIDs, err = namer.LiveGrantIDs(ctx, sel, users, g.Created, maxListedIDs); err != nil {
 			return 0, 0, err
 		}
 	}
-	added, revoked, err = a.Store.SyncMappingGrants(ctx, m, users, g)
-	if err != nil || added+revoked == 0 || a.Audit == nil {
-		return added, revoked, err
-	}
-	ch := grantChanges{Reason: reason, Added: added, Revoked: revoked}
-	if namer != nil {
-		if added > 0 {
-			if ch.AddedIDs, err = namer.LiveGrantIDs(ctx, sel, users, g.Created, maxListedIDs); err != nil {
-				return 0, 0, err
-			}
-		}
-		if revoked > 0 && len(live) > 0 {
-			if ch.RevokedIDs, err = namer.RevokedGrantIDs(ctx, live); err != nil {
-				return 0, 0, err
-			}
-		}
-	}
-	return added, revoked, a.recordGrants(ctx, g.Created, "mapping", m.ID, m.ConnectionID, m.OrgID, ch)
+	return added, len(gone), a.recordGrants(ctx, g.Created, "mapping", m.ID, m.ConnectionID, m.OrgID, reason, added, addedIDs, gone)
 }
 
-// revokeGrants revokes the live grants sel selects, records them as one grants.sync
-// event on the target that caused it, and says how many it revoked.
+// revokeGrants revokes the live grants sel selects, records them as grants.sync events
+// on the target that caused it, and says how many it revoked.
 func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.Time, by, reason, targetType, targetID, conn, org string) (int, error) {
-	var ids []string
-	if r, ok := a.Store.(namingRevoker); ok && a.Audit != nil {
-		n, ids, err := r.RevokeGrantsNamed(ctx, sel, now, by, reason, maxListedIDs)
-		if err != nil || n == 0 {
-			return n, err
-		}
-		return n, a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
+	gone, err := a.Store.RevokeGrants(ctx, sel, now, by, reason)
+	if err != nil || len(gone) == 0 {
+		return len(gone), err
 	}
-	if namer, ok := a.Store.(grantNamer); ok && a.Audit != nil {
-		var err error
-		// Every live grant sel selects is revoked, so the first of them are the ids.
-		if ids, err = namer.LiveGrantIDs(ctx, sel, nil, time.Time{}, maxListedIDs); err != nil {
-			return 0, err
-		}
-	}
-	n, err := a.Store.RevokeGrants(ctx, sel, now, by, reason)
-	if err != nil || n == 0 {
-		return n, err
-	}
-	return n, a.recordGrants(ctx, now, targetType, targetID, conn, org, grantChanges{Reason: reason, Revoked: n, RevokedIDs: ids})
+	return len(gone), a.recordGrants(ctx, now, targetType, targetID, conn, org, reason, 0, nil, gone)
 }
 
-// recordGrants records a bulk change of grants. conn puts it in the connection's chain
-// (consequences of SCIM requests belong there); org, when set, is the org the grants
-// are on, so that delegated administrators of it see the event.
-func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, targetID, conn, org string, ch grantChanges) error {
-	ch.truncate()
-	e := audit.New(ctx, now, ActGrantsSync, targetType, targetID)
-	e.ConnectionID, e.OrgID, e.Diff = conn, org, audit.Detail(ch)
-	return Record(ctx, a.Audit, e)
+// recordGrants records a bulk change of grants as grants.sync events. conn puts them in
+// the connection's chain (consequences of SCIM requests belong there); org, when set,
+// is the org the grants are on, so that delegated administrators of it see the events.
+//
+// Every revoked grant is named, for the Shared Signals transmitter sends a grant-revoked
+// SET for each (a receiver must hear of access ending whatever ended it): the grants
+// are recorded on their own tenant's chain (GrantConnections; conn when they have none
+// — a delegation's grants may lie in several), maxListedIDs ids an event at most. The
+// first event on conn also has how many grants the change added and the first of their
+// ids; "revoked" is how many grants an event names.
+func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, targetID, conn, org, reason string,
+	added int, addedIDs []string, revoked []*Grant) error {
+	tenant, err := GrantConnections(ctx, a.owners(), revoked)
+	if err != nil {
+		return err
+	}
+	byConn := map[string][]string{}
+	for _, g := range revoked {
+		c := tenant[g.ID]
+		if c == "" {
+			c = conn
+		}
+		byConn[c] = append(byConn[c], g.ID)
+	}
+	conns := []string{conn}
+	for c := range byConn {
+		if c != conn {
+			conns = append(conns, c)
+		}
+	}
+	sort.Strings(conns[1:])
+	addedIDs = addedIDs[:min(len(addedIDs), maxListedIDs)]
+	first := added > 0
+	for _, c := range conns {
+		ids := byConn[c]
+		sort.Strings(ids)
+		for first || len(ids) > 0 {
+			ch := grantChanges{Reason: reason}
+			if first {
+				ch.Added, ch.AddedIDs, ch.IDsTruncated = added, addedIDs, len(addedIDs) < added
+			}
+			shown := ids[:min(len(ids), maxListedIDs-len(ch.AddedIDs))]
+			ids = ids[len(shown):]
+			ch.Revoked, ch.RevokedIDs = len(shown), shown
+			first = false
+			e := audit.New(ctx, now, ActGrantsSync, targetType, targetID)
+			e.ConnectionID, e.OrgID, e.Diff = c, org, audit.Detail(ch)
+			if err := Record(ctx, a.Audit, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (a *Access) grantTemplate(m *Mapping, role *Role, actor string, now time.Time) Grant {

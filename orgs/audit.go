@@ -33,32 +33,18 @@ const (
 	ActAdminKeyRevoke   = "admin_key.revoke"
 )
 
-// maxListedIDs bounds the ids one event lists: a sync of a group of 100,000 members is
-// one event with its counts, not 100,000 events nor a megabyte of ids.
+// maxListedIDs bounds the ids one event lists: a sync that adds 100,000 grants is one
+// event with its count and the first of their ids, not a megabyte of ids. Revoked grants
+// are named every one (a Shared Signals receiver hears of each), so a bulk revocation is
+// an event per maxListedIDs of them.
 const maxListedIDs = 1000
 
-// maxRevocationCandidates bounds the live grants read before a sync to find out
-// afterwards which of them it revoked; beyond it the event lists fewer ids than it
-// counts and says so.
-const maxRevocationCandidates = 10 * maxListedIDs
-
-// grantNamer is implemented by stores that can name the grants a bulk change touched
-// (sqlstore does), so that its one event lists them. Without it events carry counts.
+// grantNamer is implemented by stores that can name the grants a bulk change added
+// (sqlstore does), so that its event lists them. Without it the event counts them.
 type grantNamer interface {
 	// LiveGrantIDs returns up to limit ids of the live grants sel selects: of the given
 	// users only when users is not nil, created exactly at createdAt when it is not zero.
 	LiveGrantIDs(ctx context.Context, sel GrantSelector, users []string, createdAt time.Time, limit int) ([]string, error)
-	// RevokedGrantIDs returns those of ids that are revoked.
-	RevokedGrantIDs(ctx context.Context, ids []string) ([]string, error)
-}
-
-// namingRevoker is implemented by stores that revoke the grants a selector selects and
-// name the first of them (in id order) in one statement, where naming them first and
-// revoking them after would be two round trips.
-type namingRevoker interface {
-	// RevokeGrantsNamed revokes the live grants sel selects, as RevokeGrants, and
-	// returns how many it revoked and the ids of the first limit of them.
-	RevokeGrantsNamed(ctx context.Context, sel GrantSelector, at time.Time, by, reason string, limit int) (int, []string, error)
 }
 
 // Record appends e to log in the transaction of ctx; a service without a log records
@@ -177,23 +163,14 @@ type adminKeyView struct {
 }
 
 // grantChanges is the detail of a grants.sync event: what one sync or revocation did to
-// the grants of one source (or one user).
+// the grants of one source (or one user), in one tenant. A change that revoked more
+// than maxListedIDs grants is several events, each naming the grants it counts.
 type grantChanges struct {
 	Reason     string   `json:"reason"`
 	Added      int      `json:"added"`
-	Revoked    int      `json:"revoked"`
+	Revoked    int      `json:"revoked"` // how many grants this event names revoked
 	AddedIDs   []string `json:"added_grant_ids,omitempty"`
 	RevokedIDs []string `json:"revoked_grant_ids,omitempty"`
-	// IDsTruncated: the lists name fewer grants than the counts.
+	// IDsTruncated: added_grant_ids names fewer grants than added counts.
 	IDsTruncated bool `json:"ids_truncated,omitempty"`
-}
-
-func (g *grantChanges) truncate() {
-	if len(g.AddedIDs) > maxListedIDs {
-		g.AddedIDs = g.AddedIDs[:maxListedIDs]
-	}
-	if room := maxListedIDs - len(g.AddedIDs); len(g.RevokedIDs) > room {
-		g.RevokedIDs = g.RevokedIDs[:room]
-	}
-	g.IDsTruncated = len(g.AddedIDs) < g.Added || len(g.RevokedIDs) < g.Revoked
 }

@@ -363,7 +363,8 @@ func (s *ServiceAccounts) Retire(ctx context.Context, by Principal, id, reason s
 }
 
 // retire retires the account in the context's transaction: its live grants and usable
-// tokens are revoked with it, in one event. onlyOrphan refuses (Conflict) an account
+// tokens are revoked with it, in one event (and the grants.sync that names the grants).
+// onlyOrphan refuses (Conflict) an account
 // that is no longer an orphan past its deadline: the reconciler's retirement.
 func (s *ServiceAccounts) retire(ctx context.Context, id, by, reason string, now time.Time, onlyOrphan bool) (*ServiceAccount, error) {
 	var before serviceAccountView
@@ -381,7 +382,11 @@ func (s *ServiceAccounts) retire(ctx context.Context, id, by, reason string, now
 	if err != nil {
 		return nil, err
 	}
-	grants, err := s.Access.Store.RevokeGrants(ctx, GrantSelector{UserID: sa.ID}, now, by, "service account retired: "+reason)
+	// Its grants go first, recorded as grants.sync on the account, which names each of
+	// them, so that every receiver of their grant-revoked SETs hears of each before the
+	// account's purge.
+	grants, err := s.Access.revokeGrants(ctx, GrantSelector{UserID: sa.ID}, now, by, "service account retired: "+reason,
+		"service_account", sa.ID, sa.OwnerConnectionID, sa.OrgID)
 	if err != nil {
 		return nil, err
 	}

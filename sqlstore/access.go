@@ -199,7 +199,7 @@ func (s accessStore) UsersUnder(ctx context.Context, conn string, groupIDs []str
 	return ids, err
 }
 
-func (s accessStore) SyncMappingGrants(ctx context.Context, m *orgs.Mapping, users []string, g orgs.Grant) (added, revoked int, err error) {
+func (s accessStore) SyncMappingGrants(ctx context.Context, m *orgs.Mapping, users []string, g orgs.Grant) (added int, revoked []*orgs.Grant, err error) {
 	err = s.db.tx(ctx, func(tx *gorm.DB) error {
 		// Who should hold the grant: live, active users in the mapped group's closure.
 		// A reviewer's exception overrides the membership.
@@ -243,13 +243,14 @@ func (s accessStore) SyncMappingGrants(ctx context.Context, m *orgs.Mapping, use
 		}
 		for len(gone) > 0 {
 			n := min(len(gone), batch)
-			res := tx.Exec(`UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?
-				WHERE source = 'mapping' AND source_id = ? AND revoked_at IS NULL AND user_id IN ?`,
-				micros(g.Created), g.GrantedBy, "no longer a member of the mapped group", m.ID, gone[:n])
-			if res.Error != nil {
-				return res.Error
+			var rows []revokedGrantRow
+			if err := tx.Raw(`UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?
+				WHERE source = 'mapping' AND source_id = ? AND revoked_at IS NULL AND user_id IN ?
+				RETURNING `+revokedGrantCols, micros(g.Created), g.GrantedBy, "no longer a member of the mapped group", m.ID, gone[:n]).
+				Scan(&rows).Error; err != nil {
+				return err
 			}
-			revoked += int(res.RowsAffected)
+			revoked = append(revoked, revokedGrants(rows)...)
 			gone = gone[n:]
 		}
 		return nil
@@ -280,48 +281,35 @@ func (s accessStore) CreateGrant(ctx context.Context, g *orgs.Grant) error {
 	return insertGrant(s.db.q(ctx), g)
 }
 
-func (s accessStore) RevokeGrants(ctx context.Context, sel orgs.GrantSelector, at time.Time, by, reason string) (int, error) {
+// RevokeGrants revokes the live grants sel selects and returns them, every one, with
+// its holder and connection (RETURNING, on both engines), so that the event of the
+// revocation names each grant it revoked.
+func (s accessStore) RevokeGrants(ctx context.Context, sel orgs.GrantSelector, at time.Time, by, reason string) ([]*orgs.Grant, error) {
 	where, args := selectorWhere(sel)
 	if len(args) == 0 {
-		return 0, orgscim.Errorf(orgscim.Invalid, "refusing to revoke every grant")
+		return nil, orgscim.Errorf(orgscim.Invalid, "refusing to revoke every grant")
 	}
-	res := s.db.q(ctx).Exec("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE "+strings.Join(where, " AND "),
-		append([]any{micros(at), by, reason}, args...)...)
-	return int(res.RowsAffected), res.Error
+	var rows []revokedGrantRow
+	err := s.db.q(ctx).Raw("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE "+strings.Join(where, " AND ")+
+		" RETURNING "+revokedGrantCols, append([]any{micros(at), by, reason}, args...)...).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	return revokedGrants(rows), nil
 }
 
-// RevokeGrantsNamed is RevokeGrants that also names the first limit grants it revoked.
-// On PostgreSQL that is one statement (the update in a CTE, its RETURNING counted and
-// the first ids kept); SQLite, which has no data-modifying CTE, lists them before it
-// revokes them.
-func (s accessStore) RevokeGrantsNamed(ctx context.Context, sel orgs.GrantSelector, at time.Time, by, reason string, limit int) (int, []string, error) {
-	if s.db.dialect.name != postgresDialect.name {
-		ids, err := s.LiveGrantIDs(ctx, sel, nil, time.Time{}, limit)
-		if err != nil {
-			return 0, nil, err
-		}
-		n, err := s.RevokeGrants(ctx, sel, at, by, reason)
-		return n, ids, err
-	}
-	where, args := selectorWhere(sel)
-	if len(args) == 0 {
-		return 0, nil, orgscim.Errorf(orgscim.Invalid, "refusing to revoke every grant")
-	}
-	var rows []struct {
-		N  int
-		ID string
-	}
-	err := s.db.q(ctx).Raw("WITH r AS (UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE "+strings.Join(where, " AND ")+
-		" RETURNING id) SELECT (SELECT count(*) FROM r) AS n, id FROM r ORDER BY id LIMIT ?",
-		append(append([]any{micros(at), by, reason}, args...), limit)...).Scan(&rows).Error
-	if err != nil || len(rows) == 0 {
-		return 0, nil, err
-	}
-	ids := make([]string, len(rows))
+// revokedGrantCols is what a revocation returns of each grant it revoked: enough to
+// name it and to find its tenant (orgs.GrantConnections).
+const revokedGrantCols = "id, COALESCE(connection_id, '') AS connection_id, user_id"
+
+type revokedGrantRow struct{ ID, ConnectionID, UserID string }
+
+func revokedGrants(rows []revokedGrantRow) []*orgs.Grant {
+	out := make([]*orgs.Grant, len(rows))
 	for i, r := range rows {
-		ids[i] = r.ID
+		out[i] = &orgs.Grant{ID: r.ID, ConnectionID: r.ConnectionID, UserID: r.UserID}
 	}
-	return rows[0].N, ids, nil
+	return out
 }
 
 type grantRow struct {

@@ -9,13 +9,11 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 )
 
-// The two methods below let the orgs domain name, in the one audit event of a bulk change
-// of grants, the grants it touched. Both read live grants or look grants up by id, which
-// the partial indexes on live grants and the primary key answer; revoked grants found by
-// anything else would be a scan of every grant ever revoked.
-
 // LiveGrantIDs returns up to limit ids of the live grants sel selects: of the given
-// users only when users is not nil, created exactly at createdAt when it is not zero.
+// users only when users is not nil, created exactly at createdAt when it is not zero. It
+// lets the orgs domain name, in the event of a bulk change of grants, the grants it
+// added (those it revoked come back from the revocation itself); the partial indexes on
+// live grants answer it.
 func (s accessStore) LiveGrantIDs(ctx context.Context, sel orgs.GrantSelector, users []string, createdAt time.Time, limit int) ([]string, error) {
 	where, args := selectorWhere(sel)
 	if len(args) == 0 {
@@ -41,22 +39,6 @@ func (s accessStore) LiveGrantIDs(ctx context.Context, sel orgs.GrantSelector, u
 		}
 		out = append(out, ids...)
 		users = users[n:]
-	}
-	return out, nil
-}
-
-// RevokedGrantIDs returns those of ids that are revoked.
-func (s accessStore) RevokedGrantIDs(ctx context.Context, ids []string) ([]string, error) {
-	var out []string
-	for len(ids) > 0 {
-		n := min(len(ids), batch)
-		var got []string
-		if err := s.db.q(ctx).Raw("SELECT id FROM grants WHERE id IN ? AND revoked_at IS NOT NULL ORDER BY id", ids[:n]).
-			Scan(&got).Error; err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
-		ids = ids[n:]
 	}
 	return out, nil
 }

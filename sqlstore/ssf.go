@@ -76,29 +76,47 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 		return false, nil
 	}
 	// The grants a bulk revocation names, whose holders and orgs are then looked up too.
-	var revoked []struct {
+	// A revocation may name 100,000 grants in one transaction (a mapping of a large
+	// group retired): the lookups go a batch at a time, under both engines' limits on
+	// bind parameters.
+	type setGrant struct {
 		ID, UserID, RoleID, OrgID, RevokeReason string
 	}
-	if len(grantIDs) > 0 {
+	var revoked []setGrant
+	for ids := keysOf(grantIDs); len(grantIDs) > 0 && len(ids) > 0; {
+		n := min(len(ids), batch)
+		var got []setGrant
 		if err := tx.Raw(`SELECT id, user_id, role_id, org_id, COALESCE(revoke_reason, '') AS revoke_reason FROM grants WHERE id IN ?`,
-			keysOf(grantIDs)).Scan(&revoked).Error; err != nil {
+			ids[:n]).Scan(&got).Error; err != nil {
 			return false, fmt.Errorf("sqlstore: SET grants: %w", err)
 		}
-		for _, g := range revoked {
-			users[g.UserID], orgIDs[g.OrgID] = true, true
-		}
+		revoked, ids = append(revoked, got...), ids[n:]
+	}
+	grantByID := make(map[string]setGrant, len(revoked))
+	for _, g := range revoked {
+		users[g.UserID], orgIDs[g.OrgID] = true, true
+		grantByID[g.ID] = g
 	}
 	var rows []struct {
 		Kind, ID, Name, Email string
 	}
-	err = tx.Raw(`SELECT 'u' AS kind, id, user_name AS name, COALESCE(email, '') AS email FROM scim_users WHERE id IN ?
-		UNION ALL SELECT 's', id, name, '' FROM service_accounts WHERE id IN ?
-		UNION ALL SELECT 'c', id, slug, '' FROM connections WHERE id IN ?
+	err = tx.Raw(`SELECT 'c' AS kind, id, slug AS name, '' AS email FROM connections WHERE id IN ?
 		UNION ALL SELECT 'o', id, slug, '' FROM orgs WHERE id IN ?
 		UNION ALL SELECT 'r', stream_id, subject_key, '' FROM ssf_subjects WHERE stream_id IN ?`,
-		keysOf(users), keysOf(users), keysOf(conns), keysOf(orgIDs), keysOf(streamIDs)).Scan(&rows).Error
+		keysOf(conns), keysOf(orgIDs), keysOf(streamIDs)).Scan(&rows).Error
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: SET subjects: %w", err)
+	}
+	for ids := keysOf(users); len(ids) > 0; {
+		n := min(len(ids), batch)
+		var got []struct {
+			Kind, ID, Name, Email string
+		}
+		if err := tx.Raw(`SELECT 'u' AS kind, id, user_name AS name, COALESCE(email, '') AS email FROM scim_users WHERE id IN ?
+			UNION ALL SELECT 's', id, name, '' FROM service_accounts WHERE id IN ?`, ids[:n], ids[:n]).Scan(&got).Error; err != nil {
+			return false, fmt.Errorf("sqlstore: SET subjects: %w", err)
+		}
+		rows, ids = append(rows, got...), ids[n:]
 	}
 	type person struct{ name, email, account string }
 	people, slugs, removed := map[string]person{}, map[string]string{}, map[string]bool{}
@@ -125,16 +143,14 @@ func (ss ssfStreams) enqueue(tx *gorm.DB, w *batchWriter, events []audit.Event) 
 		f := ssf.Facts{UserID: uid, UserName: people[uid].name, Email: people[uid].email, ServiceAccount: people[uid].account,
 			ConnectionSlug: slugs["c"+e.ConnectionID], OrgSlug: slugs["o"+org]}
 		if ids := ssf.GrantsOf(e); len(ids) > 0 {
-			named := map[string]bool{}
 			for _, id := range ids {
-				named[id] = true
-			}
-			for _, g := range revoked {
-				if named[g.ID] {
-					h := people[g.UserID]
-					f.Revoked = append(f.Revoked, ssf.RevokedGrant{ID: g.ID, RoleID: g.RoleID, OrgSlug: slugs["o"+g.OrgID],
-						Reason: g.RevokeReason, Holder: ssf.Facts{UserID: g.UserID, UserName: h.name, Email: h.email, ServiceAccount: h.account}})
+				g, ok := grantByID[id]
+				if !ok {
+					continue
 				}
+				h := people[g.UserID]
+				f.Revoked = append(f.Revoked, ssf.RevokedGrant{ID: g.ID, RoleID: g.RoleID, OrgSlug: slugs["o"+g.OrgID],
+					Reason: g.RevokeReason, Holder: ssf.Facts{UserID: g.UserID, UserName: h.name, Email: h.email, ServiceAccount: h.account}})
 			}
 		}
 		// ord keeps a subject's SETs in event order: 8 slots per event. A bulk revocation

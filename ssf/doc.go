@@ -26,11 +26,16 @@
 // deletion CAEP session-revoked and RISC account-purged; a grant revoked and an org's
 // relationship ended or suspended give the urn:orgscim grant-revoked and
 // relationship-ended events. A grant is revoked one at a time (by hand, by a reviewer:
-// grant.revoke) or with others (at a review's deadline, by the reconciler: grants.revoke,
-// which names every grant; a SET for each). Each SET holds one event, with sub_id a
+// grant.revoke) or with others (at a review's deadline, by the reconciler: grants.revoke;
+// with its mapping retired or rejected, the delegation it was made under revoked on a
+// compromise, its holder deactivated or deleted, or leaving a mapped group, drift
+// repaired: grants.sync). Both bulk kinds name every grant they revoked (in ids and
+// revoked_grant_ids, 1,000 an event, on each grant's tenant), and each gives a SET per
+// grant, about its holder. Each SET holds one event, with sub_id a
 // subject identifier (RFC 9493): complex, with user (email when the user has one, else
 // the opaque SCIM id) and tenant (the connection's slug, or the org's); txn is the audit
-// event's id, shared by the SETs of one change.
+// event's id, shared by the SETs of one event (a revocation of more than 1,000 grants,
+// or of grants of several tenants, is several events).
 //
 // A service account (orgs.ServiceAccount) has no connection and no e-mail: its SETs are
 // about it by the subject complex{user: opaque <account id>, tenant: opaque <its owner's
@@ -38,8 +43,9 @@
 // and each event says "service_account": <its name>, so that no receiver takes it for a
 // person. Its grants revoked give grant-revoked as a person's do; orphaned (its owner
 // gone, it holds nothing) RISC account-disabled; adopted again or reassigned out of it
-// RISC account-enabled; retired, with its grants and tokens, CAEP session-revoked then
-// RISC account-purged. Its SETs are ordered by its id, across reassignments.
+// RISC account-enabled; retired, a grant-revoked for each grant it still held, then
+// CAEP session-revoked and RISC account-purged. Its SETs are ordered by its id, across
+// reassignments.
 //
 // When an operator revokes a receiver, each of its push streams that was enabled or
 // paused is sent one last SET, SSF 1.0's stream-updated (§8.1.5): its subject the

@@ -72,12 +72,12 @@ type Facts struct {
 	ServiceAccount string
 	ConnectionSlug string // the tenant: a person's connection, a service account owner's
 	OrgSlug        string
-	// Revoked are the grants a grants.revoke event names (GrantsOf), as the store found
-	// them; each holder's ConnectionSlug is the event's.
+	// Revoked are the grants a bulk revocation (grants.revoke, grants.sync) names
+	// (GrantsOf), as the store found them; each holder's ConnectionSlug is the event's.
 	Revoked []RevokedGrant
 }
 
-// RevokedGrant is one grant of a grants.revoke event: its role, its org's slug, why it
+// RevokedGrant is one grant of a bulk revocation event: its role, its org's slug, why it
 // was revoked, and who held it.
 type RevokedGrant struct {
 	ID, RoleID, OrgSlug, Reason string
@@ -101,7 +101,7 @@ type SET struct {
 // Facts only for those.
 func Emits(action string) bool {
 	switch action {
-	case "user.update", "user.delete", "grant.revoke", "grants.revoke", "org.update",
+	case "user.update", "user.delete", "grant.revoke", "grants.revoke", "grants.sync", "org.update",
 		"service_account.orphan", "service_account.adopt", "service_account.reassign", "service_account.retire":
 		return true
 	}
@@ -125,17 +125,26 @@ func UserOf(e *audit.Event) string {
 	return ""
 }
 
-// GrantsOf is the ids of the grants a grants.revoke event revoked (every one of them:
-// orgs.RecordRevocations names them all), to look up Facts.Revoked of.
+// GrantsOf is the ids of the grants a bulk revocation event revoked, to look up
+// Facts.Revoked of: every one of them, for both kinds name them all — grants.revoke
+// (orgs.RecordRevocations: a review's deadline, the reconciler) in ids, grants.sync
+// (a mapping retired, a delegation revoked with what was made under it, a user
+// deactivated or deleted, a member leaving a mapped group, drift repaired) in
+// revoked_grant_ids.
 func GrantsOf(e *audit.Event) []string {
-	if e.Action != "grants.revoke" {
-		return nil
-	}
 	var d struct {
-		IDs []string `json:"ids"`
+		IDs        []string `json:"ids"`
+		RevokedIDs []string `json:"revoked_grant_ids"`
 	}
-	_ = json.Unmarshal(e.Diff, &d)
-	return d.IDs
+	switch e.Action {
+	case "grants.revoke":
+		_ = json.Unmarshal(e.Diff, &d)
+		return d.IDs
+	case "grants.sync":
+		_ = json.Unmarshal(e.Diff, &d)
+		return d.RevokedIDs
+	}
+	return nil
 }
 
 type change struct {
@@ -154,13 +163,15 @@ type change struct {
 //   - a password set or replaced by the IdP: CAEP credential-change;
 //   - deleted: CAEP session-revoked, then RISC account-purged;
 //   - a grant revoked, by hand or a reviewer (grant.revoke) or together with others by
-//     a review's deadline or the reconciler (grants.revoke, a SET for each): urn:orgscim
-//     grant-revoked;
+//     a review's deadline or the reconciler (grants.revoke), or by a mapping retired, a
+//     delegation revoked, its holder deactivated or deleted, or leaving a mapped group
+//     (grants.sync; a SET for each grant): urn:orgscim grant-revoked;
 //   - an org's relationship ended or suspended: urn:orgscim relationship-ended;
 //   - a service account orphaned (its owner gone: it holds nothing until reassigned):
 //     RISC account-disabled; adopted again or reassigned out of it: RISC
 //     account-enabled; retired, with its grants and tokens: CAEP session-revoked, then
-//     RISC account-purged.
+//     RISC account-purged (after the grant-revoked of each grant, from the grants.sync
+//     the retirement records first).
 //
 // A user's subject is complex: user (email when the user has one, else the opaque SCIM
 // id) and tenant (the connection's slug). A service account's is complex too: user is
@@ -269,7 +280,7 @@ func SETs(e *audit.Event, f Facts) []SET {
 			body["reason_admin"] = reason(d.Reason)
 		}
 		add("grant", GrantRevoked, sub, keys, body)
-	case "grants.revoke":
+	case "grants.revoke", "grants.sync":
 		// A SET per grant, about its holder, as grant.revoke gives for one.
 		for _, g := range f.Revoked {
 			h := g.Holder

@@ -104,6 +104,33 @@ func TestAccessReviewOverHTTP(t *testing.T) {
 		if items, _ := pending["items"].([]any); len(items) != 1 || field(items[0], "grant_id") != grant["ann"] {
 			t.Errorf("pending items %v", pending)
 		}
+		// Every listing says how many items its filter selects, whatever page it is; a
+		// delegate's total counts only her part of a wider review.
+		for _, c := range []struct {
+			who    *adminClient
+			review string
+			query  string
+			total  int
+		}{
+			{carol, id, "", 4}, {carol, id, "decision=pending", 1}, {carol, id, "decision=confirmed", 2},
+			{carol, id, "decision=revoked", 1}, {carol, id, "decision=lapsed", 0},
+			{carol, vendorReview, "", 4}, {oper, vendorReview, "", 5}, {carol, vendorReview, "decision=lapsed", 1},
+		} {
+			var seen int
+			for cursor := ""; ; {
+				page := c.who.get("/reviews/"+c.review+"/items?limit=1&"+c.query+"&cursor="+cursor).must(t, http.StatusOK).JSON
+				seen += len(page["items"].([]any))
+				if n := num(t, page["total"]); n != c.total {
+					t.Errorf("review %s ?%s: total %d, want %d", c.review, c.query, n, c.total)
+				}
+				if cursor = field(page, "next_cursor"); cursor == "" {
+					break
+				}
+			}
+			if seen != c.total {
+				t.Errorf("review %s ?%s: %d items over its pages, total %d", c.review, c.query, seen, c.total)
+			}
+		}
 		got := carol.get("/reviews/"+id).must(t, http.StatusOK).JSON
 		if c := got["counts"]; num(t, at(c, "confirmed")) != 2 || num(t, at(c, "revoked")) != 1 || num(t, at(c, "pending")) != 1 {
 			t.Errorf("counts %v", c)

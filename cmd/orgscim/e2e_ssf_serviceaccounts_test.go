@@ -19,7 +19,7 @@ import (
 // Signals receivers of its owner's tenant, whatever ends it — a grant revoked by hand,
 // by a reviewer, at a review's deadline, by the reconciler (expired; the org's
 // relationship ended), the account orphaned by its owner leaving, adopted again by a new
-// owner, and retired. Every SET is about the account by one subject: complex, user an
+// owner, and retired (its grants first, each by its SET). Every SET is about the account by one subject: complex, user an
 // opaque subject with the account's id, tenant the owner's connection; the event names
 // the account; a receiver that removes {"format":"opaque","id":<account id>} from its
 // stream gets nothing about it until it adds it back. A person's grant revoked at the
@@ -176,15 +176,16 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 			must(t, http.StatusOK)
 		expect("kim adopting the account", pushed(), ssf.AccountEnabled)
 		oper.post("/service-accounts/"+sa+"/retire", map[string]any{"reason": "integration replaced"}).must(t, http.StatusOK)
+		// The grant it still held first, then its sessions and the account.
 		got := pushed()
-		if want := []string{ssf.SessionRevoked, ssf.AccountPurged}; !reflect.DeepEqual(got, want) {
+		if want := []string{revoked(kept, "acme"), ssf.SessionRevoked, ssf.AccountPurged}; !reflect.DeepEqual(got, want) {
 			t.Errorf("the retirement sent %v, want %v in this order", got, want)
 		}
 		if g := oper.get("/grants/"+kept).must(t, http.StatusOK).JSON; g["revoked_at"] == nil {
 			t.Errorf("the retired account's grant is live: %v", g)
 		}
 
-		// The receiver of every tenant polls the five grant-revoked SETs about the account
+		// The receiver of every tenant polls the six grant-revoked SETs about the account
 		// (and sam's).
 		st, v = ssfCall(t, base, allToken, "POST", "/ssf/poll/"+pollID, map[string]any{"returnImmediately": true, "maxEvents": 100})
 		if st != http.StatusOK {
@@ -201,6 +202,6 @@ func TestSharedSignalsServiceAccounts(t *testing.T) {
 			}
 		}
 		expect("the poll", polled, revoked(byHand, "acme"), revoked(byReviewer, "acme"), revoked(expiring, "acme"),
-			revoked(ended, "emea"), revoked(atDeadline, "acme"))
+			revoked(ended, "emea"), revoked(atDeadline, "acme"), revoked(kept, "acme"))
 	})
 }

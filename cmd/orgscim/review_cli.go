@@ -129,17 +129,23 @@ func (c *reviewListCmd) Run(env *cliEnv) error {
 type reviewShowCmd struct {
 	Review string `arg:"" name:"REVIEW" help:"The review's id."`
 	Items  bool   `help:"Also list its lines, as GET /api/v1/reviews/{id}/items: who holds which role on which org and the decision; a service account's line names the account and its owner."`
+	// The API's ?decision= filter and the console's, from the terminal.
+	Decision string `enum:",pending,confirmed,revoked,lapsed" default:"" placeholder:"pending|confirmed|revoked|lapsed" help:"With --items, only the lines of this decision: pending (undecided, grant live), confirmed, revoked or lapsed (undecided, grant ended)."`
 	jsonFlag
 }
 
 func (reviewShowCmd) Help() string {
 	return `Example:
 
-    orgscim review show 7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f --items --json`
+    orgscim review show 7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f --items --json
+    orgscim review show 7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f --items --decision pending`
 }
 
 func (c *reviewShowCmd) Run(env *cliEnv) error {
 	ctx, stdout, id, asJSON := env.ctx, env.stdout, c.Review, &c.JSON
+	if c.Decision != "" && !c.Items {
+		return usagef("--decision filters the lines of --items; give --items too")
+	}
 	db, err := env.open()
 	if err != nil {
 		return err
@@ -154,7 +160,7 @@ func (c *reviewShowCmd) Run(env *cliEnv) error {
 		return cliError(err)
 	}
 	if c.Items {
-		return printReviewItems(ctx, stdout, db, r, o.Slug, *asJSON)
+		return printReviewItems(ctx, stdout, db, r, o.Slug, c.Decision, *asJSON)
 	}
 	return printReview(stdout, r, o.Slug, *asJSON)
 }

@@ -31,7 +31,7 @@ func reviewItemView(it *orgs.ReviewItem, conn, role, org, owner string, now time
 	return v
 }
 
-func printReviewItems(ctx context.Context, w io.Writer, db *sqlstore.DB, r *orgs.Review, orgSlug string, asJSON bool) error {
+func printReviewItems(ctx context.Context, w io.Writer, db *sqlstore.DB, r *orgs.Review, orgSlug, decision string, asJSON bool) error {
 	svc := newServices(db, nil)
 	now := time.Now()
 	slugs := map[string]string{}
@@ -68,7 +68,7 @@ func printReviewItems(ctx context.Context, w io.Writer, db *sqlstore.DB, r *orgs
 	}
 	var lines []map[string]any
 	for after := ""; ; {
-		page, err := svc.reviews.Items(ctx, cliPrincipal(), r.ID, "", after, 500)
+		page, err := svc.reviews.Items(ctx, cliPrincipal(), r.ID, decision, after, 500)
 		if err != nil {
 			return cliError(err)
 		}
@@ -100,10 +100,17 @@ func printReviewItems(ctx context.Context, w io.Writer, db *sqlstore.DB, r *orgs
 		if lines == nil {
 			lines = []map[string]any{}
 		}
-		v["items"] = lines
+		v["items"], v["total"] = lines, len(lines)
 		return printJSON(w, v)
 	}
 	if err := printReview(w, r, orgSlug, false); err != nil {
+		return err
+	}
+	which := "lines"
+	if decision != "" {
+		which = decision + " lines"
+	}
+	if _, err := fmt.Fprintf(w, "  %s: %d\n", which, len(lines)); err != nil {
 		return err
 	}
 	for _, l := range lines {

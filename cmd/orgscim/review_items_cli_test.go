@@ -92,6 +92,36 @@ func TestReviewShowItems(t *testing.T) {
 					}
 				}
 			}
+			// The API's decision filter: ann's line confirmed, the account's left pending.
+			if _, err := svc.reviews.Confirm(ctx, op, r.ID, shown.Items[0].GrantID, "still needed"); err != nil {
+				t.Fatal(err)
+			}
+			confirmed, pending := shown.Items[0].GrantID, shown.Items[1].GrantID
+			for _, c := range []struct {
+				decision string
+				want     []string
+			}{{"confirmed", []string{confirmed}}, {"pending", []string{pending}}, {"revoked", nil}, {"lapsed", nil}} {
+				var got struct {
+					Total int
+					Items []struct {
+						GrantID  string `json:"grant_id"`
+						Decision string
+					}
+				}
+				out := mustCLI(t, "review", "show", r.ID, "--items", "--decision", c.decision, "--json", "--database", url)
+				if err := json.Unmarshal([]byte(out), &got); err != nil || got.Total != len(c.want) || len(got.Items) != len(c.want) {
+					t.Fatalf("--decision %s: %v\n%s", c.decision, err, out)
+				}
+				for i, it := range got.Items {
+					if it.GrantID != c.want[i] || it.Decision != c.decision {
+						t.Errorf("--decision %s: line %+v, want grant %s", c.decision, it, c.want[i])
+					}
+				}
+			}
+			if text := mustCLI(t, "review", "show", r.ID, "--items", "--decision", "pending", "--database", url); !strings.Contains(text, "  pending lines: 1\n  "+pending+"  pending") ||
+				strings.Contains(text, confirmed) {
+				t.Errorf("review show --items --decision pending:\n%s", text)
+			}
 			text := mustCLI(t, "review", "show", r.ID, "--items", "--database", url)
 			if !strings.Contains(text, sg.ID+"  pending   service account billing-sync (active, owner acme/"+ann.ID+"): viewer on acme") ||
 				!strings.Contains(text, "acme/"+ann.ID+": viewer on acme") {
