@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strconv"
+	"strings"
 
 	"github.com/orgscim/orgscim/provisioning"
 	"gorm.io/gorm"
@@ -187,4 +189,47 @@ func (db *DB) userLookup(ctx context.Context, conn string, f provisioning.Filter
 	}
 	rows, err = db.userRows(ctx, db.pool(ctx), stmt, conn, v, count, offset)
 	return rows, true, err
+}
+
+// sqlArgs numbers the arguments of a statement built at run time for database/sql
+// ($1, $2, … in the order added; see the note on placeholders above).
+type sqlArgs struct{ args []any }
+
+// add appends v and returns its placeholder.
+func (a *sqlArgs) add(v any) string {
+	a.args = append(a.args, v)
+	return "$" + strconv.Itoa(len(a.args))
+}
+
+// list appends vs and returns their parenthesised placeholders, for IN.
+func (a *sqlArgs) list(vs []string) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.add(v))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// numberedRows writes n rows of cols placeholders each, numbered from first.
+func numberedRows(b *strings.Builder, first, cols, n int) {
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(first))
+			first++
+		}
+		b.WriteByte(')')
+	}
 }
