@@ -311,11 +311,37 @@ func (s accessStore) RevokeGrantsNamed(ctx context.Context, sel orgs.GrantSelect
 		N  int
 		ID string
 	}
-	err := s.db.q(ctx).Raw("WITH r AS (UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE "+strings.Join(where, " AND ")+
-		" RETURNING id) SELECT (SELECT count(*) FROM r) AS n, id FROM r ORDER BY id LIMIT ?",
-		append(append([]any{micros(at), by, reason}, args...), limit)...).Scan(&rows).Error
-	if err != nil || len(rows) == 0 {
-		return 0, nil, err
+	stmt := "WITH r AS (UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE " + strings.Join(where, " AND ") +
+		" RETURNING id) SELECT (SELECT count(*) FROM r) AS n, id FROM r ORDER BY id LIMIT ?"
+	args = append(append([]any{micros(at), by, reason}, args...), limit)
+	if len(sel.GrantedUnder) > 0 { // a list to expand: gorm's IN ?
+		if err := s.db.q(ctx).Raw(stmt, args...).Scan(&rows).Error; err != nil {
+			return 0, nil, err
+		}
+	} else {
+		// $N SQL through database/sql (see rawsql.go): every deactivation and deletion
+		// of a user revokes its grants here.
+		res, err := s.db.query(ctx, s.db.pool(ctx), numbered(stmt), args...)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer res.Close()
+		for res.Next() {
+			rows = append(rows, struct {
+				N  int
+				ID string
+			}{})
+			r := &rows[len(rows)-1]
+			if err := res.Scan(&r.N, &r.ID); err != nil {
+				return 0, nil, err
+			}
+		}
+		if err := markUnavailable(res.Err()); err != nil {
+			return 0, nil, err
+		}
+	}
+	if len(rows) == 0 {
+		return 0, nil, nil
 	}
 	ids := make([]string, len(rows))
 	for i, r := range rows {

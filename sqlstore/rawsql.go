@@ -233,3 +233,21 @@ func numberedRows(b *strings.Builder, first, cols, n int) {
 		b.WriteByte(')')
 	}
 }
+
+// numbered replaces each ? of stmt, in order, with $1, $2, …: for statements written
+// with gorm's placeholders and no ? of their own (no string literal or operator holds
+// one), sent through database/sql.
+func numbered(stmt string) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(stmt); i++ {
+		if stmt[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(stmt[i])
+	}
+	return b.String()
+}
