@@ -29,8 +29,8 @@ import (
 type hotStatements struct {
 	tokenByHash     string // $1 hash: the token, its connection and one row per org on its path
 	userByID        string // $1 connection, $2 id: a live user
-	userByNameKey   string // $1 connection, $2 folded userName, $3 limit, $4 offset
-	userByIDLookup  string // $1 connection, $2 id, $3 limit, $4 offset
+	userByNameKey   string // $1 connection, $2 folded userName
+	userByIDLookup  string // $1 connection, $2 id
 	lockUserByID    string // $1 connection, $2 id: a live user, locked for its update
 	lockTombstone   string // $1 connection, $2 externalId: the latest deleted user, locked
 	updateUser      string // $1..$14 the user's columns after id, $15 connection, $16 id
@@ -47,9 +47,13 @@ func (d dialect) hotStatements() hotStatements {
 		JOIN orgs p ON ` + d.idInPath("p.id", "o.path") + `
 		WHERE t.hash = $1`,
 		userByID: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2 AND deleted_at IS NULL",
-		// No ORDER BY: at most one live user matches (see Users).
-		userByNameKey:  "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND deleted_at IS NULL AND user_name_key = $2 LIMIT $3 OFFSET $4",
-		userByIDLookup: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND deleted_at IS NULL AND id = $2 LIMIT $3 OFFSET $4",
+		// No ORDER BY: at most one live user matches (see Users). Nor LIMIT and OFFSET,
+		// which userLookup applies: the generic plan of "LIMIT $3 OFFSET $4" costs an
+		// unknown offset, twice the custom plans' cost, so it was never chosen and
+		// PostgreSQL planned every lookup afresh (pg_stat_statements: as many plans as
+		// calls, 0.13 ms planning against 0.03 ms executing on a quiet machine).
+		userByNameKey:  "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND deleted_at IS NULL AND user_name_key = $2",
+		userByIDLookup: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND deleted_at IS NULL AND id = $2",
 		lockUserByID:   "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2 AND deleted_at IS NULL LIMIT 1" + d.forUpdate,
 		lockTombstone: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND external_id = $2 AND deleted_at IS NOT NULL" +
 			" ORDER BY deleted_at DESC LIMIT 1" + d.forUpdate,
@@ -187,7 +191,10 @@ func (db *DB) userLookup(ctx context.Context, conn string, f provisioning.Filter
 	default:
 		return nil, false, nil
 	}
-	rows, err = db.userRows(ctx, db.pool(ctx), stmt, conn, v, count, offset)
+	rows, err = db.userRows(ctx, db.pool(ctx), stmt, conn, v)
+	// At most one row, by the unique keys: the page is cut here, not by the statement.
+	rows = rows[min(offset, len(rows)):]
+	rows = rows[:min(max(count, 0), len(rows))]
 	return rows, true, err
 }
 
