@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,10 +29,10 @@ import (
 // hotStatements are the fixed statements of one dialect.
 type hotStatements struct {
 	tokenByHash     string // $1 hash: the token, its connection and one row per org on its path
-	userByID        string // $1 connection, $2 id: a live user
+	userByID        string // $1 connection, $2 id: the user, deleted or not (see byKey)
 	userByNameKey   string // $1 connection, $2 folded userName
-	userByIDLookup  string // $1 connection, $2 id
-	lockUserByID    string // $1 connection, $2 id: a live user, locked for its update
+	userByIDLookup  string // $1 connection, $2 id, deleted or not
+	lockUserByID    string // $1 connection, $2 id: the user, deleted or not, locked for its update
 	lockTombstone   string // $1 connection, $2 externalId: the latest deleted user, locked
 	updateUser      string // $1..$14 the user's columns after id, $15 connection, $16 id
 	leaveGroups     string // $1 connection, $2 member id
@@ -46,15 +47,20 @@ func (d dialect) hotStatements() hotStatements {
 		FROM tokens t JOIN connections c ON c.id = t.connection_id JOIN orgs o ON o.id = c.org_id
 		JOIN orgs p ON ` + d.idInPath("p.id", "o.path") + `
 		WHERE t.hash = $1`,
-		userByID: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2 AND deleted_at IS NULL",
+		// byKey: by the primary key alone, the deleted left out by the caller. With
+		// "deleted_at IS NULL" here every partial index on (connection_id, …) was a
+		// candidate too, and the generic plan a connection cached before the table's
+		// first ANALYZE walked one of them through all the connection's users
+		// (EXPLAIN: scim_users_org, Filter: id = $2).
+		userByID: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2",
 		// No ORDER BY: at most one live user matches (see Users). Nor LIMIT and OFFSET,
 		// which userLookup applies: the generic plan of "LIMIT $3 OFFSET $4" costs an
 		// unknown offset, twice the custom plans' cost, so it was never chosen and
 		// PostgreSQL planned every lookup afresh (pg_stat_statements: as many plans as
 		// calls, 0.13 ms planning against 0.03 ms executing on a quiet machine).
 		userByNameKey:  "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND deleted_at IS NULL AND user_name_key = $2",
-		userByIDLookup: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND deleted_at IS NULL AND id = $2",
-		lockUserByID:   "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2 AND deleted_at IS NULL LIMIT 1" + d.forUpdate,
+		userByIDLookup: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2",               // byKey
+		lockUserByID:   "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND id = $2" + d.forUpdate, // byKey
 		lockTombstone: "SELECT " + userReadCols + " FROM scim_users WHERE connection_id = $1 AND external_id = $2 AND deleted_at IS NOT NULL" +
 			" ORDER BY deleted_at DESC LIMIT 1" + d.forUpdate,
 		updateUser: `UPDATE scim_users SET user_name = $1, user_name_key = $2, external_id = $3, display_name = $4, given_name = $5,
@@ -182,16 +188,22 @@ func (db *DB) userLookup(ctx context.Context, conn string, f provisioning.Filter
 		return nil, false, nil
 	}
 	v := c.Value.(string)
-	var stmt string
+	var (
+		stmt string
+		byID bool
+	)
 	switch {
 	case c.Attr.Path[0] == "userName":
 		stmt, v = db.hot.userByNameKey, provisioning.FoldKey(v)
 	case c.Attr.CaseExact:
-		stmt = db.hot.userByIDLookup
+		stmt, byID = db.hot.userByIDLookup, true
 	default:
 		return nil, false, nil
 	}
 	rows, err = db.userRows(ctx, db.pool(ctx), stmt, conn, v)
+	if byID {
+		rows = slices.DeleteFunc(rows, func(r userRow) bool { return r.DeletedAt != nil })
+	}
 	// At most one row, by the unique keys: the page is cut here, not by the statement.
 	rows = rows[min(offset, len(rows)):]
 	rows = rows[:min(max(count, 0), len(rows))]

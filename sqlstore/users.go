@@ -132,7 +132,7 @@ func (s userStore) CreateFreshUser(ctx context.Context, conn string, u *provisio
 
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
 	r, err := s.db.userRow(ctx, s.db.pool(ctx), s.db.hot.userByID, conn, id)
-	if isNoRows(err) {
+	if isNoRows(err) || err == nil && r.DeletedAt != nil {
 		return nil, userNotFound(id)
 	}
 	if err != nil {
@@ -151,7 +151,7 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, lock
 	var out *provisioning.User
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		r, err := s.db.userRow(ctx, txPool(tx), lock, conn, arg)
-		if isNoRows(err) {
+		if isNoRows(err) || err == nil && lock == s.db.hot.lockUserByID && r.DeletedAt != nil {
 			return notFound
 		}
 		if err != nil {
