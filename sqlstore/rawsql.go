@@ -108,7 +108,7 @@ type scanner interface{ Scan(dest ...any) error }
 func (r *userRow) scan(s scanner) error {
 	return s.Scan(&r.ConnectionID, &r.ID, &r.UserName, &r.UserNameKey, &r.ExternalID, &r.DisplayName, &r.GivenName,
 		&r.FamilyName, &r.Email, &r.Active, &r.PasswordHash, &r.Doc, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.DeletedAt,
-		&r.OrgID, &r.Unclaimed, &r.InNoGroup)
+		&r.OrgID, &r.Unclaimed, &r.InNoGroup, &r.NoQuarantine)
 }
 
 // orgFields are the destinations of orgCols, in order.
