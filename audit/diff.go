@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redacted replaces the value of a secret in a diff: that it changed is evidence, the
@@ -62,6 +63,9 @@ func generic(v any) any {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return nil
 	}
+	if out, ok := decoded(v); ok {
+		return out
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil
@@ -73,6 +77,54 @@ func generic(v any) any {
 		return nil
 	}
 	return out
+}
+
+// decoded is what generic returns for v when v is made only of what a JSON decoder
+// produces (maps of strings to values, slices of values, strings, booleans, numbers),
+// built without the round trip through JSON, which was most of an audited user write's
+// diff (docs/PERFORMANCE.md); ok is false for anything else, which takes the round trip.
+// The answer is the round trip's: numbers become the json.Number of their encoding, a
+// nil map or slice becomes nil, and a string that is not valid UTF-8 (which encoding
+// would change) is refused.
+func decoded(v any) (out any, ok bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case bool:
+		return v, true
+	case string:
+		return v, utf8.ValidString(v)
+	case json.Number, float64, float32, int, int64, int32, uint, uint64, uint32:
+		b, err := json.Marshal(v)
+		return json.Number(b), err == nil
+	case map[string]any:
+		if v == nil {
+			return nil, true
+		}
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			d, ok := decoded(x)
+			if !ok || !utf8.ValidString(k) {
+				return nil, false
+			}
+			m[k] = d
+		}
+		return m, true
+	case []any:
+		if v == nil {
+			return nil, true
+		}
+		a := make([]any, len(v))
+		for i, x := range v {
+			d, ok := decoded(x)
+			if !ok {
+				return nil, false
+			}
+			a[i] = d
+		}
+		return a, true
+	}
+	return nil, false
 }
 
 func diffValues(path string, before, after any, out map[string]Change) {

@@ -129,8 +129,8 @@ func (s *Users) admit(ctx context.Context, conn string, u *User, creating bool) 
 // settle records admit's verdict for the stored user, with an event when it is newly
 // held, in the write's transaction.
 func (s *Users) settle(ctx context.Context, conn string, u *User, v verdict, now time.Time) error {
-	if s.Quarantine == nil || (v.hold == "" && !v.clear) {
-		return nil
+	if s.Quarantine == nil || (v.hold == "" && !v.clear) || (v.clear && u.NoQuarantine) {
+		return nil // the user's own read in this transaction found no record to clear
 	}
 	q, err := s.Quarantine.Quarantine(ctx, conn, u.ID)
 	if err != nil {

@@ -43,6 +43,10 @@ type User struct {
 	// it: a user with no direct membership is in no group, nested or not, so its
 	// groups need not be asked for. False says nothing (a user built in memory).
 	InNoGroup bool
+	// NoQuarantine is true when the read that returned the user found no quarantine
+	// record of it, so a write that clears the domain rule has none to clear. False
+	// says nothing (a user built in memory).
+	NoQuarantine bool
 
 	Version      int64
 	Created      time.Time

@@ -249,19 +249,22 @@ func (s *Users) Get(ctx context.Context, conn, id string) (*User, error) {
 // returns an error nothing is stored.
 func (s *Users) Update(ctx context.Context, conn, id string, fn func(*User) error) (*User, error) {
 	now := s.now()
-	if s.Links != nil {
-		var out *User
-		err := inTx(ctx, s.Tx, func(ctx context.Context) error {
-			u, err := s.updateAttributes(ctx, conn, id, now, fn)
-			if err != nil {
-				return err
-			}
-			out = u
-			return s.claimByUpdate(ctx, conn, u, now)
-		})
-		return out, err
-	}
-	return s.updateAttributes(ctx, conn, id, now, fn)
+	var out *User
+	// The transaction is opened here, not in update: updateAttributes' closure runs the
+	// domain rule and the quarantine record with the context it was given, which must
+	// be the transaction's.
+	err := inTx(ctx, s.Tx, func(ctx context.Context) error {
+		u, err := s.updateAttributes(ctx, conn, id, now, fn)
+		if err != nil {
+			return err
+		}
+		out = u
+		if s.Links == nil {
+			return nil
+		}
+		return s.claimByUpdate(ctx, conn, u, now)
+	})
+	return out, err
 }
 
 func (s *Users) updateAttributes(ctx context.Context, conn, id string, now time.Time, fn func(*User) error) (*User, error) {

@@ -289,10 +289,31 @@ func (s accessStore) RevokeGrants(ctx context.Context, sel orgs.GrantSelector, a
 	if len(args) == 0 {
 		return nil, orgscim.Errorf(orgscim.Invalid, "refusing to revoke every grant")
 	}
+	stmt := "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE " + strings.Join(where, " AND ") +
+		" RETURNING " + revokedGrantCols
+	args = append([]any{micros(at), by, reason}, args...)
 	var rows []revokedGrantRow
-	err := s.db.q(ctx).Raw("UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE "+strings.Join(where, " AND ")+
-		" RETURNING "+revokedGrantCols, append([]any{micros(at), by, reason}, args...)...).Scan(&rows).Error
+	if len(sel.GrantedUnder) > 0 { // a list to expand: gorm's IN ?
+		if err := s.db.q(ctx).Raw(stmt, args...).Scan(&rows).Error; err != nil {
+			return nil, err
+		}
+		return revokedGrants(rows), nil
+	}
+	// $N SQL through database/sql (see rawsql.go): every deactivation and deletion of a
+	// user revokes its grants here.
+	res, err := s.db.query(ctx, s.db.pool(ctx), numbered(stmt), args...)
 	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	for res.Next() {
+		var r revokedGrantRow
+		if err := res.Scan(&r.ID, &r.ConnectionID, &r.UserID); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if err := markUnavailable(res.Err()); err != nil {
 		return nil, err
 	}
 	return revokedGrants(rows), nil

@@ -120,9 +120,23 @@ func (s delegationStore) LiveDelegations(ctx context.Context, orgIDs []string, a
 }
 
 func (s delegationStore) DelegationsHeldBy(ctx context.Context, conn, userID string) ([]*orgs.Delegation, error) {
+	// $N SQL through database/sql (see rawsql.go): every deactivation and deletion asks.
+	res, err := s.db.query(ctx, s.db.pool(ctx), "SELECT "+delegationCols+
+		" FROM delegations WHERE holder_connection_id = $1 AND holder_user_id = $2 AND revoked_at IS NULL ORDER BY created_at", conn, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
 	var rows []delegationRow
-	if err := s.db.q(ctx).Raw("SELECT "+delegationCols+" FROM delegations WHERE holder_connection_id = ? AND holder_user_id = ? AND revoked_at IS NULL ORDER BY created_at",
-		conn, userID).Scan(&rows).Error; err != nil {
+	for res.Next() {
+		var r delegationRow
+		if err := res.Scan(&r.ID, &r.OrgID, &r.HolderConnectionID, &r.HolderUserID, &r.Capabilities, &r.Depth, &r.ParentID,
+			&r.GrantedBy, &r.CreatedAt, &r.ExpiresAt, &r.RevokedAt, &r.RevokedBy, &r.RevokeReason, &r.EngagementID); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if err := markUnavailable(res.Err()); err != nil {
 		return nil, err
 	}
 	return delegations(rows)

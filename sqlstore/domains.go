@@ -151,35 +151,45 @@ func (s domainStore) Admission(ctx context.Context, conn string, ds []string) (*
 	if len(ds) == 0 {
 		ds = []string{""} // IN () is not SQL; no claim is on the empty domain
 	}
-	var rows []struct {
-		Kind          string
-		ID            string
-		OrgID         string
-		Domain        string
-		Token         string
-		Status        string
-		Method        string
-		CreatedAt     int64
-		VerifiedAt    *int64
-		LastCheckedAt *int64
-	}
-	err := s.db.q(ctx).Raw(`SELECT 'p' AS kind, domain_policy AS id, '' AS org_id, '' AS domain, '' AS token,
+	// $N SQL through database/sql (see rawsql.go): every user write of every IdP reads
+	// this, and gorm rebuilt it each time.
+	var q sqlArgs
+	c := q.add(conn)
+	stmt := `SELECT 'p' AS kind, domain_policy AS id, '' AS org_id, '' AS domain, '' AS token,
 			CASE WHEN require_verified_domain THEN 'required' ELSE '' END AS status, '' AS method, 0 AS created_at,
 			NULL AS verified_at, NULL AS last_checked_at
-		FROM connection_policies WHERE connection_id = ?
+		FROM connection_policies WHERE connection_id = ` + c + `
 		UNION ALL
 		SELECT 'o', d.id, d.org_id, d.domain, d.token, d.status, d.method, d.created_at, d.verified_at, d.last_checked_at
-		FROM domain_claims d JOIN orgs o ON o.id = d.org_id JOIN connections c ON c.id = ?
+		FROM domain_claims d JOIN orgs o ON o.id = d.org_id JOIN connections c ON c.id = ` + c + `
 		JOIN orgs h ON h.id = c.org_id WHERE substr(o.path, 1, length(h.path)) = h.path
 		UNION ALL
-		SELECT 'd', `+claimCols+` FROM domain_claims WHERE domain IN ?
-		ORDER BY 1, 4, 2`, conn, conn, ds).Scan(&rows).Error
+		SELECT 'd', ` + claimCols + ` FROM domain_claims WHERE domain IN ` + q.list(ds) + `
+		ORDER BY 1, 4, 2`
+	res, err := s.db.query(ctx, s.db.pool(ctx), stmt, q.args...)
 	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	type admissionRow struct {
+		Kind string
+		claimRow
+	}
+	var rows []admissionRow
+	for res.Next() {
+		var r admissionRow
+		if err := res.Scan(&r.Kind, &r.ID, &r.OrgID, &r.Domain, &r.Token, &r.Status, &r.Method, &r.CreatedAt,
+			&r.VerifiedAt, &r.LastCheckedAt); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if err := markUnavailable(res.Err()); err != nil {
 		return nil, err
 	}
 	a := &domains.Admission{}
 	for _, r := range rows {
-		c := claimRow{r.ID, r.OrgID, r.Domain, r.Token, r.Status, r.Method, r.CreatedAt, r.VerifiedAt, r.LastCheckedAt}
+		c := r.claimRow
 		switch r.Kind {
 		case "p":
 			a.DomainPolicy, a.RequireVerifiedDomain = r.ID, r.Status != ""

@@ -28,12 +28,20 @@ func (r quarantineRow) quarantine() *provisioning.Quarantine {
 }
 
 func (s quarantineStore) Quarantine(ctx context.Context, conn, userID string) (*provisioning.Quarantine, error) {
-	var rows []quarantineRow
-	err := s.db.q(ctx).Raw("SELECT "+quarantineCols+" FROM user_quarantine WHERE connection_id = ? AND user_id = ?", conn, userID).Scan(&rows).Error
-	if err != nil || len(rows) == 0 {
+	// $N SQL through database/sql (see rawsql.go): a user's every update asks.
+	res, err := s.db.query(ctx, s.db.pool(ctx), "SELECT "+quarantineCols+" FROM user_quarantine WHERE connection_id = $1 AND user_id = $2", conn, userID)
+	if err != nil {
 		return nil, err
 	}
-	return rows[0].quarantine(), nil
+	defer res.Close()
+	if !res.Next() {
+		return nil, markUnavailable(res.Err())
+	}
+	var r quarantineRow
+	if err := res.Scan(&r.ConnectionID, &r.UserID, &r.Domain, &r.State, &r.Since, &r.DecidedBy); err != nil {
+		return nil, err
+	}
+	return r.quarantine(), nil
 }
 
 func (s quarantineStore) SetQuarantine(ctx context.Context, q *provisioning.Quarantine) error {

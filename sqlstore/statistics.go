@@ -46,3 +46,38 @@ func quoteIdent(s string) string {
 	}
 	return string(append(out, '"'))
 }
+
+// firstAnalysisBytes is how large a never-analyzed table grows before AnalyzeFirst
+// analyzes it: eight pages, a few hundred users.
+const firstAnalysisBytes = 8 * 8192
+
+// AnalyzeFirst analyzes each of this schema's tables that PostgreSQL has never analyzed
+// (reltuples < 0) and that holds some rows by now, and returns their names; on SQLite it
+// does nothing. The server asks every second, one catalogue query, because
+// RefreshStatistics' interval is too slow for a table's first statistics: until then its
+// columns have none, and a connection's generic plan cached meanwhile stays wrong until
+// the next ANALYZE — the `userName eq` lookup walked every user of its connection
+// through another partial index (docs/PERFORMANCE.md, "A create's statements in
+// PostgreSQL"). The size is the table's file's, so a row count the statistics collector
+// has not published yet does not delay it. Each table is analyzed once this way; later
+// changes are RefreshStatistics'.
+func (db *DB) AnalyzeFirst(ctx context.Context) ([]string, error) {
+	if db.dialect.name != postgresDialect.name {
+		return nil, nil
+	}
+	g := db.gorm.WithContext(ctx)
+	var fresh []string
+	err := g.Raw(`SELECT c.relname FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+		  AND c.reltuples < 0 AND pg_relation_size(c.oid) >= ?
+		ORDER BY c.relname`, firstAnalysisBytes).Scan(&fresh).Error
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: statistics: %w", err)
+	}
+	for _, t := range fresh {
+		if err := g.Exec(`ANALYZE ` + quoteIdent(t)).Error; err != nil {
+			return nil, fmt.Errorf("sqlstore: analyze %s: %w", t, err)
+		}
+	}
+	return fresh, nil
+}

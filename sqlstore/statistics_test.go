@@ -48,3 +48,39 @@ func TestRefreshStatisticsAnalyzesWhatChanged(t *testing.T) {
 		}
 	})
 }
+
+// A table's first ANALYZE does not wait for the statistics collector or the refresh's
+// threshold: once the never-analyzed table holds a few hundred rows it is analyzed, and
+// only once.
+func TestAnalyzeFirstAnalyzesANewTableOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		a, _ := setup(t, db)
+		got, err := db.AnalyzeFirst(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(got, "scim_users") {
+			t.Fatalf("empty scim_users analyzed: %v", got)
+		}
+		svc := &provisioning.Users{Store: db.Users()}
+		for i := range 400 {
+			newUser(t, svc, a, fmt.Sprintf("user%03d@example.com", i), map[string]any{"displayName": "A user with a name"})
+		}
+		got, err = db.AnalyzeFirst(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.Engine() != "postgres" {
+			if len(got) != 0 {
+				t.Errorf("SQLite analyzed %v", got)
+			}
+			return
+		}
+		if !slices.Contains(got, "scim_users") {
+			t.Fatalf("400 users in a never-analyzed table, analyzed %v; want scim_users among them", got)
+		}
+		if again, err := db.AnalyzeFirst(ctx); err != nil || slices.Contains(again, "scim_users") {
+			t.Errorf("scim_users analyzed a second time (%v, %v)", again, err)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim"
+	"github.com/orgscim/orgscim/domains"
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
@@ -384,4 +385,52 @@ func TestPagingContinuesWhereThePreviousPageEnded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A user's read says whether it has a quarantine record: an update that clears the
+// domain rule skips clearing a record only on that word, so a wrong "none" would leave
+// a user held after its domain was verified.
+func TestUserReadSaysWhetherQuarantined(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		a, _ := setup(t, db)
+		svc := &provisioning.Users{Store: db.Users(), Quarantine: db.Quarantine(), Tx: db,
+			Domains: &domains.Service{Store: db.Domains(), Orgs: db.Orgs(), Policies: db.Orgs().(orgs.PolicyStore), Tx: db}}
+		u := newUser(t, svc, a, "carol", nil)
+		got, err := svc.Get(ctx, a, u.ID)
+		if err != nil || !got.NoQuarantine {
+			t.Fatalf("user without a record: NoQuarantine %v, %v", got != nil && got.NoQuarantine, err)
+		}
+		if err := db.Quarantine().SetQuarantine(ctx, &provisioning.Quarantine{ConnectionID: a, UserID: u.ID,
+			Domain: "example.com", State: provisioning.QuarantineHeld, Since: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		for _, read := range []struct {
+			name string
+			get  func() (*provisioning.User, error)
+		}{
+			{"by id", func() (*provisioning.User, error) { return svc.Get(ctx, a, u.ID) }},
+			{"in its update", func() (*provisioning.User, error) {
+				var seen *provisioning.User
+				_, err := db.Users().UpdateUser(ctx, a, u.ID, func(u *provisioning.User) error {
+					c := *u
+					seen = &c
+					return nil
+				})
+				return seen, err
+			}},
+		} {
+			got, err := read.get()
+			if err != nil || got.NoQuarantine {
+				t.Fatalf("%s: user with a record read as NoQuarantine (%v)", read.name, err)
+			}
+		}
+		// No claim on any domain and no address: the update clears the rule, and the
+		// record goes.
+		if _, err := svc.Update(ctx, a, u.ID, func(u *provisioning.User) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if q, err := db.Quarantine().Quarantine(ctx, a, u.ID); err != nil || q != nil {
+			t.Fatalf("record after an update that clears the rule: %+v, %v", q, err)
+		}
+	})
 }

@@ -35,6 +35,7 @@ type userRow struct {
 	OrgID        *string
 	Unclaimed    bool
 	InNoGroup    bool
+	NoQuarantine bool
 }
 
 // userCols are the columns a user is written with; placement (org_id) is written apart.
@@ -46,7 +47,8 @@ const userCols = "connection_id, id, user_name, user_name_key, external_id, disp
 // in_no_group rides along (an index probe of scim_memberships) so that rendering a user
 // in no group skips the recursive query of its groups.
 const userReadCols = userCols + `, org_id, (import_batch_id IS NOT NULL AND linked_at IS NULL) AS unclaimed,
-	NOT EXISTS (SELECT 1 FROM scim_memberships m WHERE m.connection_id = scim_users.connection_id AND m.member_id = scim_users.id) AS in_no_group`
+	NOT EXISTS (SELECT 1 FROM scim_memberships m WHERE m.connection_id = scim_users.connection_id AND m.member_id = scim_users.id) AS in_no_group,
+	NOT EXISTS (SELECT 1 FROM user_quarantine q WHERE q.connection_id = scim_users.connection_id AND q.user_id = scim_users.id) AS no_quarantine`
 
 func nullable(s string) *string {
 	if s == "" {
@@ -70,6 +72,7 @@ func (r *userRow) user() (*provisioning.User, error) {
 		Active: r.Active, PasswordHash: deref(r.PasswordHash), Version: r.Version,
 		Created: fromMicros(r.CreatedAt), LastModified: fromMicros(r.UpdatedAt), Deleted: fromMicrosPtr(r.DeletedAt),
 		OrgID: deref(r.OrgID), Unclaimed: r.Unclaimed, InNoGroup: r.InNoGroup,
+		NoQuarantine: r.NoQuarantine,
 	}
 	if err := json.Unmarshal([]byte(r.Doc), &u.Attributes); err != nil {
 		return nil, fmt.Errorf("sqlstore: user %s: corrupt document: %w", r.ID, err)
@@ -132,7 +135,7 @@ func (s userStore) CreateFreshUser(ctx context.Context, conn string, u *provisio
 
 func (s userStore) User(ctx context.Context, conn, id string) (*provisioning.User, error) {
 	r, err := s.db.userRow(ctx, s.db.pool(ctx), s.db.hot.userByID, conn, id)
-	if isNoRows(err) {
+	if isNoRows(err) || err == nil && r.DeletedAt != nil {
 		return nil, userNotFound(id)
 	}
 	if err != nil {
@@ -151,7 +154,7 @@ func (s userStore) update(ctx context.Context, conn string, notFound error, lock
 	var out *provisioning.User
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		r, err := s.db.userRow(ctx, txPool(tx), lock, conn, arg)
-		if isNoRows(err) {
+		if isNoRows(err) || err == nil && lock == s.db.hot.lockUserByID && r.DeletedAt != nil {
 			return notFound
 		}
 		if err != nil {

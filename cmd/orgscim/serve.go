@@ -387,7 +387,8 @@ stops accepting connections, finishes the requests in flight (waiting at most
 
 Every --analyze-every the server refreshes the query planner's statistics of the tables
 that changed by more than a tenth since their last refresh, as autovacuum would: after an
-IdP's initial sync of many users, stale statistics make lookups many times slower.
+IdP's initial sync of many users, stale statistics make lookups many times slower. A
+table never analyzed is analyzed within a second of holding a few hundred rows.
 
 Every day at --reconcile-at (UTC) the server runs a reconciliation pass (see orgscim
 reconcile --help); with several replicas one of them leads and the others skip the day.
@@ -693,13 +694,19 @@ func runServer(ctx context.Context, ln net.Listener, h http.Handler, logger *slo
 func keepStatistics(ctx context.Context, db *sqlstore.DB, every time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// A table's first ANALYZE cannot wait for the interval: see sqlstore.DB.AnalyzeFirst.
+	first := time.NewTicker(min(every, time.Second))
+	defer first.Stop()
 	for {
+		refresh := db.RefreshStatistics
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-first.C:
+			refresh = db.AnalyzeFirst
 		}
-		tables, err := db.RefreshStatistics(ctx)
+		tables, err := refresh(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("refreshing planner statistics", slog.String("error", err.Error()))
