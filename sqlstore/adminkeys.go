@@ -41,18 +41,22 @@ const adminKeyCols = `id, hash, hint, operator, delegation_id, created_by, issue
 
 type keyChainRow struct {
 	K adminKeyRow `gorm:"embedded;embeddedPrefix:k_"`
-	C chainRow    `gorm:"embedded"`
+	// The identity of a named operator key, NULL for any other.
+	IName              *string
+	IOwnerConnectionID *string
+	IOwnerUserID       *string
+	C                  chainRow `gorm:"embedded"`
 }
 
-// AdminKeyByHash reads the key and, for a delegate's key, its delegation's chain (what
-// DelegationChain reads) in one statement, so that authenticating a delegate costs the
-// same one round trip as an operator.
+// AdminKeyByHash reads the key, a named operator key's identity and, for a delegate's
+// key, its delegation's chain (what DelegationChain reads) in one statement, so that
+// authenticating any key costs one round trip.
 func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.AdminKey, []orgs.ChainLink, map[string]*orgs.Org, error) {
 	var rows []keyChainRow
 	err := s.db.q(ctx).Raw(chainSQL(s.db.dialect,
 		"SELECT delegation_id, 0 FROM admin_keys WHERE hash = ? AND delegation_id IS NOT NULL",
-		aliased("k.", "k_", adminKeyCols)+", ",
-		"(SELECT * FROM admin_keys WHERE hash = ?) k")+" ORDER BY links.link", hash, hash).Find(&rows).Error
+		aliased("k.", "k_", adminKeyCols)+", i.name AS i_name, i.owner_connection_id AS i_owner_connection_id, i.owner_user_id AS i_owner_user_id, ",
+		"(SELECT * FROM admin_keys WHERE hash = ?) k LEFT JOIN operator_key_identities i ON i.key_id = k.id")+" ORDER BY links.link", hash, hash).Find(&rows).Error
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -63,6 +67,9 @@ func (s adminKeyStore) AdminKeyByHash(ctx context.Context, hash string) (*orgs.A
 	k := &orgs.AdminKey{ID: r.ID, Hash: r.Hash, Hint: r.Hint, Operator: deref(r.Operator), DelegationID: deref(r.DelegationID),
 		CreatedBy: r.CreatedBy, IssuedWithKey: deref(r.IssuedWithKey), IssuedUnder: deref(r.IssuedUnder), Created: fromMicros(r.CreatedAt), Expires: fromMicrosPtr(r.ExpiresAt),
 		Revoked: fromMicrosPtr(r.RevokedAt), LastUsed: fromMicrosPtr(r.LastUsedAt)}
+	if i := rows[0]; i.IName != nil {
+		k.Identity = &orgs.OperatorKeyIdentity{KeyID: k.ID, Name: *i.IName, OwnerConnectionID: deref(i.IOwnerConnectionID), OwnerUserID: deref(i.IOwnerUserID)}
+	}
 	chain := make([]chainRow, len(rows))
 	for i := range rows {
 		chain[i] = rows[i].C
