@@ -190,19 +190,6 @@ type holderQuestion struct {
 	permission, orgID string
 }
 
-// checkHolder is checkHolders of one question.
-func (a *Access) checkHolder(ctx context.Context, h holderOf, permission, orgID string) (*Decision, error) {
-	cs, err := a.checkStore()
-	if err != nil {
-		return nil, err
-	}
-	ds, errs, err := a.checkHolders(ctx, cs, []holderQuestion{{h: h, permission: permission, orgID: orgID}}, a.CurrentTime())
-	if err != nil {
-		return nil, err
-	}
-	return ds[0], errs[0]
-}
-
 // checkHolders is the decision past each holder's own standing, which the caller has
 // judged: the org path's relationships, then the holder's grants, each by the authority
 // rule (grantStanding) and, for a mapping's grant, its mapping and membership now. The

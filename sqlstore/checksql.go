@@ -36,14 +36,6 @@ func (d dialect) listArg(ids []string) any {
 	return string(b)
 }
 
-// pathIDs is a one-column subquery of the ids on the path of the orgs whose ids match cond.
-func (d dialect) pathIDs(cond string) string {
-	if d.name == "postgres" {
-		return "SELECT unnest(string_to_array(trim(both '/' from t.path), '/')) FROM orgs t WHERE " + cond
-	}
-	return `SELECT j.value FROM orgs t, json_each('["' || replace(trim(t.path, '/'), '/', '","') || '"]') j WHERE ` + cond
-}
-
 const (
 	connectionCols = "id, slug, org_id, idp, status, created_at, placement"
 	grantCols      = `id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, granted_under, approved_by,
@@ -53,7 +45,7 @@ const (
 
 // checkStatements are the access check's fixed statements of one dialect.
 type checkStatements struct {
-	orgPaths    string // $1 org ids: those orgs and every org on their paths
+	orgPaths    string // $1 org ids: each org on the path of each of them (itself included)
 	orgsBySlug  string // $1 slugs
 	connsBySlug string // $1 slugs
 	connsByID   string // $1 ids
@@ -66,7 +58,10 @@ type checkStatements struct {
 
 func (d dialect) checkStatements() checkStatements {
 	return checkStatements{
-		orgPaths:    "SELECT " + orgCols + " FROM orgs WHERE id IN (" + d.pathIDs(d.inList("t.id", "$1")) + ")",
+		// An org shared by the paths of several targets comes once per target: a join
+		// through the primary key, which PostgreSQL's planner keeps (with id IN (...) of
+		// the paths, it scans the table).
+		orgPaths:    "SELECT " + aliased("p.", "", orgCols) + " FROM orgs t JOIN orgs p ON " + d.idInPath("p.id", "t.path") + " WHERE " + d.inList("t.id", "$1"),
 		orgsBySlug:  "SELECT " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$1"),
 		connsBySlug: "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("slug", "$1"),
 		connsByID:   "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("id", "$1"),
