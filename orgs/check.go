@@ -49,16 +49,26 @@ type UserStanding struct {
 // MembershipRef asks whether a user of a connection is in a group.
 type MembershipRef struct{ ConnectionID, UserID, GroupID string }
 
+// UserFacts are the facts of users' questions: the target orgs and every org on their
+// paths, by id; the users of the questions that exist (not deleted), by ref; and each
+// asked user's unrevoked grants on the path of the org it is asked about, oldest first,
+// with their roles.
+type UserFacts struct {
+	Orgs   map[string]*Org
+	Users  map[UserRef]UserStanding
+	Grants []*Grant
+	Roles  map[string]*Role
+}
+
 // CheckStore reads what the access rule asks of many questions at once, each kind of
 // fact in one query, as the rows are at that moment (nothing is cached between calls).
 // The access store implements it (sqlstore's does).
 type CheckStore interface {
 	// OrgPaths returns the orgs of ids and every org on their paths.
 	OrgPaths(ctx context.Context, ids []string) (map[string]*Org, error)
-	// UsersAndGrants returns the users of refs that exist (not deleted), by ref, and the
-	// unrevoked grants of those users on any of the orgs, oldest first, with their roles:
-	// a user's standing and its grants in one read.
-	UsersAndGrants(ctx context.Context, refs []UserRef, orgIDs []string) (map[UserRef]UserStanding, []*Grant, map[string]*Role, error)
+	// UserFacts reads everything users' questions ask, at one moment (a store reads it
+	// in one statement): question i asks about user refs[i] on org targetIDs[i].
+	UserFacts(ctx context.Context, refs []UserRef, targetIDs []string) (UserFacts, error)
 	// LiveGrantsOf returns the unrevoked grants of any of the holders (users or service
 	// accounts) on any of the orgs, oldest first, and their roles.
 	LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*Grant, map[string]*Role, error)
@@ -118,29 +128,21 @@ func (a *Access) CheckMany(ctx context.Context, qs []Question) (ds []*Decision, 
 	if len(refs) == 0 {
 		return ds, errs, nil
 	}
-	// Two reads for every question: the orgs on the target's paths, then the users with
-	// their live grants on those orgs. The grants of a user who turns out inactive, or of
-	// a path that turns out blocked, are read and left unused: cheaper than a third round
-	// trip to read them only for the questions still open.
+	// One read for every question: the orgs on the targets' paths, the users, and each
+	// user's live grants on the path it is asked about. The grants of a user who turns
+	// out inactive, or of a path that turns out blocked, are read and left unused:
+	// cheaper than a second round trip to read them only for the questions still open.
 	var targets []string
 	for i, q := range qs {
 		if ds[i] == nil {
-			targets = append(targets, q.OrgID)
+			targets = append(targets, q.OrgID) // aligned with refs
 		}
 	}
-	f := facts{}
-	if f.orgs, err = cs.OrgPaths(ctx, targets); err != nil {
-		return nil, nil, err
-	}
-	var onPaths []string
-	for _, o := range f.orgs {
-		onPaths = append(onPaths, o.ID)
-	}
-	users, grants, roles, err := cs.UsersAndGrants(ctx, refs, onPaths)
+	uf, err := cs.UserFacts(ctx, refs, targets)
 	if err != nil {
 		return nil, nil, err
 	}
-	f.grants, f.roles = grants, roles
+	users, f := uf.Users, facts{orgs: uf.Orgs, grants: uf.Grants, roles: uf.Roles}
 	var hqs []holderQuestion
 	var at []int
 	for i, q := range qs {

@@ -58,40 +58,54 @@ func (s accessStore) OrgPaths(ctx context.Context, ids []string) (map[string]*or
 	return out, err
 }
 
-// UsersAndGrants reads the users of refs and their live grants on orgIDs in one
-// statement. The users are selected by the sets of connections and ids, the grants by
-// their holder's id, as LiveGrantsOf selects them; the pairs asked are picked out here.
-func (s accessStore) UsersAndGrants(ctx context.Context, refs []orgs.UserRef, orgIDs []string) (map[orgs.UserRef]orgs.UserStanding, []*orgs.Grant, map[string]*orgs.Role, error) {
-	var conns, users []string
+// UserFacts reads every fact of users' questions in one statement (userFacts). The
+// users are selected by the sets of connections and ids, and picked out here.
+func (s accessStore) UserFacts(ctx context.Context, refs []orgs.UserRef, targetIDs []string) (orgs.UserFacts, error) {
+	conns, users := make([]string, len(refs)), make([]string, len(refs))
 	want := make(map[orgs.UserRef]bool, len(refs))
-	for _, r := range refs {
-		conns, users = append(conns, r.ConnectionID), append(users, r.UserID)
+	for i, r := range refs {
+		conns[i], users[i] = r.ConnectionID, r.UserID
 		want[r] = true
 	}
-	standing := make(map[orgs.UserRef]orgs.UserStanding, len(refs))
+	f := orgs.UserFacts{Orgs: map[string]*orgs.Org{}, Users: make(map[orgs.UserRef]orgs.UserStanding, len(refs))}
 	gr := newGrantRoles()
 	var (
-		ref  orgs.UserRef
-		name string
-		live bool
+		kind string
+		o    nullOrg
+		ref  struct{ conn, id, name sql.NullString }
+		live sql.NullBool
 		g    nullGrant
 	)
-	dest := append([]any{&ref.ConnectionID, &ref.UserID, &name, &live}, g.fields()...)
+	dest := append(append([]any{&kind}, o.fields()...), &ref.conn, &ref.id, &ref.name, &live)
+	dest = append(dest, g.fields()...)
 	d := s.db.dialect
-	err := s.db.checkRows(ctx, s.db.check.usersGrants, func(rows *sql.Rows) error {
+	stmt, args := s.db.check.userFacts, []any{d.listArg(uniq(conns)), d.listArg(users), d.listArg(targetIDs)}
+	if len(refs) == 1 {
+		stmt, args = s.db.check.userFact, []any{conns[0], users[0], targetIDs[0]}
+	}
+	err := s.db.checkRows(ctx, stmt, func(rows *sql.Rows) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		if !want[ref] {
-			return nil
+		switch kind {
+		case "o":
+			if _, ok := f.Orgs[o.ID.String]; !ok {
+				f.Orgs[o.ID.String] = o.row().org()
+			}
+		case "u":
+			if r := (orgs.UserRef{ConnectionID: ref.conn.String, UserID: ref.id.String}); want[r] {
+				f.Users[r] = orgs.UserStanding{UserName: ref.name.String, Active: live.Bool}
+			}
+		default:
+			return gr.add(&g)
 		}
-		standing[ref] = orgs.UserStanding{UserName: name, Active: live}
-		return gr.add(&g)
-	}, d.listArg(uniq(conns)), d.listArg(uniq(users)), d.listArg(uniq(orgIDs)))
+		return nil
+	}, args...)
 	if err != nil {
-		return nil, nil, nil, err
+		return orgs.UserFacts{}, err
 	}
-	return standing, gr.sorted(), gr.roles, nil
+	f.Grants, f.Roles = gr.sorted(), gr.roles
+	return f, nil
 }
 
 func (s accessStore) LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {

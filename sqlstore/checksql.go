@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 
 	"github.com/orgscim/orgscim/orgs"
 )
@@ -36,6 +37,37 @@ func (d dialect) listArg(ids []string) any {
 	return string(b)
 }
 
+// pairs is a FROM item q(user_id, org_id) of the pairs of list parameters a and b, the
+// i-th id of one with the i-th of the other.
+func (d dialect) pairs(a, b string) string {
+	if d.name == "postgres" {
+		return "unnest(" + a + "::text[], " + b + "::text[]) AS q(user_id, org_id)"
+	}
+	return "(SELECT qa.value AS user_id, qb.value AS org_id FROM json_each(" + a + ") qa JOIN json_each(" + b + ") qb ON qb.key = qa.key) q"
+}
+
+// nulls are NULL columns of these types, for a UNION branch that has no such columns:
+// typed, so that PostgreSQL matches them with another branch's columns whichever branch
+// comes first.
+func nulls(types ...[]string) string {
+	var cols []string
+	for _, ts := range types {
+		for _, t := range ts {
+			cols = append(cols, "CAST(NULL AS "+t+")")
+		}
+	}
+	return strings.Join(cols, ", ")
+}
+
+// The types of the columns of orgCols, of a user's standing, of grantCols and of
+// roleCols, for nulls.
+var (
+	orgTypes   = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"}
+	userTypes  = []string{"TEXT", "TEXT", "TEXT", "BOOLEAN"}
+	grantTypes = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT"}
+	roleTypes  = []string{"TEXT", "TEXT", "TEXT", "BOOLEAN", "BIGINT", "BOOLEAN", "BIGINT"}
+)
+
 const (
 	connectionCols = "id, slug, org_id, idp, status, created_at, placement"
 	grantCols      = `id, connection_id, user_id, role_id, org_id, source, source_id, granted_by, granted_under, approved_by,
@@ -49,11 +81,18 @@ type checkStatements struct {
 	orgsBySlug  string // $1 slugs
 	connsBySlug string // $1 slugs
 	connsByID   string // $1 ids
-	// usersGrants: $1 connection ids, $2 user ids, $3 org ids: the live users among them,
-	// each with its live grants on the orgs (and their roles), one row per grant or one
-	// with NULL grant columns.
-	usersGrants string
-	liveGrants  string // $1 holder ids, $2 org ids: live grants and their roles
+	// userFacts: $1 connection ids, $2 user ids, $3 target org ids: every fact a user's
+	// question needs, in one statement of two branches. Rows of kind 'o' are the orgs on
+	// the targets' paths (user and grant columns NULL); rows of kind 'u' the live users
+	// among the ids, each with one of its live grants on those orgs and the grant's role,
+	// or with NULL grant columns.
+	userFacts string
+	// userFact is userFacts of one question, its parameters single ids: PostgreSQL plans
+	// it once for the connection (its generic plan costs what a custom one does), where
+	// userFacts, over arrays of unknown length, is planned again at every execution —
+	// about 0.4 ms, more than it takes to run for one question.
+	userFact   string
+	liveGrants string // $1 holder ids, $2 org ids: live grants and their roles
 }
 
 func (d dialect) checkStatements() checkStatements {
@@ -65,15 +104,36 @@ func (d dialect) checkStatements() checkStatements {
 		orgsBySlug:  "SELECT " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$1"),
 		connsBySlug: "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("slug", "$1"),
 		connsByID:   "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("id", "$1"),
-		usersGrants: "SELECT u.connection_id, u.id, u.user_name, u.active, " + aliased("g.", "g_", grantCols) + ", " + aliased("r.", "r_", roleCols) + `
-			FROM scim_users u
-			LEFT JOIN grants g ON g.user_id = u.id AND g.revoked_at IS NULL AND ` + d.inList("g.org_id", "$3") + `
-			LEFT JOIN roles r ON r.id = g.role_id
-			WHERE ` + d.inList("u.connection_id", "$1") + " AND " + d.inList("u.id", "$2") + " AND u.deleted_at IS NULL",
+		userFacts:   d.userFacts(false),
+		userFact:    d.userFacts(true),
 		liveGrants: "SELECT " + aliased("g.", "g_", grantCols) + ", " + aliased("r.", "r_", roleCols) + `
 			FROM grants g JOIN roles r ON r.id = g.role_id
 			WHERE g.revoked_at IS NULL AND ` + d.inList("g.user_id", "$1") + " AND " + d.inList("g.org_id", "$2"),
 	}
+}
+
+// userFacts builds checkStatements.userFacts, or userFact when one.
+func (d dialect) userFacts(one bool) string {
+	in := func(col, n string) string {
+		if one {
+			return col + " = " + n
+		}
+		return d.inList(col, n)
+	}
+	pairs := d.pairs("$2", "$3")
+	if one {
+		pairs = "(SELECT CAST($2 AS TEXT) AS user_id, CAST($3 AS TEXT) AS org_id) q"
+	}
+	return "SELECT 'o', " + aliased("p.", "", orgCols) + ", " + nulls(userTypes, grantTypes, roleTypes) + `
+		FROM orgs t JOIN orgs p ON ` + d.idInPath("p.id", "t.path") + " WHERE " + in("t.id", "$3") + `
+		UNION ALL
+		SELECT 'u', ` + nulls(orgTypes) + ", u.connection_id, u.id, u.user_name, u.active, " + nulls(grantTypes, roleTypes) + `
+		FROM scim_users u WHERE ` + in("u.connection_id", "$1") + " AND " + in("u.id", "$2") + ` AND u.deleted_at IS NULL
+		UNION ALL
+		SELECT 'g', ` + nulls(orgTypes, userTypes) + ", " + aliased("g.", "g_", grantCols) + ", " + aliased("r.", "r_", roleCols) + `
+		FROM ` + pairs + ` JOIN orgs t ON t.id = q.org_id
+		JOIN grants g ON g.user_id = q.user_id AND g.revoked_at IS NULL AND ` + d.idInPath("g.org_id", "t.path") + `
+		JOIN roles r ON r.id = g.role_id`
 }
 
 // checkRows runs one of the check's statements on the context's transaction or the pool
@@ -147,6 +207,28 @@ func (gr *grantRoles) add(g *nullGrant) error {
 func (gr *grantRoles) sorted() []*orgs.Grant {
 	sortGrants(gr.grants)
 	return gr.grants
+}
+
+// nullOrg is an org's columns in a row where they may be NULL.
+type nullOrg struct {
+	ID, Slug, Name, Path, Kind, Status, Owner       sql.NullString
+	BrandName, BrandLogo, BrandPrimary, BrandAccent sql.NullString
+	ParentID                                        *string
+	ContractStart, ContractEnd                      *int64
+	GraceSeconds, Version, CreatedAt, UpdatedAt     sql.NullInt64
+}
+
+func (o *nullOrg) fields() []any {
+	return []any{&o.ID, &o.Slug, &o.Name, &o.ParentID, &o.Path, &o.Kind, &o.Status, &o.ContractStart, &o.ContractEnd,
+		&o.GraceSeconds, &o.Owner, &o.BrandName, &o.BrandLogo, &o.BrandPrimary, &o.BrandAccent, &o.Version, &o.CreatedAt, &o.UpdatedAt}
+}
+
+func (o *nullOrg) row() orgRow {
+	return orgRow{ID: o.ID.String, Slug: o.Slug.String, Name: o.Name.String, ParentID: o.ParentID, Path: o.Path.String,
+		Kind: o.Kind.String, Status: o.Status.String, ContractStart: o.ContractStart, ContractEnd: o.ContractEnd,
+		GraceSeconds: o.GraceSeconds.Int64, Owner: o.Owner.String, BrandDisplayName: o.BrandName.String, BrandLogoURL: o.BrandLogo.String,
+		BrandPrimaryColor: o.BrandPrimary.String, BrandAccentColor: o.BrandAccent.String, Version: o.Version.Int64,
+		CreatedAt: o.CreatedAt.Int64, UpdatedAt: o.UpdatedAt.Int64}
 }
 
 func (r *connectionRow) fields() []any {
