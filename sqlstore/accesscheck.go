@@ -129,9 +129,30 @@ func (s accessStore) ConnectionsByID(ctx context.Context, ids []string) (map[str
 	return s.connections(ctx, s.db.check.connsByID, ids, func(c *orgs.Connection) string { return c.ID })
 }
 
-// ConnectionsBySlug returns the connections that exist among slugs, by slug.
-func (s accessStore) ConnectionsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Connection, error) {
-	return s.connections(ctx, s.db.check.connsBySlug, slugs, func(c *orgs.Connection) string { return c.Slug })
+// ConnectionsAndOrgsBySlug returns the connections that exist among connSlugs and the
+// orgs that exist among orgSlugs, by slug, in one statement.
+func (s accessStore) ConnectionsAndOrgsBySlug(ctx context.Context, connSlugs, orgSlugs []string) (map[string]*orgs.Connection, map[string]*orgs.Org, error) {
+	conns, found := map[string]*orgs.Connection{}, map[string]*orgs.Org{}
+	var (
+		kind string
+		c    nullConnection
+		o    nullOrg
+	)
+	dest := append(append([]any{&kind}, c.fields()...), o.fields()...)
+	d := s.db.dialect
+	err := s.db.checkRows(ctx, s.db.check.names, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		if kind == "c" {
+			conn := c.row()
+			conns[conn.Slug] = conn.connection()
+		} else {
+			found[o.Slug.String] = o.row().org()
+		}
+		return nil
+	}, d.listArg(uniq(connSlugs)), d.listArg(uniq(orgSlugs)))
+	return conns, found, err
 }
 
 func (s accessStore) connections(ctx context.Context, stmt string, keys []string, key func(*orgs.Connection) string) (map[string]*orgs.Connection, error) {

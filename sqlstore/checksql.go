@@ -59,13 +59,14 @@ func nulls(types ...[]string) string {
 	return strings.Join(cols, ", ")
 }
 
-// The types of the columns of orgCols, of a user's standing, of grantCols and of
-// roleCols, for nulls.
+// The types of the columns of orgCols, of a user's standing, of connectionCols, of
+// grantCols and of roleCols, for nulls.
 var (
-	orgTypes   = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"}
-	userTypes  = []string{"TEXT", "TEXT", "TEXT", "BOOLEAN"}
-	grantTypes = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT"}
-	roleTypes  = []string{"TEXT", "TEXT", "TEXT", "BOOLEAN", "BIGINT", "BOOLEAN", "BIGINT"}
+	orgTypes        = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"}
+	userTypes       = []string{"TEXT", "TEXT", "TEXT", "BOOLEAN"}
+	connectionTypes = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "TEXT"}
+	grantTypes      = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT"}
+	roleTypes       = []string{"TEXT", "TEXT", "TEXT", "BOOLEAN", "BIGINT", "BOOLEAN", "BIGINT"}
 )
 
 const (
@@ -77,10 +78,12 @@ const (
 
 // checkStatements are the access check's fixed statements of one dialect.
 type checkStatements struct {
-	orgPaths    string // $1 org ids: each org on the path of each of them (itself included)
-	orgsBySlug  string // $1 slugs
-	connsBySlug string // $1 slugs
-	connsByID   string // $1 ids
+	orgPaths   string // $1 org ids: each org on the path of each of them (itself included)
+	orgsBySlug string // $1 slugs
+	// names: $1 connection slugs, $2 org slugs: rows of kind 'c', the connections, and
+	// of kind 'o', the orgs, that exist among them (the other kind's columns NULL).
+	names     string
+	connsByID string // $1 ids
 	// userFacts: $1 connection ids, $2 user ids, $3 target org ids: every fact a user's
 	// question needs, in one statement of two branches. Rows of kind 'o' are the orgs on
 	// the targets' paths (user and grant columns NULL); rows of kind 'u' the live users
@@ -100,12 +103,14 @@ func (d dialect) checkStatements() checkStatements {
 		// An org shared by the paths of several targets comes once per target: a join
 		// through the primary key, which PostgreSQL's planner keeps (with id IN (...) of
 		// the paths, it scans the table).
-		orgPaths:    "SELECT " + aliased("p.", "", orgCols) + " FROM orgs t JOIN orgs p ON " + d.idInPath("p.id", "t.path") + " WHERE " + d.inList("t.id", "$1"),
-		orgsBySlug:  "SELECT " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$1"),
-		connsBySlug: "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("slug", "$1"),
-		connsByID:   "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("id", "$1"),
-		userFacts:   d.userFacts(false),
-		userFact:    d.userFacts(true),
+		orgPaths:   "SELECT " + aliased("p.", "", orgCols) + " FROM orgs t JOIN orgs p ON " + d.idInPath("p.id", "t.path") + " WHERE " + d.inList("t.id", "$1"),
+		orgsBySlug: "SELECT " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$1"),
+		names: "SELECT 'c', " + connectionCols + ", " + nulls(orgTypes) + " FROM connections WHERE " + d.inList("slug", "$1") + `
+			UNION ALL
+			SELECT 'o', ` + nulls(connectionTypes) + ", " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$2"),
+		connsByID: "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("id", "$1"),
+		userFacts: d.userFacts(false),
+		userFact:  d.userFacts(true),
 		liveGrants: "SELECT " + aliased("g.", "g_", grantCols) + ", " + aliased("r.", "r_", roleCols) + `
 			FROM grants g JOIN roles r ON r.id = g.role_id
 			WHERE g.revoked_at IS NULL AND ` + d.inList("g.user_id", "$1") + " AND " + d.inList("g.org_id", "$2"),
@@ -229,6 +234,21 @@ func (o *nullOrg) row() orgRow {
 		GraceSeconds: o.GraceSeconds.Int64, Owner: o.Owner.String, BrandDisplayName: o.BrandName.String, BrandLogoURL: o.BrandLogo.String,
 		BrandPrimaryColor: o.BrandPrimary.String, BrandAccentColor: o.BrandAccent.String, Version: o.Version.Int64,
 		CreatedAt: o.CreatedAt.Int64, UpdatedAt: o.UpdatedAt.Int64}
+}
+
+// nullConnection is a connection's columns in a row where they may be NULL.
+type nullConnection struct {
+	ID, Slug, OrgID, IdP, Status, Placement sql.NullString
+	CreatedAt                               sql.NullInt64
+}
+
+func (c *nullConnection) fields() []any {
+	return []any{&c.ID, &c.Slug, &c.OrgID, &c.IdP, &c.Status, &c.CreatedAt, &c.Placement}
+}
+
+func (c *nullConnection) row() connectionRow {
+	return connectionRow{ID: c.ID.String, Slug: c.Slug.String, OrgID: c.OrgID.String, IdP: c.IdP.String, Status: c.Status.String,
+		CreatedAt: c.CreatedAt.Int64, Placement: c.Placement.String}
 }
 
 func (r *connectionRow) fields() []any {

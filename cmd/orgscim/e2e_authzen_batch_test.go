@@ -119,9 +119,12 @@ func TestAuthZENBatchEqualsSingles(t *testing.T) {
 				spent := db.Statements() - before
 				before = db.Statements()
 				pdp(t, env, asker.key, "/access/v1/evaluation", question("acme", users["bob"], "reports.read", "emea")).must(t, http.StatusOK)
-				// Decided together, the batch costs a fixed number of statements: about what
-				// one question alone costs, not a hundred times that.
-				if one := db.Statements() - before; spent > 2*one {
+				// Decided together, the batch costs a fixed number of statements: what one
+				// question alone costs, plus one read of each fact only some of its
+				// questions need — the mappings and the memberships behind mapping grants,
+				// the groups' names — and the key's touch (its first use since the clock
+				// moved), not a hundred times that.
+				if one := db.Statements() - before; spent > one+4 {
 					t.Errorf("a batch of %d questions sent %d statements; one question alone sends %d", len(qs), spent, one)
 				}
 				batch, _ := rep.JSON["evaluations"].([]any)
