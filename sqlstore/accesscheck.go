@@ -140,7 +140,12 @@ func (s accessStore) ConnectionsAndOrgsBySlug(ctx context.Context, connSlugs, or
 	)
 	dest := append(append([]any{&kind}, c.fields()...), o.fields()...)
 	d := s.db.dialect
-	err := s.db.checkRows(ctx, s.db.check.names, func(rows *sql.Rows) error {
+	connSlugs, orgSlugs = uniq(connSlugs), uniq(orgSlugs)
+	stmt, args := s.db.check.names, []any{d.listArg(connSlugs), d.listArg(orgSlugs)}
+	if len(connSlugs) == 1 && len(orgSlugs) == 1 {
+		stmt, args = s.db.check.name, []any{connSlugs[0], orgSlugs[0]}
+	}
+	err := s.db.checkRows(ctx, stmt, func(rows *sql.Rows) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
@@ -151,7 +156,7 @@ func (s accessStore) ConnectionsAndOrgsBySlug(ctx context.Context, connSlugs, or
 			found[o.Slug.String] = o.row().org()
 		}
 		return nil
-	}, d.listArg(uniq(connSlugs)), d.listArg(uniq(orgSlugs)))
+	}, args...)
 	return conns, found, err
 }
 

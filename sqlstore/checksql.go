@@ -83,6 +83,7 @@ type checkStatements struct {
 	// names: $1 connection slugs, $2 org slugs: rows of kind 'c', the connections, and
 	// of kind 'o', the orgs, that exist among them (the other kind's columns NULL).
 	names     string
+	name      string // names of one connection and one org: planned once per connection (see userFact)
 	connsByID string // $1 ids
 	// userFacts: $1 connection ids, $2 user ids, $3 target org ids: every fact a user's
 	// question needs, in one statement of two branches. Rows of kind 'o' are the orgs on
@@ -105,16 +106,26 @@ func (d dialect) checkStatements() checkStatements {
 		// the paths, it scans the table).
 		orgPaths:   "SELECT " + aliased("p.", "", orgCols) + " FROM orgs t JOIN orgs p ON " + d.idInPath("p.id", "t.path") + " WHERE " + d.inList("t.id", "$1"),
 		orgsBySlug: "SELECT " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$1"),
-		names: "SELECT 'c', " + connectionCols + ", " + nulls(orgTypes) + " FROM connections WHERE " + d.inList("slug", "$1") + `
-			UNION ALL
-			SELECT 'o', ` + nulls(connectionTypes) + ", " + orgCols + " FROM orgs WHERE " + d.inList("slug", "$2"),
-		connsByID: "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("id", "$1"),
-		userFacts: d.userFacts(false),
-		userFact:  d.userFacts(true),
+		names:      d.names(false),
+		name:       d.names(true),
+		connsByID:  "SELECT " + connectionCols + " FROM connections WHERE " + d.inList("id", "$1"),
+		userFacts:  d.userFacts(false),
+		userFact:   d.userFacts(true),
 		liveGrants: "SELECT " + aliased("g.", "g_", grantCols) + ", " + aliased("r.", "r_", roleCols) + `
 			FROM grants g JOIN roles r ON r.id = g.role_id
 			WHERE g.revoked_at IS NULL AND ` + d.inList("g.user_id", "$1") + " AND " + d.inList("g.org_id", "$2"),
 	}
+}
+
+// names builds checkStatements.names, or name when one.
+func (d dialect) names(one bool) string {
+	in := d.inList
+	if one {
+		in = func(col, n string) string { return col + " = " + n }
+	}
+	return "SELECT 'c', " + connectionCols + ", " + nulls(orgTypes) + " FROM connections WHERE " + in("slug", "$1") + `
+		UNION ALL
+		SELECT 'o', ` + nulls(connectionTypes) + ", " + orgCols + " FROM orgs WHERE " + in("slug", "$2")
 }
 
 // userFacts builds checkStatements.userFacts, or userFact when one.
