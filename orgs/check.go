@@ -61,7 +61,8 @@ type UserFacts struct {
 }
 
 // CheckStore reads what the access rule asks of many questions at once, each kind of
-// fact in one query, as the rows are at that moment (nothing is cached between calls).
+// fact in one query (the facts every user's question needs together, in UserFacts), as
+// the rows are at that moment (nothing is cached between calls).
 // The access store implements it (sqlstore's does).
 type CheckStore interface {
 	// OrgPaths returns the orgs of ids and every org on their paths.
@@ -193,9 +194,9 @@ type holderQuestion struct {
 }
 
 // checkHolders is the decision past each holder's own standing, which the caller has
-// judged: the org path's relationships, then the holder's grants, each by the authority
-// rule (grantStanding) and, for a mapping's grant, its mapping and membership now. The
-// facts of every question are read together, one query per kind.
+// judged (a service account's): it reads the orgs on the questions' paths and the
+// holders' live grants on them, for every question together, and judges them
+// (judgeHolders).
 func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQuestion, now time.Time) ([]*Decision, []error, error) {
 	if len(qs) == 0 {
 		return make([]*Decision, 0), make([]error, 0), nil
@@ -217,8 +218,11 @@ func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQue
 	return a.judgeHolders(ctx, cs, qs, now, f)
 }
 
-// judgeHolders decides each question from f, read for all of them, and what the grants
-// on it need beyond: their connections, delegations, mappings and memberships.
+// judgeHolders decides each question from f, read for all of them: the org path's
+// relationships, then the holder's grants, each by the authority rule (grantStanding)
+// and, for a mapping's grant, its mapping and membership now — what the grants need
+// beyond f read together, one query per kind (connections, delegations, mappings,
+// memberships), and only when some grant needs it.
 func (a *Access) judgeHolders(ctx context.Context, cs CheckStore, qs []holderQuestion, now time.Time, f facts) ([]*Decision, []error, error) {
 	ds, errs := make([]*Decision, len(qs)), make([]error, len(qs))
 	if len(qs) == 0 {
