@@ -46,6 +46,14 @@ func (d dialect) pairs(a, b string) string {
 	return "(SELECT qa.value AS user_id, qb.value AS org_id FROM json_each(" + a + ") qa JOIN json_each(" + b + ") qb ON qb.key = qa.key) q"
 }
 
+// pathIDs is a one-column subquery of the ids on the paths of the orgs t that match cond.
+func (d dialect) pathIDs(cond string) string {
+	if d.name == "postgres" {
+		return "SELECT unnest(string_to_array(trim(both '/' from t.path), '/')) FROM orgs t WHERE " + cond
+	}
+	return `SELECT j.value FROM orgs t, json_each('["' || replace(trim(t.path, '/'), '/', '","') || '"]') j WHERE ` + cond
+}
+
 // nulls are NULL columns of these types, for a UNION branch that has no such columns:
 // typed, so that PostgreSQL matches them with another branch's columns whichever branch
 // comes first.
@@ -140,8 +148,14 @@ func (d dialect) userFacts(one bool) string {
 	if one {
 		pairs = "(SELECT CAST($2 AS TEXT) AS user_id, CAST($3 AS TEXT) AS org_id) q"
 	}
+	// One target's path: a join through the primary key. Many targets' paths share
+	// orgs, so a batch reads each org once (a semi-join) instead of once per target.
+	onPaths := "orgs t JOIN orgs p ON " + d.idInPath("p.id", "t.path") + " WHERE " + in("t.id", "$3")
+	if !one {
+		onPaths = "orgs p WHERE p.id IN (" + d.pathIDs(d.inList("t.id", "$3")) + ")"
+	}
 	return "SELECT 'o', " + aliased("p.", "", orgCols) + ", " + nulls(userTypes, grantTypes, roleTypes) + `
-		FROM orgs t JOIN orgs p ON ` + d.idInPath("p.id", "t.path") + " WHERE " + in("t.id", "$3") + `
+		FROM ` + onPaths + `
 		UNION ALL
 		SELECT 'u', ` + nulls(orgTypes) + ", u.connection_id, u.id, u.user_name, u.active, " + nulls(grantTypes, roleTypes) + `
 		FROM scim_users u WHERE ` + in("u.connection_id", "$1") + " AND " + in("u.id", "$2") + ` AND u.deleted_at IS NULL
