@@ -25,6 +25,17 @@ func (d dialect) inList(col, n string) string {
 	return col + " IN (SELECT value FROM json_each(" + n + "))"
 }
 
+// inSet is inList for a column that a set is matched against row by row: on
+// PostgreSQL a semi-join on the unnested array, which hashes the set, where col =
+// ANY($n) in a generic plan compares each row with every element (for 100 ids against
+// the 1,001 orgs, 1.4 ms instead of 0.2 ms).
+func (d dialect) inSet(col, n string) string {
+	if d.name == "postgres" {
+		return col + " IN (SELECT unnest(" + n + "::text[]))"
+	}
+	return d.inList(col, n)
+}
+
 // listArg is a set of ids as inList's parameter.
 func (d dialect) listArg(ids []string) any {
 	if ids == nil {
@@ -44,6 +55,20 @@ func (d dialect) pairs(a, b string) string {
 		return "unnest(" + a + "::text[], " + b + "::text[]) AS q(user_id, org_id)"
 	}
 	return "(SELECT qa.value AS user_id, qb.value AS org_id FROM json_each(" + a + ") qa JOIN json_each(" + b + ") qb ON qb.key = qa.key) q"
+}
+
+// grantsOnPath joins to each row of q(user_id) and orgs t the live grants g of the user
+// on the orgs of t's path, one lookup of grants_user per (user, org): on PostgreSQL a
+// LATERAL subquery that the planner may not flatten (OFFSET 0), since flattened it reads
+// every grant of the user from the heap and filters them by org (its estimate of ten
+// grants per user makes that look cheaper), which is where a batch's time went.
+func (d dialect) grantsOnPath() string {
+	if d.name == "postgres" {
+		return `CROSS JOIN LATERAL unnest(string_to_array(trim(both '/' from t.path), '/')) AS a(org_id)
+		CROSS JOIN LATERAL (SELECT * FROM grants WHERE user_id = q.user_id AND org_id = a.org_id AND revoked_at IS NULL OFFSET 0) g`
+	}
+	return `JOIN json_each('["' || replace(trim(t.path, '/'), '/', '","') || '"]') a
+		JOIN grants g ON g.user_id = q.user_id AND g.org_id = a.value AND g.revoked_at IS NULL`
 }
 
 // pathIDs is a one-column subquery of the ids on the paths of the orgs t that match cond.
@@ -127,7 +152,7 @@ func (d dialect) checkStatements() checkStatements {
 
 // names builds checkStatements.names, or name when one.
 func (d dialect) names(one bool) string {
-	in := d.inList
+	in := d.inSet
 	if one {
 		in = func(col, n string) string { return col + " = " + n }
 	}
@@ -152,7 +177,7 @@ func (d dialect) userFacts(one bool) string {
 	// orgs, so a batch reads each org once (a semi-join) instead of once per target.
 	onPaths := "orgs t JOIN orgs p ON " + d.idInPath("p.id", "t.path") + " WHERE " + in("t.id", "$3")
 	if !one {
-		onPaths = "orgs p WHERE p.id IN (" + d.pathIDs(d.inList("t.id", "$3")) + ")"
+		onPaths = "orgs p WHERE p.id IN (" + d.pathIDs(d.inSet("t.id", "$3")) + ")"
 	}
 	return "SELECT 'o', " + aliased("p.", "", orgCols) + ", " + nulls(userTypes, grantTypes, roleTypes) + `
 		FROM ` + onPaths + `
@@ -161,8 +186,7 @@ func (d dialect) userFacts(one bool) string {
 		FROM scim_users u WHERE ` + in("u.connection_id", "$1") + " AND " + in("u.id", "$2") + ` AND u.deleted_at IS NULL
 		UNION ALL
 		SELECT 'g', ` + nulls(orgTypes, userTypes) + ", " + aliased("g.", "g_", grantCols) + ", " + aliased("r.", "r_", roleCols) + `
-		FROM ` + pairs + ` JOIN orgs t ON t.id = q.org_id
-		JOIN grants g ON g.user_id = q.user_id AND g.revoked_at IS NULL AND ` + d.idInPath("g.org_id", "t.path") + `
+		FROM ` + pairs + ` JOIN orgs t ON t.id = q.org_id ` + d.grantsOnPath() + `
 		JOIN roles r ON r.id = g.role_id`
 }
 
