@@ -14,11 +14,11 @@ type CheckQuestion struct {
 }
 
 // CheckLookup resolves what the access check names, many at once (sqlstore's access
-// store does): orgs and connections by slug, and the display names of groups. Without
-// it, the check looks each one up alone.
+// store does): orgs, and connections with orgs, by slug, and the display names of
+// groups. Without it, the check looks each one up alone.
 type CheckLookup interface {
 	OrgsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Org, error)
-	ConnectionsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Connection, error)
+	ConnectionsAndOrgsBySlug(ctx context.Context, connSlugs, orgSlugs []string) (map[string]*orgs.Connection, map[string]*orgs.Org, error)
 	GroupNames(ctx context.Context, conn string, ids []string) (map[string]string, error)
 }
 
@@ -48,11 +48,7 @@ func (s *Server) CheckMany(ctx context.Context, p orgs.Principal, qs []CheckQues
 	for i, q := range qs {
 		connSlugs[i], orgSlugs[i] = q.Connection, q.Org
 	}
-	conns, err := s.connectionsBySlug(ctx, lookup, connSlugs)
-	if err != nil {
-		return nil, nil, err
-	}
-	orgsBySlug, err := s.orgsBySlug(ctx, lookup, orgSlugs)
+	conns, orgsBySlug, err := s.connectionsAndOrgsBySlug(ctx, lookup, connSlugs, orgSlugs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,22 +115,24 @@ func (s *Server) CheckMany(ctx context.Context, p orgs.Principal, qs []CheckQues
 	return ds, errs, nil
 }
 
-func (s *Server) connectionsBySlug(ctx context.Context, lookup CheckLookup, slugs []string) (map[string]*orgs.Connection, error) {
+// connectionsAndOrgsBySlug resolves a batch's names: in one lookup with lookup.
+func (s *Server) connectionsAndOrgsBySlug(ctx context.Context, lookup CheckLookup, connSlugs, orgSlugs []string) (map[string]*orgs.Connection, map[string]*orgs.Org, error) {
 	if lookup != nil {
-		return lookup.ConnectionsBySlug(ctx, slugs)
+		return lookup.ConnectionsAndOrgsBySlug(ctx, connSlugs, orgSlugs)
 	}
 	out := map[string]*orgs.Connection{}
-	for _, slug := range slugs {
+	for _, slug := range connSlugs {
 		if _, ok := out[slug]; ok {
 			continue
 		}
 		c, err := s.Directory.Connection(ctx, slug)
 		if err != nil && orgscim.ErrorCode(err) != orgscim.NotFound {
-			return nil, err
+			return nil, nil, err
 		}
 		out[slug] = c
 	}
-	return out, nil
+	found, err := s.orgsBySlug(ctx, nil, orgSlugs)
+	return out, found, err
 }
 
 func (s *Server) orgsBySlug(ctx context.Context, lookup CheckLookup, slugs []string) (map[string]*orgs.Org, error) {

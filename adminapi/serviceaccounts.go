@@ -443,16 +443,85 @@ func (s *Server) ServiceAccountCheck(ctx context.Context, id, permission, orgSlu
 
 // CheckServiceAccount is a service account's access check as p may ask it: p must see
 // the account (else NotFound, never an answer), as GET /service-accounts/{id}/access/check
-// does. Other adapters that answer the same question (the AuthZEN PDP) call this.
+// does. It is CheckServiceAccounts of one question.
 func (s *Server) CheckServiceAccount(ctx context.Context, p orgs.Principal, id, permission, orgSlug string) (ServiceAccountDecision, error) {
-	sas, err := s.serviceAccounts()
+	ds, errs, err := s.CheckServiceAccounts(ctx, p, []ServiceAccountQuestion{{ID: id, Permission: permission, Org: orgSlug}})
 	if err != nil {
 		return ServiceAccountDecision{}, err
 	}
-	if _, err := sas.Get(ctx, p, id); err != nil {
-		return ServiceAccountDecision{}, err
+	return ds[0], errs[0]
+}
+
+// ServiceAccountQuestion is one service account's access question as the admin API
+// takes it: may the account (an id) exercise the permission on the org (a slug).
+type ServiceAccountQuestion struct {
+	ID, Permission, Org string
+}
+
+// CheckServiceAccounts is CheckServiceAccount of many questions, each answered as it is
+// alone (errs[i] NotFound: an account p does not see, or no such org): whether p sees an
+// account is judged once per account, the orgs are resolved together, and the questions
+// decided together by orgs.ServiceAccounts.CheckMany. err fails the whole batch. Other
+// adapters that answer the same question (the AuthZEN PDP) call this.
+func (s *Server) CheckServiceAccounts(ctx context.Context, p orgs.Principal, qs []ServiceAccountQuestion) (ds []ServiceAccountDecision, errs []error, err error) {
+	ds, errs = make([]ServiceAccountDecision, len(qs)), make([]error, len(qs))
+	sas, err := s.serviceAccounts()
+	if err != nil {
+		return nil, nil, err
 	}
-	return s.ServiceAccountCheck(ctx, id, permission, orgSlug)
+	seen := map[string]error{}
+	slugs := make([]string, len(qs))
+	for i, q := range qs {
+		slugs[i] = q.Org
+		e, ok := seen[q.ID]
+		if !ok {
+			_, e = sas.Get(ctx, p, q.ID)
+			if e != nil && !refusal(e) {
+				return nil, nil, e
+			}
+			seen[q.ID] = e
+		}
+		errs[i] = e
+	}
+	lookup, _ := s.Access.Store.(CheckLookup)
+	orgsBySlug, err := s.orgsBySlug(ctx, lookup, slugs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var asked []orgs.ServiceAccountQuestion
+	var at []int
+	for i, q := range qs {
+		if errs[i] != nil {
+			continue
+		}
+		org := orgsBySlug[q.Org]
+		if org == nil {
+			errs[i] = orgscim.Errorf(orgscim.NotFound, "no org %q", q.Org)
+			continue
+		}
+		asked = append(asked, orgs.ServiceAccountQuestion{ID: q.ID, Permission: q.Permission, OrgID: org.ID})
+		at = append(at, i)
+	}
+	decided, derrs, err := sas.CheckMany(ctx, asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range at {
+		if errs[i] = derrs[k]; errs[i] != nil {
+			continue
+		}
+		if ds[i], err = s.ExplainServiceAccount(ctx, asked[k].ID, decided[k]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ds, errs, nil
+}
+
+// refusal tells an answer to one question (the caller may not ask it, or what it names
+// does not exist) from a failure.
+func refusal(err error) bool {
+	c := orgscim.ErrorCode(err)
+	return c == orgscim.NotFound || c == orgscim.Forbidden
 }
 
 // ExplainServiceAccount renders a service account's decision with the grants behind it.

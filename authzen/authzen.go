@@ -58,8 +58,9 @@ type BatchDecider interface {
 type Server struct {
 	Keys   Authenticator
 	Access Decider
-	// Batch, when set, decides a batch's user evaluations in one call; without it they
-	// are decided one by one with Access.
+	// Batch, when set, decides a batch's user evaluations in one call, and its service
+	// accounts' in another when it is a ServiceAccountBatchDecider; without it they are
+	// decided one by one with Access.
 	Batch BatchDecider
 	// Issuer is the PDP's base URL as clients reach it (https://orgscim.example);
 	// empty: the scheme and host of each request.
@@ -207,6 +208,19 @@ type ServiceAccountDecider interface {
 	DecideServiceAccount(ctx context.Context, p orgs.Principal, id, permission, org string) (allowed bool, why any, err error)
 }
 
+// ServiceAccountQuestion is one service account evaluation: the account's id, a
+// permission and an org's slug.
+type ServiceAccountQuestion struct {
+	ID, Permission, Org string
+}
+
+// ServiceAccountBatchDecider is ServiceAccountDecider for many questions at once, each
+// answered as DecideServiceAccount answers it alone (errs[i] as BatchDecider's); a Batch
+// that has it decides a batch's service-account evaluations in one call.
+type ServiceAccountBatchDecider interface {
+	DecideServiceAccounts(ctx context.Context, p orgs.Principal, qs []ServiceAccountQuestion) (answers []Decided, errs []error, err error)
+}
+
 // question turns an evaluation into the access check's terms: conn is "" for a service
 // account.
 func question(e Evaluation) (kind, conn, subject, perm, org string, err error) {
@@ -256,8 +270,9 @@ func (s *Server) decide(c echo.Context, e Evaluation) (Result, error) {
 }
 
 // decideAll decides the well-formed evaluations qs: the users' together, in one call of
-// the batched decider, and each service account's alone. errs[i] is evaluation i's own
-// error; err fails the batch.
+// the batched decider, and the service accounts' together in another when it decides
+// them in batches (one at a time otherwise). errs[i] is evaluation i's own error; err
+// fails the batch.
 func (s *Server) decideAll(c echo.Context, qs []Evaluation) (rs []Result, errs []error, err error) {
 	rs, errs = make([]Result, len(qs)), make([]error, len(qs))
 	if s.Batch == nil {
@@ -266,27 +281,43 @@ func (s *Server) decideAll(c echo.Context, qs []Evaluation) (rs []Result, errs [
 		}
 		return rs, errs, nil
 	}
-	var asked []Question
-	var at []int
+	saBatch, _ := s.Batch.(ServiceAccountBatchDecider)
+	var users []Question
+	var accounts []ServiceAccountQuestion
+	var userAt, accountAt []int
 	for i, e := range qs {
 		kind, conn, subject, perm, org, _ := question(e) // well-formed: checked by the caller
-		if kind == SubjectServiceAccount {
+		switch {
+		case kind == SubjectUser:
+			users = append(users, Question{Connection: conn, User: subject, Permission: perm, Org: org})
+			userAt = append(userAt, i)
+		case saBatch != nil:
+			accounts = append(accounts, ServiceAccountQuestion{ID: subject, Permission: perm, Org: org})
+			accountAt = append(accountAt, i)
+		default:
 			rs[i], errs[i] = s.decide(c, e)
-			continue
 		}
-		asked = append(asked, Question{Connection: conn, User: subject, Permission: perm, Org: org})
-		at = append(at, i)
-	}
-	if len(asked) == 0 {
-		return rs, errs, nil
 	}
 	p, _ := c.Get(principalKey).(orgs.Principal)
-	answers, aerrs, err := s.Batch.DecideMany(c.Request().Context(), p, asked)
-	if err != nil {
-		return nil, nil, err
-	}
-	for k, i := range at {
-		rs[i], errs[i] = Result{Decision: answers[k].Allowed, Context: answers[k].Why}, aerrs[k]
+	ctx := c.Request().Context()
+	for _, part := range []struct {
+		n      int
+		at     []int
+		decide func() ([]Decided, []error, error)
+	}{
+		{len(users), userAt, func() ([]Decided, []error, error) { return s.Batch.DecideMany(ctx, p, users) }},
+		{len(accounts), accountAt, func() ([]Decided, []error, error) { return saBatch.DecideServiceAccounts(ctx, p, accounts) }},
+	} {
+		if part.n == 0 {
+			continue
+		}
+		answers, aerrs, err := part.decide()
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, i := range part.at {
+			rs[i], errs[i] = Result{Decision: answers[k].Allowed, Context: answers[k].Why}, aerrs[k]
+		}
 	}
 	return rs, errs, nil
 }

@@ -13,8 +13,10 @@
 // which calls orgs.Access.Check): no second rule lives here. A batch's user evaluations
 // are decided together by the BatchDecider (adminapi.Server.CheckMany, which calls
 // orgs.Access.CheckMany: the same rule, with a fixed number of queries for the whole
-// batch), each answered exactly as it would be alone; a service account's evaluation
-// is decided alone. The response's context
+// batch), each answered exactly as it would be alone; its service accounts'
+// evaluations likewise (adminapi.Server.CheckServiceAccounts, which calls
+// orgs.ServiceAccounts.CheckMany: each account's authority judged once, its questions
+// decided together). The response's context
 // carries the reason and, when allowed, the chains that allow — what `orgscim access
 // check` explains.
 //

@@ -49,12 +49,27 @@ type UserStanding struct {
 // MembershipRef asks whether a user of a connection is in a group.
 type MembershipRef struct{ ConnectionID, UserID, GroupID string }
 
+// UserFacts are the facts of users' questions: the target orgs and every org on their
+// paths, by id; the users of the questions that exist (not deleted), by ref; and each
+// asked user's unrevoked grants on the path of the org it is asked about, oldest first,
+// with their roles.
+type UserFacts struct {
+	Orgs   map[string]*Org
+	Users  map[UserRef]UserStanding
+	Grants []*Grant
+	Roles  map[string]*Role
+}
+
 // CheckStore reads what the access rule asks of many questions at once, each kind of
-// fact in one query, as the rows are at that moment (nothing is cached between calls).
+// fact in one query (the facts every user's question needs together, in UserFacts), as
+// the rows are at that moment (nothing is cached between calls).
 // The access store implements it (sqlstore's does).
 type CheckStore interface {
-	// UserStandings returns the users of refs that exist (not deleted), by ref.
-	UserStandings(ctx context.Context, refs []UserRef) (map[UserRef]UserStanding, error)
+	// OrgPaths returns the orgs of ids and every org on their paths.
+	OrgPaths(ctx context.Context, ids []string) (map[string]*Org, error)
+	// UserFacts reads everything users' questions ask, at one moment (a store reads it
+	// in one statement): question i asks about user refs[i] on org targetIDs[i].
+	UserFacts(ctx context.Context, refs []UserRef, targetIDs []string) (UserFacts, error)
 	// LiveGrantsOf returns the unrevoked grants of any of the holders (users or service
 	// accounts) on any of the orgs, oldest first, and their roles.
 	LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*Grant, map[string]*Role, error)
@@ -111,12 +126,24 @@ func (a *Access) CheckMany(ctx context.Context, qs []Question) (ds []*Decision, 
 		}
 		refs = append(refs, UserRef{q.Connection.ID, q.UserID})
 	}
-	var users map[UserRef]UserStanding
-	if len(refs) > 0 {
-		if users, err = cs.UserStandings(ctx, refs); err != nil {
-			return nil, nil, err
+	if len(refs) == 0 {
+		return ds, errs, nil
+	}
+	// One read for every question: the orgs on the targets' paths, the users, and each
+	// user's live grants on the path it is asked about. The grants of a user who turns
+	// out inactive, or of a path that turns out blocked, are read and left unused:
+	// cheaper than a second round trip to read them only for the questions still open.
+	var targets []string
+	for i, q := range qs {
+		if ds[i] == nil {
+			targets = append(targets, q.OrgID) // aligned with refs
 		}
 	}
+	uf, err := cs.UserFacts(ctx, refs, targets)
+	if err != nil {
+		return nil, nil, err
+	}
+	users, f := uf.Users, facts{orgs: uf.Orgs, grants: uf.Grants, roles: uf.Roles}
 	var hqs []holderQuestion
 	var at []int
 	for i, q := range qs {
@@ -134,7 +161,7 @@ func (a *Access) CheckMany(ctx context.Context, qs []Question) (ds []*Decision, 
 			at = append(at, i)
 		}
 	}
-	hds, herrs, err := a.checkHolders(ctx, cs, hqs, now)
+	hds, herrs, err := a.judgeHolders(ctx, cs, hqs, now, f)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,6 +169,14 @@ func (a *Access) CheckMany(ctx context.Context, qs []Question) (ds []*Decision, 
 		ds[i], errs[i] = hds[k], herrs[k]
 	}
 	return ds, errs, nil
+}
+
+// facts are what a batch's questions were decided on, as read at one moment: the orgs
+// of the targets and their paths, and the holders' live grants on them with their roles.
+type facts struct {
+	orgs   map[string]*Org
+	grants []*Grant
+	roles  map[string]*Role
 }
 
 // holderOf is whom a check is about: a user of conn, or a service account (conn nil)
@@ -158,45 +193,48 @@ type holderQuestion struct {
 	permission, orgID string
 }
 
-// checkHolder is checkHolders of one question.
-func (a *Access) checkHolder(ctx context.Context, h holderOf, permission, orgID string) (*Decision, error) {
-	cs, err := a.checkStore()
-	if err != nil {
-		return nil, err
+// checkHolders is the decision past each holder's own standing, which the caller has
+// judged (a service account's): it reads the orgs on the questions' paths and the
+// holders' live grants on them, for every question together, and judges them
+// (judgeHolders).
+func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQuestion, now time.Time) ([]*Decision, []error, error) {
+	if len(qs) == 0 {
+		return make([]*Decision, 0), make([]error, 0), nil
 	}
-	ds, errs, err := a.checkHolders(ctx, cs, []holderQuestion{{h: h, permission: permission, orgID: orgID}}, a.CurrentTime())
-	if err != nil {
-		return nil, err
+	targets := distinct(len(qs), func(i int) []string { return []string{qs[i].orgID} })
+	holders := distinct(len(qs), func(i int) []string { return []string{qs[i].h.id} })
+	f := facts{}
+	var err error
+	if f.orgs, err = cs.OrgPaths(ctx, targets); err != nil {
+		return nil, nil, err
 	}
-	return ds[0], errs[0]
+	var onPaths []string
+	for _, o := range f.orgs {
+		onPaths = append(onPaths, o.ID)
+	}
+	if f.grants, f.roles, err = cs.LiveGrantsOf(ctx, holders, onPaths); err != nil {
+		return nil, nil, err
+	}
+	return a.judgeHolders(ctx, cs, qs, now, f)
 }
 
-// checkHolders is the decision past each holder's own standing, which the caller has
-// judged: the org path's relationships, then the holder's grants, each by the authority
-// rule (grantStanding) and, for a mapping's grant, its mapping and membership now. The
-// facts of every question are read together, one query per kind.
-func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQuestion, now time.Time) ([]*Decision, []error, error) {
+// judgeHolders decides each question from f, read for all of them: the org path's
+// relationships, then the holder's grants, each by the authority rule (grantStanding)
+// and, for a mapping's grant, its mapping and membership now — what the grants need
+// beyond f read together, one query per kind (connections, delegations, mappings,
+// memberships), and only when some grant needs it.
+func (a *Access) judgeHolders(ctx context.Context, cs CheckStore, qs []holderQuestion, now time.Time, f facts) ([]*Decision, []error, error) {
 	ds, errs := make([]*Decision, len(qs)), make([]error, len(qs))
 	if len(qs) == 0 {
 		return ds, errs, nil
 	}
-	// The target orgs, then every org on their paths.
-	targets, err := a.Store.OrgsByID(ctx, distinct(len(qs), func(i int) []string { return []string{qs[i].orgID} }))
-	if err != nil {
-		return nil, nil, err
-	}
+	targets, orgsByID, grants, roles := f.orgs, f.orgs, f.grants, f.roles
 	paths := make([][]string, len(qs))
 	for i, q := range qs {
 		if t := targets[q.orgID]; t != nil {
 			paths[i] = t.AncestorIDs()
 		} else {
 			errs[i] = orgscim.Errorf(orgscim.NotFound, "no org %q", q.orgID)
-		}
-	}
-	orgsByID := map[string]*Org{}
-	if ids := distinct(len(qs), func(i int) []string { return paths[i] }); len(ids) > 0 {
-		if orgsByID, err = a.Store.OrgsByID(ctx, ids); err != nil {
-			return nil, nil, err
 		}
 	}
 	open := make([]bool, len(qs)) // still to be decided by the holder's grants
@@ -212,24 +250,6 @@ func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQue
 		} else {
 			open[i] = true
 		}
-	}
-	holders := distinct(len(qs), func(i int) []string {
-		if !open[i] {
-			return nil
-		}
-		return []string{qs[i].h.id}
-	})
-	if len(holders) == 0 {
-		return ds, errs, nil
-	}
-	grants, roles, err := cs.LiveGrantsOf(ctx, holders, distinct(len(qs), func(i int) []string {
-		if !open[i] {
-			return nil
-		}
-		return paths[i]
-	}))
-	if err != nil {
-		return nil, nil, err
 	}
 	// Each question's candidates: the holder's grants on its path whose role gives the
 	// permission there.
@@ -304,6 +324,7 @@ func (a *Access) checkHolders(ctx context.Context, cs CheckStore, qs []holderQue
 	}
 	// The sources of mapping grants, read now: the mapping, then the membership behind it.
 	var mappings map[string]*Mapping
+	var err error
 	if len(mappingIDs) > 0 {
 		if mappings, err = cs.MappingsByID(ctx, distinct(1, func(int) []string { return mappingIDs })); err != nil {
 			return nil, nil, err

@@ -3,9 +3,10 @@
 // every org on its path, source, scope — evaluated at each decision, so that ending,
 // suspending, moving or revoking takes effect at the commit of that change. The access
 // check (check.go) applies it to "may this user do P on org O": Access.CheckMany decides
-// any number of such questions with one query per kind of fact (CheckStore), Check is
-// CheckMany of one, and a service account's check shares the same decision past its
-// holder.
+// any number of such questions with one read of their facts (CheckStore.UserFacts: the
+// orgs on the paths, the users, their grants on them) and one more per kind of fact only
+// some grants need, Check is CheckMany of one, and a service account's check
+// (ServiceAccounts.CheckMany) shares the same decision past its holder.
 //
 // Around it: the organisation tree and the SCIM connections bound to it, with their
 // bearer tokens; the vendor's roles, the group-to-role mappings and the grants they

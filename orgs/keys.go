@@ -31,16 +31,17 @@ type AdminKey struct {
 	Revoked       *time.Time
 	LastUsed      *time.Time
 	// Identity names a named operator key and its owner (IssueNamedOperatorKey); it is
-	// kept beside the key, and read here only when the key is issued.
+	// kept beside the key, and read with it (AdminKeyByHash).
 	Identity *OperatorKeyIdentity
 }
 
 // AdminKeyStore keeps admin keys.
 type AdminKeyStore interface {
 	CreateAdminKey(ctx context.Context, k *AdminKey) error
-	// AdminKeyByHash returns the key with this hash and, for a delegate's key, its
-	// delegation's chain as DelegationChain reads it (nil for an operator's key): the
-	// rule needs both at every request, so a store reads them together.
+	// AdminKeyByHash returns the key with this hash, with its Identity when it is a named
+	// operator key, and, for a delegate's key, its delegation's chain as DelegationChain
+	// reads it (nil for an operator's key): the rule needs all of it at every request, so
+	// a store reads them together.
 	AdminKeyByHash(ctx context.Context, hash string) (*AdminKey, []ChainLink, map[string]*Org, error)
 	// RevokeAdminKey revokes the key and every usable key minted with it, directly or
 	// through others, and returns the ids of the keys it revoked besides id.

@@ -21,8 +21,6 @@ type OperatorKeyIdentity struct {
 // store implements it).
 type OperatorKeyStore interface {
 	CreateOperatorKeyIdentity(ctx context.Context, id *OperatorKeyIdentity) error
-	// OperatorKeyIdentity returns the identity of a key; NotFound for a plain key.
-	OperatorKeyIdentity(ctx context.Context, keyID string) (*OperatorKeyIdentity, error)
 	// OperatorKeys lists every operator key, oldest first, with the identities of the
 	// named ones.
 	OperatorKeys(ctx context.Context) ([]*AdminKey, map[string]*OperatorKeyIdentity, error)
@@ -121,16 +119,9 @@ func (s *AdminKeys) ownerGone(ctx context.Context, connID, userID string, now ti
 // namedKeyHolds applies the rule to an operator key at now: a named key works only while
 // its owner answers for it; a plain key has no owner to ask.
 func (s *AdminKeys) namedKeyHolds(ctx context.Context, k *AdminKey, now time.Time) error {
-	st, ok := s.Store.(OperatorKeyStore)
-	if !ok || k.Operator == "" {
+	id := k.Identity
+	if k.Operator == "" || id == nil {
 		return nil
-	}
-	id, err := st.OperatorKeyIdentity(ctx, k.ID)
-	if orgscim.ErrorCode(err) == orgscim.NotFound {
-		return nil
-	}
-	if err != nil {
-		return err
 	}
 	why, err := s.ownerGone(ctx, id.OwnerConnectionID, id.OwnerUserID, now)
 	if err != nil {

@@ -582,15 +582,66 @@ func (s *ServiceAccounts) AuthenticateToken(ctx context.Context, secret string) 
 
 // Check decides whether the account may exercise permission on org now: the authority
 // rule for the account (ServiceAccountHolds), then its grants as Access.Check judges a
-// person's.
+// person's. It is CheckMany of one question.
 func (s *ServiceAccounts) Check(ctx context.Context, id, permission, orgID string) (*Decision, error) {
-	sa, home, err := s.Holds(ctx, id)
-	if c := orgscim.ErrorCode(err); c == orgscim.Forbidden {
-		return &Decision{Reason: orgscim.ErrorMessage(err)}, nil
-	} else if err != nil {
+	ds, errs, err := s.CheckMany(ctx, []ServiceAccountQuestion{{ID: id, Permission: permission, OrgID: orgID}})
+	if err != nil {
 		return nil, err
 	}
-	return s.Access.checkHolder(ctx, holderOf{id: sa.ID, within: home}, permission, orgID)
+	return ds[0], errs[0]
+}
+
+// ServiceAccountQuestion asks whether service account ID may exercise Permission on the
+// org OrgID.
+type ServiceAccountQuestion struct {
+	ID, Permission, OrgID string
+}
+
+// CheckMany answers each question as Check does: the authority rule judged once per
+// account, then every question of the accounts that hold decided together, with the
+// fixed number of reads of Access.CheckMany. For question i either ds[i] is its decision
+// or errs[i] says why it has none (NotFound: no such org); err fails the batch.
+func (s *ServiceAccounts) CheckMany(ctx context.Context, qs []ServiceAccountQuestion) (ds []*Decision, errs []error, err error) {
+	ds, errs = make([]*Decision, len(qs)), make([]error, len(qs))
+	type holding struct {
+		h   holderOf
+		why string // why the account does not hold ("" when it does)
+	}
+	accounts := map[string]holding{}
+	var hqs []holderQuestion
+	var at []int
+	for i, q := range qs {
+		a, ok := accounts[q.ID]
+		if !ok {
+			sa, home, err := s.Holds(ctx, q.ID)
+			if c := orgscim.ErrorCode(err); c == orgscim.Forbidden {
+				a.why = orgscim.ErrorMessage(err)
+			} else if err != nil {
+				return nil, nil, err
+			} else {
+				a.h = holderOf{id: sa.ID, within: home}
+			}
+			accounts[q.ID] = a
+		}
+		if a.why != "" {
+			ds[i] = &Decision{Reason: a.why}
+			continue
+		}
+		hqs = append(hqs, holderQuestion{h: a.h, permission: q.Permission, orgID: q.OrgID})
+		at = append(at, i)
+	}
+	cs, err := s.Access.checkStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	hds, herrs, err := s.Access.checkHolders(ctx, cs, hqs, s.Access.CurrentTime())
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range at {
+		ds[i], errs[i] = hds[k], herrs[k]
+	}
+	return ds, errs, nil
 }
 
 // ownerGone says why the account's owner can no longer answer for it ("" when it can).

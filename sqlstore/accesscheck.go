@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 
@@ -9,9 +10,10 @@ import (
 )
 
 // The access store answers many access questions at once (orgs.CheckStore): each kind
-// of fact the rule asks — users, grants, connections, mappings, memberships — in one
-// query for the whole batch, read as the rows are now. The queries select by the sets of
-// ids involved; the pairs a question asks about are picked out in Go.
+// of fact the rule asks — the orgs on the paths; the users with their grants;
+// connections, mappings, memberships — in one query for the whole batch, read as the rows
+// are now. The queries select by the sets of ids involved; the pairs a question asks
+// about are picked out in Go. The hottest are fixed SQL (checksql.go).
 
 var _ orgs.CheckStore = accessStore{}
 
@@ -42,93 +44,147 @@ func uniq(ids []string) []string {
 	return out
 }
 
-func (s accessStore) UserStandings(ctx context.Context, refs []orgs.UserRef) (map[orgs.UserRef]orgs.UserStanding, error) {
-	var conns, users []string
-	want := make(map[orgs.UserRef]bool, len(refs))
-	for _, r := range refs {
-		conns, users = append(conns, r.ConnectionID), append(users, r.UserID)
-		want[r] = true
-	}
-	conns = uniq(conns)
-	out := make(map[orgs.UserRef]orgs.UserStanding, len(refs))
-	err := chunked(uniq(users), func(part []string) error {
-		var rows []struct {
-			ConnectionID string
-			ID           string
-			UserName     string
-			Active       bool
-		}
-		if err := s.db.q(ctx).Raw(`SELECT connection_id, id, user_name, active FROM scim_users
-			WHERE connection_id IN ? AND id IN ? AND deleted_at IS NULL`, conns, part).Scan(&rows).Error; err != nil {
+// OrgPaths reads the orgs of ids and every org on their paths in one statement.
+func (s accessStore) OrgPaths(ctx context.Context, ids []string) (map[string]*orgs.Org, error) {
+	out := map[string]*orgs.Org{}
+	err := s.db.checkRows(ctx, s.db.check.orgPaths, func(rows *sql.Rows) error {
+		var r orgRow
+		if err := rows.Scan(r.fields()...); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if ref := (orgs.UserRef{ConnectionID: r.ConnectionID, UserID: r.ID}); want[ref] {
-				out[ref] = orgs.UserStanding{UserName: r.UserName, Active: r.Active}
-			}
-		}
+		out[r.ID] = r.org()
 		return nil
-	})
+	}, s.db.dialect.listArg(uniq(ids)))
 	return out, err
 }
 
-func (s accessStore) LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
-	if len(holderIDs) <= checkChunk {
-		return s.grantsWithRoles(ctx, "g.user_id IN ? AND g.org_id IN ?", holderIDs, orgIDs)
+// UserFacts reads every fact of users' questions in one statement (userFacts). The
+// users are selected by the sets of connections and ids, and picked out here.
+func (s accessStore) UserFacts(ctx context.Context, refs []orgs.UserRef, targetIDs []string) (orgs.UserFacts, error) {
+	conns, users := make([]string, len(refs)), make([]string, len(refs))
+	want := make(map[orgs.UserRef]bool, len(refs))
+	for i, r := range refs {
+		conns[i], users[i] = r.ConnectionID, r.UserID
+		want[r] = true
 	}
-	var grants []*orgs.Grant
-	roles := map[string]*orgs.Role{}
-	err := chunked(holderIDs, func(part []string) error {
-		gs, rs, err := s.grantsWithRoles(ctx, "g.user_id IN ? AND g.org_id IN ?", part, orgIDs)
-		grants = append(grants, gs...)
-		for id, r := range rs {
-			roles[id] = r
+	f := orgs.UserFacts{Orgs: map[string]*orgs.Org{}, Users: make(map[orgs.UserRef]orgs.UserStanding, len(refs))}
+	gr := newGrantRoles()
+	var (
+		kind string
+		o    nullOrg
+		ref  struct{ conn, id, name sql.NullString }
+		live sql.NullBool
+		g    nullGrant
+	)
+	dest := append(append([]any{&kind}, o.fields()...), &ref.conn, &ref.id, &ref.name, &live)
+	dest = append(dest, g.fields()...)
+	d := s.db.dialect
+	stmt, args := s.db.check.userFacts, []any{d.listArg(uniq(conns)), d.listArg(users), d.listArg(targetIDs)}
+	if len(refs) == 1 {
+		stmt, args = s.db.check.userFact, []any{conns[0], users[0], targetIDs[0]}
+	}
+	err := s.db.checkRows(ctx, stmt, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
 		}
-		return err
-	})
-	// Oldest first across chunks, as one query would list them.
-	sortGrants(grants)
-	return grants, roles, err
+		switch kind {
+		case "o":
+			if _, ok := f.Orgs[o.ID.String]; !ok {
+				f.Orgs[o.ID.String] = o.row().org()
+			}
+		case "u":
+			if r := (orgs.UserRef{ConnectionID: ref.conn.String, UserID: ref.id.String}); want[r] {
+				f.Users[r] = orgs.UserStanding{UserName: ref.name.String, Active: live.Bool}
+			}
+		default:
+			return gr.add(&g)
+		}
+		return nil
+	}, args...)
+	if err != nil {
+		return orgs.UserFacts{}, err
+	}
+	f.Grants, f.Roles = gr.sorted(), gr.roles
+	return f, nil
+}
+
+func (s accessStore) LiveGrantsOf(ctx context.Context, holderIDs, orgIDs []string) ([]*orgs.Grant, map[string]*orgs.Role, error) {
+	gr := newGrantRoles()
+	var g nullGrant
+	dest := g.fields()
+	d := s.db.dialect
+	err := s.db.checkRows(ctx, s.db.check.liveGrants, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		return gr.add(&g)
+	}, d.listArg(uniq(holderIDs)), d.listArg(uniq(orgIDs)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return gr.sorted(), gr.roles, nil
 }
 
 func (s accessStore) ConnectionsByID(ctx context.Context, ids []string) (map[string]*orgs.Connection, error) {
-	return s.connections(ctx, "id", ids, func(c *orgs.Connection) string { return c.ID })
+	return s.connections(ctx, s.db.check.connsByID, ids, func(c *orgs.Connection) string { return c.ID })
 }
 
-// ConnectionsBySlug returns the connections that exist among slugs, by slug.
-func (s accessStore) ConnectionsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Connection, error) {
-	return s.connections(ctx, "slug", slugs, func(c *orgs.Connection) string { return c.Slug })
-}
-
-func (s accessStore) connections(ctx context.Context, col string, keys []string, key func(*orgs.Connection) string) (map[string]*orgs.Connection, error) {
-	out := map[string]*orgs.Connection{}
-	err := chunked(uniq(keys), func(part []string) error {
-		var rows []connectionRow
-		if err := s.db.q(ctx).Raw("SELECT * FROM connections WHERE "+col+" IN ?", part).Scan(&rows).Error; err != nil {
+// ConnectionsAndOrgsBySlug returns the connections that exist among connSlugs and the
+// orgs that exist among orgSlugs, by slug, in one statement.
+func (s accessStore) ConnectionsAndOrgsBySlug(ctx context.Context, connSlugs, orgSlugs []string) (map[string]*orgs.Connection, map[string]*orgs.Org, error) {
+	conns, found := map[string]*orgs.Connection{}, map[string]*orgs.Org{}
+	var (
+		kind string
+		c    nullConnection
+		o    nullOrg
+	)
+	dest := append(append([]any{&kind}, c.fields()...), o.fields()...)
+	d := s.db.dialect
+	connSlugs, orgSlugs = uniq(connSlugs), uniq(orgSlugs)
+	stmt, args := s.db.check.names, []any{d.listArg(connSlugs), d.listArg(orgSlugs)}
+	if len(connSlugs) == 1 && len(orgSlugs) == 1 {
+		stmt, args = s.db.check.name, []any{connSlugs[0], orgSlugs[0]}
+	}
+	err := s.db.checkRows(ctx, stmt, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			c := r.connection()
-			out[key(c)] = c
+		if kind == "c" {
+			conn := c.row()
+			conns[conn.Slug] = conn.connection()
+		} else {
+			found[o.Slug.String] = o.row().org()
 		}
 		return nil
-	})
+	}, args...)
+	return conns, found, err
+}
+
+func (s accessStore) connections(ctx context.Context, stmt string, keys []string, key func(*orgs.Connection) string) (map[string]*orgs.Connection, error) {
+	out := map[string]*orgs.Connection{}
+	err := s.db.checkRows(ctx, stmt, func(rows *sql.Rows) error {
+		var r connectionRow
+		if err := rows.Scan(r.fields()...); err != nil {
+			return err
+		}
+		c := r.connection()
+		out[key(c)] = c
+		return nil
+	}, s.db.dialect.listArg(uniq(keys)))
 	return out, err
 }
 
 // OrgsBySlug returns the orgs that exist among slugs, by slug.
 func (s accessStore) OrgsBySlug(ctx context.Context, slugs []string) (map[string]*orgs.Org, error) {
 	out := map[string]*orgs.Org{}
-	err := chunked(uniq(slugs), func(part []string) error {
-		var rows []orgRow
-		if err := s.db.q(ctx).Raw("SELECT "+orgCols+" FROM orgs WHERE slug IN ?", part).Scan(&rows).Error; err != nil {
+	err := s.db.checkRows(ctx, s.db.check.orgsBySlug, func(rows *sql.Rows) error {
+		var r orgRow
+		if err := rows.Scan(r.fields()...); err != nil {
 			return err
 		}
-		for _, r := range rows {
-			out[r.Slug] = r.org()
-		}
+		out[r.Slug] = r.org()
 		return nil
-	})
+	}, s.db.dialect.listArg(uniq(slugs)))
 	return out, err
 }
 

@@ -34,7 +34,8 @@ import (
 type DB struct {
 	gorm    *gorm.DB
 	dialect dialect
-	hot     hotStatements // the fixed SQL of the hottest statements (rawsql.go)
+	hot     hotStatements   // the fixed SQL of the hottest statements (rawsql.go)
+	check   checkStatements // the access check's (checksql.go)
 	pages   *pageCache
 	log     auditLogLocks
 	// reconciling is the reconciler's leadership on SQLite, where one process owns the
@@ -115,7 +116,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	db := &DB{gorm: g, dialect: d, hot: d.hotStatements(), pages: newPageCache(), ssfWake: make(chan struct{}, 1)}
+	db := &DB{gorm: g, dialect: d, hot: d.hotStatements(), check: d.checkStatements(), pages: newPageCache(), ssfWake: make(chan struct{}, 1)}
 	if err := countStatements(g, &db.statements); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)

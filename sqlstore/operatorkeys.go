@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 
-	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/orgs"
 )
 
@@ -23,19 +22,6 @@ func (r operatorKeyIdentityRow) identity() *orgs.OperatorKeyIdentity {
 func (s adminKeyStore) CreateOperatorKeyIdentity(ctx context.Context, id *orgs.OperatorKeyIdentity) error {
 	return s.db.q(ctx).Exec("INSERT INTO operator_key_identities (key_id, name, owner_connection_id, owner_user_id) VALUES (?, ?, ?, ?)",
 		id.KeyID, id.Name, id.OwnerConnectionID, id.OwnerUserID).Error
-}
-
-func (s adminKeyStore) OperatorKeyIdentity(ctx context.Context, keyID string) (*orgs.OperatorKeyIdentity, error) {
-	var rows []operatorKeyIdentityRow
-	err := s.db.q(ctx).Raw("SELECT key_id, name, owner_connection_id, owner_user_id FROM operator_key_identities WHERE key_id = ?", keyID).
-		Scan(&rows).Error
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, orgscim.Errorf(orgscim.NotFound, "operator key %q has no identity", keyID)
-	}
-	return rows[0].identity(), nil
 }
 
 func (s adminKeyStore) OperatorKeys(ctx context.Context) ([]*orgs.AdminKey, map[string]*orgs.OperatorKeyIdentity, error) {

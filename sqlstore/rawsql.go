@@ -28,6 +28,7 @@ import (
 
 // hotStatements are the fixed statements of one dialect.
 type hotStatements struct {
+	adminKeyByHash  string // $1 hash: the admin key, its identity and its delegation chain (adminkeys.go)
 	tokenByHash     string // $1 hash: the token, its connection and one row per org on its path
 	userByID        string // $1 connection, $2 id: the user, deleted or not (see byKey)
 	userByNameKey   string // $1 connection, $2 folded userName
@@ -42,6 +43,7 @@ type hotStatements struct {
 func (d dialect) hotStatements() hotStatements {
 	const unlinked = " AND import_batch_id IS NOT NULL AND linked_at IS NULL AND deleted_at IS NULL"
 	return hotStatements{
+		adminKeyByHash: d.adminKeyByHash(),
 		tokenByHash: `SELECT t.id, t.connection_id, t.hash, t.hint, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
 		c.slug, c.org_id, c.idp, c.status, c.created_at, c.placement, o.path, ` + aliased("p.", "p_", orgCols) + `
 		FROM tokens t JOIN connections c ON c.id = t.connection_id JOIN orgs o ON o.id = c.org_id

@@ -758,6 +758,27 @@ func (a accessDecider) DecideServiceAccount(ctx context.Context, p orgs.Principa
 	return d.Allowed, d, nil
 }
 
+// DecideServiceAccounts answers a batch of the PDP's questions about service accounts
+// with the admin API's batched service-account check: the same scope rules and
+// decisions as DecideServiceAccount, one check for the whole batch.
+func (a accessDecider) DecideServiceAccounts(ctx context.Context, p orgs.Principal, qs []authzen.ServiceAccountQuestion) ([]authzen.Decided, []error, error) {
+	asked := make([]adminapi.ServiceAccountQuestion, len(qs))
+	for i, q := range qs {
+		asked[i] = adminapi.ServiceAccountQuestion{ID: q.ID, Permission: q.Permission, Org: q.Org}
+	}
+	ds, errs, err := a.admin.CheckServiceAccounts(ctx, p, asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]authzen.Decided, len(ds))
+	for i, d := range ds {
+		if errs[i] == nil {
+			out[i] = authzen.Decided{Allowed: d.Allowed, Why: d}
+		}
+	}
+	return out, errs, nil
+}
+
 // webhookSubscriptions serves the admin API's /webhooks with the webhooks package's
 // subscriptions.
 type webhookSubscriptions struct{ s *webhooks.Subscriptions }
