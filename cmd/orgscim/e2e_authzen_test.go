@@ -40,10 +40,8 @@ func pdp(t *testing.T, env *e2eEnv, key, path string, body any) *reply {
 	if err := json.Unmarshal(raw, &rep.JSON); err != nil {
 		t.Fatalf("%s: %d body is not JSON: %s", path, res.StatusCode, raw)
 	}
-	for _, m := range leakMarkers {
-		if strings.Contains(string(raw), m) {
-			t.Errorf("%s: leaks %q: %s", path, m, raw)
-		}
+	for _, m := range leaksIn(string(raw)) {
+		t.Errorf("%s: leaks %q: %s", path, m, raw)
 	}
 	return rep
 }

@@ -50,10 +50,8 @@ func (b *browser) upload(path string, fields map[string]string, name string, dat
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	for _, m := range leakMarkers {
-		if strings.Contains(string(raw), m) {
-			b.t.Errorf("POST %s leaks %q", path, m)
-		}
+	for _, m := range leaksIn(string(raw)) {
+		b.t.Errorf("POST %s leaks %q", path, m)
 	}
 	return consolePage{status: res.StatusCode, url: res.Request.URL.String(), body: string(raw)}
 }

@@ -128,10 +128,8 @@ func (b *browser) do(method, path string, form url.Values) consolePage {
 	if csp := res.Header.Get("Content-Security-Policy"); strings.HasPrefix(res.Request.URL.Path, "/console") && !strings.Contains(csp, "default-src 'none'") {
 		b.t.Errorf("%s %s: Content-Security-Policy %q", method, path, csp)
 	}
-	for _, m := range leakMarkers {
-		if strings.Contains(string(raw), m) {
-			b.t.Errorf("%s %s leaks %q:\n%s", method, path, m, raw)
-		}
+	for _, m := range leaksIn(string(raw)) {
+		b.t.Errorf("%s %s leaks %q:\n%s", method, path, m, raw)
 	}
 	return consolePage{status: res.StatusCode, url: res.Request.URL.String(), body: string(raw)}
 }
