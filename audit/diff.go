@@ -66,6 +66,12 @@ func generic(v any) any {
 	if out, ok := decoded(v); ok {
 		return out
 	}
+	return roundTrip(v)
+}
+
+// roundTrip encodes v and decodes it into an any with numbers as json.Number: what a
+// value is made of once it has been through JSON.
+func roundTrip(v any) any {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil

@@ -266,7 +266,6 @@ func (a *adminClient) validate(schema, v any, where string) {
 // admin API keys.
 var secretPattern = regexp.MustCompile(`(oscim_|oscset_|oscadm_|osint_)[a-z2-7]+`)
 
-
 // refused asserts an error reply's status and code.
 func refused(t *testing.T, what string, r *reply, status int, code string) {
 	t.Helper()

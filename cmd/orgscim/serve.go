@@ -739,13 +739,19 @@ func (a accessDecider) DecideMany(ctx context.Context, p orgs.Principal, qs []au
 	if err != nil {
 		return nil, nil, err
 	}
+	return decidedAll(ds, errs, func(d adminapi.Decision) bool { return d.Allowed }), errs, nil
+}
+
+// decidedAll turns a batch of the admin API's answers into the PDP's, each with the
+// answer itself as its reason; a question that failed (errs[i]) stays empty.
+func decidedAll[D any](ds []D, errs []error, allowed func(D) bool) []authzen.Decided {
 	out := make([]authzen.Decided, len(ds))
 	for i, d := range ds {
 		if errs[i] == nil {
-			out[i] = authzen.Decided{Allowed: d.Allowed, Why: d}
+			out[i] = authzen.Decided{Allowed: allowed(d), Why: d}
 		}
 	}
-	return out, errs, nil
+	return out
 }
 
 // DecideServiceAccount answers the PDP's questions about a service account with the
@@ -770,13 +776,7 @@ func (a accessDecider) DecideServiceAccounts(ctx context.Context, p orgs.Princip
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]authzen.Decided, len(ds))
-	for i, d := range ds {
-		if errs[i] == nil {
-			out[i] = authzen.Decided{Allowed: d.Allowed, Why: d}
-		}
-	}
-	return out, errs, nil
+	return decidedAll(ds, errs, func(d adminapi.ServiceAccountDecision) bool { return d.Allowed }), errs, nil
 }
 
 // webhookSubscriptions serves the admin API's /webhooks with the webhooks package's
