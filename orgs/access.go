@@ -626,25 +626,16 @@ func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.T
 // ids; "revoked" is how many grants an event names.
 func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, targetID, conn, org, reason string,
 	added int, addedIDs []string, revoked []*Grant) error {
-	tenant, err := GrantConnections(ctx, a.owners(), revoked)
+	tenants, byConn, err := grantsByTenant(ctx, a.owners(), revoked, conn)
 	if err != nil {
 		return err
 	}
-	byConn := map[string][]string{}
-	for _, g := range revoked {
-		c := tenant[g.ID]
-		if c == "" {
-			c = conn
-		}
-		byConn[c] = append(byConn[c], g.ID)
-	}
-	conns := []string{conn}
-	for c := range byConn {
+	conns := []string{conn} // first: the added grants' count goes there
+	for _, c := range tenants {
 		if c != conn {
 			conns = append(conns, c)
 		}
 	}
-	sort.Strings(conns[1:])
 	addedIDs = addedIDs[:min(len(addedIDs), maxListedIDs)]
 	first := added > 0
 	for _, c := range conns {

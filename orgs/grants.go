@@ -105,19 +105,10 @@ func (a *Access) RevokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 // administrators see them; otherwise an event lands on its connection's org.
 func RecordRevocations(ctx context.Context, log AuditLog, owners ServiceAccountOwners, now time.Time, targetType, targetID, orgID string,
 	revoked []*Grant, detail map[string]any) error {
-	tenant, err := GrantConnections(ctx, owners, revoked)
+	conns, byConn, err := grantsByTenant(ctx, owners, revoked, "")
 	if err != nil {
 		return err
 	}
-	byConn := map[string][]string{}
-	for _, g := range revoked {
-		byConn[tenant[g.ID]] = append(byConn[tenant[g.ID]], g.ID)
-	}
-	conns := make([]string, 0, len(byConn))
-	for c := range byConn {
-		conns = append(conns, c)
-	}
-	sort.Strings(conns)
 	for _, c := range conns {
 		for ids := byConn[c]; len(ids) > 0; {
 			shown := ids[:min(len(ids), maxListedIDs)]
@@ -174,6 +165,28 @@ func GrantConnections(ctx context.Context, owners ServiceAccountOwners, grants [
 		}
 	}
 	return out, nil
+}
+
+// grantsByTenant groups the ids of grants by their tenant (GrantConnections), in the
+// grants' order; a grant without one goes to fallback. conns lists the tenants sorted.
+func grantsByTenant(ctx context.Context, owners ServiceAccountOwners, grants []*Grant, fallback string) (conns []string, byConn map[string][]string, err error) {
+	tenant, err := GrantConnections(ctx, owners, grants)
+	if err != nil {
+		return nil, nil, err
+	}
+	byConn = map[string][]string{}
+	for _, g := range grants {
+		c := tenant[g.ID]
+		if c == "" {
+			c = fallback
+		}
+		byConn[c] = append(byConn[c], g.ID)
+	}
+	for c := range byConn {
+		conns = append(conns, c)
+	}
+	sort.Strings(conns)
+	return conns, byConn, nil
 }
 
 // owners is the access store's lookup of service account owners, when it has one.
