@@ -13,7 +13,7 @@ import (
 // The domain is plain Go (DESIGN.md): these packages speak in domain types and errors,
 // and storage, HTTP and protocol libraries stay in the adapters that translate for
 // them. A domain package that imports one of these has let an adapter in.
-var domainPackages = []string{"audit", "imports", "onboarding", "orgs", "provisioning", "reconcile", "sessions", "domains", "support", "msp"}
+var domainPackages = []string{"audit", "imports", "onboarding", "orgs", "provisioning", "reconcile", "reviews", "sessions", "domains", "support", "msp"}
 
 var adapterImports = []string{
 	"net/http", "database/sql", "html/template",

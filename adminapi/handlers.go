@@ -639,8 +639,8 @@ func handoverJSON(h orgs.Handover) Handover {
 	if h.To != "" {
 		out.To = &h.To
 	}
-	if h.Reattestation != nil {
-		out.Reattestation = &h.Reattestation.ID
+	if h.ReattestationID != "" {
+		out.Reattestation = &h.ReattestationID
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 )
 
 // CreateReviewRequest opens an access review over an org's subtree.
@@ -98,14 +99,14 @@ type ReviewItemPage struct {
 	Total int `json:"total" doc:"how many items the decision filter selects (every item the caller reviews without one), across all pages"`
 }
 
-func (s *Server) reviews() (*orgs.Reviews, error) {
+func (s *Server) reviews() (*reviews.Service, error) {
 	if s.Reviews == nil {
 		return nil, orgscim.Errorf(orgscim.NotImplemented, "access reviews are not available")
 	}
 	return s.Reviews, nil
 }
 
-func (r *resolver) reviewJSON(x *orgs.Review) (Review, error) {
+func (r *resolver) reviewJSON(x *reviews.Review) (Review, error) {
 	org, err := r.orgSlug(x.OrgID)
 	if err != nil {
 		return Review{}, err
@@ -118,7 +119,7 @@ func (r *resolver) reviewJSON(x *orgs.Review) (Review, error) {
 			MappingsConfirmed: c.MappingsConfirmed, MappingsRetired: c.MappingsRetired}}, nil
 }
 
-func (r *resolver) reviewItemJSON(it *orgs.ReviewItem, now time.Time) (ReviewItem, error) {
+func (r *resolver) reviewItemJSON(it *reviews.Item, now time.Time) (ReviewItem, error) {
 	g := it.Grant
 	conn, err := r.connSlug(g.ConnectionID)
 	if err != nil {
@@ -133,8 +134,8 @@ func (r *resolver) reviewItemJSON(it *orgs.ReviewItem, now time.Time) (ReviewIte
 		return ReviewItem{}, err
 	}
 	decision := it.Decision
-	if decision == orgs.ItemPending && !g.LiveAt(now) {
-		decision = orgs.ItemLapsed
+	if decision == reviews.ItemPending && !g.LiveAt(now) {
+		decision = reviews.ItemLapsed
 	}
 	out := ReviewItem{GrantID: g.ID, Holder: "user", Connection: conn, UserID: g.UserID, Role: role.Key, Org: org, Source: string(g.Source),
 		SourceID: g.SourceID, ExpiresAt: g.Expires, RevokedAt: g.Revoked, Decision: decision, DecidedBy: it.DecidedBy,
@@ -146,12 +147,12 @@ func (r *resolver) reviewItemJSON(it *orgs.ReviewItem, now time.Time) (ReviewIte
 		}
 		out.Holder = "service_account"
 		out.ServiceAccount = &ReviewServiceAccount{ID: sa.ID, Name: sa.Name, Owner: Owner{Connection: owner, UserID: sa.OwnerUserID},
-			State: orgs.ReviewedAccountState(sa, now)}
+			State: reviews.AccountState(sa, now)}
 	}
 	return out, nil
 }
 
-func (s *Server) reviewReply(c echo.Context, code int, x *orgs.Review) error {
+func (s *Server) reviewReply(c echo.Context, code int, x *reviews.Review) error {
 	out, err := s.resolver(c.Request().Context()).reviewJSON(x)
 	if err != nil {
 		return err
@@ -208,7 +209,7 @@ func (s *Server) listReviews(c echo.Context) error {
 	}
 	r := s.resolver(ctx)
 	r.remember(org)
-	return reply(c, items, limit, func(x *orgs.Review) string { return x.ID }, r.reviewJSON)
+	return reply(c, items, limit, func(x *reviews.Review) string { return x.ID }, r.reviewJSON)
 }
 
 func (s *Server) getReview(c echo.Context) error {
@@ -243,8 +244,8 @@ func (s *Server) listReviewItems(c echo.Context) error {
 		return err
 	}
 	r, now := s.resolver(ctx), s.now()
-	p, err := pageOfItems(items, limit, func(x *orgs.ReviewItem) string { return x.Grant.ID },
-		func(x *orgs.ReviewItem) (ReviewItem, error) { return r.reviewItemJSON(x, now) })
+	p, err := pageOfItems(items, limit, func(x *reviews.Item) string { return x.Grant.ID },
+		func(x *reviews.Item) (ReviewItem, error) { return r.reviewItemJSON(x, now) })
 	if err != nil {
 		return err
 	}
@@ -252,17 +253,17 @@ func (s *Server) listReviewItems(c echo.Context) error {
 }
 
 func (s *Server) decideReviewItem(decision string) echo.HandlerFunc {
-	return decideOn(s, "item", func(rv *orgs.Reviews) func(context.Context, orgs.Principal, string, string, string) (*orgs.ReviewItem, error) {
-		if decision == orgs.ItemRevoked {
+	return decideOn(s, "item", func(rv *reviews.Service) func(context.Context, orgs.Principal, string, string, string) (*reviews.Item, error) {
+		if decision == reviews.ItemRevoked {
 			return rv.Revoke
 		}
 		return rv.Confirm
-	}, func(r *resolver, it *orgs.ReviewItem) (ReviewItem, error) { return r.reviewItemJSON(it, s.now()) })
+	}, func(r *resolver, it *reviews.Item) (ReviewItem, error) { return r.reviewItemJSON(it, s.now()) })
 }
 
 // decideOn is the handler of a reviewer's decision on the item named by the path
 // parameter param: the body's note, the domain's decision by the caller, its JSON.
-func decideOn[T, J any](s *Server, param string, decision func(*orgs.Reviews) func(context.Context, orgs.Principal, string, string, string) (T, error),
+func decideOn[T, J any](s *Server, param string, decision func(*reviews.Service) func(context.Context, orgs.Principal, string, string, string) (T, error),
 	toJSON func(*resolver, T) (J, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rv, err := s.reviews()
@@ -302,7 +303,7 @@ func (s *Server) cancelReview(c echo.Context) error {
 	return s.reviewReply(c, http.StatusOK, x)
 }
 
-func (r *resolver) reviewMappingJSON(it *orgs.ReviewMapping) (ReviewMapping, error) {
+func (r *resolver) reviewMappingJSON(it *reviews.Mapping) (ReviewMapping, error) {
 	m, err := r.mappingJSON(it.Mapping)
 	if err != nil {
 		return ReviewMapping{}, err
@@ -325,12 +326,12 @@ func (s *Server) listReviewMappings(c echo.Context) error {
 		return err
 	}
 	r := s.resolver(ctx)
-	return reply(c, items, limit, func(x *orgs.ReviewMapping) string { return x.Mapping.ID }, r.reviewMappingJSON)
+	return reply(c, items, limit, func(x *reviews.Mapping) string { return x.Mapping.ID }, r.reviewMappingJSON)
 }
 
 func (s *Server) decideReviewMapping(decision string) echo.HandlerFunc {
-	return decideOn(s, "mapping", func(rv *orgs.Reviews) func(context.Context, orgs.Principal, string, string, string) (*orgs.ReviewMapping, error) {
-		if decision == orgs.ItemRetired {
+	return decideOn(s, "mapping", func(rv *reviews.Service) func(context.Context, orgs.Principal, string, string, string) (*reviews.Mapping, error) {
+		if decision == reviews.ItemRetired {
 			return rv.RetireMapping
 		}
 		return rv.ConfirmMapping

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 )
 
 // route is one endpoint: what Register mounts and what the OpenAPI document describes,
@@ -283,22 +283,22 @@ func (s *Server) coreRoutes() []route {
 			who:     "Operators; a delegate whose subtree contains the review's org, or, for a part of it, the items on that part.", handle: s.listReviewItems},
 		{method: http.MethodPost, path: "/reviews/{id}/items/{item}/confirm", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: ReviewItem{}, summary: "Confirm that a grant should stay; only while the review is open and before its deadline.",
-			who: "Operators; a delegate with manage_members on the grant's org — never the grant's holder, nor the owner of the service account holding it.", handle: s.decideReviewItem(orgs.ItemConfirmed)},
+			who: "Operators; a delegate with manage_members on the grant's org — never the grant's holder, nor the owner of the service account holding it.", handle: s.decideReviewItem(reviews.ItemConfirmed)},
 		{method: http.MethodPost, path: "/reviews/{id}/items/{item}/revoke", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: ReviewItem{},
 			summary: "Revoke a grant at once, as DELETE /grants/{id} does, with the review in its reason; only while the review is open and before its deadline.",
-			who:     "Operators; a delegate with manage_members on the grant's org — never the grant's holder, nor the owner of the service account holding it.", handle: s.decideReviewItem(orgs.ItemRevoked)},
+			who:     "Operators; a delegate with manage_members on the grant's org — never the grant's holder, nor the owner of the service account holding it.", handle: s.decideReviewItem(reviews.ItemRevoked)},
 		{method: http.MethodGet, path: "/reviews/{id}/mappings", tag: "reviews", status: http.StatusOK, resp: Page[ReviewMapping]{},
 			query:   append([]param{{"decision", "pending, confirmed or retired; absent for all", false}}, pageParams...),
 			summary: "List a review's mappings, by mapping id: the rules behind the grants of their groups' members, and the decision.",
 			who:     "Operators; a delegate whose subtree contains the review's org, or, for a part of it, the mappings on that part.", handle: s.listReviewMappings},
 		{method: http.MethodPost, path: "/reviews/{id}/mappings/{mapping}/confirm", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: ReviewMapping{}, summary: "Confirm that a mapping should stay; only while the review is open and before its deadline.",
-			who: "Operators; a delegate with manage_mappings on the mapping's org — never its drafter or approver.", handle: s.decideReviewMapping(orgs.ItemConfirmed)},
+			who: "Operators; a delegate with manage_mappings on the mapping's org — never its drafter or approver.", handle: s.decideReviewMapping(reviews.ItemConfirmed)},
 		{method: http.MethodPost, path: "/reviews/{id}/mappings/{mapping}/retire", tag: "reviews", body: ReviewDecisionRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: ReviewMapping{},
 			summary: "Retire a mapping at once with its grants, the review in their reason; only while the review is open and before its deadline.",
-			who:     "Operators; a delegate with manage_mappings on the mapping's org — never its drafter or approver.", handle: s.decideReviewMapping(orgs.ItemRetired)},
+			who:     "Operators; a delegate with manage_mappings on the mapping's org — never its drafter or approver.", handle: s.decideReviewMapping(reviews.ItemRetired)},
 		{method: http.MethodPost, path: "/reviews/{id}/cancel", tag: "reviews", body: ReasonRequest{}, bodyOptional: true,
 			status: http.StatusOK, resp: Review{}, summary: "Cancel an open review: nothing more is decided or revoked; decisions made stay.",
 			who: "Operators; a delegate with approve on the review's org.", handle: s.cancelReview},

@@ -47,6 +47,7 @@ import (
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/support"
 )
@@ -77,7 +78,7 @@ type Server struct {
 	// Reconciler, when set, serves /reconcile: recorded passes and approvals.
 	Reconciler Reconciler
 	// Reviews, when set, serves the access reviews (/reviews).
-	Reviews *orgs.Reviews
+	Reviews *reviews.Service
 	Logger  *slog.Logger
 
 	// Imports and Exports serve spreadsheet imports and the access export.

@@ -20,6 +20,7 @@ import (
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/setuppage"
 )
@@ -53,7 +54,7 @@ type Server struct {
 	Delegations *orgs.Delegations
 	Users       sessions.UserDirectory
 	Groups      Groups
-	Reviews     *orgs.Reviews
+	Reviews     *reviews.Service
 	Onboarding  *onboarding.Onboarding
 	Lists       Lists
 	Logger      *slog.Logger
@@ -172,8 +173,8 @@ func (s *Server) Register(e *echo.Echo) {
 	g.POST("/connections/:conn/setup-links", s.authed(s.createSetupLink))
 	g.GET("/reviews", s.authed(s.reviewQueue))
 	g.GET("/reviews/:id", s.authed(s.reviewPage))
-	g.POST("/reviews/:id/items/:item/confirm", s.authed(s.decideItem(orgs.ItemConfirmed)))
-	g.POST("/reviews/:id/items/:item/revoke", s.authed(s.decideItem(orgs.ItemRevoked)))
+	g.POST("/reviews/:id/items/:item/confirm", s.authed(s.decideItem(reviews.ItemConfirmed)))
+	g.POST("/reviews/:id/items/:item/revoke", s.authed(s.decideItem(reviews.ItemRevoked)))
 	g.GET("/orgs/:slug", s.authed(s.orgPage))
 	g.GET("/orgs/:slug/brand.css", s.authed(s.brandCSS))
 	g.POST("/orgs/:slug/grants", s.authed(s.orgGrant))

@@ -18,7 +18,7 @@
 // found by user name or name (?q=, a SCIM filter the users store runs), "why", and groups
 // (read-only); access reviews (the reviewer's queue; a campaign's lines, a person's or a
 // service account's with its owner, 200 a page by grant id with the total, filtered by
-// decision — waiting, confirmed, revoked, ended otherwise — through orgs.Reviews.Items
+// decision — waiting, confirmed, revoked, ended otherwise — through reviews.Service.Items
 // and CountItems; confirm or revoke per line, coming back to the same filter and page);
 // partner onboarding (propose, approve)
 // and a connection's page (setup link, steps for Entra ID, Okta and generic clients);
@@ -83,7 +83,7 @@
 // Pages call the same domain functions as the admin API (orgs.Access.AssignRole,
 // RevokeGrant, DraftMapping, ApproveMapping, RejectMapping, RequestElevation,
 // ApproveElevation, RejectElevation, Check, WhatCanUserDo; orgs.Delegations.Delegate,
-// Revoke; orgs.Reviews;
+// Revoke; reviews.Service;
 // onboarding.Onboarding), so every action has the same authorisation, consequences and
 // audit events; the audit actor is "console_session:ID PERSON". A delegate sees only
 // their subtree and is offered only controls the domain would accept: the console asks

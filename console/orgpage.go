@@ -13,6 +13,7 @@ import (
 	"github.com/orgscim/orgscim/internal/httpstatus"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/setuppage"
 )
@@ -182,7 +183,7 @@ type orgView struct {
 	GrantForm   *orgGrantForm
 	Mappings    []mappingRow
 	MappingForm *mappingForm
-	Reviews     []*orgs.Review
+	Reviews     []*reviews.Review
 	Notice      string
 	// ManagesMembers: the person may manage the org's members (and its service accounts).
 	ManagesMembers bool

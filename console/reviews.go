@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sessions"
 )
 
@@ -21,7 +22,7 @@ type progress struct {
 	Overdue                 bool
 }
 
-func progressOf(r *orgs.Review, now time.Time) progress {
+func progressOf(r *reviews.Review, now time.Time) progress {
 	c := r.Counts
 	p := progress{Decided: c.Confirmed + c.Revoked + c.RevokedAtDeadline, Items: c.Items - c.Lapsed}
 	if p.Items > 0 {
@@ -57,7 +58,7 @@ func principals(p *sessions.Person) []orgs.Principal {
 }
 
 type queueRow struct {
-	Review   *orgs.Review
+	Review   *reviews.Review
 	Org      *orgs.Org
 	Progress progress
 }
@@ -68,7 +69,7 @@ type queueView struct {
 }
 
 // reviewQueue lists the campaigns the person reviews, open ones first, with their
-// progress against the deadline (orgs.Reviews.List, as GET /api/v1/reviews).
+// progress against the deadline (reviews.Service.List, as GET /api/v1/reviews).
 func (s *Server) reviewQueue(c echo.Context) error {
 	ctx, p := c.Request().Context(), person(c)
 	now := s.Access.CurrentTime()
@@ -92,7 +93,7 @@ func (s *Server) reviewQueue(c echo.Context) error {
 				return err
 			}
 			row := queueRow{Review: r, Org: o, Progress: progressOf(r, now)}
-			if r.State == orgs.ReviewOpen {
+			if r.State == reviews.Open {
 				v.Open = append(v.Open, row)
 			} else {
 				v.Done = append(v.Done, row)
@@ -103,7 +104,7 @@ func (s *Server) reviewQueue(c echo.Context) error {
 }
 
 // reviewAs is the campaign and the authority the person sees it with.
-func (s *Server) reviewAs(ctx context.Context, p *sessions.Person, id string) (*orgs.Review, orgs.Principal, error) {
+func (s *Server) reviewAs(ctx context.Context, p *sessions.Person, id string) (*reviews.Review, orgs.Principal, error) {
 	var last error = orgscim.Errorf(orgscim.NotFound, "review %q not found", id)
 	for _, by := range principals(p) {
 		r, err := s.Reviews.ReviewFor(ctx, by, id)
@@ -119,7 +120,7 @@ func (s *Server) reviewAs(ctx context.Context, p *sessions.Person, id string) (*
 }
 
 type itemRow struct {
-	Item      *orgs.ReviewItem
+	Item      *reviews.Item
 	Person    string
 	PersonURL string
 	Role      *orgs.Role
@@ -139,7 +140,7 @@ type itemRow struct {
 }
 
 type reviewView struct {
-	Review   *orgs.Review
+	Review   *reviews.Review
 	Org      *orgs.Org
 	Progress progress
 	Open     bool
@@ -159,14 +160,14 @@ type reviewView struct {
 	Problem string
 }
 
-// decisionFilter is one choice of the review page's filter: a decision orgs.Reviews.Items
+// decisionFilter is one choice of the review page's filter: a decision reviews.Service.Items
 // takes, in the page's words.
 type decisionFilter struct{ Value, Label, Phrase string }
 
 var decisionFilters = []decisionFilter{{"", "All lines", "in all"},
-	{orgs.ItemPending, "Waiting for a decision", "waiting for a decision"},
-	{orgs.ItemConfirmed, "Confirmed", "confirmed"}, {orgs.ItemRevoked, "Revoked", "revoked"},
-	{orgs.ItemLapsed, "Ended otherwise", "ended otherwise"}}
+	{reviews.ItemPending, "Waiting for a decision", "waiting for a decision"},
+	{reviews.ItemConfirmed, "Confirmed", "confirmed"}, {reviews.ItemRevoked, "Revoked", "revoked"},
+	{reviews.ItemLapsed, "Ended otherwise", "ended otherwise"}}
 
 // reviewQuery is the review page's query for a filter and a cursor ("" when neither).
 func reviewQuery(decision, after string) string {
@@ -199,7 +200,7 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 		return err
 	}
 	v := reviewView{Review: r, Org: org, Progress: progressOf(r, now), Notice: c.QueryParam("done"), Problem: problem,
-		Open: r.State == orgs.ReviewOpen && now.Before(r.Deadline), Filter: c.QueryParam("decision"), Filters: decisionFilters}
+		Open: r.State == reviews.Open && now.Before(r.Deadline), Filter: c.QueryParam("decision"), Filters: decisionFilters}
 	// A big campaign pages by grant id (?after= the last line of the page before), with
 	// the total and where the page starts in it, so that no line is silently left out.
 	after := c.QueryParam("after")
@@ -255,7 +256,7 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 		answerConn, answerUser := g.ConnectionID, g.UserID
 		if sa := it.ServiceAccount; sa != nil {
 			answerConn, answerUser = sa.OwnerConnectionID, sa.OwnerUserID
-			row.Account, row.Person, row.AccountState = sa, sa.Name, orgs.ReviewedAccountState(sa, now)
+			row.Account, row.Person, row.AccountState = sa, sa.Name, reviews.AccountState(sa, now)
 			row.Owner = s.personName(ctx, "user:"+sa.OwnerConnectionID+"/"+sa.OwnerUserID)
 			row.Own = p.Operator == "" && p.Connection.ID == sa.OwnerConnectionID && p.User.ID == sa.OwnerUserID
 			if cn, err := s.Access.Store.ConnectionByID(ctx, sa.OwnerConnectionID); err == nil {
@@ -264,7 +265,7 @@ func (s *Server) renderReview(c echo.Context, code int, problem string) error {
 		} else if cn, err := s.Access.Store.ConnectionByID(ctx, g.ConnectionID); err == nil {
 			row.PersonURL = connURL(cn) + "/people/" + url.PathEscape(g.UserID)
 		}
-		if v.Open && it.Decision == orgs.ItemPending && g.LiveAt(now) {
+		if v.Open && it.Decision == reviews.ItemPending && g.LiveAt(now) {
 			decider, ok, err := s.may(ctx, p, orgs.CapManageMembers, o)
 			if err != nil {
 				return err
@@ -310,7 +311,7 @@ func (s *Server) decideItem(decision string) echo.HandlerFunc {
 		}
 		note := strings.TrimSpace(c.FormValue("note"))
 		decide := s.Reviews.Confirm
-		if decision == orgs.ItemRevoked {
+		if decision == reviews.ItemRevoked {
 			decide = s.Reviews.Revoke
 		}
 		if _, err := decide(ctx, by, r.ID, g.ID, note); err != nil {

@@ -432,7 +432,7 @@ func (a *Access) approve(ctx context.Context, id string, by Principal) (*Mapping
 		return nil, err
 	}
 	if m.Replaces != "" {
-		if err := a.retire(ctx, m.Replaces, approver, "replaced by mapping "+m.ID, now); err != nil {
+		if err := a.RetireOne(ctx, m.Replaces, approver, "replaced by mapping "+m.ID, now); err != nil {
 			return nil, err
 		}
 	}
@@ -448,7 +448,7 @@ func (a *Access) RetireMapping(ctx context.Context, by Principal, id, reason str
 		if err := a.authorizeOnMapping(ctx, by, CapManageMappings, id); err != nil {
 			return err
 		}
-		return a.retire(ctx, id, by.Name(), reason, a.CurrentTime())
+		return a.RetireOne(ctx, id, by.Name(), reason, a.CurrentTime())
 	})
 }
 
@@ -559,7 +559,11 @@ func (a *Access) HoldsRole(ctx context.Context, d *Delegation, role *Role, org *
 	return refused
 }
 
-func (a *Access) retire(ctx context.Context, id, actor, reason string, now time.Time) error {
+// RetireOne retires the active mapping id at now and revokes its grants, recording both,
+// in the context's transaction: the one path of a mapping retired, whether by
+// RetireMapping, a replacing mapping's approval, a compromised delegation or an access
+// review's decision or deadline. It asks no authority; the caller has.
+func (a *Access) RetireOne(ctx context.Context, id, actor, reason string, now time.Time) error {
 	type retired struct {
 		mappingView
 		RetireReason string `json:"retire_reason,omitempty"`
@@ -626,7 +630,7 @@ func (a *Access) revokeGrants(ctx context.Context, sel GrantSelector, now time.T
 // ids; "revoked" is how many grants an event names.
 func (a *Access) recordGrants(ctx context.Context, now time.Time, targetType, targetID, conn, org, reason string,
 	added int, addedIDs []string, revoked []*Grant) error {
-	tenants, byConn, err := grantsByTenant(ctx, a.owners(), revoked, conn)
+	tenants, byConn, err := grantsByTenant(ctx, a.OwnerLookup(), revoked, conn)
 	if err != nil {
 		return err
 	}
@@ -943,7 +947,7 @@ func (a *Access) CreateGrant(ctx context.Context, g *Grant, now time.Time) error
 	if err := a.Store.CreateGrant(ctx, g); err != nil {
 		return err
 	}
-	conns, err := GrantConnections(ctx, a.owners(), []*Grant{g})
+	conns, err := GrantConnections(ctx, a.OwnerLookup(), []*Grant{g})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ const (
 	ActMappingRetire    = "mapping.retire"
 	ActGrantCreate      = "grant.create"
 	ActGrantsSync       = "grants.sync"
+	// ActGrantsRevoke is one batch of grants revoked together (RecordRevocations), per
+	// tenant: at a review's deadline, or by a rule.
+	ActGrantsRevoke = "grants.revoke"
 	// A user placement moved to another org: target the user, or, when a membership
 	// change moved several at once, the connection with the moves in the detail.
 	ActPlacementMove    = "placement.move"

@@ -420,7 +420,7 @@ func distinct(n int, of func(i int) []string) []string {
 // orgPath loads the org and its ancestors, and names the first of them whose
 // relationship gives no access at now ("" when all do).
 func (a *Access) orgPath(ctx context.Context, orgID string, now time.Time) (target *Org, path []string, byID map[string]*Org, blocked string, err error) {
-	if target, err = a.orgWithAncestors(ctx, orgID); err != nil {
+	if target, err = a.Org(ctx, orgID); err != nil {
 		return nil, nil, nil, "", err
 	}
 	path = target.AncestorIDs()
@@ -430,7 +430,9 @@ func (a *Access) orgPath(ctx context.Context, orgID string, now time.Time) (targ
 	return target, path, byID, inactiveOnPath(path, byID, now), nil
 }
 
-func (a *Access) orgWithAncestors(ctx context.Context, orgID string) (*Org, error) {
+// Org returns the org with this id, its Path naming its ancestors; NotFound when there
+// is none.
+func (a *Access) Org(ctx context.Context, orgID string) (*Org, error) {
 	m, err := a.Store.OrgsByID(ctx, []string{orgID})
 	if err != nil {
 		return nil, err

@@ -135,10 +135,11 @@ type Delegations struct {
 	Access *Access
 	Tx     provisioning.Transactor
 	Audit  AuditLog // optional
-	// Reattest opens the campaign that re-attests the grants handed over when a
-	// delegation is revoked (Reviews does); nil hands them over without one.
+	// Reattest opens, in the revocation's transaction, the campaign that re-attests the
+	// grants and mappings handed over when a delegation is revoked, and returns its id
+	// (reviews.Service does); nil hands them over without one.
 	Reattest interface {
-		Reattest(ctx context.Context, orgID string, grantIDs, mappingIDs []string, deadline time.Time, why string) (*Review, error)
+		Reattest(ctx context.Context, orgID string, grantIDs, mappingIDs []string, deadline time.Time, why string) (reviewID string, err error)
 	}
 	Now func() time.Time
 }
@@ -270,7 +271,8 @@ type Revocation struct {
 	// and mapping approvals) instead of handing it over for re-attestation: for a
 	// delegate who cannot be trusted with what they did.
 	Compromise bool
-	// ReattestBy is the deadline of the re-attestation (zero: DefaultReattestation).
+	// ReattestBy is the deadline of the re-attestation (zero: the reattester's default,
+	// reviews.DefaultReattestation).
 	ReattestBy time.Time
 }
 
@@ -286,11 +288,11 @@ type Revoked struct {
 // a compromise, revoked at once.
 type Handover struct {
 	To              string
-	Grants          int // grants handed over
-	Mappings        int // active mappings whose approval was handed over
-	Reattestation   *Review
-	RevokedGrants   int // compromise
-	RetiredMappings int // compromise
+	Grants          int    // grants handed over
+	Mappings        int    // active mappings whose approval was handed over
+	ReattestationID string // the review that re-attests what was handed over; "" for none
+	RevokedGrants   int    // compromise
+	RetiredMappings int    // compromise
 }
 
 // Revoke revokes a delegation and everything delegated through it, with their keys, at
@@ -377,7 +379,7 @@ func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*De
 			return h, err
 		}
 		for _, m := range mappings {
-			if err := a.retire(ctx, m.ID, actor, why, now); err != nil {
+			if err := a.RetireOne(ctx, m.ID, actor, why, now); err != nil {
 				return h, err
 			}
 		}
@@ -395,7 +397,7 @@ func (s *Delegations) handOver(ctx context.Context, d *Delegation, revoked []*De
 	}
 	h.Grants, h.Mappings = h.Grants+len(grants), h.Mappings+len(mappings)
 	if len(grants)+len(mappings) > 0 && s.Reattest != nil {
-		if h.Reattestation, err = s.Reattest.Reattest(ctx, d.OrgID, grants, mappings, deadline, "delegation "+d.ID+" revoked"); err != nil {
+		if h.ReattestationID, err = s.Reattest.Reattest(ctx, d.OrgID, grants, mappings, deadline, "delegation "+d.ID+" revoked"); err != nil {
 			return h, err
 		}
 	}
@@ -415,8 +417,8 @@ func (s *Delegations) recordRevocation(ctx context.Context, d *Delegation, revok
 	}
 	detail["revoked"], detail["cascade"] = len(revoked), cascade
 	detail["handed_over_to"], detail["grants_handed_over"], detail["mappings_handed_over"] = h.To, h.Grants, h.Mappings
-	if h.Reattestation != nil {
-		detail["reattestation"] = h.Reattestation.ID
+	if h.ReattestationID != "" {
+		detail["reattestation"] = h.ReattestationID
 	}
 	if h.RevokedGrants+h.RetiredMappings > 0 {
 		detail["grants_revoked"], detail["mappings_retired"] = h.RevokedGrants, h.RetiredMappings

@@ -12,10 +12,7 @@
 // bearer tokens; the vendor's roles, the group-to-role mappings and the grants they
 // materialise; delegated administration and the admin API keys, each grant, mapping
 // approval and key recording the delegation it was made under, so that revoking one
-// reaches what was made under it; just-in-time elevation; access reviews (reviews.go),
-// in which delegated administrators confirm or revoke each grant of their subtree (a
-// service account's as a person's, the line naming the account and its owner), or
-// of what a revoked delegation handed over, by a deadline; each connection's lifecycle
+// reaches what was made under it; just-in-time elevation; each connection's lifecycle
 // policy (policy.go: its stale-member window and the reconciler's guardrail); a pending
 // connection's activation by its first push (connections.go); token rotation
 // (rotation.go); the export of access (export.go); and the link of the authority rule
@@ -24,7 +21,10 @@
 // relationship stops every technician at the next decision (package msp keeps the
 // engagements themselves). The workflows on top of this
 // directory live in their own packages and use what it exports: partner onboarding and
-// setup links in onboarding, spreadsheet import in imports.
+// setup links in onboarding, spreadsheet import in imports, access reviews in reviews.
+// Where a change here must open a review (a revoked delegation's handover, a business
+// event on a subtree), it asks through an interface declared where it is used
+// (Delegations.Reattest, Directory.Revalidate), so that orgs never imports reviews.
 //
 // Every change records its audit event (audit.go) through AuditLog, in the change's own
 // transaction (Tx), with the audit.Source the adapter put in the context. An event

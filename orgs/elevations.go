@@ -185,7 +185,7 @@ func (a *Access) decide(ctx context.Context, id string, fn func(ctx context.Cont
 			if el.State != ElevationRequested {
 				return orgscim.Errorf(orgscim.Conflict, "elevation %s is %s, not awaiting a decision", el.ID, el.State)
 			}
-			org, err := a.orgWithAncestors(ctx, el.OrgID)
+			org, err := a.Org(ctx, el.OrgID)
 			if err != nil {
 				return err
 			}
@@ -266,7 +266,7 @@ func (a *Access) ElevationFor(ctx context.Context, by Principal, id string) (*El
 	if by.Name() == el.RequestedBy || isHolder(by, el.ConnectionID, el.UserID) {
 		return el, nil
 	}
-	org, err := a.orgWithAncestors(ctx, el.OrgID)
+	org, err := a.Org(ctx, el.OrgID)
 	if err != nil {
 		return nil, err
 	}

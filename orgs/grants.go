@@ -30,7 +30,7 @@ func (a *Access) Grant(ctx context.Context, by Principal, id string) (*Grant, er
 	if err != nil {
 		return nil, err
 	}
-	org, err := a.orgWithAncestors(ctx, g.OrgID)
+	org, err := a.Org(ctx, g.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (a *Access) RevokeOne(ctx context.Context, g *Grant, now time.Time, by, rea
 	for k, v := range extra {
 		detail[k] = v
 	}
-	conns, err := GrantConnections(ctx, a.owners(), []*Grant{g})
+	conns, err := GrantConnections(ctx, a.OwnerLookup(), []*Grant{g})
 	if err != nil {
 		return err
 	}
@@ -189,8 +189,10 @@ func grantsByTenant(ctx context.Context, owners ServiceAccountOwners, grants []*
 	return conns, byConn, nil
 }
 
-// owners is the access store's lookup of service account owners, when it has one.
-func (a *Access) owners() ServiceAccountOwners {
+// OwnerLookup is the access store's lookup of service account owners, when it has one
+// (nil otherwise): what RecordRevocations needs to put a service account's grant on its
+// owner's connection.
+func (a *Access) OwnerLookup() ServiceAccountOwners {
 	o, _ := a.Store.(ServiceAccountOwners)
 	return o
 }

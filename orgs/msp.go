@@ -189,8 +189,8 @@ func (s *Delegations) handOverTechnicians(ctx context.Context, revoked []*Delega
 			if err != nil {
 				return nil, err
 			}
-			if h.Reattestation == nil {
-				h.Reattestation = rv
+			if h.ReattestationID == "" {
+				h.ReattestationID = rv
 			}
 		}
 	}

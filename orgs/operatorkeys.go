@@ -90,7 +90,7 @@ func (s *AdminKeys) ownerGone(ctx context.Context, connID, userID string, now ti
 	if err != nil {
 		return "", err
 	}
-	home, err := a.orgWithAncestors(ctx, conn.OrgID)
+	home, err := a.Org(ctx, conn.OrgID)
 	if err != nil {
 		return "", err
 	}

@@ -152,10 +152,10 @@ type Directory struct {
 	Tx    provisioning.Transactor // optional: a change commits with its audit event
 	Audit AuditLog                // optional
 	// Revalidate opens, in the change's transaction, the campaign a business event
-	// calls for (Reviews does): a move, a new contract, a new accountable owner. Nil
-	// opens none.
+	// calls for (reviews.Service does): a move, a new contract, a new accountable owner,
+	// and returns its id. Nil opens none.
 	Revalidate interface {
-		Revalidate(ctx context.Context, org *Org, why string) (*Review, error)
+		Revalidate(ctx context.Context, org *Org, why string) (reviewID string, err error)
 	}
 	// ActivationGate, when set, keeps a pending connection pending while it says no
 	// (domains.Service: until the org has verified an e-mail domain, where the

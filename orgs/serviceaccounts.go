@@ -153,7 +153,7 @@ func (s *ServiceAccounts) checkOwner(ctx context.Context, org *Org, connID, user
 	if err != nil {
 		return nil, err
 	}
-	home, err := s.Access.orgWithAncestors(ctx, conn.OrgID)
+	home, err := s.Access.Org(ctx, conn.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (s *ServiceAccounts) Create(ctx context.Context, by Principal, req ServiceA
 		}
 		expires = req.Expires.UTC().Truncate(time.Millisecond)
 	}
-	org, err := s.Access.orgWithAncestors(ctx, req.OrgID)
+	org, err := s.Access.Org(ctx, req.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (s *ServiceAccounts) visible(ctx context.Context, by Principal, id string) 
 	if err != nil {
 		return nil, nil, err
 	}
-	org, err := s.Access.orgWithAncestors(ctx, sa.OrgID)
+	org, err := s.Access.Org(ctx, sa.OrgID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -270,7 +270,7 @@ func (s *ServiceAccounts) Get(ctx context.Context, by Principal, id string) (*Se
 
 // List returns the accounts on the subtree of org (retired ones when retired is set).
 func (s *ServiceAccounts) List(ctx context.Context, by Principal, orgID string, retired bool) ([]*ServiceAccount, error) {
-	org, err := s.Access.orgWithAncestors(ctx, orgID)
+	org, err := s.Access.Org(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -517,7 +517,7 @@ func (s *ServiceAccounts) Grant(ctx context.Context, by Principal, id, roleKey, 
 
 // targetIn returns the org orgID when it lies in the account's subtree.
 func (s *ServiceAccounts) targetIn(ctx context.Context, sa *ServiceAccount, home *Org, orgID string) (*Org, error) {
-	target, err := s.Access.orgWithAncestors(ctx, orgID)
+	target, err := s.Access.Org(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}

@@ -4,15 +4,16 @@ import (
 	"context"
 
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 )
 
 // RuleReviewDeadline revokes the grants of an access review that nobody confirmed by
 // its deadline, and closes the review.
 const RuleReviewDeadline = "review-deadline"
 
-// ReviewCloser closes the access reviews past their deadline (orgs.Reviews does).
+// ReviewCloser closes the access reviews past their deadline (reviews.Service does).
 type ReviewCloser interface {
-	CloseDue(ctx context.Context, o orgs.CloseOptions) (orgs.CloseResult, error)
+	CloseDue(ctx context.Context, o reviews.CloseOptions) (reviews.CloseResult, error)
 }
 
 // closeReviews runs the review-deadline rule: the domain revokes, a batch per
@@ -21,20 +22,20 @@ type ReviewCloser interface {
 func (r *Reconciler) closeReviews(ctx context.Context, lead Leadership, run *Run, opts Options) ([]RuleResult, error) {
 	grants := newResult(RuleReviewDeadline, "revoke grants not confirmed by the review's deadline")
 	mappings := newResult(RuleReviewDeadline, "retire mappings not confirmed by the review's deadline")
-	reviews := newResult(RuleReviewDeadline, "close reviews past their deadline")
-	out := func() []RuleResult { return []RuleResult{grants, mappings, reviews} }
+	closed := newResult(RuleReviewDeadline, "close reviews past their deadline")
+	out := func() []RuleResult { return []RuleResult{grants, mappings, closed} }
 	if r.Reviews == nil {
 		return out(), nil
 	}
 	if err := lead.Check(ctx); err != nil {
 		return out(), err
 	}
-	_, err := r.Reviews.CloseDue(ctx, orgs.CloseOptions{
+	_, err := r.Reviews.CloseDue(ctx, reviews.CloseOptions{
 		AsOf: run.AsOf, DryRun: opts.DryRun, Batch: r.batch(), BeforeBatch: lead.Check,
 		Detail:  map[string]any{"rule": RuleReviewDeadline, "run": run.ID},
-		Revoked: func(_ *orgs.Review, g *orgs.Grant) { grants.add(tenantOf(g.ConnectionID), g.ID) },
-		Retired: func(_ *orgs.Review, m *orgs.Mapping) { mappings.add(tenantOf(m.ConnectionID), m.ID) },
-		Closed:  func(rv *orgs.Review) { reviews.add(tenantOf(""), rv.ID) },
+		Revoked: func(_ *reviews.Review, g *orgs.Grant) { grants.add(tenantOf(g.ConnectionID), g.ID) },
+		Retired: func(_ *reviews.Review, m *orgs.Mapping) { mappings.add(tenantOf(m.ConnectionID), m.ID) },
+		Closed:  func(rv *reviews.Review) { closed.add(tenantOf(""), rv.ID) },
 	})
 	return out(), err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 	"github.com/orgscim/orgscim/reconcile"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -21,7 +22,7 @@ import (
 // acme comes from a mapping; and the reviews service.
 type reviewWorld struct {
 	*world
-	reviews   *orgs.Reviews
+	reviews   *reviews.Service
 	dave      orgs.Principal
 	carol     orgs.Principal // manage_members on emea only
 	daveGrant *orgs.Grant
@@ -73,7 +74,7 @@ func newReviewWorld(t *testing.T, db *sqlstore.DB) *reviewWorld {
 	if _, err := w.access.ApproveMapping(ctx, orgs.Principal{Operator: "second"}, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	w.reviews = &orgs.Reviews{Store: db.Reviews(), Access: w.access, Tx: db, Audit: log, Now: w.clock}
+	w.reviews = &reviews.Service{Store: db.Reviews(), Access: w.access, Tx: db, Audit: log, Now: w.clock}
 	return w
 }
 
@@ -86,7 +87,7 @@ func (w *reviewWorld) grant(t *testing.T, id string) *orgs.Grant {
 	return g
 }
 
-func itemIDs(items []*orgs.ReviewItem) []string {
+func itemIDs(items []*reviews.Item) []string {
 	var out []string
 	for _, it := range items {
 		out = append(out, it.Grant.ID)
@@ -125,7 +126,7 @@ func TestAccessReview(t *testing.T) {
 			t.Fatal(err)
 		}
 		// ann's two, ben's, dave's own, and erin's from the Finance mapping.
-		if r.Counts.Items != 5 || r.Counts.ExcludedMapping != 0 || r.State != orgs.ReviewOpen {
+		if r.Counts.Items != 5 || r.Counts.ExcludedMapping != 0 || r.State != reviews.Open {
 			t.Fatalf("started %+v", r)
 		}
 		ben, ann1h, ann3h := w.grants["ben"].ID, w.grants["ann1h"].ID, w.grants["ann3h"].ID
@@ -153,7 +154,7 @@ func TestAccessReview(t *testing.T) {
 			t.Fatal(err)
 		}
 		it, err := rv.Revoke(ctx, w.dave, r.ID, ann3h, "left emea")
-		if err != nil || it.Decision != orgs.ItemRevoked || it.DecidedBy != w.dave.Name() {
+		if err != nil || it.Decision != reviews.ItemRevoked || it.DecidedBy != w.dave.Name() {
 			t.Fatalf("revoke: %+v %v", it, err)
 		}
 		if g := w.grant(t, ann3h); g.Revoked == nil || g.RevokedBy != w.dave.Name() || !strings.Contains(g.RevokeReason, r.ID) {
@@ -182,7 +183,7 @@ func TestAccessReview(t *testing.T) {
 		if list, err := rv.List(ctx, w.carol, nil, "", "", 100); err != nil || len(list) != 1 || list[0].ID != r.ID {
 			t.Errorf("carol's reviews: %v %v", list, err)
 		}
-		pending, err := rv.Items(ctx, w.dave, r.ID, orgs.ItemPending, "", 100)
+		pending, err := rv.Items(ctx, w.dave, r.ID, reviews.ItemPending, "", 100)
 		if err != nil || len(pending) != 2 {
 			t.Errorf("pending: %v %v; want ann1h and dave's", itemIDs(pending), err)
 		}
@@ -195,7 +196,7 @@ func TestAccessReview(t *testing.T) {
 		if _, err := rv.Cancel(ctx, w.carol, other.ID, "wrong scope"); orgscim.ErrorCode(err) != orgscim.Forbidden {
 			t.Errorf("carol cancels: %v; want Forbidden (no approve)", err)
 		}
-		if c, err := rv.Cancel(ctx, w.dave, other.ID, "wrong scope"); err != nil || c.State != orgs.ReviewCancelled {
+		if c, err := rv.Cancel(ctx, w.dave, other.ID, "wrong scope"); err != nil || c.State != reviews.Cancelled {
 			t.Fatalf("cancel: %+v %v", c, err)
 		}
 		if _, err := rv.Confirm(ctx, w.dave, other.ID, ann3h, ""); orgscim.ErrorCode(err) != orgscim.Conflict {
@@ -240,7 +241,7 @@ func TestAccessReview(t *testing.T) {
 			t.Errorf("closed: %+v", res)
 		}
 		g := w.grant(t, w.daveGrant.ID)
-		if g.Revoked == nil || g.RevokedBy != "review:"+r.ID || g.RevokeReason != orgs.UnconfirmedReason(r.ID) {
+		if g.Revoked == nil || g.RevokedBy != "review:"+r.ID || g.RevokeReason != reviews.UnconfirmedReason(r.ID) {
 			t.Errorf("unconfirmed grant after the deadline: %+v", g)
 		}
 		if g := w.grant(t, ben); g.Revoked != nil {
@@ -258,21 +259,21 @@ func TestAccessReview(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := closed.Counts; closed.State != orgs.ReviewClosed || closed.EndedBy != reconcile.Actor ||
+		if c := closed.Counts; closed.State != reviews.Closed || closed.EndedBy != reconcile.Actor ||
 			c.RevokedAtDeadline != 1 || c.Pending != 0 || c.Lapsed != 1 {
 			t.Errorf("closed review %+v", closed)
 		}
 		// Nobody attested the Finance mapping: it is retired at the deadline, with the
 		// review in its reason.
 		ms, err := rv.Mappings(ctx, orgs.Principal{Operator: "ops"}, r.ID, "", "", 10)
-		if err != nil || len(ms) != 1 || ms[0].Decision != orgs.ItemRetired || ms[0].Mapping.State != orgs.MappingRetired ||
+		if err != nil || len(ms) != 1 || ms[0].Decision != reviews.ItemRetired || ms[0].Mapping.State != orgs.MappingRetired ||
 			ms[0].DecidedBy != "review:"+r.ID || closed.Counts.Mappings != 1 || closed.Counts.MappingsRetired != 1 {
 			t.Errorf("the review's mapping after the deadline: %+v %v (counts %+v)", ms, err, closed.Counts)
 		}
 		if res := reviewRule(run.Report, "retire"); res.Count != 1 {
 			t.Errorf("retired at the deadline: %+v", res)
 		}
-		if st, _ := rv.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, other.ID); st.State != orgs.ReviewCancelled {
+		if st, _ := rv.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, other.ID); st.State != reviews.Cancelled {
 			t.Errorf("the cancelled review became %s", st.State)
 		}
 		evs, err := db.Audit().Events(ctx, audit.Query{TargetID: r.ID})
@@ -313,7 +314,7 @@ func TestCloseDueResumes(t *testing.T) {
 		ctx := audit.WithSource(ctx, audit.Source{Actor: "operator:cli:test"})
 		lost := errors.New("lock lost")
 		calls := 0
-		res, err := w.reviews.CloseDue(ctx, orgs.CloseOptions{Batch: 1, BeforeBatch: func(context.Context) error {
+		res, err := w.reviews.CloseDue(ctx, reviews.CloseOptions{Batch: 1, BeforeBatch: func(context.Context) error {
 			calls++
 			if calls > 2 {
 				return lost
@@ -323,19 +324,19 @@ func TestCloseDueResumes(t *testing.T) {
 		if !errors.Is(err, lost) || res.Revoked != 2 || len(res.Closed) != 0 {
 			t.Fatalf("interrupted: %+v %v; want 2 revoked, none closed", res, err)
 		}
-		if st, _ := w.reviews.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, r.ID); st.State != orgs.ReviewOpen || st.Counts.Pending != 2 {
+		if st, _ := w.reviews.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, r.ID); st.State != reviews.Open || st.Counts.Pending != 2 {
 			t.Fatalf("after the interruption: %+v", st)
 		}
-		res, err = w.reviews.CloseDue(ctx, orgs.CloseOptions{Batch: 1})
+		res, err = w.reviews.CloseDue(ctx, reviews.CloseOptions{Batch: 1})
 		if err != nil || res.Revoked != 2 || len(res.Closed) != 1 {
 			t.Fatalf("resumed: %+v %v", res, err)
 		}
-		res, err = w.reviews.CloseDue(ctx, orgs.CloseOptions{})
+		res, err = w.reviews.CloseDue(ctx, reviews.CloseOptions{})
 		if err != nil || res.Revoked != 0 || len(res.Closed) != 0 {
 			t.Fatalf("third call: %+v %v", res, err)
 		}
 		st, _ := w.reviews.ReviewFor(ctx, orgs.Principal{Operator: "ops"}, r.ID)
-		if c := st.Counts; st.State != orgs.ReviewClosed || st.EndedBy != "operator:cli:test" || c.RevokedAtDeadline != 4 || c.Lapsed != 1 {
+		if c := st.Counts; st.State != reviews.Closed || st.EndedBy != "operator:cli:test" || c.RevokedAtDeadline != 4 || c.Lapsed != 1 {
 			t.Errorf("closed: %+v", st)
 		}
 		evs, err := db.Audit().Events(ctx, audit.Query{TargetID: r.ID, Action: "grants.revoke"})

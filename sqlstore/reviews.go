@@ -8,11 +8,12 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 	"gorm.io/gorm"
 )
 
-// Reviews is the orgs.ReviewStore of a DB: access review campaigns and their items.
-func (db *DB) Reviews() orgs.ReviewStore { return reviewStore{db} }
+// Reviews is the reviews.Store of a DB: access review campaigns and their items.
+func (db *DB) Reviews() reviews.Store { return reviewStore{db} }
 
 type reviewStore struct{ db *DB }
 
@@ -41,11 +42,11 @@ type reviewRow struct {
 const reviewCols = `id, org_id, name, description, created_by, created_at, deadline, state, ended_by, ended_at,
 	items, excluded_mapping, confirmed, revoked, expired_unconfirmed, kind, mappings, mappings_confirmed, mappings_retired`
 
-func (r reviewRow) review() *orgs.Review {
-	return &orgs.Review{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, CreatedBy: r.CreatedBy,
-		Created: fromMicros(r.CreatedAt), Deadline: fromMicros(r.Deadline), State: orgs.ReviewState(r.State),
-		EndedBy: deref(r.EndedBy), Ended: fromMicrosPtr(r.EndedAt), Kind: orgs.ReviewKind(r.Kind),
-		Counts: orgs.ReviewCounts{Items: int(r.Items), ExcludedMapping: int(r.ExcludedMapping), Confirmed: int(r.Confirmed),
+func (r reviewRow) review() *reviews.Review {
+	return &reviews.Review{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, CreatedBy: r.CreatedBy,
+		Created: fromMicros(r.CreatedAt), Deadline: fromMicros(r.Deadline), State: reviews.State(r.State),
+		EndedBy: deref(r.EndedBy), Ended: fromMicrosPtr(r.EndedAt), Kind: reviews.Kind(r.Kind),
+		Counts: reviews.Counts{Items: int(r.Items), ExcludedMapping: int(r.ExcludedMapping), Confirmed: int(r.Confirmed),
 			Revoked: int(r.Revoked), RevokedAtDeadline: int(r.ExpiredUnconfirmed), Mappings: int(r.Mappings),
 			MappingsConfirmed: int(r.MappingsConfirmed), MappingsRetired: int(r.MappingsRetired)}}
 }
@@ -59,7 +60,7 @@ const snapshotWhere = `FROM grants g JOIN orgs o ON o.id = g.org_id
 	WHERE g.revoked_at IS NULL AND g.valid_from <= ? AND (g.expires_at IS NULL OR g.expires_at > ?)
 	  AND o.path LIKE ? ESCAPE '\'`
 
-func (s reviewStore) CreateReview(ctx context.Context, r *orgs.Review, scope orgs.ReviewScope) error {
+func (s reviewStore) CreateReview(ctx context.Context, r *reviews.Review, scope reviews.Scope) error {
 	return s.db.tx(ctx, func(tx *gorm.DB) error {
 		err := tx.Exec("INSERT INTO review_campaigns (id, org_id, name, description, created_by, created_at, deadline, state, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			r.ID, r.OrgID, r.Name, r.Description, r.CreatedBy, micros(r.Created), micros(r.Deadline), string(r.State), string(r.Kind)).Error
@@ -110,7 +111,7 @@ func (s reviewStore) CreateReview(ctx context.Context, r *orgs.Review, scope org
 	})
 }
 
-func (s reviewStore) Review(ctx context.Context, id string, at time.Time) (*orgs.Review, error) {
+func (s reviewStore) Review(ctx context.Context, id string, at time.Time) (*reviews.Review, error) {
 	var row reviewRow
 	err := s.db.q(ctx).Raw("SELECT "+reviewCols+" FROM review_campaigns WHERE id = ?", id).Take(&row).Error
 	if isNoRows(err) {
@@ -119,7 +120,7 @@ func (s reviewStore) Review(ctx context.Context, id string, at time.Time) (*orgs
 	if err != nil {
 		return nil, err
 	}
-	out := []*orgs.Review{row.review()}
+	out := []*reviews.Review{row.review()}
 	if !at.IsZero() {
 		if err := s.undecided(ctx, out, at); err != nil {
 			return nil, err
@@ -130,12 +131,12 @@ func (s reviewStore) Review(ctx context.Context, id string, at time.Time) (*orgs
 
 // undecided counts the undecided items of the campaigns: Pending, whose grant is live
 // at at, and Lapsed, whose grant has ended.
-func (s reviewStore) undecided(ctx context.Context, rs []*orgs.Review, at time.Time) error {
+func (s reviewStore) undecided(ctx context.Context, rs []*reviews.Review, at time.Time) error {
 	if len(rs) == 0 {
 		return nil
 	}
 	ids := make([]string, len(rs))
-	byID := map[string]*orgs.Review{}
+	byID := map[string]*reviews.Review{}
 	for i, r := range rs {
 		ids[i], byID[r.ID] = r.ID, r
 	}
@@ -157,7 +158,7 @@ func (s reviewStore) undecided(ctx context.Context, rs []*orgs.Review, at time.T
 	return nil
 }
 
-func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*orgs.Review, error) {
+func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state, after string, limit int, at time.Time) ([]*reviews.Review, error) {
 	q, args := "SELECT "+aliased("c.", "", reviewCols)+" FROM review_campaigns c", []any{}
 	var where []string
 	switch {
@@ -178,15 +179,15 @@ func (s reviewStore) Reviews(ctx context.Context, path string, above bool, state
 		Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]*orgs.Review, len(rows))
+	out := make([]*reviews.Review, len(rows))
 	for i, r := range rows {
 		out[i] = r.review()
 	}
 	return out, s.undecided(ctx, out, at)
 }
 
-func (s reviewStore) EndReview(ctx context.Context, id string, fn func(*orgs.Review) error) (*orgs.Review, error) {
-	var out *orgs.Review
+func (s reviewStore) EndReview(ctx context.Context, id string, fn func(*reviews.Review) error) (*reviews.Review, error) {
+	var out *reviews.Review
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var row reviewRow
 		err := tx.Raw("SELECT "+reviewCols+" FROM review_campaigns WHERE id = ?"+s.db.dialect.forUpdate, id).Take(&row).Error
@@ -221,13 +222,13 @@ const itemSelect = `SELECT g.*, i.campaign_id AS item_campaign, i.decision AS it
 	i.decided_at AS item_decided_at, i.note AS item_note
 	FROM review_items i JOIN grants g ON g.id = i.grant_id`
 
-func (r itemRow) item() *orgs.ReviewItem {
-	return &orgs.ReviewItem{ReviewID: r.ItemCampaign, Grant: r.G.grant(), Decision: r.ItemDecision,
+func (r itemRow) item() *reviews.Item {
+	return &reviews.Item{ReviewID: r.ItemCampaign, Grant: r.G.grant(), Decision: r.ItemDecision,
 		DecidedBy: deref(r.ItemDecidedBy), Decided: fromMicrosPtr(r.ItemDecidedAt), Note: deref(r.ItemNote)}
 }
 
-func items(rows []itemRow) []*orgs.ReviewItem {
-	out := make([]*orgs.ReviewItem, len(rows))
+func items(rows []itemRow) []*reviews.Item {
+	out := make([]*reviews.Item, len(rows))
 	for i, r := range rows {
 		out[i] = r.item()
 	}
@@ -237,7 +238,7 @@ func items(rows []itemRow) []*orgs.ReviewItem {
 // holders fills in the service account of each item whose grant is one's (a grant
 // without a connection): one read by primary key for the page, none when every holder is
 // a person. The snapshot and its statements stay as they were.
-func holders(q *gorm.DB, its []*orgs.ReviewItem) ([]*orgs.ReviewItem, error) {
+func holders(q *gorm.DB, its []*reviews.Item) ([]*reviews.Item, error) {
 	var ids []string
 	for _, it := range its {
 		if it.Grant.ConnectionID == "" {
@@ -275,9 +276,9 @@ func itemsWhere(id, decision, path string, at time.Time) (string, []any) {
 	args = append(args, id)
 	switch decision {
 	case "":
-	case orgs.ItemPending:
+	case reviews.ItemPending:
 		q, args = q+" AND i.decision = 'pending' AND "+liveAt, append(args, micros(at))
-	case orgs.ItemLapsed:
+	case reviews.ItemLapsed:
 		q, args = q+" AND i.decision = 'pending' AND NOT "+liveAt, append(args, micros(at))
 	default:
 		q, args = q+" AND i.decision = ?", append(args, decision)
@@ -285,7 +286,7 @@ func itemsWhere(id, decision, path string, at time.Time) (string, []any) {
 	return q, args
 }
 
-func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*orgs.ReviewItem, error) {
+func (s reviewStore) ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*reviews.Item, error) {
 	where, args := itemsWhere(id, decision, path, at)
 	var rows []itemRow
 	if err := s.db.q(ctx).Raw(itemSelect+where+" AND i.grant_id > ? ORDER BY i.grant_id LIMIT ?", append(args, after, limit)...).
@@ -303,8 +304,8 @@ func (s reviewStore) CountReviewItems(ctx context.Context, id, decision, path, a
 	return int(n.NTotal), int(n.NBefore), err
 }
 
-func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func(*orgs.ReviewItem) error) (*orgs.ReviewItem, error) {
-	var out *orgs.ReviewItem
+func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func(*reviews.Item) error) (*reviews.Item, error) {
+	var out *reviews.Item
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var row itemRow
 		err := tx.Raw(itemSelect+" WHERE i.campaign_id = ? AND i.grant_id = ?"+s.db.dialect.forUpdate, id, grantID).Take(&row).Error
@@ -314,7 +315,7 @@ func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func
 		if err != nil {
 			return err
 		}
-		its, err := holders(tx, []*orgs.ReviewItem{row.item()})
+		its, err := holders(tx, []*reviews.Item{row.item()})
 		if err != nil {
 			return err
 		}
@@ -331,7 +332,7 @@ func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func
 		if before == it.Decision {
 			return nil
 		}
-		counter := map[string]string{orgs.ItemConfirmed: "confirmed", orgs.ItemRevoked: "revoked"}[it.Decision]
+		counter := map[string]string{reviews.ItemConfirmed: "confirmed", reviews.ItemRevoked: "revoked"}[it.Decision]
 		if counter == "" {
 			return orgscim.Errorf(orgscim.Invalid, "decision %q cannot be recorded", it.Decision)
 		}
@@ -340,20 +341,20 @@ func (s reviewStore) DecideItem(ctx context.Context, id, grantID string, fn func
 	return out, err
 }
 
-func (s reviewStore) DueReviews(ctx context.Context, at time.Time) ([]*orgs.Review, error) {
+func (s reviewStore) DueReviews(ctx context.Context, at time.Time) ([]*reviews.Review, error) {
 	var rows []reviewRow
 	if err := s.db.q(ctx).Raw("SELECT "+reviewCols+" FROM review_campaigns WHERE state = 'open' AND deadline <= ? ORDER BY deadline, id",
 		micros(at)).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]*orgs.Review, len(rows))
+	out := make([]*reviews.Review, len(rows))
 	for i, r := range rows {
 		out[i] = r.review()
 	}
 	return out, nil
 }
 
-func (s reviewStore) Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*orgs.ReviewItem, error) {
+func (s reviewStore) Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*reviews.Item, error) {
 	var rows []itemRow
 	if err := s.db.q(ctx).Raw(itemSelect+" WHERE i.campaign_id = ? AND i.decision = 'pending' AND i.grant_id > ? AND "+liveAt+
 		" ORDER BY i.grant_id LIMIT ?", id, after, micros(at), limit).Scan(&rows).Error; err != nil {
@@ -410,12 +411,12 @@ var reviewMappingSelect = `SELECT rm.campaign_id, rm.decision, rm.decided_by, rm
 	aliased("m.", "m_", mappingCols) + `
 	FROM review_mappings rm JOIN mappings m ON m.id = rm.mapping_id`
 
-func (r reviewMappingRow) item() *orgs.ReviewMapping {
-	return &orgs.ReviewMapping{ReviewID: r.CampaignID, Mapping: r.M.mapping(), Decision: r.Decision, DecidedBy: deref(r.DecidedBy),
+func (r reviewMappingRow) item() *reviews.Mapping {
+	return &reviews.Mapping{ReviewID: r.CampaignID, Mapping: r.M.mapping(), Decision: r.Decision, DecidedBy: deref(r.DecidedBy),
 		Decided: fromMicrosPtr(r.DecidedAt), Note: deref(r.Note)}
 }
 
-func (s reviewStore) ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*orgs.ReviewMapping, error) {
+func (s reviewStore) ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*reviews.Mapping, error) {
 	q, args := reviewMappingSelect+" WHERE rm.campaign_id = ? AND rm.mapping_id > ?", []any{id, after}
 	if path != "" {
 		q += ` AND m.org_id IN (SELECT o.id FROM orgs o WHERE o.path LIKE ? ESCAPE '\')`
@@ -429,15 +430,15 @@ func (s reviewStore) ReviewMappings(ctx context.Context, id, decision, path, aft
 	if err := s.db.q(ctx).Raw(q+" ORDER BY rm.mapping_id LIMIT ?", append(args, limit)...).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]*orgs.ReviewMapping, len(rows))
+	out := make([]*reviews.Mapping, len(rows))
 	for i, r := range rows {
 		out[i] = r.item()
 	}
 	return out, nil
 }
 
-func (s reviewStore) DecideMapping(ctx context.Context, id, mappingID string, fn func(*orgs.ReviewMapping) error) (*orgs.ReviewMapping, error) {
-	var out *orgs.ReviewMapping
+func (s reviewStore) DecideMapping(ctx context.Context, id, mappingID string, fn func(*reviews.Mapping) error) (*reviews.Mapping, error) {
+	var out *reviews.Mapping
 	err := s.db.tx(ctx, func(tx *gorm.DB) error {
 		var r reviewMappingRow
 		err := tx.Raw(reviewMappingSelect+" WHERE rm.campaign_id = ? AND rm.mapping_id = ?"+s.db.dialect.forUpdate, id, mappingID).Take(&r).Error
@@ -456,7 +457,7 @@ func (s reviewStore) DecideMapping(ctx context.Context, id, mappingID string, fn
 			return err
 		}
 		col := "mappings_confirmed"
-		if it.Decision == orgs.ItemRetired {
+		if it.Decision == reviews.ItemRetired {
 			col = "mappings_retired"
 		}
 		out = it

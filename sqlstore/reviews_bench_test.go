@@ -8,6 +8,7 @@ import (
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/ssf"
 )
 
@@ -47,33 +48,33 @@ func BenchmarkAccessReview100k(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reviews := &orgs.Reviews{Store: db.Reviews(), Access: access, Tx: db, Audit: db.Audit(), Now: clock}
+			rv := &reviews.Service{Store: db.Reviews(), Access: access, Tx: db, Audit: db.Audit(), Now: clock}
 			op := orgs.Principal{Operator: "bench"}
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
-				r, err := reviews.StartReview(ctx, op, partner.ID, "bench", "", now.Add(time.Hour))
+				r, err := rv.StartReview(ctx, op, partner.ID, "bench", "", now.Add(time.Hour))
 				if err != nil || r.Counts.Items != n {
 					b.Fatalf("start: %+v %v", r, err)
 				}
 				t1 := time.Now()
-				got, err := reviews.ReviewFor(ctx, op, r.ID)
+				got, err := rv.ReviewFor(ctx, op, r.ID)
 				if err != nil || got.Counts.Pending != n {
 					b.Fatalf("counts: %+v %v", got, err)
 				}
 				t2 := time.Now()
-				page, err := reviews.Items(ctx, op, r.ID, orgs.ItemPending, "", 100)
+				page, err := rv.Items(ctx, op, r.ID, reviews.ItemPending, "", 100)
 				if err != nil || len(page) != 100 {
 					b.Fatalf("items: %d %v", len(page), err)
 				}
 				t3 := time.Now()
 				// 'g5' sorts after 'g0'…'g4…': the page that starts after it is about halfway.
-				total, before, err := reviews.CountItems(ctx, op, r.ID, orgs.ItemPending, "g5")
+				total, before, err := rv.CountItems(ctx, op, r.ID, reviews.ItemPending, "g5")
 				if err != nil || total != n || before == 0 || before == n {
 					b.Fatalf("count: %d %d %v", total, before, err)
 				}
 				t3b := time.Now()
-				res, err := reviews.CloseDue(ctx, orgs.CloseOptions{AsOf: now.Add(2 * time.Hour), Batch: 500})
+				res, err := rv.CloseDue(ctx, reviews.CloseOptions{AsOf: now.Add(2 * time.Hour), Batch: 500})
 				if err != nil || res.Revoked != n || len(res.Closed) != 1 {
 					b.Fatalf("close: %+v %v", res, err)
 				}

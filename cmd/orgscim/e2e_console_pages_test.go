@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/internal/dbtest"
-	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/reconcile"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -187,7 +187,7 @@ func TestConsoleReview(t *testing.T) {
 			t.Fatal(err)
 		}
 		editor := f.oper.get("/grants/"+grants["editor@lyon"]).must(t, http.StatusOK).JSON
-		if field(editor, "revoke_reason") != orgs.UnconfirmedReason(id) {
+		if field(editor, "revoke_reason") != reviews.UnconfirmedReason(id) {
 			t.Fatalf("the unconfirmed grant after the deadline: %v", editor)
 		}
 		if field(f.oper.get("/grants/"+grants["viewer@emea"]).must(t, http.StatusOK).JSON, "revoked_at") != "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 )
 
 // parseDeadline reads an RFC 3339 time, or a duration from now ("336h").
@@ -193,8 +194,8 @@ func (c *reviewCloseDueCmd) Run(env *cliEnv) error {
 	// review is closed only while open, so this may run beside a pass (or another
 	// close-due) and neither does anything twice.
 	var revoked []string
-	res, err := newServices(db, nil).reviews.CloseDue(ctx, orgs.CloseOptions{DryRun: *dry,
-		Revoked: func(_ *orgs.Review, g *orgs.Grant) { revoked = append(revoked, g.ID) }})
+	res, err := newServices(db, nil).reviews.CloseDue(ctx, reviews.CloseOptions{DryRun: *dry,
+		Revoked: func(_ *reviews.Review, g *orgs.Grant) { revoked = append(revoked, g.ID) }})
 	if *asJSON {
 		if perr := printJSON(stdout, map[string]any{"dry_run": *dry, "closed": nonNil(res.Closed), "revoked": res.Revoked,
 			"revoked_grant_ids": nonNil(revoked)}); perr != nil && err == nil {
@@ -221,7 +222,7 @@ func nonNil(s []string) []string {
 }
 
 // reviewView is a review as the CLI prints it in JSON: the admin API's names.
-func reviewView(r *orgs.Review, orgSlug string) map[string]any {
+func reviewView(r *reviews.Review, orgSlug string) map[string]any {
 	c := r.Counts
 	return map[string]any{"id": r.ID, "org": orgSlug, "name": r.Name, "description": r.Description, "created_by": r.CreatedBy,
 		"created_at": r.Created, "deadline": r.Deadline, "state": r.State, "ended_by": r.EndedBy, "ended_at": r.Ended,
@@ -229,7 +230,7 @@ func reviewView(r *orgs.Review, orgSlug string) map[string]any {
 			"revoked": c.Revoked, "revoked_at_deadline": c.RevokedAtDeadline, "pending": c.Pending, "lapsed": c.Lapsed}}
 }
 
-func printReview(w io.Writer, r *orgs.Review, orgSlug string, asJSON bool) error {
+func printReview(w io.Writer, r *reviews.Review, orgSlug string, asJSON bool) error {
 	if asJSON {
 		return printJSON(w, reviewView(r, orgSlug))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/orgscim/orgscim/internal/dbtest"
 	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
@@ -80,7 +81,7 @@ func TestReviewCommands(t *testing.T) {
 				t.Fatalf("close-due: %v\n%s", err, out)
 			}
 			got, err := db.Access().(orgs.GrantStore).Grant(ctx, g.ID)
-			if err != nil || got.Revoked == nil || got.RevokeReason != orgs.UnconfirmedReason(due.ID) {
+			if err != nil || got.Revoked == nil || got.RevokeReason != reviews.UnconfirmedReason(due.ID) {
 				t.Errorf("grant after close-due: %+v %v", got, err)
 			}
 			if out := mustCLI(t, "review", "close-due", "--json", "--database", url); !strings.Contains(out, `"revoked": 0`) {

@@ -9,29 +9,29 @@ import (
 	"io"
 	"time"
 
-	"github.com/orgscim/orgscim/orgs"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sqlstore"
 )
 
 // reviewItemView is one line as GET /api/v1/reviews/{id}/items answers it.
-func reviewItemView(it *orgs.ReviewItem, conn, role, org, owner string, now time.Time) map[string]any {
+func reviewItemView(it *reviews.Item, conn, role, org, owner string, now time.Time) map[string]any {
 	g := it.Grant
 	decision := it.Decision
-	if decision == orgs.ItemPending && !g.LiveAt(now) {
-		decision = orgs.ItemLapsed
+	if decision == reviews.ItemPending && !g.LiveAt(now) {
+		decision = reviews.ItemLapsed
 	}
 	v := map[string]any{"grant_id": g.ID, "holder": "user", "service_account": nil, "connection": conn, "user_id": g.UserID,
 		"role": role, "org": org, "source": g.Source, "source_id": g.SourceID, "expires_at": g.Expires, "revoked_at": g.Revoked,
 		"decision": decision, "decided_by": it.DecidedBy, "decided_at": it.Decided, "note": it.Note}
 	if sa := it.ServiceAccount; sa != nil {
 		v["holder"] = "service_account"
-		v["service_account"] = map[string]any{"id": sa.ID, "name": sa.Name, "state": orgs.ReviewedAccountState(sa, now),
+		v["service_account"] = map[string]any{"id": sa.ID, "name": sa.Name, "state": reviews.AccountState(sa, now),
 			"owner": map[string]any{"connection": owner, "user_id": sa.OwnerUserID}}
 	}
 	return v
 }
 
-func printReviewItems(ctx context.Context, w io.Writer, db *sqlstore.DB, r *orgs.Review, orgSlug, decision string, asJSON bool) error {
+func printReviewItems(ctx context.Context, w io.Writer, db *sqlstore.DB, r *reviews.Review, orgSlug, decision string, asJSON bool) error {
 	svc := newServices(db, nil)
 	now := time.Now()
 	slugs := map[string]string{}

@@ -10,6 +10,7 @@ import (
 	"github.com/orgscim/orgscim/onboarding"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"github.com/orgscim/orgscim/reviews"
 	"github.com/orgscim/orgscim/sessions"
 	"github.com/orgscim/orgscim/sqlstore"
 	"github.com/orgscim/orgscim/support"
@@ -26,7 +27,7 @@ type services struct {
 	access      *orgs.Access
 	delegations *orgs.Delegations
 	keys        *orgs.AdminKeys
-	reviews     *orgs.Reviews
+	reviews     *reviews.Service
 	imports     *imports.Importer
 	exports     *orgs.Exporter
 	onboarding  *onboarding.Onboarding
@@ -69,11 +70,11 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	keys := &orgs.AdminKeys{Store: db.AdminKeys(), Delegations: dels, Tx: db, Audit: log, Now: now}
 	// Access reviews decide through access: the same authority and revocation path as
 	// revoking a grant by hand.
-	reviews := &orgs.Reviews{Store: db.Reviews(), Access: access, Tx: db, Audit: log, Now: now}
+	rv := &reviews.Service{Store: db.Reviews(), Access: access, Tx: db, Audit: log, Now: now}
 	// Revoking a delegation hands what was made under it to a re-attestation campaign;
 	// a move, a new contract or owner opens a revalidation of the subtree.
-	dels.Reattest = reviews
-	dir.Revalidate = reviews
+	dels.Reattest = rv
+	dir.Revalidate = rv
 	// Spreadsheet imports; an IdP's creation of an imported person adopts it.
 	users.Links = db.Imports()
 	importer := &imports.Importer{Orgs: db.Orgs(), Access: access, Store: db.Imports(), Observer: access}
@@ -107,6 +108,6 @@ func newServices(db *sqlstore.DB, now func() time.Time) *services {
 	// An MSP's connections may provision the domains its customers verified, while the
 	// engagement is in force.
 	doms.Reach = msps
-	return &services{msps: msps, support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: reviews,
+	return &services{msps: msps, support: sup, serviceAccounts: sas, sessions: sess, dir: dir, users: users, groups: groups, access: access, delegations: dels, keys: keys, reviews: rv,
 		imports: importer, exports: exports, onboarding: onboard, domains: doms, quarantine: quarantine}
 }

@@ -1,4 +1,4 @@
-package orgs
+package reviews
 
 import (
 	"context"
@@ -8,28 +8,27 @@ import (
 
 	"github.com/orgscim/orgscim"
 	"github.com/orgscim/orgscim/audit"
+	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
 )
 
 // Audit actions of access reviews.
 const (
-	ActReviewStart   = "review.start"
-	ActReviewConfirm = "review.confirm"
-	ActReviewRevoke  = "review.revoke"
-	ActReviewCancel  = "review.cancel"
-	ActReviewClose   = "review.close"
-	// ActGrantsRevoke is one batch of grants revoked at a review's deadline, per tenant.
-	ActGrantsRevoke = "grants.revoke"
+	ActStart   = "review.start"
+	ActConfirm = "review.confirm"
+	ActRevoke  = "review.revoke"
+	ActCancel  = "review.cancel"
+	ActClose   = "review.close"
 )
 
-// ReviewState is where a campaign is: open until its deadline, then closed; or
+// State is where a campaign is: open until its deadline, then closed; or
 // cancelled before it, which revokes nothing.
-type ReviewState string
+type State string
 
 const (
-	ReviewOpen      ReviewState = "open"
-	ReviewClosed    ReviewState = "closed"
-	ReviewCancelled ReviewState = "cancelled"
+	Open      State = "open"
+	Closed    State = "closed"
+	Cancelled State = "cancelled"
 )
 
 // Item decisions. An item still pending whose grant has ended by other means (revoked,
@@ -45,32 +44,32 @@ const (
 
 // Audit actions of a mapping's attestation.
 const (
-	ActReviewConfirmMapping = "review.confirm_mapping"
-	ActReviewRetireMapping  = "review.retire_mapping"
+	ActConfirmMapping = "review.confirm_mapping"
+	ActRetireMapping  = "review.retire_mapping"
 )
 
-// MaxReviewLength bounds a campaign: a review nobody finishes within a year is no review.
-const MaxReviewLength = 366 * 24 * time.Hour
+// MaxLength bounds a campaign: a review nobody finishes within a year is no review.
+const MaxLength = 366 * 24 * time.Hour
 
-// ReviewKind says what a campaign covers and why it was opened.
-type ReviewKind string
+// Kind says what a campaign covers and why it was opened.
+type Kind string
 
 const (
-	// ReviewSubtree: every grant live in a subtree, started by a person.
-	ReviewSubtree ReviewKind = "subtree"
-	// ReviewReattest: exactly the grants made under a revoked delegation, handed to its
+	// KindSubtree: every grant live in a subtree, started by a person.
+	KindSubtree Kind = "subtree"
+	// KindReattest: exactly the grants made under a revoked delegation, handed to its
 	// successor (or to whoever revoked it) to confirm or revoke.
-	ReviewReattest ReviewKind = "reattest"
-	// ReviewRevalidate: every grant live in a subtree after a business event (a move, a
+	KindReattest Kind = "reattest"
+	// KindRevalidate: every grant live in a subtree after a business event (a move, a
 	// contract or owner change), for the new administrators to confirm or revoke.
-	ReviewRevalidate ReviewKind = "revalidate"
+	KindRevalidate Kind = "revalidate"
 )
 
-// ReviewScope selects the grants a campaign snapshots: those live on the orgs of the
+// Scope selects the grants a campaign snapshots: those live on the orgs of the
 // subtree at Path, or, when GrantIDs is not nil, those of these that are live.
 // Mappings are snapshotted alongside: the active ones on the subtree, or, when GrantIDs
 // is set, those of MappingIDs that are active.
-type ReviewScope struct {
+type Scope struct {
 	Path       string
 	GrantIDs   []string
 	MappingIDs []string
@@ -84,22 +83,22 @@ const DefaultReattestation = 14 * 24 * time.Hour
 // revocation until Deadline; what is unconfirmed then is revoked.
 type Review struct {
 	ID          string
-	Kind        ReviewKind
+	Kind        Kind
 	OrgID       string
 	Name        string
 	Description string
 	CreatedBy   string
 	Created     time.Time
 	Deadline    time.Time
-	State       ReviewState
+	State       State
 	EndedBy     string // who closed or cancelled it
 	Ended       *time.Time
-	Counts      ReviewCounts
+	Counts      Counts
 }
 
-// ReviewCounts is how far a campaign has got. Items = Confirmed + Revoked +
+// Counts is how far a campaign has got. Items = Confirmed + Revoked +
 // RevokedAtDeadline + Pending + Lapsed.
-type ReviewCounts struct {
+type Counts struct {
 	Items int
 	// ExcludedMapping counted the mapping grants left out of snapshots taken before
 	// reviews covered them; 0 for campaigns since.
@@ -116,36 +115,36 @@ type ReviewCounts struct {
 	MappingsRetired   int
 }
 
-// ReviewMapping is one mapping of a campaign's snapshot and its decision: the rule
+// Mapping is one mapping of a campaign's snapshot and its decision: the rule
 // behind the grants of its group's members, attested as a whole.
-type ReviewMapping struct {
+type Mapping struct {
 	ReviewID  string
-	Mapping   *Mapping // as it is now
-	Decision  string   // pending, confirmed or retired
+	Mapping   *orgs.Mapping // as it is now
+	Decision  string        // pending, confirmed or retired
 	DecidedBy string
 	Decided   *time.Time
 	Note      string
 }
 
-// ReviewItem is one grant of a campaign's snapshot and its decision.
-type ReviewItem struct {
+// Item is one grant of a campaign's snapshot and its decision.
+type Item struct {
 	ReviewID string
-	Grant    *Grant // as it is now
+	Grant    *orgs.Grant // as it is now
 	// ServiceAccount is the grant's holder when it is a service account (the grant has no
 	// connection; its user is the account), as the account is now; nil for a person. The
 	// line names the account and its accountable owner.
-	ServiceAccount *ServiceAccount
+	ServiceAccount *orgs.ServiceAccount
 	Decision       string
 	DecidedBy      string
 	Decided        *time.Time
 	Note           string
 }
 
-// ReviewStore keeps campaigns and their items.
-type ReviewStore interface {
+// Store keeps campaigns and their items.
+type Store interface {
 	// CreateReview stores r and snapshots into it the grants scope selects that are
 	// live at r.Created, mapping grants included. It sets r.Counts.Items.
-	CreateReview(ctx context.Context, r *Review, scope ReviewScope) error
+	CreateReview(ctx context.Context, r *Review, scope Scope) error
 	// Review returns a campaign with its counts, Pending and Lapsed judged at at; a zero
 	// at leaves those two out (they cost a pass over the undecided items).
 	Review(ctx context.Context, id string, at time.Time) (*Review, error)
@@ -160,24 +159,24 @@ type ReviewStore interface {
 	// ReviewItems lists a campaign's items by grant id after after: of one decision when
 	// decision is set (pending: grant live at at; lapsed: grant ended), on orgs of the
 	// subtree at path only when path is set.
-	ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*ReviewItem, error)
+	ReviewItems(ctx context.Context, id, decision, path, after string, limit int, at time.Time) ([]*Item, error)
 	// CountReviewItems counts the items ReviewItems would list from the start, and those
 	// of them at or before the grant id after: which of how many a page shows.
 	CountReviewItems(ctx context.Context, id, decision, path, after string, at time.Time) (total, before int, err error)
 	// ReviewMappings lists a campaign's mappings by mapping id after after, of one
 	// decision when decision is set, on orgs of the subtree at path only when path is set.
-	ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*ReviewMapping, error)
+	ReviewMappings(ctx context.Context, id, decision, path, after string, limit int) ([]*Mapping, error)
 	// DecideMapping runs fn on the locked mapping item and stores its decision, counting
 	// it on the campaign.
-	DecideMapping(ctx context.Context, id, mappingID string, fn func(*ReviewMapping) error) (*ReviewMapping, error)
+	DecideMapping(ctx context.Context, id, mappingID string, fn func(*Mapping) error) (*Mapping, error)
 	// DecideItem runs fn on the locked item (with its grant) and stores its decision,
 	// counting it on the campaign.
-	DecideItem(ctx context.Context, id, grantID string, fn func(*ReviewItem) error) (*ReviewItem, error)
+	DecideItem(ctx context.Context, id, grantID string, fn func(*Item) error) (*Item, error)
 	// DueReviews returns the open campaigns whose deadline is at or before at.
 	DueReviews(ctx context.Context, at time.Time) ([]*Review, error)
 	// Unconfirmed returns up to limit pending items of the campaign whose grant is live
 	// at at, by grant id after after.
-	Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*ReviewItem, error)
+	Unconfirmed(ctx context.Context, id string, at time.Time, after string, limit int) ([]*Item, error)
 	// RevokeUnconfirmed marks those of the items still pending with a grant live at
 	// asOf as revoked, revokes their grants at now, counts them on the campaign and
 	// returns the grant ids: an item decided meanwhile, or revoked by an earlier
@@ -185,23 +184,25 @@ type ReviewStore interface {
 	RevokeUnconfirmed(ctx context.Context, id string, grantIDs []string, asOf, now time.Time, by, reason string) ([]string, error)
 }
 
-// Reviews is the service over access reviews.
-type Reviews struct {
-	Store  ReviewStore
-	Access *Access // authorisation, grants, and the one path that revokes a grant by hand
+// Service is the service over access reviews.
+type Service struct {
+	Store  Store
+	Access *orgs.Access // authorisation, grants, and the one path that revokes a grant by hand
 	Tx     provisioning.Transactor
-	Audit  AuditLog // optional
+	Audit  orgs.AuditLog // optional
 	Now    func() time.Time
 }
 
-func (s *Reviews) now() time.Time {
+func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC().Truncate(time.Millisecond)
 	}
 	return time.Now().UTC().Truncate(time.Millisecond)
 }
 
-func (s *Reviews) record(ctx context.Context, e audit.Event) error { return Record(ctx, s.Audit, e) }
+func (s *Service) record(ctx context.Context, e audit.Event) error {
+	return orgs.Record(ctx, s.Audit, e)
+}
 
 // StartReview opens a campaign over the subtree of orgID until deadline and snapshots
 // the grants live there now into its items. Operators and delegates with approve on the
@@ -209,8 +210,8 @@ func (s *Reviews) record(ctx context.Context, e audit.Event) error { return Reco
 //
 // Grants a mapping materialises are reviewed like any other: confirming one attests the
 // person's membership; revoking one records an exception against the mapping, which
-// then does not grant it again whatever the IdP's group says (MappingException).
-func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, description string, deadline time.Time) (*Review, error) {
+// then does not grant it again whatever the IdP's group says (orgs.MappingException).
+func (s *Service) StartReview(ctx context.Context, by orgs.Principal, orgID, name, description string, deadline time.Time) (*Review, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return nil, orgscim.Errorf(orgscim.Invalid, "a review needs a name of at most 200 characters")
@@ -223,20 +224,20 @@ func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, de
 	if !deadline.After(now) {
 		return nil, orgscim.Errorf(orgscim.Invalid, "the deadline must be in the future")
 	}
-	if deadline.Sub(now) > MaxReviewLength {
-		return nil, orgscim.Errorf(orgscim.Invalid, "the deadline must be within %d days", int(MaxReviewLength/(24*time.Hour)))
+	if deadline.Sub(now) > MaxLength {
+		return nil, orgscim.Errorf(orgscim.Invalid, "the deadline must be within %d days", int(MaxLength/(24*time.Hour)))
 	}
-	org, err := s.Access.orgWithAncestors(ctx, orgID)
+	org, err := s.Access.Org(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Access.Authorize(ctx, by, CapApprove, org); err != nil {
+	if err := s.Access.Authorize(ctx, by, orgs.CapApprove, org); err != nil {
 		return nil, err
 	}
-	r := &Review{ID: provisioning.NewID(), Kind: ReviewSubtree, OrgID: org.ID, Name: name, Description: description,
-		CreatedBy: by.Name(), Created: now, Deadline: deadline, State: ReviewOpen}
-	err = InTx(ctx, s.Tx, func(ctx context.Context) error {
-		return s.open(ctx, r, ReviewScope{Path: org.Path}, nil)
+	r := &Review{ID: provisioning.NewID(), Kind: KindSubtree, OrgID: org.ID, Name: name, Description: description,
+		CreatedBy: by.Name(), Created: now, Deadline: deadline, State: Open}
+	err = orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
+		return s.open(ctx, r, Scope{Path: org.Path}, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -246,12 +247,12 @@ func (s *Reviews) StartReview(ctx context.Context, by Principal, orgID, name, de
 
 // open stores the campaign with its snapshot and records its start, in the caller's
 // transaction.
-func (s *Reviews) open(ctx context.Context, r *Review, scope ReviewScope, detail map[string]any) error {
+func (s *Service) open(ctx context.Context, r *Review, scope Scope, detail map[string]any) error {
 	if err := s.Store.CreateReview(ctx, r, scope); err != nil {
 		return err
 	}
 	r.Counts.Pending = r.Counts.Items
-	e := audit.New(ctx, r.Created, ActReviewStart, "review", r.ID)
+	e := audit.New(ctx, r.Created, ActStart, "review", r.ID)
 	e.OrgID = r.OrgID
 	d := map[string]any{"name": r.Name, "kind": r.Kind, "deadline": r.Deadline, "items": r.Counts.Items, "mappings": r.Counts.Mappings}
 	for k, v := range detail {
@@ -274,8 +275,8 @@ func systemActor(ctx context.Context) string {
 // mappings with these ids — those made under a revoked delegation and handed over — on
 // the subtree of orgID, until deadline (zero: DefaultReattestation from now). Whoever
 // administers their orgs confirms or revokes (retires) them; what is unconfirmed then
-// is revoked (retired).
-func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs, mappingIDs []string, deadline time.Time, why string) (*Review, error) {
+// is revoked (retired). It returns the campaign's id (orgs.Delegations.Reattest).
+func (s *Service) Reattest(ctx context.Context, orgID string, grantIDs, mappingIDs []string, deadline time.Time, why string) (string, error) {
 	now := s.now()
 	if deadline.IsZero() {
 		deadline = now.Add(DefaultReattestation)
@@ -286,35 +287,36 @@ func (s *Reviews) Reattest(ctx context.Context, orgID string, grantIDs, mappingI
 	if mappingIDs == nil {
 		mappingIDs = []string{}
 	}
-	r := &Review{ID: provisioning.NewID(), Kind: ReviewReattest, OrgID: orgID, Name: "re-attestation: " + why,
+	r := &Review{ID: provisioning.NewID(), Kind: KindReattest, OrgID: orgID, Name: "re-attestation: " + why,
 		Description: "The grants made under a revoked delegation, handed over: confirm each one that should stay.",
-		CreatedBy:   systemActor(ctx), Created: now, Deadline: deadline.UTC().Truncate(time.Millisecond), State: ReviewOpen}
-	if err := s.open(ctx, r, ReviewScope{GrantIDs: grantIDs, MappingIDs: mappingIDs}, map[string]any{"reason": why}); err != nil {
-		return nil, err
+		CreatedBy:   systemActor(ctx), Created: now, Deadline: deadline.UTC().Truncate(time.Millisecond), State: Open}
+	if err := s.open(ctx, r, Scope{GrantIDs: grantIDs, MappingIDs: mappingIDs}, map[string]any{"reason": why}); err != nil {
+		return "", err
 	}
-	return r, nil
+	return r.ID, nil
 }
 
 // Revalidate opens, in the caller's transaction, a campaign over the subtree of org
 // after a business event (why says which), for DefaultReattestation: the rights whose
 // source no longer covers the org have stopped already (the authority rule); the rest
-// are confirmed or revoked by the org's administrators as they are now.
-func (s *Reviews) Revalidate(ctx context.Context, org *Org, why string) (*Review, error) {
+// are confirmed or revoked by the org's administrators as they are now. It returns the
+// campaign's id (orgs.Directory.Revalidate).
+func (s *Service) Revalidate(ctx context.Context, org *orgs.Org, why string) (string, error) {
 	now := s.now()
-	r := &Review{ID: provisioning.NewID(), Kind: ReviewRevalidate, OrgID: org.ID, Name: "revalidation: " + why,
+	r := &Review{ID: provisioning.NewID(), Kind: KindRevalidate, OrgID: org.ID, Name: "revalidation: " + why,
 		Description: "A business event changed who answers for this subtree: confirm each grant that should stay.",
-		CreatedBy:   systemActor(ctx), Created: now, Deadline: now.Add(DefaultReattestation), State: ReviewOpen}
-	if err := s.open(ctx, r, ReviewScope{Path: org.Path}, map[string]any{"reason": why}); err != nil {
-		return nil, err
+		CreatedBy:   systemActor(ctx), Created: now, Deadline: now.Add(DefaultReattestation), State: Open}
+	if err := s.open(ctx, r, Scope{Path: org.Path}, map[string]any{"reason": why}); err != nil {
+		return "", err
 	}
-	return r, nil
+	return r.ID, nil
 }
 
 // visible returns the campaign to a caller who may see it: operators; a delegate whose
 // subtree and the campaign's org lie on one path of the tree (it administers the whole
 // campaign, or a part of it). path is the part of the campaign the caller reviews: ""
 // for all of it. The campaign comes with its counts as of at, unless at is zero.
-func (s *Reviews) visible(ctx context.Context, by Principal, id string, at time.Time) (r *Review, path string, err error) {
+func (s *Service) visible(ctx context.Context, by orgs.Principal, id string, at time.Time) (r *Review, path string, err error) {
 	r, err = s.Store.Review(ctx, id, at)
 	if err != nil {
 		return nil, "", err
@@ -344,7 +346,7 @@ func (s *Reviews) visible(ctx context.Context, by Principal, id string, at time.
 }
 
 // ReviewFor returns a campaign, with its counts, to a caller who may see it.
-func (s *Reviews) ReviewFor(ctx context.Context, by Principal, id string) (*Review, error) {
+func (s *Service) ReviewFor(ctx context.Context, by orgs.Principal, id string) (*Review, error) {
 	r, _, err := s.visible(ctx, by, id, s.now())
 	return r, err
 }
@@ -352,9 +354,9 @@ func (s *Reviews) ReviewFor(ctx context.Context, by Principal, id string) (*Revi
 // List lists the campaigns on orgs of org's subtree; with org nil, the caller's whole
 // view: every campaign for an operator, and for a delegate those on its subtree and
 // those above it, in which it reviews its part.
-func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after string, limit int) ([]*Review, error) {
+func (s *Service) List(ctx context.Context, by orgs.Principal, org *orgs.Org, state, after string, limit int) ([]*Review, error) {
 	switch state {
-	case "", string(ReviewOpen), string(ReviewClosed), string(ReviewCancelled):
+	case "", string(Open), string(Closed), string(Cancelled):
 	default:
 		return nil, orgscim.Errorf(orgscim.Invalid, "state must be open, closed or cancelled")
 	}
@@ -368,7 +370,7 @@ func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after
 		if by.Delegation == nil {
 			return nil, orgscim.Errorf(orgscim.Forbidden, "no authority here")
 		}
-		home, err := s.Access.orgWithAncestors(ctx, by.Delegation.OrgID)
+		home, err := s.Access.Org(ctx, by.Delegation.OrgID)
 		if err != nil {
 			return nil, err
 		}
@@ -378,16 +380,16 @@ func (s *Reviews) List(ctx context.Context, by Principal, org *Org, state, after
 }
 
 // anyCapability is a capability the principal holds, to ask whether it may see an org.
-func (s *Reviews) anyCapability(by Principal) Capability {
+func (s *Service) anyCapability(by orgs.Principal) orgs.Capability {
 	if by.Delegation != nil && len(by.Delegation.Capabilities) > 0 {
 		return by.Delegation.Capabilities[0]
 	}
-	return CapManageMembers
+	return orgs.CapManageMembers
 }
 
 // Items lists a campaign's items the caller reviews: all of them, or, for a delegate of
 // a part of the campaign's subtree, those on that part.
-func (s *Reviews) Items(ctx context.Context, by Principal, id, decision, after string, limit int) ([]*ReviewItem, error) {
+func (s *Service) Items(ctx context.Context, by orgs.Principal, id, decision, after string, limit int) ([]*Item, error) {
 	path, err := s.itemsOf(ctx, by, id, decision)
 	if err != nil {
 		return nil, err
@@ -397,7 +399,7 @@ func (s *Reviews) Items(ctx context.Context, by Principal, id, decision, after s
 
 // CountItems counts the items Items lists, all of them and those up to the grant id
 // after, so that a page of them says which of how many it shows.
-func (s *Reviews) CountItems(ctx context.Context, by Principal, id, decision, after string) (total, before int, err error) {
+func (s *Service) CountItems(ctx context.Context, by orgs.Principal, id, decision, after string) (total, before int, err error) {
 	path, err := s.itemsOf(ctx, by, id, decision)
 	if err != nil {
 		return 0, 0, err
@@ -407,7 +409,7 @@ func (s *Reviews) CountItems(ctx context.Context, by Principal, id, decision, af
 
 // itemsOf checks a filter by decision and returns the part of the campaign's subtree
 // whose items the caller reviews ("" for all of it).
-func (s *Reviews) itemsOf(ctx context.Context, by Principal, id, decision string) (string, error) {
+func (s *Service) itemsOf(ctx context.Context, by orgs.Principal, id, decision string) (string, error) {
 	switch decision {
 	case "", ItemPending, ItemConfirmed, ItemRevoked, ItemLapsed:
 	default:
@@ -418,38 +420,38 @@ func (s *Reviews) itemsOf(ctx context.Context, by Principal, id, decision string
 }
 
 // Confirm attests that the grant of an item should stay.
-func (s *Reviews) Confirm(ctx context.Context, by Principal, id, grantID, note string) (*ReviewItem, error) {
+func (s *Service) Confirm(ctx context.Context, by orgs.Principal, id, grantID, note string) (*Item, error) {
 	return s.decide(ctx, by, id, grantID, ItemConfirmed, note)
 }
 
 // Revoke revokes the grant of an item at once, through the same path as DELETE
 // /grants/{id}, with the campaign in its reason, in the decision's transaction.
-func (s *Reviews) Revoke(ctx context.Context, by Principal, id, grantID, note string) (*ReviewItem, error) {
+func (s *Service) Revoke(ctx context.Context, by orgs.Principal, id, grantID, note string) (*Item, error) {
 	return s.decide(ctx, by, id, grantID, ItemRevoked, note)
 }
 
 // decide records a reviewer's decision on a pending item. The reviewer is an operator
 // or a delegate with manage_members on the grant's org — the authority to revoke it by
 // hand — and never the grant's holder: nobody attests their own access.
-func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decision, note string) (*ReviewItem, error) {
-	var out *ReviewItem
+func (s *Service) decide(ctx context.Context, by orgs.Principal, id, grantID, decision, note string) (*Item, error) {
+	var out *Item
 	err := s.deciding(ctx, by, id, note, func(ctx context.Context, r *Review, now time.Time) error {
-		var g *Grant
-		var sa *ServiceAccount
+		var g *orgs.Grant
+		var sa *orgs.ServiceAccount
 		var err error
-		out, err = s.Store.DecideItem(ctx, id, grantID, func(it *ReviewItem) error {
+		out, err = s.Store.DecideItem(ctx, id, grantID, func(it *Item) error {
 			g, sa = it.Grant, it.ServiceAccount
-			org, err := s.Access.orgWithAncestors(ctx, g.OrgID)
+			org, err := s.Access.Org(ctx, g.OrgID)
 			if err != nil {
 				return err
 			}
-			if err := s.Access.Authorize(ctx, by, CapManageMembers, org); err != nil {
+			if err := s.Access.Authorize(ctx, by, orgs.CapManageMembers, org); err != nil {
 				return err
 			}
-			if isHolder(by, g.ConnectionID, g.UserID) {
+			if by.Holds(g.ConnectionID, g.UserID) {
 				return orgscim.Errorf(orgscim.Forbidden, "nobody reviews their own grant")
 			}
-			if sa != nil && isHolder(by, sa.OwnerConnectionID, sa.OwnerUserID) {
+			if sa != nil && by.Holds(sa.OwnerConnectionID, sa.OwnerUserID) {
 				// The owner answers for the account: attesting its access is attesting their own.
 				return orgscim.Errorf(orgscim.Forbidden, "nobody reviews the grants of a service account they own")
 			}
@@ -465,9 +467,9 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 		if err != nil {
 			return err
 		}
-		action := ActReviewConfirm
+		action := ActConfirm
 		if decision == ItemRevoked {
-			action = ActReviewRevoke
+			action = ActRevoke
 			reason := fmt.Sprintf("access review %s: revoked by %s", r.ID, by.Name())
 			if note != "" {
 				reason += ": " + note
@@ -477,10 +479,10 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 				return err
 			}
 			g.Revoked, g.RevokedBy, g.RevokeReason = rg.Revoked, rg.RevokedBy, rg.RevokeReason
-			if g.Source == SourceMapping {
+			if g.Source == orgs.SourceMapping {
 				// The reviewer overrides the IdP's membership: the mapping must not grant
 				// it again at the next change of the group.
-				if err := s.Access.Store.AddMappingException(ctx, MappingException{MappingID: g.SourceID, UserID: g.UserID,
+				if err := s.Access.Store.AddMappingException(ctx, orgs.MappingException{MappingID: g.SourceID, UserID: g.UserID,
 					ConnectionID: g.ConnectionID, ReviewID: r.ID, CreatedBy: by.Name(), Created: now, Reason: reason}); err != nil {
 					return err
 				}
@@ -505,7 +507,7 @@ func (s *Reviews) decide(ctx context.Context, by Principal, id, grantID, decisio
 // onChain is the grant as its events are recorded: a service account's grant (it has no
 // connection) on its owner's connection, as the account's own events are, so that the
 // partner's webhook subscribers hear of a review revoking it as they do of a person's.
-func onChain(g *Grant, sa *ServiceAccount) *Grant {
+func onChain(g *orgs.Grant, sa *orgs.ServiceAccount) *orgs.Grant {
 	if sa == nil || g.ConnectionID != "" {
 		return g
 	}
@@ -517,18 +519,18 @@ func onChain(g *Grant, sa *ServiceAccount) *Grant {
 // deciding runs decide, in one transaction, on campaign id as by sees it, open and before
 // its deadline, with the time of the decision; a note longer than 2,000 characters is
 // refused first.
-func (s *Reviews) deciding(ctx context.Context, by Principal, id, note string,
+func (s *Service) deciding(ctx context.Context, by orgs.Principal, id, note string,
 	decide func(ctx context.Context, r *Review, now time.Time) error) error {
 	if len(note) > 2000 {
 		return orgscim.Errorf(orgscim.Invalid, "a note is at most 2000 characters")
 	}
-	return InTx(ctx, s.Tx, func(ctx context.Context) error {
+	return orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 		r, _, err := s.visible(ctx, by, id, time.Time{})
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		if r.State != ReviewOpen {
+		if r.State != Open {
 			return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
 		}
 		if !now.Before(r.Deadline) {
@@ -541,31 +543,31 @@ func (s *Reviews) deciding(ctx context.Context, by Principal, id, note string,
 
 // Cancel ends an open campaign before its deadline; nothing is revoked, and what was
 // decided stays decided. Operators and delegates with approve on its org may.
-func (s *Reviews) Cancel(ctx context.Context, by Principal, id, reason string) (*Review, error) {
+func (s *Service) Cancel(ctx context.Context, by orgs.Principal, id, reason string) (*Review, error) {
 	var out *Review
-	err := InTx(ctx, s.Tx, func(ctx context.Context) error {
+	err := orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 		r, _, err := s.visible(ctx, by, id, time.Time{})
 		if err != nil {
 			return err
 		}
-		org, err := s.Access.orgWithAncestors(ctx, r.OrgID)
+		org, err := s.Access.Org(ctx, r.OrgID)
 		if err != nil {
 			return err
 		}
-		if err := s.Access.Authorize(ctx, by, CapApprove, org); err != nil {
+		if err := s.Access.Authorize(ctx, by, orgs.CapApprove, org); err != nil {
 			return err
 		}
 		now := s.now()
 		if _, err := s.Store.EndReview(ctx, id, func(r *Review) error {
-			if r.State != ReviewOpen {
+			if r.State != Open {
 				return orgscim.Errorf(orgscim.Conflict, "review %s is %s", r.ID, r.State)
 			}
-			r.State, r.EndedBy, r.Ended = ReviewCancelled, by.Name(), &now
+			r.State, r.EndedBy, r.Ended = Cancelled, by.Name(), &now
 			return nil
 		}); err != nil {
 			return err
 		}
-		e := audit.New(ctx, now, ActReviewCancel, "review", r.ID)
+		e := audit.New(ctx, now, ActCancel, "review", r.ID)
 		e.OrgID = r.OrgID
 		e.Diff = audit.Detail(map[string]any{"reason": reason})
 		if err := s.record(ctx, e); err != nil {
@@ -589,8 +591,8 @@ type CloseOptions struct {
 	Detail map[string]any
 	// Revoked is told of each grant revoked once its batch has committed (in a dry run,
 	// of each that would be, up to 10,000 per campaign); Closed of each campaign closed.
-	Revoked func(r *Review, g *Grant)
-	Retired func(r *Review, m *Mapping)
+	Revoked func(r *Review, g *orgs.Grant)
+	Retired func(r *Review, m *orgs.Mapping)
 	Closed  func(r *Review)
 }
 
@@ -612,7 +614,7 @@ func UnconfirmedReason(reviewID string) string {
 // campaign is closed with a review.close event. Each batch is its own transaction and
 // revokes only what is still pending and live, so CloseDue stopped at any point and run
 // again ends where one uninterrupted call would have, and a second call does nothing.
-func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, error) {
+func (s *Service) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, error) {
 	var res CloseResult
 	asOf := o.AsOf
 	if asOf.IsZero() {
@@ -649,7 +651,7 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 				return res, err
 			}
 			for _, m := range ms {
-				if m.Mapping.State == MappingActive {
+				if m.Mapping.State == orgs.MappingActive {
 					res.RetiredMappings++
 					if o.Retired != nil {
 						o.Retired(r, m.Mapping)
@@ -676,13 +678,13 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 			return res, err
 		}
 		closed := false
-		err = InTx(ctx, s.Tx, func(ctx context.Context) error {
+		err = orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 			now := s.now()
 			end, err := s.Store.EndReview(ctx, r.ID, func(r *Review) error {
-				if r.State != ReviewOpen {
+				if r.State != Open {
 					return nil // cancelled, or closed by another call, meanwhile
 				}
-				r.State, r.EndedBy, r.Ended = ReviewClosed, audit.SourceOf(ctx).Actor, &now
+				r.State, r.EndedBy, r.Ended = Closed, audit.SourceOf(ctx).Actor, &now
 				if r.EndedBy == "" {
 					r.EndedBy = "system"
 				}
@@ -702,7 +704,7 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 			for k, v := range o.Detail {
 				detail[k] = v
 			}
-			e := audit.New(ctx, now, ActReviewClose, "review", r.ID)
+			e := audit.New(ctx, now, ActClose, "review", r.ID)
 			e.OrgID, e.Diff = r.OrgID, audit.Detail(detail)
 			return s.record(ctx, e)
 		})
@@ -721,7 +723,7 @@ func (s *Reviews) CloseDue(ctx context.Context, o CloseOptions) (CloseResult, er
 
 // revokeUnconfirmed revokes the campaign's unconfirmed live grants, a batch per
 // transaction, and returns how many.
-func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Time, batch int,
+func (s *Service) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Time, batch int,
 	check func(context.Context) error, o CloseOptions) (int, error) {
 	total := 0
 	reason := UnconfirmedReason(r.ID)
@@ -737,20 +739,20 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 			return total, err
 		}
 		after = items[len(items)-1].Grant.ID
-		byID := map[string]*Grant{}
-		chained := map[string]*Grant{} // the grants as their events are recorded
+		byID := map[string]*orgs.Grant{}
+		chained := map[string]*orgs.Grant{} // the grants as their events are recorded
 		ids := make([]string, len(items))
 		for i, it := range items {
 			ids[i], byID[it.Grant.ID], chained[it.Grant.ID] = it.Grant.ID, it.Grant, onChain(it.Grant, it.ServiceAccount)
 		}
 		var revoked []string
-		err = InTx(ctx, s.Tx, func(ctx context.Context) error {
+		err = orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 			now := s.now()
 			var err error
 			if revoked, err = s.Store.RevokeUnconfirmed(ctx, r.ID, ids, asOf, now, "review:"+r.ID, reason); err != nil {
 				return err
 			}
-			gone := make([]*Grant, len(revoked))
+			gone := make([]*orgs.Grant, len(revoked))
 			for i, id := range revoked {
 				gone[i] = chained[id]
 			}
@@ -759,7 +761,7 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 				detail[k] = v
 			}
 			// On the review's org, so that the administrators of its subtree see it.
-			return RecordRevocations(ctx, s.Audit, s.Access.owners(), now, "review", r.ID, r.OrgID, gone, detail)
+			return orgs.RecordRevocations(ctx, s.Audit, s.Access.OwnerLookup(), now, "review", r.ID, r.OrgID, gone, detail)
 		})
 		if err != nil {
 			return total, err
@@ -775,7 +777,7 @@ func (s *Reviews) revokeUnconfirmed(ctx context.Context, r *Review, asOf time.Ti
 
 // retireUnconfirmed retires the campaign's mappings nobody confirmed that are still
 // active, each in its own transaction with its grants, and returns how many.
-func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(context.Context) error, o CloseOptions) (int, error) {
+func (s *Service) retireUnconfirmed(ctx context.Context, r *Review, check func(context.Context) error, o CloseOptions) (int, error) {
 	total := 0
 	reason := UnconfirmedReason(r.ID)
 	after := ""
@@ -789,14 +791,14 @@ func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(c
 		}
 		after = pending[len(pending)-1].Mapping.ID
 		for _, p := range pending {
-			if p.Mapping.State != MappingActive {
+			if p.Mapping.State != orgs.MappingActive {
 				continue // retired meanwhile by other means: nothing left to decide
 			}
 			retired := false
-			err := InTx(ctx, s.Tx, func(ctx context.Context) error {
+			err := orgs.InTx(ctx, s.Tx, func(ctx context.Context) error {
 				now := s.now()
-				if _, err := s.Store.DecideMapping(ctx, r.ID, p.Mapping.ID, func(it *ReviewMapping) error {
-					if it.Decision != ItemPending || it.Mapping.State != MappingActive {
+				if _, err := s.Store.DecideMapping(ctx, r.ID, p.Mapping.ID, func(it *Mapping) error {
+					if it.Decision != ItemPending || it.Mapping.State != orgs.MappingActive {
 						return nil
 					}
 					it.Decision, it.DecidedBy, it.Decided, it.Note = ItemRetired, "review:"+r.ID, &now, "not confirmed by deadline"
@@ -805,7 +807,7 @@ func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(c
 				}); err != nil || !retired {
 					return err
 				}
-				return s.Access.retire(ctx, p.Mapping.ID, "review:"+r.ID, reason, now)
+				return s.Access.RetireOne(ctx, p.Mapping.ID, "review:"+r.ID, reason, now)
 			})
 			if err != nil {
 				return total, err
@@ -822,7 +824,7 @@ func (s *Reviews) retireUnconfirmed(ctx context.Context, r *Review, check func(c
 
 // Mappings lists the mappings of a campaign the caller may see, of one decision when
 // decision is set.
-func (s *Reviews) Mappings(ctx context.Context, by Principal, id, decision, after string, limit int) ([]*ReviewMapping, error) {
+func (s *Service) Mappings(ctx context.Context, by orgs.Principal, id, decision, after string, limit int) ([]*Mapping, error) {
 	switch decision {
 	case "", ItemPending, ItemConfirmed, ItemRetired:
 	default:
@@ -838,30 +840,30 @@ func (s *Reviews) Mappings(ctx context.Context, by Principal, id, decision, afte
 
 // ConfirmMapping attests that a mapping should stay: its group's members keep what it
 // gives.
-func (s *Reviews) ConfirmMapping(ctx context.Context, by Principal, id, mappingID, note string) (*ReviewMapping, error) {
+func (s *Service) ConfirmMapping(ctx context.Context, by orgs.Principal, id, mappingID, note string) (*Mapping, error) {
 	return s.decideMapping(ctx, by, id, mappingID, ItemConfirmed, note)
 }
 
 // RetireMapping retires a mapping at once, with its grants, the review in its reason.
-func (s *Reviews) RetireMapping(ctx context.Context, by Principal, id, mappingID, note string) (*ReviewMapping, error) {
+func (s *Service) RetireMapping(ctx context.Context, by orgs.Principal, id, mappingID, note string) (*Mapping, error) {
 	return s.decideMapping(ctx, by, id, mappingID, ItemRetired, note)
 }
 
 // decideMapping records a reviewer's decision on a pending mapping. The reviewer is an
 // operator or a delegate with manage_mappings on the mapping's org, and neither its
 // drafter nor its approver: nobody attests their own rule.
-func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID, decision, note string) (*ReviewMapping, error) {
-	var out *ReviewMapping
+func (s *Service) decideMapping(ctx context.Context, by orgs.Principal, id, mappingID, decision, note string) (*Mapping, error) {
+	var out *Mapping
 	err := s.deciding(ctx, by, id, note, func(ctx context.Context, r *Review, now time.Time) error {
-		var m *Mapping
+		var m *orgs.Mapping
 		var err error
-		out, err = s.Store.DecideMapping(ctx, id, mappingID, func(it *ReviewMapping) error {
+		out, err = s.Store.DecideMapping(ctx, id, mappingID, func(it *Mapping) error {
 			m = it.Mapping
-			org, err := s.Access.orgWithAncestors(ctx, m.OrgID)
+			org, err := s.Access.Org(ctx, m.OrgID)
 			if err != nil {
 				return err
 			}
-			if err := s.Access.Authorize(ctx, by, CapManageMappings, org); err != nil {
+			if err := s.Access.Authorize(ctx, by, orgs.CapManageMappings, org); err != nil {
 				return err
 			}
 			if name := by.Name(); name == m.DraftedBy || name == m.ApprovedBy {
@@ -870,7 +872,7 @@ func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID
 			if it.Decision != ItemPending {
 				return orgscim.Errorf(orgscim.Conflict, "mapping %s is %s in review %s already", m.ID, it.Decision, r.ID)
 			}
-			if m.State != MappingActive {
+			if m.State != orgs.MappingActive {
 				return orgscim.Errorf(orgscim.Conflict, "mapping %s is %s: nothing is left to review", m.ID, m.State)
 			}
 			it.Decision, it.DecidedBy, it.Decided, it.Note = decision, by.Name(), &now, note
@@ -879,14 +881,14 @@ func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID
 		if err != nil {
 			return err
 		}
-		action := ActReviewConfirmMapping
+		action := ActConfirmMapping
 		if decision == ItemRetired {
-			action = ActReviewRetireMapping
+			action = ActRetireMapping
 			reason := fmt.Sprintf("access review %s: retired by %s", r.ID, by.Name())
 			if note != "" {
 				reason += ": " + note
 			}
-			if err := s.Access.retire(ctx, m.ID, by.Name(), reason, now); err != nil {
+			if err := s.Access.RetireOne(ctx, m.ID, by.Name(), reason, now); err != nil {
 				return err
 			}
 		}
@@ -901,18 +903,18 @@ func (s *Reviews) decideMapping(ctx context.Context, by Principal, id, mappingID
 	return out, nil
 }
 
-// ReviewedAccountState is what a review line says of a service account holding a grant,
+// AccountState is what a review line says of a service account holding a grant,
 // from the account's own record: retired, expired, orphaned (the reconciler found its
 // owner gone and set a deadline to reassign or retire it) or active. The authority rule
 // still decides every access check; this tells the reviewer whom they are judging.
-func ReviewedAccountState(sa *ServiceAccount, now time.Time) string {
+func AccountState(sa *orgs.ServiceAccount, now time.Time) string {
 	switch {
 	case sa.Retired != nil:
-		return ServiceAccountRetired
+		return orgs.ServiceAccountRetired
 	case !now.Before(sa.Expires):
-		return ServiceAccountExpired
+		return orgs.ServiceAccountExpired
 	case sa.OrphanDeadline != nil:
-		return ServiceAccountOrphaned
+		return orgs.ServiceAccountOrphaned
 	}
-	return ServiceAccountActive
+	return orgs.ServiceAccountActive
 }
