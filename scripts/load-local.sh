@@ -6,6 +6,8 @@
 #
 # usage: scripts/load-local.sh DATABASE_URL [load flags...]
 #   e.g. scripts/load-local.sh 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=load' --users 100000
+# IDP (default generic) is the connection's IdP: a PATCH on an entra connection answers
+# 204, on okta and generic 200 with the resource (a group's answer lists every member).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db="${1:?usage: scripts/load-local.sh DATABASE_URL [load flags...]}"; shift
@@ -16,7 +18,7 @@ export ORGSCIM_AUDIT_KEY_FILE="${ORGSCIM_AUDIT_KEY_FILE:-${TMPDIR:-/tmp}/orgscim
 [ -x "$bin" ] || CGO_ENABLED=0 go build -o "$bin" ./cmd/orgscim
 slug="load$(date +%s)"
 "$bin" org create --database "$db" --name "$slug" --slug "$slug" >/dev/null
-token=$("$bin" connection create --database "$db" --org "$slug" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+token=$("$bin" connection create --database "$db" --org "$slug" --idp "${IDP:-generic}" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 case "$db" in
   postgres://*|postgresql://*)
     case "$db" in *\?*) db="$db&application_name=$slug" ;; *) db="$db?application_name=$slug" ;; esac

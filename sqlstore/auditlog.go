@@ -41,17 +41,13 @@ import (
 // writer's transaction, so number order is commit order and every committed number is
 // settled.
 
-// auditLogLocks is the sealer's leadership on SQLite and the writers' lock key.
+// auditLogLocks is the sealer's leadership on SQLite.
 type auditLogLocks struct {
 	sealing sync.Mutex
-	once    sync.Once
-	key     int64
-	keyErr  error
 }
 
 func (db *DB) writersKey(ctx context.Context) (int64, error) {
-	db.log.once.Do(func() { db.log.key, db.log.keyErr = db.lockKey(ctx, "orgscim audit writers") })
-	return db.log.key, db.log.keyErr
+	return db.lockKey(ctx, "orgscim audit writers")
 }
 
 // numberEvents draws n event numbers for the transaction tx, in increasing order.

@@ -1,5 +1,7 @@
 package sqlstore
 
+import "database/sql"
+
 // Exec runs raw SQL, for tests that play an attacker with direct database access.
 func (db *DB) Exec(sql string, args ...any) error { return db.gorm.Exec(sql, args...).Error }
 
@@ -16,4 +18,10 @@ func (db *DB) Count(sql string, args ...any) (int64, error) {
 	var n int64
 	err := db.gorm.Raw(sql, args...).Scan(&n).Error
 	return n, err
+}
+
+// PoolStats is the connection pool's state, for the test of its bound.
+func (db *DB) PoolStats() sql.DBStats {
+	sqlDB, _ := db.gorm.DB()
+	return sqlDB.Stats()
 }

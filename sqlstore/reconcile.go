@@ -28,15 +28,25 @@ func (s Reconcile) LockKey(ctx context.Context) (int64, error) {
 	return s.db.lockKey(ctx, "orgscim reconciler")
 }
 
-// lockKey is the advisory lock named name of this database and schema.
-func (db *DB) lockKey(ctx context.Context, name string) (int64, error) {
+// lockKey is the advisory lock named name of this database and schema. It sends no
+// statement (the scope was read when the database was opened), so that a transaction
+// may name a lock without asking the pool for a second connection: with every
+// connection held by such transactions, that ask would wait forever.
+func (db *DB) lockKey(_ context.Context, name string) (int64, error) {
+	h := fnv.New64a()
+	h.Write([]byte(name + "\x00" + db.lockScope))
+	return int64(h.Sum64()), nil
+}
+
+// readLockScope reads the database and schema that name this deployment's advisory
+// locks (PostgreSQL's are server-wide).
+func (db *DB) readLockScope(ctx context.Context) error {
 	var d, schema string
 	if err := db.gorm.WithContext(ctx).Raw("SELECT current_database(), current_schema()").Row().Scan(&d, &schema); err != nil {
-		return 0, err
+		return err
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name + "\x00" + d + "\x00" + schema))
-	return int64(h.Sum64()), nil
+	db.lockScope = d + "\x00" + schema
+	return nil
 }
 
 // leadership is a PostgreSQL advisory lock held on a connection of its own, so that it

@@ -31,8 +31,11 @@ type phaseResult struct {
 	FirstError string  `json:"first_error,omitempty"`
 	// Throttled counts the 429 answers the phase waited out (Retry-After) and retried;
 	// their waits are in the latencies, as a client experiences them.
-	Throttled   int64  `json:"throttled,omitempty"`
-	Description string `json:"description"`
+	Throttled int64 `json:"throttled,omitempty"`
+	// BySize is the group adds' p50 in each tenth of the phase, in the order the group
+	// grew: flat when an add costs the same at 1,000 members as at 100,000.
+	BySize      []float64 `json:"p50_ms_by_tenth,omitempty"`
+	Description string    `json:"description"`
 	phaseCost
 }
 
@@ -179,6 +182,20 @@ func (l *loadRun) workers(ctx context.Context, n, workers int, lat []time.Durati
 // part (the group it adds to, the count it pages through).
 func withThrottled(r phaseResult, n int64) phaseResult {
 	r.Throttled = n
+	return r
+}
+
+// withBySize adds to r the p50 of each tenth of took, a phase's latencies in the order
+// its requests were made (fewer than ten requests give none).
+func withBySize(r phaseResult, took []time.Duration) phaseResult {
+	if len(took) < 10 {
+		return r
+	}
+	for k := range 10 {
+		part := slices.Clone(took[k*len(took)/10 : (k+1)*len(took)/10])
+		slices.Sort(part)
+		r.BySize = append(r.BySize, round3(float64(part[(len(part)-1)/2].Microseconds())/1000))
+	}
 	return r
 }
 
@@ -329,8 +346,10 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 		batches := (o.Users + o.Batch - 1) / o.Batch
 		// Batches go one after another: the group grows to every user, and each batch
 		// is measured at the size the group has then.
+		took := make([]time.Duration, batches)
 		out["groupadd"] = l.phase(ctx, fmt.Sprintf("PATCH /Groups/{id} adding %d members per request, up to %d members", o.Batch, o.Users), batches, 1,
 			func(ctx context.Context, i int) error {
+				defer func(t0 time.Time) { took[i] = time.Since(t0) }(time.Now())
 				var members []any
 				for _, id := range ids[i*o.Batch : min((i+1)*o.Batch, o.Users)] {
 					members = append(members, map[string]any{"value": id})
@@ -342,6 +361,7 @@ func runLoad(ctx context.Context, base, token string, o loadOptions) (out map[st
 				return err
 			})
 		out["groupadd"] = withThrottled(out["groupadd"], l.throttled.Load()-before)
+		out["groupadd"] = withBySize(out["groupadd"], took)
 	}
 	if want["deactivate"] {
 		var probe *ssfProbe

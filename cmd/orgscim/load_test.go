@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,22 +26,55 @@ func TestLoadTool(t *testing.T) {
 		srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{Limits: scim.Limits{RateLimit: -1}}))
 		defer srv.Close()
 		const users = 250
-		res, err := runLoad(ctx, srv.URL+"/scim/v2/acme", c.token, loadOptions{Users: users, Concurrency: 8, Lookups: 100, Batch: 100, Phases: allPhases})
+		res, err := runLoad(ctx, srv.URL+"/scim/v2/acme", c.token, loadOptions{Users: users, Concurrency: 8, Lookups: 100, Batch: 25, Phases: allPhases})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]int{"create": users, "get": 100, "filter": 100, "page": 3, "groupadd": 3, "deactivate": users, "delete": users}
+		want := map[string]int{"create": users, "get": 100, "filter": 100, "page": 3, "groupadd": 10, "deactivate": users, "delete": users}
 		for phase, n := range want {
 			r, ok := res[phase]
 			if !ok || r.Requests != n || r.Errors != 0 || r.PerSecond <= 0 || r.P99ms < r.P50ms {
 				t.Errorf("%s: %+v, want %d requests without errors", phase, r, n)
 			}
 		}
+		// The group adds are told apart by the size the group had: one p50 per tenth.
+		if by := res["groupadd"].BySize; len(by) != 10 || slices.Min(by) <= 0 {
+			t.Errorf("group adds by size: %v, want ten p50s", by)
+		}
 		// Everything the run created is gone again.
 		if left := c.list("count", "0").JSON["totalResults"]; num(t, left) != 0 {
 			t.Errorf("%v users left after the delete phase", left)
 		}
 	})
+}
+
+// TestSCIMOnOneConnection runs every phase of the load tool against a server whose pool
+// holds one PostgreSQL connection. A request that sends a statement outside its open
+// transaction (a lookup on the pool, say) then waits for itself forever, where with a
+// larger pool it only waits when every connection is taken — as it did under load once,
+// when the first writers after a start each held a transaction and one of them asked the
+// pool for the audit lock's name.
+func TestSCIMOnOneConnection(t *testing.T) {
+	db := dbtest.Open(t, "postgres")
+	env := newE2E(t, db)
+	c := env.connect("acme", "entra")
+	if err := db.SetMaxConns(1); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newHandler(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpConfig{Limits: scim.Limits{RateLimit: -1}}))
+	defer srv.Close()
+	// The bound on a hang: a deadlocked request never answers.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := runLoad(ctx, srv.URL+"/scim/v2/acme", c.token, loadOptions{Users: 60, Concurrency: 8, Lookups: 50, Batch: 25, Phases: allPhases})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range allPhases {
+		if r := res[p]; r.Requests == 0 || r.Errors > 0 {
+			t.Errorf("%s: %+v", p, r)
+		}
+	}
 }
 
 // TestLoadToolReportsCost checks that every phase reports what its requests cost — the

@@ -359,6 +359,7 @@ type serveCmd struct {
 	ConsoleIdle        time.Duration `default:"30m" env:"ORGSCIM_CONSOLE_IDLE_TIMEOUT" name:"console-idle-timeout" placeholder:"DURATION" help:"A console session unused this long ends."`
 	ConsoleMax         time.Duration `default:"12h" env:"ORGSCIM_CONSOLE_SESSION_MAX" name:"console-session-max" placeholder:"DURATION" help:"A console session ends this long after sign-in, however active."`
 	PublicURL          string        `env:"ORGSCIM_PUBLIC_URL" name:"public-url" placeholder:"URL" help:"The server's address as browsers reach it (https://orgscim.example.com): the console's OIDC redirect URI and Secure cookies behind a TLS proxy."`
+	DBMaxConns         int           `name:"db-max-conns" default:"0" env:"ORGSCIM_DB_MAX_CONNS" placeholder:"N" help:"The most connections to PostgreSQL this server opens, at least 4; 0 for four per CPU of this machine, 8 to 32. Replicas' pools add up."`
 	CheckpointDir      string        `name:"audit-checkpoint-dir" env:"ORGSCIM_AUDIT_CHECKPOINT_DIR" placeholder:"DIR" help:"Publish every signed checkpoint of the audit log as a file of this append-only directory."`
 	auditKeyFlag
 	dnsResolverFlag
@@ -384,6 +385,10 @@ body before reading get the answer). While the database cannot be reached, reque
 answered 503 with Retry-After. On SIGTERM or SIGINT the server
 stops accepting connections, finishes the requests in flight (waiting at most
 --request-timeout plus 5 s) and exits.
+
+On PostgreSQL the server opens at most --db-max-conns connections: about twice
+PostgreSQL's cores serves best, since more backends than cores spend their CPU on each
+other's locks; requests beyond the pool wait their turn in the server.
 
 Every --analyze-every the server refreshes the query planner's statistics of the tables
 that changed by more than a tenth since their last refresh, as autovacuum would: after an
@@ -471,11 +476,21 @@ func (c *serveCmd) Run(env *cliEnv) error {
 		return err
 	}
 	defer ln.Close()
+	if c.DBMaxConns < 0 || c.DBMaxConns > 0 && c.DBMaxConns < 4 {
+		// The sealer's leader and the Shared Signals listener each keep a connection of
+		// the pool for as long as they run, the reconciler's leader one during its pass.
+		return usagef("--db-max-conns must be 0 (four per CPU) or at least 4: the sealer, the Shared Signals listener and the reconciler each keep one")
+	}
 	db, err := env.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if c.DBMaxConns > 0 {
+		if err := db.SetMaxConns(c.DBMaxConns); err != nil {
+			return err
+		}
+	}
 	health := &connhealth.Recorder{Store: db.Health(), Logger: logger}
 	// Deferred after db.Close, so it runs before: what was recorded up to the last
 	// request is stored.

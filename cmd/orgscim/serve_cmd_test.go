@@ -68,7 +68,7 @@ func TestServeFlags(t *testing.T) {
 			t.Errorf("serve %s: %v", help, err)
 		}
 		for _, want := range []string{"--addr=HOST:PORT", "--rate-limit", "--rate-burst", "--request-timeout", "/metrics", "never publicly",
-			"$ORGSCIM_ADDR", "Example:"} {
+			"$ORGSCIM_ADDR", "Example:", "--db-max-conns"} {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("serve %s does not mention %q:\n%s", help, want, stdout.String())
 			}
@@ -78,6 +78,8 @@ func TestServeFlags(t *testing.T) {
 		{"serve", "--rate-limit", "-1"},
 		{"serve", "--rate-burst", "-5"},
 		{"serve", "--request-timeout", "0s"},
+		{"serve", "--db-max-conns=-1"},
+		{"serve", "--db-max-conns", "3"},
 	} {
 		stderr.Reset()
 		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) {
