@@ -13,7 +13,8 @@
 // replicas on one database share each connection's bucket, so the limit is the same
 // however many replicas serve it; a replica takes a few tokens at a time, so most
 // requests cost no statement (see shared). Without it (SQLite, one process) the buckets
-// live in this process's memory.
+// live in this process's memory. With Limits.InFlight set, at most that many SCIM
+// requests are served at once and the rest wait in arrival order (admit).
 package scim
 
 import (
@@ -35,6 +36,7 @@ import (
 	"github.com/orgscim/orgscim/internal/jsonvalue"
 	"github.com/orgscim/orgscim/orgs"
 	"github.com/orgscim/orgscim/provisioning"
+	"golang.org/x/sync/semaphore"
 )
 
 // Authenticator resolves a connection and the token used from the {connection} URL
@@ -67,6 +69,10 @@ type Limits struct {
 	// RateBurst is how many requests a connection may make at once, the bucket's size;
 	// default twice RateLimit (at least 1).
 	RateBurst int
+	// InFlight is how many SCIM requests the server works on at once, of every
+	// connection; the others wait their turn in arrival order (see admit). Zero is no
+	// bound.
+	InFlight int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -121,8 +127,9 @@ type Server struct {
 
 	users    *resourceType
 	groups   *resourceType
-	limiters *limiters // nil when rate limiting is off
-	shared   *shared   // Buckets, when set and rate limiting is on
+	limiters *limiters           // nil when rate limiting is off
+	shared   *shared             // Buckets, when set and rate limiting is on
+	gate     *semaphore.Weighted // Limits.InFlight's, nil when there is no bound
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -145,13 +152,14 @@ func (s *Server) Register(e *echo.Echo) {
 	s.users = userType()
 	s.groups = groupType()
 	s.limiters = newLimiters(s.Limits.RateLimit, s.Limits.RateBurst)
+	s.gate = newGate(s.Limits.InFlight)
 	if s.Buckets != nil && s.limiters != nil {
 		s.shared = newShared(s.Buckets, s.Limits.RateLimit, s.Limits.RateBurst)
 	}
 
 	// Rate limiting runs after authentication: its budget is the connection's, and a
 	// request that fails to authenticate never spends it.
-	g := e.Group(Prefix+":conn", s.authenticate, s.rateLimit)
+	g := e.Group(Prefix+":conn", s.admit, s.authenticate, s.rateLimit)
 	g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 	g.GET("/ResourceTypes", s.resourceTypes)
 	g.GET("/ResourceTypes/:id", s.resourceTypeByID)

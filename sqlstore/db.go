@@ -78,6 +78,15 @@ func (db *DB) SetMaxConns(n int) error {
 	return nil
 }
 
+// MaxConns is the most connections this DB opens at once.
+func (db *DB) MaxConns() int {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return 0
+	}
+	return sqlDB.Stats().MaxOpenConnections
+}
+
 // Open connects to url — "postgres://..." (or "postgresql://") or "sqlite:PATH" — and
 // applies any pending migrations under a lock, so that replicas starting together do
 // not race.

@@ -106,7 +106,14 @@ func newHandler(db *sqlstore.DB, logger *slog.Logger, cfg httpConfig) *echo.Echo
 	if cfg.SSF.Keys != nil {
 		transmitter = ssfServer(db, logger, cfg.SSF, cfg.Now)
 	}
-	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: cfg.Limits,
+	limits := cfg.Limits
+	if limits.InFlight == 0 {
+		// As many SCIM requests at once as the pool has connections: each holds one at a
+		// time (TestSCIMOnOneConnection), and the rest wait in arrival order rather
+		// than in the pool's random draw.
+		limits.InFlight = db.MaxConns()
+	}
+	s := &scim.Server{Auth: svc.dir, Users: svc.users, Groups: svc.groups, Logger: logger, Limits: limits,
 		Activator: svc.dir, Now: cfg.Now}
 	// Replicas on one PostgreSQL share each connection's rate-limit bucket there; SQLite
 	// is one process, whose buckets stay in its memory.
@@ -388,7 +395,8 @@ stops accepting connections, finishes the requests in flight (waiting at most
 
 On PostgreSQL the server opens at most --db-max-conns connections: about twice
 PostgreSQL's cores serves best, since more backends than cores spend their CPU on each
-other's locks; requests beyond the pool wait their turn in the server.
+other's locks. The server works on as many SCIM requests at once as it has connections;
+the others wait their turn, first come first served, within --request-timeout.
 
 Every --analyze-every the server refreshes the query planner's statistics of the tables
 that changed by more than a tenth since their last refresh, as autovacuum would: after an
