@@ -26,6 +26,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/orgscim/orgscim/migrations"
+	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -49,6 +50,8 @@ type DB struct {
 	// lockScope is the database and schema that PostgreSQL advisory locks are named in
 	// (lockKey), read once at Open.
 	lockScope string
+	// writers is SQLite's queue for its one write lock (writeTurn); nil on PostgreSQL.
+	writers *semaphore.Weighted
 }
 
 // DefaultMaxConns is the PostgreSQL connections a DB opens at most unless SetMaxConns
@@ -158,6 +161,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
 	db := &DB{gorm: g, dialect: d, hot: d.hotStatements(), check: d.checkStatements(), pages: newPageCache(), ssfWake: make(chan struct{}, 1)}
+	if d.name == sqliteDialect.name {
+		db.writers = semaphore.NewWeighted(1)
+	}
 	if err := countStatements(g, &db.statements); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)

@@ -48,6 +48,13 @@ func countStatements(g *gorm.DB, n *atomic.Uint64) error {
 
 // transaction runs fn in a new transaction and counts its begin and its end.
 func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
+	if db.writers != nil {
+		release, err := db.writeTurn(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	db.statements.Add(2)
 	return db.gorm.WithContext(ctx).Transaction(fn, opts...)
 }
