@@ -3,6 +3,10 @@
 // shape from ../migrations and the same test suite; where they differ (JSON functions,
 // row locks) the difference is confined to the dialect type.
 //
+// Connections: on PostgreSQL a pool of DefaultMaxConns (SetMaxConns), and no transaction
+// ever asks the pool for a second connection (TestSCIMOnOneConnection); on SQLite a
+// process's transactions take the one write lock in arrival order (writeTurn).
+//
 // Every query of tenant data carries the connection id in its WHERE clause. Errors that
 // leave this package are *orgscim.Error for what a caller can act on (NotFound, Conflict)
 // and wrapped driver errors otherwise, which adapters log and answer as a generic 500.
